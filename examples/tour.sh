@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# The main job: a tour of STEVE's plumbing on a fresh encrypted repository.
+# Needs no network and no API key.  Run from anywhere.
+set -euo pipefail
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+export STEVE_DIR="$work/project"
+export STEVE_PASSPHRASE="${STEVE_PASSPHRASE:-tour-passphrase}"
+export STEVE_AUTHOR_NAME="Tour" STEVE_AUTHOR_EMAIL="tour@example.invalid"
+say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+run() { say "$*"; "$@"; }
+
+mkdir -p "$STEVE_DIR/src"
+printf 'print("hello from STEVE")\n' > "$STEVE_DIR/src/hello.py"
+printf '# Example project\n' > "$STEVE_DIR/README.md"
+
+run steve init "$STEVE_DIR"
+run steve unlock --ttl 5m          # cache the Argon2id-derived key in the kernel keyring
+blob=$(steve hash-object -w "$STEVE_DIR/README.md")
+say "steve hash-object -w README.md"; echo "$blob"
+run steve cat-file -t "$blob"
+run steve cat-file -p "$blob"
+say "steve cat-file --raw $blob | b3sum  (the id is the BLAKE3 of the stored bytes)"
+steve cat-file --raw "$blob" | python3 -c 'import sys, blake3; print(blake3.blake3(sys.stdin.buffer.read()).hexdigest())'
+tree=$(steve write-tree "$STEVE_DIR")
+say "steve write-tree"; echo "$tree"
+run steve ls-tree -r "$tree"
+run steve update-ref refs/heads/main "$tree" ""
+run steve tag -m "first snapshot" v1 main
+run steve show-ref
+run steve rev-parse v1 'v1^{tree}' main@{0} "${tree:0:8}"
+run steve cat-file -p v1
+run steve reflog main
+say "printf '%s\n' $tree v1 nope | steve cat-file --batch-check"
+printf '%s\n' "$tree" v1 nope | steve cat-file --batch-check
+run steve fsck
+run steve gc --dry-run
+say "steve rev-parse does-not-exist   (errors are typed, with a code and an exit status)"
+steve rev-parse does-not-exist || echo "exit status $?"
+run steve lock
+echo
+echo "Everything above lives in $STEVE_DIR/.steve/steve.db, encrypted with SQLCipher."

@@ -1,0 +1,3 @@
+from steve.cli.main import main
+
+main()

@@ -1,0 +1,181 @@
+"""The CLI shell: the click group, repository opening and the one error mapper.
+
+Only this package reads ``STEVE_*`` environment variables and talks to the
+terminal.  Environment:
+
+``STEVE_DIR``            repository directory (else discovered upward from cwd)
+``STEVE_PASSPHRASE``     passphrase (automation)
+``STEVE_KEY_FILE``       file whose first line is the passphrase
+``STEVE_AUTHOR_NAME``    identity recorded in reflogs and tags
+``STEVE_AUTHOR_EMAIL``
+"""
+
+from __future__ import annotations
+
+import getpass
+import os
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+from steve.errors import EXIT_INTERNAL, EXIT_USAGE, InternalError, NoPassphrase, SteveError
+
+if TYPE_CHECKING:
+    from steve.refs.refs import Identity
+    from steve.repo import Repo
+
+
+def report(err: SteveError) -> None:
+    """Print ``err`` as STEVE prints every error: message, fact, action, code."""
+    lines = [f"steve: error: {err.message}"]
+    if err.detail:
+        lines.append(f"  {err.detail}")
+    lines.append(f"  hint: {err.action}")
+    lines.append(f"  [{err.code}]")
+    click.echo("\n".join(lines), err=True)
+
+
+class SteveGroup(click.Group):
+    """A click group that turns every error into STEVE's format and exit code."""
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        kwargs["standalone_mode"] = False
+        try:
+            rv = super().main(*args, **kwargs)
+        except SteveError as err:
+            report(err)
+            sys.exit(err.exit_code)
+        except click.exceptions.Abort:
+            click.echo("steve: aborted", err=True)
+            sys.exit(130)
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            exc.show()
+            sys.exit(exc.exit_code if exc.exit_code else EXIT_USAGE)
+        except BrokenPipeError:
+            # the reader went away (e.g. `| head`): not an error
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(0)
+        except KeyboardInterrupt:
+            click.echo("steve: interrupted", err=True)
+            sys.exit(130)
+        except (
+            OSError,
+            MemoryError,
+            RecursionError,
+            ValueError,
+            TypeError,
+            AssertionError,
+            KeyError,
+            AttributeError,
+            IndexError,
+            RuntimeError,
+        ) as exc:
+            report(InternalError("internal error", f"{type(exc).__name__}: {exc}"))
+            sys.exit(EXIT_INTERNAL)
+        sys.exit(rv if isinstance(rv, int) else 0)
+
+
+@dataclass
+class Context:
+    repo_dir: Path | None
+    _repo: Repo | None = None
+
+    def root(self) -> Path:
+        from steve.repo import find_repository
+
+        if self.repo_dir is not None:
+            return self.repo_dir
+        return find_repository(Path.cwd())
+
+    def repo(self) -> Repo:
+        if self._repo is None:
+            self._repo = open_repo(self.root())
+        return self._repo
+
+    def close(self) -> None:
+        if self._repo is not None:
+            self._repo.close()
+            self._repo = None
+
+
+def identity() -> Identity:
+    from steve.refs.refs import Identity
+
+    name = os.environ.get("STEVE_AUTHOR_NAME") or getpass.getuser()
+    email = os.environ.get("STEVE_AUTHOR_EMAIL") or f"{getpass.getuser()}@{socket.gethostname()}"
+    return Identity(name, email)
+
+
+def passphrase(confirm: bool = False) -> str:
+    """The passphrase from STEVE_KEY_FILE, STEVE_PASSPHRASE or a TTY prompt."""
+    key_file = os.environ.get("STEVE_KEY_FILE")
+    if key_file:
+        try:
+            with Path(key_file).open(encoding="utf-8") as fh:
+                first = fh.readline().rstrip("\r\n")
+        except OSError as exc:
+            raise NoPassphrase(f"STEVE_KEY_FILE {key_file}: {exc.strerror}") from exc
+        if not first:
+            raise NoPassphrase(f"STEVE_KEY_FILE {key_file} is empty")
+        return first
+    env = os.environ.get("STEVE_PASSPHRASE")
+    if env:
+        return env
+    if sys.stdin.isatty() and sys.stderr.isatty():
+        value: str = click.prompt(
+            "STEVE passphrase", hide_input=True, confirmation_prompt=confirm, err=True
+        )
+        if value:
+            return value
+    raise NoPassphrase()
+
+
+def open_repo(root: Path) -> Repo:
+    """Open with the cached key when `steve unlock` left one, else derive it."""
+    from steve.repo import Repo
+    from steve.store import keycache
+    from steve.store.kdf import key_matches
+
+    config = Repo.read_config(root)
+    key = keycache.cached_key(config.repository_id)
+    if key is not None and key_matches(key, config.key_check):
+        return Repo.open(root, key=key, identity=identity())
+    return Repo.open(root, passphrase=passphrase(), identity=identity())
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"steve: {message}", err=True)
+    sys.exit(code)
+
+
+@click.group(cls=SteveGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--repo",
+    "-C",
+    "repo_dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="STEVE_DIR",
+    help="Repository directory (default: search upward from cwd).",
+)
+@click.version_option(package_name="steve", prog_name="steve")
+@click.pass_context
+def cli(ctx: click.Context, repo_dir: Path | None) -> None:
+    """STEVE: an encrypted, content-addressed record of software work.
+
+    Plumbing commands follow git's names and flags.  Exit codes: 0 ok,
+    1 "no" (cat-file -e), 2 usage, 3 repository, 4 key, 5 not found,
+    6 invalid input, 7 ref update rejected, 8 busy, 9 corrupt, 10 internal.
+    """
+    state = Context(repo_dir)
+    ctx.obj = state
+    ctx.call_on_close(state.close)
+
+
+pass_state = click.make_pass_decorator(Context)

@@ -1,0 +1,16 @@
+"""Entry point of the ``steve`` console script."""
+
+from __future__ import annotations
+
+from steve.cli import plumbing  # registers the plumbing commands on the group
+from steve.cli.app import cli
+
+__all__ = ["cli", "main", "plumbing"]
+
+
+def main() -> None:
+    cli.main(prog_name="steve")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,746 @@
+"""Plumbing commands: one library call each, then formatting."""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+import click
+
+from steve.cli.app import Context, cli, identity, pass_state, passphrase
+from steve.errors import (
+    EXIT_CORRUPT,
+    EXIT_FALSE,
+    AmbiguousPrefix,
+    BadRevision,
+    InvalidInput,
+    ObjectNotFound,
+    UnknownRevision,
+)
+
+if TYPE_CHECKING:
+    from steve.store.base import Unset
+    from steve.objects.model import ObjectType, StoredObject
+    from steve.objects.oid import ObjectId
+    from steve.repo import Repo
+
+ZERO_ID = "0" * 64
+
+
+def out() -> BinaryIO:
+    return sys.stdout.buffer
+
+
+def write_line(text: str) -> None:
+    out().write(text.encode() + b"\n")
+
+
+def parse_oid_or_rev(repo: Repo, text: str) -> ObjectId:
+    return repo.rev_parse(text)
+
+
+# --- init / unlock / lock --------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("directory", required=False, type=click.Path(file_okay=False, path_type=Path))
+@click.pass_obj
+def init(state: Context, directory: Path | None) -> None:
+    """Create an encrypted repository (.steve/) in DIRECTORY (default: current dir)."""
+    from steve.repo import Repo
+
+    root = directory or state.repo_dir or Path.cwd()
+    repo = Repo.init(root, passphrase=passphrase(confirm=True), identity=identity())
+    steve_dir = repo.steve_dir
+    repo.close()
+    write_line(f"Initialized empty STEVE repository in {steve_dir}")
+
+
+DURATION = re.compile(
+    r"^(\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?|"
+    r"w|weeks?)$"
+)
+UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> int:
+    """``90s``, ``15m``, ``2h``, ``14d``, ``2w``, or git's ``2.weeks.ago`` -> seconds."""
+    cleaned = text.strip().lower().replace(".ago", "").replace(".", "")
+    m = DURATION.match(cleaned)
+    if m is None:
+        raise InvalidInput("invalid duration", f"{text!r}; use e.g. 90s, 15m, 2h, 14d, 2.weeks.ago")
+    unit = m.group(2)[0]
+    return int(m.group(1)) * UNIT_SECONDS[unit]
+
+
+@cli.command()
+@click.option("--ttl", default="15m", show_default=True, help="How long the key stays cached.")
+@pass_state
+def unlock(state: Context, ttl: str) -> None:
+    """Cache the derived key in the kernel keyring so later commands skip Argon2id.
+
+    The key is held by the kernel (never in a file) for the given time, for
+    processes of the same user; `steve lock` drops it early.
+    """
+    from steve.repo import Repo
+    from steve.store import keycache
+
+    root = state.root()
+    seconds = parse_duration(ttl)
+    key = Repo.derive_key(root, passphrase())
+    keycache.cache_key(Repo.read_config(root).repository_id, key, seconds)
+    click.echo(f"unlocked for {seconds}s", err=True)
+
+
+@cli.command()
+@pass_state
+def lock(state: Context) -> None:
+    """Drop the cached key of this repository (see `steve unlock`)."""
+    from steve.repo import Repo
+    from steve.store import keycache
+
+    dropped = keycache.forget_key(Repo.read_config(state.root()).repository_id)
+    click.echo("locked" if dropped else "no cached key", err=True)
+
+
+# --- hash-object ---------------------------------------------------------------------
+
+
+def _hash_stream(
+    repo: Repo | None, stream: BinaryIO, kind: ObjectType, write: bool, writer: object | None
+) -> ObjectId:
+    from steve.objects.model import ObjectType, decode_object, hash_object
+    from steve.repo import BatchWriter, Repo
+
+    if kind is ObjectType.BLOB:
+        if write:
+            assert isinstance(writer, BatchWriter)
+            return writer.add_stream(stream)
+        return Repo.hash_stream(stream)
+    data = stream.read()
+    obj = decode_object(data)  # strict: must be canonical
+    if obj.type is not kind:
+        raise InvalidInput(f"input is a {obj.type}, not a {kind}")
+    oid, _ = hash_object(obj)
+    if write:
+        assert isinstance(writer, BatchWriter)
+        writer.add(obj)
+    return oid
+
+
+@cli.command("hash-object")
+@click.option("-w", "write", is_flag=True, help="Write the object into the database.")
+@click.option(
+    "-t",
+    "type_",
+    default="blob",
+    show_default=True,
+    help="Object type; for non-blobs the input must be a canonical STEVE object.",
+)
+@click.option("--stdin", "use_stdin", is_flag=True, help="Read the object from standard input.")
+@click.option("--stdin-paths", is_flag=True, help="Read file paths from stdin, one per line.")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, path_type=Path))
+@pass_state
+def hash_object(
+    state: Context,
+    write: bool,
+    type_: str,
+    use_stdin: bool,
+    stdin_paths: bool,
+    files: tuple[Path, ...],
+) -> None:
+    """Compute object ids (and with -w store the objects); one id per line."""
+    from steve.objects.model import ObjectType
+
+    kind = ObjectType.parse(type_)
+    if use_stdin and stdin_paths:
+        raise click.UsageError("--stdin and --stdin-paths are mutually exclusive")
+    if stdin_paths and files:
+        raise click.UsageError("--stdin-paths takes no file arguments")
+    repo = state.repo() if write else None
+    writer = repo.writer() if repo is not None else None
+    stdout = out()
+
+    def one(stream: BinaryIO) -> None:
+        oid = _hash_stream(repo, stream, kind, write, writer)
+        stdout.write(oid.hex.encode() + b"\n")
+
+    def paths() -> Iterable[Path]:
+        if stdin_paths:
+            for raw in sys.stdin.buffer:
+                line = raw.rstrip(b"\n")
+                if line:
+                    yield Path(line.decode("utf-8", "surrogateescape"))
+        else:
+            yield from files
+
+    try:
+        if use_stdin:
+            one(sys.stdin.buffer)
+        for path in paths():
+            try:
+                fh = path.open("rb")
+            except OSError as exc:
+                raise InvalidInput("cannot open file", f"{path}: {exc.strerror}") from exc
+            with fh:
+                one(fh)
+            if stdin_paths:
+                stdout.flush()
+    finally:
+        if writer is not None:
+            writer.flush()
+
+
+# --- cat-file ------------------------------------------------------------------------
+
+
+def pretty(repo: Repo, oid: ObjectId) -> Iterable[bytes]:
+    from steve.objects.model import Manifest, ObjectType, Tag, Tree
+    from steve.objects.values import to_json
+
+    info = repo.object_info(oid)
+    if info.type is ObjectType.BLOB:
+        yield from repo.iter_content(oid)
+        return
+    obj: StoredObject = repo.read_object(oid)
+    if isinstance(obj, Tree):
+        for e in obj.entries:
+            yield f"{e.mode.git} {e.mode.object_type} {e.oid.hex}\t{e.name}\n".encode()
+    elif isinstance(obj, Tag):
+        yield (
+            f"object {obj.object.hex}\ntype {obj.object_type}\ntag {obj.name}\n"
+            f"tagger {obj.tagger} {obj.time} {_tz(obj.tz)}\n\n{obj.message}"
+        ).encode()
+        if obj.message and not obj.message.endswith("\n"):
+            yield b"\n"
+    elif isinstance(obj, Manifest):
+        yield (json.dumps(to_json(obj.to_value()), indent=2, sort_keys=True) + "\n").encode()
+
+
+def _tz(minutes: int) -> str:
+    sign = "+" if minutes >= 0 else "-"
+    m = abs(minutes)
+    return f"{sign}{m // 60:02d}{m % 60:02d}"
+
+
+@cli.command("cat-file")
+@click.option("-t", "show_type", is_flag=True, help="Show the object's type.")
+@click.option("-s", "show_size", is_flag=True, help="Show the object's size.")
+@click.option("-p", "show_pretty", is_flag=True, help="Pretty-print the object.")
+@click.option("-e", "exists", is_flag=True, help="Exit 0 if the object exists, 1 if not.")
+@click.option("--raw", "raw", is_flag=True, help="Print the exact stored bytes (b3sum = id).")
+@click.option(
+    "--batch",
+    is_flag=True,
+    help="Read revs on stdin; print '<id> <type> <size>' and content for each.",
+)
+@click.option("--batch-check", is_flag=True, help="Like --batch without the content.")
+@click.option("--batch-all-objects", is_flag=True, help="With --batch(-check): every object.")
+@click.argument("rev", required=False)
+@pass_state
+def cat_file(
+    state: Context,
+    show_type: bool,
+    show_size: bool,
+    show_pretty: bool,
+    exists: bool,
+    raw: bool,
+    batch: bool,
+    batch_check: bool,
+    batch_all_objects: bool,
+    rev: str | None,
+) -> None:
+    """Show an object's type, size, content or stored bytes."""
+    modes = sum([show_type, show_size, show_pretty, exists, raw, batch, batch_check])
+    if batch or batch_check:
+        if modes != 1 or rev is not None:
+            raise click.UsageError("--batch/--batch-check take no other mode and no REV")
+        _cat_batch(state.repo(), content=batch, all_objects=batch_all_objects)
+        return
+    if batch_all_objects:
+        raise click.UsageError("--batch-all-objects needs --batch or --batch-check")
+    if modes != 1 or rev is None:
+        raise click.UsageError("give exactly one of -t, -s, -p, -e, --raw and a REV")
+    repo = state.repo()
+    if exists:
+        try:
+            repo.rev_parse(rev)
+        except (ObjectNotFound, UnknownRevision, AmbiguousPrefix, BadRevision):
+            sys.exit(EXIT_FALSE)
+        return
+    oid = repo.rev_parse(rev)
+    if show_type:
+        write_line(repo.object_type(oid).value)
+    elif show_size:
+        write_line(str(repo.object_info(oid).size))
+    elif raw:
+        out().write(repo.read_raw(oid))
+    else:
+        for piece in pretty(repo, oid):
+            out().write(piece)
+
+
+def _cat_batch(repo: Repo, *, content: bool, all_objects: bool) -> None:
+    from steve.objects.cbor import decode_trusted
+    from steve.objects.model import ObjectType
+    from steve.objects.oid import OID_HEX, ObjectId
+
+    stdout = out()
+
+    def emit(oid: ObjectId) -> None:
+        got = repo.backend.read_with_info(oid)
+        if got is None:
+            stdout.write(f"{oid.hex} missing\n".encode())
+            return
+        kind, size, data = got
+        stdout.write(f"{oid.hex} {kind.value} {size}\n".encode())
+        if not content:
+            return
+        if kind is ObjectType.BLOB:
+            value = decode_trusted(data)
+            if "data" in value:
+                stdout.write(value["data"])
+            else:
+                for piece in repo.iter_content(oid):
+                    stdout.write(piece)
+        else:
+            stdout.write(data)
+        stdout.write(b"\n")
+
+    if all_objects:
+        for info in repo.iter_objects():
+            emit(info.oid)
+        return
+    for raw_line in sys.stdin.buffer:
+        line = raw_line.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
+        if not line:
+            continue
+        if len(line) == OID_HEX and all(c in "0123456789abcdef" for c in line):
+            emit(ObjectId.from_hex(line))
+        else:
+            try:
+                emit(repo.rev_parse(line))
+            except AmbiguousPrefix:
+                stdout.write(f"{line} ambiguous\n".encode())
+            except (UnknownRevision, ObjectNotFound, BadRevision):
+                stdout.write(f"{line} missing\n".encode())
+    stdout.flush()
+
+
+# --- trees ---------------------------------------------------------------------------
+
+
+@cli.command("write-tree")
+@click.argument("directory", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@pass_state
+def write_tree(state: Context, directory: Path) -> None:
+    """Snapshot DIRECTORY into tree and blob objects; print the tree id."""
+    write_line(state.repo().write_tree(directory).hex)
+
+
+@cli.command("ls-tree")
+@click.option("-r", "recursive", is_flag=True, help="Recurse into subtrees.")
+@click.option("--name-only", is_flag=True, help="List only paths.")
+@click.option("-z", "nul", is_flag=True, help="NUL-terminate lines.")
+@click.argument("rev")
+@pass_state
+def ls_tree(state: Context, recursive: bool, name_only: bool, nul: bool, rev: str) -> None:
+    """List a tree: '<mode> <type> <id>\\t<path>' per entry (git's format)."""
+    from steve.objects.model import ObjectType
+
+    repo = state.repo()
+    oid = repo.resolve(rev).oid
+    from steve.refs.revparse import peel
+
+    tree_id = peel(repo, oid, ObjectType.TREE, rev)
+    end = b"\0" if nul else b"\n"
+    stdout = out()
+    for e in repo.ls_tree(tree_id, recursive=recursive):
+        if name_only:
+            stdout.write(e.path.encode() + end)
+        else:
+            stdout.write(f"{e.mode.git} {e.type.value} {e.oid.hex}\t{e.path}".encode() + end)
+
+
+# --- refs ----------------------------------------------------------------------------
+
+
+def _old_value(repo: Repo, text: str | None) -> ObjectId | object | None:
+    from steve.store.base import ANY
+
+    if text is None:
+        return ANY
+    if text == "" or text == ZERO_ID:
+        return None
+    return repo.rev_parse(text)
+
+
+@cli.command("update-ref")
+@click.option("-d", "delete", is_flag=True, help="Delete the ref (NEW is then the expected old).")
+@click.option("-m", "message", default="", help="Reflog message.")
+@click.option("--no-deref", is_flag=True, help="Update the ref itself, not what it points at.")
+@click.argument("ref")
+@click.argument("new", required=False)
+@click.argument("old", required=False)
+@pass_state
+def update_ref(
+    state: Context,
+    delete: bool,
+    message: str,
+    no_deref: bool,
+    ref: str,
+    new: str | None,
+    old: str | None,
+) -> None:
+    """Set REF to NEW, only if it currently is OLD (compare-and-swap).
+
+    OLD of 64 zeros or '' means "must not exist yet".  With -d, the second
+    argument is the expected old value.
+    """
+    repo = state.repo()
+    if delete:
+        if old is not None:
+            raise click.UsageError("-d takes REF [OLD]")
+        repo.delete_ref(ref, _old_value(repo, new), deref=not no_deref)
+        return
+    if new is None:
+        raise click.UsageError("missing NEW value")
+    target = repo.rev_parse(new)
+    repo.update_ref(ref, target, _old_value(repo, old), message=message, deref=not no_deref)
+
+
+@cli.command("symbolic-ref")
+@click.option("-d", "delete", is_flag=True, help="Delete the symbolic ref.")
+@click.option("-q", "quiet", is_flag=True, help="No error message if NAME is not symbolic.")
+@click.option("--short", is_flag=True, help="Print the short name.")
+@click.option("-m", "message", default="", help="Reflog message.")
+@click.argument("name")
+@click.argument("target", required=False)
+@pass_state
+def symbolic_ref(
+    state: Context,
+    delete: bool,
+    quiet: bool,
+    short: bool,
+    message: str,
+    name: str,
+    target: str | None,
+) -> None:
+    """Read, set or delete a symbolic ref (e.g. HEAD -> refs/heads/main)."""
+    repo = state.repo()
+    if delete:
+        repo.refs.delete_symbolic(name)
+        return
+    if target is not None:
+        repo.set_symbolic_ref(name, target, message)
+        return
+    value = repo.read_symbolic_ref(name)
+    if value is None:
+        if not quiet:
+            click.echo(f"steve: ref {name} is not a symbolic ref", err=True)
+        sys.exit(EXIT_FALSE)
+    write_line(_short(value) if short else value)
+
+
+def _short(name: str) -> str:
+    for prefix in ("refs/heads/", "refs/tags/", "refs/remotes/", "refs/"):
+        if name.startswith(prefix):
+            return name[len(prefix) :]
+    return name
+
+
+def _match(name: str, patterns: tuple[str, ...]) -> bool:
+    if not patterns:
+        return True
+    # git's show-ref: a pattern matches whole trailing path components
+    return any(
+        name == p or name.endswith("/" + p) or name.startswith(p.rstrip("/") + "/")
+        for p in patterns
+    )
+
+
+@cli.command("show-ref")
+@click.option("--heads", is_flag=True, help="Only refs/heads.")
+@click.option("--tags", is_flag=True, help="Only refs/tags.")
+@click.option("--hash", "hash_only", is_flag=True, help="Print only ids.")
+@click.option("--head", "with_head", is_flag=True, help="Include HEAD.")
+@click.argument("patterns", nargs=-1)
+@pass_state
+def show_ref(
+    state: Context,
+    heads: bool,
+    tags: bool,
+    hash_only: bool,
+    with_head: bool,
+    patterns: tuple[str, ...],
+) -> None:
+    """List refs as '<id> <ref>'; exit 1 when nothing matches."""
+    repo = state.repo()
+    refs = []
+    if with_head:
+        head = repo.head()
+        if head is not None and head.target is not None:
+            refs.append(("HEAD", head.target))
+    for ref in repo.list_refs("refs/"):
+        if ref.target is None:
+            continue
+        if heads and not tags and not ref.name.startswith("refs/heads/"):
+            continue
+        if tags and not heads and not ref.name.startswith("refs/tags/"):
+            continue
+        if heads and tags and not ref.name.startswith(("refs/heads/", "refs/tags/")):
+            continue
+        if _match(ref.name, patterns):
+            refs.append((ref.name, ref.target))
+    for name, oid in refs:
+        write_line(oid.hex if hash_only else f"{oid.hex} {name}")
+    if not refs:
+        sys.exit(EXIT_FALSE)
+
+
+_FIELD = re.compile(r"%\((\w+)(?::(\w+))?\)|%(%)|%([0-9a-fA-F]{2})")
+
+
+@cli.command("for-each-ref")
+@click.option(
+    "--format",
+    "fmt",
+    default="%(objectname) %(objecttype)\t%(refname)",
+    show_default=True,
+    help="Placeholders: %(refname), %(refname:short), "
+    "%(objectname), %(objectname:short), %(objecttype), %(symref).",
+)
+@click.option("--count", type=int, default=None, help="Stop after N refs.")
+@click.argument("patterns", nargs=-1)
+@pass_state
+def for_each_ref(state: Context, fmt: str, count: int | None, patterns: tuple[str, ...]) -> None:
+    """List refs with a custom format."""
+    repo = state.repo()
+    shown = 0
+    for ref in repo.list_refs("refs/"):
+        if ref.target is None:
+            continue
+        if patterns and not any(ref.name.startswith(p.rstrip("/")) for p in patterns):
+            continue
+        kind = repo.object_type(ref.target).value
+
+        def field(m: re.Match[str], ref: object = ref, kind: str = kind) -> str:
+            from steve.refs.refs import Ref
+
+            assert isinstance(ref, Ref) and ref.target is not None
+            if m.group(3):
+                return "%"
+            if m.group(4):
+                return chr(int(m.group(4), 16))
+            name, mod = m.group(1), m.group(2)
+            if name == "refname":
+                return _short(ref.name) if mod == "short" else ref.name
+            if name == "objectname":
+                return ref.target.short() if mod == "short" else ref.target.hex
+            if name == "objecttype":
+                return kind
+            if name == "symref":
+                return ref.symbolic or ""
+            raise InvalidInput("unknown format field", m.group(0))
+
+        write_line(_FIELD.sub(field, fmt))
+        shown += 1
+        if count is not None and shown >= count:
+            break
+
+
+@cli.command("rev-parse")
+@click.option("--verify", is_flag=True, help="Exactly one REV, which must resolve.")
+@click.option(
+    "--short",
+    "short",
+    type=int,
+    default=None,
+    is_flag=False,
+    flag_value=12,
+    help="Abbreviate ids to N hex digits (default 12).",
+)
+@click.option("--symbolic-full-name", is_flag=True, help="Print the full ref name instead.")
+@click.option("-q", "--quiet", is_flag=True, help="With --verify: no message, just exit 1.")
+@click.argument("revs", nargs=-1, required=True)
+@pass_state
+def rev_parse(
+    state: Context,
+    verify: bool,
+    short: int | None,
+    symbolic_full_name: bool,
+    quiet: bool,
+    revs: tuple[str, ...],
+) -> None:
+    """Resolve revisions to object ids (see docs/cli.md#revisions)."""
+    if verify and len(revs) != 1:
+        raise click.UsageError("--verify takes exactly one revision")
+    repo = state.repo()
+    for rev in revs:
+        try:
+            resolved = repo.resolve(rev)
+        except (UnknownRevision, AmbiguousPrefix, ObjectNotFound):
+            if verify and quiet:
+                sys.exit(EXIT_FALSE)
+            raise
+        if symbolic_full_name:
+            if resolved.ref:
+                write_line(resolved.ref)
+            continue
+        write_line(resolved.oid.short(max(4, short)) if short else resolved.oid.hex)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="JSON lines with every field.")
+@click.argument("ref", default="HEAD")
+@pass_state
+def reflog(state: Context, as_json: bool, ref: str) -> None:
+    """Show a ref's log: '<id> REF@{N}: <message>', newest first."""
+    repo = state.repo()
+    for i, entry in enumerate(repo.reflog(ref)):
+        new = entry.new.hex if entry.new else ZERO_ID
+        if as_json:
+            write_line(
+                json.dumps(
+                    {
+                        "ref": entry.ref,
+                        "index": i,
+                        "old": entry.old.hex if entry.old else None,
+                        "new": entry.new.hex if entry.new else None,
+                        "who": entry.who,
+                        "time": entry.time,
+                        "tz": _tz(entry.tz),
+                        "message": entry.message,
+                    },
+                    sort_keys=True,
+                )
+            )
+        else:
+            write_line(f"{new[:12]} {ref}@{{{i}}}: {entry.message}")
+
+
+@cli.command()
+@click.option("-a", "annotate", is_flag=True, help="Make an annotated tag object.")
+@click.option("-m", "message", default=None, help="Tag message (implies -a).")
+@click.option("-f", "force", is_flag=True, help="Replace an existing tag.")
+@click.option("-d", "delete", is_flag=True, help="Delete the tag.")
+@click.option("-l", "list_", is_flag=True, help="List tags.")
+@click.argument("name", required=False)
+@click.argument("rev", required=False, default="HEAD")
+@pass_state
+def tag(
+    state: Context,
+    annotate: bool,
+    message: str | None,
+    force: bool,
+    delete: bool,
+    list_: bool,
+    name: str | None,
+    rev: str,
+) -> None:
+    """Create, list or delete tags (refs/tags/NAME)."""
+    repo = state.repo()
+    if list_ or name is None:
+        for ref in repo.list_refs("refs/tags/"):
+            write_line(ref.name[len("refs/tags/") :])
+        return
+    if delete:
+        repo.delete_ref(f"refs/tags/{name}")
+        return
+    if annotate and message is None:
+        raise click.UsageError("-a needs -m MESSAGE (no editor is started)")
+    target = repo.rev_parse(rev)
+    oid = repo.create_tag(name, target, message=message, force=force)
+    if message is not None:
+        write_line(oid.hex)
+
+
+# --- maintenance ---------------------------------------------------------------------
+
+
+@cli.command()
+@click.option(
+    "--json", "as_json", is_flag=True, help="One JSON object per problem, then a summary object."
+)
+@pass_state
+def fsck(state: Context, as_json: bool) -> None:
+    """Verify every object (re-hash, strict decode) and every reference.
+
+    Problems are 'corrupt' (bad bytes), 'missing' (referenced but absent),
+    'bad-type', 'database' (damaged pages).  Exit 9 on any problem.
+    """
+    from steve.maint import FsckProblem, iter_fsck
+    from steve.objects.oid import ObjectId
+
+    repo = state.repo()
+    objects = refs = 0
+    counts: dict[str, int] = {}
+    for item in iter_fsck(repo.backend):
+        if isinstance(item, FsckProblem):
+            counts[item.kind.value] = counts.get(item.kind.value, 0) + 1
+            if as_json:
+                write_line(
+                    json.dumps(
+                        {
+                            "problem": item.kind.value,
+                            "id": item.oid.hex if item.oid else None,
+                            "detail": item.detail,
+                        }
+                    )
+                )
+            else:
+                write_line(str(item))
+        elif isinstance(item, ObjectId):
+            objects += 1
+        else:
+            refs += 1
+    summary = {"objects": objects, "refs": refs, "problems": counts}
+    if as_json:
+        write_line(json.dumps(summary, sort_keys=True))
+    else:
+        status = "ok" if not counts else "FAILED"
+        click.echo(f"checked {objects} objects, {refs} refs: {status}", err=True)
+    if counts:
+        from steve.errors import FsckFailed
+
+        err = FsckFailed(
+            counts.get("corrupt", 0) + counts.get("database", 0),
+            counts.get("missing", 0),
+            counts.get("bad-type", 0) + counts.get("bad-ref", 0),
+        )
+        from steve.cli.app import report
+
+        report(err)
+        sys.exit(EXIT_CORRUPT)
+
+
+@cli.command()
+@click.option(
+    "--prune",
+    default="2.weeks.ago",
+    show_default=True,
+    help="Prune unreachable objects older than this ('now', 'never', 14d, ...).",
+)
+@click.option("--dry-run", "-n", is_flag=True, help="Report what would be pruned.")
+@pass_state
+def gc(state: Context, prune: str, dry_run: bool) -> None:
+    """Delete objects unreachable from refs and reflogs (after a grace period)."""
+    repo = state.repo()
+    if prune == "never":
+        before: int | None = None
+    elif prune == "now":
+        before = int(time.time()) + 1
+    else:
+        before = int(time.time()) - parse_duration(prune)
+    report = repo.gc(prune_before=before, dry_run=dry_run)
+    verb = "would prune" if dry_run else "pruned"
+    write_line(
+        f"{report.objects} objects, {report.reachable} reachable, "
+        f"{report.unreachable} unreachable; {verb} {report.pruned}, "
+        f"kept {report.kept_recent} recent"
+    )

@@ -1,0 +1,86 @@
+"""The plain repository config, ``.steve/config`` (TOML; holds no secrets).
+
+It carries what is needed *before* the database can be opened: the storage
+format, the repository id (names the cached key) and the Argon2id salt and
+parameters plus the key check.  Nothing in it reveals repository content.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from steve.errors import BadConfig, UnsupportedFormat
+from steve.store.kdf import KdfParams
+
+FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RepoConfig:
+    repository_id: str
+    kdf: KdfParams
+    key_check: bytes
+    format: int = FORMAT
+
+    def to_toml(self) -> str:
+        return (
+            "# STEVE repository config. Holds no secrets; do not edit the [kdf] section:\n"
+            "# without this salt the database cannot be opened.\n"
+            "[core]\n"
+            f"format = {self.format}\n"
+            f'repository_id = "{self.repository_id}"\n'
+            "\n[kdf]\n"
+            'algorithm = "argon2id"\n'
+            f'salt = "{self.kdf.salt.hex()}"\n'
+            f"memory_kib = {self.kdf.memory_kib}\n"
+            f"iterations = {self.kdf.iterations}\n"
+            f"parallelism = {self.kdf.parallelism}\n"
+            f'key_check = "{self.key_check.hex()}"\n'
+            "\n[cipher]\n"
+            'engine = "sqlcipher4"\n'
+            "page_size = 4096\n"
+        )
+
+    def write(self, path: Path) -> None:
+        tmp = path.with_name(path.name + ".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(self.to_toml())
+            fh.flush()
+            os.fsync(fh.fileno())
+        tmp.replace(path)
+
+    @classmethod
+    def read(cls, path: Path) -> RepoConfig:
+        try:
+            with path.open("rb") as fh:
+                data = tomllib.load(fh)
+        except FileNotFoundError:
+            raise BadConfig(str(path), "missing") from None
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise BadConfig(str(path), str(exc)) from exc
+        try:
+            core, kdf = data["core"], data["kdf"]
+            fmt = int(core["format"])
+            if fmt > FORMAT:
+                raise UnsupportedFormat(fmt, FORMAT)
+            if kdf["algorithm"] != "argon2id":
+                raise BadConfig(str(path), f"unknown KDF {kdf['algorithm']!r}")
+            params = KdfParams(
+                salt=bytes.fromhex(kdf["salt"]),
+                memory_kib=int(kdf["memory_kib"]),
+                iterations=int(kdf["iterations"]),
+                parallelism=int(kdf["parallelism"]),
+            )
+            params.validate()
+            return cls(
+                repository_id=str(core["repository_id"]),
+                kdf=params,
+                key_check=bytes.fromhex(kdf["key_check"]),
+                format=fmt,
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BadConfig(str(path), f"missing or invalid field: {exc}") from exc

@@ -1,0 +1,316 @@
+"""STEVE's error hierarchy.
+
+Every failure a user can meet is a :class:`SteveError` subclass with a stable
+code (``STEVE-STOR-001``), a one-line human message, one factual detail line,
+a suggested action and an exit code.  The CLI maps them to output in one
+place (:mod:`steve.cli.main`); the library only raises them.
+
+Exit codes (documented in docs/cli.md):
+
+====  =====================================================
+code  meaning
+====  =====================================================
+0     success
+1     "no" answer of a query command (``cat-file -e``), like git
+2     usage error (bad flags; click's own code)
+3     not a repository / repository already exists
+4     wrong key, missing passphrase, key cache problem
+5     unknown revision or object, ambiguous prefix
+6     invalid input (malformed object, bad ref name, bad value)
+7     ref update rejected (compare-and-swap lost)
+8     repository busy (write lock not obtained in time)
+9     corrupt storage or fsck found problems
+10    internal error (a bug)
+====  =====================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import ClassVar
+
+EXIT_OK = 0
+EXIT_FALSE = 1
+EXIT_USAGE = 2
+EXIT_REPO = 3
+EXIT_KEY = 4
+EXIT_NOT_FOUND = 5
+EXIT_INVALID = 6
+EXIT_REJECTED = 7
+EXIT_BUSY = 8
+EXIT_CORRUPT = 9
+EXIT_INTERNAL = 10
+
+
+class SteveError(Exception):
+    """Root of every error STEVE raises on purpose."""
+
+    code: ClassVar[str] = "STEVE-INT-000"
+    exit_code: ClassVar[int] = EXIT_INTERNAL
+    action: ClassVar[str] = "This is a bug in STEVE; please report it with the command you ran."
+
+    def __init__(self, message: str, detail: str = "", action: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.detail = detail
+        if action is not None:
+            self.action = action  # type: ignore[misc]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}" + (f" ({self.detail})" if self.detail else "")
+
+
+# --- repository -------------------------------------------------------------
+
+
+class NotARepository(SteveError):
+    code = "STEVE-REPO-001"
+    exit_code = EXIT_REPO
+    action = "Run `steve init` to create one, or pass --repo / set STEVE_DIR to an existing one."
+
+    def __init__(self, path: str) -> None:
+        super().__init__("not a STEVE repository", f"no usable .steve directory at or above {path}")
+        self.path = path
+
+
+class RepositoryExists(SteveError):
+    code = "STEVE-REPO-002"
+    exit_code = EXIT_REPO
+    action = "Use the existing repository, or choose another directory."
+
+    def __init__(self, path: str) -> None:
+        super().__init__("a STEVE repository already exists here", f"{path} exists")
+        self.path = path
+
+
+class BadConfig(SteveError):
+    code = "STEVE-REPO-003"
+    exit_code = EXIT_REPO
+    action = "Restore .steve/config from a backup; it holds the key-derivation salt."
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__("the repository config cannot be read", f"{path}: {why}")
+
+
+class RepositoryBusy(SteveError):
+    code = "STEVE-REPO-004"
+    exit_code = EXIT_BUSY
+    action = "Another STEVE process is writing; wait for it to finish and retry."
+
+    def __init__(self, path: str, waited: float) -> None:
+        super().__init__(
+            "the repository is busy", f"write lock on {path} not obtained within {waited:g}s"
+        )
+
+
+# --- keys ---------------------------------------------------------------------
+
+
+class WrongKey(SteveError):
+    code = "STEVE-KEY-001"
+    exit_code = EXIT_KEY
+    action = "Check the passphrase (STEVE_PASSPHRASE, STEVE_KEY_FILE or the prompt) and retry."
+
+    def __init__(self, path: str) -> None:
+        super().__init__("wrong passphrase or key", f"the key does not open {path}")
+
+
+class NoPassphrase(SteveError):
+    code = "STEVE-KEY-002"
+    exit_code = EXIT_KEY
+    action = (
+        "Run on a terminal to be prompted, set STEVE_PASSPHRASE or STEVE_KEY_FILE, "
+        "or run `steve unlock` first."
+    )
+
+    def __init__(self, detail: str = "no terminal to prompt on and no key configured") -> None:
+        super().__init__("a passphrase is needed to open the repository", detail)
+
+
+class KeyCacheError(SteveError):
+    code = "STEVE-KEY-003"
+    exit_code = EXIT_KEY
+    action = "Unlock with the passphrase instead (STEVE_PASSPHRASE or the prompt)."
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("the key cache is not usable", detail)
+
+
+# --- storage --------------------------------------------------------------------
+
+
+class CorruptDatabase(SteveError):
+    code = "STEVE-STOR-001"
+    exit_code = EXIT_CORRUPT
+    action = "Run `steve fsck`; restore .steve/steve.db from a backup if it reports damage."
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__("the encrypted database is damaged", f"{path}: {detail}")
+
+
+class StorageError(SteveError):
+    code = "STEVE-STOR-002"
+    exit_code = EXIT_CORRUPT
+    action = "Check free disk space and file permissions on .steve/, then retry."
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("the object database could not complete the operation", detail)
+
+
+class UnsupportedFormat(SteveError):
+    code = "STEVE-STOR-003"
+    exit_code = EXIT_REPO
+    action = "Upgrade STEVE to a version that knows this repository format."
+
+    def __init__(self, found: int, supported: int) -> None:
+        super().__init__(
+            "the repository uses a newer storage format",
+            f"format {found}, this STEVE supports up to {supported}",
+        )
+
+
+# --- objects --------------------------------------------------------------------
+
+
+class ObjectNotFound(SteveError):
+    code = "STEVE-OBJ-001"
+    exit_code = EXIT_NOT_FOUND
+    action = (
+        "Check the id with `steve rev-parse`; list objects with "
+        "`steve cat-file --batch-all-objects --batch-check`."
+    )
+
+    def __init__(self, oid: str) -> None:
+        super().__init__("object not found", f"no object {oid} in the store")
+        self.oid = oid
+
+
+class MalformedObject(SteveError):
+    code = "STEVE-OBJ-002"
+    exit_code = EXIT_INVALID
+    action = (
+        "The bytes are not a canonical STEVE object; re-create them with "
+        "`steve hash-object` or `steve freeze`."
+    )
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("malformed object", detail)
+
+
+class CorruptObject(SteveError):
+    code = "STEVE-OBJ-003"
+    exit_code = EXIT_CORRUPT
+    action = "Run `steve fsck` to list damage; restore the object from a backup or an export."
+
+    def __init__(self, oid: str, detail: str) -> None:
+        super().__init__("object is corrupt", f"{oid}: {detail}")
+        self.oid = oid
+
+
+class WrongObjectType(SteveError):
+    code = "STEVE-OBJ-004"
+    exit_code = EXIT_INVALID
+    action = "Use a revision that names an object of the expected type (see `steve cat-file -t`)."
+
+    def __init__(self, oid: str, expected: str, actual: str) -> None:
+        super().__init__(f"object is a {actual}, not a {expected}", f"{oid} has type {actual}")
+        self.oid, self.expected, self.actual = oid, expected, actual
+
+
+class InvalidInput(SteveError):
+    code = "STEVE-INPUT-001"
+    exit_code = EXIT_INVALID
+    action = "Fix the value named above and retry."
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message, detail)
+
+
+# --- refs and revisions -----------------------------------------------------------
+
+
+class BadRefName(SteveError):
+    code = "STEVE-REF-001"
+    exit_code = EXIT_INVALID
+    action = "Ref names follow git's check-ref-format rules, e.g. refs/heads/main or refs/tags/v1."
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__("invalid ref name", f"{name!r}: {why}")
+        self.name = name
+
+
+class RefNotFound(SteveError):
+    code = "STEVE-REF-002"
+    exit_code = EXIT_NOT_FOUND
+    action = "List refs with `steve show-ref`."
+
+    def __init__(self, name: str) -> None:
+        super().__init__("ref not found", f"no ref named {name}")
+        self.name = name
+
+
+class RefUpdateRejected(SteveError):
+    code = "STEVE-REF-003"
+    exit_code = EXIT_REJECTED
+    action = "Someone else moved the ref; re-read it with `steve rev-parse` and retry."
+
+    def __init__(self, name: str, expected: str | None, actual: str | None) -> None:
+        super().__init__(
+            "ref update rejected",
+            f"{name} is {actual or '(absent)'}, expected {expected or '(absent)'}",
+        )
+        self.name, self.expected, self.actual = name, expected, actual
+
+
+class UnknownRevision(SteveError):
+    code = "STEVE-REV-001"
+    exit_code = EXIT_NOT_FOUND
+    action = (
+        "Use a full or unique abbreviated id, a ref name, or a suffix like REV^, REV~N, REF@{N}."
+    )
+
+    def __init__(self, rev: str, why: str = "unknown revision") -> None:
+        super().__init__("unknown revision", f"{rev!r}: {why}")
+        self.rev = rev
+
+
+class AmbiguousPrefix(SteveError):
+    code = "STEVE-REV-002"
+    exit_code = EXIT_NOT_FOUND
+    action = "Use more hex digits of the id."
+
+    def __init__(self, prefix: str, candidates: Sequence[str]) -> None:
+        shown = ", ".join(candidates[:10]) + (" ..." if len(candidates) > 10 else "")
+        super().__init__("ambiguous id prefix", f"{prefix} matches {shown}")
+        self.prefix = prefix
+        self.candidates = list(candidates)
+
+
+class BadRevision(SteveError):
+    code = "STEVE-REV-003"
+    exit_code = EXIT_INVALID
+    action = "See docs/cli.md#revisions for the revision syntax."
+
+    def __init__(self, rev: str, why: str) -> None:
+        super().__init__("malformed revision", f"{rev!r}: {why}")
+        self.rev = rev
+
+
+# --- fsck ---------------------------------------------------------------------------
+
+
+class FsckFailed(SteveError):
+    code = "STEVE-FSCK-001"
+    exit_code = EXIT_CORRUPT
+    action = "Restore the listed objects from a backup or an export-git mirror."
+
+    def __init__(self, corrupt: int, missing: int, other: int) -> None:
+        super().__init__(
+            "fsck found problems",
+            f"{corrupt} corrupt, {missing} missing, {other} other",
+        )
+
+
+class InternalError(SteveError):
+    code = "STEVE-INT-001"
+    exit_code = EXIT_INTERNAL

@@ -1,0 +1,262 @@
+"""Maintenance over a backend: fsck (verify everything) and gc (prune the unreachable).
+
+fsck tells *corrupt* (bytes whose hash or encoding is wrong, damaged pages)
+from *missing* (an object referenced by another object, a ref or a reflog
+entry that is not in the store) and from *bad type* (a reference to an
+object of the wrong type).  gc keeps everything reachable from refs and
+reflog entries, and anything younger than the grace period.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from steve.errors import MalformedObject, SteveError
+from steve.objects.model import (
+    Blob,
+    ChunkedBlob,
+    Manifest,
+    Mode,
+    ObjectType,
+    StoredObject,
+    Tag,
+    Tree,
+    decode_object,
+    decode_object_trusted,
+    object_size,
+)
+from steve.objects.oid import ObjectId
+from steve.store.base import Backend
+from steve.store.sqlite import SqlCipherBackend
+
+
+class ProblemKind(enum.StrEnum):
+    CORRUPT = "corrupt"
+    MISSING = "missing"
+    BAD_TYPE = "bad-type"
+    BAD_REF = "bad-ref"
+    DATABASE = "database"
+
+
+@dataclass(frozen=True, slots=True)
+class FsckProblem:
+    kind: ProblemKind
+    oid: ObjectId | None
+    detail: str
+
+    def __str__(self) -> str:
+        who = self.oid.hex if self.oid else "-"
+        return f"{self.kind.value} {who}: {self.detail}"
+
+
+@dataclass(slots=True)
+class FsckReport:
+    objects: int = 0
+    refs: int = 0
+    problems: list[FsckProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def count(self, kind: ProblemKind) -> int:
+        return sum(1 for p in self.problems if p.kind is kind)
+
+
+def expected_types(obj: StoredObject) -> Iterator[tuple[ObjectId, tuple[ObjectType, ...], str]]:
+    """Each reference of ``obj`` with the types it may point at and a label."""
+    if isinstance(obj, ChunkedBlob):
+        for i, (oid, _) in enumerate(obj.chunks):
+            yield oid, (ObjectType.BLOB,), f"chunk {i}"
+    elif isinstance(obj, Tree):
+        for e in obj.entries:
+            want = (ObjectType.TREE,) if e.mode is Mode.TREE else (ObjectType.BLOB,)
+            yield e.oid, want, f"entry {e.name!r}"
+    elif isinstance(obj, Tag):
+        yield obj.object, (obj.object_type,), "tag target"
+    elif isinstance(obj, Manifest):
+        manifests = tuple(t for t in ObjectType if t.is_manifest)
+        for i, p in enumerate(obj.parents):
+            yield p, manifests, f"parent {i}"
+        for link in obj.links:
+            yield link, tuple(ObjectType), "link"
+
+
+def check_object(
+    oid: ObjectId, data: bytes, stored_type: ObjectType | None, stored_size: int | None
+) -> tuple[StoredObject | None, list[FsckProblem]]:
+    """Re-hash and strictly decode one object."""
+    problems: list[FsckProblem] = []
+    actual = ObjectId.of(data)
+    if actual != oid:
+        problems.append(
+            FsckProblem(ProblemKind.CORRUPT, oid, f"hash mismatch (bytes hash to {actual.hex})")
+        )
+        return None, problems
+    try:
+        obj = decode_object(data)
+    except MalformedObject as exc:
+        problems.append(FsckProblem(ProblemKind.CORRUPT, oid, exc.detail))
+        return None, problems
+    if stored_type is not None and obj.type is not stored_type:
+        problems.append(
+            FsckProblem(ProblemKind.CORRUPT, oid, f"indexed as {stored_type}, is a {obj.type}")
+        )
+    if stored_size is not None and object_size(obj) != stored_size:
+        problems.append(
+            FsckProblem(
+                ProblemKind.CORRUPT,
+                oid,
+                f"indexed size {stored_size}, real size {object_size(obj)}",
+            )
+        )
+    if isinstance(obj, ChunkedBlob):
+        pass  # chunk lengths are checked against the chunks themselves below
+    return obj, problems
+
+
+def iter_fsck(backend: Backend) -> Iterator[FsckProblem | ObjectId | str]:
+    """Yield problems as they are found, plus each checked object id / ref name."""
+    if isinstance(backend, SqlCipherBackend):
+        try:
+            for msg in backend.check_integrity():
+                yield FsckProblem(ProblemKind.DATABASE, None, msg)
+        except SteveError as exc:
+            yield FsckProblem(ProblemKind.DATABASE, None, f"{exc.message}: {exc.detail}")
+            return
+    try:
+        for info in backend.iter_info():
+            data = backend.read(info.oid)
+            if data is None:  # deleted while we walked
+                continue
+            obj, problems = check_object(info.oid, data, info.type, info.size)
+            yield from problems
+            if obj is not None:
+                for ref_oid, allowed, label in expected_types(obj):
+                    target = backend.info(ref_oid)
+                    if target is None:
+                        yield FsckProblem(
+                            ProblemKind.MISSING, ref_oid, f"{label} of {obj.type} {info.oid.hex}"
+                        )
+                    elif target.type not in allowed:
+                        yield FsckProblem(
+                            ProblemKind.BAD_TYPE,
+                            ref_oid,
+                            f"{label} of {info.oid.hex} is a {target.type}",
+                        )
+                    elif isinstance(obj, ChunkedBlob):
+                        chunk = backend.read(ref_oid)
+                        if chunk is not None:
+                            try:
+                                decoded = decode_object_trusted(chunk)
+                            except MalformedObject:
+                                continue  # reported when the chunk itself is checked
+                            want = dict(obj.chunks)[ref_oid]
+                            if not isinstance(decoded, Blob) or len(decoded.data) != want:
+                                yield FsckProblem(
+                                    ProblemKind.CORRUPT,
+                                    info.oid,
+                                    f"{label} is not an inline blob of {want} bytes",
+                                )
+            yield info.oid
+        for name, record in backend.list_refs(""):
+            if record.target is not None and not backend.has(record.target):
+                yield FsckProblem(ProblemKind.MISSING, record.target, f"ref {name}")
+            yield name
+        for ref in backend.reflog_refs():
+            for entry in backend.reflog(ref):
+                for oid in (entry.old, entry.new):
+                    if oid is not None and not backend.has(oid):
+                        yield FsckProblem(ProblemKind.MISSING, oid, f"reflog of {ref}")
+    except SteveError as exc:
+        yield FsckProblem(ProblemKind.DATABASE, None, f"{exc.message}: {exc.detail}")
+
+
+def fsck(backend: Backend) -> FsckReport:
+    report = FsckReport()
+    for item in iter_fsck(backend):
+        if isinstance(item, FsckProblem):
+            report.problems.append(item)
+        elif isinstance(item, ObjectId):
+            report.objects += 1
+        else:
+            report.refs += 1
+    return report
+
+
+# --- gc ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GcReport:
+    objects: int
+    reachable: int
+    unreachable: int
+    pruned: int
+    kept_recent: int
+    dry_run: bool
+
+
+def roots(backend: Backend) -> set[ObjectId]:
+    out: set[ObjectId] = set()
+    for _name, record in backend.list_refs(""):
+        if record.target is not None:
+            out.add(record.target)
+    for ref in backend.reflog_refs():
+        for entry in backend.reflog(ref):
+            out.update(o for o in (entry.old, entry.new) if o is not None)
+    return out
+
+
+def reachable(backend: Backend, start: set[ObjectId]) -> set[ObjectId]:
+    seen: set[ObjectId] = set()
+    stack = [o for o in start if backend.has(o)]
+    while stack:
+        oid = stack.pop()
+        if oid in seen:
+            continue
+        seen.add(oid)
+        info = backend.info(oid)
+        if info is None or (info.type is ObjectType.BLOB and info.size <= (1 << 20)):
+            continue  # inline blobs reference nothing
+        data = backend.read(oid)
+        if data is None:
+            continue
+        try:
+            obj = decode_object_trusted(data)
+        except MalformedObject:
+            continue  # corrupt objects are fsck's business; keep it, do not follow
+        stack.extend(o for o in obj.references() if o not in seen and backend.has(o))
+    return seen
+
+
+def gc(backend: Backend, *, prune_before: int | None, dry_run: bool = False) -> GcReport:
+    """Prune objects unreachable from refs and reflogs created before ``prune_before``.
+
+    ``prune_before=None`` prunes nothing (like ``--prune=never``) but still
+    reports what is unreachable.
+    """
+    live = reachable(backend, roots(backend))
+    total = unreachable = kept = 0
+    doomed: list[ObjectId] = []
+    for info in backend.iter_info():
+        total += 1
+        if info.oid in live:
+            continue
+        unreachable += 1
+        if prune_before is not None and info.created < prune_before:
+            doomed.append(info.oid)
+        else:
+            kept += 1
+    pruned = 0
+    if not dry_run and doomed:
+        for i in range(0, len(doomed), 1000):
+            with backend.transaction() as tx:
+                pruned += tx.delete_objects(doomed[i : i + 1000])
+        if isinstance(backend, SqlCipherBackend):
+            backend.incremental_vacuum()
+    elif dry_run:
+        pruned = len(doomed)
+    return GcReport(total, len(live), unreachable, pruned, kept, dry_run)

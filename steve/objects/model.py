@@ -1,0 +1,426 @@
+"""The object model: typed envelopes around canonical CBOR.
+
+Every object is the canonical CBOR encoding of a map with at least
+``{"type": <text>, "v": <schema version>}``; its id is BLAKE3-256 of those
+bytes.  The types:
+
+``blob``
+    ``{"type": "blob", "v": 1, "data": <bytes>}`` for content of at most
+    :data:`CHUNK_SIZE` bytes, or ``{"type": "blob", "v": 1, "size": N,
+    "chunks": [[<id>, <len>], ...]}`` for larger content, cut into fixed
+    chunks of :data:`CHUNK_SIZE` bytes (the last may be shorter), each chunk
+    a small blob.  Which form is used depends only on the length, so equal
+    content always gets the same id.
+``tree``
+    ``{"type": "tree", "v": 1, "entries": [[name, mode, id], ...]}`` sorted
+    by the UTF-8 bytes of ``name``; modes are git's (100644, 100755, 120000,
+    040000).
+``tag``
+    an annotated tag: target id and type, tag name, tagger, time, offset,
+    message.
+manifests (``design`` ... ``deploy_receipt``)
+    ``{"type": kind, "v": N, "parents": [ids], "links": [ids], "time": T,
+    "tz": minutes, "body": {...}}``: ``parents`` are the manifests it builds
+    on (the history DAG), ``links`` every other object the body refers to,
+    sorted, so history walks, fsck and gc need no knowledge of the schemas.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TypeAlias
+
+from steve.errors import MalformedObject
+from steve.objects import cbor
+from steve.objects.oid import OID_BYTES, ObjectId
+
+CHUNK_SIZE = 1 << 20  # 1 MiB
+
+
+class ObjectType(enum.StrEnum):
+    BLOB = "blob"
+    TREE = "tree"
+    TAG = "tag"
+    DESIGN = "design"
+    RESEARCH = "research"
+    PLAN = "plan"
+    BUILD_RECEIPT = "build_receipt"
+    TEST_CERTIFICATE = "test_certificate"
+    DEPLOY_RECEIPT = "deploy_receipt"
+
+    @property
+    def is_manifest(self) -> bool:
+        return self not in (ObjectType.BLOB, ObjectType.TREE, ObjectType.TAG)
+
+    @classmethod
+    def parse(cls, text: str) -> ObjectType:
+        try:
+            return cls(text)
+        except ValueError:
+            names = ", ".join(t.value for t in cls)
+            raise MalformedObject(f"unknown object type {text!r} (known: {names})") from None
+
+
+MANIFEST_TYPES = tuple(t for t in ObjectType if t.is_manifest)
+
+
+class Mode(enum.IntEnum):
+    """Tree entry modes, numerically git's."""
+
+    FILE = 0o100644
+    EXECUTABLE = 0o100755
+    SYMLINK = 0o120000
+    TREE = 0o040000
+
+    @property
+    def git(self) -> str:
+        return f"{self.value:06o}"
+
+    @property
+    def object_type(self) -> ObjectType:
+        return ObjectType.TREE if self is Mode.TREE else ObjectType.BLOB
+
+
+_BAD_NAME = re.compile(r"[/\x00]")
+
+
+def check_entry_name(name: str) -> None:
+    if not name or name in (".", "..") or _BAD_NAME.search(name) or name == ".steve":
+        raise MalformedObject(f"invalid tree entry name {name!r}")
+
+
+# --- typed objects ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Blob:
+    data: bytes
+
+    type = ObjectType.BLOB
+
+    @property
+    def size(self) -> int:
+        return len(self.data)
+
+    def to_value(self) -> dict[str, Any]:
+        if len(self.data) > CHUNK_SIZE:
+            raise MalformedObject(f"inline blob larger than {CHUNK_SIZE} bytes; chunk it")
+        return {"type": "blob", "v": 1, "data": self.data}
+
+    def references(self) -> list[ObjectId]:
+        return []
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkedBlob:
+    size: int
+    chunks: tuple[tuple[ObjectId, int], ...]
+
+    type = ObjectType.BLOB
+
+    def to_value(self) -> dict[str, Any]:
+        _check_chunks(self.size, self.chunks)
+        return {
+            "type": "blob",
+            "v": 1,
+            "size": self.size,
+            "chunks": [[oid.raw, n] for oid, n in self.chunks],
+        }
+
+    def references(self) -> list[ObjectId]:
+        return [oid for oid, _ in self.chunks]
+
+
+def _check_chunks(size: int, chunks: Sequence[tuple[ObjectId, int]]) -> None:
+    if size <= CHUNK_SIZE:
+        raise MalformedObject(f"chunked blob of {size} bytes must be stored inline")
+    if sum(n for _, n in chunks) != size:
+        raise MalformedObject("chunk lengths do not add up to the blob size")
+    for i, (_, n) in enumerate(chunks):
+        last = i == len(chunks) - 1
+        if not (0 < n <= CHUNK_SIZE) or (not last and n != CHUNK_SIZE):
+            raise MalformedObject(f"chunk {i} has length {n}; chunks are {CHUNK_SIZE} bytes")
+
+
+@dataclass(frozen=True, slots=True)
+class TreeEntry:
+    name: str
+    mode: Mode
+    oid: ObjectId
+
+
+@dataclass(frozen=True, slots=True)
+class Tree:
+    entries: tuple[TreeEntry, ...]
+
+    type = ObjectType.TREE
+
+    @classmethod
+    def from_entries(cls, entries: Sequence[TreeEntry]) -> Tree:
+        ordered = tuple(sorted(entries, key=lambda e: e.name.encode()))
+        tree = cls(ordered)
+        tree.validate()
+        return tree
+
+    def validate(self) -> None:
+        prev: bytes | None = None
+        for e in self.entries:
+            check_entry_name(e.name)
+            key = e.name.encode()
+            if prev is not None and key <= prev:
+                raise MalformedObject(f"tree entries not sorted or duplicated at {e.name!r}")
+            prev = key
+
+    def to_value(self) -> dict[str, Any]:
+        self.validate()
+        return {
+            "type": "tree",
+            "v": 1,
+            "entries": [[e.name, int(e.mode), e.oid.raw] for e in self.entries],
+        }
+
+    def references(self) -> list[ObjectId]:
+        return [e.oid for e in self.entries]
+
+    def __iter__(self) -> Iterator[TreeEntry]:
+        return iter(self.entries)
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    name: str
+    email: str
+
+    def to_value(self) -> dict[str, Any]:
+        return {"name": self.name, "email": self.email}
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    object: ObjectId
+    object_type: ObjectType
+    name: str
+    tagger: Person
+    time: int
+    tz: int  # offset from UTC in minutes
+    message: str
+
+    type = ObjectType.TAG
+
+    def to_value(self) -> dict[str, Any]:
+        return {
+            "type": "tag",
+            "v": 1,
+            "object": self.object.raw,
+            "object_type": self.object_type.value,
+            "tag": self.name,
+            "tagger": self.tagger.to_value(),
+            "time": self.time,
+            "tz": self.tz,
+            "message": self.message,
+        }
+
+    def references(self) -> list[ObjectId]:
+        return [self.object]
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    """The envelope every manifest kind uses; ``body`` is schema-specific."""
+
+    kind: ObjectType
+    version: int
+    parents: tuple[ObjectId, ...]
+    links: tuple[ObjectId, ...]
+    time: int
+    tz: int
+    body: dict[str, Any] = field(hash=False)
+
+    @property
+    def type(self) -> ObjectType:
+        return self.kind
+
+    def to_value(self) -> dict[str, Any]:
+        if not self.kind.is_manifest:
+            raise MalformedObject(f"{self.kind} is not a manifest kind")
+        if list(self.links) != sorted(set(self.links)):
+            raise MalformedObject("manifest links must be sorted and unique")
+        if len(set(self.parents)) != len(self.parents):
+            raise MalformedObject("manifest parents must be unique")
+        return {
+            "type": self.kind.value,
+            "v": self.version,
+            "parents": [p.raw for p in self.parents],
+            "links": [p.raw for p in self.links],
+            "time": self.time,
+            "tz": self.tz,
+            "body": self.body,
+        }
+
+    def references(self) -> list[ObjectId]:
+        return [*self.parents, *self.links]
+
+
+StoredObject: TypeAlias = Blob | ChunkedBlob | Tree | Tag | Manifest
+
+
+# --- encoding ---------------------------------------------------------------------
+
+
+def encode_object(obj: StoredObject) -> bytes:
+    return cbor.encode(obj.to_value())
+
+
+def hash_object(obj: StoredObject) -> tuple[ObjectId, bytes]:
+    data = encode_object(obj)
+    return ObjectId.of(data), data
+
+
+def _oid(value: Any, where: str) -> ObjectId:
+    if type(value) is not bytes or len(value) != OID_BYTES:
+        raise MalformedObject(f"{where}: expected a {OID_BYTES}-byte object id")
+    return ObjectId(value)
+
+
+def _int(value: Any, where: str) -> int:
+    if type(value) is not int:
+        raise MalformedObject(f"{where}: expected an integer")
+    return int(value)
+
+
+def _str(value: Any, where: str) -> str:
+    if type(value) is not str:
+        raise MalformedObject(f"{where}: expected a text string")
+    return str(value)
+
+
+def _keys(value: dict[str, Any], required: set[str], where: str) -> None:
+    keys = set(value)
+    if keys != required:
+        missing, extra = required - keys, keys - required
+        raise MalformedObject(
+            f"{where}: fields differ from the schema"
+            + (f"; missing {sorted(missing)}" if missing else "")
+            + (f"; unexpected {sorted(extra)}" if extra else "")
+        )
+
+
+def object_from_value(value: Any) -> StoredObject:
+    """Build the typed object from a decoded envelope, checking its shape."""
+    if type(value) is not dict:
+        raise MalformedObject("an object must be a CBOR map")
+    kind = ObjectType.parse(_str(value.get("type"), "type"))
+    version = _int(value.get("v"), "v")
+    if kind is ObjectType.BLOB:
+        if version != 1:
+            raise MalformedObject(f"blob schema version {version} is not supported")
+        if "data" in value:
+            _keys(value, {"type", "v", "data"}, "blob")
+            data = value["data"]
+            if type(data) is not bytes:
+                raise MalformedObject("blob.data: expected a byte string")
+            if len(data) > CHUNK_SIZE:
+                raise MalformedObject("blob.data larger than one chunk")
+            return Blob(data)
+        _keys(value, {"type", "v", "size", "chunks"}, "blob")
+        size = _int(value["size"], "blob.size")
+        raw_chunks = value["chunks"]
+        if type(raw_chunks) is not list:
+            raise MalformedObject("blob.chunks: expected an array")
+        chunks: list[tuple[ObjectId, int]] = []
+        for i, c in enumerate(raw_chunks):
+            if type(c) is not list or len(c) != 2:
+                raise MalformedObject(f"blob.chunks[{i}]: expected [id, length]")
+            chunks.append((_oid(c[0], f"blob.chunks[{i}]"), _int(c[1], f"blob.chunks[{i}]")))
+        _check_chunks(size, chunks)
+        return ChunkedBlob(size, tuple(chunks))
+    if kind is ObjectType.TREE:
+        if version != 1:
+            raise MalformedObject(f"tree schema version {version} is not supported")
+        _keys(value, {"type", "v", "entries"}, "tree")
+        raw_entries = value["entries"]
+        if type(raw_entries) is not list:
+            raise MalformedObject("tree.entries: expected an array")
+        entries = []
+        for i, e in enumerate(raw_entries):
+            if type(e) is not list or len(e) != 3:
+                raise MalformedObject(f"tree.entries[{i}]: expected [name, mode, id]")
+            name = _str(e[0], f"tree.entries[{i}].name")
+            mode_int = _int(e[1], f"tree.entries[{i}].mode")
+            try:
+                mode = Mode(mode_int)
+            except ValueError:
+                raise MalformedObject(f"tree.entries[{i}].mode {mode_int:o} unknown") from None
+            entries.append(TreeEntry(name, mode, _oid(e[2], f"tree.entries[{i}].id")))
+        tree = Tree(tuple(entries))
+        tree.validate()
+        return tree
+    if kind is ObjectType.TAG:
+        if version != 1:
+            raise MalformedObject(f"tag schema version {version} is not supported")
+        _keys(
+            value,
+            {"type", "v", "object", "object_type", "tag", "tagger", "time", "tz", "message"},
+            "tag",
+        )
+        tagger = value["tagger"]
+        if type(tagger) is not dict:
+            raise MalformedObject("tag.tagger: expected a map")
+        _keys(tagger, {"name", "email"}, "tag.tagger")
+        return Tag(
+            object=_oid(value["object"], "tag.object"),
+            object_type=ObjectType.parse(_str(value["object_type"], "tag.object_type")),
+            name=_str(value["tag"], "tag.tag"),
+            tagger=Person(
+                _str(tagger["name"], "tag.tagger.name"), _str(tagger["email"], "tag.tagger.email")
+            ),
+            time=_int(value["time"], "tag.time"),
+            tz=_int(value["tz"], "tag.tz"),
+            message=_str(value["message"], "tag.message"),
+        )
+    # manifests
+    _keys(value, {"type", "v", "parents", "links", "time", "tz", "body"}, kind.value)
+    if version < 1:
+        raise MalformedObject(f"{kind}.v must be at least 1")
+    parents, links = value["parents"], value["links"]
+    if type(parents) is not list or type(links) is not list:
+        raise MalformedObject(f"{kind}: parents and links must be arrays")
+    body = value["body"]
+    if type(body) is not dict:
+        raise MalformedObject(f"{kind}.body: expected a map")
+    manifest = Manifest(
+        kind=kind,
+        version=version,
+        parents=tuple(_oid(p, f"{kind}.parents[{i}]") for i, p in enumerate(parents)),
+        links=tuple(_oid(p, f"{kind}.links[{i}]") for i, p in enumerate(links)),
+        time=_int(value["time"], f"{kind}.time"),
+        tz=_int(value["tz"], f"{kind}.tz"),
+        body=body,
+    )
+    manifest.to_value()  # re-checks sortedness/uniqueness invariants
+    return manifest
+
+
+def decode_object(data: bytes) -> StoredObject:
+    """Strictly decode stored bytes into a typed object (canonical form enforced)."""
+    return object_from_value(cbor.decode(data))
+
+
+def decode_object_trusted(data: bytes) -> StoredObject:
+    """Decode bytes read back from the authenticated store (no canonical re-check)."""
+    return object_from_value(cbor.decode_trusted(data))
+
+
+def object_size(obj: StoredObject) -> int:
+    """The size ``cat-file -s`` reports: content bytes for blobs, stored bytes otherwise."""
+    if isinstance(obj, Blob):
+        return len(obj.data)
+    if isinstance(obj, ChunkedBlob):
+        return obj.size
+    return len(encode_object(obj))

@@ -1,0 +1,57 @@
+"""Object ids: BLAKE3-256 digests of an object's exact stored bytes."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import blake3
+
+from steve.errors import InvalidInput
+
+OID_BYTES = 32
+OID_HEX = 2 * OID_BYTES
+MIN_PREFIX = 4
+
+_HEX = re.compile(r"[0-9a-f]+")
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ObjectId:
+    """A 32-byte BLAKE3 digest; prints as lowercase hex."""
+
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.raw, bytes) or len(self.raw) != OID_BYTES:
+            raise InvalidInput("invalid object id", f"expected {OID_BYTES} bytes")
+
+    @classmethod
+    def from_hex(cls, text: str) -> ObjectId:
+        if len(text) != OID_HEX or not _HEX.fullmatch(text):
+            raise InvalidInput(
+                "invalid object id", f"{text!r} is not {OID_HEX} lowercase hex digits"
+            )
+        return cls(bytes.fromhex(text))
+
+    @classmethod
+    def of(cls, data: bytes) -> ObjectId:
+        """The id of ``data`` (the exact stored bytes of an object)."""
+        return cls(blake3.blake3(data).digest())
+
+    @property
+    def hex(self) -> str:
+        return self.raw.hex()
+
+    def short(self, n: int = 12) -> str:
+        return self.raw.hex()[:n]
+
+    def __str__(self) -> str:
+        return self.raw.hex()
+
+    def __repr__(self) -> str:
+        return f"ObjectId({self.short()})"
+
+
+def is_hex_prefix(text: str) -> bool:
+    return MIN_PREFIX <= len(text) <= OID_HEX and _HEX.fullmatch(text) is not None

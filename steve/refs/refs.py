@@ -1,0 +1,188 @@
+"""Refs over a storage backend: compare-and-swap updates with a reflog.
+
+Every change goes through :meth:`RefStore.update` or
+:meth:`RefStore.set_symbolic` inside one backend transaction, which checks
+the expected old value, writes the new one and appends the reflog entries
+(on the ref itself and, like git, on HEAD when HEAD points at it).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from steve.errors import BadRefName, RefNotFound
+from steve.objects.oid import ObjectId
+from steve.refs.names import HEAD, candidates, check_ref_name
+from steve.store.base import ANY, Backend, ReflogEntry, RefRecord, Transaction, Unset
+
+MAX_SYMREF_DEPTH = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    name: str
+    target: ObjectId | None  # resolved object id (None: unborn symbolic ref)
+    symbolic: str | None = None  # what the ref points at, if symbolic
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    name: str
+    email: str
+
+    def __str__(self) -> str:
+        return f"{self.name} <{self.email}>"
+
+
+def local_offset_minutes(now: float | None = None) -> int:
+    t = time.localtime(now)
+    return (t.tm_gmtoff or 0) // 60
+
+
+class RefStore:
+    def __init__(self, backend: Backend) -> None:
+        self._b = backend
+
+    # --- reading ------------------------------------------------------------------
+
+    def read(self, name: str) -> RefRecord | None:
+        return self._b.read_ref(name)
+
+    def resolve(self, name: str, tx: Transaction | None = None) -> Ref | None:
+        """Follow symbolic refs from ``name``; None if ``name`` does not exist."""
+        reader = tx if tx is not None else self._b
+        seen = name
+        record = reader.read_ref(name)
+        if record is None:
+            return None
+        for _ in range(MAX_SYMREF_DEPTH):
+            if record.target is not None:
+                return Ref(name, record.target, None if seen == name else seen)
+            assert record.symbolic is not None
+            seen = record.symbolic
+            nxt = reader.read_ref(seen)
+            if nxt is None:
+                return Ref(name, None, seen)
+            record = nxt
+        raise BadRefName(name, f"symbolic ref chain longer than {MAX_SYMREF_DEPTH}")
+
+    def dwim(self, short: str) -> Ref | None:
+        """Look ``short`` up with git's rules (name, refs/, refs/tags/, refs/heads/, ...)."""
+        for full in candidates(short):
+            ref = self.resolve(full)
+            if ref is not None and ref.target is not None:
+                return ref
+        return None
+
+    def list_refs(self, prefix: str = "refs/") -> list[Ref]:
+        out = []
+        for name, _record in self._b.list_refs(prefix):
+            ref = self.resolve(name)
+            if ref is not None:
+                out.append(ref)
+        return out
+
+    def reflog(self, name: str) -> list[ReflogEntry]:
+        return self._b.reflog(name)
+
+    # --- writing ------------------------------------------------------------------
+
+    def _deref(self, tx: Transaction, name: str) -> str:
+        """The ref a write to ``name`` lands on (follows symbolic refs, like git)."""
+        current = name
+        for _ in range(MAX_SYMREF_DEPTH):
+            record = tx.read_ref(current)
+            if record is None or record.symbolic is None:
+                return current
+            current = record.symbolic
+        raise BadRefName(name, f"symbolic ref chain longer than {MAX_SYMREF_DEPTH}")
+
+    def update(
+        self,
+        name: str,
+        new: ObjectId | None,
+        old: ObjectId | Unset | None = ANY,
+        *,
+        who: Identity,
+        message: str,
+        deref: bool = True,
+        now: int | None = None,
+        tx: Transaction | None = None,
+    ) -> tuple[str, ObjectId | None]:
+        """Compare-and-swap ``name`` to ``new`` (None deletes it).
+
+        ``old`` is the expected current value (None: must not exist; ANY: no
+        check).  Returns the ref actually written and its previous value.
+        """
+        check_ref_name(name)
+        if tx is None:
+            with self._b.transaction() as own:
+                return self._update(own, name, new, old, who, message, deref, now)
+        return self._update(tx, name, new, old, who, message, deref, now)
+
+    def _update(
+        self,
+        tx: Transaction,
+        name: str,
+        new: ObjectId | None,
+        old: ObjectId | Unset | None,
+        who: Identity,
+        message: str,
+        deref: bool,
+        now: int | None,
+    ) -> tuple[str, ObjectId | None]:
+        target = self._deref(tx, name) if deref else name
+        check_ref_name(target)
+        expected: RefRecord | Unset | None
+        if isinstance(old, Unset):
+            expected = ANY
+        elif old is None:
+            expected = None
+        else:
+            expected = RefRecord(old)
+        current = tx.read_ref(target)
+        if new is None and current is None and isinstance(old, Unset):
+            raise RefNotFound(target)
+        previous = tx.set_ref(target, None if new is None else RefRecord(new), expected)
+        prev_oid = previous.target if previous is not None else None
+        stamp = int(time.time()) if now is None else now
+        tz = local_offset_minutes(stamp)
+        if new is None:
+            tx.delete_reflog(target)
+        else:
+            tx.append_reflog(ReflogEntry(target, prev_oid, new, str(who), stamp, tz, message))
+        if target != HEAD:
+            head = tx.read_ref(HEAD)
+            if (head is not None and head.symbolic == target) or (name == HEAD and deref):
+                tx.append_reflog(ReflogEntry(HEAD, prev_oid, new, str(who), stamp, tz, message))
+        return target, prev_oid
+
+    def set_symbolic(
+        self, name: str, target: str, *, who: Identity, message: str, now: int | None = None
+    ) -> None:
+        check_ref_name(name)
+        check_ref_name(target)
+        if name == target:
+            raise BadRefName(name, "a symbolic ref cannot point at itself")
+        with self._b.transaction() as tx:
+            before = self.resolve(name, tx)
+            tx.set_ref(name, RefRecord(symbolic=target))
+            after = self.resolve(name, tx)
+            old = before.target if before else None
+            new = after.target if after else None
+            if old != new and new is not None:
+                stamp = int(time.time()) if now is None else now
+                tx.append_reflog(
+                    ReflogEntry(
+                        name, old, new, str(who), stamp, local_offset_minutes(stamp), message
+                    )
+                )
+
+    def delete_symbolic(self, name: str) -> None:
+        check_ref_name(name)
+        with self._b.transaction() as tx:
+            record = tx.read_ref(name)
+            if record is None or record.symbolic is None:
+                raise RefNotFound(name)
+            tx.set_ref(name, None, record)

@@ -1,0 +1,566 @@
+"""The repository: the one object library users hold.
+
+    >>> import steve
+    >>> repo = steve.Repo.init(path, passphrase="correct horse")
+    >>> oid = repo.write_blob(b"hello")
+    >>> repo.update_ref("refs/heads/main", oid, old=None, message="first")
+
+A repository is a ``.steve/`` directory holding ``steve.db`` (SQLCipher)
+and a plain ``config``.  Plumbing operations live here as typed methods;
+the CLI is a thin shell over them.  Maintenance (fsck, gc) lives in
+:mod:`steve.maint` and is exposed through :meth:`Repo.fsck` / :meth:`Repo.gc`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import stat
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+from steve import maint
+from steve.config import RepoConfig
+from steve.errors import (
+    CorruptObject,
+    InvalidInput,
+    MalformedObject,
+    NotARepository,
+    ObjectNotFound,
+    RepositoryExists,
+    StorageError,
+    WrongKey,
+    WrongObjectType,
+)
+from steve.maint import FsckReport, GcReport
+from steve.objects.model import (
+    CHUNK_SIZE,
+    Blob,
+    ChunkedBlob,
+    Manifest,
+    Mode,
+    ObjectType,
+    Person,
+    StoredObject,
+    Tag,
+    Tree,
+    TreeEntry,
+    decode_object_trusted,
+    hash_object,
+    object_size,
+)
+from steve.objects.oid import ObjectId
+from steve.refs.names import HEAD, check_branch_or_tag_name, check_ref_name
+from steve.refs.refs import Identity, Ref, RefStore, local_offset_minutes
+from steve.refs.revparse import Resolved, resolve
+from steve.store.base import ANY, Backend, ObjectInfo, ReflogEntry, Unset
+from steve.store.kdf import KdfParams, derive_key, key_check, key_matches
+from steve.store.memory import MemoryBackend
+from steve.store.sqlite import SqlCipherBackend
+
+STEVE_DIR = ".steve"
+DB_NAME = "steve.db"
+CONFIG_NAME = "config"
+DEFAULT_IDENTITY = Identity("steve", "steve@localhost")
+DEFAULT_BRANCH = "refs/heads/main"
+
+# A batch is committed when it holds this many bytes or objects.
+BATCH_BYTES = 8 << 20
+BATCH_OBJECTS = 4096
+
+
+def find_repository(start: Path) -> Path:
+    """The directory holding ``.steve/`` at or above ``start`` (like git's discovery)."""
+    here = start.resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / STEVE_DIR / CONFIG_NAME).is_file():
+            return candidate
+    raise NotARepository(str(start))
+
+
+class BatchWriter:
+    """Buffers object writes and commits them in bounded batches.
+
+    Objects are written children first (chunks before their chunked blob,
+    entries before their tree), so a crash between two batches leaves at most
+    unreachable objects, never a dangling reference.
+    """
+
+    def __init__(self, repo: Repo) -> None:
+        self._repo = repo
+        self._pending: dict[ObjectId, tuple[ObjectType, int, bytes]] = {}
+        self._bytes = 0
+        self.written = 0
+
+    def add(self, obj: StoredObject) -> ObjectId:
+        oid, data = hash_object(obj)
+        self.add_encoded(oid, obj.type, object_size(obj), data)
+        return oid
+
+    def add_encoded(self, oid: ObjectId, type_: ObjectType, size: int, data: bytes) -> None:
+        if oid in self._pending:
+            return
+        self._pending[oid] = (type_, size, data)
+        self._bytes += len(data)
+        if self._bytes >= BATCH_BYTES or len(self._pending) >= BATCH_OBJECTS:
+            self.flush()
+
+    def add_stream(self, stream: BinaryIO) -> ObjectId:
+        """Store a blob read from ``stream`` in bounded memory (chunked if large)."""
+        return write_blob_stream(stream, self.add)
+
+    def flush(self) -> None:
+        if not self._pending:
+            return
+        rows = [(oid, t, s, d) for oid, (t, s, d) in self._pending.items()]
+        with self._repo.backend.transaction() as tx:
+            tx.put_many(rows)
+        self.written += len(rows)
+        self._pending.clear()
+        self._bytes = 0
+
+    def __enter__(self) -> BatchWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.flush()
+        else:
+            self._pending.clear()
+
+
+def _read_full(stream: BinaryIO, n: int) -> bytes:
+    parts: list[bytes] = []
+    remaining = n
+    while remaining:
+        piece = stream.read(remaining)
+        if not piece:
+            break
+        parts.append(piece)
+        remaining -= len(piece)
+    return b"".join(parts)
+
+
+def write_blob_stream(stream: BinaryIO, sink: Callable[[StoredObject], ObjectId]) -> ObjectId:
+    """Cut ``stream`` into CHUNK_SIZE chunks, hand every object to ``sink``, return the blob id.
+
+    Holds at most two chunks in memory.  ``sink`` may store (BatchWriter.add)
+    or only hash the objects.
+    """
+    first = _read_full(stream, CHUNK_SIZE)
+    nxt = _read_full(stream, CHUNK_SIZE) if len(first) == CHUNK_SIZE else b""
+    if not nxt:
+        return sink(Blob(first))
+    chunks: list[tuple[ObjectId, int]] = []
+    size = 0
+    current = first
+    while current:
+        chunks.append((sink(Blob(current)), len(current)))
+        size += len(current)
+        current, nxt = nxt, (_read_full(stream, CHUNK_SIZE) if nxt else b"")
+    return sink(ChunkedBlob(size, tuple(chunks)))
+
+
+def hash_only(obj: StoredObject) -> ObjectId:
+    return hash_object(obj)[0]
+
+
+@dataclass(frozen=True, slots=True)
+class LsTreeEntry:
+    path: str
+    mode: Mode
+    type: ObjectType
+    oid: ObjectId
+
+
+class Repo:
+    """An open STEVE repository.  Use :meth:`init`, :meth:`open` or :meth:`memory`."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        root: Path | None,
+        config: RepoConfig | None,
+        identity: Identity = DEFAULT_IDENTITY,
+    ) -> None:
+        self.backend = backend
+        self.root = root
+        self.config = config
+        self.identity = identity
+        self.refs = RefStore(backend)
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    @property
+    def steve_dir(self) -> Path | None:
+        return None if self.root is None else self.root / STEVE_DIR
+
+    @property
+    def repository_id(self) -> str:
+        return self.config.repository_id if self.config else "memory"
+
+    @classmethod
+    def memory(cls, identity: Identity = DEFAULT_IDENTITY) -> Repo:
+        """A scratch repository held in memory (nothing touches disk)."""
+        repo = cls(MemoryBackend(), None, None, identity)
+        repo.refs.set_symbolic(HEAD, DEFAULT_BRANCH, who=identity, message="init")
+        return repo
+
+    @classmethod
+    def init(
+        cls,
+        path: Path | str,
+        *,
+        passphrase: str | bytes | None = None,
+        key: bytes | None = None,
+        kdf: KdfParams | None = None,
+        identity: Identity = DEFAULT_IDENTITY,
+        busy_timeout: float = 30.0,
+    ) -> Repo:
+        """Create ``path/.steve`` (encrypted) and open it.
+
+        Give ``passphrase`` (Argon2id derives the key) or, with explicit
+        ``kdf`` params, an already derived ``key``.  On any failure nothing
+        is left behind.
+        """
+        root = Path(path)
+        steve_dir = root / STEVE_DIR
+        if steve_dir.exists():
+            raise RepositoryExists(str(steve_dir))
+        params = kdf or KdfParams.fresh()
+        if key is None:
+            if passphrase is None:
+                raise InvalidInput("a passphrase or key is required to create a repository")
+            key = derive_key(passphrase, params)
+        config = RepoConfig(uuid.uuid4().hex, params, key_check(key))
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            steve_dir.mkdir(mode=0o700)
+        except OSError as exc:
+            raise StorageError(f"cannot create {steve_dir}: {exc}") from exc
+        backend: SqlCipherBackend | None = None
+        try:
+            old_umask = os.umask(0o077)
+            try:
+                backend = SqlCipherBackend.create(steve_dir / DB_NAME, key, busy_timeout)
+                config.write(steve_dir / CONFIG_NAME)
+            finally:
+                os.umask(old_umask)
+            repo = cls(backend, root, config, identity)
+            repo.refs.set_symbolic(HEAD, DEFAULT_BRANCH, who=identity, message="init")
+            return repo
+        except BaseException:
+            if backend is not None:
+                backend.close()
+            shutil.rmtree(steve_dir, ignore_errors=True)
+            raise
+
+    @classmethod
+    def read_config(cls, path: Path | str) -> RepoConfig:
+        root = Path(path)
+        cfg = root / STEVE_DIR / CONFIG_NAME
+        if not cfg.is_file():
+            raise NotARepository(str(root))
+        return RepoConfig.read(cfg)
+
+    @classmethod
+    def derive_key(cls, path: Path | str, passphrase: str | bytes) -> bytes:
+        """Derive and check the key of the repository at ``path`` (for key caches)."""
+        config = cls.read_config(path)
+        key = derive_key(passphrase, config.kdf)
+        if not key_matches(key, config.key_check):
+            raise WrongKey(str(Path(path) / STEVE_DIR / DB_NAME))
+        return key
+
+    @classmethod
+    def open(
+        cls,
+        path: Path | str,
+        *,
+        passphrase: str | bytes | None = None,
+        key: bytes | None = None,
+        identity: Identity = DEFAULT_IDENTITY,
+        busy_timeout: float = 30.0,
+    ) -> Repo:
+        """Open the repository whose ``.steve`` is in ``path``."""
+        root = Path(path)
+        config = cls.read_config(root)
+        db = root / STEVE_DIR / DB_NAME
+        if not db.is_file():
+            raise NotARepository(str(root))
+        if key is None:
+            if passphrase is None:
+                raise InvalidInput("a passphrase or key is required to open a repository")
+            key = derive_key(passphrase, config.kdf)
+        if not key_matches(key, config.key_check):
+            raise WrongKey(str(db))
+        backend = SqlCipherBackend.open(db, key, busy_timeout)
+        return cls(backend, root, config, identity)
+
+    def close(self) -> None:
+        self.backend.close()
+
+    def __enter__(self) -> Repo:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # --- objects: writing -----------------------------------------------------------
+
+    def writer(self) -> BatchWriter:
+        """A batch writer: ``with repo.writer() as w: w.add(obj)``."""
+        return BatchWriter(self)
+
+    def write(self, obj: StoredObject) -> ObjectId:
+        with self.writer() as w:
+            return w.add(obj)
+
+    def write_blob(self, data: bytes) -> ObjectId:
+        """Store ``data`` as a blob (chunked when larger than CHUNK_SIZE)."""
+        if len(data) <= CHUNK_SIZE:
+            return self.write(Blob(data))
+        with self.writer() as w:
+            return w.add_stream(io.BytesIO(data))
+
+    def write_stream(self, stream: BinaryIO) -> ObjectId:
+        with self.writer() as w:
+            return w.add_stream(stream)
+
+    @staticmethod
+    def hash_stream(stream: BinaryIO) -> ObjectId:
+        """The blob id ``stream`` would get, without storing anything."""
+        return write_blob_stream(stream, hash_only)
+
+    def write_tree(self, directory: Path | str) -> ObjectId:
+        """Snapshot ``directory`` into tree and blob objects (skips ``.steve``)."""
+        root = Path(directory)
+        if not root.is_dir():
+            raise InvalidInput("not a directory", str(root))
+        with self.writer() as w:
+            return self._write_dir(w, root)
+
+    def _write_dir(self, w: BatchWriter, path: Path) -> ObjectId:
+        entries: list[TreeEntry] = []
+        try:
+            children = sorted(os.scandir(path), key=lambda e: e.name)
+        except OSError as exc:
+            raise InvalidInput("cannot read directory", f"{path}: {exc}") from exc
+        for entry in children:
+            if entry.name == STEVE_DIR:
+                continue
+            full = Path(entry.path)
+            try:
+                st = entry.stat(follow_symlinks=False)
+                if stat.S_ISLNK(st.st_mode):
+                    oid = w.add(Blob(os.fsencode(full.readlink())))
+                    entries.append(TreeEntry(entry.name, Mode.SYMLINK, oid))
+                elif stat.S_ISDIR(st.st_mode):
+                    entries.append(TreeEntry(entry.name, Mode.TREE, self._write_dir(w, full)))
+                elif stat.S_ISREG(st.st_mode):
+                    mode = Mode.EXECUTABLE if st.st_mode & 0o100 else Mode.FILE
+                    with full.open("rb") as fh:
+                        oid = w.add_stream(fh)
+                    entries.append(TreeEntry(entry.name, mode, oid))
+                else:
+                    raise InvalidInput(
+                        "unsupported file type", f"{full} is not a file, directory or symlink"
+                    )
+            except OSError as exc:
+                raise InvalidInput("cannot read file", f"{full}: {exc}") from exc
+        return w.add(Tree.from_entries(entries))
+
+    # --- objects: reading -----------------------------------------------------------
+
+    def has_object(self, oid: ObjectId) -> bool:
+        return self.backend.has(oid)
+
+    def read_raw(self, oid: ObjectId) -> bytes:
+        data = self.backend.read(oid)
+        if data is None:
+            raise ObjectNotFound(oid.hex)
+        return data
+
+    def read_object(self, oid: ObjectId) -> StoredObject:
+        data = self.read_raw(oid)
+        try:
+            return decode_object_trusted(data)
+        except MalformedObject as exc:
+            raise CorruptObject(oid.hex, exc.detail) from exc
+
+    def object_info(self, oid: ObjectId) -> ObjectInfo:
+        info = self.backend.info(oid)
+        if info is None:
+            raise ObjectNotFound(oid.hex)
+        return info
+
+    def object_type(self, oid: ObjectId) -> ObjectType:
+        return self.object_info(oid).type
+
+    def read_typed(self, oid: ObjectId, kind: ObjectType) -> StoredObject:
+        obj = self.read_object(oid)
+        if obj.type is not kind:
+            raise WrongObjectType(oid.hex, kind.value, obj.type.value)
+        return obj
+
+    def iter_content(self, oid: ObjectId) -> Iterator[bytes]:
+        """The content ``cat-file`` prints: blob bytes (streamed chunk by chunk),
+        or the stored canonical bytes of any other object."""
+        data = self.read_raw(oid)
+        info = self.object_info(oid)
+        if info.type is not ObjectType.BLOB:
+            yield data
+            return
+        obj = self.read_object(oid)
+        if isinstance(obj, Blob):
+            yield obj.data
+            return
+        assert isinstance(obj, ChunkedBlob)
+        for chunk_id, length in obj.chunks:
+            chunk = self.read_object(chunk_id)
+            if not isinstance(chunk, Blob) or len(chunk.data) != length:
+                raise CorruptObject(oid.hex, f"chunk {chunk_id.hex} does not match its index")
+            yield chunk.data
+
+    def read_blob(self, oid: ObjectId) -> bytes:
+        if self.object_type(oid) is not ObjectType.BLOB:
+            raise WrongObjectType(oid.hex, "blob", self.object_type(oid).value)
+        return b"".join(self.iter_content(oid))
+
+    def match_prefix(self, prefix_hex: str, limit: int = 16) -> list[ObjectId]:
+        return self.backend.match_prefix(prefix_hex, limit)
+
+    def iter_objects(self) -> Iterator[ObjectInfo]:
+        return self.backend.iter_info()
+
+    def ls_tree(
+        self, oid: ObjectId, recursive: bool = False, prefix: str = ""
+    ) -> Iterator[LsTreeEntry]:
+        tree = self.read_typed(oid, ObjectType.TREE)
+        assert isinstance(tree, Tree)
+        for e in tree.entries:
+            path = f"{prefix}{e.name}"
+            if recursive and e.mode is Mode.TREE:
+                yield from self.ls_tree(e.oid, True, path + "/")
+            else:
+                yield LsTreeEntry(path, e.mode, e.mode.object_type, e.oid)
+
+    # --- revisions ------------------------------------------------------------------
+
+    def resolve(self, rev: str) -> Resolved:
+        return resolve(self, self.refs, rev)
+
+    def rev_parse(self, rev: str) -> ObjectId:
+        return resolve(self, self.refs, rev).oid
+
+    # --- refs -------------------------------------------------------------------------
+
+    def update_ref(
+        self,
+        name: str,
+        new: ObjectId,
+        old: ObjectId | Unset | None = ANY,
+        *,
+        message: str = "",
+        deref: bool = True,
+    ) -> ObjectId | None:
+        """Compare-and-swap ``name`` to ``new``; returns the previous value."""
+        if not self.backend.has(new):
+            raise ObjectNotFound(new.hex)
+        _, previous = self.refs.update(
+            name, new, old, who=self.identity, message=message or "update-ref", deref=deref
+        )
+        return previous
+
+    def delete_ref(
+        self, name: str, old: ObjectId | Unset | None = ANY, *, deref: bool = True
+    ) -> ObjectId | None:
+        _, previous = self.refs.update(
+            name, None, old, who=self.identity, message="delete", deref=deref
+        )
+        return previous
+
+    def set_symbolic_ref(self, name: str, target: str, message: str = "") -> None:
+        self.refs.set_symbolic(
+            name, target, who=self.identity, message=message or f"symbolic-ref to {target}"
+        )
+
+    def read_symbolic_ref(self, name: str) -> str | None:
+        record = self.refs.read(check_ref_name(name))
+        return None if record is None else record.symbolic
+
+    def list_refs(self, prefix: str = "refs/") -> list[Ref]:
+        return self.refs.list_refs(prefix)
+
+    def head(self) -> Ref | None:
+        return self.refs.resolve(HEAD)
+
+    def reflog(self, name: str = HEAD) -> list[ReflogEntry]:
+        full = name
+        if name != HEAD and not name.startswith("refs/"):
+            ref = self.refs.dwim(name)
+            full = ref.name if ref else name
+        return self.refs.reflog(full)
+
+    def create_tag(
+        self,
+        name: str,
+        target: ObjectId,
+        *,
+        message: str | None = None,
+        force: bool = False,
+        now: int | None = None,
+        tz: int | None = None,
+    ) -> ObjectId:
+        """Create ``refs/tags/NAME``; annotated (a tag object) when ``message`` is given.
+
+        Returns the id the ref points at (the tag object's id if annotated).
+        """
+        check_branch_or_tag_name(name)
+        refname = check_ref_name(f"refs/tags/{name}")
+        kind = self.object_type(target)
+        stamp = int(time.time()) if now is None else now
+        if message is not None:
+            tag = Tag(
+                object=target,
+                object_type=kind,
+                name=name,
+                tagger=Person(self.identity.name, self.identity.email),
+                time=stamp,
+                tz=local_offset_minutes(stamp) if tz is None else tz,
+                message=message,
+            )
+            target = self.write(tag)
+        old: ObjectId | Unset | None = ANY if force else None
+        self.refs.update(refname, target, old, who=self.identity, message=f"tag {name}", now=stamp)
+        return target
+
+    # --- maintenance ------------------------------------------------------------------
+
+    def fsck(self) -> FsckReport:
+        """Re-hash every object, check every reference and ref (see :mod:`steve.maint`)."""
+        return maint.fsck(self.backend)
+
+    def gc(self, *, prune_before: int | None, dry_run: bool = False) -> GcReport:
+        """Delete objects unreachable from refs and reflogs and older than ``prune_before``."""
+        return maint.gc(self.backend, prune_before=prune_before, dry_run=dry_run)
+
+    def manifest_parents(self, oid: ObjectId) -> tuple[ObjectId, ...]:
+        obj = self.read_object(oid)
+        return obj.parents if isinstance(obj, Manifest) else ()

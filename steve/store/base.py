@@ -1,0 +1,141 @@
+"""The storage contract shared by every backend (memory, encrypted SQLite).
+
+A backend stores objects (id, type, size, stored bytes, creation time), refs
+(direct or symbolic) and a reflog.  Reads may happen at any time; every write
+happens inside :meth:`Backend.transaction`, which is atomic: either all of
+its object inserts, ref changes and reflog entries become visible, or none.
+Compare-and-swap on refs is checked inside that same transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Protocol
+
+from steve.objects.model import ObjectType
+from steve.objects.oid import ObjectId
+
+
+@dataclass(frozen=True, slots=True)
+class RefRecord:
+    """What a ref holds: an object id, or the name of another ref (symbolic)."""
+
+    target: ObjectId | None = None
+    symbolic: str | None = None
+
+    def __post_init__(self) -> None:
+        if (self.target is None) == (self.symbolic is None):
+            raise ValueError("a ref holds exactly one of target or symbolic")
+
+
+@dataclass(frozen=True, slots=True)
+class ReflogEntry:
+    ref: str
+    old: ObjectId | None
+    new: ObjectId | None
+    who: str
+    time: int
+    tz: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectInfo:
+    oid: ObjectId
+    type: ObjectType
+    size: int
+    created: int
+
+
+class Unset:
+    """Sentinel: no compare-and-swap expectation."""
+
+    _instance: Unset | None = None
+
+    def __new__(cls) -> Unset:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "ANY"
+
+
+ANY = Unset()
+
+
+class Transaction(Protocol):
+    def put(self, oid: ObjectId, type_: ObjectType, size: int, data: bytes) -> None: ...
+
+    def put_many(self, rows: Iterable[tuple[ObjectId, ObjectType, int, bytes]]) -> None: ...
+
+    def delete_objects(self, oids: Iterable[ObjectId]) -> int: ...
+
+    def read_ref(self, name: str) -> RefRecord | None: ...
+
+    def set_ref(
+        self, name: str, record: RefRecord | None, expected: RefRecord | Unset | None = ANY
+    ) -> RefRecord | None:
+        """Set (or with ``None`` delete) ``name``; returns the previous record.
+
+        If ``expected`` is given and differs from the current record, raises
+        RefUpdateRejected and the whole transaction is rolled back.
+        """
+        ...
+
+    def append_reflog(self, entry: ReflogEntry) -> None: ...
+
+    def delete_reflog(self, ref: str, keep_newest: int = 0) -> int: ...
+
+
+class Backend(Protocol):
+    """An object database plus refs.  See tests/store/test_contract.py."""
+
+    location: str
+
+    def has(self, oid: ObjectId) -> bool: ...
+
+    def read(self, oid: ObjectId) -> bytes | None: ...
+
+    def info(self, oid: ObjectId) -> ObjectInfo | None: ...
+
+    def read_with_info(self, oid: ObjectId) -> tuple[ObjectType, int, bytes] | None:
+        """Type, size and stored bytes in one lookup (the cat-file --batch path)."""
+        ...
+
+    def match_prefix(self, prefix_hex: str, limit: int = 16) -> list[ObjectId]: ...
+
+    def iter_info(self) -> Iterator[ObjectInfo]: ...
+
+    def iter_raw(self) -> Iterator[tuple[ObjectId, bytes]]: ...
+
+    def count(self) -> int: ...
+
+    def read_ref(self, name: str) -> RefRecord | None: ...
+
+    def list_refs(self, prefix: str = "") -> list[tuple[str, RefRecord]]: ...
+
+    def reflog(self, ref: str) -> list[ReflogEntry]:
+        """Entries newest first."""
+        ...
+
+    def reflog_refs(self) -> list[str]: ...
+
+    def transaction(self) -> AbstractContextManager[Transaction]: ...
+
+    def close(self) -> None: ...
+
+
+def prefix_range(prefix_hex: str) -> tuple[bytes, bytes | None]:
+    """The half-open byte range [lo, hi) of ids starting with ``prefix_hex``."""
+    padded_lo = prefix_hex + "0" * (len(prefix_hex) % 2)
+    lo = bytes.fromhex(padded_lo)
+    # hi = prefix + 1 in hex arithmetic, then padded
+    n = int(prefix_hex, 16) + 1
+    if n >= 16 ** len(prefix_hex):
+        return lo, None
+    hi_hex = format(n, f"0{len(prefix_hex)}x")
+    hi = bytes.fromhex(hi_hex + "0" * (len(hi_hex) % 2))
+    return lo, hi

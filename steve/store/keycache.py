@@ -1,0 +1,137 @@
+"""A cached-key path for scripts: the Linux kernel keyring.
+
+``steve unlock`` derives the key once (Argon2id is deliberately slow) and
+puts the raw 32-byte key in the calling user's kernel keyring as a ``user``
+key named ``steve:<repository id>`` with an expiry.  The key lives in kernel
+memory only: never in a file, never on disk, gone at expiry, at ``steve
+lock``, or when the user's last session ends.  Later commands look it up by
+name and skip Argon2id.
+
+Only processes of the same user can read it (the same boundary as a 0600
+file, without the file).  Platforms without keyctl(2) get KeyCacheError.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import sys
+
+from steve.errors import KeyCacheError
+
+_SYSCALLS = {  # (add_key, keyctl)
+    "x86_64": (248, 250),
+    "amd64": (248, 250),
+    "aarch64": (217, 219),
+    "arm64": (217, 219),
+}
+KEY_SPEC_USER_KEYRING = -4
+KEYCTL_SETPERM = 5
+KEYCTL_UNLINK = 9
+KEYCTL_SEARCH = 10
+KEYCTL_READ = 11
+KEYCTL_SET_TIMEOUT = 15
+KEYCTL_INVALIDATE = 21
+# possessor: all; same user: view, read, write, search, setattr
+_PERM = 0x3F000000 | 0x00010000 | 0x00020000 | 0x00040000 | 0x00080000 | 0x00200000
+
+_ENOKEY = 126
+_EKEYEXPIRED = 127
+_EKEYREVOKED = 128
+
+
+def _syscalls() -> tuple[ctypes.CDLL, int, int]:
+    if sys.platform != "linux":
+        raise KeyCacheError(f"the kernel keyring needs Linux, this is {sys.platform}")
+    numbers = _SYSCALLS.get(platform.machine().lower())
+    if numbers is None:
+        raise KeyCacheError(f"no keyctl syscall numbers known for {platform.machine()}")
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.syscall.restype = ctypes.c_long
+    return libc, numbers[0], numbers[1]
+
+
+def _description(repository_id: str) -> bytes:
+    return f"steve:{repository_id}".encode()
+
+
+def _fail(what: str) -> KeyCacheError:
+    err = ctypes.get_errno()
+    return KeyCacheError(f"{what} failed: {os.strerror(err)} (errno {err})")
+
+
+def cache_key(repository_id: str, key: bytes, ttl_seconds: int) -> None:
+    """Store ``key`` for ``repository_id`` in the user keyring for ``ttl_seconds``."""
+    if ttl_seconds <= 0:
+        raise KeyCacheError("the cache lifetime must be positive")
+    libc, add_key, keyctl = _syscalls()
+    desc = _description(repository_id)
+    serial = libc.syscall(
+        add_key, b"user", desc, key, ctypes.c_size_t(len(key)), ctypes.c_int(KEY_SPEC_USER_KEYRING)
+    )
+    if serial < 0:
+        raise _fail("add_key")
+    if libc.syscall(keyctl, KEYCTL_SETPERM, ctypes.c_long(serial), ctypes.c_ulong(_PERM)) < 0:
+        raise _fail("keyctl(SETPERM)")
+    if (
+        libc.syscall(keyctl, KEYCTL_SET_TIMEOUT, ctypes.c_long(serial), ctypes.c_ulong(ttl_seconds))
+        < 0
+    ):
+        raise _fail("keyctl(SET_TIMEOUT)")
+
+
+def _search(libc: ctypes.CDLL, keyctl: int, repository_id: str) -> int | None:
+    serial = libc.syscall(
+        keyctl,
+        KEYCTL_SEARCH,
+        ctypes.c_int(KEY_SPEC_USER_KEYRING),
+        b"user",
+        _description(repository_id),
+        ctypes.c_long(0),
+    )
+    if serial < 0:
+        if ctypes.get_errno() in (_ENOKEY, _EKEYEXPIRED, _EKEYREVOKED):
+            return None
+        raise _fail("keyctl(SEARCH)")
+    return int(serial)
+
+
+def cached_key(repository_id: str) -> bytes | None:
+    """The cached key for ``repository_id``, or None when absent or expired."""
+    try:
+        libc, _, keyctl = _syscalls()
+    except KeyCacheError:
+        return None
+    serial = _search(libc, keyctl, repository_id)
+    if serial is None:
+        return None
+    buf = ctypes.create_string_buffer(64)
+    n = libc.syscall(keyctl, KEYCTL_READ, ctypes.c_long(serial), buf, ctypes.c_size_t(64))
+    if n < 0:
+        if ctypes.get_errno() in (_ENOKEY, _EKEYEXPIRED, _EKEYREVOKED):
+            return None
+        raise _fail("keyctl(READ)")
+    if n > 64:
+        raise KeyCacheError(f"cached key has unexpected length {n}")
+    data = buf.raw[:n]
+    ctypes.memset(buf, 0, 64)
+    return data
+
+
+def forget_key(repository_id: str) -> bool:
+    """Invalidate the cached key; True if there was one."""
+    libc, _, keyctl = _syscalls()
+    serial = _search(libc, keyctl, repository_id)
+    if serial is None:
+        return False
+    # older kernels lack INVALIDATE: unlink from the user keyring instead
+    if (
+        libc.syscall(keyctl, KEYCTL_INVALIDATE, ctypes.c_long(serial)) < 0
+        and libc.syscall(
+            keyctl, KEYCTL_UNLINK, ctypes.c_long(serial), ctypes.c_int(KEY_SPEC_USER_KEYRING)
+        )
+        < 0
+    ):
+        raise _fail("keyctl(INVALIDATE)")
+    return True

@@ -1,0 +1,368 @@
+"""The encrypted object database: SQLCipher 4 in WAL mode.
+
+One file, ``steve.db``, keyed with a raw 256-bit key (derived by Argon2id in
+:mod:`steve.store.kdf`; SQLCipher's own PBKDF2 is bypassed).  Temp storage is
+in memory, so sorts and indexes never spill plaintext to disk.  Writes run
+in ``BEGIN IMMEDIATE`` transactions: SQLite's write lock is the repository's
+single-writer lock, and a second writer waits up to ``busy_timeout`` and then
+fails with RepositoryBusy.  Every sqlite error is translated here into a
+typed :class:`~steve.errors.SteveError`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlcipher3 import dbapi2 as sqlite
+
+from steve.errors import CorruptDatabase, RefUpdateRejected, RepositoryBusy, StorageError
+from steve.objects.model import ObjectType
+from steve.objects.oid import ObjectId
+from steve.store.base import ANY, ObjectInfo, ReflogEntry, RefRecord, Unset, prefix_range
+
+SCHEMA_VERSION = 1
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) STRICT;
+CREATE TABLE objects (
+    oid BLOB PRIMARY KEY,
+    type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    created INTEGER NOT NULL,
+    data BLOB NOT NULL
+) STRICT;
+CREATE TABLE refs (
+    name TEXT PRIMARY KEY,
+    target BLOB,
+    symbolic TEXT,
+    CHECK ((target IS NULL) <> (symbolic IS NULL))
+) STRICT;
+CREATE TABLE reflog (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    ref TEXT NOT NULL,
+    old BLOB,
+    new BLOB,
+    who TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    tz INTEGER NOT NULL,
+    message TEXT NOT NULL
+);
+CREATE INDEX reflog_by_ref ON reflog (ref, seq);
+"""
+
+
+def _oid(raw: bytes | None) -> ObjectId | None:
+    return None if raw is None else ObjectId(bytes(raw))
+
+
+def _record(target: bytes | None, symbolic: str | None) -> RefRecord:
+    return RefRecord(_oid(target), symbolic)
+
+
+def _show(record: RefRecord | None) -> str | None:
+    if record is None:
+        return None
+    return str(record.target) if record.target else f"ref: {record.symbolic}"
+
+
+class SqlCipherBackend:
+    """An open, keyed ``steve.db``.  Use :meth:`create` or :meth:`open`."""
+
+    def __init__(self, path: Path, conn: Any, busy_timeout: float) -> None:
+        self.path = path
+        self.location = str(path)
+        self._conn = conn
+        self._busy_timeout = busy_timeout
+
+    # --- opening ------------------------------------------------------------------
+
+    @classmethod
+    def _connect(cls, path: Path, key: bytes, busy_timeout: float) -> Any:
+        if len(key) != 32:
+            raise ValueError("SQLCipher raw key must be 32 bytes")
+        try:
+            conn = sqlite.connect(
+                str(path), isolation_level=None, timeout=busy_timeout, check_same_thread=False
+            )
+            conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+            conn.execute("PRAGMA cipher_page_size = 4096")
+            conn.execute("PRAGMA temp_store = MEMORY")
+        except sqlite.Error as exc:
+            raise StorageError(f"cannot open {path}: {exc}") from exc
+        return conn
+
+    @classmethod
+    def create(cls, path: Path, key: bytes, busy_timeout: float = 30.0) -> SqlCipherBackend:
+        conn = cls._connect(path, key, busy_timeout)
+        try:
+            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("BEGIN IMMEDIATE")
+            for stmt in _SCHEMA.split(";"):
+                if stmt.strip():
+                    conn.execute(stmt)
+            conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+            conn.execute("COMMIT")
+        except sqlite.Error as exc:
+            conn.close()
+            raise StorageError(f"cannot create {path}: {exc}") from exc
+        backend = cls(path, conn, busy_timeout)
+        backend._tune()
+        return backend
+
+    @classmethod
+    def open(cls, path: Path, key: bytes, busy_timeout: float = 30.0) -> SqlCipherBackend:
+        """Open an existing database.  The caller has already checked the key."""
+        conn = cls._connect(path, key, busy_timeout)
+        backend = cls(path, conn, busy_timeout)
+        try:
+            with backend._errors():
+                row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        except Exception:
+            conn.close()
+            raise
+        if row is None or row[0] != SCHEMA_VERSION:
+            conn.close()
+            raise CorruptDatabase(str(path), f"unexpected schema version {row and row[0]}")
+        backend._tune()
+        return backend
+
+    def _tune(self) -> None:
+        with self._errors():
+            self._conn.execute("PRAGMA journal_mode = WAL")
+            self._conn.execute("PRAGMA synchronous = FULL")
+            self._conn.execute("PRAGMA cache_size = -16384")
+            self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        try:
+            yield
+        except sqlite.OperationalError as exc:
+            msg = str(exc)
+            if "locked" in msg or "busy" in msg:
+                raise RepositoryBusy(self.location, self._busy_timeout) from exc
+            if "disk I/O" in msg or "full" in msg or "readonly" in msg or "unable to open" in msg:
+                raise StorageError(f"{self.location}: {msg}") from exc
+            raise CorruptDatabase(self.location, msg) from exc
+        except sqlite.DatabaseError as exc:
+            raise CorruptDatabase(self.location, str(exc)) from exc
+
+    def check_integrity(self) -> list[str]:
+        """SQLCipher page HMACs plus sqlite's structural check; empty when sound."""
+        problems: list[str] = []
+        with self._errors():
+            for (msg,) in self._conn.execute("PRAGMA cipher_integrity_check"):
+                problems.append(f"cipher: {msg}")
+            for (msg,) in self._conn.execute("PRAGMA quick_check"):
+                if msg != "ok":
+                    problems.append(f"sqlite: {msg}")
+        return problems
+
+    # --- reads --------------------------------------------------------------------
+
+    def has(self, oid: ObjectId) -> bool:
+        with self._errors():
+            row = self._conn.execute("SELECT 1 FROM objects WHERE oid = ?", (oid.raw,)).fetchone()
+        return row is not None
+
+    def read(self, oid: ObjectId) -> bytes | None:
+        with self._errors():
+            row = self._conn.execute(
+                "SELECT data FROM objects WHERE oid = ?", (oid.raw,)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def info(self, oid: ObjectId) -> ObjectInfo | None:
+        with self._errors():
+            row = self._conn.execute(
+                "SELECT type, size, created FROM objects WHERE oid = ?", (oid.raw,)
+            ).fetchone()
+        if row is None:
+            return None
+        return ObjectInfo(oid, ObjectType(row[0]), row[1], row[2])
+
+    def read_with_info(self, oid: ObjectId) -> tuple[ObjectType, int, bytes] | None:
+        with self._errors():
+            row = self._conn.execute(
+                "SELECT type, size, data FROM objects WHERE oid = ?", (oid.raw,)
+            ).fetchone()
+        if row is None:
+            return None
+        return ObjectType(row[0]), row[1], bytes(row[2])
+
+    def match_prefix(self, prefix_hex: str, limit: int = 16) -> list[ObjectId]:
+        lo, hi = prefix_range(prefix_hex)
+        with self._errors():
+            if hi is None:
+                rows = self._conn.execute(
+                    "SELECT oid FROM objects WHERE oid >= ? ORDER BY oid LIMIT ?", (lo, limit)
+                ).fetchall()
+            else:
+                rows = self._conn.execute(
+                    "SELECT oid FROM objects WHERE oid >= ? AND oid < ? ORDER BY oid LIMIT ?",
+                    (lo, hi, limit),
+                ).fetchall()
+        return [ObjectId(bytes(r[0])) for r in rows]
+
+    def _stream(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[Any]:
+        """Stream rows in key order with a separate cursor, in bounded pages."""
+        last = b""
+        page = 512
+        while True:
+            with self._errors():
+                rows = self._conn.execute(sql, (last, *params, page)).fetchall()
+            yield from rows
+            if len(rows) < page:
+                return
+            last = bytes(rows[-1][0])
+
+    def iter_info(self) -> Iterator[ObjectInfo]:
+        for oid, t, size, created in self._stream(
+            "SELECT oid, type, size, created FROM objects WHERE oid > ? ORDER BY oid LIMIT ?"
+        ):
+            yield ObjectInfo(ObjectId(bytes(oid)), ObjectType(t), size, created)
+
+    def iter_raw(self) -> Iterator[tuple[ObjectId, bytes]]:
+        for oid, data in self._stream(
+            "SELECT oid, data FROM objects WHERE oid > ? ORDER BY oid LIMIT ?"
+        ):
+            yield ObjectId(bytes(oid)), bytes(data)
+
+    def count(self) -> int:
+        with self._errors():
+            return int(self._conn.execute("SELECT count(*) FROM objects").fetchone()[0])
+
+    def read_ref(self, name: str) -> RefRecord | None:
+        with self._errors():
+            row = self._conn.execute(
+                "SELECT target, symbolic FROM refs WHERE name = ?", (name,)
+            ).fetchone()
+        return None if row is None else _record(row[0], row[1])
+
+    def list_refs(self, prefix: str = "") -> list[tuple[str, RefRecord]]:
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT name, target, symbolic FROM refs "
+                "WHERE substr(name, 1, ?) = ? ORDER BY name",
+                (len(prefix), prefix),
+            ).fetchall()
+        return [(n, _record(t, s)) for n, t, s in rows]
+
+    def reflog(self, ref: str) -> list[ReflogEntry]:
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT ref, old, new, who, time, tz, message FROM reflog "
+                "WHERE ref = ? ORDER BY seq DESC",
+                (ref,),
+            ).fetchall()
+        return [ReflogEntry(r, _oid(o), _oid(n), w, t, z, m) for r, o, n, w, t, z, m in rows]
+
+    def reflog_refs(self) -> list[str]:
+        with self._errors():
+            rows = self._conn.execute("SELECT DISTINCT ref FROM reflog ORDER BY ref").fetchall()
+        return [r[0] for r in rows]
+
+    # --- writes -------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[_SqlTx]:
+        with self._errors():
+            self._conn.execute("BEGIN IMMEDIATE")
+        tx = _SqlTx(self._conn, self)
+        try:
+            yield tx
+        except BaseException:
+            with contextlib.suppress(sqlite.Error):  # the error being raised matters more
+                self._conn.execute("ROLLBACK")
+            raise
+        with self._errors():
+            self._conn.execute("COMMIT")
+
+    def incremental_vacuum(self) -> None:
+        with self._errors():
+            self._conn.execute("PRAGMA incremental_vacuum")
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def close(self) -> None:
+        with contextlib.suppress(sqlite.Error):
+            self._conn.close()
+
+
+class _SqlTx:
+    def __init__(self, conn: Any, backend: SqlCipherBackend) -> None:
+        self._conn = conn
+        self._b = backend
+        self._now = int(time.time())
+
+    def put(self, oid: ObjectId, type_: ObjectType, size: int, data: bytes) -> None:
+        self.put_many([(oid, type_, size, data)])
+
+    def put_many(self, rows: Iterable[tuple[ObjectId, ObjectType, int, bytes]]) -> None:
+        now = self._now
+        with self._b._errors():
+            self._conn.executemany(
+                "INSERT OR IGNORE INTO objects (oid, type, size, created, data) VALUES (?,?,?,?,?)",
+                ((oid.raw, t.value, s, now, d) for oid, t, s, d in rows),
+            )
+
+    def delete_objects(self, oids: Iterable[ObjectId]) -> int:
+        n = 0
+        with self._b._errors():
+            for oid in oids:
+                n += self._conn.execute("DELETE FROM objects WHERE oid = ?", (oid.raw,)).rowcount
+        return n
+
+    def read_ref(self, name: str) -> RefRecord | None:
+        with self._b._errors():
+            row = self._conn.execute(
+                "SELECT target, symbolic FROM refs WHERE name = ?", (name,)
+            ).fetchone()
+        return None if row is None else _record(row[0], row[1])
+
+    def set_ref(
+        self, name: str, record: RefRecord | None, expected: RefRecord | Unset | None = ANY
+    ) -> RefRecord | None:
+        current = self.read_ref(name)
+        if not isinstance(expected, Unset) and expected != current:
+            raise RefUpdateRejected(name, _show(expected), _show(current))
+        with self._b._errors():
+            if record is None:
+                self._conn.execute("DELETE FROM refs WHERE name = ?", (name,))
+            else:
+                self._conn.execute(
+                    "INSERT INTO refs (name, target, symbolic) VALUES (?, ?, ?) "
+                    "ON CONFLICT(name) DO UPDATE SET target = excluded.target, "
+                    "symbolic = excluded.symbolic",
+                    (name, record.target.raw if record.target else None, record.symbolic),
+                )
+        return current
+
+    def append_reflog(self, entry: ReflogEntry) -> None:
+        with self._b._errors():
+            self._conn.execute(
+                "INSERT INTO reflog (ref, old, new, who, time, tz, message) VALUES (?,?,?,?,?,?,?)",
+                (
+                    entry.ref,
+                    entry.old.raw if entry.old else None,
+                    entry.new.raw if entry.new else None,
+                    entry.who,
+                    entry.time,
+                    entry.tz,
+                    entry.message,
+                ),
+            )
+
+    def delete_reflog(self, ref: str, keep_newest: int = 0) -> int:
+        with self._b._errors():
+            cur = self._conn.execute(
+                "DELETE FROM reflog WHERE ref = ? AND seq NOT IN "
+                "(SELECT seq FROM reflog WHERE ref = ? ORDER BY seq DESC LIMIT ?)",
+                (ref, ref, keep_newest),
+            )
+            return int(cur.rowcount)
