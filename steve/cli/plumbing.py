@@ -24,10 +24,10 @@ from steve.errors import (
 )
 
 if TYPE_CHECKING:
-    from steve.store.base import Unset
     from steve.objects.model import ObjectType, StoredObject
     from steve.objects.oid import ObjectId
     from steve.repo import Repo
+    from steve.store.base import Unset
 
 ZERO_ID = "0" * 64
 
@@ -370,7 +370,7 @@ def ls_tree(state: Context, recursive: bool, name_only: bool, nul: bool, rev: st
 # --- refs ----------------------------------------------------------------------------
 
 
-def _old_value(repo: Repo, text: str | None) -> ObjectId | object | None:
+def _old_value(repo: Repo, text: str | None) -> ObjectId | Unset | None:
     from steve.store.base import ANY
 
     if text is None:
