@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from steve.errors import MalformedObject, SteveError
 from steve.objects.model import (
+    CHUNK_SIZE,
     Blob,
     ChunkedBlob,
     Manifest,
@@ -219,7 +220,7 @@ def reachable(backend: Backend, start: set[ObjectId]) -> set[ObjectId]:
             continue
         seen.add(oid)
         info = backend.info(oid)
-        if info is None or (info.type is ObjectType.BLOB and info.size <= (1 << 20)):
+        if info is None or (info.type is ObjectType.BLOB and info.size <= CHUNK_SIZE):
             continue  # inline blobs reference nothing
         data = backend.read(oid)
         if data is None:

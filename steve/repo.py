@@ -17,6 +17,7 @@ import io
 import os
 import shutil
 import stat
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -244,27 +245,32 @@ class Repo:
                 raise InvalidInput("a passphrase or key is required to create a repository")
             key = derive_key(passphrase, params)
         config = RepoConfig(uuid.uuid4().hex, params, key_check(key))
+        # Build the repository in a private temporary directory and rename it
+        # into place, so a crash at any instant leaves either no .steve or a
+        # complete one.
         try:
             root.mkdir(parents=True, exist_ok=True)
-            steve_dir.mkdir(mode=0o700)
+            staging = Path(tempfile.mkdtemp(prefix=".steve-init-", dir=root))
         except OSError as exc:
             raise StorageError(f"cannot create {steve_dir}: {exc}") from exc
-        backend: SqlCipherBackend | None = None
         try:
             old_umask = os.umask(0o077)
             try:
-                backend = SqlCipherBackend.create(steve_dir / DB_NAME, key, busy_timeout)
-                config.write(steve_dir / CONFIG_NAME)
+                backend = SqlCipherBackend.create(staging / DB_NAME, key, busy_timeout)
+                try:
+                    staged = cls(backend, None, config, identity)
+                    staged.refs.set_symbolic(HEAD, DEFAULT_BRANCH, who=identity, message="init")
+                    backend.checkpoint()
+                finally:
+                    backend.close()
+                config.write(staging / CONFIG_NAME)
             finally:
                 os.umask(old_umask)
-            repo = cls(backend, root, config, identity)
-            repo.refs.set_symbolic(HEAD, DEFAULT_BRANCH, who=identity, message="init")
-            return repo
+            staging.rename(steve_dir)
         except BaseException:
-            if backend is not None:
-                backend.close()
-            shutil.rmtree(steve_dir, ignore_errors=True)
+            shutil.rmtree(staging, ignore_errors=True)
             raise
+        return cls.open(root, key=key, identity=identity, busy_timeout=busy_timeout)
 
     @classmethod
     def read_config(cls, path: Path | str) -> RepoConfig:

@@ -95,12 +95,15 @@ def _parse_count(rev: str, digits: str) -> int:
 def resolve_base(reader: ObjectReader, refs: RefStore, base: str, rev: str) -> Resolved:
     m = _REFLOG.match(base)
     if m is not None:
-        name, n = m.group(1) or HEAD, int(m.group(2))
-        if name == "@":
-            name = HEAD
+        name, n = m.group(1), int(m.group(2))
         if n < 0:
             raise BadRevision(rev, "@{-N} (previous branch) is not supported")
-        full = _full_ref_name(refs, name)
+        if name in ("", "@"):
+            # git: a bare @{N} reads the reflog of the branch HEAD points at
+            head = refs.resolve(HEAD)
+            full: str | None = head.symbolic if head is not None and head.symbolic else HEAD
+        else:
+            full = _full_ref_name(refs, name)
         if full is None:
             raise UnknownRevision(rev, f"no ref {name!r}")
         entries = refs.reflog(full)
@@ -135,11 +138,9 @@ def resolve_base(reader: ObjectReader, refs: RefStore, base: str, rev: str) -> R
 
 
 def _full_ref_name(refs: RefStore, name: str) -> str | None:
+    """The full name whose reflog ``name@{N}`` reads (HEAD keeps its own, as in git)."""
     for full in candidates(name):
         if refs.read(full) is not None:
-            ref = refs.resolve(full)
-            if ref is not None and ref.symbolic is not None:
-                return ref.symbolic
             return full
     return None
 

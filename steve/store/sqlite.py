@@ -284,6 +284,11 @@ class SqlCipherBackend:
         with self._errors():
             self._conn.execute("COMMIT")
 
+    def checkpoint(self) -> None:
+        """Fold the WAL into the main file (before the database files move)."""
+        with self._errors():
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
     def incremental_vacuum(self) -> None:
         with self._errors():
             self._conn.execute("PRAGMA incremental_vacuum")
