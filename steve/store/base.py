@@ -14,6 +14,7 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Protocol
 
+from steve.errors import RefUpdateRejected
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
 
@@ -64,6 +65,20 @@ class Unset:
 
 
 ANY = Unset()
+
+
+def describe(record: RefRecord | None) -> str | None:
+    if record is None:
+        return None
+    return str(record.target) if record.target else f"ref: {record.symbolic}"
+
+
+def check_expected(
+    name: str, expected: RefRecord | Unset | None, current: RefRecord | None
+) -> None:
+    """The compare of compare-and-swap: raise RefUpdateRejected on a mismatch."""
+    if not isinstance(expected, Unset) and expected != current:
+        raise RefUpdateRejected(name, describe(expected), describe(current))
 
 
 class Transaction(Protocol):

@@ -13,16 +13,17 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from steve.errors import RefUpdateRejected
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
-from steve.store.base import ANY, ObjectInfo, ReflogEntry, RefRecord, Unset, prefix_range
-
-
-def _show(record: RefRecord | None) -> str | None:
-    if record is None:
-        return None
-    return str(record.target) if record.target else f"ref: {record.symbolic}"
+from steve.store.base import (
+    ANY,
+    ObjectInfo,
+    ReflogEntry,
+    RefRecord,
+    Unset,
+    check_expected,
+    prefix_range,
+)
 
 
 class _MemoryTx:
@@ -60,8 +61,7 @@ class _MemoryTx:
         self, name: str, record: RefRecord | None, expected: RefRecord | Unset | None = ANY
     ) -> RefRecord | None:
         current = self.read_ref(name)
-        if not isinstance(expected, Unset) and expected != current:
-            raise RefUpdateRejected(name, _show(expected), _show(current))
+        check_expected(name, expected, current)
         self.refs[name] = record
         return current
 

@@ -20,10 +20,18 @@ from typing import Any
 
 from sqlcipher3 import dbapi2 as sqlite
 
-from steve.errors import CorruptDatabase, RefUpdateRejected, RepositoryBusy, StorageError
+from steve.errors import CorruptDatabase, RepositoryBusy, StorageError
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
-from steve.store.base import ANY, ObjectInfo, ReflogEntry, RefRecord, Unset, prefix_range
+from steve.store.base import (
+    ANY,
+    ObjectInfo,
+    ReflogEntry,
+    RefRecord,
+    Unset,
+    check_expected,
+    prefix_range,
+)
 
 SCHEMA_VERSION = 1
 
@@ -62,12 +70,6 @@ def _oid(raw: bytes | None) -> ObjectId | None:
 
 def _record(target: bytes | None, symbolic: str | None) -> RefRecord:
     return RefRecord(_oid(target), symbolic)
-
-
-def _show(record: RefRecord | None) -> str | None:
-    if record is None:
-        return None
-    return str(record.target) if record.target else f"ref: {record.symbolic}"
 
 
 class SqlCipherBackend:
@@ -334,8 +336,7 @@ class _SqlTx:
         self, name: str, record: RefRecord | None, expected: RefRecord | Unset | None = ANY
     ) -> RefRecord | None:
         current = self.read_ref(name)
-        if not isinstance(expected, Unset) and expected != current:
-            raise RefUpdateRejected(name, _show(expected), _show(current))
+        check_expected(name, expected, current)
         with self._b._errors():
             if record is None:
                 self._conn.execute("DELETE FROM refs WHERE name = ?", (name,))
