@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# The main job: a tour of STEVE's plumbing on a fresh encrypted repository.
+# The main job: a tour of STEVE's plumbing on a fresh encrypted repository,
+# then a design frozen from examples/design.yaml, a run walked through its
+# stages by the state machine, and `steve log`.
 # Needs no network and no API key.  Run from anywhere.
 set -euo pipefail
 work="$(mktemp -d)"
@@ -37,6 +39,21 @@ run steve fsck
 run steve gc --dry-run
 say "steve rev-parse does-not-exist   (errors are typed, with a code and an exit status)"
 steve rev-parse does-not-exist || echo "exit status $?"
+
+# --- manifests and the stage machine: see examples/lifecycle.sh for more
+here="$(cd "$(dirname "$0")" && pwd)"
+export SOURCE_DATE_EPOCH=1700000000   # reproducible ids: same drafts, same ids, any machine
+run steve run new --name tour
+run steve design "$here/design.yaml"
+say "store the research source, then freeze the research and the plan"
+printf 'Content-addressed storage: objects are named by the hash of their bytes.\n' \
+  | steve hash-object -w --stdin
+run steve research "$here/research.yaml"
+run steve plan "$here/plan.yaml"
+run steve run goto BUILD --reason "plan reviewed"
+run steve run transitions
+run steve log --oneline --graph
+run steve status
 run steve lock
 echo
 echo "Everything above lives in $STEVE_DIR/.steve/steve.db, encrypted with SQLCipher."

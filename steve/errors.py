@@ -296,6 +296,61 @@ class BadRevision(SteveError):
         self.rev = rev
 
 
+# --- manifests and runs ---------------------------------------------------------------
+
+
+class ManifestInvalid(SteveError):
+    """A manifest draft failed validation; ``problems`` lists (field path, rule)."""
+
+    code = "STEVE-MANIFEST-001"
+    exit_code = EXIT_INVALID
+    action = "Fix the fields named above (see `steve schema KIND`) and freeze again."
+
+    def __init__(self, kind: str, problems: Sequence[tuple[str, str]]) -> None:
+        shown = "; ".join(f"{path or '(root)'}: {rule}" for path, rule in problems[:20])
+        more = f"; ... {len(problems) - 20} more" if len(problems) > 20 else ""
+        super().__init__(f"invalid {kind} manifest", shown + more)
+        self.kind = kind
+        self.problems = list(problems)
+
+
+class InvalidTransition(SteveError):
+    code = "STEVE-STATE-001"
+    exit_code = EXIT_INVALID
+    action = "See `steve run show` for the stages reachable from the current one."
+
+    def __init__(self, run: str, current: str, wanted: str, allowed: Sequence[str]) -> None:
+        super().__init__(
+            "stage transition not allowed",
+            f"run {run} is in {current}; {current} -> {wanted} is not allowed "
+            f"(allowed: {', '.join(allowed) or 'none'})",
+        )
+        self.run, self.current, self.wanted = run, current, wanted
+        self.allowed = list(allowed)
+
+
+class RunNotFound(SteveError):
+    code = "STEVE-STATE-002"
+    exit_code = EXIT_NOT_FOUND
+    action = "List runs with `steve run list`, or start one with `steve run new`."
+
+    def __init__(self, run: str, why: str = "no such run") -> None:
+        super().__init__("run not found", f"{run!r}: {why}")
+        self.run = run
+
+
+class StageChanged(SteveError):
+    code = "STEVE-STATE-003"
+    exit_code = EXIT_REJECTED
+    action = "Another process moved the run; check `steve run show` and retry."
+
+    def __init__(self, run: str, expected: str, actual: str) -> None:
+        super().__init__(
+            "run stage changed concurrently", f"{run} is {actual}, expected {expected}"
+        )
+        self.run, self.expected, self.actual = run, expected, actual
+
+
 # --- fsck ---------------------------------------------------------------------------
 
 

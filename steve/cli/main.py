@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import steve.cli.porcelain  # noqa: F401  (registers the manifest and run commands)
 from steve.cli import plumbing  # registers the plumbing commands on the group
 from steve.cli.app import cli
 

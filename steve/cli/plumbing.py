@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import re
+import stat
 import sys
 import time
 from collections.abc import Iterable
@@ -34,6 +37,15 @@ ZERO_ID = "0" * 64
 
 def out() -> BinaryIO:
     return sys.stdout.buffer
+
+
+def _flush_per_line() -> bool:
+    """git's rule (maybe_flush_or_die): flush each answer unless stdout is a regular
+    file, so a process driving us through a pipe sees every line at once."""
+    try:
+        return not stat.S_ISREG(os.fstat(sys.stdout.fileno()).st_mode)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        return True
 
 
 def write_line(text: str) -> None:
@@ -170,26 +182,28 @@ def hash_object(
         oid = _hash_stream(repo, stream, kind, write, writer)
         stdout.write(oid.hex.encode() + b"\n")
 
-    def paths() -> Iterable[Path]:
+    def paths() -> Iterable[Path | bytes]:
         if stdin_paths:
             for raw in sys.stdin.buffer:
                 line = raw.rstrip(b"\n")
                 if line:
-                    yield Path(line.decode("utf-8", "surrogateescape"))
+                    yield line  # opened as bytes: no decode, no Path per line
         else:
             yield from files
 
     try:
         if use_stdin:
             one(sys.stdin.buffer)
+        interactive = stdin_paths and _flush_per_line()
         for path in paths():
             try:
-                fh = path.open("rb")
+                fh = open(path, "rb")  # noqa: PTH123, SIM115 (bytes path; closed below)
             except OSError as exc:
-                raise InvalidInput("cannot open file", f"{path}: {exc.strerror}") from exc
+                shown = os.fsdecode(path)
+                raise InvalidInput("cannot open file", f"{shown}: {exc.strerror}") from exc
             with fh:
                 one(fh)
-            if stdin_paths:
+            if interactive:
                 stdout.flush()
     finally:
         if writer is not None:
@@ -291,45 +305,84 @@ def _cat_batch(repo: Repo, *, content: bool, all_objects: bool) -> None:
     from steve.objects.oid import OID_HEX, ObjectId
 
     stdout = out()
+    # Output is collected and written in large pieces (one write per record
+    # at most, even when PYTHONUNBUFFERED makes stdout raw); when stdout is
+    # not a regular file every record is flushed at once, so a process
+    # driving us through a pipe gets each answer before it asks the next.
+    pending: list[bytes] = []
+    pending_bytes = 0
+    interactive = not all_objects and _flush_per_line()
+
+    def put(piece: bytes) -> None:
+        nonlocal pending_bytes
+        pending.append(piece)
+        pending_bytes += len(piece)
+        if pending_bytes >= BATCH_OUT_BYTES:
+            drain()
+
+    def drain() -> None:
+        nonlocal pending_bytes
+        if pending:
+            _write_all(stdout, b"".join(pending))
+            pending.clear()
+            pending_bytes = 0
+        stdout.flush()
 
     def emit(oid: ObjectId) -> None:
         got = repo.backend.read_with_info(oid)
         if got is None:
-            stdout.write(f"{oid.hex} missing\n".encode())
+            put(f"{oid.hex} missing\n".encode())
             return
         kind, size, data = got
-        stdout.write(f"{oid.hex} {kind.value} {size}\n".encode())
+        put(f"{oid.hex} {kind.value} {size}\n".encode())
         if not content:
             return
         if kind is ObjectType.BLOB:
             value = decode_trusted(data)
             if "data" in value:
-                stdout.write(value["data"])
+                put(value["data"])
             else:
                 for piece in repo.iter_content(oid):
-                    stdout.write(piece)
+                    put(piece)
         else:
-            stdout.write(data)
-        stdout.write(b"\n")
+            put(data)
+        put(b"\n")
 
     if all_objects:
         for info in repo.iter_objects():
             emit(info.oid)
+        drain()
         return
     for raw_line in sys.stdin.buffer:
         line = raw_line.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
         if not line:
             continue
-        if len(line) == OID_HEX and all(c in "0123456789abcdef" for c in line):
+        if len(line) == OID_HEX and _FULL_HEX.fullmatch(line):
             emit(ObjectId.from_hex(line))
         else:
             try:
                 emit(repo.rev_parse(line))
             except AmbiguousPrefix:
-                stdout.write(f"{line} ambiguous\n".encode())
+                put(f"{line} ambiguous\n".encode())
             except (UnknownRevision, ObjectNotFound, BadRevision):
-                stdout.write(f"{line} missing\n".encode())
-    stdout.flush()
+                put(f"{line} missing\n".encode())
+        if interactive:
+            drain()
+    drain()
+
+
+BATCH_OUT_BYTES = 1 << 16
+_FULL_HEX = re.compile(r"[0-9a-f]+")
+
+
+def _write_all(stream: BinaryIO, data: bytes) -> None:
+    """Write all of ``data`` (a raw, unbuffered stdout may take less per call)."""
+    view = memoryview(data)
+    while view:
+        n = stream.write(view)
+        if n is None:  # non-blocking raw stream that is full: should not happen on stdout
+            n = 0
+        view = view[n:]
 
 
 # --- trees ---------------------------------------------------------------------------
@@ -554,16 +607,23 @@ def for_each_ref(state: Context, fmt: str, count: int | None, patterns: tuple[st
             break
 
 
-@cli.command("rev-parse")
+class _OptionalShortCommand(click.Command):
+    """git's ``--short[=N]``: a bare ``--short`` never takes the next argument as N."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        args = ["--short=12" if a == "--short" else a for a in args]
+        return super().parse_args(ctx, args)
+
+
+@cli.command("rev-parse", cls=_OptionalShortCommand)
 @click.option("--verify", is_flag=True, help="Exactly one REV, which must resolve.")
 @click.option(
     "--short",
     "short",
     type=int,
     default=None,
-    is_flag=False,
-    flag_value=12,
-    help="Abbreviate ids to N hex digits (default 12).",
+    metavar="[=N]",
+    help="Abbreviate ids to N hex digits (bare --short: 12).",
 )
 @click.option("--symbolic-full-name", is_flag=True, help="Print the full ref name instead.")
 @click.option("-q", "--quiet", is_flag=True, help="With --verify: no message, just exit 1.")

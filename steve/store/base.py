@@ -43,6 +43,30 @@ class ReflogEntry:
 
 
 @dataclass(frozen=True, slots=True)
+class RunRecord:
+    """A run of the stage machine (``stage`` is a Stage value; the store keeps text)."""
+
+    id: str
+    name: str
+    stage: str
+    created: int
+    updated: int
+
+
+@dataclass(frozen=True, slots=True)
+class TransitionRecord:
+    """One recorded stage change; ``from_stage`` is None for the run's creation."""
+
+    run_id: str
+    seq: int
+    from_stage: str | None
+    to_stage: str
+    trigger: str
+    time: int
+    actor: str
+
+
+@dataclass(frozen=True, slots=True)
 class ObjectInfo:
     oid: ObjectId
     type: ObjectType
@@ -104,6 +128,18 @@ class Transaction(Protocol):
 
     def delete_reflog(self, ref: str, keep_newest: int = 0) -> int: ...
 
+    def read_run(self, run_id: str) -> RunRecord | None: ...
+
+    def insert_run(self, run: RunRecord) -> None: ...
+
+    def set_run_stage(self, run_id: str, expected: str, stage: str, time: int) -> bool:
+        """Compare-and-swap the run's stage; False (nothing changed) if it is not ``expected``."""
+        ...
+
+    def append_transition(self, record: TransitionRecord) -> None: ...
+
+    def set_meta(self, key: str, value: str | None) -> None: ...
+
 
 class Backend(Protocol):
     """An object database plus refs.  See tests/store/test_contract.py."""
@@ -137,6 +173,18 @@ class Backend(Protocol):
         ...
 
     def reflog_refs(self) -> list[str]: ...
+
+    def get_run(self, run_id: str) -> RunRecord | None: ...
+
+    def list_runs(self) -> list[RunRecord]:
+        """Runs oldest first."""
+        ...
+
+    def transitions(self, run_id: str) -> list[TransitionRecord]:
+        """A run's transitions in order (seq ascending)."""
+        ...
+
+    def get_meta(self, key: str) -> str | None: ...
 
     def transaction(self) -> AbstractContextManager[Transaction]: ...
 

@@ -21,7 +21,6 @@ import secrets
 from dataclasses import dataclass
 
 import blake3
-from argon2.low_level import Type, hash_secret_raw
 
 from steve.errors import InvalidInput
 
@@ -56,6 +55,9 @@ def derive_key(passphrase: str | bytes, params: KdfParams) -> bytes:
     secret = passphrase.encode() if isinstance(passphrase, str) else passphrase
     if not secret:
         raise InvalidInput("empty passphrase", "a passphrase of at least one character is needed")
+    # imported here: only key derivation needs argon2 (keeps cached-key start-up lean)
+    from argon2.low_level import Type, hash_secret_raw
+
     return hash_secret_raw(
         secret,
         params.salt,
@@ -68,6 +70,8 @@ def derive_key(passphrase: str | bytes, params: KdfParams) -> bytes:
 
 
 def key_check(key: bytes) -> bytes:
+    if len(key) != KEY_BYTES:
+        raise InvalidInput("invalid key", f"a raw key is {KEY_BYTES} bytes, not {len(key)}")
     return blake3.blake3(_CHECK_CONTEXT, key=key).digest()
 
 

@@ -98,24 +98,25 @@ def _search(libc: ctypes.CDLL, keyctl: int, repository_id: str) -> int | None:
 
 
 def cached_key(repository_id: str) -> bytes | None:
-    """The cached key for ``repository_id``, or None when absent or expired."""
+    """The cached key for ``repository_id``, or None when absent, expired or unavailable.
+
+    A cache is optional: if the keyring cannot be used at all (no keyctl,
+    or a seccomp profile that refuses it) this is "no cached key", and the
+    caller falls back to the passphrase.
+    """
     try:
         libc, _, keyctl = _syscalls()
+        serial = _search(libc, keyctl, repository_id)
     except KeyCacheError:
         return None
-    serial = _search(libc, keyctl, repository_id)
     if serial is None:
         return None
     buf = ctypes.create_string_buffer(64)
     n = libc.syscall(keyctl, KEYCTL_READ, ctypes.c_long(serial), buf, ctypes.c_size_t(64))
-    if n < 0:
-        if ctypes.get_errno() in (_ENOKEY, _EKEYEXPIRED, _EKEYREVOKED):
-            return None
-        raise _fail("keyctl(READ)")
-    if n > 64:
-        raise KeyCacheError(f"cached key has unexpected length {n}")
-    data = buf.raw[:n]
+    data = buf.raw[: max(0, min(n, 64))]
     ctypes.memset(buf, 0, 64)
+    if n < 0 or n > 64:
+        return None
     return data
 
 

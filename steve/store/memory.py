@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
+from steve.errors import StorageError
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
 from steve.store.base import (
@@ -20,6 +21,8 @@ from steve.store.base import (
     ObjectInfo,
     ReflogEntry,
     RefRecord,
+    RunRecord,
+    TransitionRecord,
     Unset,
     check_expected,
     prefix_range,
@@ -34,6 +37,9 @@ class _MemoryTx:
         self.refs: dict[str, RefRecord | None] = {}
         self.reflog: list[ReflogEntry] = []
         self.reflog_trim: dict[str, int] = {}
+        self.runs: dict[str, RunRecord] = {}
+        self.transitions: list[TransitionRecord] = []
+        self.meta: dict[str, str | None] = {}
 
     def put(self, oid: ObjectId, type_: ObjectType, size: int, data: bytes) -> None:
         self.objects.setdefault(oid, (type_, size, data))
@@ -46,7 +52,7 @@ class _MemoryTx:
     def delete_objects(self, oids: Iterable[ObjectId]) -> int:
         n = 0
         for oid in oids:
-            if oid in self._b._objects or oid in self.objects:
+            if oid not in self.deleted and (oid in self._b._objects or oid in self.objects):
                 n += 1
             self.objects.pop(oid, None)
             self.deleted.add(oid)
@@ -69,10 +75,48 @@ class _MemoryTx:
         self.reflog.append(entry)
 
     def delete_reflog(self, ref: str, keep_newest: int = 0) -> int:
-        before = len(self._b._reflog.get(ref, [])) + sum(1 for e in self.reflog if e.ref == ref)
-        self.reflog = [e for e in self.reflog if e.ref != ref] if keep_newest == 0 else self.reflog
-        self.reflog_trim[ref] = keep_newest
-        return max(0, before - keep_newest)
+        # like the SQL backend: keep the newest ``keep_newest`` entries counting
+        # both committed ones and those appended earlier in this transaction
+        committed = len(self._b._reflog.get(ref, []))
+        committed = min(committed, self.reflog_trim.get(ref, committed))
+        pending = sum(1 for e in self.reflog if e.ref == ref)
+        drop_pending = max(0, pending - keep_newest)
+        kept: list[ReflogEntry] = []
+        for e in self.reflog:
+            if e.ref == ref and drop_pending:
+                drop_pending -= 1
+                continue
+            kept.append(e)
+        self.reflog = kept
+        keep_committed = min(committed, max(0, keep_newest - pending))
+        self.reflog_trim[ref] = keep_committed
+        return committed + pending - keep_committed - min(pending, keep_newest)
+
+    def read_run(self, run_id: str) -> RunRecord | None:
+        return self.runs.get(run_id) or self._b._runs.get(run_id)
+
+    def insert_run(self, run: RunRecord) -> None:
+        if self.read_run(run.id) is not None:
+            raise StorageError(f"run {run.id} already exists")
+        self.runs[run.id] = run
+
+    def set_run_stage(self, run_id: str, expected: str, stage: str, time: int) -> bool:
+        run = self.read_run(run_id)
+        if run is None or run.stage != expected:
+            return False
+        self.runs[run_id] = RunRecord(run.id, run.name, stage, run.created, time)
+        return True
+
+    def append_transition(self, record: TransitionRecord) -> None:
+        existing = self._b._transitions.get(record.run_id, []) + [
+            t for t in self.transitions if t.run_id == record.run_id
+        ]
+        if any(t.seq == record.seq for t in existing):
+            raise StorageError(f"transition {record.run_id}#{record.seq} already exists")
+        self.transitions.append(record)
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        self.meta[key] = value
 
 
 class MemoryBackend:
@@ -84,6 +128,9 @@ class MemoryBackend:
         self._sorted: list[bytes] = []
         self._refs: dict[str, RefRecord] = {}
         self._reflog: dict[str, list[ReflogEntry]] = {}
+        self._runs: dict[str, RunRecord] = {}
+        self._transitions: dict[str, list[TransitionRecord]] = {}
+        self._meta: dict[str, str] = {}
 
     # reads
     def has(self, oid: ObjectId) -> bool:
@@ -143,6 +190,20 @@ class MemoryBackend:
     def reflog_refs(self) -> list[str]:
         return sorted(n for n, entries in self._reflog.items() if entries)
 
+    def get_run(self, run_id: str) -> RunRecord | None:
+        return self._runs.get(run_id)
+
+    def list_runs(self) -> list[RunRecord]:
+        with self._lock:
+            return sorted(self._runs.values(), key=lambda r: (r.created, r.id))
+
+    def transitions(self, run_id: str) -> list[TransitionRecord]:
+        with self._lock:
+            return list(self._transitions.get(run_id, []))
+
+    def get_meta(self, key: str) -> str | None:
+        return self._meta.get(key)
+
     # writes
     @contextmanager
     def transaction(self) -> Iterator[_MemoryTx]:
@@ -170,6 +231,14 @@ class MemoryBackend:
                 self._reflog[ref] = entries[len(entries) - keep :] if keep else []
             for entry in tx.reflog:
                 self._reflog.setdefault(entry.ref, []).append(entry)
+            self._runs.update(tx.runs)
+            for rec in tx.transitions:
+                self._transitions.setdefault(rec.run_id, []).append(rec)
+            for key, value in tx.meta.items():
+                if value is None:
+                    self._meta.pop(key, None)
+                else:
+                    self._meta[key] = value
 
     def close(self) -> None:
         pass

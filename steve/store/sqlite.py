@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlcipher3 import dbapi2 as sqlite
 
-from steve.errors import CorruptDatabase, RepositoryBusy, StorageError
+from steve.errors import CorruptDatabase, RepositoryBusy, StorageError, UnsupportedFormat
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
 from steve.store.base import (
@@ -28,12 +28,14 @@ from steve.store.base import (
     ObjectInfo,
     ReflogEntry,
     RefRecord,
+    RunRecord,
+    TransitionRecord,
     Unset,
     check_expected,
     prefix_range,
 )
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) STRICT;
@@ -61,6 +63,27 @@ CREATE TABLE reflog (
     message TEXT NOT NULL
 );
 CREATE INDEX reflog_by_ref ON reflog (ref, seq);
+"""
+
+# Schema version 2: runs of the stage machine and their recorded transitions.
+_SCHEMA_V2 = """
+CREATE TABLE runs (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    stage TEXT NOT NULL,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL
+) STRICT;
+CREATE TABLE transitions (
+    run_id TEXT NOT NULL REFERENCES runs (id),
+    seq INTEGER NOT NULL,
+    from_stage TEXT,
+    to_stage TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    actor TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) STRICT;
 """
 
 
@@ -91,6 +114,8 @@ class SqlCipherBackend:
             conn = sqlite.connect(
                 str(path), isolation_level=None, timeout=busy_timeout, check_same_thread=False
             )
+            # SQLCipher logs decryption failures to stderr; STEVE reports them itself
+            conn.execute("PRAGMA cipher_log_level = NONE")
             conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
             conn.execute("PRAGMA cipher_page_size = 4096")
             conn.execute("PRAGMA temp_store = MEMORY")
@@ -105,7 +130,7 @@ class SqlCipherBackend:
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
-            for stmt in _SCHEMA.split(";"):
+            for stmt in (_SCHEMA + _SCHEMA_V2).split(";"):
                 if stmt.strip():
                     conn.execute(stmt)
             conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
@@ -128,11 +153,32 @@ class SqlCipherBackend:
         except Exception:
             conn.close()
             raise
-        if row is None or row[0] != SCHEMA_VERSION:
+        if row is not None and type(row[0]) is int and row[0] > SCHEMA_VERSION:
+            conn.close()
+            raise UnsupportedFormat(row[0], SCHEMA_VERSION)
+        if row is not None and row[0] == 1:
+            try:
+                backend._migrate_v1()
+            except BaseException:
+                conn.close()
+                raise
+        elif row is None or row[0] != SCHEMA_VERSION:
             conn.close()
             raise CorruptDatabase(str(path), f"unexpected schema version {row and row[0]}")
         backend._tune()
         return backend
+
+    def _migrate_v1(self) -> None:
+        """Add the v2 tables (runs, transitions) in place, in one transaction."""
+        with self.transaction():
+            row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+            if row is not None and row[0] == 1:  # another process may have migrated meanwhile
+                for stmt in _SCHEMA_V2.split(";"):
+                    if stmt.strip():
+                        self._conn.execute(stmt)
+                self._conn.execute(
+                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,)
+                )
 
     def _tune(self) -> None:
         with self._errors():
@@ -270,6 +316,36 @@ class SqlCipherBackend:
             rows = self._conn.execute("SELECT DISTINCT ref FROM reflog ORDER BY ref").fetchall()
         return [r[0] for r in rows]
 
+    # --- runs ---------------------------------------------------------------------
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        with self._errors():
+            row = self._conn.execute(
+                "SELECT id, name, stage, created, updated FROM runs WHERE id = ?", (run_id,)
+            ).fetchone()
+        return None if row is None else RunRecord(*row)
+
+    def list_runs(self) -> list[RunRecord]:
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT id, name, stage, created, updated FROM runs ORDER BY created, id"
+            ).fetchall()
+        return [RunRecord(*r) for r in rows]
+
+    def transitions(self, run_id: str) -> list[TransitionRecord]:
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT run_id, seq, from_stage, to_stage, trigger, time, actor "
+                "FROM transitions WHERE run_id = ? ORDER BY seq",
+                (run_id,),
+            ).fetchall()
+        return [TransitionRecord(*r) for r in rows]
+
+    def get_meta(self, key: str) -> str | None:
+        with self._errors():
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else str(row[0])
+
     # --- writes -------------------------------------------------------------------
 
     @contextmanager
@@ -363,6 +439,60 @@ class _SqlTx:
                     entry.message,
                 ),
             )
+
+    def read_run(self, run_id: str) -> RunRecord | None:
+        return self._b.get_run(run_id)
+
+    def insert_run(self, run: RunRecord) -> None:
+        with self._b._errors():
+            try:
+                self._conn.execute(
+                    "INSERT INTO runs (id, name, stage, created, updated) VALUES (?,?,?,?,?)",
+                    (run.id, run.name, run.stage, run.created, run.updated),
+                )
+            except sqlite.IntegrityError as exc:
+                raise StorageError(f"run {run.id} already exists") from exc
+
+    def set_run_stage(self, run_id: str, expected: str, stage: str, time: int) -> bool:
+        with self._b._errors():
+            cur = self._conn.execute(
+                "UPDATE runs SET stage = ?, updated = ? WHERE id = ? AND stage = ?",
+                (stage, time, run_id, expected),
+            )
+        return int(cur.rowcount) == 1
+
+    def append_transition(self, record: TransitionRecord) -> None:
+        with self._b._errors():
+            try:
+                self._conn.execute(
+                    "INSERT INTO transitions "
+                    "(run_id, seq, from_stage, to_stage, trigger, time, actor) "
+                    "VALUES (?,?,?,?,?,?,?)",
+                    (
+                        record.run_id,
+                        record.seq,
+                        record.from_stage,
+                        record.to_stage,
+                        record.trigger,
+                        record.time,
+                        record.actor,
+                    ),
+                )
+            except sqlite.IntegrityError as exc:
+                raise StorageError(
+                    f"transition {record.run_id}#{record.seq} already exists"
+                ) from exc
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        with self._b._errors():
+            if value is None:
+                self._conn.execute("DELETE FROM meta WHERE key = ?", (key,))
+            else:
+                self._conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (key, value),
+                )
 
     def delete_reflog(self, ref: str, keep_newest: int = 0) -> int:
         with self._b._errors():

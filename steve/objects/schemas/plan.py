@@ -1,0 +1,202 @@
+"""The Plan Manifest (frozen plan), schema version 1: an executable DAG.
+
+Nodes run in containers whose image is pinned by digest; edges order them.
+Rules checked on freeze: node ids unique, every edge names existing nodes,
+the graph is acyclic, every node input is either produced (a declared
+output) by a node upstream of it or pinned to an object id, network is off
+unless granted per node.  Budgets are integers: tokens, milliseconds, bytes.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import ClassVar, Literal
+
+from pydantic import Field
+
+from steve.objects.schemas.common import (
+    Count,
+    ImageDigest,
+    ManifestBody,
+    Name,
+    NodeId,
+    Oid,
+    Problem,
+    Strict,
+    Text,
+)
+
+NodeKind = Literal["run", "test", "generate", "gate"]
+PathName = str
+
+
+class Budgets(Strict):
+    tokens: Count = 0
+    time_ms: Count = Field(default=0, description="wall-clock limit, milliseconds (0: none)")
+    memory_bytes: Count = Field(default=0, description="memory limit, bytes (0: none)")
+
+
+class NodeInput(Strict):
+    """An input: produced upstream (``node`` + ``output``) or pinned (``pinned`` id)."""
+
+    name: Name
+    node: NodeId | None = None
+    output: Name | None = None
+    pinned: Oid | None = None
+
+
+class Node(Strict):
+    id: NodeId
+    kind: NodeKind
+    command: list[str] = Field(min_length=1)
+    image: ImageDigest
+    env: dict[str, str] = Field(default_factory=dict)
+    inputs: list[NodeInput] = Field(default_factory=list)
+    outputs: list[Name] = Field(default_factory=list)
+    network: bool = Field(default=False, description="network access granted to this node")
+    budgets: Budgets = Field(default_factory=Budgets)
+
+
+class Edge(Strict):
+    from_node: NodeId
+    to_node: NodeId
+
+
+class Policy(Strict):
+    name: Name
+    value: str | int | bool
+
+
+class PlanManifest(ManifestBody):
+    KIND: ClassVar[str] = "plan"
+    SCHEMA_VERSION: ClassVar[int] = 1
+    ID_FIELDS: ClassVar[tuple[str, ...]] = ("nodes.inputs.pinned",)
+
+    title: Name
+    nodes: list[Node] = Field(min_length=1)
+    edges: list[Edge] = Field(default_factory=list)
+    policies: list[Policy] = Field(default_factory=list)
+    environment: dict[str, str] = Field(
+        default_factory=dict, description="environment pins, e.g. python: 3.12.4"
+    )
+    notes: Text | None = None
+
+    def problems(self) -> list[Problem]:
+        out: list[Problem] = []
+        ids = [n.id for n in self.nodes]
+        seen: set[str] = set()
+        for i, nid in enumerate(ids):
+            if nid in seen:
+                out.append((f"nodes[{i}].id", f"unique: node {nid!r} is defined more than once"))
+            seen.add(nid)
+        seen_policy: set[str] = set()
+        for i, p in enumerate(self.policies):
+            if p.name in seen_policy:
+                out.append((f"policies[{i}].name", f"unique: policy {p.name!r} repeated"))
+            seen_policy.add(p.name)
+        for i, n in enumerate(self.nodes):
+            dup_out: set[str] = set()
+            for j, o in enumerate(n.outputs):
+                if o in dup_out:
+                    out.append((f"nodes[{i}].outputs[{j}]", f"unique: output {o!r} repeated"))
+                dup_out.add(o)
+        succ: dict[str, set[str]] = {nid: set() for nid in ids}
+        edge_ok = True
+        seen_edges: set[tuple[str, str]] = set()
+        for i, e in enumerate(self.edges):
+            for end in ("from_node", "to_node"):
+                name = getattr(e, end)
+                if name not in succ:
+                    out.append((f"edges[{i}].{end}", f"edge_node: no node {name!r}"))
+                    edge_ok = False
+            if e.from_node == e.to_node:
+                out.append((f"edges[{i}]", f"acyclic: self-loop on {e.from_node!r}"))
+                edge_ok = False
+            if (e.from_node, e.to_node) in seen_edges:
+                out.append((f"edges[{i}]", "unique: edge repeated"))
+            seen_edges.add((e.from_node, e.to_node))
+            if e.from_node in succ and e.to_node in succ:
+                succ[e.from_node].add(e.to_node)
+        if not edge_ok:
+            return out
+        order = _topological(succ)
+        if order is None:
+            cyclic = sorted(_cycle_members(succ))
+            out.append(("edges", f"acyclic: the graph has a cycle through {', '.join(cyclic)}"))
+            return out
+        ancestors = _ancestors(succ, order)
+        outputs = {n.id: set(n.outputs) for n in self.nodes}
+        for i, n in enumerate(self.nodes):
+            names: set[str] = set()
+            for j, inp in enumerate(n.inputs):
+                path = f"nodes[{i}].inputs[{j}]"
+                if inp.name in names:
+                    out.append((f"{path}.name", f"unique: input {inp.name!r} repeated"))
+                names.add(inp.name)
+                produced = inp.node is not None or inp.output is not None
+                if produced == (inp.pinned is not None):
+                    out.append((path, "input_source: give either node+output or pinned, not both"))
+                    continue
+                if inp.pinned is not None:
+                    continue
+                if inp.node is None or inp.output is None:
+                    out.append((path, "input_source: node and output go together"))
+                elif inp.node not in outputs:
+                    out.append((f"{path}.node", f"input_node: no node {inp.node!r}"))
+                elif inp.node not in ancestors[n.id]:
+                    out.append(
+                        (f"{path}.node", f"upstream: {inp.node!r} is not upstream of {n.id!r}")
+                    )
+                elif inp.output not in outputs[inp.node]:
+                    out.append(
+                        (
+                            f"{path}.output",
+                            f"declared_output: {inp.node!r} declares no {inp.output!r}",
+                        )
+                    )
+        return out
+
+
+def _topological(succ: dict[str, set[str]]) -> list[str] | None:
+    """Kahn's algorithm (smallest id first); None if there is a cycle."""
+    indeg = {n: 0 for n in succ}
+    for targets in succ.values():
+        for t in targets:
+            indeg[t] += 1
+    ready = [n for n, d in indeg.items() if d == 0]
+    heapq.heapify(ready)
+    order: list[str] = []
+    while ready:
+        n = heapq.heappop(ready)
+        order.append(n)
+        for t in succ[n]:
+            indeg[t] -= 1
+            if indeg[t] == 0:
+                heapq.heappush(ready, t)
+    return order if len(order) == len(succ) else None
+
+
+def _cycle_members(succ: dict[str, set[str]]) -> set[str]:
+    """Nodes left after repeatedly removing sources and sinks (they lie on cycles)."""
+    alive = {n: set(t) for n, t in succ.items()}
+    changed = True
+    while changed:
+        changed = False
+        incoming = {n: 0 for n in alive}
+        for targets in alive.values():
+            for t in targets:
+                if t in incoming:
+                    incoming[t] += 1
+        for n in list(alive):
+            if incoming[n] == 0 or not (alive[n] & alive.keys()):
+                del alive[n]
+                changed = True
+    return set(alive)
+
+
+def _ancestors(succ: dict[str, set[str]], order: list[str]) -> dict[str, set[str]]:
+    anc: dict[str, set[str]] = {n: set() for n in succ}
+    for n in order:
+        for t in succ[n]:
+            anc[t] |= anc[n] | {n}
+    return anc

@@ -1,0 +1,88 @@
+"""Reading objects back for people: ``cat-manifest`` and ``steve cat`` (like git show).
+
+:func:`read_manifest` returns exactly what was frozen (envelope + body);
+the ``render_*`` functions turn objects into text and never print.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import yaml
+
+from steve.errors import WrongObjectType
+from steve.objects.model import Manifest, Tag, Tree
+from steve.objects.oid import ObjectId
+from steve.porcelain.history import format_date, summarize
+from steve.repo import Repo
+
+
+@dataclass(frozen=True, slots=True)
+class FrozenManifest:
+    oid: ObjectId
+    manifest: Manifest
+
+    def to_dict(self) -> dict[str, Any]:
+        """What ``cat-manifest`` prints: envelope fields plus the body, ids as hex."""
+        m = self.manifest
+        return {
+            "id": self.oid.hex,
+            "kind": m.kind.value,
+            "schema_version": m.version,
+            "parents": [p.hex for p in m.parents],
+            "links": [link.hex for link in m.links],
+            "frozen_at": m.time,
+            "tz": m.tz,
+            "body": m.body,
+        }
+
+
+def read_manifest(repo: Repo, rev: str | ObjectId) -> FrozenManifest:
+    """The manifest named by ``rev`` (tags are peeled)."""
+    oid = rev if isinstance(rev, ObjectId) else repo.rev_parse(rev)
+    obj = repo.read_object(oid)
+    hops = 0
+    while isinstance(obj, Tag) and hops < 64:
+        oid, obj, hops = obj.object, repo.read_object(obj.object), hops + 1
+    if not isinstance(obj, Manifest):
+        raise WrongObjectType(oid.hex, "manifest", obj.type.value)
+    return FrozenManifest(oid, obj)
+
+
+def to_yaml(value: Any, *, sort_keys: bool = False) -> str:
+    """Block-style YAML, keys in stored (canonical) order unless sorted, Unicode kept."""
+    text: str = yaml.safe_dump(value, sort_keys=sort_keys, allow_unicode=True, width=100)
+    return text
+
+
+def render_manifest(fm: FrozenManifest) -> str:
+    m = fm.manifest
+    lines = [f"{m.kind.value} {fm.oid.hex} (schema v{m.version})"]
+    for p in m.parents:
+        lines.append(f"Parent: {p.hex}")
+    if m.body.get("amends"):
+        lines.append(f"Amends: {m.body['amends']}")
+    lines.append(f"Date:   {format_date(m.time, m.tz)}")
+    lines.append(f"Links:  {len(m.links)} object(s)")
+    lines.append("")
+    lines.append(f"    {summarize(m.kind, m.body)}")
+    lines.append("")
+    lines.append(to_yaml(m.body, sort_keys=True).rstrip("\n"))
+    return "\n".join(lines) + "\n"
+
+
+def render_tree(tree: Tree) -> str:
+    return "".join(
+        f"{e.mode.git} {e.mode.object_type.value} {e.oid.hex}\t{e.name}\n" for e in tree.entries
+    )
+
+
+def render_tag(oid: ObjectId, tag: Tag) -> str:
+    return (
+        f"tag {tag.name}\n"
+        f"Tagger: {tag.tagger}\n"
+        f"Date:   {format_date(tag.time, tag.tz)}\n"
+        f"Object: {tag.object_type.value} {tag.object.hex}\n\n"
+        f"{tag.message.rstrip()}\n"
+    )
