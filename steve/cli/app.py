@@ -18,7 +18,7 @@ import socket
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
 
 import click
 
@@ -148,6 +148,39 @@ def open_repo(root: Path) -> Repo:
     if key is not None and key_matches(key, config.key_check):
         return Repo.open(root, key=key, identity=identity())
     return Repo.open(root, passphrase=passphrase(), identity=identity())
+
+
+class BlockWriter:
+    """Collects output into blocks written with one call each.
+
+    Python's stdout may be unbuffered (``PYTHONUNBUFFERED``), which costs a
+    system call per line on long listings.  Like git, flush every line when
+    stdout is a terminal, else write in blocks of ``block`` bytes.
+    """
+
+    def __init__(self, stream: BinaryIO, block: int = 1 << 16) -> None:
+        self._stream = stream
+        self._block = block
+        self._parts: list[bytes] = []
+        self._size = 0
+        try:
+            self._per_line = os.isatty(stream.fileno())
+        except (OSError, ValueError, AttributeError):
+            self._per_line = False
+
+    def line(self, data: bytes) -> None:
+        self._parts.append(data)
+        self._parts.append(b"\n")
+        self._size += len(data) + 1
+        if self._per_line or self._size >= self._block:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._parts:
+            self._stream.write(b"".join(self._parts))
+            self._parts.clear()
+            self._size = 0
+        self._stream.flush()
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

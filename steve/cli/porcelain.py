@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
-from steve.cli.app import Context, cli, identity, pass_state
+from steve.cli.app import BlockWriter, Context, cli, identity, pass_state
 from steve.errors import InvalidInput, UnknownRevision
 
 if TYPE_CHECKING:
@@ -245,17 +245,18 @@ def log(
     fmt_text = fmt.removeprefix("format:").removeprefix("tformat:") if fmt else None
     template = fmt_text or ("%h %k %s" if oneline else DEFAULT_LOG_FORMAT)
     drawer = Graph() if graph else None
-    out = _out()
+    out = BlockWriter(_out())
     first = True
     kind_filter = [ObjectType(k) for k in kinds] or None
     for entry in walk(repo, _log_starts(repo, revs), kinds=kind_filter, limit=limit):
         text = format_entry(template, entry)
         if drawer is not None:
             text = drawer.prefix(entry) + text
-        out.write(text.encode() + b"\n")
+        out.line(text.encode())
         if first:
             out.flush()  # the first line goes out before the walk ends
             first = False
+    out.flush()
 
 
 @cli.command()
