@@ -113,8 +113,6 @@ def check_object(
                 f"indexed size {stored_size}, real size {object_size(obj)}",
             )
         )
-    if isinstance(obj, ChunkedBlob):
-        pass  # chunk lengths are checked against the chunks themselves below
     return obj, problems
 
 
@@ -213,14 +211,16 @@ def roots(backend: Backend) -> set[ObjectId]:
 
 def reachable(backend: Backend, start: set[ObjectId]) -> set[ObjectId]:
     seen: set[ObjectId] = set()
-    stack = [o for o in start if backend.has(o)]
+    stack = list(start)
     while stack:
         oid = stack.pop()
         if oid in seen:
             continue
-        seen.add(oid)
         info = backend.info(oid)
-        if info is None or (info.type is ObjectType.BLOB and info.size <= CHUNK_SIZE):
+        if info is None:
+            continue  # missing: fsck reports it; gc has nothing to keep
+        seen.add(oid)
+        if info.type is ObjectType.BLOB and info.size <= CHUNK_SIZE:
             continue  # inline blobs reference nothing
         data = backend.read(oid)
         if data is None:
@@ -229,7 +229,7 @@ def reachable(backend: Backend, start: set[ObjectId]) -> set[ObjectId]:
             obj = decode_object_trusted(data)
         except MalformedObject:
             continue  # corrupt objects are fsck's business; keep it, do not follow
-        stack.extend(o for o in obj.references() if o not in seen and backend.has(o))
+        stack.extend(o for o in obj.references() if o not in seen)
     return seen
 
 

@@ -173,6 +173,14 @@ def write_blob_stream(stream: BinaryIO, sink: Callable[[StoredObject], ObjectId]
     return sink(ChunkedBlob(size, tuple(chunks)))
 
 
+def _decode(oid: ObjectId, data: bytes) -> StoredObject:
+    """Decode stored bytes; a decoding failure means the stored object is corrupt."""
+    try:
+        return decode_object_trusted(data)
+    except MalformedObject as exc:
+        raise CorruptObject(oid.hex, exc.detail) from exc
+
+
 def hash_only(obj: StoredObject) -> ObjectId:
     return hash_object(obj)[0]
 
@@ -404,11 +412,7 @@ class Repo:
         return data
 
     def read_object(self, oid: ObjectId) -> StoredObject:
-        data = self.read_raw(oid)
-        try:
-            return decode_object_trusted(data)
-        except MalformedObject as exc:
-            raise CorruptObject(oid.hex, exc.detail) from exc
+        return _decode(oid, self.read_raw(oid))
 
     def object_info(self, oid: ObjectId) -> ObjectInfo:
         info = self.backend.info(oid)
@@ -425,15 +429,23 @@ class Repo:
             raise WrongObjectType(oid.hex, kind.value, obj.type.value)
         return obj
 
-    def iter_content(self, oid: ObjectId) -> Iterator[bytes]:
+    def _lookup(self, oid: ObjectId) -> tuple[ObjectType, int, bytes]:
+        found = self.backend.read_with_info(oid)
+        if found is None:
+            raise ObjectNotFound(oid.hex)
+        return found
+
+    def iter_content(
+        self, oid: ObjectId, found: tuple[ObjectType, int, bytes] | None = None
+    ) -> Iterator[bytes]:
         """The content ``cat-file`` prints: blob bytes (streamed chunk by chunk),
-        or the stored canonical bytes of any other object."""
-        data = self.read_raw(oid)
-        info = self.object_info(oid)
-        if info.type is not ObjectType.BLOB:
+        or the stored canonical bytes of any other object.  ``found`` is the
+        row a caller already read with ``backend.read_with_info``."""
+        kind, _, data = found if found is not None else self._lookup(oid)
+        if kind is not ObjectType.BLOB:
             yield data
             return
-        obj = self.read_object(oid)
+        obj = _decode(oid, data)
         if isinstance(obj, Blob):
             yield obj.data
             return
@@ -445,9 +457,10 @@ class Repo:
             yield chunk.data
 
     def read_blob(self, oid: ObjectId) -> bytes:
-        if self.object_type(oid) is not ObjectType.BLOB:
-            raise WrongObjectType(oid.hex, "blob", self.object_type(oid).value)
-        return b"".join(self.iter_content(oid))
+        found = self._lookup(oid)
+        if found[0] is not ObjectType.BLOB:
+            raise WrongObjectType(oid.hex, "blob", found[0].value)
+        return b"".join(self.iter_content(oid, found))
 
     def match_prefix(self, prefix_hex: str, limit: int = 16) -> list[ObjectId]:
         return self.backend.match_prefix(prefix_hex, limit)

@@ -13,8 +13,10 @@ terminal.  Environment:
 from __future__ import annotations
 
 import getpass
+import io
 import os
 import socket
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -150,36 +152,59 @@ def open_repo(root: Path) -> Repo:
     return Repo.open(root, passphrase=passphrase(), identity=identity())
 
 
+def is_terminal(stream: BinaryIO) -> bool:
+    try:
+        return os.isatty(stream.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def is_regular_file(stream: BinaryIO) -> bool:
+    try:
+        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+
+
 class BlockWriter:
     """Collects output into blocks written with one call each.
 
     Python's stdout may be unbuffered (``PYTHONUNBUFFERED``), which costs a
-    system call per line on long listings.  Like git, flush every line when
-    stdout is a terminal, else write in blocks of ``block`` bytes.
+    system call per line on long listings.  Output is written in blocks of
+    ``block`` bytes; with ``flush_each`` every record (:meth:`end`) is
+    flushed at once, for a terminal or a process driving us through a pipe.
     """
 
-    def __init__(self, stream: BinaryIO, block: int = 1 << 16) -> None:
+    def __init__(self, stream: BinaryIO, *, flush_each: bool, block: int = 1 << 16) -> None:
         self._stream = stream
+        self._flush_each = flush_each
         self._block = block
         self._parts: list[bytes] = []
         self._size = 0
-        try:
-            self._per_line = os.isatty(stream.fileno())
-        except (OSError, ValueError, AttributeError):
-            self._per_line = False
+
+    def write(self, data: bytes) -> None:
+        self._parts.append(data)
+        self._size += len(data)
+        if self._size >= self._block:
+            self.flush()
+
+    def end(self) -> None:
+        """A record is complete: flush it now if records are flushed one by one."""
+        if self._flush_each:
+            self.flush()
 
     def line(self, data: bytes) -> None:
-        self._parts.append(data)
-        self._parts.append(b"\n")
-        self._size += len(data) + 1
-        if self._per_line or self._size >= self._block:
-            self.flush()
+        self.write(data + b"\n")
+        self.end()
 
     def flush(self) -> None:
         if self._parts:
-            self._stream.write(b"".join(self._parts))
+            view = memoryview(b"".join(self._parts))
             self._parts.clear()
             self._size = 0
+            while view:  # a raw (unbuffered) stdout may take less per call
+                n = self._stream.write(view)
+                view = view[n or 0 :]
         self._stream.flush()
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import re
-import stat
 import sys
 import time
 from collections.abc import Iterable
@@ -15,7 +13,15 @@ from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
-from steve.cli.app import Context, cli, identity, pass_state, passphrase
+from steve.cli.app import (
+    BlockWriter,
+    Context,
+    cli,
+    identity,
+    is_regular_file,
+    pass_state,
+    passphrase,
+)
 from steve.errors import (
     EXIT_CORRUPT,
     EXIT_FALSE,
@@ -42,10 +48,7 @@ def out() -> BinaryIO:
 def _flush_per_line() -> bool:
     """git's rule (maybe_flush_or_die): flush each answer unless stdout is a regular
     file, so a process driving us through a pipe sees every line at once."""
-    try:
-        return not stat.S_ISREG(os.fstat(sys.stdout.fileno()).st_mode)
-    except (OSError, ValueError, io.UnsupportedOperation):
-        return True
+    return not is_regular_file(out())
 
 
 def write_line(text: str) -> None:
@@ -304,29 +307,10 @@ def _cat_batch(repo: Repo, *, content: bool, all_objects: bool) -> None:
     from steve.objects.model import ObjectType
     from steve.objects.oid import OID_HEX, ObjectId
 
-    stdout = out()
-    # Output is collected and written in large pieces (one write per record
-    # at most, even when PYTHONUNBUFFERED makes stdout raw); when stdout is
-    # not a regular file every record is flushed at once, so a process
-    # driving us through a pipe gets each answer before it asks the next.
-    pending: list[bytes] = []
-    pending_bytes = 0
-    interactive = not all_objects and _flush_per_line()
-
-    def put(piece: bytes) -> None:
-        nonlocal pending_bytes
-        pending.append(piece)
-        pending_bytes += len(piece)
-        if pending_bytes >= BATCH_OUT_BYTES:
-            drain()
-
-    def drain() -> None:
-        nonlocal pending_bytes
-        if pending:
-            _write_all(stdout, b"".join(pending))
-            pending.clear()
-            pending_bytes = 0
-        stdout.flush()
+    # One write per 64 KiB at most, even when PYTHONUNBUFFERED makes stdout
+    # raw; each record flushed at once when stdout is not a regular file.
+    writer = BlockWriter(out(), flush_each=not all_objects and _flush_per_line())
+    put = writer.write
 
     def emit(oid: ObjectId) -> None:
         got = repo.backend.read_with_info(oid)
@@ -337,21 +321,18 @@ def _cat_batch(repo: Repo, *, content: bool, all_objects: bool) -> None:
         put(f"{oid.hex} {kind.value} {size}\n".encode())
         if not content:
             return
-        if kind is ObjectType.BLOB:
-            value = decode_trusted(data)
-            if "data" in value:
-                put(value["data"])
-            else:
-                for piece in repo.iter_content(oid):
-                    put(piece)
+        value = decode_trusted(data) if kind is ObjectType.BLOB else None
+        if value is not None and "data" in value:
+            put(value["data"])  # inline blob: no second decode
         else:
-            put(data)
+            for piece in repo.iter_content(oid, got):
+                put(piece)
         put(b"\n")
 
     if all_objects:
         for info in repo.iter_objects():
             emit(info.oid)
-        drain()
+        writer.flush()
         return
     for raw_line in sys.stdin.buffer:
         line = raw_line.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
@@ -366,23 +347,11 @@ def _cat_batch(repo: Repo, *, content: bool, all_objects: bool) -> None:
                 put(f"{line} ambiguous\n".encode())
             except (UnknownRevision, ObjectNotFound, BadRevision):
                 put(f"{line} missing\n".encode())
-        if interactive:
-            drain()
-    drain()
+        writer.end()
+    writer.flush()
 
 
-BATCH_OUT_BYTES = 1 << 16
 _FULL_HEX = re.compile(r"[0-9a-f]+")
-
-
-def _write_all(stream: BinaryIO, data: bytes) -> None:
-    """Write all of ``data`` (a raw, unbuffered stdout may take less per call)."""
-    view = memoryview(data)
-    while view:
-        n = stream.write(view)
-        if n is None:  # non-blocking raw stream that is full: should not happen on stdout
-            n = 0
-        view = view[n:]
 
 
 # --- trees ---------------------------------------------------------------------------

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
-from steve.cli.app import BlockWriter, Context, cli, identity, pass_state
+from steve.cli.app import BlockWriter, Context, cli, identity, is_terminal, pass_state
 from steve.errors import InvalidInput, UnknownRevision
 
 if TYPE_CHECKING:
@@ -245,7 +245,8 @@ def log(
     fmt_text = fmt.removeprefix("format:").removeprefix("tformat:") if fmt else None
     template = fmt_text or ("%h %k %s" if oneline else DEFAULT_LOG_FORMAT)
     drawer = Graph() if graph else None
-    out = BlockWriter(_out())
+    stdout = _out()
+    out = BlockWriter(stdout, flush_each=is_terminal(stdout))
     first = True
     kind_filter = [ObjectType(k) for k in kinds] or None
     for entry in walk(repo, _log_starts(repo, revs), kinds=kind_filter, limit=limit):
