@@ -21,6 +21,9 @@ code  meaning
 8     repository busy (write lock not obtained in time)
 9     corrupt storage or fsck found problems
 10    internal error (a bug)
+11    a required engine or service is unavailable (container engine)
+12    refused by policy (container policy, plan grants)
+13    a build step or test failed, or a replay did not match
 ====  =====================================================
 """
 
@@ -40,6 +43,9 @@ EXIT_REJECTED = 7
 EXIT_BUSY = 8
 EXIT_CORRUPT = 9
 EXIT_INTERNAL = 10
+EXIT_UNAVAILABLE = 11
+EXIT_POLICY = 12
+EXIT_FAILED = 13
 
 
 class SteveError(Exception):
@@ -350,6 +356,14 @@ class StageChanged(SteveError):
         )
         self.run, self.expected, self.actual = run, expected, actual
 
+
+# --- git bridge (STEVE-GIT-*; steve/gitbridge) -------------------------------------
+
+# --- events (STEVE-EVT-*; steve/events) ----------------------------------------------
+
+# --- containers and execution (STEVE-CONT-*, STEVE-POLICY-*; steve/exec) ------------------
+
+# --- build, test and replay (STEVE-BUILD-*; steve/porcelain) ------------------------------
 
 # --- fsck ---------------------------------------------------------------------------
 
