@@ -29,6 +29,7 @@ from steve.objects.model import (
     object_size,
 )
 from steve.objects.oid import ObjectId
+from steve.objects.summary import ManifestHead, read_head
 from steve.store.base import Backend
 from steve.store.sqlite import SqlCipherBackend
 
@@ -39,6 +40,7 @@ class ProblemKind(enum.StrEnum):
     BAD_TYPE = "bad-type"
     BAD_REF = "bad-ref"
     DATABASE = "database"
+    INDEX = "index"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +134,10 @@ def iter_fsck(backend: Backend) -> Iterator[FsckProblem | ObjectId | str]:
                 continue
             obj, problems = check_object(info.oid, data, info.type, info.size)
             yield from problems
+            if obj is not None and info.type.is_manifest:
+                problem = _check_head(backend, info.oid, data)
+                if problem is not None:
+                    yield problem
             if obj is not None:
                 for ref_oid, allowed, label in expected_types(obj):
                     target = backend.info(ref_oid)
@@ -160,6 +166,11 @@ def iter_fsck(backend: Backend) -> Iterator[FsckProblem | ObjectId | str]:
                                     f"{label} is not an inline blob of {want} bytes",
                                 )
             yield info.oid
+        for indexed, _ in backend.iter_manifest_heads():
+            if not backend.has(indexed):
+                yield FsckProblem(
+                    ProblemKind.INDEX, indexed, "manifest index row for an object not in the store"
+                )
         for name, record in backend.list_refs(""):
             if record.target is not None and not backend.has(record.target):
                 yield FsckProblem(ProblemKind.MISSING, record.target, f"ref {name}")
@@ -171,6 +182,39 @@ def iter_fsck(backend: Backend) -> Iterator[FsckProblem | ObjectId | str]:
                         yield FsckProblem(ProblemKind.MISSING, oid, f"reflog of {ref}")
     except SteveError as exc:
         yield FsckProblem(ProblemKind.DATABASE, None, f"{exc.message}: {exc.detail}")
+
+
+def _check_head(backend: Backend, oid: ObjectId, data: bytes) -> FsckProblem | None:
+    """The manifest index row of ``oid`` must equal what its bytes say."""
+    want = read_head(oid.hex, data)
+    have = backend.manifest_head(oid)
+    if have == want:
+        return None
+    what = "missing" if have is None else "differs from the object"
+    return FsckProblem(ProblemKind.INDEX, oid, f"manifest index row {what} (steve gc rebuilds it)")
+
+
+def repair_index(backend: Backend) -> int:
+    """Make the manifest index agree with the stored manifests; returns rows fixed."""
+    fixes: list[tuple[ObjectId, ManifestHead | None]] = []
+    for info in backend.iter_info():
+        if not info.type.is_manifest:
+            continue
+        data = backend.read(info.oid)
+        if data is None or ObjectId.of(data) != info.oid:
+            continue  # corrupt: fsck reports it; nothing trustworthy to index
+        try:
+            want = read_head(info.oid.hex, data)
+        except SteveError:
+            continue
+        if backend.manifest_head(info.oid) != want:
+            fixes.append((info.oid, want))
+    fixes.extend((oid, None) for oid, _ in backend.iter_manifest_heads() if not backend.has(oid))
+    for i in range(0, len(fixes), 1000):
+        with backend.transaction() as tx:
+            for oid, head in fixes[i : i + 1000]:
+                tx.put_manifest_head(oid, head)
+    return len(fixes)
 
 
 def fsck(backend: Backend) -> FsckReport:
@@ -196,6 +240,7 @@ class GcReport:
     pruned: int
     kept_recent: int
     dry_run: bool
+    index_repaired: int = 0
 
 
 def roots(backend: Backend) -> set[ObjectId]:
@@ -260,4 +305,5 @@ def gc(backend: Backend, *, prune_before: int | None, dry_run: bool = False) -> 
             backend.incremental_vacuum()
     elif dry_run:
         pruned = len(doomed)
-    return GcReport(total, len(live), unreachable, pruned, kept, dry_run)
+    repaired = 0 if dry_run else repair_index(backend)
+    return GcReport(total, len(live), unreachable, pruned, kept, dry_run, repaired)

@@ -20,7 +20,7 @@ import stat
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -579,6 +579,26 @@ class Repo:
     def gc(self, *, prune_before: int | None, dry_run: bool = False) -> GcReport:
         """Delete objects unreachable from refs and reflogs and older than ``prune_before``."""
         return maint.gc(self.backend, prune_before=prune_before, dry_run=dry_run)
+
+    # --- derived data ------------------------------------------------------------------
+
+    def get_derived(self, space: str, key: bytes) -> bytes | None:
+        """A value of a rebuildable map kept in the encrypted database (e.g. ``git-map``)."""
+        return self.backend.get_derived(space, key)
+
+    def iter_derived(self, space: str) -> Iterator[tuple[bytes, bytes]]:
+        return self.backend.iter_derived(space)
+
+    def put_derived(self, space: str, items: Iterable[tuple[bytes, bytes]]) -> None:
+        """Set many keys of ``space`` in one transaction."""
+        with self.backend.transaction() as tx:
+            for key, value in items:
+                tx.put_derived(space, key, value)
+
+    def delete_derived(self, space: str, keys: Iterable[bytes]) -> None:
+        with self.backend.transaction() as tx:
+            for key in keys:
+                tx.delete_derived(space, key)
 
     def manifest_parents(self, oid: ObjectId) -> tuple[ObjectId, ...]:
         obj = self.read_object(oid)

@@ -772,4 +772,5 @@ def gc(state: Context, prune: str, dry_run: bool) -> None:
         f"{report.objects} objects, {report.reachable} reachable, "
         f"{report.unreachable} unreachable; {verb} {report.pruned}, "
         f"kept {report.kept_recent} recent"
+        + (f"; repaired {report.index_repaired} index rows" if report.index_repaired else "")
     )

@@ -35,6 +35,14 @@ class ObjectId:
         return cls(bytes.fromhex(text))
 
     @classmethod
+    def trusted(cls, raw: bytes) -> ObjectId:
+        """An id from 32 bytes already known to be an id (read back from the store's
+        own index); skips the checks of the constructor on hot paths."""
+        oid = object.__new__(cls)
+        object.__setattr__(oid, "raw", raw)
+        return oid
+
+    @classmethod
     def of(cls, data: bytes) -> ObjectId:
         """The id of ``data`` (the exact stored bytes of an object)."""
         return cls(blake3.blake3(data).digest())

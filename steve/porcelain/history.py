@@ -18,15 +18,15 @@ import heapq
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
 
-from steve.errors import CorruptObject, MalformedObject, ObjectNotFound, WrongObjectType
+from steve.errors import ObjectNotFound, WrongObjectType
 from steve.objects import cbor
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
+from steve.objects.summary import ManifestHead, read_head, summarize
 from steve.repo import Repo
 
-SUMMARY_MAX = 100
+__all__ = ["LogEntry", "read_entry", "summarize", "walk"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,67 +39,26 @@ class LogEntry:
     summary: str
 
 
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
-
-
-def _first_line(text: str) -> str:
-    line = text.strip().split("\n", 1)[0]
-    return line if len(line) <= SUMMARY_MAX else line[: SUMMARY_MAX - 3] + "..."
-
-
-def summarize(kind: ObjectType, body: Any) -> str:
-    """The one-line subject of a manifest (``%s``), from its raw body; never raises."""
-    if not isinstance(body, dict):
-        return ""
-    get = body.get
-    if kind is ObjectType.DESIGN:
-        intent = get("intent")
-        summary = _text(intent.get("summary")) if isinstance(intent, dict) else ""
-        text = f"{_text(get('name'))}: {summary}" if summary else _text(get("name"))
-    elif kind is ObjectType.RESEARCH:
-        sources = get("sources")
-        n = len(sources) if isinstance(sources, list) else 0
-        text = f"{_text(get('title'))} ({n} source{'s' if n != 1 else ''})"
-    elif kind is ObjectType.PLAN:
-        nodes = get("nodes")
-        n = len(nodes) if isinstance(nodes, list) else 0
-        text = f"{_text(get('title'))} ({n} node{'s' if n != 1 else ''})"
-    elif kind is ObjectType.BUILD_RECEIPT:
-        text = f"node {_text(get('node'))}: exit {get('exit_status')}"
-    elif kind is ObjectType.TEST_CERTIFICATE:
-        failures = get("failures")
-        n = len(failures) if isinstance(failures, list) else 0
-        text = f"{_text(get('verdict'))} ({n} failure{'s' if n != 1 else ''})"
-        if get("override"):
-            text += " OVERRIDDEN"
-    elif kind is ObjectType.DEPLOY_RECEIPT:
-        decision = get("decision")
-        verdict = _text(decision.get("decision")) if isinstance(decision, dict) else ""
-        text = f"{verdict} deploy to {_text(get('target'))}"
-    else:
-        text = ""
-    if get("amends"):
-        text = f"amend {_text(get('amends'))[:12]}: {text}"
-    return _first_line(text)
-
-
 def read_entry(repo: Repo, oid: ObjectId) -> LogEntry:
-    """Decode just the envelope of the manifest ``oid`` (tags are not peeled here)."""
-    data = repo.backend.read(oid)
-    if data is None:
-        raise ObjectNotFound(oid.hex)
-    try:
-        value = cbor.decode_trusted(data)
-        kind = ObjectType(value["type"])
+    """The envelope of the manifest ``oid`` (tags are not peeled here).
+
+    Read from the store's manifest index (one small row, no decoding); an
+    object the index lacks is decoded instead.
+    """
+    head = repo.backend.manifest_head(oid)
+    if head is None:
+        found = repo.backend.read_with_info(oid)
+        if found is None:
+            raise ObjectNotFound(oid.hex)
+        kind, _, data = found
         if not kind.is_manifest:
             raise WrongObjectType(oid.hex, "manifest", kind.value)
-        parents = tuple(ObjectId(p) for p in value["parents"])
-        return LogEntry(
-            oid, kind, int(value["time"]), int(value["tz"]), parents, summarize(kind, value["body"])
-        )
-    except (MalformedObject, KeyError, TypeError, ValueError) as exc:
-        raise CorruptObject(oid.hex, f"unreadable manifest envelope: {exc}") from exc
+        head = read_head(oid.hex, data)
+    return _entry(oid, head)
+
+
+def _entry(oid: ObjectId, head: ManifestHead) -> LogEntry:
+    return LogEntry(oid, head.kind, head.time, head.tz, head.parents, head.summary)
 
 
 def peel_to_manifest(repo: Repo, oid: ObjectId) -> ObjectId:
@@ -130,6 +89,7 @@ def walk(
     if limit is not None and limit <= 0:
         return
     wanted = None if kinds is None else frozenset(kinds)
+    fetch = _Prefetch(repo)
     seen: set[bytes] = set()
     heap: list[tuple[int, int, LogEntry]] = []
     order = 0
@@ -138,7 +98,7 @@ def walk(
         if oid.raw in seen:
             continue
         seen.add(oid.raw)
-        entry = read_entry(repo, oid)
+        entry = fetch.entry(oid)
         heap.append((-entry.time, order, entry))
         order += 1
     heapq.heapify(heap)
@@ -148,7 +108,7 @@ def walk(
         for parent in entry.parents:
             if parent.raw not in seen:
                 seen.add(parent.raw)
-                p = read_entry(repo, parent)
+                p = fetch.entry(parent)
                 heapq.heappush(heap, (-p.time, order, p))
                 order += 1
         if wanted is None or entry.kind in wanted:
@@ -156,6 +116,39 @@ def walk(
             shown += 1
             if limit is not None and shown >= limit:
                 return
+
+
+class _Prefetch:
+    """Index rows read ahead along first-parent chains, one query per run of history.
+
+    A miss fetches the missed manifest and up to ``batch`` first-parent
+    ancestors (the batch doubles up to ``MAX``, so ``log -n 1`` reads one
+    short run).  Rows are dropped once used; the cache is cleared if it
+    outgrows ``MAX`` (ancestors reached another way first), so memory stays
+    bounded whatever the shape of the history.
+    """
+
+    FIRST = 64
+    MAX = 8192
+
+    def __init__(self, repo: Repo) -> None:
+        self.repo = repo
+        self.cache: dict[bytes, ManifestHead] = {}
+        self.batch = self.FIRST
+
+    def entry(self, oid: ObjectId) -> LogEntry:
+        head = self.cache.pop(oid.raw, None)
+        if head is None:
+            if len(self.cache) > self.MAX:
+                self.cache.clear()
+            rows = self.repo.backend.manifest_chain(oid, self.batch)
+            self.batch = min(self.batch * 2, self.MAX)
+            if not rows:
+                return read_entry(self.repo, oid)
+            for got, h in rows[1:]:
+                self.cache[got.raw] = h
+            head = rows[0][1]
+        return _entry(oid, head)
 
 
 # --- formatting helpers (pure; the CLI prints) -------------------------------------------
@@ -212,12 +205,47 @@ def compile_format(fmt: str) -> tuple[tuple[bool, str], ...]:
     return tuple(parts)
 
 
+@functools.lru_cache(maxsize=32)
+def _formatter(fmt: str, abbrev: int) -> Callable[[LogEntry], str]:
+    """``fmt`` compiled once into one function (the per-entry cost of ``steve log``)."""
+    parts = compile_format(fmt)
+    if all(is_field and value in _FAST for is_field, value in parts[::2]) and all(
+        not is_field for is_field, _ in parts[1::2]
+    ):
+        # the usual shapes (``%h %k %s``, ``%H``): field, literal, field, ...
+        fields = [_FAST[value] for value in (v for f, v in parts[::2])]
+        seps = [value for _, value in parts[1::2]]
+
+        def fast(entry: LogEntry) -> str:
+            out = [fields[0](entry, abbrev)]
+            for sep, field in zip(seps, fields[1:], strict=False):
+                out.append(sep)
+                out.append(field(entry, abbrev))
+            if len(seps) == len(fields):
+                out.append(seps[-1])
+            return "".join(out)
+
+        return fast
+
+    def general(entry: LogEntry) -> str:
+        return "".join(
+            _FIELDS[value](entry, abbrev) if is_field else value for is_field, value in parts
+        )
+
+    return general
+
+
+_FAST: dict[str, Callable[[LogEntry, int], str]] = {
+    "H": lambda e, n: e.oid.raw.hex(),
+    "h": lambda e, n: e.oid.raw.hex()[:n],
+    "s": lambda e, n: e.summary,
+    "k": lambda e, n: e.kind._value_,
+}
+
+
 def format_entry(fmt: str, entry: LogEntry, abbrev: int = 12) -> str:
     """Expand ``%H %h %s %ad %at %k %p %P %n %%`` in ``fmt`` (others stay as typed)."""
-    return "".join(
-        _FIELDS[value](entry, abbrev) if is_field else value
-        for is_field, value in compile_format(fmt)
-    )
+    return _formatter(fmt, abbrev)(entry)
 
 
 class Graph:

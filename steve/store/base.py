@@ -17,6 +17,7 @@ from typing import Protocol
 from steve.errors import RefUpdateRejected
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
+from steve.objects.summary import ManifestHead
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +141,16 @@ class Transaction(Protocol):
 
     def set_meta(self, key: str, value: str | None) -> None: ...
 
+    def put_derived(self, space: str, key: bytes, value: bytes) -> None:
+        """Set ``key`` in the derived-data ``space`` (e.g. the git export map)."""
+        ...
+
+    def delete_derived(self, space: str, key: bytes) -> None: ...
+
+    def put_manifest_head(self, oid: ObjectId, head: ManifestHead | None) -> None:
+        """Set (``None``: drop) the manifest index row of ``oid``; for repairs."""
+        ...
+
 
 class Backend(Protocol):
     """An object database plus refs.  See tests/store/test_contract.py."""
@@ -185,6 +196,33 @@ class Backend(Protocol):
         ...
 
     def get_meta(self, key: str) -> str | None: ...
+
+    def manifest_head(self, oid: ObjectId) -> ManifestHead | None:
+        """The manifest index row of ``oid`` (None if it has none).
+
+        Every manifest put through a transaction gets its row in the same
+        transaction, derived from the stored bytes.
+        """
+        ...
+
+    def manifest_chain(self, oid: ObjectId, limit: int) -> list[tuple[ObjectId, ManifestHead]]:
+        """Index rows of ``oid`` and its first-parent ancestors, up to ``limit`` rows, in
+        chain order.
+
+        One query for a run of history (a log walk's prefetch); stops early at
+        a root or at an ancestor the index lacks.
+        """
+        ...
+
+    def iter_manifest_heads(self) -> Iterator[tuple[ObjectId, ManifestHead]]:
+        """Every row of the manifest index, in id order (fsck compares them)."""
+        ...
+
+    def get_derived(self, space: str, key: bytes) -> bytes | None: ...
+
+    def iter_derived(self, space: str) -> Iterator[tuple[bytes, bytes]]:
+        """``(key, value)`` pairs of ``space`` in key order, streamed."""
+        ...
 
     def transaction(self) -> AbstractContextManager[Transaction]: ...
 

@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from steve.errors import StorageError
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
+from steve.objects.summary import ManifestHead, read_head
 from steve.store.base import (
     ANY,
     ObjectInfo,
@@ -40,8 +41,12 @@ class _MemoryTx:
         self.runs: dict[str, RunRecord] = {}
         self.transitions: list[TransitionRecord] = []
         self.meta: dict[str, str | None] = {}
+        self.heads: dict[ObjectId, ManifestHead | None] = {}
+        self.derived: dict[tuple[str, bytes], bytes | None] = {}
 
     def put(self, oid: ObjectId, type_: ObjectType, size: int, data: bytes) -> None:
+        if oid not in self.objects and type_.is_manifest and oid not in self._b._objects:
+            self.heads[oid] = read_head(oid.hex, data)
         self.objects.setdefault(oid, (type_, size, data))
         self.deleted.discard(oid)
 
@@ -56,7 +61,17 @@ class _MemoryTx:
                 n += 1
             self.objects.pop(oid, None)
             self.deleted.add(oid)
+            self.heads[oid] = None
         return n
+
+    def put_manifest_head(self, oid: ObjectId, head: ManifestHead | None) -> None:
+        self.heads[oid] = head
+
+    def put_derived(self, space: str, key: bytes, value: bytes) -> None:
+        self.derived[(space, bytes(key))] = bytes(value)
+
+    def delete_derived(self, space: str, key: bytes) -> None:
+        self.derived[(space, bytes(key))] = None
 
     def read_ref(self, name: str) -> RefRecord | None:
         if name in self.refs:
@@ -131,6 +146,8 @@ class MemoryBackend:
         self._runs: dict[str, RunRecord] = {}
         self._transitions: dict[str, list[TransitionRecord]] = {}
         self._meta: dict[str, str] = {}
+        self._heads: dict[ObjectId, ManifestHead] = {}
+        self._derived: dict[str, dict[bytes, bytes]] = {}
 
     # reads
     def has(self, oid: ObjectId) -> bool:
@@ -204,6 +221,33 @@ class MemoryBackend:
     def get_meta(self, key: str) -> str | None:
         return self._meta.get(key)
 
+    def manifest_head(self, oid: ObjectId) -> ManifestHead | None:
+        return self._heads.get(oid)
+
+    def manifest_chain(self, oid: ObjectId, limit: int) -> list[tuple[ObjectId, ManifestHead]]:
+        out: list[tuple[ObjectId, ManifestHead]] = []
+        head = self._heads.get(oid)
+        while head is not None and len(out) < limit:
+            out.append((oid, head))
+            if not head.parents:
+                break
+            oid = head.parents[0]
+            head = self._heads.get(oid)
+        return out
+
+    def iter_manifest_heads(self) -> Iterator[tuple[ObjectId, ManifestHead]]:
+        with self._lock:
+            items = sorted(self._heads.items(), key=lambda kv: kv[0].raw)
+        yield from items
+
+    def get_derived(self, space: str, key: bytes) -> bytes | None:
+        return self._derived.get(space, {}).get(bytes(key))
+
+    def iter_derived(self, space: str) -> Iterator[tuple[bytes, bytes]]:
+        with self._lock:
+            items = sorted(self._derived.get(space, {}).items())
+        yield from items
+
     # writes
     @contextmanager
     def transaction(self) -> Iterator[_MemoryTx]:
@@ -239,6 +283,16 @@ class MemoryBackend:
                     self._meta.pop(key, None)
                 else:
                     self._meta[key] = value
+            for oid, head in tx.heads.items():
+                if head is None:
+                    self._heads.pop(oid, None)
+                else:
+                    self._heads[oid] = head
+            for (space, dkey), blob in tx.derived.items():
+                if blob is None:
+                    self._derived.get(space, {}).pop(dkey, None)
+                else:
+                    self._derived.setdefault(space, {})[dkey] = blob
 
     def close(self) -> None:
         pass

@@ -23,6 +23,7 @@ from sqlcipher3 import dbapi2 as sqlite
 from steve.errors import CorruptDatabase, RepositoryBusy, StorageError, UnsupportedFormat
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
+from steve.objects.summary import ManifestHead, read_head
 from steve.store.base import (
     ANY,
     ObjectInfo,
@@ -35,7 +36,7 @@ from steve.store.base import (
     prefix_range,
 )
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) STRICT;
@@ -86,6 +87,43 @@ CREATE TABLE transitions (
 ) STRICT;
 """
 
+# Schema version 3: derived data.  ``manifests`` is the manifest index (what
+# ``steve log`` reads: one small row per manifest instead of decoding it),
+# written in the same transaction as the object and checked by fsck.
+# ``derived`` holds other rebuildable maps by ``space`` (the git export map,
+# the action cache).
+_SCHEMA_V3 = """
+CREATE TABLE manifests (
+    oid BLOB PRIMARY KEY,
+    kind TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    tz INTEGER NOT NULL,
+    parents BLOB NOT NULL,
+    summary TEXT NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE TABLE derived (
+    space TEXT NOT NULL,
+    key BLOB NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (space, key)
+) STRICT, WITHOUT ROWID;
+"""
+
+# A run of first-parent history in one statement: the log walk's prefetch.
+_CHAIN_SQL = """
+WITH RECURSIVE chain(oid, kind, time, tz, parents, summary, k) AS (
+    SELECT oid, kind, time, tz, parents, summary, 1 FROM manifests WHERE oid = ?1
+    UNION ALL
+    SELECT m.oid, m.kind, m.time, m.tz, m.parents, m.summary, c.k + 1
+    FROM chain AS c JOIN manifests AS m ON m.oid = substr(c.parents, 1, 32)
+    WHERE c.k < ?2
+)
+SELECT oid, kind, time, tz, parents, summary FROM chain
+"""
+
+_MIGRATIONS = {1: _SCHEMA_V2 + _SCHEMA_V3, 2: _SCHEMA_V3}
+_MANIFEST_TYPES = tuple(t.value for t in ObjectType if t.is_manifest)
+
 
 def _oid(raw: bytes | None) -> ObjectId | None:
     return None if raw is None else ObjectId(bytes(raw))
@@ -130,7 +168,7 @@ class SqlCipherBackend:
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
-            for stmt in (_SCHEMA + _SCHEMA_V2).split(";"):
+            for stmt in (_SCHEMA + _SCHEMA_V2 + _SCHEMA_V3).split(";"):
                 if stmt.strip():
                     conn.execute(stmt)
             conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
@@ -156,9 +194,9 @@ class SqlCipherBackend:
         if row is not None and type(row[0]) is int and row[0] > SCHEMA_VERSION:
             conn.close()
             raise UnsupportedFormat(row[0], SCHEMA_VERSION)
-        if row is not None and row[0] == 1:
+        if row is not None and row[0] in _MIGRATIONS:
             try:
-                backend._migrate_v1()
+                backend._migrate(row[0])
             except BaseException:
                 conn.close()
                 raise
@@ -168,17 +206,24 @@ class SqlCipherBackend:
         backend._tune()
         return backend
 
-    def _migrate_v1(self) -> None:
-        """Add the v2 tables (runs, transitions) in place, in one transaction."""
-        with self.transaction():
+    def _migrate(self, version: int) -> None:
+        """Bring an older database to SCHEMA_VERSION in place, in one transaction."""
+        with self.transaction() as tx:
             row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-            if row is not None and row[0] == 1:  # another process may have migrated meanwhile
-                for stmt in _SCHEMA_V2.split(";"):
-                    if stmt.strip():
-                        self._conn.execute(stmt)
-                self._conn.execute(
-                    "UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,)
-                )
+            if row is None or row[0] != version:  # another process migrated meanwhile
+                return
+            for stmt in _MIGRATIONS[version].split(";"):
+                if stmt.strip():
+                    self._conn.execute(stmt)
+            # backfill the manifest index from the stored manifests
+            marks = ",".join("?" * len(_MANIFEST_TYPES))
+            for oid, data in self._conn.execute(
+                f"SELECT oid, data FROM objects WHERE type IN ({marks})", _MANIFEST_TYPES
+            ).fetchall():
+                tx.put_manifest_head(ObjectId(bytes(oid)), read_head(bytes(oid).hex(), data))
+            self._conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,)
+            )
 
     def _tune(self) -> None:
         with self._errors():
@@ -346,6 +391,42 @@ class SqlCipherBackend:
             row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
+    # --- derived data -------------------------------------------------------------
+
+    def manifest_head(self, oid: ObjectId) -> ManifestHead | None:
+        with self._errors():
+            row = self._conn.execute(
+                "SELECT kind, time, tz, parents, summary FROM manifests WHERE oid = ?", (oid.raw,)
+            ).fetchone()
+        return None if row is None else ManifestHead.from_row(*row)
+
+    def manifest_chain(self, oid: ObjectId, limit: int) -> list[tuple[ObjectId, ManifestHead]]:
+        with self._errors():
+            rows = self._conn.execute(_CHAIN_SQL, (oid.raw, limit)).fetchall()
+        trusted, head = ObjectId.trusted, ManifestHead.from_row
+        return [(trusted(bytes(o)), head(k, tm, tz, ps, s)) for o, k, tm, tz, ps, s in rows]
+
+    def iter_manifest_heads(self) -> Iterator[tuple[ObjectId, ManifestHead]]:
+        for oid, kind, tm, tz, parents, summary in self._stream(
+            "SELECT oid, kind, time, tz, parents, summary FROM manifests "
+            "WHERE oid > ? ORDER BY oid LIMIT ?"
+        ):
+            yield ObjectId(bytes(oid)), ManifestHead.from_row(kind, tm, tz, parents, summary)
+
+    def get_derived(self, space: str, key: bytes) -> bytes | None:
+        with self._errors():
+            row = self._conn.execute(
+                "SELECT value FROM derived WHERE space = ? AND key = ?", (space, key)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    def iter_derived(self, space: str) -> Iterator[tuple[bytes, bytes]]:
+        for key, value in self._stream(
+            "SELECT key, value FROM derived WHERE key > ? AND space = ? ORDER BY key LIMIT ?",
+            (space,),
+        ):
+            yield bytes(key), bytes(value)
+
     # --- writes -------------------------------------------------------------------
 
     @contextmanager
@@ -377,6 +458,10 @@ class SqlCipherBackend:
             self._conn.close()
 
 
+def _head_row(oid: ObjectId, head: ManifestHead) -> tuple[bytes, str, int, int, bytes, str]:
+    return oid.raw, head.kind.value, head.time, head.tz, head.parents_blob(), head.summary
+
+
 class _SqlTx:
     def __init__(self, conn: Any, backend: SqlCipherBackend) -> None:
         self._conn = conn
@@ -388,18 +473,57 @@ class _SqlTx:
 
     def put_many(self, rows: Iterable[tuple[ObjectId, ObjectType, int, bytes]]) -> None:
         now = self._now
+        manifests: list[tuple[ObjectId, bytes]] = []
+
+        def object_rows() -> Iterator[tuple[bytes, str, int, int, bytes]]:
+            for oid, t, s, d in rows:
+                if t.is_manifest:
+                    manifests.append((oid, d))
+                yield oid.raw, t.value, s, now, d
+
         with self._b._errors():
             self._conn.executemany(
                 "INSERT OR IGNORE INTO objects (oid, type, size, created, data) VALUES (?,?,?,?,?)",
-                ((oid.raw, t.value, s, now, d) for oid, t, s, d in rows),
+                object_rows(),
             )
+            if manifests:
+                self._conn.executemany(
+                    "INSERT OR IGNORE INTO manifests (oid, kind, time, tz, parents, summary) "
+                    "VALUES (?,?,?,?,?,?)",
+                    (_head_row(oid, read_head(oid.hex, d)) for oid, d in manifests),
+                )
 
     def delete_objects(self, oids: Iterable[ObjectId]) -> int:
         n = 0
         with self._b._errors():
             for oid in oids:
                 n += self._conn.execute("DELETE FROM objects WHERE oid = ?", (oid.raw,)).rowcount
+                self._conn.execute("DELETE FROM manifests WHERE oid = ?", (oid.raw,))
         return n
+
+    def put_manifest_head(self, oid: ObjectId, head: ManifestHead | None) -> None:
+        with self._b._errors():
+            if head is None:
+                self._conn.execute("DELETE FROM manifests WHERE oid = ?", (oid.raw,))
+            else:
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO manifests (oid, kind, time, tz, parents, summary) "
+                    "VALUES (?,?,?,?,?,?)",
+                    _head_row(oid, head),
+                )
+
+    def put_derived(self, space: str, key: bytes, value: bytes) -> None:
+        with self._b._errors():
+            self._conn.execute(
+                "INSERT OR REPLACE INTO derived (space, key, value) VALUES (?,?,?)",
+                (space, bytes(key), bytes(value)),
+            )
+
+    def delete_derived(self, space: str, key: bytes) -> None:
+        with self._b._errors():
+            self._conn.execute(
+                "DELETE FROM derived WHERE space = ? AND key = ?", (space, bytes(key))
+            )
 
     def read_ref(self, name: str) -> RefRecord | None:
         with self._b._errors():

@@ -232,8 +232,8 @@ def test_run_ids_are_ulids_sorted_by_time() -> None:
 def _v1_database(path: Path, key: bytes) -> None:
     """Turn a fresh database back into schema v1 (as the spine created it)."""
     db = SqlCipherBackend.create(path, key)
-    db._conn.execute("DROP TABLE transitions")
-    db._conn.execute("DROP TABLE runs")
+    for table in ("transitions", "runs", "manifests", "derived"):
+        db._conn.execute(f"DROP TABLE {table}")
     db._conn.execute("UPDATE meta SET value = 1 WHERE key = 'schema_version'")
     db.close()
 
@@ -244,7 +244,7 @@ def test_v1_database_is_migrated_in_place(tmp_path: Path) -> None:
     _v1_database(path, key)
     db = SqlCipherBackend.open(path, key)
     try:
-        assert db.get_meta("schema_version") == str(SCHEMA_VERSION) == "2"
+        assert db.get_meta("schema_version") == str(SCHEMA_VERSION) == "3"
         with db.transaction() as tx:
             from steve.store.base import RunRecord
 
@@ -252,7 +252,7 @@ def test_v1_database_is_migrated_in_place(tmp_path: Path) -> None:
         assert db.list_runs()[0].id == "R1"
     finally:
         db.close()
-    db = SqlCipherBackend.open(path, key)  # reopening a v2 database is a no-op
+    db = SqlCipherBackend.open(path, key)  # reopening a current database is a no-op
     assert db.get_run("R1") is not None
     db.close()
 

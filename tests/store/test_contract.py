@@ -419,3 +419,55 @@ def test_transaction_changes_become_visible_together(backend: Backend) -> None:
     assert backend.has(row[0])
     assert backend.read_ref("refs/heads/main") == RefRecord(row[0])
     assert len(backend.reflog("refs/heads/main")) == 1
+
+
+# --- derived data: the manifest index and keyed maps ------------------------------------------
+
+
+def _manifest(parents: tuple[ObjectId, ...], t: int) -> tuple[ObjectId, bytes]:
+    from steve.objects.model import Manifest, encode_object
+
+    data = encode_object(Manifest(ObjectType.PLAN, 1, parents, (), t, 60, {"title": f"p{t}"}))
+    return ObjectId.of(data), data
+
+
+def test_manifest_index_rows_follow_puts_and_deletes(backend: Backend) -> None:
+    ids: list[ObjectId] = []
+    with backend.transaction() as tx:
+        for t in range(10):
+            oid, data = _manifest((ids[-1],) if ids else (), t)
+            tx.put(oid, ObjectType.PLAN, len(data), data)
+            ids.append(oid)
+    head = backend.manifest_head(ids[3])
+    assert head is not None
+    assert (head.kind, head.time, head.tz, head.parents) == (ObjectType.PLAN, 3, 60, (ids[2],))
+    assert head.summary == "p3 (0 nodes)"
+    assert [o for o, _ in backend.manifest_chain(ids[9], 4)] == ids[9:5:-1]
+    assert [o for o, _ in backend.manifest_chain(ids[2], 100)] == [ids[2], ids[1], ids[0]]
+    assert backend.manifest_chain(ObjectId(bytes(32)), 5) == []
+    assert sorted(o.raw for o, _ in backend.iter_manifest_heads()) == sorted(i.raw for i in ids)
+    with backend.transaction() as tx:
+        tx.delete_objects([ids[5]])
+    assert backend.manifest_head(ids[5]) is None
+    # the chain stops at the hole
+    assert [o for o, _ in backend.manifest_chain(ids[7], 100)] == [ids[7], ids[6]]
+
+
+def test_derived_maps_are_per_space_and_transactional(backend: Backend) -> None:
+    with backend.transaction() as tx:
+        tx.put_derived("a", b"k1", b"v1")
+        tx.put_derived("a", b"k2", b"v2")
+        tx.put_derived("b", b"k1", b"other")
+    assert backend.get_derived("a", b"k1") == b"v1"
+    assert backend.get_derived("b", b"k1") == b"other"
+    assert backend.get_derived("a", b"nope") is None
+    assert list(backend.iter_derived("a")) == [(b"k1", b"v1"), (b"k2", b"v2")]
+    with pytest.raises(RuntimeError), backend.transaction() as tx:
+        tx.put_derived("a", b"k1", b"changed")
+        tx.delete_derived("a", b"k2")
+        raise RuntimeError("roll back")
+    assert list(backend.iter_derived("a")) == [(b"k1", b"v1"), (b"k2", b"v2")]
+    with backend.transaction() as tx:
+        tx.put_derived("a", b"k1", b"changed")
+        tx.delete_derived("a", b"k2")
+    assert list(backend.iter_derived("a")) == [(b"k1", b"changed")]
