@@ -20,7 +20,16 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import bench_catfile, bench_ingest, bench_large, bench_startup
+from bench import (
+    bench_build,
+    bench_catfile,
+    bench_container,
+    bench_events,
+    bench_export,
+    bench_ingest,
+    bench_large,
+    bench_startup,
+)
 from bench.common import Report, git_exe, steve_exe, table
 
 
@@ -84,6 +93,14 @@ def main() -> None:
     reports.append(startup)
     print(startup.markdown())
     print(extra + "\n", flush=True)
+    reports.append(bench_container.measure(runs=5 if quick else 15))
+    print(reports[-1].markdown(), flush=True)
+    reports.append(bench_build.measure(runs=3 if quick else 7))
+    print(reports[-1].markdown(), flush=True)
+    reports.append(bench_events.measure(runs=1 if quick else 3, events=50_000 if quick else 200_000))
+    print(reports[-1].markdown(), flush=True)
+    reports.append(bench_export.measure(runs=3 if quick else 5))
+    print(reports[-1].markdown(), flush=True)
     print("## Goals (issue 2)\n")
     rows = [[goal, measured, ok] for r in reports for goal, measured, ok in r.goals]
     print(table(["goal", "measured", "result"], rows))

@@ -359,11 +359,318 @@ class StageChanged(SteveError):
 
 # --- git bridge (STEVE-GIT-*; steve/gitbridge) -------------------------------------
 
+
+class NotAGitRepository(SteveError):
+    code = "STEVE-GIT-001"
+    exit_code = EXIT_REPO
+    action = (
+        "Name a git repository (bare or with a working tree); export-git creates one "
+        "only at a missing path or an empty directory."
+    )
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__("not a git repository", f"{path}: {why}")
+        self.path = path
+
+
+class NonFastForward(SteveError):
+    code = "STEVE-GIT-002"
+    exit_code = EXIT_REJECTED
+    action = (
+        "The target's ref holds commits the export does not contain; export to another "
+        "path, or pass --force to move the ref (its old value is printed)."
+    )
+
+    def __init__(self, ref: str, old: str, new: str) -> None:
+        super().__init__(
+            "refusing a non-fast-forward ref update", f"{ref} is {old}; the export has {new}"
+        )
+        self.ref, self.old, self.new = ref, old, new
+
+
+class GitFailure(SteveError):
+    code = "STEVE-GIT-003"
+    exit_code = EXIT_CORRUPT
+    action = (
+        "Check the git repository with `git fsck` and its permissions and free space, "
+        "then retry."
+    )
+
+    def __init__(self, operation: str, why: str) -> None:
+        super().__init__("the git repository could not be read or written", f"{operation}: {why}")
+        self.operation = operation
+
+
+class GitVerifyFailed(SteveError):
+    code = "STEVE-GIT-004"
+    exit_code = EXIT_CORRUPT
+    action = (
+        "The listed commits do not match their Steve-Object ids; re-export them from the "
+        "STEVE repository, or treat the mirror as tampered with."
+    )
+
+    def __init__(self, path: str, checked: int, problems: int) -> None:
+        super().__init__(
+            "the exported repository does not verify",
+            f"{path}: {problems} problem(s) in {checked} commit(s) and tag(s)",
+        )
+        self.checked, self.problems = checked, problems
+
+
+class NotRepresentable(SteveError):
+    code = "STEVE-GIT-005"
+    exit_code = EXIT_INVALID
+    action = (
+        "See docs/git-compat.md#export-git for what crosses between STEVE and git; "
+        "rename or leave out the object named above."
+    )
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__("cannot be represented across the git bridge", f"{what}: {why}")
+        self.what = what
+
+
+class GitRevisionNotFound(SteveError):
+    code = "STEVE-GIT-006"
+    exit_code = EXIT_NOT_FOUND
+    action = "List the git repository's refs with `git show-ref`; use a ref name or a full id."
+
+    def __init__(self, rev: str, path: str) -> None:
+        super().__init__("unknown git revision", f"{rev!r} in {path}")
+        self.rev = rev
+
 # --- events (STEVE-EVT-*; steve/events) ----------------------------------------------
+
+
+class InvalidEvent(SteveError):
+    code = "STEVE-EVT-001"
+    exit_code = EXIT_INVALID
+    action = "Use a dotted lowercase event type and a JSON object payload (see docs/events.md)."
+
+    def __init__(self, message: str, detail: str = "") -> None:
+        super().__init__(message, detail)
+
+
+class EventChainBroken(SteveError):
+    code = "STEVE-EVT-002"
+    exit_code = EXIT_CORRUPT
+    action = (
+        "The event log was altered or damaged from the seq named above; "
+        "restore .steve/events.db from a backup and compare."
+    )
+
+    def __init__(self, seq: int, why: str) -> None:
+        super().__init__("the event chain does not verify", f"first bad seq {seq}: {why}")
+        self.seq, self.why = seq, why
+
+
+class CheckpointInvalid(SteveError):
+    code = "STEVE-EVT-003"
+    exit_code = EXIT_CORRUPT
+    action = (
+        "A sealed segment or signed checkpoint does not match the log; "
+        "restore .steve/events.db from a backup and compare."
+    )
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__("an event log checkpoint does not verify", f"{what}: {why}")
+        self.what, self.why = what, why
+
+
+class EventLogUnavailable(SteveError):
+    code = "STEVE-EVT-004"
+    exit_code = EXIT_CORRUPT
+    action = "Check free disk space and permissions on .steve/events.db, then retry."
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("the event log cannot accept events", detail)
+
+
+class VerifyFailed(SteveError):
+    code = "STEVE-VERIFY-001"
+    exit_code = EXIT_CORRUPT
+    action = "Restore the listed objects from a backup or an export-git mirror."
+
+    def __init__(self, rev: str, corrupt: int, missing: int, invalid: int) -> None:
+        super().__init__(
+            "the closure does not verify",
+            f"{rev}: {corrupt} corrupt, {missing} missing, {invalid} invalid",
+        )
+        self.corrupt, self.missing, self.invalid = corrupt, missing, invalid
+
 
 # --- containers and execution (STEVE-CONT-*, STEVE-POLICY-*; steve/exec) ------------------
 
+
+class EngineUnavailable(SteveError):
+    code = "STEVE-CONT-001"
+    exit_code = EXIT_UNAVAILABLE
+    action = (
+        "Start the Docker Engine (e.g. `systemctl start docker`) or set DOCKER_HOST "
+        "to a reachable engine, then retry."
+    )
+
+    def __init__(self, where: str, why: str) -> None:
+        super().__init__("the container engine is unavailable", f"{where}: {why}")
+        self.where = where
+
+
+class ImageNotFound(SteveError):
+    code = "STEVE-CONT-002"
+    exit_code = EXIT_NOT_FOUND
+    action = (
+        "Create the image offline with `steve image import` or `steve image build`, "
+        "and list local images with `steve image ls`."
+    )
+
+    def __init__(self, ref: str) -> None:
+        super().__init__("image not found in the container engine", f"no local image {ref}")
+        self.ref = ref
+
+
+class ImageNotPinned(SteveError):
+    code = "STEVE-CONT-003"
+    exit_code = EXIT_POLICY
+    action = "Reference the image by id, sha256:<64 hex> (see `steve image ls`), not by name."
+
+    def __init__(self, ref: str) -> None:
+        super().__init__("image is not pinned by digest", f"{ref!r} is a name, not sha256:<id>")
+        self.ref = ref
+
+
+class ImageBuildFailed(SteveError):
+    code = "STEVE-CONT-004"
+    exit_code = EXIT_FAILED
+    action = "Fix the Dockerfile or tarball named above; images are built offline (no pulls)."
+
+    def __init__(self, source: str, why: str) -> None:
+        super().__init__("the image could not be built or imported", f"{source}: {why}")
+        self.source = source
+
+
+class ContainerFailed(SteveError):
+    code = "STEVE-CONT-005"
+    exit_code = EXIT_FAILED
+    action = (
+        "Check the engine with `docker info`; remove leftovers with `steve janitor`, then retry."
+    )
+
+    def __init__(self, operation: str, why: str) -> None:
+        super().__init__("the container engine could not run the step", f"{operation}: {why}")
+        self.operation = operation
+
+
+class UnsafeArchive(SteveError):
+    code = "STEVE-CONT-006"
+    exit_code = EXIT_POLICY
+    action = (
+        "Make the step write only regular files, directories and relative symlinks "
+        "under its declared outputs."
+    )
+
+    def __init__(self, member: str, why: str) -> None:
+        super().__init__("an archive entry was refused", f"{member!r}: {why}")
+        self.member = member
+
+
+class PolicyViolation(SteveError):
+    """A container policy asks for more than the defaults without a grant."""
+
+    code = "STEVE-POLICY-001"
+    exit_code = EXIT_POLICY
+    action = (
+        "Remove the request, or add a grant for the node and capability "
+        "(with a reason) to the plan's grants and freeze it again."
+    )
+
+    def __init__(self, rule: str, detail: str) -> None:
+        super().__init__("refused by the container policy", f"{rule}: {detail}")
+        self.rule = rule
+
 # --- build, test and replay (STEVE-BUILD-*; steve/porcelain) ------------------------------
+
+
+class NoPlan(SteveError):
+    code = "STEVE-BUILD-001"
+    exit_code = EXIT_NOT_FOUND
+    action = "Freeze a plan into the run with `steve plan FILE`, then build."
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__("the run has no frozen plan", f"run {run_id}: no refs/runs/{run_id}/plan")
+        self.run_id = run_id
+
+
+class PlanNotBuilt(SteveError):
+    code = "STEVE-BUILD-002"
+    exit_code = EXIT_INVALID
+    action = "Run `steve build` for the run until it succeeds, then `steve test`."
+
+    def __init__(self, run_id: str, node: str) -> None:
+        super().__init__(
+            "the plan is not built", f"run {run_id}: node {node!r} has no successful receipt"
+        )
+        self.run_id = run_id
+        self.node = node
+
+
+class NoTestNodes(SteveError):
+    code = "STEVE-BUILD-003"
+    exit_code = EXIT_INVALID
+    action = "Add nodes of kind `test` to the plan; a certificate needs at least one test."
+
+    def __init__(self, plan: str) -> None:
+        super().__init__("the plan has no test nodes", f"plan {plan}")
+        self.plan = plan
+
+
+class BuildFailed(SteveError):
+    code = "STEVE-BUILD-004"
+    exit_code = EXIT_FAILED
+    action = (
+        "Read the failing step's logs with `steve cat RECEIPT` and the log ids it lists, "
+        "fix the plan or its inputs, then build again (unchanged nodes come from the cache)."
+    )
+
+    def __init__(self, run_id: str, failed: Sequence[str]) -> None:
+        shown = ", ".join(failed[:10]) + (" ..." if len(failed) > 10 else "")
+        super().__init__("the build failed", f"run {run_id}: failed {shown}")
+        self.run_id = run_id
+        self.failed = list(failed)
+
+
+class TestsFailed(SteveError):
+    __test__ = False  # not a pytest class
+
+    code = "STEVE-BUILD-005"
+    exit_code = EXIT_FAILED
+    action = (
+        "See the certificate with `steve cat CERTIFICATE`; the run is back in BUILD: "
+        "fix the plan or its inputs and run `steve build` then `steve test`."
+    )
+
+    def __init__(self, run_id: str, certificate: str, failed: Sequence[str]) -> None:
+        shown = ", ".join(failed[:10]) + (" ..." if len(failed) > 10 else "")
+        super().__init__(
+            "tests failed", f"run {run_id}: certificate {certificate[:12]}: failed {shown}"
+        )
+        self.run_id = run_id
+        self.certificate = certificate
+
+
+class ReplayMismatch(SteveError):
+    code = "STEVE-BUILD-006"
+    exit_code = EXIT_FAILED
+    action = (
+        "Compare the outputs with `steve ls-tree`; declare expected non-determinism in the "
+        "plan node's `nondeterminism`, or make the step reproducible."
+    )
+
+    def __init__(self, receipts: Sequence[str], paths: Sequence[str]) -> None:
+        shown = ", ".join(paths[:10]) + (" ..." if len(paths) > 10 else "")
+        which = ", ".join(r[:12] for r in receipts[:5])
+        super().__init__("a replay did not match its receipt", f"{which}: differs at {shown}")
+        self.receipts = list(receipts)
+        self.paths = list(paths)
 
 # --- fsck ---------------------------------------------------------------------------
 

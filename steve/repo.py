@@ -20,7 +20,7 @@ import stat
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -181,8 +181,18 @@ def _decode(oid: ObjectId, data: bytes) -> StoredObject:
         raise CorruptObject(oid.hex, exc.detail) from exc
 
 
+def _check_hash(oid: ObjectId, data: bytes) -> None:
+    """Content leaves the store only if its bytes still hash to its id."""
+    if ObjectId.of(data) != oid:
+        raise CorruptObject(oid.hex, "stored bytes do not hash to the id")
+
+
 def hash_only(obj: StoredObject) -> ObjectId:
     return hash_object(obj)[0]
+
+
+def _ref_change(ref: str, old: ObjectId | None, new: ObjectId | None) -> dict[str, object]:
+    return {"ref": ref, "old": old.hex if old else None, "new": new.hex if new else None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +201,23 @@ class LsTreeEntry:
     mode: Mode
     type: ObjectType
     oid: ObjectId
+
+
+@dataclass(frozen=True, slots=True)
+class RepoEvent:
+    """A committed change, reported to :attr:`Repo.observers` (the event log listens).
+
+    ``type`` is a dotted event type (``ref.updated``, ``manifest.frozen``,
+    ``run.transition``); ``payload`` holds ids and names, never object contents.
+    """
+
+    type: str
+    payload: Mapping[str, object]
+    run_id: str | None = None
+
+
+RepoObserver = Callable[[RepoEvent], None]
+"""Called after a change has committed to ``steve.db`` (see :meth:`Repo.notify`)."""
 
 
 class Repo:
@@ -202,12 +229,24 @@ class Repo:
         root: Path | None,
         config: RepoConfig | None,
         identity: Identity = DEFAULT_IDENTITY,
+        key: bytes | None = None,
     ) -> None:
         self.backend = backend
         self.root = root
         self.config = config
         self.identity = identity
         self.refs = RefStore(backend)
+        self.key = key  # the raw SQLCipher key; the event log keys events.db with it
+        self.observers: list[RepoObserver] = []
+
+    def notify(
+        self, type: str, payload: Mapping[str, object], run_id: str | None = None
+    ) -> None:
+        """Tell every observer about a change that has just committed."""
+        if self.observers:
+            change = RepoEvent(type, payload, run_id)
+            for observer in list(self.observers):
+                observer(change)
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -320,7 +359,7 @@ class Repo:
         if not key_matches(key, config.key_check):
             raise WrongKey(str(db))
         backend = SqlCipherBackend.open(db, key, busy_timeout)
-        return cls(backend, root, config, identity)
+        return cls(backend, root, config, identity, key=key)
 
     def close(self) -> None:
         self.backend.close()
@@ -406,9 +445,11 @@ class Repo:
         return self.backend.has(oid)
 
     def read_raw(self, oid: ObjectId) -> bytes:
+        """The stored bytes of ``oid``, checked against the id (CorruptObject if not)."""
         data = self.backend.read(oid)
         if data is None:
             raise ObjectNotFound(oid.hex)
+        _check_hash(oid, data)
         return data
 
     def read_object(self, oid: ObjectId) -> StoredObject:
@@ -442,6 +483,7 @@ class Repo:
         or the stored canonical bytes of any other object.  ``found`` is the
         row a caller already read with ``backend.read_with_info``."""
         kind, _, data = found if found is not None else self._lookup(oid)
+        _check_hash(oid, data)
         if kind is not ObjectType.BLOB:
             yield data
             return
@@ -502,23 +544,26 @@ class Repo:
         """Compare-and-swap ``name`` to ``new``; returns the previous value."""
         if not self.backend.has(new):
             raise ObjectNotFound(new.hex)
-        _, previous = self.refs.update(
+        target, previous = self.refs.update(
             name, new, old, who=self.identity, message=message or "update-ref", deref=deref
         )
+        self.notify("ref.updated", _ref_change(target, previous, new))
         return previous
 
     def delete_ref(
         self, name: str, old: ObjectId | Unset | None = ANY, *, deref: bool = True
     ) -> ObjectId | None:
-        _, previous = self.refs.update(
+        target, previous = self.refs.update(
             name, None, old, who=self.identity, message="delete", deref=deref
         )
+        self.notify("ref.deleted", _ref_change(target, previous, None))
         return previous
 
     def set_symbolic_ref(self, name: str, target: str, message: str = "") -> None:
         self.refs.set_symbolic(
             name, target, who=self.identity, message=message or f"symbolic-ref to {target}"
         )
+        self.notify("ref.symbolic", {"ref": name, "target": target})
 
     def read_symbolic_ref(self, name: str) -> str | None:
         record = self.refs.read(check_ref_name(name))
@@ -567,7 +612,10 @@ class Repo:
             )
             target = self.write(tag)
         old: ObjectId | Unset | None = ANY if force else None
-        self.refs.update(refname, target, old, who=self.identity, message=f"tag {name}", now=stamp)
+        _, previous = self.refs.update(
+            refname, target, old, who=self.identity, message=f"tag {name}", now=stamp
+        )
+        self.notify("ref.updated", _ref_change(refname, previous, target))
         return target
 
     # --- maintenance ------------------------------------------------------------------

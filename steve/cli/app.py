@@ -8,6 +8,8 @@ terminal.  Environment:
 ``STEVE_KEY_FILE``       file whose first line is the passphrase
 ``STEVE_AUTHOR_NAME``    identity recorded in reflogs and tags
 ``STEVE_AUTHOR_EMAIL``
+``STEVE_LOG``            JSON Lines log level (debug, info, warning, error); unset: no logs
+``STEVE_LOG_FILE``       append the JSON Lines logs to this file instead of stderr
 """
 
 from __future__ import annotations
@@ -18,17 +20,19 @@ import os
 import socket
 import stat
 import sys
-from dataclasses import dataclass
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn
+from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 
 import click
 
 from steve.errors import EXIT_INTERNAL, EXIT_USAGE, InternalError, NoPassphrase, SteveError
 
 if TYPE_CHECKING:
+    from steve.events import EventLog
     from steve.refs.refs import Identity
-    from steve.repo import Repo
+    from steve.repo import Repo, RepoEvent
 
 
 def report(err: SteveError) -> None:
@@ -84,10 +88,61 @@ class SteveGroup(click.Group):
         sys.exit(rv if isinstance(rv, int) else 0)
 
 
+class EventSink:
+    """The CLI's repository observer: opens the event log on the first committed
+    change (read-only commands never load it) and closes it at exit."""
+
+    def __init__(self, repo: Repo, correlation_id: str) -> None:
+        self.repo = repo
+        self.correlation_id = correlation_id
+        self.log: EventLog | None = None
+        self._log_stream: TextIO | None = None
+
+    def open(self) -> EventLog:
+        if self.log is None:
+            from steve.events import EventLog, JsonLogger
+
+            logger = None
+            level = os.environ.get("STEVE_LOG")
+            if level:
+                target = os.environ.get("STEVE_LOG_FILE")
+                if target:
+                    try:
+                        self._log_stream = Path(target).open("a", encoding="utf-8")  # noqa: SIM115
+                    except OSError as exc:
+                        from steve.errors import InvalidInput
+
+                        raise InvalidInput("cannot open STEVE_LOG_FILE", str(exc)) from exc
+                stream = self._log_stream or sys.stderr
+                logger = JsonLogger(stream, level=level, correlation_id=self.correlation_id)
+            self.log = EventLog.for_repo(
+                self.repo,
+                correlation_id=self.correlation_id,
+                actor=str(identity()),
+                logger=logger,
+            )
+        return self.log
+
+    def __call__(self, change: RepoEvent) -> None:
+        self.open().observe(change)
+
+    def close(self) -> None:
+        try:
+            if self.log is not None:
+                self.log.close()
+        finally:
+            self.log = None
+            if self._log_stream is not None:
+                self._log_stream.close()
+                self._log_stream = None
+
+
 @dataclass
 class Context:
     repo_dir: Path | None
     _repo: Repo | None = None
+    correlation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    _events: EventSink | None = None
 
     def root(self) -> Path:
         from steve.repo import find_repository
@@ -99,12 +154,25 @@ class Context:
     def repo(self) -> Repo:
         if self._repo is None:
             self._repo = open_repo(self.root())
+            self._events = EventSink(self._repo, self.correlation_id)
+            self._repo.observers.append(self._events)
         return self._repo
 
+    def event_log(self) -> EventLog:
+        """The repository's event log (one correlation id per CLI invocation)."""
+        self.repo()
+        assert self._events is not None
+        return self._events.open()
+
     def close(self) -> None:
-        if self._repo is not None:
-            self._repo.close()
-            self._repo = None
+        try:
+            if self._events is not None:
+                self._events.close()
+                self._events = None
+        finally:
+            if self._repo is not None:
+                self._repo.close()
+                self._repo = None
 
 
 def identity() -> Identity:

@@ -27,7 +27,9 @@ from steve.errors import (
     EXIT_FALSE,
     AmbiguousPrefix,
     BadRevision,
+    CorruptObject,
     InvalidInput,
+    MalformedObject,
     ObjectNotFound,
     UnknownRevision,
 )
@@ -321,10 +323,15 @@ def _cat_batch(repo: Repo, *, content: bool, all_objects: bool) -> None:
         put(f"{oid.hex} {kind.value} {size}\n".encode())
         if not content:
             return
-        value = decode_trusted(data) if kind is ObjectType.BLOB else None
+        value = None
+        if kind is ObjectType.BLOB and ObjectId.of(data) == oid:
+            try:
+                value = decode_trusted(data)
+            except MalformedObject as exc:
+                raise CorruptObject(oid.hex, exc.detail) from exc
         if value is not None and "data" in value:
-            put(value["data"])  # inline blob: no second decode
-        else:
+            put(value["data"])  # inline blob, verified: no second decode
+        else:  # checks the hash itself and raises CorruptObject
             for piece in repo.iter_content(oid, got):
                 put(piece)
         put(b"\n")
@@ -696,8 +703,9 @@ def tag(
 @click.option(
     "--json", "as_json", is_flag=True, help="One JSON object per problem, then a summary object."
 )
+@click.option("--events", "with_events", is_flag=True, help="Also verify the event log's chain.")
 @pass_state
-def fsck(state: Context, as_json: bool) -> None:
+def fsck(state: Context, as_json: bool, with_events: bool) -> None:
     """Verify every object (re-hash, strict decode) and every reference.
 
     Problems are 'corrupt' (bad bytes), 'missing' (referenced but absent),
@@ -728,17 +736,30 @@ def fsck(state: Context, as_json: bool) -> None:
             objects += 1
         else:
             refs += 1
-    summary = {"objects": objects, "refs": refs, "problems": counts}
+    summary: dict[str, object] = {"objects": objects, "refs": refs, "problems": counts}
+    events_text = ""
+    if with_events:
+        chain = state.event_log().verify()
+        for problem in chain.problems:
+            counts["events"] = counts.get("events", 0) + 1
+            if as_json:
+                write_line(
+                    json.dumps({"problem": "events", "seq": problem.seq, "detail": str(problem)})
+                )
+            else:
+                write_line(f"events {problem}")
+        summary["events"] = chain.events
+        events_text = f", {chain.events} events"
     if as_json:
         write_line(json.dumps(summary, sort_keys=True))
     else:
         status = "ok" if not counts else "FAILED"
-        click.echo(f"checked {objects} objects, {refs} refs: {status}", err=True)
+        click.echo(f"checked {objects} objects, {refs} refs{events_text}: {status}", err=True)
     if counts:
         from steve.errors import FsckFailed
 
         err = FsckFailed(
-            counts.get("corrupt", 0) + counts.get("database", 0),
+            counts.get("corrupt", 0) + counts.get("database", 0) + counts.get("events", 0),
             counts.get("missing", 0),
             counts.get("bad-type", 0) + counts.get("bad-ref", 0),
         )

@@ -197,6 +197,7 @@ def store_manifest(
     if tx is None:
         with repo.backend.transaction() as own:
             _store(repo, own, oid, data, manifest, ref, ref_old, message)
+        repo.notify("manifest.frozen", frozen_payload(manifest, oid, ref))
     else:
         _store(repo, tx, oid, data, manifest, ref, ref_old, message)
     return oid
@@ -266,10 +267,25 @@ def freeze_many(
     after the earlier ones were yielded (and are stored when the batch
     flushes: the generator flushes on completion or on the error).
     """
+    committed: list[tuple[Manifest, ObjectId]] = []  # since the last batch commit
     with repo.writer() as writer:
         for draft in drafts:
             manifest = build_manifest(repo, kind, draft, parents=parents, now=now, tz=tz)
-            yield writer.add(manifest)
+            batches = writer.written
+            oid = writer.add(manifest)
+            committed.append((manifest, oid))
+            if writer.written != batches:  # a batch committed: tell the observers
+                for m, o in committed:
+                    repo.notify("manifest.frozen", frozen_payload(m, o, None))
+                committed.clear()
+            yield oid
+    for m, o in committed:
+        repo.notify("manifest.frozen", frozen_payload(m, o, None))
+
+
+def frozen_payload(manifest: Manifest, oid: ObjectId, ref: str | None) -> dict[str, object]:
+    """The ``manifest.frozen`` event payload (ids and names only)."""
+    return {"kind": manifest.kind.value, "id": oid.hex, "ref": ref}
 
 
 __all__ = [

@@ -231,6 +231,7 @@ def new_run(
         tx.append_transition(TransitionRecord(rid, 0, None, INITIAL.value, "run new", now, actor))
         if make_current:
             tx.set_meta(CURRENT_RUN, rid)
+    repo.notify("run.created", {"name": label, "stage": INITIAL.value}, run_id=rid)
     return Run.from_record(rec)
 
 
@@ -238,6 +239,7 @@ def switch_run(repo: Repo, spec: str) -> Run:
     run = find_run(repo, spec)
     with repo.backend.transaction() as tx:
         tx.set_meta(CURRENT_RUN, run.id)
+    repo.notify("run.switched", {}, run_id=run.id)
     return run
 
 
@@ -283,4 +285,16 @@ def goto(
     if another writer moved it meanwhile, StageChanged is raised.
     """
     with repo.backend.transaction() as tx:
-        return transition_in(repo, tx, run_id, target, trigger, now, actor, expected)
+        change = transition_in(repo, tx, run_id, target, trigger, now, actor, expected)
+    repo.notify("run.transition", transition_payload(change), run_id=run_id)
+    return change
+
+
+def transition_payload(change: Transition) -> dict[str, object]:
+    """The ``run.transition`` event payload."""
+    return {
+        "seq": change.seq,
+        "from": change.from_stage.value if change.from_stage else None,
+        "to": change.to_stage.value,
+        "trigger": change.trigger,
+    }

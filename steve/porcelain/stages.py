@@ -15,7 +15,7 @@ from typing import Any
 from steve.errors import StageChanged
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
-from steve.porcelain.freeze import build_manifest, store_manifest
+from steve.porcelain.freeze import build_manifest, frozen_payload, store_manifest
 from steve.porcelain.runs import (
     STAGE_OF_KIND,
     UPSTREAM,
@@ -26,6 +26,7 @@ from steve.porcelain.runs import (
     run_manifests,
     run_ref,
     transition_in,
+    transition_payload,
 )
 from steve.repo import Repo
 
@@ -80,4 +81,7 @@ def record(
             message=f"{trigger} (run {run.id})",
             tx=tx,
         )
+    repo.notify("manifest.frozen", frozen_payload(manifest, oid, run_ref(run.id, kind)), run.id)
+    if change is not None:
+        repo.notify("run.transition", transition_payload(change), run_id=run.id)
     return Recorded(oid, find_run(repo, run.id), change)

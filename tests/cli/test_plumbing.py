@@ -485,3 +485,30 @@ def test_rev_parse_of_any_text_is_a_clean_error_or_an_id(
     assert res.exit_code in (5, 6), (rev, res.exit_code, res.stderr)
     assert res.stderr.splitlines()[-1].strip().startswith("[STEVE-REV-")
     assert "Traceback" not in res.stderr
+
+
+def test_content_reads_refuse_bytes_that_do_not_hash_to_their_id(
+    invoke: Invoke, open_repo: OpenRepo
+) -> None:
+    """A row whose bytes were swapped (with the key, under SQLCipher) is corrupt for
+    every content read: -p, --raw, --batch and --batch-all-objects alike."""
+    with open_repo() as repo:
+        good = repo.write_blob(b"the real content\n")
+        other = Blob(b"forged content!!\n")
+        forged_bytes = encode_object(other)
+        repo.backend._conn.execute(  # type: ignore[attr-defined]
+            "UPDATE objects SET data = ? WHERE oid = ?", (forged_bytes, good.raw)
+        )
+    for args in (("cat-file", "-p", good.hex), ("cat-file", "--raw", good.hex)):
+        invoke(*args).assert_error(9, "STEVE-OBJ-003")
+    res = invoke("cat-file", "--batch", input=good.hex + "\n")
+    res.assert_error(9, "STEVE-OBJ-003")
+    assert b"forged" not in res.stdout
+    res = invoke("cat-file", "--batch-all-objects", "--batch")
+    res.assert_error(9, "STEVE-OBJ-003")
+    assert b"forged" not in res.stdout
+    # metadata-only reads still work, as in git; fsck names the object
+    assert invoke("cat-file", "-t", good.hex).lines == ["blob"]
+    res = invoke("fsck")
+    assert res.exit_code == 9
+    assert any(line.startswith(f"corrupt {good.hex}") for line in res.lines)

@@ -168,6 +168,12 @@ def plan_drafts(draw: st.DrawFn) -> dict[str, Any]:
         "title": draw(name),
         "nodes": nodes,
         "edges": [{"from_node": ids[i], "to_node": ids[j]} for i, j in chosen],
+        # a node asking for network needs an explicit grant (steve.exec policy)
+        "grants": [
+            {"node": n["id"], "capability": "network", "reason": "fetches sources"}
+            for n in nodes
+            if n["network"]
+        ],
         "policies": [{"name": "network", "value": draw(st.sampled_from(["deny", 1, True]))}],
         "environment": {"python": "3.12.4"},
     }

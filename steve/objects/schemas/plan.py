@@ -3,14 +3,21 @@
 Nodes run in containers whose image is pinned by digest; edges order them.
 Rules checked on freeze: node ids unique, every edge names existing nodes,
 the graph is acyclic, every node input is either produced (a declared
-output) by a node upstream of it or pinned to an object id, network is off
-unless granted per node.  Budgets are integers: tokens, milliseconds, bytes.
+output) by a node upstream of it or pinned to an object id.  Budgets are
+integers: tokens, milliseconds, bytes.
+
+Containers run with a locked-down default policy (no network, read-only
+root, all capabilities dropped, non-root user, pid/memory/cpu limits; see
+``steve.exec.policy``).  A node asks for more with ``network: true``,
+``budgets.memory_bytes`` above the default, or its ``requests``; each such
+request is refused at freeze unless the plan's ``grants`` hold a grant for
+that node and capability, with a reason.
 """
 
 from __future__ import annotations
 
 import heapq
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -29,6 +36,32 @@ from steve.objects.schemas.common import (
 NodeKind = Literal["run", "test", "generate", "gate"]
 PathName = str
 
+# What a node may ask for beyond the default container policy; each needs a grant.
+Capability = Literal[
+    "network",
+    "host_network",
+    "privileged",
+    "host_mount",
+    "writable_root",
+    "memory",
+    "pids",
+    "cpu",
+    "cap_add",
+    "root_user",
+    "host_pid",
+    "host_ipc",
+]
+CAPABILITIES: tuple[str, ...] = Capability.__args__  # type: ignore[attr-defined]
+
+# The default container limits a node gets without a grant (steve.exec.policy uses them).
+DEFAULT_MEMORY_BYTES = 1 << 30
+DEFAULT_PIDS = 256
+DEFAULT_CPU_MILLIS = 1000
+DEFAULT_USER = "65534:65534"
+
+AbsPath = Annotated[str, Field(pattern=r"^/[^\x00]*$", max_length=4096)]
+UserSpec = Annotated[str, Field(pattern=r"^[0-9]{1,10}:[0-9]{1,10}$", description="uid:gid")]
+
 
 class Budgets(Strict):
     tokens: Count = 0
@@ -45,6 +78,34 @@ class NodeInput(Strict):
     pinned: Oid | None = None
 
 
+def _above(value: int | None, default: int) -> bool:
+    """A limit above the default (0 means unlimited); None means the default."""
+    return value is not None and (value == 0 or value > default)
+
+
+class HostMount(Strict):
+    source: AbsPath
+    target: AbsPath
+    read_only: bool = True
+
+
+class NodeRequests(Strict):
+    """Container privileges beyond the defaults; every one needs a plan grant."""
+
+    host_network: bool = False
+    privileged: bool = False
+    host_mounts: list[HostMount] = Field(default_factory=list)
+    writable_root: bool = False
+    pids: Count | None = Field(default=None, description=f"pids limit (default {DEFAULT_PIDS})")
+    cpu_millis: Count | None = Field(
+        default=None, description=f"CPU limit, 1/1000 CPU (default {DEFAULT_CPU_MILLIS})"
+    )
+    cap_add: list[Name] = Field(default_factory=list)
+    user: UserSpec | None = Field(default=None, description=f"uid:gid (default {DEFAULT_USER})")
+    host_pid: bool = False
+    host_ipc: bool = False
+
+
 class Node(Strict):
     id: NodeId
     kind: NodeKind
@@ -53,8 +114,46 @@ class Node(Strict):
     env: dict[str, str] = Field(default_factory=dict)
     inputs: list[NodeInput] = Field(default_factory=list)
     outputs: list[Name] = Field(default_factory=list)
-    network: bool = Field(default=False, description="network access granted to this node")
+    network: bool = Field(
+        default=False, description="network access requested (needs a 'network' grant)"
+    )
     budgets: Budgets = Field(default_factory=Budgets)
+    requests: NodeRequests = Field(default_factory=NodeRequests)
+    nondeterminism: list[Text] = Field(
+        default_factory=list,
+        description="declared non-deterministic aspects (a replay mismatch is then expected)",
+    )
+
+    def requested_capabilities(self) -> list[tuple[str, Capability]]:
+        """(field path inside the node, capability) for every request beyond the defaults."""
+        r = self.requests
+        out: list[tuple[str, Capability]] = []
+        if self.network:
+            out.append(("network", "network"))
+        if self.budgets.memory_bytes > DEFAULT_MEMORY_BYTES:
+            out.append(("budgets.memory_bytes", "memory"))
+        checks: list[tuple[bool, str, Capability]] = [
+            (r.host_network, "host_network", "host_network"),
+            (r.privileged, "privileged", "privileged"),
+            (bool(r.host_mounts), "host_mounts", "host_mount"),
+            (r.writable_root, "writable_root", "writable_root"),
+            (_above(r.pids, DEFAULT_PIDS), "pids", "pids"),
+            (_above(r.cpu_millis, DEFAULT_CPU_MILLIS), "cpu_millis", "cpu"),
+            (bool(r.cap_add), "cap_add", "cap_add"),
+            (r.user is not None and r.user.split(":")[0] == "0", "user", "root_user"),
+            (r.host_pid, "host_pid", "host_pid"),
+            (r.host_ipc, "host_ipc", "host_ipc"),
+        ]
+        out.extend((f"requests.{path}", cap) for wanted, path, cap in checks if wanted)
+        return out
+
+
+class Grant(Strict):
+    """An explicit permission for one node to use one capability beyond the defaults."""
+
+    node: NodeId
+    capability: Capability
+    reason: Text = Field(min_length=1)
 
 
 class Edge(Strict):
@@ -76,6 +175,7 @@ class PlanManifest(ManifestBody):
     nodes: list[Node] = Field(min_length=1)
     edges: list[Edge] = Field(default_factory=list)
     policies: list[Policy] = Field(default_factory=list)
+    grants: list[Grant] = Field(default_factory=list)
     environment: dict[str, str] = Field(
         default_factory=dict, description="environment pins, e.g. python: 3.12.4"
     )
@@ -94,6 +194,7 @@ class PlanManifest(ManifestBody):
             if p.name in seen_policy:
                 out.append((f"policies[{i}].name", f"unique: policy {p.name!r} repeated"))
             seen_policy.add(p.name)
+        out.extend(self._grant_problems())
         for i, n in enumerate(self.nodes):
             dup_out: set[str] = set()
             for j, o in enumerate(n.outputs):
@@ -152,6 +253,33 @@ class PlanManifest(ManifestBody):
                         (
                             f"{path}.output",
                             f"declared_output: {inp.node!r} declares no {inp.output!r}",
+                        )
+                    )
+        return out
+
+    def grants_for(self, node_id: str) -> dict[str, Grant]:
+        """The grants this plan gives ``node_id``, by capability."""
+        return {g.capability: g for g in self.grants if g.node == node_id}
+
+    def _grant_problems(self) -> list[Problem]:
+        out: list[Problem] = []
+        ids = {n.id for n in self.nodes}
+        seen: set[tuple[str, str]] = set()
+        for i, g in enumerate(self.grants):
+            if g.node not in ids:
+                out.append((f"grants[{i}].node", f"grant_node: no node {g.node!r}"))
+            if (g.node, g.capability) in seen:
+                out.append((f"grants[{i}]", f"unique: {g.capability!r} granted twice"))
+            seen.add((g.node, g.capability))
+        for i, n in enumerate(self.nodes):
+            for path, cap in n.requested_capabilities():
+                if (n.id, cap) not in seen:
+                    out.append(
+                        (
+                            f"nodes[{i}].{path}",
+                            f"grant_required: node {n.id!r} asks for {cap!r} beyond the "
+                            f"default container policy; add a grant "
+                            f"{{node: {n.id}, capability: {cap}, reason: ...}} to grants",
                         )
                     )
         return out

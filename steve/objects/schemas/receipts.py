@@ -7,6 +7,15 @@ certificate (1.7) gives pass/fail, evidence and typed failures (the 4.8
 taxonomy), and an override is loud: who, why and when.  A deploy receipt
 names the certificate, the artifacts, the target, the dry-run preview and
 the user's decision.
+
+Receipts of issue 6 (``steve build``/``steve test``) record everything a
+replay needs (:mod:`steve.porcelain.replay`): the inputs by name, the
+declared outputs, the work directory, the timeout and the container policy
+in its canonical form.  A receipt's parents are the plan and the receipts of
+the upstream nodes whose outputs it consumed, so ``steve log`` walks the data
+flow.  A *replay verdict* is a test certificate whose ``replay`` section
+names the receipt replayed, the receipt of the re-execution and the paths
+whose outputs differ.
 """
 
 from __future__ import annotations
@@ -26,6 +35,17 @@ from steve.objects.schemas.common import (
     Strict,
     Text,
     Timestamp,
+)
+from steve.objects.schemas.plan import (
+    DEFAULT_CPU_MILLIS,
+    DEFAULT_MEMORY_BYTES,
+    DEFAULT_PIDS,
+    DEFAULT_USER,
+    AbsPath,
+    Capability,
+    Grant,
+    HostMount,
+    UserSpec,
 )
 
 ActionKey = Oid
@@ -69,15 +89,55 @@ class HostPrompt(Strict):
     decided_at: Timestamp
 
 
+class ReceiptPolicy(Strict):
+    """The canonical form of the container policy a step ran under (steve.exec.policy)."""
+
+    network_mode: Literal["none", "bridge", "host"] = "none"
+    cap_drop: list[Name] = Field(default_factory=lambda: ["ALL"])
+    cap_add: list[Name] = Field(default_factory=list)
+    security_opt: list[Name] = Field(default_factory=lambda: ["no-new-privileges"])
+    seccomp: Literal["default"] = "default"
+    privileged: bool = False
+    read_only_root: bool = True
+    tmpfs: dict[str, str] = Field(default_factory=dict)
+    pids_limit: Count = DEFAULT_PIDS
+    memory_bytes: Count = DEFAULT_MEMORY_BYTES
+    nano_cpus: Count = DEFAULT_CPU_MILLIS * 1_000_000
+    user: UserSpec = DEFAULT_USER
+    host_mounts: list[HostMount] = Field(default_factory=list)
+    host_pid: bool = False
+    host_ipc: bool = False
+    host_userns: bool = False
+    granted: list[Capability] = Field(default_factory=list)
+
+
 class BuildReceipt(ManifestBody):
     KIND: ClassVar[str] = "build_receipt"
     SCHEMA_VERSION: ClassVar[int] = 1
-    ID_FIELDS: ClassVar[tuple[str, ...]] = ("plan", "input_trees", "outputs", "logs")
+    ID_FIELDS: ClassVar[tuple[str, ...]] = ("plan", "input_trees", "inputs", "outputs", "logs")
 
     plan: Oid = Field(description="id of the frozen plan")
     node: NodeId
-    action_key: ActionKey = Field(description="BLAKE3 of image digest + command + env + inputs")
+    action_key: ActionKey = Field(
+        description="BLAKE3 of image digest + command + env + inputs + outputs + policy"
+    )
     input_trees: list[Oid] = Field(default_factory=list)
+    inputs: dict[str, Oid] = Field(
+        default_factory=dict, description="input name (path under workdir) -> tree/blob id"
+    )
+    declared_outputs: list[Name] = Field(default_factory=list)
+    workdir: AbsPath = "/work"
+    timeout_ms: Count | None = None
+    policy: ReceiptPolicy | None = Field(
+        default=None, description="the container policy, canonical form"
+    )
+    grants: list[Grant] = Field(default_factory=list, description="plan grants applied")
+    image_diff_ids: list[Name] = Field(default_factory=list)
+    failure: FailureClass | None = None
+    failure_detail: Text | None = None
+    notes: list[Text] = Field(
+        default_factory=list, description="e.g. host features the engine lacks"
+    )
     image: ImageDigest
     command: list[str] = Field(min_length=1)
     env: dict[str, str] = Field(default_factory=dict)
@@ -98,6 +158,13 @@ class BuildReceipt(ManifestBody):
         out: list[Problem] = []
         if self.finished_at < self.started_at:
             out.append(("finished_at", "order: finished_at is before started_at"))
+        if self.inputs and sorted(self.inputs.values()) != sorted(self.input_trees):
+            out.append(("input_trees", "inputs: input_trees must list the ids of inputs"))
+        if self.failure is None and self.exit_status != 0:
+            out.append(("failure", "required: a non-zero exit_status needs a failure class"))
+        unknown = sorted(set(self.outputs) - set(self.declared_outputs))
+        if self.declared_outputs and unknown:
+            out.append(("outputs", f"declared: undeclared outputs {unknown}"))
         return out
 
 
@@ -105,6 +172,44 @@ class Failure(Strict):
     classification: FailureClass
     message: Text = Field(min_length=1)
     evidence: Oid | None = None
+    node: NodeId | None = None
+
+
+class JUnitSummary(Strict):
+    """Counts parsed from a JUnit XML report a test node declared as an output."""
+
+    report: Oid = Field(description="blob id of the report")
+    tests: Count = 0
+    failures: Count = 0
+    errors: Count = 0
+    skipped: Count = 0
+    failed_cases: list[Text] = Field(default_factory=list)
+
+
+class TestResult(Strict):
+    __test__ = False  # not a pytest class
+
+    node: NodeId
+    receipt: Oid
+    status: Literal["pass", "fail"]
+    cached: bool = False
+    junit: JUnitSummary | None = None
+
+
+class DifferingPath(Strict):
+    path: Text = Field(min_length=1)
+    expected: Oid | None = None
+    actual: Oid | None = None
+
+
+class ReplayVerdict(Strict):
+    receipt: Oid = Field(description="the build receipt replayed")
+    replayed: Oid = Field(description="the build receipt of the re-execution")
+    verdict: Literal["match", "mismatch", "nondeterministic"]
+    differing: list[DifferingPath] = Field(default_factory=list)
+    declared: list[Text] = Field(
+        default_factory=list, description="the receipt's declared non-determinism"
+    )
 
 
 class PolicyVerdict(Strict):
@@ -124,7 +229,14 @@ class TestCertificate(ManifestBody):
 
     KIND: ClassVar[str] = "test_certificate"
     SCHEMA_VERSION: ClassVar[int] = 1
-    ID_FIELDS: ClassVar[tuple[str, ...]] = ("builds", "evidence", "failures.evidence")
+    ID_FIELDS: ClassVar[tuple[str, ...]] = (
+        "builds",
+        "evidence",
+        "failures.evidence",
+        "results.receipt",
+        "replay.receipt",
+        "replay.replayed",
+    )
 
     verdict: Literal["pass", "fail"]
     builds: list[Oid] = Field(default_factory=list, description="build receipts tested")
@@ -132,6 +244,10 @@ class TestCertificate(ManifestBody):
     failures: list[Failure] = Field(default_factory=list)
     policy: PolicyVerdict
     override: Override | None = None
+    results: list[TestResult] = Field(default_factory=list, description="one per test node")
+    replay: ReplayVerdict | None = Field(
+        default=None, description="set when this certificate is a replay verdict"
+    )
 
     def problems(self) -> list[Problem]:
         out: list[Problem] = []
@@ -143,6 +259,14 @@ class TestCertificate(ManifestBody):
             out.append(("override", "forbidden: nothing to override"))
         if self.policy.passed > self.policy.checked:
             out.append(("policy.passed", "range: more policies passed than checked"))
+        if self.replay is not None:
+            r = self.replay
+            if (r.verdict == "match") == bool(r.differing):
+                out.append(("replay.differing", "required: differing paths exactly when no match"))
+            if r.verdict == "nondeterministic" and not r.declared:
+                out.append(("replay.declared", "required: nondeterministic needs a declaration"))
+            if (r.verdict == "mismatch") != (self.verdict == "fail"):
+                out.append(("verdict", "replay: a replay verdict fails exactly on a mismatch"))
         return out
 
 

@@ -1,0 +1,246 @@
+"""Build, test and replay commands: ``steve build``, ``steve test``, ``steve replay``.
+
+Each command opens the engine (``DOCKER_HOST`` when set, see
+:func:`steve.cli.containers.engine`), makes one porcelain call and prints
+one line per node.  Progress: on a terminal a live progress display (rich)
+on standard error; otherwise a plain ``started NODE`` line as each step
+starts.  A failed step or test, or a replay mismatch, exits 13 after the
+summary.  ``SOURCE_DATE_EPOCH`` fixes the time of the stage transitions and
+the certificate (receipts carry the steps' real times).
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+import click
+
+from steve.cli.app import Context, cli, identity, is_terminal, pass_state
+from steve.cli.porcelain import frozen_time
+
+if TYPE_CHECKING:
+    from steve.porcelain.replay import ReplayReport
+    from steve.porcelain.steps import NodeOutcome, NodeStatus, Progress, ProgressCallback
+
+
+def _echo(text: str) -> None:
+    click.echo(text)
+
+
+def _outcome_line(o: NodeOutcome) -> str:
+    receipt = o.receipt.short() if o.receipt is not None else "-" * 12
+    line = f"{o.status.value:<8} {receipt}  {o.node}"
+    if o.failure:
+        line += f"  {o.failure}: {o.detail}"
+    elif o.status.value == "skipped":
+        line += f"  ({o.detail})"
+    return line
+
+
+@contextmanager
+def _progress_display(title: str) -> Iterator[ProgressCallback]:
+    """A progress callback: a live display on a terminal, plain lines otherwise."""
+    if not is_terminal(sys.stderr.buffer) or not is_terminal(sys.stdout.buffer):
+
+        def plain(p: Progress) -> None:
+            if p.status.value == "started":
+                click.echo(f"started  {'':12}  {p.node}", err=True)
+
+        yield plain
+        return
+    import rich.progress as rp
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    with rp.Progress(
+        rp.TextColumn("[bold]{task.description}"),
+        rp.BarColumn(),
+        rp.MofNCompleteColumn(),
+        rp.TimeElapsedColumn(),
+        rp.TextColumn("{task.fields[running]}"),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(title, total=None, running="")
+        running: list[str] = []
+
+        def live(p: Progress) -> None:
+            if p.status.value == "started":
+                running.append(p.node)
+            elif p.node in running:
+                running.remove(p.node)
+            bar.update(task, total=p.total, completed=p.done, running=" ".join(running[:4]))
+
+        yield live
+
+
+def _runner_and_clock() -> tuple[object, Callable[[], int], int]:
+    from steve.cli.containers import engine
+    from steve.exec import DockerRunner
+
+    eng = engine()
+    _, tz = frozen_time()
+    return DockerRunner(eng), lambda: frozen_time()[0], tz
+
+
+@cli.command("build")
+@click.option("--run", "run_spec", metavar="RUN", help="Run id, prefix or name (default: current).")
+@click.option(
+    "--plan", "plan_rev", metavar="REV", help="Build this plan (e.g. an amendment) instead."
+)
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Steps run at the same time.",
+)
+@click.option("--no-cache", is_flag=True, help="Run every node, even with a cached result.")
+@pass_state
+def build_cmd(
+    state: Context, run_spec: str | None, plan_rev: str | None, jobs: int, no_cache: bool
+) -> None:
+    """Run the plan's build nodes in containers; one receipt per node."""
+    from steve.errors import BuildFailed
+    from steve.exec import DockerRunner
+    from steve.porcelain.build import build
+
+    repo = state.repo()
+    plan = repo.rev_parse(plan_rev) if plan_rev else None
+    runner, clock, tz = _runner_and_clock()
+    assert isinstance(runner, DockerRunner)
+    with _progress_display("build") as progress:
+        report = build(
+            repo,
+            runner,
+            run=run_spec,
+            plan=plan,
+            jobs=jobs,
+            no_cache=no_cache,
+            clock=clock,
+            tz=tz,
+            actor=str(identity()),
+            on_progress=progress,
+            events=state.event_log(),
+        )
+    for o in report.outcomes:
+        _echo(_outcome_line(o))
+    for s in report.stale:
+        click.echo(f"steve: ignored a stale cache entry {s.key_hex[:12]}: {s.reason}", err=True)
+    counts = ", ".join(f"{report.count(st)} {st.value}" for st in _statuses() if report.count(st))
+    _echo(
+        f"build {'ok' if report.ok else 'FAILED'}: {counts or 'nothing to do'} "
+        f"(run {report.run.id}, plan {report.plan.short()}, stage {report.run.stage.value})"
+    )
+    if not report.ok:
+        raise BuildFailed(report.run.id, [o.node for o in report.failed])
+
+
+def _statuses() -> list[NodeStatus]:
+    from steve.porcelain.steps import NodeStatus
+
+    return [NodeStatus.BUILT, NodeStatus.CACHED, NodeStatus.FAILED, NodeStatus.SKIPPED]
+
+
+@cli.command("test")
+@click.option("--run", "run_spec", metavar="RUN", help="Run id, prefix or name (default: current).")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="Tests run at the same time.",
+)
+@click.option("--no-cache", is_flag=True, help="Run every test, even with a cached pass.")
+@pass_state
+def test_cmd(state: Context, run_spec: str | None, jobs: int, no_cache: bool) -> None:
+    """Run the plan's test nodes in containers and freeze a test certificate."""
+    from steve.errors import TestsFailed
+    from steve.exec import DockerRunner
+    from steve.porcelain.testing import run_tests
+
+    repo = state.repo()
+    runner, clock, tz = _runner_and_clock()
+    assert isinstance(runner, DockerRunner)
+    with _progress_display("test") as progress:
+        report = run_tests(
+            repo,
+            runner,
+            run=run_spec,
+            jobs=jobs,
+            no_cache=no_cache,
+            clock=clock,
+            tz=tz,
+            actor=str(identity()),
+            on_progress=progress,
+            events=state.event_log(),
+        )
+    for o in report.tests:
+        _echo(_outcome_line(o))
+        junit = report.junit.get(o.node)
+        if junit is not None:
+            _echo(
+                f"{'':8} {'':12}  junit: {junit.tests} tests, {junit.failures} failures, "
+                f"{junit.errors} errors, {junit.skipped} skipped"
+            )
+    for s in report.stale:
+        click.echo(f"steve: ignored a stale cache entry {s.key_hex[:12]}: {s.reason}", err=True)
+    _echo(f"certificate {report.certificate.hex}")
+    _echo(
+        f"verdict {report.verdict}: {len(report.tests)} test node(s), "
+        f"{len(report.failures)} failure(s) (run {report.run.id}, stage {report.run.stage.value})"
+    )
+    if not report.ok:
+        failed = [str(f.get("node")) for f in report.failures]
+        raise TestsFailed(report.run.id, report.certificate.hex, failed)
+
+
+def _replay_line(r: ReplayReport) -> str:
+    line = f"{r.verdict:<16} {r.receipt.short()}  {r.node}  verdict {r.verdict_id.short()}"
+    if not r.key_matches:
+        line += "  (note: the action key recomputed differs from the receipt's)"
+    return line
+
+
+@cli.command("replay")
+@click.argument("receipt", required=False, metavar="RECEIPT")
+@click.option("--all", "all_run", metavar="RUN", help="Replay every node receipt of RUN.")
+@pass_state
+def replay_cmd(state: Context, receipt: str | None, all_run: str | None) -> None:
+    """Re-run a receipt's step from its pinned inputs and compare the outputs."""
+    from steve.errors import ReplayMismatch
+    from steve.exec import DockerRunner
+    from steve.porcelain.replay import replay, replay_all
+
+    if (receipt is None) == (all_run is None):
+        raise click.UsageError("give RECEIPT or --all RUN")
+    repo = state.repo()
+    runner, clock, tz = _runner_and_clock()
+    assert isinstance(runner, DockerRunner)
+    if receipt is not None:
+        reports = [replay(repo, runner, repo.rev_parse(receipt), clock=clock, tz=tz)]
+        _echo(_replay_line(reports[0]))
+    else:
+        reports = replay_all(
+            repo,
+            runner,
+            all_run,
+            clock=clock,
+            tz=tz,
+            on_replayed=lambda r: _echo(_replay_line(r)),
+        )
+    bad = [r for r in reports if not r.ok]
+    for r in reports:
+        for d in r.differing:
+            exp = d.expected.short() if d.expected else "-"
+            act = d.actual.short() if d.actual else "-"
+            _echo(f"  {r.node}: {d.path}  {exp} -> {act}")
+    if bad:
+        raise ReplayMismatch(
+            [r.receipt.hex for r in bad], [d.path for r in bad for d in r.differing]
+        )

@@ -1,0 +1,255 @@
+"""Event log commands: ``steve events`` (list, follow, append, verify, seal) and
+``steve verify REV`` (closure verification by hash)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from steve.cli.app import BlockWriter, Context, cli, is_regular_file, pass_state
+from steve.errors import InvalidEvent, InvalidInput
+
+if TYPE_CHECKING:
+    from steve.events import Event
+
+
+def _human(event: Event) -> str:
+    from steve.events import redact
+    from steve.events.jsonlog import iso_ms
+
+    parts = [str(event.seq), iso_ms(event.time / 1000), event.level.value, event.event_type]
+    if event.run_id:
+        parts.append(f"run={event.run_id}")
+    if event.correlation_id:
+        parts.append(f"corr={event.correlation_id[:12]}")
+    if event.actor:
+        parts.append(f"actor={event.actor!s}")
+    payload = json.dumps(redact(event.payload), ensure_ascii=False, sort_keys=True)
+    parts.append(payload)
+    return " ".join(parts)
+
+
+@cli.group(invoke_without_command=True)
+@click.option("--run", "run_id", metavar="RUN", help="Only events of this run id.")
+@click.option("--correlation", metavar="ID", help="Only events with this correlation id.")
+@click.option(
+    "--type", "event_type", metavar="TYPE", help="Only this event type (TYPE.* for a family)."
+)
+@click.option(
+    "--from-seq",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Start at sequence number N.",
+)
+@click.option("--follow", "-f", is_flag=True, help="Keep printing new events as they arrive.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per line.")
+@pass_state
+@click.pass_context
+def events(
+    ctx: click.Context,
+    state: Context,
+    run_id: str | None,
+    correlation: str | None,
+    event_type: str | None,
+    from_seq: int,
+    follow: bool,
+    as_json: bool,
+) -> None:
+    """List the event log in seq order (streamed), or run a subcommand.
+
+    Filters combine (AND).  With --follow, new events are printed as they
+    are committed until interrupted.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    log = state.event_log()
+    stream = sys.stdout.buffer
+    out = BlockWriter(stream, flush_each=follow or not is_regular_file(stream))
+    kwargs: dict[str, Any] = {
+        "run_id": run_id,
+        "correlation_id": correlation,
+        "event_type": event_type,
+        "from_seq": from_seq,
+    }
+    source = log.follow(**kwargs) if follow else log.events(**kwargs)
+    for event in source:
+        text = json.dumps(event.to_json(), sort_keys=True) if as_json else _human(event)
+        out.line(text.encode())
+    out.flush()
+
+
+@events.command("append")
+@click.option("--type", "event_type", required=True, metavar="TYPE", help="Event type.")
+@click.option("--payload", default="{}", show_default=True, metavar="JSON", help="A JSON object.")
+@click.option("--run", "run_id", metavar="RUN", help="Run id to file the event under.")
+@click.option("--causation", metavar="ID", help="Causation id (what caused this event).")
+@click.option(
+    "--level",
+    type=click.Choice(["debug", "info", "warning", "error"]),
+    default="info",
+    show_default=True,
+    help="Event level.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the stored event as JSON.")
+@pass_state
+def events_append(
+    state: Context,
+    event_type: str,
+    payload: str,
+    run_id: str | None,
+    causation: str | None,
+    level: str,
+    as_json: bool,
+) -> None:
+    """Append one event (for scripts) and print its seq and hash once committed."""
+    try:
+        value = json.loads(payload)
+    except json.JSONDecodeError as exc:
+        raise InvalidEvent("the payload is not JSON", str(exc)) from exc
+    if not isinstance(value, dict):
+        raise InvalidEvent("invalid payload", "the payload must be a JSON object")
+    event = state.event_log().append(
+        event_type, value, run_id=run_id, causation_id=causation, level=level
+    )
+    if as_json:
+        click.echo(json.dumps(event.to_json(), sort_keys=True))
+    else:
+        click.echo(f"{event.seq} {event.hash.hex()}")
+
+
+@events.command("verify")
+@click.option(
+    "--public-key", metavar="HEX", help="Require checkpoints signed by this Ed25519 public key."
+)
+@click.option("--json", "as_json", is_flag=True, help="Problems and summary as JSON lines.")
+@pass_state
+def events_verify(state: Context, public_key: str | None, as_json: bool) -> None:
+    """Verify the whole chain, the head, sealed segments and checkpoint signatures.
+
+    Prints each problem (the first bad seq and why); exit 9 if any.
+    """
+    pinned = None
+    if public_key is not None:
+        try:
+            pinned = bytes.fromhex(public_key)
+        except ValueError as exc:
+            raise InvalidInput("invalid public key", "expected 64 hex digits") from exc
+        if len(pinned) != 32:
+            raise InvalidInput("invalid public key", "expected 64 hex digits")
+    log = state.event_log()
+    report = log.verify(public_key=pinned)
+    keys = sorted(p.hex() for p in log.public_keys().values())
+    for problem in report.problems:
+        if as_json:
+            click.echo(
+                json.dumps({"problem": problem.kind.value, "seq": problem.seq, "why": problem.why})
+            )
+        else:
+            click.echo(str(problem))
+    summary = {
+        "events": report.events,
+        "last_seq": report.last_seq,
+        "head": report.head_hash.hex(),
+        "segments": report.segments,
+        "checkpoints": report.checkpoints,
+        "public_keys": keys,
+        "first_bad_seq": report.first_bad_seq,
+        "ok": report.ok,
+    }
+    if as_json:
+        click.echo(json.dumps(summary, sort_keys=True))
+    else:
+        status = "ok" if report.ok else "FAILED"
+        click.echo(
+            f"checked {report.events} events, {report.segments} segments, "
+            f"{report.checkpoints} checkpoints: {status}",
+            err=True,
+        )
+        click.echo(f"head {report.last_seq} {report.head_hash.hex()}")
+    report.raise_for_problems()
+
+
+@events.command("seal")
+@click.option("--json", "as_json", is_flag=True, help="Print the segment and checkpoint as JSON.")
+@pass_state
+def events_seal(state: Context, as_json: bool) -> None:
+    """Seal the open segment now and sign a checkpoint of the chain head."""
+    log = state.event_log()
+    segment = log.seal()
+    checkpoint = log.store().checkpoints()[-1] if segment is not None else log.checkpoint()
+    info = {
+        "segment": None
+        if segment is None
+        else {
+            "segment": segment.segment,
+            "first_seq": segment.first_seq,
+            "last_seq": segment.last_seq,
+        },
+        "checkpoint": checkpoint.checkpoint,
+        "seq": checkpoint.seq,
+        "head": checkpoint.head_hash.hex(),
+        "signature": checkpoint.signature.hex(),
+        "public_key": log.public_keys()[checkpoint.key_id].hex(),
+    }
+    if as_json:
+        click.echo(json.dumps(info, sort_keys=True))
+    else:
+        if segment is not None:
+            click.echo(
+                f"sealed segment {segment.segment} ({segment.first_seq}..{segment.last_seq})"
+            )
+        click.echo(
+            f"checkpoint {checkpoint.checkpoint} seq {checkpoint.seq} {checkpoint.head_hash.hex()}"
+        )
+        click.echo(f"public key {info['public_key']}")
+
+
+@cli.command("verify")
+@click.argument("rev")
+@click.option("--json", "as_json", is_flag=True, help="Problems and summary as JSON lines.")
+@pass_state
+def verify(state: Context, rev: str, as_json: bool) -> None:
+    """Verify REV's whole closure by hash: re-hash and strictly decode every reachable
+    object, check manifests against their schema version, report corrupt vs missing.
+
+    Exit 9 if anything is wrong.
+    """
+    from steve.porcelain.verify import VerifyKind
+    from steve.porcelain.verify import verify as verify_closure
+
+    report = verify_closure(state.repo(), rev)
+    for problem in report.problems:
+        if as_json:
+            click.echo(
+                json.dumps(
+                    {"problem": problem.kind.value, "id": problem.oid.hex, "detail": problem.detail}
+                )
+            )
+        else:
+            click.echo(str(problem))
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "root": report.root.hex,
+                    "objects": report.objects,
+                    "bytes": report.bytes,
+                    "problems": {k.value: report.count(k) for k in VerifyKind if report.count(k)},
+                    "ok": report.ok,
+                },
+                sort_keys=True,
+            )
+        )
+    else:
+        status = "ok" if report.ok else "FAILED"
+        click.echo(
+            f"verified {report.objects} objects ({report.bytes} bytes) reachable from "
+            f"{report.root.hex}: {status}",
+            err=True,
+        )
+    report.raise_for_problems(rev)

@@ -1,0 +1,98 @@
+"""Git bridge commands: export-git, verify-git, import-git (one library call each).
+
+dulwich is imported by the commands (through steve.gitbridge), so other
+commands start without it.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from steve.cli.app import Context, cli, pass_state
+from steve.errors import GitVerifyFailed
+
+
+def _line(text: str) -> None:
+    sys.stdout.buffer.write(text.encode() + b"\n")
+
+
+def _note(text: str) -> None:
+    click.echo(text, err=True)
+
+
+_PATH = click.Path(path_type=Path)
+
+
+@cli.command("export-git")
+@click.argument("path", type=_PATH)
+@click.argument("refs", nargs=-1)
+@click.option(
+    "--all", "all_refs", is_flag=True, help="Export every ref (unexportable ones listed)."
+)
+@click.option("--force", is_flag=True, help="Allow non-fast-forward ref updates (old ids shown).")
+@click.option("--bare", is_flag=True, help="Create a bare repository if PATH is missing or empty.")
+@pass_state
+def export_git(
+    state: Context, path: Path, refs: tuple[str, ...], all_refs: bool, force: bool, bare: bool
+) -> None:
+    """Export manifest history to the git repository at PATH (created if missing).
+
+    REF... default to HEAD's branch.  Prints `<git id> <git ref> <status>` per ref.
+    """
+    from steve.gitbridge import RefStatus
+    from steve.gitbridge import export_git as export_lib
+
+    report = export_lib(state.repo(), path, refs, all_refs=all_refs, force=force, bare=bare)
+    for r in report.refs:
+        _line(f"{r.new} {r.git_ref} {r.status.value}")
+        if r.status is RefStatus.FORCED:
+            _note(f"forced {r.git_ref}: was {r.old}")
+    for s in report.skipped:
+        _note(f"skipped {s.steve_ref}: {s.reason}")
+    where = "created" if report.created else "updated"
+    pack = f"in {report.pack}" if report.pack else "(nothing new)"
+    _note(
+        f"{where} {path}: {report.commits} commit(s), {report.tags} tag(s), "
+        f"{report.objects} object(s) {pack}"
+    )
+
+
+@cli.command("verify-git")
+@click.argument("path", type=_PATH)
+@click.argument("rev", required=False)
+def verify_git(path: Path, rev: str | None) -> None:
+    """Audit an exported git repository by hash, without STEVE's key (exit 9 on problems).
+
+    Checks every commit reachable from REV (default: every ref).
+    """
+    from steve.gitbridge import verify_git as verify_lib
+
+    report = verify_lib(path, rev)
+    for problem in report.problems:
+        _line(str(problem))
+    for ref in report.unchecked:
+        _note(f"not checked: {ref} (no Steve-Object id)")
+    verdict = "ok" if report.ok else f"{len(report.problems)} problem(s)"
+    _note(f"checked {report.commits} commit(s), {report.tags} tag(s): {verdict}")
+    if not report.ok:
+        raise GitVerifyFailed(str(path), report.commits + report.tags, len(report.problems))
+
+
+@cli.command("import-git")
+@click.argument("path", type=_PATH)
+@click.argument("rev")
+@click.option(
+    "--ref", "ref", default=None, help="Point REF (refs/imports/REF if short) at the tree."
+)
+@pass_state
+def import_git(state: Context, path: Path, rev: str, ref: str | None) -> None:
+    """Store the tree of git revision REV (commit, tag or tree) of PATH; print the tree id."""
+    from steve.gitbridge import import_git as import_lib
+
+    result = import_lib(state.repo(), path, rev, ref=ref)
+    _line(result.tree.hex)
+    source = f"commit {result.commit}" if result.commit else f"tree {result.git_tree}"
+    _note(f"imported {source}" + (f"; {result.ref} -> {result.tree.short()}" if result.ref else ""))

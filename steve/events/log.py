@@ -1,0 +1,521 @@
+"""The event log: producers, one bounded queue, one writer thread, batched commits.
+
+    >>> log = EventLog.attach(repo, correlation_id=uuid.uuid4().hex)
+    >>> log.emit("container.started", {"image": digest}, run_id=run.id)
+    >>> log.flush()          # everything emitted so far is committed
+    >>> log.close()
+
+:meth:`EventLog.emit` validates and encodes the event in the caller's
+thread, then hands it to a bounded queue.  When the queue is full the
+caller blocks until the writer has drained it (backpressure): memory stays
+bounded and nothing is dropped, except debug-level events when the log was
+opened with ``drop_debug=True``; those are counted and the count is itself
+recorded as an ``events.dropped`` event.  One writer thread takes up to
+``batch_size`` events at a time and appends them in one transaction
+(:meth:`steve.events.store.EventStore.append`).
+
+An event is *committed* once :meth:`flush` (or :meth:`append`) returned
+after it was emitted: it is then in ``events.db`` and survives a killed
+process (and, with ``synchronous="FULL"``, a power cut).
+"""
+
+from __future__ import annotations
+
+import atexit
+import collections
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+from steve.errors import EventLogUnavailable, SteveError
+from steve.events.model import (
+    Event,
+    Level,
+    check_event_type,
+    check_text,
+    encode_payload,
+)
+from steve.events.store import (
+    Checkpoint,
+    EventFilter,
+    EventStore,
+    Head,
+    Pending,
+    Rotation,
+    Row,
+    Segment,
+    row_to_event,
+)
+from steve.events.verify import ChainReport, verify_chain
+
+if TYPE_CHECKING:
+    from steve.events.jsonlog import JsonLogger
+    from steve.repo import Repo, RepoEvent
+
+EVENTS_DB = "events.db"
+QUEUE_SIZE = 8192
+"""Events the queue holds before producers block."""
+BATCH_SIZE = 4096
+"""Most events appended in one transaction."""
+
+# (pending row, slot for append(): a one-element list the writer fills with the Event)
+_Item = tuple[Pending, list[Event] | None]
+
+
+class _Queue:
+    """A bounded FIFO with a blocking put and a take-many for the single consumer."""
+
+    def __init__(self, maxsize: int) -> None:
+        self._items: collections.deque[_Item] = collections.deque()
+        self._max = maxsize
+        self._lock = threading.Lock()
+        self.not_empty = threading.Condition(self._lock)
+        self.not_full = threading.Condition(self._lock)
+        self.done = threading.Condition(self._lock)
+        self.closed = False
+        self.error: SteveError | None = None
+        self.submitted = 0
+        self.committed = 0
+        self.dropped = 0
+        self.dropped_unreported = 0
+
+    def put(self, item: _Item, *, block: bool) -> int | None:
+        """Queue ``item``; returns its ticket, or None when full and not blocking."""
+        with self._lock:
+            while len(self._items) >= self._max and not self.closed:
+                if not block:
+                    self.dropped += 1
+                    self.dropped_unreported += 1
+                    return None
+                self.not_full.wait()
+            if self.closed:
+                raise self._unavailable()
+            self._items.append(item)
+            self.submitted += 1
+            if len(self._items) == 1:
+                self.not_empty.notify()
+            return self.submitted
+
+    def _unavailable(self) -> SteveError:
+        if self.error is not None:
+            return EventLogUnavailable(f"the writer stopped: {self.error}")
+        return EventLogUnavailable("the event log is closed")
+
+    def take(self, limit: int) -> tuple[list[_Item], int]:
+        """Up to ``limit`` items (waits while empty and open) and the dropped count to report."""
+        with self._lock:
+            while not self._items and not self.closed:
+                self.not_empty.wait()
+            n = min(limit, len(self._items))
+            batch = [self._items.popleft() for _ in range(n)]
+            if batch:
+                self.not_full.notify(n)  # one blocked producer per freed slot, no stampede
+            dropped, self.dropped_unreported = self.dropped_unreported, 0
+            return batch, dropped
+
+    def mark_committed(self, n: int) -> None:
+        with self._lock:
+            self.committed += n
+            self.done.notify_all()
+
+    def fail(self, error: SteveError) -> None:
+        with self._lock:
+            self.error = error
+            self.closed = True
+            self._items.clear()
+            self.not_full.notify_all()
+            self.not_empty.notify_all()
+            self.done.notify_all()
+
+    def close(self) -> None:
+        with self._lock:
+            self.closed = True
+            self.not_empty.notify_all()
+            self.not_full.notify_all()
+
+    def wait_committed(self, ticket: int, timeout: float | None) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._lock:
+            while self.committed < ticket:
+                if self.error is not None:
+                    raise self._unavailable()
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise EventLogUnavailable(
+                        f"events not committed within {timeout:g}s "
+                        f"({self.committed} of {ticket} done)"
+                    )
+                self.done.wait(left)
+
+
+class EventLog:
+    """An append-only, hash-chained event log in ``events.db`` (or in memory).
+
+    Thread-safe: any number of producer threads may :meth:`emit`.  Reads
+    (:meth:`events`, :meth:`follow`, :meth:`verify`) may run at any time.
+    The database is opened (and created if absent) on first use.
+    """
+
+    def __init__(
+        self,
+        path: Path | None,
+        key: bytes | None,
+        *,
+        correlation_id: str | None = None,
+        actor: str | None = None,
+        queue_size: int = QUEUE_SIZE,
+        batch_size: int = BATCH_SIZE,
+        synchronous: str = "FULL",
+        rotation: Rotation | None = None,
+        drop_debug: bool = False,
+        busy_timeout: float = 30.0,
+        logger: JsonLogger | None = None,
+    ) -> None:
+        if queue_size < 1 or batch_size < 1:
+            raise ValueError("queue_size and batch_size must be positive")
+        self.path = path
+        self._key = key
+        self.correlation_id = check_text("correlation id", correlation_id)
+        self.actor = check_text("actor", actor)
+        self.drop_debug = drop_debug
+        self.logger = logger
+        self._batch = batch_size
+        self._queue_size = queue_size
+        self._sync = synchronous
+        self._rotation = rotation
+        self._busy = busy_timeout
+        self._open_lock = threading.Lock()
+        self._store: EventStore | None = None
+        self._queue = _Queue(queue_size)
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    # --- construction ------------------------------------------------------------------
+
+    @classmethod
+    def memory(cls, **kwargs: Any) -> EventLog:
+        """A log held in memory (for :meth:`steve.repo.Repo.memory` and tests)."""
+        return cls(None, None, **kwargs)
+
+    @classmethod
+    def for_repo(cls, repo: Repo, **kwargs: Any) -> EventLog:
+        """The log of ``repo``: ``.steve/events.db`` keyed like ``steve.db``, or in memory."""
+        if repo.steve_dir is None or repo.key is None:
+            return cls.memory(**kwargs)
+        return cls(repo.steve_dir / EVENTS_DB, repo.key, **kwargs)
+
+    @classmethod
+    def attach(cls, repo: Repo, **kwargs: Any) -> EventLog:
+        """:meth:`for_repo`, registered as an observer: the repository's committed
+        changes (ref updates, freezes, run transitions) become events."""
+        log = cls.for_repo(repo, **kwargs)
+        repo.observers.append(log.observe)
+        return log
+
+    def observe(self, change: RepoEvent) -> None:
+        """Record one committed repository change (a :class:`steve.repo.RepoObserver`)."""
+        self.emit(change.type, change.payload, run_id=change.run_id)
+
+    def store(self) -> EventStore:
+        """The open store (opened, and created if absent, on first call)."""
+        if self._store is None:
+            with self._open_lock:
+                if self._closed:
+                    raise EventLogUnavailable("the event log is closed")
+                if self._store is None:
+                    self._store = EventStore(
+                        self.path,
+                        self._key,
+                        busy_timeout=self._busy,
+                        synchronous=self._sync,
+                        rotation=self._rotation,
+                    )
+        return self._store
+
+    @property
+    def opened(self) -> bool:
+        return self._store is not None
+
+    # --- writing ---------------------------------------------------------------------
+
+    def _writer(self) -> None:
+        if self._thread is None:
+            self.store()  # open (or create) events.db here, so opening errors reach the caller
+            with self._open_lock:
+                if self._thread is None:
+                    if self._closed:
+                        raise EventLogUnavailable("the event log is closed")
+                    thread = threading.Thread(
+                        target=self._run, name="steve-events-writer", daemon=True
+                    )
+                    thread.start()
+                    atexit.register(self.close)
+                    self._thread = thread
+
+    def _run(self) -> None:
+        q = self._queue
+        store = self._store
+        assert store is not None
+        while True:
+            batch, dropped = q.take(self._batch)
+            if not batch and not dropped:
+                if q.closed:
+                    return
+                continue
+            rows = [item[0] for item in batch]
+            if dropped:
+                rows.append(
+                    _pending(
+                        "events.dropped",
+                        encode_payload({"count": dropped, "total": q.dropped}),
+                        None,
+                        self.correlation_id,
+                        None,
+                        self.actor,
+                        Level.WARNING,
+                    )
+                )
+            try:
+                written = store.append(rows)
+            except SteveError as exc:
+                q.fail(exc)
+                return
+            for (_, slot), row in zip(batch, written, strict=False):
+                if slot is not None:
+                    slot.append(row_to_event(row))
+            q.mark_committed(len(batch))
+            if self.logger is not None:
+                self._log(written)
+
+    def _log(self, rows: list[Row]) -> None:
+        logger = self.logger
+        assert logger is not None
+        for row in rows:
+            if logger.enabled(Level(row[2])):
+                e = row_to_event(row)
+                fields = {"seq": e.seq, "run_id": e.run_id, "type": e.event_type}
+                fields.update(e.payload)
+                logger.log(
+                    e.level,
+                    e.event_type,
+                    fields,
+                    target="steve.events",
+                    correlation_id=e.correlation_id,
+                )
+
+    def _submit(
+        self,
+        event_type: str,
+        payload: Mapping[str, object],
+        run_id: str | None,
+        correlation_id: str | None,
+        causation_id: str | None,
+        actor: str | None,
+        level: str,
+        slot: list[Event] | None,
+    ) -> int | None:
+        if self._closed:
+            raise EventLogUnavailable("the event log is closed")
+        lv = Level.parse(level)
+        row = _pending(
+            check_event_type(event_type),
+            encode_payload(payload),
+            check_text("run id", run_id),
+            check_text("correlation id", correlation_id) or self.correlation_id,
+            check_text("causation id", causation_id),
+            check_text("actor", actor) or self.actor,
+            lv,
+        )
+        self._writer()
+        block = not (self.drop_debug and lv is Level.DEBUG) or slot is not None
+        return self._queue.put((row, slot), block=block)
+
+    def emit(
+        self,
+        event_type: str,
+        payload: Mapping[str, object],
+        *,
+        run_id: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        actor: str | None = None,
+        level: str = "info",
+    ) -> None:
+        """Queue one event; blocks while the queue is full (backpressure).
+
+        ``correlation_id`` and ``actor`` default to the log's.  Raises
+        InvalidEvent for a bad type, level or payload (nothing queued) and
+        EventLogUnavailable once the writer has failed or the log is closed.
+        """
+        self._submit(event_type, payload, run_id, correlation_id, causation_id, actor, level, None)
+
+    def append(
+        self,
+        event_type: str,
+        payload: Mapping[str, object],
+        *,
+        run_id: str | None = None,
+        correlation_id: str | None = None,
+        causation_id: str | None = None,
+        actor: str | None = None,
+        level: str = "info",
+        timeout: float | None = None,
+    ) -> Event:
+        """:meth:`emit` and wait until the event is committed; returns it (with seq and hash)."""
+        slot: list[Event] = []
+        ticket = self._submit(
+            event_type, payload, run_id, correlation_id, causation_id, actor, level, slot
+        )
+        assert ticket is not None
+        self._queue.wait_committed(ticket, timeout)
+        return slot[0]
+
+    def flush(self, timeout: float | None = None) -> int:
+        """Wait until every event emitted before this call is committed; returns how many
+        events this log has committed in total."""
+        q = self._queue
+        ticket = q.submitted
+        if ticket:
+            q.wait_committed(ticket, timeout)
+        elif q.error is not None:
+            raise EventLogUnavailable(f"the writer stopped: {q.error}")
+        return q.committed
+
+    @property
+    def dropped(self) -> int:
+        """Debug-level events dropped because the queue was full (``drop_debug=True``)."""
+        return self._queue.dropped
+
+    @property
+    def committed(self) -> int:
+        return self._queue.committed
+
+    def close(self) -> None:
+        """Commit what is queued, stop the writer and close the database (idempotent)."""
+        if self._closed:
+            return
+        with self._open_lock:
+            if self._closed:
+                return
+            self._closed = True
+            thread = self._thread
+        self._queue.close()
+        if thread is not None:
+            thread.join()
+            atexit.unregister(self.close)
+        if self._store is not None:
+            self._store.close()
+        error = self._queue.error
+        if error is not None:
+            raise EventLogUnavailable(f"the writer stopped: {error}")
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+            return
+        with contextlib.suppress(SteveError):  # the error already propagating matters more
+            self.close()
+
+    # --- seals and checkpoints ---------------------------------------------------------
+
+    def seal(self) -> Segment | None:
+        """Commit what is queued, then seal the open segment and sign a checkpoint."""
+        self.flush()
+        return self.store().seal("manual")
+
+    def checkpoint(self) -> Checkpoint:
+        """Commit what is queued, then sign the chain head (no new segment)."""
+        self.flush()
+        return self.store().checkpoint()
+
+    # --- reading -----------------------------------------------------------------------
+
+    def head(self) -> Head:
+        return self.store().head()
+
+    def events(
+        self,
+        *,
+        run_id: str | None = None,
+        correlation_id: str | None = None,
+        event_type: str | None = None,
+        from_seq: int = 1,
+        min_level: Level | None = None,
+    ) -> Iterator[Event]:
+        """Matching events in seq order, streamed in pages.  ``event_type`` may end in
+        ``.*`` to match a family (``container.*``)."""
+        flt = EventFilter(run_id, correlation_id, event_type, from_seq, min_level)
+        return self.store().iter_events(flt)
+
+    def follow(
+        self,
+        *,
+        run_id: str | None = None,
+        correlation_id: str | None = None,
+        event_type: str | None = None,
+        from_seq: int = 1,
+        min_level: Level | None = None,
+        poll: float = 0.2,
+        stop: Callable[[], bool] | None = None,
+    ) -> Iterator[Event]:
+        """Like :meth:`events`, then keep polling for new events until ``stop()`` is true."""
+        nxt = from_seq
+        while True:
+            for event in self.events(
+                run_id=run_id,
+                correlation_id=correlation_id,
+                event_type=event_type,
+                from_seq=nxt,
+                min_level=min_level,
+            ):
+                nxt = event.seq + 1
+                yield event
+            if stop is not None and stop():
+                return
+            time.sleep(poll)
+
+    def verify(self, *, public_key: bytes | None = None) -> ChainReport:
+        """Verify the whole chain, head, seals and checkpoint signatures (see
+        :mod:`steve.events.verify`)."""
+        return verify_chain(self.store(), public_key=public_key)
+
+    def public_keys(self) -> dict[bytes, bytes]:
+        return self.store().public_keys()
+
+
+def _pending(
+    event_type: str,
+    payload: bytes,
+    run_id: str | None,
+    correlation_id: str | None,
+    causation_id: str | None,
+    actor: str | None,
+    level: Level,
+) -> Pending:
+    return (
+        time.time_ns() // 1_000_000,
+        level.value,
+        event_type,
+        run_id,
+        correlation_id,
+        causation_id,
+        actor,
+        payload,
+    )
+
+
+def open_log(path: Path, key: bytes, **kwargs: Any) -> EventLog:
+    """An :class:`EventLog` on the ``events.db`` at ``path``."""
+    return EventLog(path, key, **kwargs)

@@ -1,0 +1,232 @@
+"""One pack per export, written as objects come, in bounded memory.
+
+Objects are appended to a temporary ``objects/pack/tmp-steve-*.pack`` as the
+export produces them (large blobs streamed chunk by chunk through zlib),
+each only if neither the target nor this pack has it yet.  :meth:`finish`
+writes the real object count into the header, appends the pack checksum,
+writes the version 2 index with dulwich's :func:`~dulwich.pack.write_pack_index`
+and renames both into place (``.pack`` first: git ignores a pack without
+its index).  :meth:`abort` removes the temporary file, so a refused or
+failed export leaves nothing behind.  Memory held: 20-byte ids plus one
+index entry per object, never object contents.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import struct
+import tempfile
+import zlib
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO
+
+from dulwich.pack import write_pack_index
+
+from steve.errors import GitFailure
+
+COMMIT, TREE, BLOB, TAG = 1, 2, 3, 4
+TYPE_NAMES = {COMMIT: b"commit", TREE: b"tree", BLOB: b"blob", TAG: b"tag"}
+COMPRESSION = 1  # zlib level: export speed over pack size (git gc repacks anyway)
+SMALL = 4096  # objects up to this size use a 4 KiB zlib window: 2-3x faster to set up
+SMALL_WBITS = 12
+_READ = 1 << 20
+
+
+def object_header(type_num: int, size: int) -> bytes:
+    """The loose-object header git hashes before the content."""
+    return TYPE_NAMES[type_num] + b" " + str(size).encode() + b"\0"
+
+
+def git_sha(type_num: int, data: bytes) -> bytes:
+    """The raw 20-byte SHA-1 git gives ``data`` as an object of ``type_num``."""
+    h = hashlib.sha1(object_header(type_num, len(data)))
+    h.update(data)
+    return h.digest()
+
+
+def _entry_header(type_num: int, size: int) -> bytes:
+    out = bytearray()
+    c = (type_num << 4) | (size & 0x0F)
+    size >>= 4
+    while size:
+        out.append(c | 0x80)
+        c = size & 0x7F
+        size >>= 7
+    out.append(c)
+    return bytes(out)
+
+
+class PackWriter:
+    """Collects new objects into one pack in ``pack_dir``."""
+
+    def __init__(self, pack_dir: Path, has: Callable[[bytes], bool]) -> None:
+        self._dir = pack_dir
+        self._has = has
+        self._file: BinaryIO | None = None
+        self._path: Path | None = None
+        self._entries: list[tuple[bytes, int, int]] = []
+        self._seen: set[bytes] = set()
+        self._offset = 0
+        self.name: str | None = None
+
+    @property
+    def count(self) -> int:
+        return len(self._entries)
+
+    def has(self, sha: bytes) -> bool:
+        """Whether the target or this pack holds the object ``sha`` (raw)."""
+        return sha in self._seen or self._has(sha)
+
+    def is_new(self, sha: bytes) -> bool:
+        """Whether this pack wrote ``sha`` (not the target before the export)."""
+        return sha in self._seen
+
+    def _open(self) -> BinaryIO:
+        if self._file is None:
+            try:
+                self._dir.mkdir(parents=True, exist_ok=True)
+                fd, name = tempfile.mkstemp(prefix="tmp-steve-", suffix=".pack", dir=self._dir)
+            except OSError as exc:
+                raise GitFailure("create pack", f"{self._dir}: {exc.strerror}") from exc
+            self._file = os.fdopen(fd, "w+b")
+            self._path = Path(name)
+            self._file.write(b"PACK" + struct.pack(">LL", 2, 0))
+            self._offset = 12
+        return self._file
+
+    def add(self, type_num: int, data: bytes) -> bytes:
+        """Add one object held in memory; returns its raw id."""
+        sha = git_sha(type_num, data)
+        if sha in self._seen or self._has(sha):
+            return sha
+        f = self._open()
+        wbits = SMALL_WBITS if len(data) <= SMALL else zlib.MAX_WBITS
+        entry = _entry_header(type_num, len(data)) + zlib.compress(data, COMPRESSION, wbits)
+        try:
+            f.write(entry)
+        except OSError as exc:
+            raise GitFailure("write pack", str(exc)) from exc
+        self._entries.append((sha, self._offset, zlib.crc32(entry)))
+        self._seen.add(sha)
+        self._offset += len(entry)
+        return sha
+
+    def add_stream(self, type_num: int, size: int, chunks: Iterable[bytes]) -> bytes:
+        """Add one object of ``size`` bytes given in chunks (a large blob), streamed:
+        written while hashed, and cut off again if the pack or target has it."""
+        f = self._open()
+        start = self._offset
+        h = hashlib.sha1(object_header(type_num, size))
+        total = 0
+
+        def hashed() -> Iterable[bytes]:
+            nonlocal total
+            for chunk in chunks:
+                h.update(chunk)
+                total += len(chunk)
+                yield chunk
+
+        crc = self._write_entry(f, type_num, size, hashed())
+        if total != size:
+            raise GitFailure("write pack", f"object size {total} differs from {size}")
+        sha = h.digest()
+        if self.has(sha):
+            self._truncate(start)
+            return sha
+        self._entries.append((sha, start, crc))
+        self._seen.add(sha)
+        return sha
+
+    def _truncate(self, offset: int) -> None:
+        assert self._file is not None
+        try:
+            self._file.seek(offset)
+            self._file.truncate()
+        except OSError as exc:
+            raise GitFailure("write pack", str(exc)) from exc
+        self._offset = offset
+
+    def _write_entry(self, f: BinaryIO, type_num: int, size: int, chunks: Iterable[bytes]) -> int:
+        header = _entry_header(type_num, size)
+        comp = zlib.compressobj(COMPRESSION)
+        try:
+            f.write(header)
+            crc = zlib.crc32(header)
+            written = len(header)
+            for chunk in chunks:
+                out = comp.compress(chunk)
+                if out:
+                    f.write(out)
+                    crc = zlib.crc32(out, crc)
+                    written += len(out)
+            out = comp.flush()
+            f.write(out)
+        except OSError as exc:
+            raise GitFailure("write pack", str(exc)) from exc
+        crc = zlib.crc32(out, crc)
+        self._offset += written + len(out)
+        return crc & 0xFFFFFFFF
+
+    def finish(self) -> str | None:
+        """Complete the pack and move it into place; returns its name (None: nothing new)."""
+        f, path = self._file, self._path
+        if f is None or path is None:
+            return None
+        if not self._entries:
+            self.abort()
+            return None
+        try:
+            f.seek(8)
+            f.write(struct.pack(">L", len(self._entries)))
+            f.seek(0)
+            h = hashlib.sha1()
+            while block := f.read(_READ):
+                h.update(block)
+            checksum = h.digest()
+            f.seek(0, os.SEEK_END)
+            f.write(checksum)
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+            self._file = None
+            base = self._dir / f"pack-{checksum.hex()}"
+            self._entries.sort()
+            idx_tmp = path.with_suffix(".idx")
+            with idx_tmp.open("wb") as fi:
+                write_pack_index(fi, self._entries, checksum, version=2)
+                fi.flush()
+                os.fsync(fi.fileno())
+            path.chmod(0o444)
+            idx_tmp.chmod(0o444)
+            path.rename(base.with_suffix(".pack"))
+            idx_tmp.rename(base.with_suffix(".idx"))
+        except OSError as exc:
+            self.abort()
+            raise GitFailure("write pack", str(exc)) from exc
+        self._path = None
+        self.name = base.name
+        return self.name
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._path is not None:
+            for p in (self._path, self._path.with_suffix(".idx")):
+                p.unlink(missing_ok=True)
+            self._path = None
+
+    def __enter__(self) -> PackWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is not None or self._file is not None:
+            self.abort()

@@ -1,0 +1,637 @@
+"""Running plan nodes as container steps: the machinery under build, test and replay.
+
+:class:`Executor` takes a frozen plan and a :class:`~steve.exec.Runner` and
+runs a set of nodes in topological order with at most ``jobs`` steps in
+flight (threads; the containers do the work).  For each node it
+
+1. derives the step (:class:`~steve.exec.StepSpec`): image, command, env,
+   inputs (pinned ids, or the outputs of the upstream nodes' receipts),
+   declared outputs, the policy from the plan (:func:`steve.exec.policy_for`)
+   and the timeout (``budgets.time_ms``);
+2. computes the action key (:mod:`steve.porcelain.actioncache`) and, unless
+   caching is off, reuses a successful receipt for the same key (status
+   ``cached``: nothing runs);
+3. otherwise runs the step and freezes one ``build_receipt`` (success or
+   failure), caches it when it succeeded, and moves the node's receipt ref
+   ``refs/receipts/<run>/<node>``.
+
+A receipt's parents are the plan and the receipts of the node's upstream
+nodes (edges and inputs), so ``steve log`` follows the data flow.  Nodes
+downstream of a failed node are skipped (no receipt).
+
+The store is shared by the worker threads through a lock
+(:func:`serialized`): one transaction at a time, reads in between.  With an
+event log, each node's state changes are ``step.*`` events and its
+stdout/stderr are spooled as ``log.chunk``/``log.end`` events
+(:class:`steve.events.LogSpooler`, bounded chunks).
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+from steve.errors import InvalidInput, PlanNotBuilt
+from steve.events import EventLog, LogSpooler
+from steve.exec import FailureClass, Runner, StepResult, StepSpec, policy_for
+from steve.objects.model import Manifest, ObjectType
+from steve.objects.oid import ObjectId
+from steve.objects.schemas.plan import Grant, Node, PlanManifest
+from steve.porcelain import actioncache
+from steve.porcelain.actioncache import CachedAction, StaleEntry
+from steve.porcelain.freeze import build_manifest, store_manifest
+from steve.porcelain.junit import JUnitError, junit_outputs, parse_junit
+from steve.refs.names import format_problem
+from steve.repo import Repo
+from steve.store.base import Backend
+
+RECEIPT_REF_PREFIX = "refs/receipts/"
+WORKDIR = "/work"
+MAX_JOBS = 64
+EVENT_ACTOR = "steve"
+
+
+class NodeStatus(enum.StrEnum):
+    STARTED = "started"  # progress only
+    BUILT = "built"  # ran and succeeded
+    CACHED = "cached"  # a successful receipt for the same action key was reused
+    FAILED = "failed"  # ran (or was refused) and failed; it has a receipt
+    SKIPPED = "skipped"  # an upstream node failed; nothing ran
+
+
+@dataclass(frozen=True, slots=True)
+class Progress:
+    """One progress report: a node changed state (``done`` of ``total`` finished)."""
+
+    node: str
+    kind: str
+    status: NodeStatus
+    done: int
+    total: int
+    detail: str = ""
+    receipt: ObjectId | None = None
+
+
+ProgressCallback = Callable[[Progress], None]
+NodeLogCallback = Callable[[str, str, bytes], None]
+"""``(node id, stream name, bytes)`` for each piece of a step's stdout/stderr."""
+
+
+@dataclass(frozen=True, slots=True)
+class NodeOutcome:
+    node: str
+    kind: str
+    status: NodeStatus
+    receipt: ObjectId | None = None
+    action_key: ObjectId | None = None
+    outputs: Mapping[str, ObjectId] = field(default_factory=dict)
+    logs: tuple[ObjectId, ...] = ()
+    failure: str | None = None  # DEVPATH 4.8 class, e.g. "TestError.AssertionFailed"
+    detail: str = ""
+    policy_denied: bool = False
+    grants: tuple[str, ...] = ()  # capabilities granted by the plan and used
+    duration_ms: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (NodeStatus.BUILT, NodeStatus.CACHED)
+
+
+# --- a store shared by threads ---------------------------------------------------------
+
+
+class _SerialBackend:
+    """A backend proxy: every call and every whole transaction holds one lock."""
+
+    def __init__(self, inner: Backend, lock: threading.RLock) -> None:
+        self._inner = inner
+        self._lock = lock
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        with self._lock, self._inner.transaction() as tx:
+            yield tx
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+        lock = self._lock
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                result = attr(*args, **kwargs)
+                if isinstance(result, Iterator):
+                    return list(result)  # a stream must not outlive the lock
+                return result
+
+        return call
+
+
+def serialized(repo: Repo) -> Repo:
+    """A view of ``repo`` that threads may share (same database, observers and key)."""
+    if isinstance(repo.backend, _SerialBackend):
+        return repo
+    backend = cast(Backend, _SerialBackend(repo.backend, threading.RLock()))
+    view = Repo(backend, repo.root, repo.config, repo.identity, repo.key)
+    view.observers = repo.observers
+    return view
+
+
+# --- refs and plan lookup --------------------------------------------------------------
+
+
+def receipt_ref(run_id: str, node_id: str) -> str:
+    """``refs/receipts/<run>/<node>``; a node id that is not a valid ref component
+    (``..``, ``.lock``, a trailing dot) is spelled ``~hex`` of its UTF-8 bytes."""
+    name = f"{RECEIPT_REF_PREFIX}{run_id}/{node_id}"
+    if format_problem(name) is None:
+        return name
+    return f"{RECEIPT_REF_PREFIX}{run_id}/x-{node_id.encode().hex()}"
+
+
+def read_manifest_body(repo: Repo, oid: ObjectId, kind: ObjectType) -> Manifest:
+    obj = repo.read_typed(oid, kind)
+    assert isinstance(obj, Manifest)
+    return obj
+
+
+def load_plan(repo: Repo, plan_id: ObjectId) -> PlanManifest:
+    manifest = read_manifest_body(repo, plan_id, ObjectType.PLAN)
+    return PlanManifest.model_validate(manifest.body)
+
+
+def upstream_of(plan: PlanManifest) -> dict[str, list[str]]:
+    """Node id -> the nodes it waits for (edge sources and input producers)."""
+    ups: dict[str, list[str]] = {n.id: [] for n in plan.nodes}
+    for e in plan.edges:
+        if e.from_node not in ups[e.to_node]:
+            ups[e.to_node].append(e.from_node)
+    for n in plan.nodes:
+        for inp in n.inputs:
+            if inp.node is not None and inp.node not in ups[n.id]:
+                ups[n.id].append(inp.node)
+    return ups
+
+
+def topological(plan: PlanManifest) -> list[str]:
+    """Node ids, upstream first; ties in plan order (a frozen plan is acyclic)."""
+    ups = upstream_of(plan)
+    order: list[str] = []
+    placed: set[str] = set()
+    pending = [n.id for n in plan.nodes]
+    while pending:
+        progressed = False
+        rest: list[str] = []
+        for nid in pending:
+            if all(u in placed for u in ups[nid]):
+                order.append(nid)
+                placed.add(nid)
+                progressed = True
+            else:
+                rest.append(nid)
+        if not progressed:
+            raise InvalidInput("the plan's graph has a cycle", ", ".join(rest))
+        pending = rest
+    return order
+
+
+# --- failure classes --------------------------------------------------------------------
+
+
+def classify_result(kind: str, result: StepResult) -> str | None:
+    """The DEVPATH 4.8 class of a step result in a node of ``kind`` (None: success)."""
+    f = result.failure
+    if f is None:
+        return None
+    is_test = kind == "test"
+    if f is FailureClass.CRASH:
+        code = result.exit_code
+        signalled = code is None or code >= 128
+        if is_test:
+            return "TestError.CrashError" if signalled else "TestError.AssertionFailed"
+        return "BuildError.CompileError"
+    if f is FailureClass.TIMEOUT:
+        return "TestError.Timeout" if is_test else "BuildError.ResourceExhausted"
+    return f.qualified
+
+
+def junit_verdict(
+    repo: Repo, node: Node, outputs: Mapping[str, ObjectId]
+) -> tuple[str | None, str]:
+    """A test node that exited 0 still fails if a JUnit report it declared counts a
+    failed or erroneous case, or is not a usable report."""
+    problems: list[str] = []
+    for name in junit_outputs(node.outputs):
+        oid = outputs.get(name)
+        if oid is None or repo.object_type(oid) is not ObjectType.BLOB:
+            continue
+        try:
+            report = parse_junit(repo.read_blob(oid))
+        except JUnitError as exc:
+            problems.append(f"{name}: not a usable JUnit report: {exc}")
+            continue
+        if not report.ok:
+            cases = ", ".join(report.failed_cases[:5])
+            problems.append(f"{name}: {report.failures} failed, {report.errors} errors ({cases})")
+    if problems:
+        return "TestError.AssertionFailed", "; ".join(problems)
+    return None, ""
+
+
+def clamp_exit(code: int | None) -> int:
+    if code is None:
+        return -1
+    return max(-255, min(255, code))
+
+
+# --- the executor ---------------------------------------------------------------------
+
+
+@dataclass
+class Executor:
+    """Runs nodes of one frozen plan in one run (see the module docstring)."""
+
+    repo: Repo
+    runner: Runner | None
+    run_id: str
+    plan_id: ObjectId
+    plan: PlanManifest
+    jobs: int = 1
+    no_cache: bool = False
+    tz: int = 0
+    on_progress: ProgressCallback | None = None
+    on_log: NodeLogCallback | None = None
+    events: EventLog | None = None
+    stale: list[StaleEntry] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.jobs <= MAX_JOBS:
+            raise InvalidInput("invalid number of jobs", f"{self.jobs} (1..{MAX_JOBS})")
+        self.repo = serialized(self.repo)
+        self.nodes: dict[str, Node] = {n.id: n for n in self.plan.nodes}
+        self.ups = upstream_of(self.plan)
+        self.order = topological(self.plan)
+        self._done = 0
+        self._total = 0
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def emit(self, event_type: str, payload: Mapping[str, object], level: str = "info") -> None:
+        if self.events is not None:
+            self.events.emit(event_type, payload, run_id=self.run_id, level=level)
+
+    def _progress(self, node: Node, status: NodeStatus, outcome: NodeOutcome | None = None) -> None:
+        if status is not NodeStatus.STARTED:
+            with self._lock:
+                self._done += 1
+        detail = ""
+        if outcome is not None:
+            detail = outcome.failure + ": " + outcome.detail if outcome.failure else outcome.detail
+        if self.on_progress is not None:
+            self.on_progress(
+                Progress(
+                    node.id,
+                    node.kind,
+                    status,
+                    self._done,
+                    self._total,
+                    detail,
+                    None if outcome is None else outcome.receipt,
+                )
+            )
+        payload: dict[str, object] = {"node": node.id, "kind": node.kind, "status": status.value}
+        if outcome is not None and outcome.receipt is not None:
+            payload["receipt"] = outcome.receipt.hex
+        if outcome is not None and outcome.failure:
+            payload["failure"] = outcome.failure
+        level = "error" if status is NodeStatus.FAILED else "info"
+        self.emit(f"step.{status.value}", payload, level)
+
+    def check_policies(self, node_ids: Sequence[str]) -> None:
+        """Refuse (PolicyViolation) before any container exists if a node asks too much."""
+        for nid in node_ids:
+            policy_for(self.plan, self.nodes[nid])
+
+    def spec_for(self, node: Node, known: Mapping[str, NodeOutcome]) -> StepSpec:
+        policy, _ = policy_for(self.plan, node)
+        inputs: dict[str, ObjectId] = {}
+        for inp in node.inputs:
+            if inp.pinned is not None:
+                inputs[inp.name] = ObjectId.from_hex(inp.pinned)
+            else:
+                assert inp.node is not None and inp.output is not None
+                inputs[inp.name] = known[inp.node].outputs[inp.output]
+        timeout = node.budgets.time_ms / 1000 if node.budgets.time_ms else None
+        return StepSpec(
+            run_id=self.run_id,
+            step_id=node.id,
+            image=node.image,
+            command=tuple(node.command),
+            env=dict(node.env),
+            inputs=inputs,
+            outputs=tuple(node.outputs),
+            policy=policy,
+            timeout_s=timeout,
+            workdir=WORKDIR,
+        )
+
+    def move_ref(self, node_id: str, receipt: ObjectId, why: str) -> None:
+        ref = receipt_ref(self.run_id, node_id)
+        current = self.repo.refs.resolve(ref)
+        if current is None or current.target != receipt:
+            self.repo.update_ref(ref, receipt, message=f"steve {why}: cached (run {self.run_id})")
+
+    # --- one node ----------------------------------------------------------------------
+
+    def cached(self, node: Node, known: Mapping[str, NodeOutcome]) -> NodeOutcome | None:
+        """The node's outcome from the action cache, or None (a stale entry is recorded)."""
+        spec = self.spec_for(node, known)
+        key = actioncache.action_key(spec)
+        found = actioncache.lookup(self.repo, key)
+        if isinstance(found, StaleEntry):
+            with self._lock:
+                self.stale.append(found)
+            self.emit(
+                "cache.stale",
+                {"node": node.id, "key": found.key_hex, "reason": found.reason},
+                "warning",
+            )
+            return None
+        if found is None:
+            return None
+        return self._cached_outcome(node, key, found)
+
+    def _cached_outcome(self, node: Node, key: ObjectId, hit: CachedAction) -> NodeOutcome:
+        body = actioncache.receipt_body(self.repo, hit.receipt) or {}
+        logs = tuple(ObjectId.from_hex(h) for h in body.get("logs") or ())
+        grants = tuple(str(g.get("capability")) for g in body.get("grants") or ())
+        return NodeOutcome(
+            node.id,
+            node.kind,
+            NodeStatus.CACHED,
+            hit.receipt,
+            key,
+            hit.outputs,
+            logs,
+            grants=grants,
+            duration_ms=int(body.get("duration_ms") or 0),
+        )
+
+    def run_node(self, node: Node, known: Mapping[str, NodeOutcome], *, why: str) -> NodeOutcome:
+        spec = self.spec_for(node, known)
+        key = actioncache.action_key(spec)
+        if not self.no_cache:
+            hit = self.cached(node, known)
+            if hit is not None:
+                self.move_ref(node.id, cast(ObjectId, hit.receipt), why)
+                self._progress(node, NodeStatus.CACHED, hit)
+                return hit
+        if self.runner is None:
+            raise PlanNotBuilt(self.run_id, node.id)
+        self._progress(node, NodeStatus.STARTED)
+        spoolers: dict[str, LogSpooler] = {}
+        sink = self.on_log
+        events = self.events
+
+        def on_log(stream: str, data: bytes) -> None:
+            if sink is not None:
+                sink(node.id, stream, data)
+            if events is not None:
+                if stream not in spoolers:
+                    spoolers[stream] = LogSpooler(
+                        events, step=node.id, stream=stream, run_id=self.run_id
+                    )
+                spoolers[stream].write(data)
+
+        try:
+            result = self.runner.run(self.repo, spec, on_log)
+        finally:
+            for spooler in spoolers.values():
+                spooler.close()
+        failure = classify_result(node.kind, result)
+        detail = result.failure_detail
+        if failure is None and node.kind == "test":
+            failure, detail = junit_verdict(self.repo, node, result.outputs)
+        parents = [self.plan_id, *(known[u].receipt for u in self.ups[node.id])]
+        _, grants = policy_for(self.plan, node)
+        receipt = self.freeze_receipt(
+            node,
+            spec,
+            key,
+            result,
+            failure,
+            detail,
+            [p for p in parents if p is not None],
+            grants,
+            why,
+        )
+        if failure is None:
+            actioncache.record(self.repo, key, receipt)
+        outcome = NodeOutcome(
+            node.id,
+            node.kind,
+            NodeStatus.BUILT if failure is None else NodeStatus.FAILED,
+            receipt,
+            key,
+            dict(result.outputs),
+            (result.stdout, result.stderr),
+            failure,
+            detail,
+            result.failure is FailureClass.POLICY_DENIED,
+            tuple(g.capability for g in grants),
+            max(0, (result.finished_at - result.started_at) // 1_000_000),
+        )
+        self._progress(node, outcome.status, outcome)
+        return outcome
+
+    def freeze_receipt(
+        self,
+        node: Node,
+        spec: StepSpec,
+        key: ObjectId,
+        result: StepResult,
+        failure: str | None,
+        detail: str,
+        parents: Sequence[ObjectId],
+        grants: Sequence[Grant],
+        why: str,
+    ) -> ObjectId:
+        """Freeze the receipt and move the node's receipt ref to it, in one transaction."""
+        draft = receipt_draft(
+            self.plan_id, node, spec, key, result, failure, grants, self.plan.environment
+        )
+        draft["failure_detail"] = detail or None
+        manifest = build_manifest(
+            self.repo,
+            ObjectType.BUILD_RECEIPT,
+            draft,
+            parents=parents,
+            now=result.finished_at // 1_000_000_000,
+            tz=self.tz,
+        )
+        return store_manifest(
+            self.repo,
+            manifest,
+            ref=receipt_ref(self.run_id, node.id),
+            message=f"steve {why} (run {self.run_id})",
+        )
+
+    # --- many nodes --------------------------------------------------------------------
+
+    def execute(
+        self,
+        node_ids: Sequence[str],
+        known: Mapping[str, NodeOutcome],
+        *,
+        why: str,
+    ) -> list[NodeOutcome]:
+        """Run ``node_ids`` (upstream nodes outside it must be in ``known``), at most
+        ``jobs`` at a time; outcomes in topological order."""
+        wanted = set(node_ids)
+        todo = [nid for nid in self.order if nid in wanted]
+        self._total, self._done = len(todo), 0
+        results: dict[str, NodeOutcome] = dict(known)
+        finished: dict[str, NodeOutcome] = {}
+        running: dict[Future[NodeOutcome], str] = {}
+        pending = list(todo)
+        with ThreadPoolExecutor(max_workers=self.jobs, thread_name_prefix="steve-step") as pool:
+            try:
+                while pending or running:
+                    for nid in list(pending):
+                        if len(running) >= self.jobs:
+                            break
+                        ups = self.ups[nid]
+                        if any(u not in results for u in ups):
+                            continue  # an upstream node is still running
+                        pending.remove(nid)
+                        node = self.nodes[nid]
+                        bad = [u for u in ups if not results[u].ok]
+                        if bad:
+                            out = NodeOutcome(
+                                nid,
+                                node.kind,
+                                NodeStatus.SKIPPED,
+                                detail=f"upstream {', '.join(bad)} did not succeed",
+                            )
+                            results[nid] = finished[nid] = out
+                            self._progress(node, NodeStatus.SKIPPED, out)
+                            continue
+                        snapshot = dict(results)
+                        running[pool.submit(self.run_node, node, snapshot, why=why)] = nid
+                    if not running:
+                        continue
+                    done, _ = wait(list(running), return_when=FIRST_COMPLETED)
+                    for fut in done:
+                        nid = running.pop(fut)
+                        outcome = fut.result()  # a SteveError of the environment propagates
+                        results[nid] = finished[nid] = outcome
+            except BaseException:
+                for fut in running:
+                    fut.cancel()
+                raise
+        return [finished[nid] for nid in todo]
+
+
+def receipt_draft(
+    plan_id: ObjectId,
+    node: Node,
+    spec: StepSpec,
+    key: ObjectId,
+    result: StepResult,
+    failure: str | None,
+    grants: Sequence[Grant],
+    toolchain: Mapping[str, str],
+) -> dict[str, Any]:
+    """The build receipt of one executed plan node (schema: steve.objects.schemas.receipts)."""
+    return receipt_draft_from_spec(
+        plan_id.hex,
+        node.id,
+        spec,
+        key.hex,
+        result,
+        failure,
+        [g.model_dump() for g in grants],
+        toolchain,
+        node.nondeterminism,
+    )
+
+
+def receipt_draft_from_spec(
+    plan_hex: str,
+    node_id: str,
+    spec: StepSpec,
+    key_hex: str,
+    result: StepResult,
+    failure: str | None,
+    grants: Sequence[Mapping[str, Any]],
+    toolchain: Mapping[str, str],
+    nondeterminism: Sequence[str],
+) -> dict[str, Any]:
+    """The build receipt of one executed step."""
+    started = result.started_at // 1_000_000_000
+    finished = max(started, result.finished_at // 1_000_000_000)
+    denied = result.failure is FailureClass.POLICY_DENIED
+    decisions: list[dict[str, Any]] = [
+        {"rule": "image-pinned", "decision": "deny" if denied else "allow", "detail": spec.image},
+        {
+            "rule": "container-policy",
+            "decision": "deny" if denied else "allow",
+            "detail": result.failure_detail if denied else _policy_summary(spec),
+        },
+    ]
+    for g in grants:
+        decisions.append(
+            {"rule": f"grant:{g['capability']}", "decision": "allow", "detail": g["reason"]}
+        )
+    timeout_ms = None if spec.timeout_s is None else round(spec.timeout_s * 1000)
+    exit_status = clamp_exit(result.exit_code)
+    return {
+        "plan": plan_hex,
+        "node": node_id,
+        "action_key": key_hex,
+        "input_trees": [spec.inputs[name].hex for name in sorted(spec.inputs)],
+        "inputs": {name: oid.hex for name, oid in spec.inputs.items()},
+        "declared_outputs": list(spec.outputs),
+        "workdir": spec.workdir,
+        "timeout_ms": timeout_ms,
+        "image": spec.image,
+        "image_diff_ids": list(result.image_diff_ids),
+        "command": list(spec.command),
+        "env": dict(spec.env),
+        "toolchain": dict(toolchain),
+        "outputs": {name: oid.hex for name, oid in result.outputs.items()},
+        "logs": [result.stdout.hex, result.stderr.hex],
+        "exit_status": exit_status,
+        "failure": failure,
+        "failure_detail": result.failure_detail or None,
+        "policy": spec.policy.canonical(),
+        "grants": [dict(g) for g in grants],
+        "policy_decisions": decisions,
+        "host_prompts": [],
+        "notes": list(result.notes),
+        "started_at": started,
+        "finished_at": finished,
+        "duration_ms": max(0, (result.finished_at - result.started_at) // 1_000_000),
+        "nondeterminism": list(nondeterminism),
+    }
+
+
+def _policy_summary(spec: StepSpec) -> str:
+    p = spec.policy
+    return (
+        f"network={p.network_mode} read_only_root={p.read_only_root} user={p.user} "
+        f"pids={p.pids_limit} memory={p.memory_bytes} nano_cpus={p.nano_cpus} "
+        f"cap_drop={','.join(p.cap_drop)}"
+    )
+
+
+def now_s() -> int:
+    return int(time.time())

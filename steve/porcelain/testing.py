@@ -1,0 +1,279 @@
+"""TEST: run a plan's test nodes in containers and freeze a test certificate.
+
+    >>> report = test(repo, DockerRunner(engine))
+    >>> report.verdict, report.certificate
+    ('pass', ObjectId(...))
+
+:func:`test` needs a built plan: every build node (see
+:func:`steve.porcelain.build.split_nodes`) must have a successful receipt in
+the action cache for exactly the inputs the plan gives it now (else
+STEVE-BUILD-002, nothing runs).  It moves the run BUILD -> TEST, runs the
+test nodes like :func:`steve.porcelain.build.build` runs build nodes (a
+passing test whose action key is cached is not run again; ``no_cache``
+forces), and freezes a ``test_certificate``:
+
+* ``verdict``: ``pass`` when every test node succeeded and every JUnit report
+  it declared counts no failure or error;
+* ``builds``: every receipt involved (build and test nodes);
+* ``evidence``: the test nodes' log blobs and JUnit reports;
+* ``failures``: one per failing test node, typed with the DEVPATH 4.8 classes
+  (``TestError.AssertionFailed`` for a non-zero exit or failed JUnit cases,
+  ``TestError.Timeout``, ``TestError.CrashError``, ``ContainerError.*``);
+* ``policy``: how many steps ran under a checked policy, how many passed it,
+  and the violations (policy refusals, denied network);
+* ``results``: per test node, its receipt and the JUnit counts.
+
+A declared output whose name ends in ``.xml`` is read as a JUnit report
+(:mod:`steve.porcelain.junit`); a test node whose report counts a failure or
+an error fails (``TestError.AssertionFailed``) even if it exited 0, and a
+failing test is never cached.
+
+The certificate moves ``refs/runs/<run>/test_certificate``.  When the verdict
+is ``fail`` the run goes back to BUILD in the same transaction (the
+BUILD<->TEST loop); the next ``build`` reuses every unchanged node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from steve.errors import NoTestNodes, PlanNotBuilt
+from steve.events import EventLog
+from steve.exec import Runner
+from steve.objects.model import ObjectType
+from steve.objects.oid import ObjectId
+from steve.objects.schemas.plan import Node
+from steve.porcelain.actioncache import StaleEntry
+from steve.porcelain.build import enter_stage, plan_of, split_nodes
+from steve.porcelain.freeze import build_manifest, frozen_payload, store_manifest
+from steve.porcelain.junit import JUnitError, JUnitReport, junit_outputs, parse_junit
+from steve.porcelain.runs import (
+    Run,
+    Stage,
+    Transition,
+    check_transition,
+    find_run,
+    run_manifests,
+    run_ref,
+    transition_in,
+    transition_payload,
+)
+from steve.porcelain.steps import (
+    Executor,
+    NodeLogCallback,
+    NodeOutcome,
+    NodeStatus,
+    ProgressCallback,
+    load_plan,
+    now_s,
+)
+from steve.repo import Repo
+
+__all__ = ["TestReport", "certificate_draft", "junit_summaries", "run_tests"]
+
+
+@dataclass(frozen=True, slots=True)
+class TestReport:
+    __test__ = False  # not a pytest class
+
+    run: Run
+    plan: ObjectId
+    certificate: ObjectId
+    verdict: str
+    tests: list[NodeOutcome]
+    builds: list[NodeOutcome]
+    failures: list[dict[str, Any]]
+    junit: dict[str, JUnitReport] = field(default_factory=dict)
+    transitions: list[Transition] = field(default_factory=list)
+    stale: list[StaleEntry] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "pass"
+
+
+def run_tests(
+    repo: Repo,
+    runner: Runner,
+    *,
+    run: str | None = None,
+    jobs: int = 1,
+    no_cache: bool = False,
+    clock: Callable[[], int] = now_s,
+    tz: int = 0,
+    actor: str = "steve",
+    on_progress: ProgressCallback | None = None,
+    on_log: NodeLogCallback | None = None,
+    events: EventLog | None = None,
+) -> TestReport:
+    """Test the run's built plan and freeze a certificate (see the module docstring)."""
+    target = find_run(repo, run)
+    plan_id = plan_of(repo, target)
+    plan = load_plan(repo, plan_id)
+    build_ids, test_ids = split_nodes(plan)
+    if not test_ids:
+        raise NoTestNodes(plan_id.hex)
+    if target.stage is not Stage.TEST:
+        check_transition(target.id, target.stage, Stage.TEST)
+    executor = Executor(
+        repo,
+        runner,
+        target.id,
+        plan_id,
+        plan,
+        jobs=jobs,
+        no_cache=no_cache,
+        tz=tz,
+        on_progress=on_progress,
+        on_log=on_log,
+        events=events,
+    )
+    executor.check_policies(test_ids)
+    built: dict[str, NodeOutcome] = {}
+    for nid in build_ids:  # the build must be complete, from the cache
+        hit = executor.cached(executor.nodes[nid], built)
+        if hit is None:
+            raise PlanNotBuilt(target.id, nid)
+        built[nid] = hit
+    transitions: list[Transition] = []
+    change = enter_stage(repo, target, Stage.TEST, trigger="steve test", now=clock(), actor=actor)
+    if change is not None:
+        transitions.append(change)
+    executor.emit("test.started", {"plan": plan_id.hex, "nodes": len(test_ids)})
+    outcomes = executor.execute(test_ids, built, why="test")
+    draft, junit, failures = certificate_draft(repo, plan.nodes, list(built.values()), outcomes)
+    latest = run_manifests(repo, target.id)
+    previous = latest.get(ObjectType.TEST_CERTIFICATE)
+    # parents: the run's previous certificate and the receipts of the tests (which lead
+    # to the build receipts and the plan); the last build receipt if no test ran
+    tested = [o.receipt for o in outcomes if o.receipt is not None]
+    if not tested:
+        tested = [o.receipt for o in built.values() if o.receipt is not None][-1:]
+    parents = [p for p in (previous, *tested) if p is not None]
+    now = clock()
+    manifest = build_manifest(
+        repo, ObjectType.TEST_CERTIFICATE, draft, parents=parents, now=now, tz=tz
+    )
+    ref = run_ref(target.id, ObjectType.TEST_CERTIFICATE)
+    back = None
+    with repo.backend.transaction() as tx:
+        cert = store_manifest(
+            repo,
+            manifest,
+            ref=ref,
+            ref_old=previous,
+            message=f"steve test: {draft['verdict']} (run {target.id})",
+            tx=tx,
+        )
+        if draft["verdict"] == "fail":
+            back = transition_in(
+                repo, tx, target.id, Stage.BUILD, "steve test: failed", now, actor, Stage.TEST
+            )
+    repo.notify("manifest.frozen", frozen_payload(manifest, cert, ref), target.id)
+    if back is not None:
+        transitions.append(back)
+        repo.notify("run.transition", transition_payload(back), run_id=target.id)
+    executor.emit(
+        "test.finished",
+        {"certificate": cert.hex, "verdict": draft["verdict"], "failures": len(failures)},
+        "info" if draft["verdict"] == "pass" else "error",
+    )
+    return TestReport(
+        find_run(repo, target.id),
+        plan_id,
+        cert,
+        draft["verdict"],
+        outcomes,
+        list(built.values()),
+        failures,
+        junit,
+        transitions,
+        executor.stale,
+    )
+
+
+def junit_summaries(
+    repo: Repo, declared: Sequence[str], outputs: Mapping[str, ObjectId]
+) -> dict[str, tuple[ObjectId, JUnitReport | JUnitError]]:
+    """Output name -> (report blob, parsed report or why it is unusable)."""
+    out: dict[str, tuple[ObjectId, JUnitReport | JUnitError]] = {}
+    for name in junit_outputs(declared):
+        report_id = outputs.get(name)
+        if report_id is None or repo.object_type(report_id) is not ObjectType.BLOB:
+            continue
+        try:
+            out[name] = (report_id, parse_junit(repo.read_blob(report_id)))
+        except JUnitError as exc:
+            out[name] = (report_id, exc)
+    return out
+
+
+def certificate_draft(
+    repo: Repo,
+    nodes: Sequence[Node],
+    builds: Sequence[NodeOutcome],
+    tests: Sequence[NodeOutcome],
+) -> tuple[dict[str, Any], dict[str, JUnitReport], list[dict[str, Any]]]:
+    """The certificate draft for these outcomes, the parsed JUnit reports, the failures."""
+    declared = {n.id: n.outputs for n in nodes}
+    failures: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    evidence: list[str] = []
+    junit: dict[str, JUnitReport] = {}
+    for o in tests:
+        evidence.extend(oid.hex for oid in o.logs)
+        summary: dict[str, Any] | None = None
+        for report_id, parsed in junit_summaries(repo, declared[o.node], o.outputs).values():
+            evidence.append(report_id.hex)
+            if isinstance(parsed, JUnitReport):
+                junit[o.node] = parsed
+                summary = {
+                    "report": report_id.hex,
+                    "tests": parsed.tests,
+                    "failures": parsed.failures,
+                    "errors": parsed.errors,
+                    "skipped": parsed.skipped,
+                    "failed_cases": list(parsed.failed_cases[:100]),
+                }
+        if not o.ok:
+            skipped = o.status is NodeStatus.SKIPPED
+            failures.append(
+                {
+                    "classification": o.failure or "TestError.CrashError",
+                    "message": (f"not run: {o.detail}" if skipped else o.detail)
+                    or f"{o.node} failed",
+                    "node": o.node,
+                    "evidence": o.logs[1].hex if len(o.logs) > 1 else None,
+                }
+            )
+        if o.receipt is not None:
+            results.append(
+                {
+                    "node": o.node,
+                    "receipt": o.receipt.hex,
+                    "status": "pass" if o.ok else "fail",
+                    "cached": o.status is NodeStatus.CACHED,
+                    "junit": summary,
+                }
+            )
+    steps = [o for o in [*builds, *tests] if o.receipt is not None]
+    violations = [
+        f"{o.node}: {o.failure}: {o.detail}"
+        for o in steps
+        if o.policy_denied or o.failure == "ContainerError.NetworkDenied"
+    ]
+    draft: dict[str, Any] = {
+        "verdict": "fail" if failures else "pass",
+        "builds": list(dict.fromkeys(o.receipt.hex for o in steps if o.receipt is not None)),
+        "evidence": list(dict.fromkeys(evidence)),
+        "failures": failures,
+        "policy": {
+            "checked": len(steps),
+            "passed": sum(1 for o in steps if not o.policy_denied),
+            "violations": violations,
+        },
+        "results": results,
+    }
+    return draft, junit, failures

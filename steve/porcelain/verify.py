@@ -1,0 +1,161 @@
+"""``steve verify REV``: verify the whole closure of an object by hash.
+
+Starting at the object ``REV`` names, every reachable object (tag targets,
+tree entries, chunks of a chunked blob, manifest parents and links) is read
+once and checked:
+
+* **corrupt**: its bytes do not hash to its id, are not the canonical
+  encoding of a STEVE object, or disagree with the index (type, size); a
+  chunk is not an inline blob of the length its index says;
+* **missing**: it is referenced but not in the store;
+* **bad-type**: it is referenced where another type is required;
+* **invalid**: a manifest whose schema version is unknown, whose body does
+  not validate against its schema (steve.objects.schemas) or is not in the
+  normalised form freeze writes, or whose links differ from the ids its body
+  references.
+
+The walk holds the set of visited ids and a stack of pending references,
+never object bodies, so memory grows with the closure's id count only.
+The object walker and per-object check are fsck's (:mod:`steve.maint`).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from steve.errors import ManifestInvalid, VerifyFailed
+from steve.maint import check_object, expected_types
+from steve.objects.model import Blob, ChunkedBlob, Manifest, ObjectType
+from steve.objects.oid import ObjectId
+from steve.objects.schemas import SCHEMAS
+from steve.objects.schemas.common import validate_body
+from steve.porcelain.freeze import body_value
+from steve.repo import Repo
+
+
+class VerifyKind(enum.StrEnum):
+    CORRUPT = "corrupt"
+    MISSING = "missing"
+    BAD_TYPE = "bad-type"
+    INVALID = "invalid"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyProblem:
+    kind: VerifyKind
+    oid: ObjectId
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.kind.value} {self.oid.hex}: {self.detail}"
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    root: ObjectId
+    objects: int = 0
+    bytes: int = 0
+    problems: list[VerifyProblem] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def count(self, kind: VerifyKind) -> int:
+        return sum(1 for p in self.problems if p.kind is kind)
+
+    def raise_for_problems(self, rev: str) -> None:
+        if self.problems:
+            raise VerifyFailed(
+                rev,
+                self.count(VerifyKind.CORRUPT),
+                self.count(VerifyKind.MISSING),
+                self.count(VerifyKind.INVALID) + self.count(VerifyKind.BAD_TYPE),
+            )
+
+
+# A pending reference: (id, allowed types or None for any, label, expected chunk length)
+_Ref = tuple[ObjectId, tuple[ObjectType, ...] | None, str, int | None]
+
+
+def check_manifest(obj: Manifest) -> str | None:
+    """Why ``obj`` is not a valid manifest of its kind and schema version, or None."""
+    model = SCHEMAS.get(obj.kind)
+    if model is None:
+        return f"no schema for kind {obj.kind}"
+    if obj.version != model.SCHEMA_VERSION:
+        return (
+            f"schema version {obj.version} of {obj.kind} is unknown (knows {model.SCHEMA_VERSION})"
+        )
+    try:
+        body = validate_body(model, obj.body)
+    except ManifestInvalid as exc:
+        return f"body does not validate: {exc.detail}"
+    if body_value(body) != obj.body:
+        return "body is not in the normalised form freeze writes"
+    referenced = {ObjectId.from_hex(hex_id) for _, _, hex_id in body.referenced_ids()}
+    if referenced != set(obj.links):
+        return "links differ from the ids the body references"
+    return None
+
+
+def iter_verify(repo: Repo, root: ObjectId) -> Iterator[VerifyProblem | tuple[ObjectId, int]]:
+    """Yield each problem as found and ``(id, stored size)`` for each object checked."""
+    backend = repo.backend
+    seen: set[bytes] = {root.raw}
+    stack: list[_Ref] = [(root, None, "the root", None)]
+    while stack:
+        oid, allowed, label, chunk_len = stack.pop()
+        found = backend.read_with_info(oid)
+        if found is None:
+            yield VerifyProblem(VerifyKind.MISSING, oid, f"{label} is not in the store")
+            continue
+        stored_type, size, data = found
+        if allowed is not None and stored_type not in allowed:
+            yield VerifyProblem(VerifyKind.BAD_TYPE, oid, f"{label} is a {stored_type}")
+        obj, problems = check_object(oid, data, stored_type, size)
+        for p in problems:
+            yield VerifyProblem(VerifyKind.CORRUPT, oid, p.detail)
+        yield oid, len(data)
+        if obj is None:
+            continue
+        if chunk_len is not None and (not isinstance(obj, Blob) or len(obj.data) != chunk_len):
+            yield VerifyProblem(
+                VerifyKind.CORRUPT, oid, f"{label} is not an inline blob of {chunk_len} bytes"
+            )
+        if isinstance(obj, Manifest):
+            why = check_manifest(obj)
+            if why is not None:
+                yield VerifyProblem(VerifyKind.INVALID, oid, why)
+        lengths = dict(obj.chunks) if isinstance(obj, ChunkedBlob) else {}
+        for ref, types, ref_label in expected_types(obj):
+            if ref.raw in seen:
+                continue
+            seen.add(ref.raw)
+            stack.append((ref, types, f"{ref_label} of {obj.type} {oid.short()}", lengths.get(ref)))
+
+
+def verify(repo: Repo, rev: str | ObjectId) -> VerifyReport:
+    """Verify the closure of ``rev`` (see the module docstring); never raises for damage,
+    the report lists it (use :meth:`VerifyReport.raise_for_problems`)."""
+    root = rev if isinstance(rev, ObjectId) else repo.rev_parse(rev)
+    report = VerifyReport(root)
+    for item in iter_verify(repo, root):
+        if isinstance(item, VerifyProblem):
+            report.problems.append(item)
+        else:
+            report.objects += 1
+            report.bytes += item[1]
+    return report
+
+
+__all__ = [
+    "VerifyKind",
+    "VerifyProblem",
+    "VerifyReport",
+    "check_manifest",
+    "iter_verify",
+    "verify",
+]

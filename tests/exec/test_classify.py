@@ -1,0 +1,84 @@
+"""Outcome classification (DEVPATH 4.8), without an engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from steve.exec import ContainerPolicy, FailureClass, classify
+from steve.objects.schemas.receipts import FAILURE_CLASSES
+
+DEFAULT = ContainerPolicy()
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "oom", "timed_out", "stderr", "policy", "expected"),
+    [
+        (0, False, False, b"", DEFAULT, None),
+        (0, False, False, b"can't fork", DEFAULT, None),  # tolerated: a note, not a failure
+        (1, False, False, b"boom", DEFAULT, FailureClass.CRASH),
+        (137, True, False, b"", DEFAULT, FailureClass.RESOURCE_LIMIT),
+        (137, True, True, b"", DEFAULT, FailureClass.RESOURCE_LIMIT),
+        (
+            2,
+            False,
+            False,
+            b"sh: can't fork: Resource temporarily unavailable",
+            DEFAULT,
+            FailureClass.RESOURCE_LIMIT,
+        ),
+        (
+            137,
+            False,
+            True,
+            b"fork: retry: Resource temporarily unavailable",
+            DEFAULT,
+            FailureClass.RESOURCE_LIMIT,
+        ),
+        (137, False, True, b"", DEFAULT, FailureClass.TIMEOUT),
+        (1, False, False, b"nc: bad address 'example.com'", DEFAULT, FailureClass.NETWORK_DENIED),
+        (1, False, False, b"Network is unreachable", DEFAULT, FailureClass.NETWORK_DENIED),
+        # with network granted, a network error is the step's own crash
+        (
+            1,
+            False,
+            False,
+            b"Network is unreachable",
+            ContainerPolicy(network_mode="bridge", granted=("network",)),
+            FailureClass.CRASH,
+        ),
+    ],
+)
+def test_classification(
+    exit_code: int,
+    oom: bool,
+    timed_out: bool,
+    stderr: bytes,
+    policy: ContainerPolicy,
+    expected: FailureClass | None,
+) -> None:
+    failure, detail = classify(
+        exit_code=exit_code,
+        oom_killed=oom,
+        timed_out=timed_out,
+        stderr_tail=stderr,
+        policy=policy,
+        timeout_s=5.0,
+    )
+    assert failure is expected
+    assert bool(detail) == (expected is not None)
+
+
+def test_qualified_names_follow_the_taxonomy() -> None:
+    for fc in FailureClass:
+        group, _, name = fc.qualified.partition(".")
+        assert group in ("ContainerError", "TestError", "BuildError")
+        assert name == fc.value
+    # the classes the receipts schema already knows are spelled the same way
+    known = {
+        FailureClass.TIMEOUT,
+        FailureClass.RESOURCE_LIMIT,
+        FailureClass.NETWORK_DENIED,
+        FailureClass.CRASH,
+        FailureClass.START_FAILED,
+    }
+    assert {fc.qualified for fc in known} <= set(FAILURE_CLASSES)
