@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The main job: a tour of STEVE's plumbing on a fresh encrypted repository,
 # then a design frozen from examples/design.yaml, a run walked through its
-# stages by the state machine, and `steve log`.
+# stages by the state machine, `steve log`, an example project built and
+# tested in containers (image built offline from a static busybox), the
+# event log verified, and the history exported to git and audited there.
 # Needs no network and no API key.  Run from anywhere.
 set -euo pipefail
 work="$(mktemp -d)"
@@ -54,6 +56,13 @@ run steve run goto BUILD --reason "plan reviewed"
 run steve run transitions
 run steve log --oneline --graph
 run steve status
+say "build and test the example project in containers (examples/project)"
+bash "$here/project/build-and-test.sh"
+run steve events --type run.transition
+run steve events verify
+run steve export-git "$work/mirror.git" --all --bare   # manifests -> git commits (dulwich)
+run git -C "$work/mirror.git" log --graph --all --format='%h %s'
+run steve verify-git "$work/mirror.git"              # audit by hash: needs no key
 run steve lock
 echo
 echo "Everything above lives in $STEVE_DIR/.steve/steve.db, encrypted with SQLCipher."
