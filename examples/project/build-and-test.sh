@@ -11,6 +11,12 @@ trap 'rm -rf "$ctx"' EXIT
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 run() { say "$*"; "$@"; }
 
+if [ ! -x /bin/busybox ]; then   # Debian's static busybox: the image's only file
+    say "apt-get install busybox-static   (for the offline FROM scratch image)"
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+    $SUDO apt-get install -y -q busybox-static >/dev/null 2>&1 \
+        || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q busybox-static >/dev/null; }
+fi
 cp /bin/busybox "$here/image/Dockerfile" "$ctx/"
 say "steve image build (FROM scratch + static busybox, offline)"
 image=$(steve image build "$ctx" --tag steve-example-busybox:latest)

@@ -322,6 +322,10 @@ class DockerRunner:
             outputs: dict[str, ObjectId] = {}
             if failure is None:
                 failure, detail = self._collect(repo, cid, spec, outputs)
+            elif failure is FailureClass.CRASH:
+                # a non-zero exit keeps what it did produce (a failing test's JUnit
+                # report is the evidence); missing or unsafe outputs change nothing
+                self._collect(repo, cid, spec, outputs)
             return StepResult(
                 exit_code=exit_code,
                 failure=failure,

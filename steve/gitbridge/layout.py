@@ -29,10 +29,10 @@ from json.encoder import encode_basestring as _quote
 from typing import Any
 
 from steve.errors import NotRepresentable
+from steve.objects.frozen import FrozenManifest
 from steve.objects.model import Manifest, ObjectType
 from steve.objects.oid import OID_HEX, ObjectId
 from steve.objects.summary import summarize
-from steve.porcelain.show import FrozenManifest
 
 EXPORT_IDENTITY = b"STEVE <steve@localhost>"
 MANIFEST_JSON = "manifest.json"

@@ -6,36 +6,18 @@ the ``render_*`` functions turn objects into text and never print.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import yaml
 
 from steve.errors import WrongObjectType
+from steve.objects.frozen import FrozenManifest
 from steve.objects.model import Manifest, Tag, Tree
 from steve.objects.oid import ObjectId
 from steve.porcelain.history import format_date, summarize
 from steve.repo import Repo
 
-
-@dataclass(frozen=True, slots=True)
-class FrozenManifest:
-    oid: ObjectId
-    manifest: Manifest
-
-    def to_dict(self) -> dict[str, Any]:
-        """What ``cat-manifest`` prints: envelope fields plus the body, ids as hex."""
-        m = self.manifest
-        return {
-            "id": self.oid.hex,
-            "kind": m.kind.value,
-            "schema_version": m.version,
-            "parents": [p.hex for p in m.parents],
-            "links": [link.hex for link in m.links],
-            "frozen_at": m.time,
-            "tz": m.tz,
-            "body": m.body,
-        }
+__all__ = ["FrozenManifest", "read_manifest", "render_manifest", "to_yaml"]
 
 
 def read_manifest(repo: Repo, rev: str | ObjectId) -> FrozenManifest:

@@ -82,3 +82,11 @@ def test_qualified_names_follow_the_taxonomy() -> None:
         FailureClass.START_FAILED,
     }
     assert {fc.qualified for fc in known} <= set(FAILURE_CLASSES)
+
+
+def test_every_runner_failure_class_can_be_recorded_in_a_receipt() -> None:
+    """Each outcome the runner reports maps to a DEVPATH 4.8 class the schemas accept."""
+    from steve.exec import FailureClass
+    from steve.objects.schemas.receipts import FAILURE_CLASSES
+
+    assert sorted(f.qualified for f in FailureClass if f.qualified not in FAILURE_CLASSES) == []

@@ -95,6 +95,18 @@ def test_nonzero_exit_is_a_crash(runner: Runner, repo: Repo, make_spec: MakeSpec
     assert logs(repo, result)[1] == b"bad\n"
 
 
+def test_a_crash_keeps_the_outputs_it_produced(
+    runner: Runner, repo: Repo, make_spec: MakeSpec
+) -> None:
+    """A failing test's report is evidence: collected although the step exited 1."""
+    spec = make_spec("echo '<testsuite/>' > report.xml; exit 1", outputs=("report.xml", "nope"))
+    result = runner.run(repo, spec)
+    assert result.failure is FailureClass.CRASH  # not OutputMissing: the crash is the cause
+    assert result.exit_code == 1
+    assert set(result.outputs) == {"report.xml"}
+    assert repo.read_blob(result.outputs["report.xml"]) == b"<testsuite/>\n"
+
+
 def test_timeout_kills_the_container(
     runner: Runner, repo: Repo, make_spec: MakeSpec, engine: Engine
 ) -> None:
