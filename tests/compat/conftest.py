@@ -12,6 +12,7 @@ import pytest
 
 from steve.repo import Repo
 from steve.store.kdf import KdfParams
+from tests.gitenv import git_exe, make_git, scrubbed_git_env
 
 PASSPHRASE = "pw"
 GitRun = Callable[..., subprocess.CompletedProcess[bytes]]
@@ -22,55 +23,26 @@ SteveRun = Callable[..., subprocess.CompletedProcess[bytes]]
 def git_env(tmp_path: Path) -> dict[str, str]:
     home = tmp_path / "home"
     home.mkdir()
-    return {
-        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
-        "HOME": str(home),
-        "LC_ALL": "C",
-        "TZ": "UTC",
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_AUTHOR_NAME": "Compat Author",
-        "GIT_AUTHOR_EMAIL": "author@example.org",
-        "GIT_COMMITTER_NAME": "Compat Committer",
-        "GIT_COMMITTER_EMAIL": "committer@example.org",
-        "GIT_AUTHOR_DATE": "1700000000 +0000",
-        "GIT_COMMITTER_DATE": "1700000000 +0000",
-    }
+    return scrubbed_git_env(home)
 
 
 @pytest.fixture
 def git_repo(tmp_path: Path, git_env: dict[str, str]) -> Path:
-    exe = shutil.which("git")
-    if exe is None:
-        pytest.fail("the real git binary is required for the compat tests")
     path = tmp_path / "gitrepo"
     subprocess.run(
-        [exe, "init", "-q", "-b", "main", str(path)], env=git_env, check=True, capture_output=True
+        [git_exe(), "init", "-q", "-b", "main", str(path)],
+        env=git_env,
+        check=True,
+        capture_output=True,
     )
     return path
 
 
 @pytest.fixture
 def git(git_repo: Path, git_env: dict[str, str]) -> GitRun:
-    exe = shutil.which("git")
-    assert exe is not None
-
-    def run(
-        *args: str, input: bytes | None = None, check: bool = True
-    ) -> subprocess.CompletedProcess[bytes]:
-        proc = subprocess.run(
-            [exe, "-C", str(git_repo), *args],
-            env=git_env,
-            input=input,
-            capture_output=True,
-            check=False,
-            timeout=60,
-        )
-        if check and proc.returncode != 0:
-            raise AssertionError(f"git {args} failed: {proc.stderr.decode(errors='replace')}")
-        return proc
-
-    return run
+    """``git(*args)`` in ``git_repo``, in the scrubbed environment."""
+    run = make_git(git_env)
+    return lambda *args, **kw: run(git_repo, *args, **kw)
 
 
 @pytest.fixture

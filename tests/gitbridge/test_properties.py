@@ -15,8 +15,8 @@ from steve.gitbridge.layout import GIT_MAP
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
 from steve.repo import Repo
+from tests.gitenv import make_git, scrubbed_git_env
 
-from .conftest import make_git, scrubbed_git_env
 from .helpers import KINDS, write_manifest
 
 Node = tuple[list[int], int, int, int, str]  # parents, time step, tz, kind index, label
