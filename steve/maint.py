@@ -214,6 +214,7 @@ def repair_index(backend: Backend) -> int:
         with backend.transaction() as tx:
             for oid, head in fixes[i : i + 1000]:
                 tx.put_manifest_head(oid, head)
+    backend.relink_manifests()  # a speed hint: not counted as a repair
     return len(fixes)
 
 

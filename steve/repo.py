@@ -15,18 +15,14 @@ from __future__ import annotations
 
 import io
 import os
-import shutil
 import stat
-import tempfile
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
-from steve import maint
 from steve.config import RepoConfig
 from steve.errors import (
     CorruptObject,
@@ -39,7 +35,6 @@ from steve.errors import (
     WrongKey,
     WrongObjectType,
 )
-from steve.maint import FsckReport, GcReport
 from steve.objects.model import (
     CHUNK_SIZE,
     Blob,
@@ -62,8 +57,10 @@ from steve.refs.refs import Identity, Ref, RefStore, local_offset_minutes
 from steve.refs.revparse import Resolved, resolve
 from steve.store.base import ANY, Backend, ObjectInfo, ReflogEntry, Unset
 from steve.store.kdf import KdfParams, derive_key, key_check, key_matches
-from steve.store.memory import MemoryBackend
 from steve.store.sqlite import SqlCipherBackend
+
+if TYPE_CHECKING:
+    from steve.maint import FsckReport, GcReport
 
 STEVE_DIR = ".steve"
 DB_NAME = "steve.db"
@@ -261,6 +258,8 @@ class Repo:
     @classmethod
     def memory(cls, identity: Identity = DEFAULT_IDENTITY) -> Repo:
         """A scratch repository held in memory (nothing touches disk)."""
+        from steve.store.memory import MemoryBackend
+
         repo = cls(MemoryBackend(), None, None, identity)
         repo.refs.set_symbolic(HEAD, DEFAULT_BRANCH, who=identity, message="init")
         return repo
@@ -291,6 +290,10 @@ class Repo:
             if passphrase is None:
                 raise InvalidInput("a passphrase or key is required to create a repository")
             key = derive_key(passphrase, params)
+        import shutil
+        import tempfile
+        import uuid
+
         config = RepoConfig(uuid.uuid4().hex, params, key_check(key))
         # Build the repository in a private temporary directory and rename it
         # into place, so a crash at any instant leaves either no .steve or a
@@ -622,10 +625,14 @@ class Repo:
 
     def fsck(self) -> FsckReport:
         """Re-hash every object, check every reference and ref (see :mod:`steve.maint`)."""
+        from steve import maint
+
         return maint.fsck(self.backend)
 
     def gc(self, *, prune_before: int | None, dry_run: bool = False) -> GcReport:
         """Delete objects unreachable from refs and reflogs and older than ``prune_before``."""
+        from steve import maint
+
         return maint.gc(self.backend, prune_before=prune_before, dry_run=dry_run)
 
     # --- derived data ------------------------------------------------------------------

@@ -14,13 +14,11 @@ terminal.  Environment:
 
 from __future__ import annotations
 
-import getpass
+import importlib
 import io
 import os
-import socket
 import stat
 import sys
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
@@ -45,8 +43,44 @@ def report(err: SteveError) -> None:
     click.echo("\n".join(lines), err=True)
 
 
+# The module that defines each command.  The group imports a command's module
+# when the command is looked up, so ``steve log`` loads the manifest commands
+# and nothing of the container, git or event machinery (start-up time is
+# most of a short command's cost).  tests/cli/test_lazy.py keeps this true.
+COMMAND_MODULES: dict[str, str] = {
+    **dict.fromkeys(
+        [
+            "cat-file", "for-each-ref", "fsck", "gc", "hash-object", "init", "lock",
+            "ls-tree", "reflog", "rev-parse", "show-ref", "symbolic-ref", "tag",
+            "unlock", "update-ref", "write-tree",
+        ],
+        "steve.cli.plumbing",
+    ),
+    **dict.fromkeys(
+        [
+            "cat", "cat-manifest", "design", "diff", "freeze", "log", "plan", "research",
+            "run", "schema", "status",
+        ],
+        "steve.cli.porcelain",
+    ),
+    **dict.fromkeys(["build", "replay", "test"], "steve.cli.build"),
+    **dict.fromkeys(["image", "janitor"], "steve.cli.containers"),
+    **dict.fromkeys(["events", "verify"], "steve.cli.events"),
+    **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
+}  # fmt: skip
+
+
 class SteveGroup(click.Group):
-    """A click group that turns every error into STEVE's format and exit code."""
+    """A click group that turns every error into STEVE's format and exit code, and
+    loads each command's module on first use (:data:`COMMAND_MODULES`)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(self.commands) | set(COMMAND_MODULES))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
+            importlib.import_module(COMMAND_MODULES[cmd_name])
+        return self.commands.get(cmd_name)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
@@ -141,7 +175,7 @@ class EventSink:
 class Context:
     repo_dir: Path | None
     _repo: Repo | None = None
-    correlation_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    correlation_id: str = field(default_factory=lambda: os.urandom(16).hex())
     _events: EventSink | None = None
 
     def root(self) -> Path:
@@ -178,9 +212,20 @@ class Context:
 def identity() -> Identity:
     from steve.refs.refs import Identity
 
-    name = os.environ.get("STEVE_AUTHOR_NAME") or getpass.getuser()
-    email = os.environ.get("STEVE_AUTHOR_EMAIL") or f"{getpass.getuser()}@{socket.gethostname()}"
+    name = os.environ.get("STEVE_AUTHOR_NAME") or _user()
+    email = os.environ.get("STEVE_AUTHOR_EMAIL") or f"{_user()}@{os.uname().nodename}"
     return Identity(name, email)
+
+
+def _user() -> str:
+    """The login name, as ``getpass.getuser`` finds it (without importing getpass,
+    which every command would pay for at start-up)."""
+    for var in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        if value := os.environ.get(var):
+            return value
+    import pwd
+
+    return pwd.getpwuid(os.getuid()).pw_name
 
 
 def passphrase(confirm: bool = False) -> str:
@@ -305,3 +350,10 @@ def cli(ctx: click.Context, repo_dir: Path | None) -> None:
 
 
 pass_state = click.make_pass_decorator(Context)
+
+
+def load_commands() -> dict[str, click.Command]:
+    """Every command by name, with all command modules imported (help, doc checks)."""
+    for module in sorted(set(COMMAND_MODULES.values())):
+        importlib.import_module(module)
+    return dict(cli.commands)

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
-from steve.cli.app import BlockWriter, Context, cli, identity, is_terminal, pass_state
+from steve.cli.app import Context, cli, identity, is_terminal, pass_state
 from steve.errors import InvalidInput, UnknownRevision
 
 if TYPE_CHECKING:
@@ -239,25 +239,42 @@ def log(
     """Walk manifest history newest first (default start: the current run's latest manifests,
     else HEAD).  Output streams as the walk proceeds."""
     from steve.objects.model import ObjectType
-    from steve.porcelain.history import Graph, format_entry, walk
+    from steve.porcelain.history import Graph, entry_of, row_formatter, walk_rows
 
     repo = state.repo()
     fmt_text = fmt.removeprefix("format:").removeprefix("tformat:") if fmt else None
-    template = fmt_text or ("%h %k %s" if oneline else DEFAULT_LOG_FORMAT)
+    render = row_formatter(fmt_text or ("%h %k %s" if oneline else DEFAULT_LOG_FORMAT))
     drawer = Graph() if graph else None
     stdout = _out()
-    out = BlockWriter(stdout, flush_each=is_terminal(stdout))
-    first = True
+    each = is_terminal(stdout)
     kind_filter = [ObjectType(k) for k in kinds] or None
-    for entry in walk(repo, _log_starts(repo, revs), kinds=kind_filter, limit=limit):
-        text = format_entry(template, entry)
+    rows = walk_rows(repo, _log_starts(repo, revs), kinds=kind_filter, limit=limit)
+    lines: list[str] = []
+    first = True
+    for row in rows:
+        text = render(row)
         if drawer is not None:
-            text = drawer.prefix(entry) + text
-        out.line(text.encode())
-        if first:
-            out.flush()  # the first line goes out before the walk ends
+            text = drawer.prefix(entry_of(row)) + text
+        lines.append(text)
+        # the first line goes out before the walk ends; then blocks of lines
+        if each or first or len(lines) >= _LOG_BLOCK:
+            _write_lines(stdout, lines)
             first = False
-    out.flush()
+    _write_lines(stdout, lines)
+
+
+_LOG_BLOCK = 1024
+
+
+def _write_lines(stream: BinaryIO, lines: list[str]) -> None:
+    if lines:
+        lines.append("")
+        data = memoryview("\n".join(lines).encode("utf-8", "surrogateescape"))
+        lines.clear()
+        while data:  # a raw (unbuffered) stdout may take less per call
+            n = stream.write(data)
+            data = data[n or 0 :]
+    stream.flush()
 
 
 @cli.command()

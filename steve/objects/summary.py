@@ -19,6 +19,14 @@ from steve.objects.oid import ObjectId
 
 SUMMARY_MAX = 100
 
+HeadRow = tuple[bytes, str, int, int, bytes, str]
+"""One manifest index row as stored: (oid, kind, time, tz, parents blob, summary).
+
+The parents blob is the parent ids concatenated (32 bytes each, in order).
+History walks work on these tuples directly: building objects per row is
+most of the cost of ``steve log`` over a long history.
+"""
+
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else ""
@@ -77,6 +85,10 @@ class ManifestHead:
 
     def parents_blob(self) -> bytes:
         return b"".join(p.raw for p in self.parents)
+
+    def row(self, oid: ObjectId) -> HeadRow:
+        """This head as an index row of ``oid``."""
+        return (oid.raw, self.kind.value, self.time, self.tz, self.parents_blob(), self.summary)
 
     @classmethod
     def from_row(cls, kind: str, time: int, tz: int, parents: bytes, summary: str) -> ManifestHead:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import heapq
+import operator
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -23,10 +24,10 @@ from steve.errors import ObjectNotFound, WrongObjectType
 from steve.objects import cbor
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
-from steve.objects.summary import ManifestHead, read_head, summarize
+from steve.objects.summary import HeadRow, ManifestHead, read_head, split_parents, summarize
 from steve.repo import Repo
 
-__all__ = ["LogEntry", "read_entry", "summarize", "walk"]
+__all__ = ["LogEntry", "entry_of", "read_entry", "summarize", "walk", "walk_rows"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,36 +87,81 @@ def walk(
     ``kinds`` filters what is yielded (the walk still passes through other
     kinds); ``limit`` stops after that many entries.
     """
+    for row in walk_rows(repo, starts, kinds=kinds, limit=limit):
+        yield entry_of(row)
+
+
+def entry_of(row: HeadRow) -> LogEntry:
+    """The :class:`LogEntry` of one index row."""
+    oid, kind, stamp, tz, parents, summary = row
+    return LogEntry(ObjectId.trusted(oid), _KINDS[kind], stamp, tz, split_parents(parents), summary)
+
+
+_KINDS = {t.value: t for t in ObjectType}
+
+
+def walk_rows(
+    repo: Repo,
+    starts: Iterable[ObjectId],
+    *,
+    kinds: Sequence[ObjectType] | None = None,
+    limit: int | None = None,
+) -> Iterator[HeadRow]:
+    """:func:`walk` as raw index rows: the same order, no objects built per manifest.
+
+    The frontier is a heap keyed (-time, queue order).  A run of single-parent
+    history whose next parent is newer than everything queued never touches
+    the heap: the parent is simply the next entry, which is what the heap
+    would have popped.
+    """
     if limit is not None and limit <= 0:
         return
-    wanted = None if kinds is None else frozenset(kinds)
-    fetch = _Prefetch(repo)
+    wanted = None if kinds is None else frozenset(k.value for k in kinds)
+    fetch = _Prefetch(repo).row
     seen: set[bytes] = set()
-    heap: list[tuple[int, int, LogEntry]] = []
+    heap: list[tuple[int, int, HeadRow]] = []
     order = 0
     for start in starts:
-        oid = peel_to_manifest(repo, start)
-        if oid.raw in seen:
+        raw = peel_to_manifest(repo, start).raw
+        if raw in seen:
             continue
-        seen.add(oid.raw)
-        entry = fetch.entry(oid)
-        heap.append((-entry.time, order, entry))
+        seen.add(raw)
+        row = fetch(raw)
+        heap.append((-row[2], order, row))
         order += 1
     heapq.heapify(heap)
-    shown = 0
+    push, pop = heapq.heappush, heapq.heappop
+    left = -1 if limit is None else limit
     while heap:
-        _, _, entry = heapq.heappop(heap)
-        for parent in entry.parents:
-            if parent.raw not in seen:
-                seen.add(parent.raw)
-                p = fetch.entry(parent)
-                heapq.heappush(heap, (-p.time, order, p))
-                order += 1
-        if wanted is None or entry.kind in wanted:
-            yield entry
-            shown += 1
-            if limit is not None and shown >= limit:
-                return
+        row = pop(heap)[2]
+        while True:
+            parents = row[4]
+            after: HeadRow | None = None
+            if len(parents) == 32:  # the common case: one parent
+                if parents not in seen:
+                    seen.add(parents)
+                    parent = fetch(parents)
+                    if not heap or -parent[2] < heap[0][0]:
+                        after = parent
+                    else:
+                        push(heap, (-parent[2], order, parent))
+                        order += 1
+            else:
+                for i in range(0, len(parents), 32):
+                    praw = parents[i : i + 32]
+                    if praw not in seen:
+                        seen.add(praw)
+                        parent = fetch(praw)
+                        push(heap, (-parent[2], order, parent))
+                        order += 1
+            if wanted is None or row[1] in wanted:
+                yield row
+                left -= 1
+                if left == 0:
+                    return
+            if after is None:
+                break
+            row = after
 
 
 class _Prefetch:
@@ -123,9 +169,11 @@ class _Prefetch:
 
     A miss fetches the missed manifest and up to ``batch`` first-parent
     ancestors (the batch doubles up to ``MAX``, so ``log -n 1`` reads one
-    short run).  Rows are dropped once used; the cache is cleared if it
-    outgrows ``MAX`` (ancestors reached another way first), so memory stays
-    bounded whatever the shape of the history.
+    short run).  A linear walk asks for exactly those rows in that order
+    and is served from the chain by position; rows left over when the walk
+    turns elsewhere are kept in a cache that is cleared if it outgrows
+    ``MAX`` (ancestors reached another way first), so memory stays bounded
+    whatever the shape of the history.
     """
 
     FIRST = 64
@@ -133,22 +181,44 @@ class _Prefetch:
 
     def __init__(self, repo: Repo) -> None:
         self.repo = repo
-        self.cache: dict[bytes, ManifestHead] = {}
+        self.chain: list[HeadRow] = []
+        self.at = 0
+        self.cache: dict[bytes, HeadRow] = {}
         self.batch = self.FIRST
 
-    def entry(self, oid: ObjectId) -> LogEntry:
-        head = self.cache.pop(oid.raw, None)
-        if head is None:
-            if len(self.cache) > self.MAX:
-                self.cache.clear()
-            rows = self.repo.backend.manifest_chain(oid, self.batch)
-            self.batch = min(self.batch * 2, self.MAX)
-            if not rows:
-                return read_entry(self.repo, oid)
-            for got, h in rows[1:]:
-                self.cache[got.raw] = h
-            head = rows[0][1]
-        return _entry(oid, head)
+    def row(self, raw: bytes) -> HeadRow:
+        chain, at = self.chain, self.at
+        if at < len(chain):
+            row = chain[at]
+            if row[0] == raw:
+                self.at = at + 1
+                return row
+        return self._miss(raw)
+
+    def _miss(self, raw: bytes) -> HeadRow:
+        cache = self.cache
+        if self.at < len(self.chain):
+            if len(cache) > self.MAX:
+                cache.clear()
+            for row in self.chain[self.at :]:
+                cache[row[0]] = row
+        self.chain, self.at = [], 0
+        found = cache.pop(raw, None)
+        if found is not None:
+            return found
+        rows = self.repo.backend.manifest_rows(raw, self.batch)
+        self.batch = min(self.batch * 2, self.MAX)
+        if not rows:
+            return _head_row(self.repo, ObjectId(raw))
+        self.chain, self.at = rows, 1
+        return rows[0]
+
+
+def _head_row(repo: Repo, oid: ObjectId) -> HeadRow:
+    """The row of a manifest the index lacks, decoded from its stored bytes."""
+    entry = read_entry(repo, oid)
+    parents = b"".join(p.raw for p in entry.parents)
+    return (oid.raw, entry.kind.value, entry.time, entry.tz, parents, entry.summary)
 
 
 # --- formatting helpers (pure; the CLI prints) -------------------------------------------
@@ -162,16 +232,44 @@ def format_date(stamp: int, tz: int) -> str:
     return time.strftime("%a %b %d %H:%M:%S %Y", local) + f" {sign}{hours:02d}{minutes:02d}"
 
 
-_FIELDS: dict[str, Callable[[LogEntry, int], str]] = {
-    "ad": lambda e, n: format_date(e.time, e.tz),
-    "at": lambda e, n: str(e.time),
-    "H": lambda e, n: e.oid.hex,
-    "h": lambda e, n: e.oid.short(n),
-    "s": lambda e, n: e.summary,
-    "k": lambda e, n: e.kind.value,
-    "P": lambda e, n: " ".join(p.hex for p in e.parents),
-    "p": lambda e, n: " ".join(p.short(n) for p in e.parents),
-}
+def _short(n: int) -> Callable[[bytes], str]:
+    """Hex of the first ``n`` digits of a raw id, converting only the bytes needed."""
+    k = (n + 1) // 2
+    if n >= 64:
+        return bytes.hex
+    if n % 2 == 0:
+        return lambda raw: raw[:k].hex()
+    return lambda raw: raw[:k].hex()[:n]
+
+
+def _ids(blob: bytes, hexer: Callable[[bytes], str]) -> str:
+    return " ".join(hexer(blob[i : i + 32]) for i in range(0, len(blob), 32))
+
+
+def _field(name: str, n: int) -> Callable[[HeadRow], str]:
+    """The getter of placeholder ``name`` on an index row (``n``: short-id length)."""
+    if name == "H":
+        return lambda r: r[0].hex()
+    if name == "h":
+        short = _short(n)
+        return lambda r: short(r[0])
+    if name == "s":
+        return operator.itemgetter(5)
+    if name == "k":
+        return operator.itemgetter(1)
+    if name == "at":
+        return lambda r: str(r[2])
+    if name == "ad":
+        return lambda r: format_date(r[2], r[3])
+    if name == "P":
+        return lambda r: _ids(r[4], bytes.hex)
+    if name == "p":
+        short = _short(n)
+        return lambda r: _ids(r[4], short)
+    raise ValueError(f"unknown placeholder %{name}")
+
+
+_NAMES = ("ad", "at", "H", "h", "s", "k", "P", "p", "n", "%")
 _LITERALS = {"n": "\n", "%": "%"}
 
 
@@ -184,7 +282,7 @@ def compile_format(fmt: str) -> tuple[tuple[bool, str], ...]:
     while i < len(fmt):
         name = None
         if fmt[i] == "%":
-            for candidate in ("ad", "at", "H", "h", "s", "k", "P", "p", "n", "%"):
+            for candidate in _NAMES:
                 if fmt.startswith(candidate, i + 1):
                     name = candidate
                     break
@@ -206,46 +304,42 @@ def compile_format(fmt: str) -> tuple[tuple[bool, str], ...]:
 
 
 @functools.lru_cache(maxsize=32)
-def _formatter(fmt: str, abbrev: int) -> Callable[[LogEntry], str]:
-    """``fmt`` compiled once into one function (the per-entry cost of ``steve log``)."""
-    parts = compile_format(fmt)
-    if all(is_field and value in _FAST for is_field, value in parts[::2]) and all(
-        not is_field for is_field, _ in parts[1::2]
-    ):
-        # the usual shapes (``%h %k %s``, ``%H``): field, literal, field, ...
-        fields = [_FAST[value] for value in (v for f, v in parts[::2])]
-        seps = [value for _, value in parts[1::2]]
-
-        def fast(entry: LogEntry) -> str:
-            out = [fields[0](entry, abbrev)]
-            for sep, field in zip(seps, fields[1:], strict=False):
-                out.append(sep)
-                out.append(field(entry, abbrev))
-            if len(seps) == len(fields):
-                out.append(seps[-1])
-            return "".join(out)
-
-        return fast
-
-    def general(entry: LogEntry) -> str:
-        return "".join(
-            _FIELDS[value](entry, abbrev) if is_field else value for is_field, value in parts
-        )
-
-    return general
-
-
-_FAST: dict[str, Callable[[LogEntry, int], str]] = {
-    "H": lambda e, n: e.oid.raw.hex(),
-    "h": lambda e, n: e.oid.raw.hex()[:n],
-    "s": lambda e, n: e.summary,
-    "k": lambda e, n: e.kind._value_,
-}
+def row_formatter(fmt: str, abbrev: int = 12) -> Callable[[HeadRow], str]:
+    """``fmt`` compiled once into one function of an index row (the per-entry cost of
+    ``steve log``): literals go into a ``str.format`` template, placeholders become
+    getters, and the usual shapes (up to four placeholders) call them without a loop."""
+    template: list[str] = []
+    fields: list[Callable[[HeadRow], str]] = []
+    for is_field, value in compile_format(fmt):
+        if is_field:
+            template.append("{}")
+            fields.append(_field(value, abbrev))
+        else:
+            template.append(value.replace("{", "{{").replace("}", "}}"))
+    fill = "".join(template).format
+    if not fields:
+        text = fill()
+        return lambda r: text
+    if len(fields) == 1:
+        (f0,) = fields
+        return lambda r: fill(f0(r))
+    if len(fields) == 2:
+        f0, f1 = fields
+        return lambda r: fill(f0(r), f1(r))
+    if len(fields) == 3:
+        f0, f1, f2 = fields
+        return lambda r: fill(f0(r), f1(r), f2(r))
+    if len(fields) == 4:
+        f0, f1, f2, f3 = fields
+        return lambda r: fill(f0(r), f1(r), f2(r), f3(r))
+    return lambda r: fill(*[f(r) for f in fields])
 
 
 def format_entry(fmt: str, entry: LogEntry, abbrev: int = 12) -> str:
     """Expand ``%H %h %s %ad %at %k %p %P %n %%`` in ``fmt`` (others stay as typed)."""
-    return _formatter(fmt, abbrev)(entry)
+    parents = b"".join(p.raw for p in entry.parents)
+    row = (entry.oid.raw, entry.kind.value, entry.time, entry.tz, parents, entry.summary)
+    return row_formatter(fmt, abbrev)(row)
 
 
 class Graph:

@@ -17,7 +17,7 @@ from typing import Protocol
 from steve.errors import RefUpdateRejected
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
-from steve.objects.summary import ManifestHead
+from steve.objects.summary import HeadRow, ManifestHead
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,6 +212,15 @@ class Backend(Protocol):
         One query for a run of history (a log walk's prefetch); stops early at
         a root or at an ancestor the index lacks.
         """
+        ...
+
+    def manifest_rows(self, oid: bytes, limit: int) -> list[HeadRow]:
+        """:meth:`manifest_chain` as raw index rows (no objects built per row)."""
+        ...
+
+    def relink_manifests(self) -> int:
+        """Refresh the index's first-parent links (a speed hint for chains, never
+        trusted for correctness); returns how many were fixed."""
         ...
 
     def iter_manifest_heads(self) -> Iterator[tuple[ObjectId, ManifestHead]]:

@@ -16,8 +16,8 @@ paying for Argon2id.
 
 from __future__ import annotations
 
-import hmac
-import secrets
+import os
+from _operator import _compare_digest  # hmac.compare_digest, without loading OpenSSL
 from dataclasses import dataclass
 
 import blake3
@@ -41,7 +41,7 @@ class KdfParams:
 
     @classmethod
     def fresh(cls) -> KdfParams:
-        return cls(secrets.token_bytes(SALT_BYTES))
+        return cls(os.urandom(SALT_BYTES))
 
     def validate(self) -> None:
         if len(self.salt) < 8:
@@ -76,4 +76,4 @@ def key_check(key: bytes) -> bytes:
 
 
 def key_matches(key: bytes, check: bytes) -> bool:
-    return len(key) == KEY_BYTES and hmac.compare_digest(key_check(key), check)
+    return len(key) == KEY_BYTES and _compare_digest(key_check(key), check)

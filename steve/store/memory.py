@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from steve.errors import StorageError
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
-from steve.objects.summary import ManifestHead, read_head
+from steve.objects.summary import HeadRow, ManifestHead, read_head
 from steve.store.base import (
     ANY,
     ObjectInfo,
@@ -234,6 +234,12 @@ class MemoryBackend:
             oid = head.parents[0]
             head = self._heads.get(oid)
         return out
+
+    def manifest_rows(self, oid: bytes, limit: int) -> list[HeadRow]:
+        return [head.row(o) for o, head in self.manifest_chain(ObjectId(oid), limit)]
+
+    def relink_manifests(self) -> int:
+        return 0  # rows are found by id; there are no positions to link
 
     def iter_manifest_heads(self) -> Iterator[tuple[ObjectId, ManifestHead]]:
         with self._lock:

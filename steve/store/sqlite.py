@@ -23,7 +23,7 @@ from sqlcipher3 import dbapi2 as sqlite
 from steve.errors import CorruptDatabase, RepositoryBusy, StorageError, UnsupportedFormat
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
-from steve.objects.summary import ManifestHead, read_head
+from steve.objects.summary import HeadRow, ManifestHead, read_head
 from steve.store.base import (
     ANY,
     ObjectInfo,
@@ -36,7 +36,7 @@ from steve.store.base import (
     prefix_range,
 )
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) STRICT;
@@ -92,15 +92,7 @@ CREATE TABLE transitions (
 # written in the same transaction as the object and checked by fsck.
 # ``derived`` holds other rebuildable maps by ``space`` (the git export map,
 # the action cache).
-_SCHEMA_V3 = """
-CREATE TABLE manifests (
-    oid BLOB PRIMARY KEY,
-    kind TEXT NOT NULL,
-    time INTEGER NOT NULL,
-    tz INTEGER NOT NULL,
-    parents BLOB NOT NULL,
-    summary TEXT NOT NULL
-) STRICT, WITHOUT ROWID;
+_DERIVED = """
 CREATE TABLE derived (
     space TEXT NOT NULL,
     key BLOB NOT NULL,
@@ -109,19 +101,74 @@ CREATE TABLE derived (
 ) STRICT, WITHOUT ROWID;
 """
 
+# Schema version 4: the manifest index gets positions, like git's commit-graph.
+# ``pos`` is the row's position (insertion order, so a history written in
+# order is stored in order) and ``p1`` the position of the first parent's
+# row, filled at insert when that row exists.  A walk along first parents is
+# then a chain of integer lookups on neighbouring pages instead of random
+# 32-byte key searches.  ``p1`` is a hint: a walk follows it only when the
+# row found there really is the first parent (see _CHAIN_SQL), and gc
+# relinks stale or missing hints.
+_MANIFESTS = """
+CREATE TABLE manifests (
+    pos INTEGER PRIMARY KEY,
+    oid BLOB NOT NULL UNIQUE,
+    kind TEXT NOT NULL,
+    time INTEGER NOT NULL,
+    tz INTEGER NOT NULL,
+    parents BLOB NOT NULL,
+    p1 INTEGER,
+    summary TEXT NOT NULL
+) STRICT;
+"""
+
+# v3 -> v4: copy the index in time order (a history's rows end up in order),
+# then link first parents.
+_V3_TO_V4 = """
+ALTER TABLE manifests RENAME TO manifests_v3;
+""" + _MANIFESTS + """
+INSERT INTO manifests (oid, kind, time, tz, parents, summary)
+    SELECT oid, kind, time, tz, parents, summary FROM manifests_v3 ORDER BY time, oid;
+DROP TABLE manifests_v3;
+"""
+
+# Fill every missing or stale first-parent position (after a migration, a
+# backfill in arbitrary order, a child stored before its parent, or gc).
+_RELINK_SQL = """
+UPDATE manifests SET p1 = (
+    SELECT x.pos FROM manifests AS x WHERE x.oid = substr(manifests.parents, 1, 32)
+)
+WHERE length(parents) >= 32 AND p1 IS NOT (
+    SELECT x.pos FROM manifests AS x WHERE x.oid = substr(manifests.parents, 1, 32)
+)
+"""
+
+_PUT_HEAD = (
+    "INSERT {} INTO manifests (oid, kind, time, tz, parents, p1, summary) VALUES "
+    "(?1, ?2, ?3, ?4, ?5, (SELECT pos FROM manifests WHERE oid = substr(?5, 1, 32)), ?6)"
+)
+
 # A run of first-parent history in one statement: the log walk's prefetch.
+# The join follows the p1 position and checks that the row there is the
+# first parent, so a stale hint ends the run early instead of misleading it.
 _CHAIN_SQL = """
-WITH RECURSIVE chain(oid, kind, time, tz, parents, summary, k) AS (
-    SELECT oid, kind, time, tz, parents, summary, 1 FROM manifests WHERE oid = ?1
+WITH RECURSIVE chain(oid, kind, time, tz, parents, summary, p1, k) AS (
+    SELECT oid, kind, time, tz, parents, summary, p1, 1 FROM manifests WHERE oid = ?1
     UNION ALL
-    SELECT m.oid, m.kind, m.time, m.tz, m.parents, m.summary, c.k + 1
-    FROM chain AS c JOIN manifests AS m ON m.oid = substr(c.parents, 1, 32)
-    WHERE c.k < ?2
+    SELECT m.oid, m.kind, m.time, m.tz, m.parents, m.summary, m.p1, c.k + 1
+    FROM chain AS c JOIN manifests AS m ON m.pos = c.p1
+    WHERE c.k < ?2 AND m.oid = substr(c.parents, 1, 32)
 )
 SELECT oid, kind, time, tz, parents, summary FROM chain
 """
 
-_MIGRATIONS = {1: _SCHEMA_V2 + _SCHEMA_V3, 2: _SCHEMA_V3}
+# what brings a database of each older version to SCHEMA_VERSION, and whether
+# the manifest index is then backfilled from the stored manifests
+_MIGRATIONS = {
+    1: (_SCHEMA_V2 + _DERIVED + _MANIFESTS, True),
+    2: (_DERIVED + _MANIFESTS, True),
+    3: (_V3_TO_V4, False),
+}
 _MANIFEST_TYPES = tuple(t.value for t in ObjectType if t.is_manifest)
 
 
@@ -168,7 +215,7 @@ class SqlCipherBackend:
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
-            for stmt in (_SCHEMA + _SCHEMA_V2 + _SCHEMA_V3).split(";"):
+            for stmt in (_SCHEMA + _SCHEMA_V2 + _DERIVED + _MANIFESTS).split(";"):
                 if stmt.strip():
                     conn.execute(stmt)
             conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
@@ -212,15 +259,22 @@ class SqlCipherBackend:
             row = self._conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
             if row is None or row[0] != version:  # another process migrated meanwhile
                 return
-            for stmt in _MIGRATIONS[version].split(";"):
+            script, backfill = _MIGRATIONS[version]
+            for stmt in script.split(";"):
                 if stmt.strip():
                     self._conn.execute(stmt)
-            # backfill the manifest index from the stored manifests
-            marks = ",".join("?" * len(_MANIFEST_TYPES))
-            for oid, data in self._conn.execute(
-                f"SELECT oid, data FROM objects WHERE type IN ({marks})", _MANIFEST_TYPES
-            ).fetchall():
-                tx.put_manifest_head(ObjectId(bytes(oid)), read_head(bytes(oid).hex(), data))
+            if backfill:  # the manifest index from the stored manifests, oldest first
+                marks = ",".join("?" * len(_MANIFEST_TYPES))
+                heads = [
+                    (ObjectId(bytes(oid)), read_head(bytes(oid).hex(), data))
+                    for oid, data in self._conn.execute(
+                        f"SELECT oid, data FROM objects WHERE type IN ({marks})", _MANIFEST_TYPES
+                    )
+                ]
+                heads.sort(key=lambda item: (item[1].time, item[0].raw))
+                for oid, head in heads:
+                    tx.put_manifest_head(oid, head)
+            self._conn.execute(_RELINK_SQL)
             self._conn.execute(
                 "UPDATE meta SET value = ? WHERE key = 'schema_version'", (SCHEMA_VERSION,)
             )
@@ -401,10 +455,20 @@ class SqlCipherBackend:
         return None if row is None else ManifestHead.from_row(*row)
 
     def manifest_chain(self, oid: ObjectId, limit: int) -> list[tuple[ObjectId, ManifestHead]]:
-        with self._errors():
-            rows = self._conn.execute(_CHAIN_SQL, (oid.raw, limit)).fetchall()
         trusted, head = ObjectId.trusted, ManifestHead.from_row
-        return [(trusted(bytes(o)), head(k, tm, tz, ps, s)) for o, k, tm, tz, ps, s in rows]
+        return [
+            (trusted(o), head(k, tm, tz, ps, s))
+            for o, k, tm, tz, ps, s in self.manifest_rows(oid.raw, limit)
+        ]
+
+    def manifest_rows(self, oid: bytes, limit: int) -> list[HeadRow]:
+        with self._errors():
+            rows: list[HeadRow] = self._conn.execute(_CHAIN_SQL, (oid, limit)).fetchall()
+        return rows
+
+    def relink_manifests(self) -> int:
+        with self.transaction(), self._errors():
+            return int(self._conn.execute(_RELINK_SQL).rowcount)
 
     def iter_manifest_heads(self) -> Iterator[tuple[ObjectId, ManifestHead]]:
         for oid, kind, tm, tz, parents, summary in self._stream(
@@ -488,8 +552,7 @@ class _SqlTx:
             )
             if manifests:
                 self._conn.executemany(
-                    "INSERT OR IGNORE INTO manifests (oid, kind, time, tz, parents, summary) "
-                    "VALUES (?,?,?,?,?,?)",
+                    _PUT_HEAD.format("OR IGNORE"),
                     (_head_row(oid, read_head(oid.hex, d)) for oid, d in manifests),
                 )
 
@@ -506,11 +569,7 @@ class _SqlTx:
             if head is None:
                 self._conn.execute("DELETE FROM manifests WHERE oid = ?", (oid.raw,))
             else:
-                self._conn.execute(
-                    "INSERT OR REPLACE INTO manifests (oid, kind, time, tz, parents, summary) "
-                    "VALUES (?,?,?,?,?,?)",
-                    _head_row(oid, head),
-                )
+                self._conn.execute(_PUT_HEAD.format("OR REPLACE"), _head_row(oid, head))
 
     def put_derived(self, space: str, key: bytes, value: bytes) -> None:
         with self._b._errors():

@@ -16,6 +16,7 @@ from steve.objects.summary import ManifestHead
 from steve.porcelain.history import Graph, LogEntry, format_date, format_entry, summarize, walk
 from steve.repo import Repo
 from steve.store.kdf import KdfParams
+from steve.store.sqlite import SCHEMA_VERSION
 
 T0 = 1_700_000_000
 
@@ -199,7 +200,7 @@ def test_v2_database_gets_its_index_backfilled_on_open(tmp_path: Path, fast_kdf:
         conn.execute("DROP TABLE derived")
         conn.execute("UPDATE meta SET value = 2 WHERE key = 'schema_version'")
     with Repo.open(tmp_path / "r", passphrase="pw") as repo:
-        assert repo.backend.get_meta("schema_version") == "3"
+        assert repo.backend.get_meta("schema_version") == str(SCHEMA_VERSION)
         got = [e.oid for e in walk(repo, [repo.rev_parse("main")])]
         assert got == ids[::-1]
         assert all(repo.backend.manifest_head(i) is not None for i in ids)
@@ -213,7 +214,11 @@ def test_fsck_reports_a_wrong_or_stale_index_row_and_gc_repairs_it(repo: Repo) -
     conn.execute("UPDATE manifests SET summary = 'lies' WHERE oid = ?", (ids[1].raw,))
     conn.execute("DELETE FROM manifests WHERE oid = ?", (ids[0].raw,))
     ghost = ObjectId(bytes(32))
-    conn.execute("INSERT INTO manifests VALUES (?, 'design', 1, 0, x'', 'ghost')", (ghost.raw,))
+    conn.execute(
+        "INSERT INTO manifests (oid, kind, time, tz, parents, summary) "
+        "VALUES (?, 'design', 1, 0, x'', 'ghost')",
+        (ghost.raw,),
+    )
     report = repo.fsck()
     index = [p for p in report.problems if p.kind.value == "index"]
     assert sorted(p.oid.hex for p in index if p.oid) == sorted([ids[0].hex, ids[1].hex, ghost.hex])
