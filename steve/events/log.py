@@ -38,6 +38,7 @@ from steve.events.model import (
     check_event_type,
     check_text,
     encode_payload,
+    event_parts,
 )
 from steve.events.store import (
     Checkpoint,
@@ -62,17 +63,37 @@ QUEUE_SIZE = 8192
 BATCH_SIZE = 4096
 """Most events appended in one transaction."""
 
-# (pending row, slot for append(): a one-element list the writer fills with the Event)
-_Item = tuple[Pending, list[Event] | None]
+# (pending row, its event_parts, slot for append(): a one-element list the writer
+# fills with the Event)
+_Item = tuple[Pending, tuple[bytes, bytes], list[Event] | None]
+
+
+LINGER = 0.002
+"""Seconds the writer waits for a batch to fill once producers go quiet (see _Queue.take)."""
 
 
 class _Queue:
-    """A bounded FIFO with a blocking put and a take-many for the single consumer."""
+    """A bounded FIFO with a blocking put and a take-many for whoever writes next.
 
-    def __init__(self, maxsize: int) -> None:
+    Batches are written by whoever holds the log's write lock: a producer
+    that finds ``batch`` events queued writes them itself (group commit, no
+    hand-over to another thread), and the writer thread takes a batch when
+    someone waits for an event still queued (:meth:`wait_committed`:
+    ``flush``, ``append``), when producers have been quiet for
+    :data:`LINGER`, when a full batch is left (its producer found the lock
+    taken), or at close.  Under a flood every transaction is a full batch; a
+    lone event is committed within a couple of milliseconds, or at once if
+    its producer waits for it.
+    """
+
+    def __init__(self, maxsize: int, batch: int) -> None:
         self._items: collections.deque[_Item] = collections.deque()
         self._max = maxsize
+        self.batch = batch
         self._lock = threading.Lock()
+        self.last_put = 0.0
+        self.taken = 0  # tickets handed to a writer so far
+        self.wanted = 0  # highest ticket someone waits to see committed
         self.not_empty = threading.Condition(self._lock)
         self.not_full = threading.Condition(self._lock)
         self.done = threading.Condition(self._lock)
@@ -82,6 +103,9 @@ class _Queue:
         self.committed = 0
         self.dropped = 0
         self.dropped_unreported = 0
+
+    def __len__(self) -> int:
+        return len(self._items)
 
     def put(self, item: _Item, *, block: bool) -> int | None:
         """Queue ``item``; returns its ticket, or None when full and not blocking."""
@@ -93,24 +117,40 @@ class _Queue:
                     return None
                 self.not_full.wait()
             if self.closed:
-                raise self._unavailable()
+                raise self.unavailable()
             self._items.append(item)
             self.submitted += 1
+            self.last_put = time.monotonic()
             if len(self._items) == 1:
-                self.not_empty.notify()
+                self.not_empty.notify()  # the writer thread starts its linger clock
             return self.submitted
 
-    def _unavailable(self) -> SteveError:
+    def unavailable(self) -> SteveError:
         if self.error is not None:
             return EventLogUnavailable(f"the writer stopped: {self.error}")
         return EventLogUnavailable("the event log is closed")
 
-    def take(self, limit: int) -> tuple[list[_Item], int]:
-        """Up to ``limit`` items (waits while empty and open) and the dropped count to report."""
+    def wait_ready(self) -> None:
+        """Block the writer thread until it has a batch to write, or the queue closed."""
         with self._lock:
-            while not self._items and not self.closed:
-                self.not_empty.wait()
-            n = min(limit, len(self._items))
+            while not self.closed:
+                queued = len(self._items)
+                if queued >= self.batch or (queued and self.wanted > self.taken):
+                    return
+                if not queued:
+                    self.not_empty.wait()
+                    continue
+                quiet = time.monotonic() - self.last_put
+                if quiet >= LINGER:
+                    return
+                self.not_empty.wait(LINGER - quiet)
+
+    def take(self) -> tuple[list[_Item], int]:
+        """Up to ``batch`` items now and the dropped count to report (the caller holds
+        the log's write lock, so batches are written in queue order)."""
+        with self._lock:
+            n = min(self.batch, len(self._items))
+            self.taken += n
             batch = [self._items.popleft() for _ in range(n)]
             if batch:
                 self.not_full.notify(n)  # one blocked producer per freed slot, no stampede
@@ -140,9 +180,13 @@ class _Queue:
     def wait_committed(self, ticket: int, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
+            if ticket > self.wanted:
+                self.wanted = ticket
+                if ticket > self.taken:
+                    self.not_empty.notify()  # write it now, do not linger
             while self.committed < ticket:
                 if self.error is not None:
-                    raise self._unavailable()
+                    raise self.unavailable()
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise EventLogUnavailable(
@@ -190,7 +234,8 @@ class EventLog:
         self._busy = busy_timeout
         self._open_lock = threading.Lock()
         self._store: EventStore | None = None
-        self._queue = _Queue(queue_size)
+        self._queue = _Queue(queue_size, batch_size)
+        self._write_lock = threading.Lock()  # held while a batch is taken and written
         self._thread: threading.Thread | None = None
         self._closed = False
 
@@ -258,38 +303,50 @@ class EventLog:
 
     def _run(self) -> None:
         q = self._queue
+        while True:
+            q.wait_ready()
+            with self._write_lock:
+                if not self._write_next() and q.closed:
+                    return
+
+    def _write_next(self) -> bool:
+        """Write the next batch (the caller holds the write lock); False if there was
+        nothing to write or the write failed (the queue is then failed: every
+        later emit and flush raises EventLogUnavailable)."""
+        q = self._queue
         store = self._store
         assert store is not None
-        while True:
-            batch, dropped = q.take(self._batch)
-            if not batch and not dropped:
-                if q.closed:
-                    return
-                continue
-            rows = [item[0] for item in batch]
-            if dropped:
-                rows.append(
-                    _pending(
-                        "events.dropped",
-                        encode_payload({"count": dropped, "total": q.dropped}),
-                        None,
-                        self.correlation_id,
-                        None,
-                        self.actor,
-                        Level.WARNING,
-                    )
-                )
-            try:
-                written = store.append(rows)
-            except SteveError as exc:
-                q.fail(exc)
-                return
-            for (_, slot), row in zip(batch, written, strict=False):
-                if slot is not None:
-                    slot.append(row_to_event(row))
-            q.mark_committed(len(batch))
-            if self.logger is not None:
-                self._log(written)
+        if q.error is not None:
+            return False
+        batch, dropped = q.take()
+        if not batch and not dropped:
+            return False
+        rows = [item[0] for item in batch]
+        parts = [item[1] for item in batch]
+        if dropped:
+            note = _pending(
+                "events.dropped",
+                encode_payload({"count": dropped, "total": q.dropped}),
+                None,
+                self.correlation_id,
+                None,
+                self.actor,
+                Level.WARNING,
+            )
+            rows.append(note)
+            parts.append(event_parts(*note))
+        try:
+            written = store.append(rows, parts=parts)
+        except SteveError as exc:
+            q.fail(exc)
+            return False
+        for (_, _, slot), stored in zip(batch, written, strict=False):
+            if slot is not None:
+                slot.append(row_to_event(stored))
+        q.mark_committed(len(batch))
+        if self.logger is not None:
+            self._log(written)
+        return True
 
     def _log(self, rows: list[Row]) -> None:
         logger = self.logger
@@ -330,9 +387,21 @@ class EventLog:
             check_text("actor", actor) or self.actor,
             lv,
         )
+        parts = event_parts(*row)
         self._writer()
         block = not (self.drop_debug and lv is Level.DEBUG) or slot is not None
-        return self._queue.put((row, slot), block=block)
+        q = self._queue
+        ticket = q.put((row, parts, slot), block=block)
+        if len(q) >= q.batch and self._write_lock.acquire(blocking=False):
+            # group commit: this producer writes the full batch itself, with no
+            # hand-over to the writer thread (which two threads sharing the GIL
+            # and this machine's CPUs make slow)
+            try:
+                if not self._write_next() and q.error is not None:
+                    raise q.unavailable()
+            finally:
+                self._write_lock.release()
+        return ticket
 
     def emit(
         self,

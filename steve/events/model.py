@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import enum
 import re
+import struct
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -66,7 +67,6 @@ class Level(enum.StrEnum):
 _RANK = {Level.DEBUG: 10, Level.INFO: 20, Level.WARNING: 30, Level.ERROR: 40}
 _LEVELS: dict[object, Level] = {level.value: level for level in Level}
 _KNOWN_TYPES: set[str] = set()  # event types already checked (bounded, see below)
-_FLAT = (str, bytes, bool, type(None))
 
 
 def check_event_type(event_type: str) -> str:
@@ -88,25 +88,36 @@ def check_event_type(event_type: str) -> str:
 
 
 def check_text(name: str, value: str | None) -> str | None:
-    if value is None:
-        return None
+    if value is None or (type(value) is str and value in _CHECKED):
+        return value  # None, or a text already checked (the usual case: ids repeat)
     if not isinstance(value, str) or not value or len(value) > MAX_TEXT:
         raise InvalidEvent(f"invalid {name}", f"{value!r} must be 1..{MAX_TEXT} characters")
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:
         raise InvalidEvent(f"invalid {name}", "not valid Unicode text") from None
+    if type(value) is str and len(_CHECKED) < 4096:
+        _CHECKED.add(value)
     return value
+
+
+_CHECKED: set[str] = set()
+"""Texts :func:`check_text` accepted (bounded: at most 4096)."""
 
 
 def encode_payload(payload: Mapping[str, object]) -> bytes:
     """The canonical CBOR bytes of ``payload`` (a map with text keys)."""
-    if not isinstance(payload, Mapping):
-        raise InvalidEvent("invalid payload", "the payload must be a mapping")
-    value = payload if type(payload) is dict else dict(payload)
-    if _flat(value):  # fast path: the common one-level map of scalars
-        data: bytes = cbor2.dumps(value, canonical=True)
+    if type(payload) is dict:
+        value: dict[Any, Any] = payload
+    elif isinstance(payload, Mapping):
+        value = dict(payload)
     else:
+        raise InvalidEvent("invalid payload", "the payload must be a mapping")
+    try:
+        data = _encode_flat(value)  # fast path: the common one-level map of scalars
+    except (UnicodeEncodeError, cbor2.CBOREncodeError):
+        raise InvalidEvent("invalid payload", "a text key or value is not valid Unicode") from None
+    if data is None:
         try:
             data = cbor.encode(value)
         except MalformedObject as exc:
@@ -119,19 +130,46 @@ def encode_payload(payload: Mapping[str, object]) -> bytes:
     return data
 
 
-def _flat(value: dict[Any, Any]) -> bool:
-    """True if ``value`` is a map of text keys to strings, bytes, bools, None or 64-bit
-    ints: then cbor2's canonical encoding is STEVE's (equal to ``cbor.encode``)."""
-    for k, v in value.items():
-        if type(k) is not str:
-            return False
+def _encode_flat(value: dict[Any, Any]) -> bytes | None:
+    """The canonical encoding of a map of text keys to strings, bytes, bools, None or
+    64-bit ints, built by hand (cbor2's canonical mode costs more than the rest of
+    an emit); None for any other map, which :func:`steve.objects.cbor.encode` takes.
+
+    Keys are ordered as canonical CBOR orders them (by encoded length, then
+    bytewise); the order of each key set is computed once and cached, since
+    producers emit the same shapes over and over.  A property test checks the
+    result against ``cbor.encode``.
+    """
+    keys = tuple(value)
+    plan = _PLANS.get(keys)
+    if plan is None:
+        if any(type(k) is not str for k in keys):
+            return None
+        ordered = sorted((len(enc), enc, k) for k, enc in ((k, _text(k)) for k in keys))
+        plan = (_head(5, len(keys)), tuple((k, enc) for _, enc, k in ordered))
+        _remember(_PLANS, keys, plan)
+    parts = [plan[0]]
+    for k, key in plan[1]:
+        v = value[k]
         t = type(v)
-        if t is int:
+        if t is str:
+            raw = v.encode("utf-8")
+            enc = _head(3, len(raw)) + raw
+        elif t is int:
             if not cbor.INT_MIN <= v <= cbor.INT_MAX:
-                return False
-        elif t not in _FLAT:
-            return False
-    return True
+                return None
+            enc = encode_int(v)
+        elif t is bool:
+            enc = b"\xf5" if v else b"\xf4"
+        elif v is None:
+            enc = b"\xf6"
+        elif t is bytes:
+            enc = _head(2, len(v)) + v
+        else:
+            return None
+        parts.append(key)
+        parts.append(enc)
+    return b"".join(parts)
 
 
 def canonical_bytes(
@@ -180,22 +218,117 @@ def event_bytes(
     payload: bytes,
 ) -> bytes:
     """:func:`canonical_bytes` without the type checks (the writer's fields are checked)."""
-    value: dict[str, Any] = {
-        "v": EVENT_VERSION,
-        "run": run_id,
-        "seq": seq,
-        "corr": correlation_id,
-        "time": time_ms,
-        "type": event_type,
-        "actor": actor,
-        "cause": causation_id,
-        "level": level,
-        "payload": payload,
-    }
+    head, tail = event_parts(
+        time_ms, level, event_type, run_id, correlation_id, causation_id, actor, payload
+    )
+    return head + encode_int(seq) + tail
+
+
+def event_parts(
+    time_ms: int,
+    level: str,
+    event_type: str,
+    run_id: str | None,
+    correlation_id: str | None,
+    causation_id: str | None,
+    actor: str | None,
+    payload: bytes,
+) -> tuple[bytes, bytes]:
+    """An event's canonical bytes around its seq: ``head + encode_int(seq) + tail``.
+
+    Producers build these before an event has a seq, so the writer (the log's
+    bottleneck) only splices the seq in and hashes.  Built by hand: the map's
+    keys are fixed and already in canonical order (shorter first, then
+    bytewise), their encodings are constants, text values (run ids, types,
+    actors repeat) come from a bounded cache, and integer and byte-string
+    heads are packed directly in their shortest form.  A property test
+    checks the result against :func:`steve.objects.cbor.encode` of the map.
+    """
     try:
-        data: bytes = cbor2.dumps(value)
-    except (cbor2.CBOREncodeError, ValueError, TypeError, OverflowError) as exc:
+        head = _HEADS.get(run_id)
+        if head is None:
+            head = _MAP_V1_RUN + _text(run_id) + _KEY_SEQ
+            _remember(_HEADS, run_id, head)
+        before_time = _BEFORE_TIME.get(correlation_id)
+        if before_time is None:
+            before_time = _KEY_CORR + _text(correlation_id) + _KEY_TIME
+            _remember(_BEFORE_TIME, correlation_id, before_time)
+        key = (event_type, actor, causation_id, level)
+        after_time = _AFTER_TIME.get(key)
+        if after_time is None:
+            after_time = b"".join(
+                (
+                    _KEY_TYPE,
+                    _text(event_type),
+                    _KEY_ACTOR,
+                    _text(actor),
+                    _KEY_CAUSE,
+                    _text(causation_id),
+                    _KEY_LEVEL,
+                    _text(level),
+                    _KEY_PAYLOAD,
+                )
+            )
+            _remember(_AFTER_TIME, key, after_time)
+        tail = b"".join(
+            (before_time, encode_int(time_ms), after_time, _head(2, len(payload)), payload)
+        )
+    except (cbor2.CBOREncodeError, ValueError, TypeError, OverflowError, struct.error) as exc:
         raise MalformedObject(f"cannot encode event: {exc}") from exc
+    return head, tail
+
+
+_MAP_V1_RUN = b"\xaa" + cbor2.dumps("v") + cbor2.dumps(EVENT_VERSION) + cbor2.dumps("run")
+_KEY_SEQ, _KEY_CORR, _KEY_TIME, _KEY_TYPE, _KEY_ACTOR, _KEY_CAUSE, _KEY_LEVEL, _KEY_PAYLOAD = (
+    cbor2.dumps(k) for k in ("seq", "corr", "time", "type", "actor", "cause", "level", "payload")
+)
+_PACK_8 = struct.Struct(">BB").pack
+_PACK_16 = struct.Struct(">BH").pack
+_PACK_32 = struct.Struct(">BI").pack
+_PACK_64 = struct.Struct(">BQ").pack
+_TEXTS: dict[str, bytes] = {}
+"""Encoded text values already seen (bounded, like the caches below: see _remember)."""
+_HEADS: dict[str | None, bytes] = {}
+_BEFORE_TIME: dict[str | None, bytes] = {}
+_AFTER_TIME: dict[tuple[str, str | None, str | None, str], bytes] = {}
+_PLANS: dict[tuple[Any, ...], Any] = {}  # key set -> (map head, ((key, encoded key), ...))
+_CACHE_MAX = 4096
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: object) -> None:
+    if len(cache) < _CACHE_MAX:
+        cache[key] = value
+
+
+def _head(major: int, n: int) -> bytes:
+    """A CBOR head: major type and argument ``n`` (0 <= n < 2**64) in the shortest form."""
+    m = major << 5
+    if n < 24:
+        return bytes((m | n,))
+    if n < 0x100:
+        return _PACK_8(m | 24, n)
+    if n < 0x10000:
+        return _PACK_16(m | 25, n)
+    if n < 0x100000000:
+        return _PACK_32(m | 26, n)
+    return _PACK_64(m | 27, n)
+
+
+def encode_int(n: int) -> bytes:
+    """The CBOR encoding of the integer ``n`` (-2**64 <= n < 2**64)."""
+    try:
+        return _head(0, n) if n >= 0 else _head(1, -1 - n)
+    except struct.error as exc:
+        raise MalformedObject(f"integer out of range: {n}") from exc
+
+
+def _text(value: str | None) -> bytes:
+    if value is None:
+        return b"\xf6"
+    data = _TEXTS.get(value)
+    if data is None:
+        data = cbor2.dumps(value)
+        _remember(_TEXTS, value, data)
     return data
 
 

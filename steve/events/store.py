@@ -22,6 +22,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +37,7 @@ from cryptography.hazmat.primitives.serialization import (
 )
 
 from steve.errors import CorruptDatabase, RepositoryBusy, UnsupportedFormat, WrongKey
-from steve.events.model import GENESIS, Event, Level, chain_hash, event_bytes
+from steve.events.model import GENESIS, Event, Level, chain_hash, encode_int, event_parts
 from steve.objects import cbor
 from steve.store.sqlite import SqlCipherBackend
 
@@ -119,20 +120,27 @@ _INSERT = f"INSERT INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 PAGE = 512
 """Rows fetched per query when streaming."""
 
-ROWS_PER_INSERT = 512
-"""Rows per multi-row INSERT statement: one sqlite3_step (one release of the GIL) per
-512 rows instead of per row, so producer threads do not starve the writer."""
-_INSERT_MANY = f"INSERT INTO events ({_COLUMNS}) VALUES " + ",".join(
-    ["(?,?,?,?,?,?,?,?,?,?,?)"] * ROWS_PER_INSERT
-)
+INSERT_SIZES = (2048, 256, 32, 4, 1)
+"""Rows per multi-row INSERT statement, largest first (2048 rows = 22,528 parameters,
+under SQLite's default limit of 32,766).  A batch is written with as few statements
+as these sizes allow: one sqlite3_step (one release and re-acquisition of the GIL)
+per statement instead of per row, so producer threads do not starve the writer."""
+_INSERT_SQL = {
+    n: f"INSERT INTO events ({_COLUMNS}) VALUES " + ",".join(["(?,?,?,?,?,?,?,?,?,?,?)"] * n)
+    for n in INSERT_SIZES
+}
 
 
-def _insert_rows(conn: Any, rows: Sequence[Row]) -> None:
-    full = len(rows) - len(rows) % ROWS_PER_INSERT
-    for i in range(0, full, ROWS_PER_INSERT):
-        conn.execute(_INSERT_MANY, [v for row in rows[i : i + ROWS_PER_INSERT] for v in row])
-    if full < len(rows):
-        conn.executemany(_INSERT, rows[full:])
+def _insert_statements(rows: Sequence[Row]) -> list[tuple[str, list[Any]]]:
+    """The statements (SQL, flat parameters) that insert ``rows`` in order."""
+    out: list[tuple[str, list[Any]]] = []
+    i, left = 0, len(rows)
+    for size in INSERT_SIZES:
+        while left >= size:
+            out.append((_INSERT_SQL[size], list(chain.from_iterable(rows[i : i + size]))))
+            i += size
+            left -= size
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,28 +352,39 @@ class EventStore:
 
     # --- appending -------------------------------------------------------------------
 
-    def append(self, batch: Sequence[Pending], *, now_ms: int | None = None) -> list[Row]:
+    def append(
+        self,
+        batch: Sequence[Pending],
+        *,
+        now_ms: int | None = None,
+        parts: Sequence[tuple[bytes, bytes]] | None = None,
+    ) -> list[Row]:
         """Append ``batch`` in one transaction, continuing the chain; returns the rows
         written (:func:`row_to_event` makes an :class:`Event` of one).
 
-        After the rows are written the open segment is sealed (and a
-        checkpoint signed) if a :class:`Rotation` limit is reached.
+        ``parts``, if given, holds each event's :func:`event_parts` (built by
+        the producers, so the writer only adds seqs and hashes).  After the
+        rows are written the open segment is sealed (and a checkpoint signed)
+        if a :class:`Rotation` limit is reached.
         """
+        if parts is None:
+            parts = [event_parts(*p) for p in batch]
         with self.lock, self._db.transaction(), self._db._errors():
             conn = self._conn
             head = self._read_head()
             seq, prev = head.seq, head.hash
             rows: list[Row] = []
             added = 0
-            for t, level, etype, run, corr, cause, actor, payload in batch:
+            for (t, lv, etype, run, corr, cause, actor, payload), (before, after) in zip(
+                batch, parts, strict=True
+            ):
                 seq += 1
-                h = blake3(prev)
-                h.update(event_bytes(seq, t, level, etype, run, corr, cause, actor, payload))
-                digest = h.digest()
-                rows.append((seq, t, level, etype, run, corr, cause, actor, payload, prev, digest))
+                digest = blake3(prev + before + encode_int(seq) + after).digest()
+                rows.append((seq, t, lv, etype, run, corr, cause, actor, payload, prev, digest))
                 added += len(payload)
                 prev = digest
-            _insert_rows(conn, rows)
+            for sql, params in _insert_statements(rows):
+                conn.execute(sql, params)
             seg_bytes = head.segment_bytes + added
             conn.execute(
                 "UPDATE head SET seq = ?, hash = ?, segment_bytes = ? WHERE id = 1",
