@@ -16,11 +16,19 @@ Measured (medians):
   stdout on a pipe, time to the first line and to EOF (fork + exec +
   interpreter start + opening the encrypted database included for steve).
 
+Also measured, as the floor under any Python command: the same interpreter
+running ``-c pass`` with this environment's ``site`` (its ``.pth`` files
+run at every start) and with ``-I -S`` (no site).  The steve package is
+byte-compiled first, as a wheel install is (this environment may set
+PYTHONDONTWRITEBYTECODE, which would otherwise recompile every module on
+every run).
+
 Goal (issue 3): first line within 100 ms; whole walk within 2x of git.
 """
 
 from __future__ import annotations
 
+import compileall
 import os
 import statistics
 import subprocess
@@ -127,7 +135,22 @@ def in_process(root: Path, head: ObjectId, count: int) -> tuple[float, float]:
     return t_first, total
 
 
+def interpreter_floor(runs: int) -> tuple[float, float]:
+    """Median seconds of ``python -c pass`` with site, and with ``-I -S``."""
+    env = steve_env()
+    with_site, bare = [], []
+    for _ in range(runs):
+        for args, out in (([], with_site), (["-I", "-S"], bare)):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, *args, "-c", "pass"], env=env, check=True)
+            out.append(time.perf_counter() - start)
+    return statistics.median(with_site), statistics.median(bare)
+
+
 def measure(runs: int = 5, count: int = 100_000) -> Report:
+    import steve
+
+    compileall.compile_dir(Path(steve.__file__).parent, quiet=1)
     with workdir("steve-bench-log-") as tmp:
         home = tmp / "home"
         home.mkdir()
@@ -155,6 +178,8 @@ def measure(runs: int = 5, count: int = 100_000) -> Report:
     def med(name: str, i: int) -> float:
         return statistics.median(r[i] for r in results[name])
 
+    site_s, bare_s = interpreter_floor(max(runs, 5))
+
     ratio = med("steve", 1) / med("git", 1)
     rows = [
         ["steve library walk (in-process)", fmt_s(med("lib", 0)), fmt_s(med("lib", 1)), ""],
@@ -165,6 +190,8 @@ def measure(runs: int = 5, count: int = 100_000) -> Report:
             f"{ratio:.1f}x",
         ],
         ["`git log --oneline`", fmt_s(med("git", 0)), fmt_s(med("git", 1)), "1.0x"],
+        ["`python -c pass` (this environment's site)", fmt_s(site_s), "", ""],
+        ["`python -I -S -c pass` (no site)", fmt_s(bare_s), "", ""],
     ]
     detail = (
         f"{count:,} manifests / commits, linear; medians of {runs} runs. "
