@@ -19,13 +19,21 @@ import io
 import os
 import stat
 import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
 
 import click
 
-from steve.errors import EXIT_INTERNAL, EXIT_USAGE, InternalError, NoPassphrase, SteveError
+from steve.errors import (
+    EXIT_INTERNAL,
+    EXIT_USAGE,
+    InternalError,
+    InvalidInput,
+    NoPassphrase,
+    SteveError,
+)
 
 if TYPE_CHECKING:
     from steve.events import EventLog
@@ -215,6 +223,20 @@ def identity() -> Identity:
     name = os.environ.get("STEVE_AUTHOR_NAME") or _user()
     email = os.environ.get("STEVE_AUTHOR_EMAIL") or f"{_user()}@{os.uname().nodename}"
     return Identity(name, email)
+
+
+def frozen_time() -> tuple[int, int]:
+    """(unix seconds, offset minutes): SOURCE_DATE_EPOCH with +0000 when set, else now."""
+    sde = os.environ.get("SOURCE_DATE_EPOCH")
+    if sde is not None and sde.strip():
+        text = sde.strip()
+        if not text.isdigit():
+            raise InvalidInput("invalid SOURCE_DATE_EPOCH", f"{sde!r} is not unix seconds")
+        return int(text), 0
+    from steve.refs.refs import local_offset_minutes
+
+    now = int(time.time())
+    return now, local_offset_minutes(now)
 
 
 def _user() -> str:

@@ -18,8 +18,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from steve.cli.app import Context, cli, identity, is_terminal, pass_state
-from steve.cli.porcelain import frozen_time
+from steve.cli.app import Context, cli, frozen_time, identity, is_terminal, pass_state
 
 if TYPE_CHECKING:
     from steve.porcelain.replay import ReplayReport

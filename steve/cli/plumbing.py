@@ -17,6 +17,7 @@ from steve.cli.app import (
     BlockWriter,
     Context,
     cli,
+    frozen_time,
     identity,
     is_regular_file,
     pass_state,
@@ -691,7 +692,8 @@ def tag(
     if annotate and message is None:
         raise click.UsageError("-a needs -m MESSAGE (no editor is started)")
     target = repo.rev_parse(rev)
-    oid = repo.create_tag(name, target, message=message, force=force)
+    now, tz = frozen_time()  # SOURCE_DATE_EPOCH makes annotated tags reproducible
+    oid = repo.create_tag(name, target, message=message, force=force, now=now, tz=tz)
     if message is not None:
         write_line(oid.hex)
 

@@ -13,7 +13,6 @@ and the offset is +0000, so the same draft freezes to the same id anywhere.
 from __future__ import annotations
 
 import json
-import os
 import sys
 import time
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
-from steve.cli.app import Context, cli, identity, is_terminal, pass_state
+from steve.cli.app import Context, cli, frozen_time, identity, is_terminal, pass_state
 from steve.errors import InvalidInput, UnknownRevision
 
 if TYPE_CHECKING:
@@ -46,20 +45,6 @@ def _out() -> BinaryIO:
 
 def _line(text: str) -> None:
     _out().write(text.encode() + b"\n")
-
-
-def frozen_time() -> tuple[int, int]:
-    """(unix seconds, offset minutes): SOURCE_DATE_EPOCH with +0000 when set, else now."""
-    sde = os.environ.get("SOURCE_DATE_EPOCH")
-    if sde is not None and sde.strip():
-        text = sde.strip()
-        if not text.isdigit():
-            raise InvalidInput("invalid SOURCE_DATE_EPOCH", f"{sde!r} is not unix seconds")
-        return int(text), 0
-    from steve.refs.refs import local_offset_minutes
-
-    now = int(time.time())
-    return now, local_offset_minutes(now)
 
 
 def _read_input(path: str) -> bytes:

@@ -9,6 +9,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 import blake3
+import pytest
 from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -388,6 +389,22 @@ def test_tag(invoke: Invoke, open_repo: OpenRepo) -> None:
     invoke("tag", "-d", "light").assert_error(5, "STEVE-REF-002")
     invoke("tag", "bad..name").assert_error(6, "STEVE-REF-001")
     assert invoke("tag", "-a", "nomessage").exit_code == 2
+
+
+def test_annotated_tags_take_source_date_epoch(
+    invoke: Invoke, open_repo: OpenRepo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    history(open_repo, 1)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "1700000000")
+    first = invoke("tag", "-a", "-m", "release", "v1", "main")
+    assert invoke("tag", "-d", "v1").exit_code == 0
+    again = invoke("tag", "-a", "-m", "release", "v1", "main")
+    assert first.lines == again.lines  # the same tag object: a reproducible id
+    with open_repo() as repo:
+        obj = repo.read_object(ObjectId.from_hex(first.lines[0]))
+        assert isinstance(obj, Tag) and (obj.time, obj.tz) == (1700000000, 0)
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", "yesterday")
+    invoke("tag", "-a", "-m", "release", "v2", "main").assert_error(6, "STEVE-INPUT-001")
 
 
 # --- maintenance -------------------------------------------------------------------------------
