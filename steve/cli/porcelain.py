@@ -20,7 +20,15 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import click
 
-from steve.cli.app import Context, cli, frozen_time, identity, is_terminal, pass_state
+from steve.cli.app import (
+    BlockWriter,
+    Context,
+    cli,
+    frozen_time,
+    identity,
+    is_terminal,
+    pass_state,
+)
 from steve.errors import InvalidInput, UnknownRevision
 
 if TYPE_CHECKING:
@@ -232,9 +240,17 @@ def log(
     drawer = Graph() if graph else None
     stdout = _out()
     each = is_terminal(stdout)
+    out = BlockWriter(stdout, flush_each=each)
     kind_filter = [ObjectType(k) for k in kinds] or None
     rows = walk_rows(repo, _log_starts(repo, revs), kinds=kind_filter, limit=limit)
     lines: list[str] = []
+
+    def write_lines() -> None:
+        if lines:
+            lines.append("")
+            out.write("\n".join(lines).encode("utf-8", "surrogateescape"))
+            lines.clear()
+
     first = True
     for row in rows:
         text = render(row)
@@ -243,23 +259,17 @@ def log(
         lines.append(text)
         # the first line goes out before the walk ends; then blocks of lines
         if each or first or len(lines) >= _LOG_BLOCK:
-            _write_lines(stdout, lines)
-            first = False
-    _write_lines(stdout, lines)
+            write_lines()
+            if first:
+                out.flush()
+                first = False
+            out.end()
+    write_lines()
+    out.flush()
 
 
 _LOG_BLOCK = 1024
-
-
-def _write_lines(stream: BinaryIO, lines: list[str]) -> None:
-    if lines:
-        lines.append("")
-        data = memoryview("\n".join(lines).encode("utf-8", "surrogateescape"))
-        lines.clear()
-        while data:  # a raw (unbuffered) stdout may take less per call
-            n = stream.write(data)
-            data = data[n or 0 :]
-    stream.flush()
+"""Lines joined into one write by ``steve log`` when stdout is not a terminal."""
 
 
 @cli.command()

@@ -26,7 +26,6 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from blake3 import blake3
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import (
@@ -379,7 +378,7 @@ class EventStore:
                 batch, parts, strict=True
             ):
                 seq += 1
-                digest = blake3(prev + before + encode_int(seq) + after).digest()
+                digest = chain_hash(prev, before + encode_int(seq) + after)
                 rows.append((seq, t, lv, etype, run, corr, cause, actor, payload, prev, digest))
                 added += len(payload)
                 prev = digest

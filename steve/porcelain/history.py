@@ -47,15 +47,18 @@ def read_entry(repo: Repo, oid: ObjectId) -> LogEntry:
     object the index lacks is decoded instead.
     """
     head = repo.backend.manifest_head(oid)
-    if head is None:
-        found = repo.backend.read_with_info(oid)
-        if found is None:
-            raise ObjectNotFound(oid.hex)
-        kind, _, data = found
-        if not kind.is_manifest:
-            raise WrongObjectType(oid.hex, "manifest", kind.value)
-        head = read_head(oid.hex, data)
-    return _entry(oid, head)
+    return _entry(oid, head if head is not None else _decode_head(repo, oid))
+
+
+def _decode_head(repo: Repo, oid: ObjectId) -> ManifestHead:
+    """The head of a manifest the index lacks, decoded from its stored bytes."""
+    found = repo.backend.read_with_info(oid)
+    if found is None:
+        raise ObjectNotFound(oid.hex)
+    kind, _, data = found
+    if not kind.is_manifest:
+        raise WrongObjectType(oid.hex, "manifest", kind.value)
+    return read_head(oid.hex, data)
 
 
 def _entry(oid: ObjectId, head: ManifestHead) -> LogEntry:
@@ -209,16 +212,10 @@ class _Prefetch:
         rows = self.repo.backend.manifest_rows(raw, self.batch)
         self.batch = min(self.batch * 2, self.MAX)
         if not rows:
-            return _head_row(self.repo, ObjectId(raw))
+            oid = ObjectId(raw)
+            return _decode_head(self.repo, oid).row(oid)
         self.chain, self.at = rows, 1
         return rows[0]
-
-
-def _head_row(repo: Repo, oid: ObjectId) -> HeadRow:
-    """The row of a manifest the index lacks, decoded from its stored bytes."""
-    entry = read_entry(repo, oid)
-    parents = b"".join(p.raw for p in entry.parents)
-    return (oid.raw, entry.kind.value, entry.time, entry.tz, parents, entry.summary)
 
 
 # --- formatting helpers (pure; the CLI prints) -------------------------------------------

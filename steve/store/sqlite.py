@@ -522,10 +522,6 @@ class SqlCipherBackend:
             self._conn.close()
 
 
-def _head_row(oid: ObjectId, head: ManifestHead) -> tuple[bytes, str, int, int, bytes, str]:
-    return oid.raw, head.kind.value, head.time, head.tz, head.parents_blob(), head.summary
-
-
 class _SqlTx:
     def __init__(self, conn: Any, backend: SqlCipherBackend) -> None:
         self._conn = conn
@@ -553,7 +549,7 @@ class _SqlTx:
             if manifests:
                 self._conn.executemany(
                     _PUT_HEAD.format("OR IGNORE"),
-                    (_head_row(oid, read_head(oid.hex, d)) for oid, d in manifests),
+                    (read_head(oid.hex, d).row(oid) for oid, d in manifests),
                 )
 
     def delete_objects(self, oids: Iterable[ObjectId]) -> int:
@@ -569,7 +565,7 @@ class _SqlTx:
             if head is None:
                 self._conn.execute("DELETE FROM manifests WHERE oid = ?", (oid.raw,))
             else:
-                self._conn.execute(_PUT_HEAD.format("OR REPLACE"), _head_row(oid, head))
+                self._conn.execute(_PUT_HEAD.format("OR REPLACE"), head.row(oid))
 
     def put_derived(self, space: str, key: bytes, value: bytes) -> None:
         with self._b._errors():
