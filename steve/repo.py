@@ -16,12 +16,14 @@ from __future__ import annotations
 import io
 import os
 import stat
+import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, Protocol
 
 from steve.config import RepoConfig
 from steve.errors import (
@@ -31,10 +33,12 @@ from steve.errors import (
     NotARepository,
     ObjectNotFound,
     RepositoryExists,
+    SteveError,
     StorageError,
     WrongKey,
     WrongObjectType,
 )
+from steve.objects import cbor
 from steve.objects.model import (
     CHUNK_SIZE,
     Blob,
@@ -52,10 +56,22 @@ from steve.objects.model import (
     object_size,
 )
 from steve.objects.oid import ObjectId
+from steve.objects.summary import ManifestHead
 from steve.refs.names import HEAD, check_branch_or_tag_name, check_ref_name
 from steve.refs.refs import Identity, Ref, RefStore, local_offset_minutes
 from steve.refs.revparse import Resolved, resolve
-from steve.store.base import ANY, Backend, ObjectInfo, ReflogEntry, Unset
+from steve.store.base import (
+    ANY,
+    Backend,
+    ObjectInfo,
+    OutboxEvent,
+    ReflogEntry,
+    RefRecord,
+    RunRecord,
+    Transaction,
+    TransitionRecord,
+    Unset,
+)
 from steve.store.kdf import KdfParams, derive_key, key_check, key_matches
 from steve.store.sqlite import SqlCipherBackend
 
@@ -93,6 +109,7 @@ class BatchWriter:
     def __init__(self, repo: Repo) -> None:
         self._repo = repo
         self._pending: dict[ObjectId, tuple[ObjectType, int, bytes]] = {}
+        self._events: list[tuple[str, Mapping[str, object], str | None]] = []
         self._bytes = 0
         self.written = 0
 
@@ -109,18 +126,26 @@ class BatchWriter:
         if self._bytes >= BATCH_BYTES or len(self._pending) >= BATCH_OBJECTS:
             self.flush()
 
+    def emit(self, type: str, payload: Mapping[str, object], run_id: str | None = None) -> None:
+        """Record an event in the transaction that commits the objects added so far
+        (see :meth:`RepoTransaction.emit`)."""
+        self._events.append((type, payload, run_id))
+
     def add_stream(self, stream: BinaryIO) -> ObjectId:
         """Store a blob read from ``stream`` in bounded memory (chunked if large)."""
         return write_blob_stream(stream, self.add)
 
     def flush(self) -> None:
-        if not self._pending:
+        if not self._pending and not self._events:
             return
         rows = [(oid, t, s, d) for oid, (t, s, d) in self._pending.items()]
-        with self._repo.backend.transaction() as tx:
+        with self._repo.transaction() as tx:
             tx.put_many(rows)
+            for type_, payload, run_id in self._events:
+                tx.emit(type_, payload, run_id)
         self.written += len(rows)
         self._pending.clear()
+        self._events.clear()
         self._bytes = 0
 
     def __enter__(self) -> BatchWriter:
@@ -136,6 +161,7 @@ class BatchWriter:
             self.flush()
         else:
             self._pending.clear()
+            self._events.clear()
 
 
 def _read_full(stream: BinaryIO, n: int) -> bytes:
@@ -200,21 +226,121 @@ class LsTreeEntry:
     oid: ObjectId
 
 
-@dataclass(frozen=True, slots=True)
-class RepoEvent:
-    """A committed change, reported to :attr:`Repo.observers` (the event log listens).
+DRAIN_BATCH = 512
+"""Outbox rows appended to the event log per transaction when draining."""
 
-    ``type`` is a dotted event type (``ref.updated``, ``manifest.frozen``,
-    ``run.transition``); ``payload`` holds ids and names, never object contents.
+
+class EventSink(Protocol):
+    """Where the outbox drains to (:class:`steve.events.EventLog` is one)."""
+
+    def deliver(self, source: str, events: Sequence[OutboxEvent]) -> int:
+        """Append ``events`` (in order) to the log, skipping those whose outbox ``seq``
+        the log already holds for ``source``, and remember the highest seq: all in
+        one transaction of the log.  Returns how many were appended."""
+        ...
+
+
+@dataclass(slots=True)
+class EventRouting:
+    """How a repository's events leave its outbox.
+
+    ``sink`` receives drained events (None: they wait in the outbox);
+    ``correlation_id`` and ``actor`` are stamped on every event queued by
+    this process (None: the sink's own).  ``error`` is the last drain
+    failure: the change it followed is committed, its events wait in the
+    outbox, and the next drain retries them.
     """
 
-    type: str
-    payload: Mapping[str, object]
-    run_id: str | None = None
+    sink: EventSink | None = None
+    correlation_id: str | None = None
+    actor: str | None = None
+    error: SteveError | None = None
+    lock: threading.RLock = field(default_factory=threading.RLock)
 
 
-RepoObserver = Callable[[RepoEvent], None]
-"""Called after a change has committed to ``steve.db`` (see :meth:`Repo.notify`)."""
+class RepoTransaction:
+    """One repository transaction: changes plus the events that record them.
+
+    Everything a :class:`~steve.store.base.Transaction` does, and
+    :meth:`emit`, which queues an event in the outbox of the same
+    transaction, so the event commits exactly when the change does.  Get
+    one with :meth:`Repo.transaction`.
+    """
+
+    def __init__(self, tx: Transaction, events: EventRouting) -> None:
+        self._tx = tx
+        self._events = events
+        self.emitted = 0
+
+    def emit(self, type: str, payload: Mapping[str, object], run_id: str | None = None) -> None:
+        """Record event ``type`` (``payload``: ids and names) with this transaction."""
+        try:
+            data = cbor.encode(dict(payload))
+        except MalformedObject as exc:
+            raise InvalidInput("invalid event payload", exc.detail) from exc
+        ev = self._events
+        self._tx.append_outbox(
+            OutboxEvent(
+                0, time.time_ns() // 1_000_000, type, run_id, ev.correlation_id, ev.actor, data
+            )
+        )
+        self.emitted += 1
+
+    # --- the store transaction ---------------------------------------------------------
+
+    def put(self, oid: ObjectId, type_: ObjectType, size: int, data: bytes) -> None:
+        self._tx.put(oid, type_, size, data)
+
+    def put_many(self, rows: Iterable[tuple[ObjectId, ObjectType, int, bytes]]) -> None:
+        self._tx.put_many(rows)
+
+    def delete_objects(self, oids: Iterable[ObjectId]) -> int:
+        return self._tx.delete_objects(oids)
+
+    def read_ref(self, name: str) -> RefRecord | None:
+        return self._tx.read_ref(name)
+
+    def set_ref(
+        self, name: str, record: RefRecord | None, expected: RefRecord | Unset | None = ANY
+    ) -> RefRecord | None:
+        return self._tx.set_ref(name, record, expected)
+
+    def append_reflog(self, entry: ReflogEntry) -> None:
+        self._tx.append_reflog(entry)
+
+    def delete_reflog(self, ref: str, keep_newest: int = 0) -> int:
+        return self._tx.delete_reflog(ref, keep_newest)
+
+    def read_run(self, run_id: str) -> RunRecord | None:
+        return self._tx.read_run(run_id)
+
+    def insert_run(self, run: RunRecord) -> None:
+        self._tx.insert_run(run)
+
+    def set_run_stage(self, run_id: str, expected: str, stage: str, time: int) -> bool:
+        return self._tx.set_run_stage(run_id, expected, stage, time)
+
+    def append_transition(self, record: TransitionRecord) -> None:
+        self._tx.append_transition(record)
+
+    def set_meta(self, key: str, value: str | None) -> None:
+        self._tx.set_meta(key, value)
+
+    def put_derived(self, space: str, key: bytes, value: bytes) -> None:
+        self._tx.put_derived(space, key, value)
+
+    def delete_derived(self, space: str, key: bytes) -> None:
+        self._tx.delete_derived(space, key)
+
+    def put_manifest_head(self, oid: ObjectId, head: ManifestHead | None) -> None:
+        self._tx.put_manifest_head(oid, head)
+
+    def append_outbox(self, event: OutboxEvent) -> None:
+        self._tx.append_outbox(event)
+        self.emitted += 1
+
+    def delete_outbox(self, upto: int) -> int:
+        return self._tx.delete_outbox(upto)
 
 
 class Repo:
@@ -234,16 +360,66 @@ class Repo:
         self.identity = identity
         self.refs = RefStore(backend)
         self.key = key  # the raw SQLCipher key; the event log keys events.db with it
-        self.observers: list[RepoObserver] = []
+        self.events = EventRouting()
 
-    def notify(
-        self, type: str, payload: Mapping[str, object], run_id: str | None = None
-    ) -> None:
-        """Tell every observer about a change that has just committed."""
-        if self.observers:
-            change = RepoEvent(type, payload, run_id)
-            for observer in list(self.observers):
-                observer(change)
+    # --- transactions and their events -----------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[RepoTransaction]:
+        """One atomic change: ``with repo.transaction() as tx: ...; tx.emit(...)``.
+
+        Objects, refs, runs and the events recording them commit together
+        (the events into the outbox of ``steve.db``).  After the commit the
+        outbox is drained into the event log (:meth:`drain`); a failed drain
+        does not undo or fail the committed change.
+        """
+        with self.backend.transaction() as tx:
+            rtx = RepoTransaction(tx, self.events)
+            yield rtx
+        if rtx.emitted:
+            self.drain()
+
+    @property
+    def source(self) -> str:
+        """The name the event log files this repository's outbox under."""
+        return self.repository_id
+
+    def drain(self) -> int:
+        """Move committed events from the outbox to the event sink; returns how many
+        were appended to the log.
+
+        Each batch is appended to the log (which skips the rows it already
+        holds) and then deleted from the outbox, so a crash between the two
+        repeats the delivery of nothing.  Without a sink, or when the sink
+        fails, the events stay in the outbox for a later drain; the failure
+        is kept in ``repo.events.error`` and not raised: the change that
+        queued them is committed.
+        """
+        routing = self.events
+        sink = routing.sink
+        if sink is None:
+            return 0
+        delivered = 0
+        with routing.lock:
+            try:
+                while True:
+                    batch = self.backend.outbox(DRAIN_BATCH)
+                    if not batch:
+                        break
+                    delivered += sink.deliver(self.source, batch)
+                    with self.backend.transaction() as tx:
+                        tx.delete_outbox(batch[-1].seq)
+                    if len(batch) < DRAIN_BATCH:
+                        break
+            except SteveError as exc:
+                routing.error = exc
+                return delivered
+            routing.error = None
+        return delivered
+
+    def undelivered(self) -> int:
+        """How many committed events wait in the outbox (``fsck --events`` reports them)."""
+        return self.backend.outbox_count()
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -547,26 +723,50 @@ class Repo:
         """Compare-and-swap ``name`` to ``new``; returns the previous value."""
         if not self.backend.has(new):
             raise ObjectNotFound(new.hex)
-        target, previous = self.refs.update(
-            name, new, old, who=self.identity, message=message or "update-ref", deref=deref
-        )
-        self.notify("ref.updated", _ref_change(target, previous, new))
+        with self.transaction() as tx:
+            target, previous = self.refs.update(
+                name,
+                new,
+                old,
+                who=self.identity,
+                message=message or "update-ref",
+                deref=deref,
+                tx=tx,
+            )
+            tx.emit("ref.updated", _ref_change(target, previous, new))
         return previous
 
     def delete_ref(
         self, name: str, old: ObjectId | Unset | None = ANY, *, deref: bool = True
     ) -> ObjectId | None:
-        target, previous = self.refs.update(
-            name, None, old, who=self.identity, message="delete", deref=deref
-        )
-        self.notify("ref.deleted", _ref_change(target, previous, None))
+        with self.transaction() as tx:
+            target, previous = self.refs.update(
+                name, None, old, who=self.identity, message="delete", deref=deref, tx=tx
+            )
+            tx.emit("ref.deleted", _ref_change(target, previous, None))
         return previous
 
     def set_symbolic_ref(self, name: str, target: str, message: str = "") -> None:
-        self.refs.set_symbolic(
-            name, target, who=self.identity, message=message or f"symbolic-ref to {target}"
-        )
-        self.notify("ref.symbolic", {"ref": name, "target": target})
+        with self.transaction() as tx:
+            self.refs.set_symbolic(
+                name,
+                target,
+                who=self.identity,
+                message=message or f"symbolic-ref to {target}",
+                tx=tx,
+            )
+            tx.emit("ref.symbolic", {"ref": name, "target": target})
+
+    def delete_symbolic_ref(self, name: str) -> str:
+        """Delete the symbolic ref ``name``; returns the ref it pointed at.
+
+        Recorded as a ``ref.symbolic`` event whose ``target`` is None and
+        whose ``old`` is the former target.
+        """
+        with self.transaction() as tx:
+            old = self.refs.delete_symbolic(name, tx=tx)
+            tx.emit("ref.symbolic", {"ref": name, "target": None, "old": old})
+        return old
 
     def read_symbolic_ref(self, name: str) -> str | None:
         record = self.refs.read(check_ref_name(name))
@@ -615,10 +815,11 @@ class Repo:
             )
             target = self.write(tag)
         old: ObjectId | Unset | None = ANY if force else None
-        _, previous = self.refs.update(
-            refname, target, old, who=self.identity, message=f"tag {name}", now=stamp
-        )
-        self.notify("ref.updated", _ref_change(refname, previous, target))
+        with self.transaction() as tx:
+            _, previous = self.refs.update(
+                refname, target, old, who=self.identity, message=f"tag {name}", now=stamp, tx=tx
+            )
+            tx.emit("ref.updated", _ref_change(refname, previous, target))
         return target
 
     # --- maintenance ------------------------------------------------------------------

@@ -36,9 +36,12 @@ from steve.errors import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from steve.events import EventLog
     from steve.refs.refs import Identity
-    from steve.repo import Repo, RepoEvent
+    from steve.repo import Repo
+    from steve.store.base import OutboxEvent
 
 
 def report(err: SteveError) -> None:
@@ -131,8 +134,9 @@ class SteveGroup(click.Group):
 
 
 class EventSink:
-    """The CLI's repository observer: opens the event log on the first committed
-    change (read-only commands never load it) and closes it at exit."""
+    """The CLI's event sink (:class:`steve.repo.EventSink`): opens the event log when
+    the first committed events leave the outbox (read-only commands never load
+    it) and closes it at exit."""
 
     def __init__(self, repo: Repo, correlation_id: str) -> None:
         self.repo = repo
@@ -165,8 +169,8 @@ class EventSink:
             )
         return self.log
 
-    def __call__(self, change: RepoEvent) -> None:
-        self.open().observe(change)
+    def deliver(self, source: str, events: Sequence[OutboxEvent]) -> int:
+        return self.open().deliver(source, events)
 
     def close(self) -> None:
         try:
@@ -195,9 +199,13 @@ class Context:
 
     def repo(self) -> Repo:
         if self._repo is None:
-            self._repo = open_repo(self.root())
-            self._events = EventSink(self._repo, self.correlation_id)
-            self._repo.observers.append(self._events)
+            repo = self._repo = open_repo(self.root())
+            self._events = EventSink(repo, self.correlation_id)
+            repo.events.sink = self._events
+            repo.events.correlation_id = self.correlation_id
+            repo.events.actor = str(repo.identity)
+            if repo.undelivered():  # events a killed or failed drain left behind
+                repo.drain()
         return self._repo
 
     def event_log(self) -> EventLog:
@@ -211,10 +219,23 @@ class Context:
             if self._events is not None:
                 self._events.close()
                 self._events = None
+            if self._repo is not None and self._repo.events.error is not None:
+                warn_undelivered(self._repo.events.error)
         finally:
             if self._repo is not None:
                 self._repo.close()
                 self._repo = None
+
+
+def warn_undelivered(err: SteveError) -> None:
+    """The change was committed; its events wait in steve.db's outbox."""
+    click.echo(
+        "steve: warning: the change is committed, but its events could not be written "
+        f"to the event log ({err.message}: {err.detail}); they wait in the outbox of "
+        "steve.db and are delivered by the next command that can write the log "
+        f"[{err.code}]",
+        err=True,
+    )
 
 
 def identity() -> Identity:

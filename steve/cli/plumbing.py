@@ -464,7 +464,7 @@ def symbolic_ref(
     """Read, set or delete a symbolic ref (e.g. HEAD -> refs/heads/main)."""
     repo = state.repo()
     if delete:
-        repo.refs.delete_symbolic(name)
+        repo.delete_symbolic_ref(name)
         return
     if target is not None:
         repo.set_symbolic_ref(name, target, message)

@@ -26,12 +26,12 @@ import collections
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from steve.errors import EventLogUnavailable, SteveError
+from steve.errors import EventLogUnavailable, InvalidEvent, MalformedObject, SteveError
 from steve.events.model import (
     Event,
     Level,
@@ -52,10 +52,12 @@ from steve.events.store import (
     row_to_event,
 )
 from steve.events.verify import ChainReport, verify_chain
+from steve.objects import cbor
+from steve.store.base import OutboxEvent
 
 if TYPE_CHECKING:
     from steve.events.jsonlog import JsonLogger
-    from steve.repo import Repo, RepoEvent
+    from steve.repo import Repo
 
 EVENTS_DB = "events.db"
 QUEUE_SIZE = 8192
@@ -255,15 +257,52 @@ class EventLog:
 
     @classmethod
     def attach(cls, repo: Repo, **kwargs: Any) -> EventLog:
-        """:meth:`for_repo`, registered as an observer: the repository's committed
-        changes (ref updates, freezes, run transitions) become events."""
+        """:meth:`for_repo`, made the repository's event sink: the events its
+        changes commit to the outbox of ``steve.db`` (ref updates, freezes, run
+        transitions) are drained into this log, starting with any left over."""
         log = cls.for_repo(repo, **kwargs)
-        repo.observers.append(log.observe)
+        repo.events.sink = log
+        repo.drain()
         return log
 
-    def observe(self, change: RepoEvent) -> None:
-        """Record one committed repository change (a :class:`steve.repo.RepoObserver`)."""
-        self.emit(change.type, change.payload, run_id=change.run_id)
+    def deliver(self, source: str, events: Sequence[OutboxEvent]) -> int:
+        """Append drained outbox events (a :class:`steve.repo.EventSink`); returns how
+        many were new.
+
+        Events emitted to this log before the call are written first, so the
+        log keeps the order in which things happened.  The outbox seqs already
+        delivered for ``source`` are skipped inside the same transaction (see
+        :meth:`EventStore.append_outbox`).  Raises EventLogUnavailable or a
+        storage error if the log cannot be written; the events then stay in
+        the outbox.
+        """
+        batch = [
+            (
+                e.seq,
+                (
+                    e.time_ms,
+                    Level.INFO.value,
+                    check_event_type(e.type),
+                    e.run_id,
+                    e.correlation_id or self.correlation_id,
+                    None,
+                    e.actor or self.actor,
+                    encode_payload(_outbox_payload(e)),
+                ),
+            )
+            for e in events
+        ]
+        self._writer()
+        q = self._queue
+        with self._write_lock:
+            while self._write_next():
+                pass
+            if q.error is not None:
+                raise q.unavailable()
+            rows = self.store().append_outbox(source, batch)
+        if self.logger is not None and rows:
+            self._log(rows)
+        return len(rows)
 
     def store(self) -> EventStore:
         """The open store (opened, and created if absent, on first call)."""
@@ -583,6 +622,16 @@ def _pending(
         actor,
         payload,
     )
+
+
+def _outbox_payload(event: OutboxEvent) -> dict[str, object]:
+    try:
+        value = cbor.decode(event.payload)
+    except MalformedObject as exc:
+        raise InvalidEvent("invalid outbox payload", exc.detail) from exc
+    if not isinstance(value, dict):
+        raise InvalidEvent("invalid outbox payload", f"outbox row {event.seq} is not a map")
+    return value
 
 
 def open_log(path: Path, key: bytes, **kwargs: Any) -> EventLog:

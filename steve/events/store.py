@@ -116,6 +116,9 @@ _COLUMNS = (
 )
 _INSERT = f"INSERT INTO events ({_COLUMNS}) VALUES (?,?,?,?,?,?,?,?,?,?,?)"
 
+_OUTBOX_KEY = "outbox:"
+"""meta key prefix: the highest steve.db outbox seq delivered, per repository id."""
+
 PAGE = 512
 """Rows fetched per query when streaming."""
 
@@ -369,34 +372,72 @@ class EventStore:
         if parts is None:
             parts = [event_parts(*p) for p in batch]
         with self.lock, self._db.transaction(), self._db._errors():
-            conn = self._conn
-            head = self._read_head()
-            seq, prev = head.seq, head.hash
-            rows: list[Row] = []
-            added = 0
-            for (t, lv, etype, run, corr, cause, actor, payload), (before, after) in zip(
-                batch, parts, strict=True
-            ):
-                seq += 1
-                digest = chain_hash(prev, before + encode_int(seq) + after)
-                rows.append((seq, t, lv, etype, run, corr, cause, actor, payload, prev, digest))
-                added += len(payload)
-                prev = digest
-            for sql, params in _insert_statements(rows):
-                conn.execute(sql, params)
-            seg_bytes = head.segment_bytes + added
-            conn.execute(
-                "UPDATE head SET seq = ?, hash = ?, segment_bytes = ? WHERE id = 1",
-                (seq, prev, seg_bytes),
-            )
-            stamp = now_ms if now_ms is not None else int(time.time() * 1000)
-            reason = self._rotation_reason(head, seq, seg_bytes, stamp)
-            if reason is not None:
-                self._seal(
-                    Head(seq, prev, head.segment_first, seg_bytes, head.segment_opened),
-                    reason,
-                    stamp,
+            return self._append(batch, parts, now_ms)
+
+    def delivered(self, source: str) -> int:
+        """The highest outbox seq of ``source`` (a repository id) this log holds."""
+        value = self.get_meta(_OUTBOX_KEY + source)
+        return 0 if value is None else int(value)
+
+    def append_outbox(self, source: str, batch: Sequence[tuple[int, Pending]]) -> list[Row]:
+        """Append outbox events ``(outbox seq, pending)`` of ``source`` that this log does
+        not hold yet, and remember the highest seq, in one transaction.
+
+        Repeating a delivery (a drain killed after this commit, before the
+        outbox rows were deleted) appends nothing twice.
+        """
+        if not batch:
+            return []
+        key = _OUTBOX_KEY + source
+        with self.lock, self._db.transaction(), self._db._errors():
+            row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+            mark = 0 if row is None else int(row[0])
+            fresh = [p for seq, p in batch if seq > mark]
+            if batch[-1][0] > mark:
+                self._conn.execute(
+                    "INSERT INTO meta (key, value) VALUES (?, ?) "
+                    "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    (key, batch[-1][0]),
                 )
+            if not fresh:
+                return []
+            return self._append(fresh, [event_parts(*p) for p in fresh], None)
+
+    def _append(
+        self,
+        batch: Sequence[Pending],
+        parts: Sequence[tuple[bytes, bytes]],
+        now_ms: int | None,
+    ) -> list[Row]:
+        """The body of :meth:`append`: the caller holds the lock and the transaction."""
+        conn = self._conn
+        head = self._read_head()
+        seq, prev = head.seq, head.hash
+        rows: list[Row] = []
+        added = 0
+        for (t, lv, etype, run, corr, cause, actor, payload), (before, after) in zip(
+            batch, parts, strict=True
+        ):
+            seq += 1
+            digest = chain_hash(prev, before + encode_int(seq) + after)
+            rows.append((seq, t, lv, etype, run, corr, cause, actor, payload, prev, digest))
+            added += len(payload)
+            prev = digest
+        for sql, params in _insert_statements(rows):
+            conn.execute(sql, params)
+        seg_bytes = head.segment_bytes + added
+        conn.execute(
+            "UPDATE head SET seq = ?, hash = ?, segment_bytes = ? WHERE id = 1",
+            (seq, prev, seg_bytes),
+        )
+        stamp = now_ms if now_ms is not None else int(time.time() * 1000)
+        reason = self._rotation_reason(head, seq, seg_bytes, stamp)
+        if reason is not None:
+            self._seal(
+                Head(seq, prev, head.segment_first, seg_bytes, head.segment_opened),
+                reason,
+                stamp,
+            )
         return rows
 
     def _rotation_reason(self, head: Head, seq: int, seg_bytes: int, now_ms: int) -> str | None:

@@ -122,7 +122,7 @@ def enter_stage(
     if run.stage is not target:
         check_transition(run.id, run.stage, target)
     change = None
-    with repo.backend.transaction() as tx:
+    with repo.transaction() as tx:
         if run.stage is not target:
             change = transition_in(repo, tx, run.id, target, trigger, now, actor, run.stage)
         if move_plan:
@@ -136,19 +136,17 @@ def enter_stage(
                 now=now,
                 tx=tx,
             )
-    if move_plan:
-        assert plan is not None
-        repo.notify(
-            "ref.updated",
-            {
-                "ref": run_ref(run.id, ObjectType.PLAN),
-                "old": old_plan and old_plan.hex,
-                "new": plan.hex,
-            },
-            run_id=run.id,
-        )
-    if change is not None:
-        repo.notify("run.transition", transition_payload(change), run_id=run.id)
+            tx.emit(
+                "ref.updated",
+                {
+                    "ref": run_ref(run.id, ObjectType.PLAN),
+                    "old": old_plan and old_plan.hex,
+                    "new": plan.hex,
+                },
+                run_id=run.id,
+            )
+        if change is not None:
+            tx.emit("run.transition", transition_payload(change), run_id=run.id)
     return change
 
 

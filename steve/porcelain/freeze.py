@@ -195,9 +195,9 @@ def store_manifest(
     """
     oid, data = hash_object(manifest)
     if tx is None:
-        with repo.backend.transaction() as own:
+        with repo.transaction() as own:
             _store(repo, own, oid, data, manifest, ref, ref_old, message)
-        repo.notify("manifest.frozen", frozen_payload(manifest, oid, ref))
+            own.emit("manifest.frozen", frozen_payload(manifest, oid, ref))
     else:
         _store(repo, tx, oid, data, manifest, ref, ref_old, message)
     return oid
@@ -267,20 +267,13 @@ def freeze_many(
     after the earlier ones were yielded (and are stored when the batch
     flushes: the generator flushes on completion or on the error).
     """
-    committed: list[tuple[Manifest, ObjectId]] = []  # since the last batch commit
     with repo.writer() as writer:
         for draft in drafts:
             manifest = build_manifest(repo, kind, draft, parents=parents, now=now, tz=tz)
-            batches = writer.written
-            oid = writer.add(manifest)
-            committed.append((manifest, oid))
-            if writer.written != batches:  # a batch committed: tell the observers
-                for m, o in committed:
-                    repo.notify("manifest.frozen", frozen_payload(m, o, None))
-                committed.clear()
+            oid, data = hash_object(manifest)
+            writer.emit("manifest.frozen", frozen_payload(manifest, oid, None))  # same batch
+            writer.add_encoded(oid, manifest.kind, object_size(manifest), data)
             yield oid
-    for m, o in committed:
-        repo.notify("manifest.frozen", frozen_payload(m, o, None))
 
 
 def frozen_payload(manifest: Manifest, oid: ObjectId, ref: str | None) -> dict[str, object]:

@@ -226,20 +226,20 @@ def new_run(
         raise InvalidInput("invalid run id", repr(rid))
     label = name if name is not None else rid
     rec = RunRecord(rid, label, INITIAL.value, now, now)
-    with repo.backend.transaction() as tx:
+    with repo.transaction() as tx:
         tx.insert_run(rec)
         tx.append_transition(TransitionRecord(rid, 0, None, INITIAL.value, "run new", now, actor))
         if make_current:
             tx.set_meta(CURRENT_RUN, rid)
-    repo.notify("run.created", {"name": label, "stage": INITIAL.value}, run_id=rid)
+        tx.emit("run.created", {"name": label, "stage": INITIAL.value}, run_id=rid)
     return Run.from_record(rec)
 
 
 def switch_run(repo: Repo, spec: str) -> Run:
     run = find_run(repo, spec)
-    with repo.backend.transaction() as tx:
+    with repo.transaction() as tx:
         tx.set_meta(CURRENT_RUN, run.id)
-    repo.notify("run.switched", {}, run_id=run.id)
+        tx.emit("run.switched", {}, run_id=run.id)
     return run
 
 
@@ -284,9 +284,9 @@ def goto(
     ``expected`` (optional) is the stage the caller believes the run is in:
     if another writer moved it meanwhile, StageChanged is raised.
     """
-    with repo.backend.transaction() as tx:
+    with repo.transaction() as tx:
         change = transition_in(repo, tx, run_id, target, trigger, now, actor, expected)
-    repo.notify("run.transition", transition_payload(change), run_id=run_id)
+        tx.emit("run.transition", transition_payload(change), run_id=run_id)
     return change
 
 

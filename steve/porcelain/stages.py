@@ -65,7 +65,7 @@ def record(
     parents = [latest[k] for k in (kind, *UPSTREAM[kind]) if k in latest]
     manifest = build_manifest(repo, kind, draft, parents=parents, now=now, tz=tz)
     trigger = f"steve {kind.value}"
-    with repo.backend.transaction() as tx:
+    with repo.transaction() as tx:
         change = None
         if stage is not run.stage:
             change = transition_in(repo, tx, run.id, stage, trigger, now, actor, run.stage)
@@ -81,7 +81,7 @@ def record(
             message=f"{trigger} (run {run.id})",
             tx=tx,
         )
-    repo.notify("manifest.frozen", frozen_payload(manifest, oid, run_ref(run.id, kind)), run.id)
-    if change is not None:
-        repo.notify("run.transition", transition_payload(change), run_id=run.id)
+        tx.emit("manifest.frozen", frozen_payload(manifest, oid, run_ref(run.id, kind)), run.id)
+        if change is not None:
+            tx.emit("run.transition", transition_payload(change), run_id=run.id)
     return Recorded(oid, find_run(repo, run.id), change)

@@ -140,7 +140,7 @@ def serialized(repo: Repo) -> Repo:
         return repo
     backend = cast(Backend, _SerialBackend(repo.backend, threading.RLock()))
     view = Repo(backend, repo.root, repo.config, repo.identity, repo.key)
-    view.observers = repo.observers
+    view.events = repo.events  # the same outbox routing (sink, correlation id, actor)
     return view
 
 

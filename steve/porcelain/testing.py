@@ -158,7 +158,7 @@ def run_tests(
     )
     ref = run_ref(target.id, ObjectType.TEST_CERTIFICATE)
     back = None
-    with repo.backend.transaction() as tx:
+    with repo.transaction() as tx:
         cert = store_manifest(
             repo,
             manifest,
@@ -171,10 +171,11 @@ def run_tests(
             back = transition_in(
                 repo, tx, target.id, Stage.BUILD, "steve test: failed", now, actor, Stage.TEST
             )
-    repo.notify("manifest.frozen", frozen_payload(manifest, cert, ref), target.id)
+        tx.emit("manifest.frozen", frozen_payload(manifest, cert, ref), target.id)
+        if back is not None:
+            tx.emit("run.transition", transition_payload(back), run_id=target.id)
     if back is not None:
         transitions.append(back)
-        repo.notify("run.transition", transition_payload(back), run_id=target.id)
     executor.emit(
         "test.finished",
         {"certificate": cert.hex, "verdict": draft["verdict"], "failures": len(failures)},

@@ -159,30 +159,58 @@ class RefStore:
         return target, prev_oid
 
     def set_symbolic(
-        self, name: str, target: str, *, who: Identity, message: str, now: int | None = None
+        self,
+        name: str,
+        target: str,
+        *,
+        who: Identity,
+        message: str,
+        now: int | None = None,
+        tx: Transaction | None = None,
     ) -> None:
         check_ref_name(name)
         check_ref_name(target)
         if name == target:
             raise BadRefName(name, "a symbolic ref cannot point at itself")
-        with self._b.transaction() as tx:
-            before = self.resolve(name, tx)
-            tx.set_ref(name, RefRecord(symbolic=target))
-            after = self.resolve(name, tx)
-            old = before.target if before else None
-            new = after.target if after else None
-            if old != new and new is not None:
-                stamp = int(time.time()) if now is None else now
-                tx.append_reflog(
-                    ReflogEntry(
-                        name, old, new, str(who), stamp, local_offset_minutes(stamp), message
-                    )
-                )
+        if tx is None:
+            with self._b.transaction() as own:
+                self._set_symbolic(own, name, target, who, message, now)
+        else:
+            self._set_symbolic(tx, name, target, who, message, now)
 
-    def delete_symbolic(self, name: str) -> None:
+    def _set_symbolic(
+        self,
+        tx: Transaction,
+        name: str,
+        target: str,
+        who: Identity,
+        message: str,
+        now: int | None,
+    ) -> None:
+        before = self.resolve(name, tx)
+        tx.set_ref(name, RefRecord(symbolic=target))
+        after = self.resolve(name, tx)
+        old = before.target if before else None
+        new = after.target if after else None
+        if old != new and new is not None:
+            stamp = int(time.time()) if now is None else now
+            tx.append_reflog(
+                ReflogEntry(
+                    name, old, new, str(who), stamp, local_offset_minutes(stamp), message
+                )
+            )
+
+    def delete_symbolic(self, name: str, tx: Transaction | None = None) -> str:
+        """Delete the symbolic ref ``name``; returns the ref it pointed at."""
         check_ref_name(name)
-        with self._b.transaction() as tx:
-            record = tx.read_ref(name)
-            if record is None or record.symbolic is None:
-                raise RefNotFound(name)
-            tx.set_ref(name, None, record)
+        if tx is None:
+            with self._b.transaction() as own:
+                return self._delete_symbolic(own, name)
+        return self._delete_symbolic(tx, name)
+
+    def _delete_symbolic(self, tx: Transaction, name: str) -> str:
+        record = tx.read_ref(name)
+        if record is None or record.symbolic is None:
+            raise RefNotFound(name)
+        tx.set_ref(name, None, record)
+        return record.symbolic

@@ -68,6 +68,25 @@ class TransitionRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class OutboxEvent:
+    """An event waiting in ``steve.db``'s outbox until it is appended to ``events.db``.
+
+    Written in the same transaction as the change it records (see
+    :meth:`Transaction.append_outbox`); ``seq`` is the outbox's own counter
+    (0 before the row is stored), never reused, so a drain can tell which
+    rows the event log already holds.  ``payload`` is canonical CBOR.
+    """
+
+    seq: int
+    time_ms: int
+    type: str
+    run_id: str | None
+    correlation_id: str | None
+    actor: str | None
+    payload: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class ObjectInfo:
     oid: ObjectId
     type: ObjectType
@@ -151,6 +170,14 @@ class Transaction(Protocol):
         """Set (``None``: drop) the manifest index row of ``oid``; for repairs."""
         ...
 
+    def append_outbox(self, event: OutboxEvent) -> None:
+        """Queue ``event`` in the outbox; it commits (or rolls back) with the transaction."""
+        ...
+
+    def delete_outbox(self, upto: int) -> int:
+        """Drop the outbox rows with ``seq <= upto`` (delivered); returns how many."""
+        ...
+
 
 class Backend(Protocol):
     """An object database plus refs.  See tests/store/test_contract.py."""
@@ -232,6 +259,12 @@ class Backend(Protocol):
     def iter_derived(self, space: str) -> Iterator[tuple[bytes, bytes]]:
         """``(key, value)`` pairs of ``space`` in key order, streamed."""
         ...
+
+    def outbox(self, limit: int) -> list[OutboxEvent]:
+        """The oldest ``limit`` undelivered events, in the order they were queued."""
+        ...
+
+    def outbox_count(self) -> int: ...
 
     def transaction(self) -> AbstractContextManager[Transaction]: ...
 

@@ -12,6 +12,7 @@ import threading
 import time
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from dataclasses import replace
 
 from steve.errors import StorageError
 from steve.objects.model import ObjectType
@@ -20,6 +21,7 @@ from steve.objects.summary import HeadRow, ManifestHead, read_head
 from steve.store.base import (
     ANY,
     ObjectInfo,
+    OutboxEvent,
     ReflogEntry,
     RefRecord,
     RunRecord,
@@ -43,6 +45,8 @@ class _MemoryTx:
         self.meta: dict[str, str | None] = {}
         self.heads: dict[ObjectId, ManifestHead | None] = {}
         self.derived: dict[tuple[str, bytes], bytes | None] = {}
+        self.outbox: list[OutboxEvent] = []
+        self.outbox_upto = 0
 
     def put(self, oid: ObjectId, type_: ObjectType, size: int, data: bytes) -> None:
         if oid not in self.objects and type_.is_manifest and oid not in self._b._objects:
@@ -133,6 +137,13 @@ class _MemoryTx:
     def set_meta(self, key: str, value: str | None) -> None:
         self.meta[key] = value
 
+    def append_outbox(self, event: OutboxEvent) -> None:
+        self.outbox.append(event)
+
+    def delete_outbox(self, upto: int) -> int:
+        self.outbox_upto = max(self.outbox_upto, upto)
+        return sum(1 for e in self._b._outbox if e.seq <= upto)
+
 
 class MemoryBackend:
     def __init__(self) -> None:
@@ -148,6 +159,8 @@ class MemoryBackend:
         self._meta: dict[str, str] = {}
         self._heads: dict[ObjectId, ManifestHead] = {}
         self._derived: dict[str, dict[bytes, bytes]] = {}
+        self._outbox: list[OutboxEvent] = []
+        self._outbox_seq = 0
 
     # reads
     def has(self, oid: ObjectId) -> bool:
@@ -254,6 +267,13 @@ class MemoryBackend:
             items = sorted(self._derived.get(space, {}).items())
         yield from items
 
+    def outbox(self, limit: int) -> list[OutboxEvent]:
+        with self._lock:
+            return self._outbox[:limit]
+
+    def outbox_count(self) -> int:
+        return len(self._outbox)
+
     # writes
     @contextmanager
     def transaction(self) -> Iterator[_MemoryTx]:
@@ -299,6 +319,11 @@ class MemoryBackend:
                     self._derived.get(space, {}).pop(dkey, None)
                 else:
                     self._derived.setdefault(space, {})[dkey] = blob
+            if tx.outbox_upto:
+                self._outbox = [e for e in self._outbox if e.seq > tx.outbox_upto]
+            for event in tx.outbox:
+                self._outbox_seq += 1
+                self._outbox.append(replace(event, seq=self._outbox_seq))
 
     def close(self) -> None:
         pass

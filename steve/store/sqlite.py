@@ -27,6 +27,7 @@ from steve.objects.summary import HeadRow, ManifestHead, read_head
 from steve.store.base import (
     ANY,
     ObjectInfo,
+    OutboxEvent,
     ReflogEntry,
     RefRecord,
     RunRecord,
@@ -36,7 +37,7 @@ from steve.store.base import (
     prefix_range,
 )
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) STRICT;
@@ -122,6 +123,24 @@ CREATE TABLE manifests (
 ) STRICT;
 """
 
+# Schema version 5: the event outbox.  A change and the events that record it
+# commit in one transaction here; the events are then appended to events.db
+# and their rows deleted (the "drain", see steve.repo.Repo.drain).  ``seq`` is
+# AUTOINCREMENT so a number is never reused: events.db remembers the highest
+# seq it holds, which makes a drain interrupted between the two databases
+# safe to repeat.
+_OUTBOX = """
+CREATE TABLE IF NOT EXISTS outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    time INTEGER NOT NULL,
+    type TEXT NOT NULL,
+    run_id TEXT,
+    correlation_id TEXT,
+    actor TEXT,
+    payload BLOB NOT NULL
+);
+"""
+
 # v3 -> v4: copy the index in time order (a history's rows end up in order),
 # then link first parents.
 _V3_TO_V4 = """
@@ -165,9 +184,10 @@ SELECT oid, kind, time, tz, parents, summary FROM chain
 # what brings a database of each older version to SCHEMA_VERSION, and whether
 # the manifest index is then backfilled from the stored manifests
 _MIGRATIONS = {
-    1: (_SCHEMA_V2 + _DERIVED + _MANIFESTS, True),
-    2: (_DERIVED + _MANIFESTS, True),
-    3: (_V3_TO_V4, False),
+    1: (_SCHEMA_V2 + _DERIVED + _MANIFESTS + _OUTBOX, True),
+    2: (_DERIVED + _MANIFESTS + _OUTBOX, True),
+    3: (_V3_TO_V4 + _OUTBOX, False),
+    4: (_OUTBOX, False),
 }
 _MANIFEST_TYPES = tuple(t.value for t in ObjectType if t.is_manifest)
 
@@ -215,7 +235,7 @@ class SqlCipherBackend:
             conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
             conn.execute("PRAGMA journal_mode = WAL")
             conn.execute("BEGIN IMMEDIATE")
-            for stmt in (_SCHEMA + _SCHEMA_V2 + _DERIVED + _MANIFESTS).split(";"):
+            for stmt in (_SCHEMA + _SCHEMA_V2 + _DERIVED + _MANIFESTS + _OUTBOX).split(";"):
                 if stmt.strip():
                     conn.execute(stmt)
             conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
@@ -491,6 +511,19 @@ class SqlCipherBackend:
         ):
             yield bytes(key), bytes(value)
 
+    def outbox(self, limit: int) -> list[OutboxEvent]:
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT seq, time, type, run_id, correlation_id, actor, payload FROM outbox "
+                "ORDER BY seq LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return [OutboxEvent(q, t, k, r, c, a, bytes(p)) for q, t, k, r, c, a, p in rows]
+
+    def outbox_count(self) -> int:
+        with self._errors():
+            return int(self._conn.execute("SELECT count(*) FROM outbox").fetchone()[0])
+
     # --- writes -------------------------------------------------------------------
 
     @contextmanager
@@ -672,6 +705,25 @@ class _SqlTx:
                     "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
                     (key, value),
                 )
+
+    def append_outbox(self, event: OutboxEvent) -> None:
+        with self._b._errors():
+            self._conn.execute(
+                "INSERT INTO outbox (time, type, run_id, correlation_id, actor, payload) "
+                "VALUES (?,?,?,?,?,?)",
+                (
+                    event.time_ms,
+                    event.type,
+                    event.run_id,
+                    event.correlation_id,
+                    event.actor,
+                    event.payload,
+                ),
+            )
+
+    def delete_outbox(self, upto: int) -> int:
+        with self._b._errors():
+            return int(self._conn.execute("DELETE FROM outbox WHERE seq <= ?", (upto,)).rowcount)
 
     def delete_reflog(self, ref: str, keep_newest: int = 0) -> int:
         with self._b._errors():
