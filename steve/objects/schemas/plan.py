@@ -17,6 +17,7 @@ that node and capability, with a reason.
 from __future__ import annotations
 
 import heapq
+from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
@@ -58,6 +59,18 @@ DEFAULT_MEMORY_BYTES = 1 << 30
 DEFAULT_PIDS = 256
 DEFAULT_CPU_MILLIS = 1000
 DEFAULT_USER = "65534:65534"
+# Per-node limits every step gets (docs/manifests.md, "Limits"): wall-clock time, bytes
+# written into the work dir (and collected as outputs), bytes of each log stream kept.
+# A plan changes them for all its nodes with a policy of the same name
+# (``policies: [{name: time_ms, value: 600000}]``); ``budgets.time_ms`` sets one node's.
+DEFAULT_TIME_MS = 3_600_000
+DEFAULT_OUTPUT_BYTES = 1 << 30
+DEFAULT_LOG_BYTES = 16 << 20
+LIMIT_POLICIES: dict[str, int] = {
+    "time_ms": DEFAULT_TIME_MS,
+    "output_bytes": DEFAULT_OUTPUT_BYTES,
+    "log_bytes": DEFAULT_LOG_BYTES,
+}
 
 AbsPath = Annotated[str, Field(pattern=r"^/[^\x00]*$", max_length=4096)]
 UserSpec = Annotated[str, Field(pattern=r"^[0-9]{1,10}:[0-9]{1,10}$", description="uid:gid")]
@@ -65,7 +78,13 @@ UserSpec = Annotated[str, Field(pattern=r"^[0-9]{1,10}:[0-9]{1,10}$", descriptio
 
 class Budgets(Strict):
     tokens: Count = 0
-    time_ms: Count = Field(default=0, description="wall-clock limit, milliseconds (0: none)")
+    time_ms: Count = Field(
+        default=0,
+        description=(
+            f"wall-clock limit, milliseconds (0: the plan's time_ms policy, "
+            f"else {DEFAULT_TIME_MS})"
+        ),
+    )
     memory_bytes: Count = Field(default=0, description="memory limit, bytes (0: none)")
 
 
@@ -166,6 +185,15 @@ class Policy(Strict):
     value: str | int | bool
 
 
+@dataclass(frozen=True, slots=True)
+class NodeLimits:
+    """The limits a node's step runs under (see :meth:`PlanManifest.limits_for`)."""
+
+    time_ms: int
+    output_bytes: int
+    log_bytes: int
+
+
 class PlanManifest(ManifestBody):
     KIND: ClassVar[str] = "plan"
     SCHEMA_VERSION: ClassVar[int] = 1
@@ -194,6 +222,14 @@ class PlanManifest(ManifestBody):
             if p.name in seen_policy:
                 out.append((f"policies[{i}].name", f"unique: policy {p.name!r} repeated"))
             seen_policy.add(p.name)
+            if p.name in LIMIT_POLICIES and (type(p.value) is not int or p.value <= 0):
+                out.append(
+                    (
+                        f"policies[{i}].value",
+                        f"limit: {p.name} is a limit, a positive integer "
+                        f"(default {LIMIT_POLICIES[p.name]})",
+                    )
+                )
         out.extend(self._grant_problems())
         for i, n in enumerate(self.nodes):
             dup_out: set[str] = set()
@@ -256,6 +292,16 @@ class PlanManifest(ManifestBody):
                         )
                     )
         return out
+
+    def limits_for(self, node: Node) -> NodeLimits:
+        """The node's limits: its ``budgets.time_ms``, else the plan's limit policies,
+        else the defaults (``DEFAULT_TIME_MS``, ``DEFAULT_OUTPUT_BYTES``, ``DEFAULT_LOG_BYTES``)."""
+        values = dict(LIMIT_POLICIES)
+        for p in self.policies:
+            if p.name in values and type(p.value) is int and p.value > 0:
+                values[p.name] = p.value
+        time_ms = node.budgets.time_ms or values["time_ms"]
+        return NodeLimits(time_ms, values["output_bytes"], values["log_bytes"])
 
     def grants_for(self, node_id: str) -> dict[str, Grant]:
         """The grants this plan gives ``node_id``, by capability."""
