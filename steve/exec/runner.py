@@ -396,9 +396,7 @@ class DockerRunner:
         if not PINNED_REF.fullmatch(spec.image):
             refused.insert(0, f"image {spec.image!r} is not pinned by digest (sha256:<id>)")
         if refused:
-            return self._nothing_ran(
-                repo, started, FailureClass.POLICY_DENIED, "; ".join(refused)
-            )
+            return self._nothing_ran(repo, started, FailureClass.POLICY_DENIED, "; ".join(refused))
         if self.cancelled:
             return self._nothing_ran(
                 repo, started, FailureClass.INTERRUPTED, self._interrupted_detail(None)

@@ -81,8 +81,7 @@ class Budgets(Strict):
     time_ms: Count = Field(
         default=0,
         description=(
-            f"wall-clock limit, milliseconds (0: the plan's time_ms policy, "
-            f"else {DEFAULT_TIME_MS})"
+            f"wall-clock limit, milliseconds (0: the plan's time_ms policy, else {DEFAULT_TIME_MS})"
         ),
     )
     memory_bytes: Count = Field(default=0, description="memory limit, bytes (0: none)")
