@@ -613,6 +613,20 @@ class StepsInterrupted(SteveError):
         self.interrupted = list(interrupted)
 
 
+class EngineSocketMount(SteveError):
+    """A host mount of the container engine's socket: refused whatever the grants."""
+
+    code = "STEVE-POLICY-002"
+    exit_code = EXIT_POLICY
+    action = (
+        "Remove the host mount: a step with the engine's socket controls the host, so no "
+        "grant allows it (give the step what it needs as inputs instead)."
+    )
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("refused: a step may not mount the container engine's socket", detail)
+
+
 # --- build, test and replay (STEVE-BUILD-*; steve/porcelain) ------------------------------
 
 

@@ -392,7 +392,9 @@ class DockerRunner:
         for oid in spec.inputs.values():
             if not repo.has_object(oid):
                 raise ObjectNotFound(oid.hex)
-        refused = [f"{what} needs a {cap!r} grant" for cap, what in check(spec.policy)]
+        where = self._engine.where
+        own_socket = (where.removeprefix("unix://"),) if where.startswith("unix://") else ()
+        refused = [what for _, what in check(spec.policy, own_socket)]
         if not PINNED_REF.fullmatch(spec.image):
             refused.insert(0, f"image {spec.image!r} is not pinned by digest (sha256:<id>)")
         if refused:

@@ -31,6 +31,7 @@ from typing import IO, Literal
 from steve.errors import InvalidInput, MalformedObject, UnsafeArchive
 from steve.objects.model import Blob, Mode, ObjectType, Tree, TreeEntry, check_entry_name
 from steve.objects.oid import ObjectId
+from steve.objects.schemas.container import relative_path_problem
 from steve.repo import BatchWriter, Repo
 
 BLOCK = tarfile.BLOCKSIZE
@@ -60,12 +61,10 @@ def _pad(size: int) -> bytes:
 
 def check_input_name(name: str) -> list[str]:
     """The components of an input's relative path; refuses absolute paths and ``..``."""
-    parts = name.split("/")
-    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise InvalidInput("invalid input path", f"{name!r} must be relative, without . or ..")
-    for p in parts:
-        check_entry_name(p)
-    return parts
+    why = relative_path_problem(name)  # the rule freeze applies to a plan's names
+    if why is not None:
+        raise InvalidInput("invalid input or output path", why)
+    return name.split("/")
 
 
 def tar_stream(repo: Repo, items: Mapping[str, ObjectId], *, uid: int, gid: int) -> Iterator[bytes]:

@@ -8,7 +8,8 @@ integers: tokens, milliseconds, bytes.
 
 Containers run with a locked-down default policy (no network, read-only
 root, all capabilities dropped, non-root user, pid/memory/cpu limits; see
-``steve.exec.policy``).  A node asks for more with ``network: true``,
+``steve.objects.schemas.container``, whose rules freeze and the runner share).
+A node asks for more with ``network: true``,
 ``budgets.memory_bytes`` above the default, or its ``requests``; each such
 request is refused at freeze unless the plan's ``grants`` hold a grant for
 that node and capability, with a reason.
@@ -33,32 +34,50 @@ from steve.objects.schemas.common import (
     Strict,
     Text,
 )
+from steve.objects.schemas.container import (
+    CAPABILITIES,
+    DEFAULT_CPU_MILLIS,
+    DEFAULT_MEMORY_BYTES,
+    DEFAULT_NANO_CPUS,
+    DEFAULT_PIDS,
+    DEFAULT_USER,
+    Capability,
+    ContainerPolicy,
+    HostMountSpec,
+    relative_path_problem,
+)
+
+__all__ = [
+    "CAPABILITIES",
+    "CAPABILITY_FIELDS",
+    "DEFAULT_CPU_MILLIS",
+    "DEFAULT_LOG_BYTES",
+    "DEFAULT_MEMORY_BYTES",
+    "DEFAULT_OUTPUT_BYTES",
+    "DEFAULT_PIDS",
+    "DEFAULT_TIME_MS",
+    "DEFAULT_USER",
+    "LIMIT_POLICIES",
+    "AbsPath",
+    "Budgets",
+    "Capability",
+    "ContainerPolicy",
+    "Edge",
+    "Grant",
+    "HostMount",
+    "Node",
+    "NodeInput",
+    "NodeKind",
+    "NodeLimits",
+    "NodeRequests",
+    "PlanManifest",
+    "Policy",
+    "UserSpec",
+]
 
 NodeKind = Literal["run", "test", "generate", "gate"]
 PathName = str
 
-# What a node may ask for beyond the default container policy; each needs a grant.
-Capability = Literal[
-    "network",
-    "host_network",
-    "privileged",
-    "host_mount",
-    "writable_root",
-    "memory",
-    "pids",
-    "cpu",
-    "cap_add",
-    "root_user",
-    "host_pid",
-    "host_ipc",
-]
-CAPABILITIES: tuple[str, ...] = Capability.__args__  # type: ignore[attr-defined]
-
-# The default container limits a node gets without a grant (steve.exec.policy uses them).
-DEFAULT_MEMORY_BYTES = 1 << 30
-DEFAULT_PIDS = 256
-DEFAULT_CPU_MILLIS = 1000
-DEFAULT_USER = "65534:65534"
 # Per-node limits every step gets (docs/manifests.md, "Limits"): wall-clock time, bytes
 # written into the work dir (and collected as outputs), bytes of each log stream kept.
 # A plan changes them for all its nodes with a policy of the same name
@@ -142,28 +161,75 @@ class Node(Strict):
         description="declared non-deterministic aspects (a replay mismatch is then expected)",
     )
 
-    def requested_capabilities(self) -> list[tuple[str, Capability]]:
-        """(field path inside the node, capability) for every request beyond the defaults."""
+    def container_policy(self, granted: tuple[Capability, ...] = ()) -> ContainerPolicy:
+        """The container policy this node runs under (``granted``: the plan's grants for
+        it).  Freeze and the runner judge this same policy with
+        :meth:`ContainerPolicy.refusals`."""
         r = self.requests
+        network_mode: Literal["none", "bridge", "host"] = "none"
+        if r.host_network:
+            network_mode = "host"
+        elif self.network:
+            network_mode = "bridge"
+        return ContainerPolicy(
+            network_mode=network_mode,
+            cap_add=tuple(r.cap_add),
+            privileged=r.privileged,
+            read_only_root=not r.writable_root,
+            pids_limit=DEFAULT_PIDS if r.pids is None else r.pids,
+            memory_bytes=self.budgets.memory_bytes or DEFAULT_MEMORY_BYTES,
+            nano_cpus=DEFAULT_NANO_CPUS if r.cpu_millis is None else r.cpu_millis * 1_000_000,
+            user=r.user or DEFAULT_USER,
+            host_mounts=tuple(
+                HostMountSpec(source=m.source, target=m.target, read_only=m.read_only)
+                for m in r.host_mounts
+            ),
+            host_pid=r.host_pid,
+            host_ipc=r.host_ipc,
+            granted=tuple(sorted(set(granted))),
+        )
+
+    def requested_capabilities(self) -> list[tuple[str, Capability]]:
+        """(field path inside the node, capability) for every request beyond the defaults
+        (from :meth:`container_policy`, the policy the runner checks)."""
         out: list[tuple[str, Capability]] = []
-        if self.network:
-            out.append(("network", "network"))
-        if self.budgets.memory_bytes > DEFAULT_MEMORY_BYTES:
-            out.append(("budgets.memory_bytes", "memory"))
-        checks: list[tuple[bool, str, Capability]] = [
-            (r.host_network, "host_network", "host_network"),
-            (r.privileged, "privileged", "privileged"),
-            (bool(r.host_mounts), "host_mounts", "host_mount"),
-            (r.writable_root, "writable_root", "writable_root"),
-            (_above(r.pids, DEFAULT_PIDS), "pids", "pids"),
-            (_above(r.cpu_millis, DEFAULT_CPU_MILLIS), "cpu_millis", "cpu"),
-            (bool(r.cap_add), "cap_add", "cap_add"),
-            (r.user is not None and r.user.split(":")[0] == "0", "user", "root_user"),
-            (r.host_pid, "host_pid", "host_pid"),
-            (r.host_ipc, "host_ipc", "host_ipc"),
-        ]
-        out.extend((f"requests.{path}", cap) for wanted, path, cap in checks if wanted)
+        if self.network:  # asked for, even where host networking subsumes it
+            out.append((CAPABILITY_FIELDS["network"], "network"))
+        for cap, _ in self.container_policy().used_capabilities():
+            entry = (CAPABILITY_FIELDS[cap], cap)
+            if entry not in out:
+                out.append(entry)
         return out
+
+    def path_problems(self) -> list[Problem]:
+        """Input and output names the runner would refuse (absolute, ``..``, ...)."""
+        out: list[Problem] = []
+        for j, inp in enumerate(self.inputs):
+            why = relative_path_problem(inp.name)
+            if why is not None:
+                out.append((f"inputs[{j}].name", f"relative_path: {why}"))
+        for j, o in enumerate(self.outputs):
+            why = relative_path_problem(o)
+            if why is not None:
+                out.append((f"outputs[{j}]", f"relative_path: {why}"))
+        return out
+
+
+# The node field that asks for each capability (for freeze's error messages).
+CAPABILITY_FIELDS: dict[str, str] = {
+    "network": "network",
+    "host_network": "requests.host_network",
+    "privileged": "requests.privileged",
+    "host_mount": "requests.host_mounts",
+    "writable_root": "requests.writable_root",
+    "memory": "budgets.memory_bytes",
+    "pids": "requests.pids",
+    "cpu": "requests.cpu_millis",
+    "cap_add": "requests.cap_add",
+    "root_user": "requests.user",
+    "host_pid": "requests.host_pid",
+    "host_ipc": "requests.host_ipc",
+}
 
 
 class Grant(Strict):
@@ -317,16 +383,21 @@ class PlanManifest(ManifestBody):
                 out.append((f"grants[{i}]", f"unique: {g.capability!r} granted twice"))
             seen.add((g.node, g.capability))
         for i, n in enumerate(self.nodes):
+            used = dict(n.container_policy().used_capabilities())
             for path, cap in n.requested_capabilities():
                 if (n.id, cap) not in seen:
+                    what = f" ({used[cap]})" if cap in used else ""
                     out.append(
                         (
                             f"nodes[{i}].{path}",
                             f"grant_required: node {n.id!r} asks for {cap!r} beyond the "
-                            f"default container policy; add a grant "
+                            f"default container policy{what}; add a grant "
                             f"{{node: {n.id}, capability: {cap}, reason: ...}} to grants",
                         )
                     )
+            for why in n.container_policy().forbidden():
+                out.append((f"nodes[{i}].requests.host_mounts", f"engine_socket: {why}"))
+            out.extend((f"nodes[{i}].{path}", rule) for path, rule in n.path_problems())
         return out
 
 
