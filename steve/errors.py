@@ -46,6 +46,7 @@ EXIT_INTERNAL = 10
 EXIT_UNAVAILABLE = 11
 EXIT_POLICY = 12
 EXIT_FAILED = 13
+EXIT_INTERRUPTED = 130
 
 
 class SteveError(Exception):
@@ -531,10 +532,16 @@ class ImageNotFound(SteveError):
 class ImageNotPinned(SteveError):
     code = "STEVE-CONT-003"
     exit_code = EXIT_POLICY
-    action = "Reference the image by id, sha256:<64 hex> (see `steve image ls`), not by name."
+    action = (
+        "Pin the image as sha256:<64 hex> (its id, see `steve image ls`) or "
+        "name@sha256:<64 hex> (a name for people, the same id)."
+    )
 
     def __init__(self, ref: str) -> None:
-        super().__init__("image is not pinned by digest", f"{ref!r} is a name, not sha256:<id>")
+        super().__init__(
+            "image is not pinned by digest",
+            f"{ref[:200]!r} is not sha256:<64 hex> or name@sha256:<64 hex>",
+        )
         self.ref = ref
 
 
@@ -586,6 +593,39 @@ class PolicyViolation(SteveError):
     def __init__(self, rule: str, detail: str) -> None:
         super().__init__("refused by the container policy", f"{rule}: {detail}")
         self.rule = rule
+
+class StepsInterrupted(SteveError):
+    """SIGINT or SIGTERM stopped a build, test or replay; what ran is recorded as such."""
+
+    code = "STEVE-CONT-007"
+    exit_code = EXIT_INTERRUPTED
+    action = (
+        "Run the command again: finished nodes come from the cache, the interrupted "
+        "ones run again (`steve janitor` lists anything an engine error left behind)."
+    )
+
+    def __init__(self, why: str, interrupted: Sequence[str]) -> None:
+        shown = ", ".join(interrupted[:10]) + (" ..." if len(interrupted) > 10 else "")
+        super().__init__(
+            "interrupted: the running steps were stopped and their containers removed",
+            f"{why}; interrupted: {shown or 'none'}",
+        )
+        self.interrupted = list(interrupted)
+
+
+class EngineSocketMount(SteveError):
+    """A host mount of the container engine's socket: refused whatever the grants."""
+
+    code = "STEVE-POLICY-002"
+    exit_code = EXIT_POLICY
+    action = (
+        "Remove the host mount: a step with the engine's socket controls the host, so no "
+        "grant allows it (give the step what it needs as inputs instead)."
+    )
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("refused: a step may not mount the container engine's socket", detail)
+
 
 # --- build, test and replay (STEVE-BUILD-*; steve/porcelain) ------------------------------
 

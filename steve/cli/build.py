@@ -7,10 +7,19 @@ on standard error; otherwise a plain ``started NODE`` line as each step
 starts.  A failed step or test, or a replay mismatch, exits 13 after the
 summary.  ``SOURCE_DATE_EPOCH`` fixes the time of the stage transitions and
 the certificate (receipts carry the steps' real times).
+
+SIGINT (Ctrl-C) and SIGTERM: the first one stops the running steps (SIGTERM,
+then SIGKILL after the runner's grace period), starts no new one, records
+the stopped steps as ``ContainerError.Interrupted`` and removes their
+containers and volumes, saying so on standard error; a second one kills the
+running steps at once and the cleanup still finishes.  The command then
+exits 130 (STEVE-CONT-007).
 """
 
 from __future__ import annotations
 
+import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,8 +30,10 @@ import click
 from steve.cli.app import Context, cli, frozen_time, identity, is_terminal, pass_state
 
 if TYPE_CHECKING:
+    from steve.exec import DockerRunner
     from steve.porcelain.replay import ReplayReport
     from steve.porcelain.steps import NodeOutcome, NodeStatus, Progress, ProgressCallback
+    from steve.repo import Repo
 
 
 def _echo(text: str) -> None:
@@ -76,6 +87,49 @@ def _progress_display(title: str) -> Iterator[ProgressCallback]:
         yield live
 
 
+@contextmanager
+def _stop_on_signals(runner: DockerRunner) -> Iterator[list[str]]:
+    """SIGINT/SIGTERM handlers for the block (see the module docstring); yields the names
+    of the signals received."""
+    seen: list[str] = []
+
+    def handler(signum: int, frame: object) -> None:
+        name = signal.Signals(signum).name
+        seen.append(name)
+        if len(seen) == 1:
+            running = runner.running
+            runner.cancel(f"interrupted by {name}")
+            msg = (
+                f"steve: {name}: stopping {running} running step(s) (SIGTERM, SIGKILL after "
+                f"{runner.stop_grace_s:g} s), removing their containers and volumes; no new "
+                "step starts (interrupt again to kill them at once)\n"
+            )
+        else:
+            runner.cancel(now=True)
+            msg = (
+                f"steve: {name} again: killing the running step(s) now; still removing "
+                "their containers and volumes\n"
+            )
+        # os.write: a signal handler must not re-enter a buffered stream
+        os.write(2, msg.encode())
+
+    signals = (signal.SIGINT, signal.SIGTERM)
+    previous = {sig: signal.signal(sig, handler) for sig in signals}
+    try:
+        yield seen
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
+def _raise_if_interrupted(seen: list[str], outcomes: list[NodeOutcome]) -> None:
+    from steve.errors import StepsInterrupted
+
+    if seen:
+        stopped = [o.node for o in outcomes if o.failure == "ContainerError.Interrupted"]
+        raise StepsInterrupted(f"{seen[0]} received", stopped)
+
+
 def _runner_and_clock() -> tuple[object, Callable[[], int], int]:
     from steve.cli.containers import engine
     from steve.exec import DockerRunner
@@ -112,7 +166,7 @@ def build_cmd(
     plan = repo.rev_parse(plan_rev) if plan_rev else None
     runner, clock, tz = _runner_and_clock()
     assert isinstance(runner, DockerRunner)
-    with _progress_display("build") as progress:
+    with _progress_display("build") as progress, _stop_on_signals(runner) as signals:
         report = build(
             repo,
             runner,
@@ -130,6 +184,7 @@ def build_cmd(
         _echo(_outcome_line(o))
     for s in report.stale:
         click.echo(f"steve: ignored a stale cache entry {s.key_hex[:12]}: {s.reason}", err=True)
+    _raise_if_interrupted(signals, report.outcomes)
     counts = ", ".join(f"{report.count(st)} {st.value}" for st in _statuses() if report.count(st))
     _echo(
         f"build {'ok' if report.ok else 'FAILED'}: {counts or 'nothing to do'} "
@@ -166,7 +221,7 @@ def test_cmd(state: Context, run_spec: str | None, jobs: int, no_cache: bool) ->
     repo = state.repo()
     runner, clock, tz = _runner_and_clock()
     assert isinstance(runner, DockerRunner)
-    with _progress_display("test") as progress:
+    with _progress_display("test") as progress, _stop_on_signals(runner) as signals:
         report = run_tests(
             repo,
             runner,
@@ -189,6 +244,7 @@ def test_cmd(state: Context, run_spec: str | None, jobs: int, no_cache: bool) ->
             )
     for s in report.stale:
         click.echo(f"steve: ignored a stale cache entry {s.key_hex[:12]}: {s.reason}", err=True)
+    _raise_if_interrupted(signals, report.tests)
     _echo(f"certificate {report.certificate.hex}")
     _echo(
         f"verdict {report.verdict}: {len(report.tests)} test node(s), "
@@ -214,13 +270,40 @@ def replay_cmd(state: Context, receipt: str | None, all_run: str | None) -> None
     """Re-run a receipt's step from its pinned inputs and compare the outputs."""
     from steve.errors import ReplayMismatch
     from steve.exec import DockerRunner
-    from steve.porcelain.replay import replay, replay_all
 
     if (receipt is None) == (all_run is None):
         raise click.UsageError("give RECEIPT or --all RUN")
     repo = state.repo()
     runner, clock, tz = _runner_and_clock()
     assert isinstance(runner, DockerRunner)
+    with _stop_on_signals(runner) as signals:
+        reports = _replay(repo, runner, receipt, all_run, clock, tz)
+    if signals:
+        from steve.errors import StepsInterrupted
+
+        raise StepsInterrupted(f"{signals[0]} received", [r.node for r in reports])
+    bad = [r for r in reports if not r.ok]
+    for r in reports:
+        for d in r.differing:
+            exp = d.expected.short() if d.expected else "-"
+            act = d.actual.short() if d.actual else "-"
+            _echo(f"  {r.node}: {d.path}  {exp} -> {act}")
+    if bad:
+        raise ReplayMismatch(
+            [r.receipt.hex for r in bad], [d.path for r in bad for d in r.differing]
+        )
+
+
+def _replay(
+    repo: Repo,
+    runner: DockerRunner,
+    receipt: str | None,
+    all_run: str | None,
+    clock: Callable[[], int],
+    tz: int,
+) -> list[ReplayReport]:
+    from steve.porcelain.replay import replay, replay_all
+
     if receipt is not None:
         reports = [replay(repo, runner, repo.rev_parse(receipt), clock=clock, tz=tz)]
         _echo(_replay_line(reports[0]))
@@ -233,13 +316,4 @@ def replay_cmd(state: Context, receipt: str | None, all_run: str | None) -> None
             tz=tz,
             on_replayed=lambda r: _echo(_replay_line(r)),
         )
-    bad = [r for r in reports if not r.ok]
-    for r in reports:
-        for d in r.differing:
-            exp = d.expected.short() if d.expected else "-"
-            act = d.actual.short() if d.actual else "-"
-            _echo(f"  {r.node}: {d.path}  {exp} -> {act}")
-    if bad:
-        raise ReplayMismatch(
-            [r.receipt.hex for r in bad], [d.path for r in bad for d in r.differing]
-        )
+    return reports

@@ -3,7 +3,8 @@
 Nothing is ever pulled.  A built or imported image is pinned by its id
 (``sha256:<64 hex>``, the digest of its config) and its rootfs diff ids are
 recorded with it; steps refer to images by id only, a name alone is refused
-(:class:`~steve.errors.ImageNotPinned`).  ``docker import`` ids are not
+(:class:`~steve.errors.ImageNotPinned`).  ``name@sha256:<id>`` is the same pin
+with a name for people: it resolves to the image with that id.  ``docker import`` ids are not
 reproducible (the engine stamps a creation time), so pin what you get.
 """
 
@@ -37,6 +38,7 @@ class ImageRecord:
     diff_ids: tuple[str, ...]
     size: int
     created: str
+    repo_digests: tuple[str, ...] = ()
 
     @classmethod
     def from_attrs(cls, attrs: dict[str, Any]) -> ImageRecord:
@@ -47,6 +49,7 @@ class ImageRecord:
             diff_ids=tuple(str(d) for d in rootfs.get("Layers") or ()),
             size=int(attrs.get("Size") or 0),
             created=str(attrs.get("Created", "")),
+            repo_digests=tuple(str(d) for d in attrs.get("RepoDigests") or ()),
         )
 
 
@@ -64,18 +67,31 @@ class Images:
         self._engine = engine
 
     def get(self, ref: str) -> ImageRecord:
-        """The image pinned by ``ref`` (``sha256:<id>`` or ``name@sha256:<digest>``)."""
+        """The image pinned by ``ref``: ``sha256:<id>`` (its id) or ``name@sha256:<hex>``.
+
+        ``name@sha256:<hex>`` resolves to the local image whose id is ``sha256:<hex>``
+        (the form plans use: a name for people, the id as the pin), else to the image
+        whose repository digests hold ``ref`` (an image that came from a registry).
+        A name alone raises ImageNotPinned, an absent image ImageNotFound."""
         check_pinned(ref)
+        name, _, digest = ref.rpartition("@")
+        record = self._inspect(digest)
+        if record is not None and record.id == digest:
+            return record
+        if name:
+            record = self._inspect(ref)
+            if record is not None and ref in record.repo_digests:
+                return record
+        # the engine also resolves id prefixes and names; a pin must be exact
+        raise ImageNotFound(ref)
+
+    def _inspect(self, ref: str) -> ImageRecord | None:
         with engine_call(self._engine.where, "inspect image"):
             try:
                 attrs = self._engine.api.inspect_image(ref)  # type: ignore[no-untyped-call]
             except docker.errors.ImageNotFound:
-                raise ImageNotFound(ref) from None
-        record = ImageRecord.from_attrs(attrs)
-        if IMAGE_ID.fullmatch(ref) and record.id != ref:
-            # the engine also resolves id prefixes and names; a pin must be exact
-            raise ImageNotFound(ref)
-        return record
+                return None
+        return ImageRecord.from_attrs(attrs)
 
     def list(self) -> list[ImageRecord]:
         """Every local image, newest first."""

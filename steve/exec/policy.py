@@ -1,171 +1,109 @@
-"""Container policy: what a step's container may do, checked before it is created.
+"""Container policy on the engine: creation arguments, host-side checks, a plan node's policy.
 
-The defaults (:class:`ContainerPolicy` with no arguments) lock a container
-down: no network (``network_mode="none"``), every capability dropped,
-``no-new-privileges`` and the engine's default seccomp profile, a read-only
-root with a small ``/tmp`` tmpfs, pid, memory (no swap) and CPU limits, the
-non-root user ``65534:65534``, no host mounts, no host namespaces, not
-privileged.  Anything beyond that is a *capability*
-(:data:`~steve.objects.schemas.plan.Capability`); a policy that uses one
-must list it in ``granted`` or :func:`check` refuses it.  Plans grant
-capabilities per node, with a reason, and :func:`policy_for` derives a
-node's policy from the frozen plan.
+The policy itself (:class:`ContainerPolicy`, its defaults and the rules of what
+needs a grant or is refused outright) lives in
+:mod:`steve.objects.schemas.container`, so freeze and the runner judge a step
+by the same rules: a plan that freezes is a plan that may run.  This module
+adds what needs the host or the engine: :func:`create_kwargs` (the ``docker``
+SDK arguments that enforce a policy), :func:`check` (the shared rules plus the
+engine socket as the host resolves each host mount's source) and
+:func:`policy_for` (a plan node's policy and the grants it uses).
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any, Literal
+import stat
+from pathlib import Path
+from typing import Any
 
 import docker.types
-from pydantic import BaseModel, ConfigDict, Field
 
-from steve.errors import PolicyViolation
-from steve.objects.schemas.plan import (
+from steve.errors import EngineSocketMount, PolicyViolation
+from steve.objects.schemas.container import (
     CAPABILITIES,
-    DEFAULT_CPU_MILLIS,
-    DEFAULT_MEMORY_BYTES,
-    DEFAULT_PIDS,
-    DEFAULT_USER,
+    DEFAULT_NANO_CPUS,
+    DEFAULT_TMPFS,
+    ENGINE_SOCKETS,
+    NO_NEW_PRIVILEGES,
     Capability,
-    Grant,
-    Node,
-    PlanManifest,
+    ContainerPolicy,
+    HostMountSpec,
+    engine_socket_problem,
 )
-
-DEFAULT_TMPFS = {"/tmp": "rw,nosuid,nodev,size=64m"}
-DEFAULT_NANO_CPUS = DEFAULT_CPU_MILLIS * 1_000_000
-NO_NEW_PRIVILEGES = "no-new-privileges"
-_USER = re.compile(r"^([0-9]{1,10}):([0-9]{1,10})$")
+from steve.objects.schemas.plan import Grant, Node, PlanManifest
 
 __all__ = [
     "CAPABILITIES",
+    "DEFAULT_NANO_CPUS",
+    "DEFAULT_TMPFS",
+    "NO_NEW_PRIVILEGES",
     "Capability",
     "ContainerPolicy",
     "Grant",
     "HostMountSpec",
     "check",
     "create_kwargs",
+    "host_socket_problem",
     "policy_for",
     "require_allowed",
 ]
 
 
-class HostMountSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-    source: str = Field(pattern=r"^/")
-    target: str = Field(pattern=r"^/")
-    read_only: bool = True
-
-
-class ContainerPolicy(BaseModel):
-    """The settings a step's container is created with.  Defaults are the safe ones."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
-
-    network_mode: Literal["none", "bridge", "host"] = "none"
-    cap_drop: tuple[str, ...] = ("ALL",)
-    cap_add: tuple[str, ...] = ()
-    security_opt: tuple[str, ...] = (NO_NEW_PRIVILEGES,)
-    privileged: bool = False
-    read_only_root: bool = True
-    tmpfs: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_TMPFS))
-    pids_limit: int = Field(default=DEFAULT_PIDS, ge=0)
-    memory_bytes: int = Field(default=DEFAULT_MEMORY_BYTES, ge=0)
-    nano_cpus: int = Field(default=DEFAULT_NANO_CPUS, ge=0)
-    user: str = Field(default=DEFAULT_USER, pattern=_USER.pattern)
-    host_mounts: tuple[HostMountSpec, ...] = ()
-    host_pid: bool = False
-    host_ipc: bool = False
-    host_userns: bool = False
-    granted: tuple[Capability, ...] = ()
-
-    @property
-    def uid(self) -> int:
-        return int(self.user.split(":")[0])
-
-    @property
-    def gid(self) -> int:
-        return int(self.user.split(":")[1])
-
-    def canonical(self) -> dict[str, Any]:
-        """Plain sorted values (lists, ints, strings, bools) for hashing and receipts."""
-        return {
-            "network_mode": self.network_mode,
-            "cap_drop": sorted(self.cap_drop),
-            "cap_add": sorted(self.cap_add),
-            "security_opt": sorted(self.security_opt),
-            "seccomp": "default",
-            "privileged": self.privileged,
-            "read_only_root": self.read_only_root,
-            "tmpfs": dict(sorted(self.tmpfs.items())),
-            "pids_limit": self.pids_limit,
-            "memory_bytes": self.memory_bytes,
-            "nano_cpus": self.nano_cpus,
-            "user": self.user,
-            "host_mounts": [
-                {"source": m.source, "target": m.target, "read_only": m.read_only}
-                for m in self.host_mounts
-            ],
-            "host_pid": self.host_pid,
-            "host_ipc": self.host_ipc,
-            "host_userns": self.host_userns,
-            "granted": sorted(self.granted),
-        }
-
-    def used_capabilities(self) -> list[tuple[Capability, str]]:
-        """(capability, what) for every setting beyond the defaults."""
-        out: list[tuple[Capability, str]] = []
-        if self.network_mode == "bridge":
-            out.append(("network", "network_mode=bridge"))
-        if self.network_mode == "host":
-            out.append(("host_network", "network_mode=host"))
-        if self.privileged:
-            out.append(("privileged", "privileged=True"))
-        if self.host_mounts:
-            shown = ", ".join(f"{m.source}:{m.target}" for m in self.host_mounts)
-            out.append(("host_mount", f"host mounts {shown}"))
-        if not self.read_only_root:
-            out.append(("writable_root", "read_only_root=False"))
-        if self.memory_bytes == 0 or self.memory_bytes > DEFAULT_MEMORY_BYTES:
-            out.append(("memory", f"memory_bytes={self.memory_bytes}"))
-        if self.pids_limit == 0 or self.pids_limit > DEFAULT_PIDS:
-            out.append(("pids", f"pids_limit={self.pids_limit}"))
-        if self.nano_cpus == 0 or self.nano_cpus > DEFAULT_NANO_CPUS:
-            out.append(("cpu", f"nano_cpus={self.nano_cpus}"))
-        if self.cap_add or "ALL" not in self.cap_drop:
-            out.append(("cap_add", f"cap_add={list(self.cap_add)} cap_drop={list(self.cap_drop)}"))
-        if self.uid == 0 or self.gid == 0:
-            out.append(("root_user", f"user={self.user}"))
-        if self.host_pid:
-            out.append(("host_pid", "pid namespace of the host"))
-        if self.host_ipc:
-            out.append(("host_ipc", "ipc namespace of the host"))
-        if self.host_userns:
-            out.append(("privileged", "user namespace of the host"))
-        if NO_NEW_PRIVILEGES not in self.security_opt or any(
-            o != NO_NEW_PRIVILEGES for o in self.security_opt
-        ):
-            out.append(("privileged", f"security_opt={list(self.security_opt)}"))
-        for path in self.tmpfs:
-            if path != "/tmp":
-                out.append(("writable_root", f"tmpfs at {path}"))
-        return out
+def host_socket_problem(source: str, engine_sockets: tuple[str, ...] = ()) -> str | None:
+    """Why a host mount of ``source`` exposes a container engine, judged on this host:
+    the path it resolves to (symlinks followed), and whether that is one of the
+    engine sockets present (the well-known ones and ``engine_sockets``, e.g. the
+    socket STEVE talks to), a hard link to one, or a directory holding one."""
+    real = Path(source).resolve()
+    why = engine_socket_problem(str(real))
+    if why is not None:
+        return f"{source} resolves to {real}: {why}"
+    try:
+        st = real.stat()
+    except (OSError, ValueError):
+        return None
+    for sock in (*ENGINE_SOCKETS, *engine_sockets):
+        path = Path(sock)
+        try:
+            sock_real = path.resolve()
+            sock_st = sock_real.stat()
+        except (OSError, ValueError):
+            continue
+        if (st.st_dev, st.st_ino) == (sock_st.st_dev, sock_st.st_ino):
+            return f"{source} is the container engine's socket {sock}"
+        if stat.S_ISDIR(st.st_mode) and real in sock_real.parents:
+            return f"{source} holds the container engine's socket {sock}"
+    return None
 
 
-def check(policy: ContainerPolicy) -> list[tuple[Capability, str]]:
-    """The settings of ``policy`` that go beyond the defaults without a grant."""
-    return [(cap, what) for cap, what in policy.used_capabilities() if cap not in policy.granted]
+def check(
+    policy: ContainerPolicy, engine_sockets: tuple[str, ...] = ()
+) -> list[tuple[Capability | None, str]]:
+    """Every reason ``policy`` may not run: the shared rules
+    (:meth:`ContainerPolicy.refusals`) plus host mounts that this host resolves to an
+    engine socket (:func:`host_socket_problem`)."""
+    out = policy.refusals()
+    for m in policy.host_mounts:
+        if engine_socket_problem(m.source) is not None:
+            continue  # already refused by the shared rules
+        why = host_socket_problem(m.source, engine_sockets)
+        if why is not None:
+            out.insert(0, (None, f"host mount {m.source}:{m.target}: {why}; refused"))
+    return out
 
 
 def require_allowed(policy: ContainerPolicy) -> None:
-    """Raise :class:`~steve.errors.PolicyViolation` if ``policy`` is not allowed."""
+    """Raise if ``policy`` may not run: :class:`~steve.errors.EngineSocketMount` for a
+    mount of the engine's socket, :class:`~steve.errors.PolicyViolation` for a
+    setting without its grant."""
     refused = check(policy)
-    if refused:
-        cap, _ = refused[0]
-        detail = "; ".join(f"{what} needs a {c!r} grant" for c, what in refused)
-        raise PolicyViolation(cap, detail)
+    if not refused:
+        return
+    forbidden = [what for cap, what in refused if cap is None]
+    if forbidden:
+        raise EngineSocketMount("; ".join(forbidden))
+    cap, _ = refused[0]
+    raise PolicyViolation(str(cap), "; ".join(what for _, what in refused))
 
 
 def create_kwargs(policy: ContainerPolicy) -> dict[str, Any]:
@@ -209,39 +147,12 @@ def policy_for(plan: PlanManifest, node: Node) -> tuple[ContainerPolicy, list[Gr
     """The container policy of ``node`` in the frozen ``plan`` and the grants it uses.
 
     Raises :class:`~steve.errors.PolicyViolation` if the node asks for a
-    capability the plan does not grant (a plan that passed freeze never does).
+    capability the plan does not grant, :class:`~steve.errors.EngineSocketMount`
+    if it mounts the engine's socket (a plan that passed freeze does neither,
+    unless a host path resolves to the socket on this host).
     """
     granted = plan.grants_for(node.id)
-    used: list[Grant] = []
-    for path, cap in node.requested_capabilities():
-        grant = granted.get(cap)
-        if grant is None:
-            raise PolicyViolation(
-                cap, f"node {node.id!r} asks for {cap!r} ({path}) without a grant"
-            )
-        if grant not in used:
-            used.append(grant)
-    r = node.requests
-    network_mode: Literal["none", "bridge", "host"] = "none"
-    if r.host_network:
-        network_mode = "host"
-    elif node.network:
-        network_mode = "bridge"
-    policy = ContainerPolicy(
-        network_mode=network_mode,
-        cap_add=tuple(r.cap_add),
-        privileged=r.privileged,
-        read_only_root=not r.writable_root,
-        pids_limit=DEFAULT_PIDS if r.pids is None else r.pids,
-        memory_bytes=node.budgets.memory_bytes or DEFAULT_MEMORY_BYTES,
-        nano_cpus=DEFAULT_NANO_CPUS if r.cpu_millis is None else r.cpu_millis * 1_000_000,
-        user=r.user or DEFAULT_USER,
-        host_mounts=tuple(
-            HostMountSpec(source=m.source, target=m.target, read_only=m.read_only)
-            for m in r.host_mounts
-        ),
-        host_pid=r.host_pid,
-        host_ipc=r.host_ipc,
-        granted=tuple(sorted(g.capability for g in used)),
-    )
-    return policy, used
+    policy = node.container_policy(tuple(granted))  # type: ignore[arg-type]
+    require_allowed(policy)
+    used = [granted[cap] for cap in dict.fromkeys(c for _, c in node.requested_capabilities())]
+    return policy.model_copy(update={"granted": tuple(sorted(g.capability for g in used))}), used

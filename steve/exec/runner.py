@@ -35,7 +35,7 @@ import docker.errors
 import docker.types
 import requests.exceptions
 
-from steve.errors import ContainerFailed, EngineUnavailable, ObjectNotFound, UnsafeArchive
+from steve.errors import ContainerFailed, ObjectNotFound, UnsafeArchive
 from steve.exec.base import (
     LABEL_REPO,
     LABEL_RUN,
@@ -57,7 +57,9 @@ if TYPE_CHECKING:
 LOG_CHUNK = 64 << 10  # largest piece handed to a LogCallback
 TAIL_BYTES = 64 << 10  # stderr kept in memory for classification
 QUEUE_DEPTH = 64  # log pieces in flight between the reader thread and the runner
-KILL_GRACE_S = 30.0
+KILL_GRACE_S = 30.0  # how long a killed container's log stream may take to end
+STOP_GRACE_S = 10.0  # after SIGTERM on cancel, SIGKILL follows this much later
+POLL_S = 0.25  # how often a running step checks its deadline and cancellation
 
 LogCallback = Callable[[str, bytes], None]
 
@@ -73,6 +75,7 @@ class FailureClass(StrEnum):
     START_FAILED = "StartFailed"
     OUTPUT_MISSING = "OutputMissing"
     OUTPUT_REJECTED = "OutputRejected"
+    INTERRUPTED = "Interrupted"
 
     @property
     def qualified(self) -> str:
@@ -89,6 +92,7 @@ _QUALIFIED = {
     FailureClass.START_FAILED: "ContainerError.StartFailed",
     FailureClass.OUTPUT_MISSING: "BuildError.OutputMissing",
     FailureClass.OUTPUT_REJECTED: "ContainerError.OutputRejected",
+    FailureClass.INTERRUPTED: "ContainerError.Interrupted",
 }
 
 
@@ -128,6 +132,11 @@ class StepResult:
 
 
 class Runner(Protocol):
+    @property
+    def cancelled(self) -> bool:
+        """True once the runner was told to stop: running steps end, no new one starts."""
+        ...
+
     def run(self, repo: Repo, spec: StepSpec, on_log: LogCallback | None = None) -> StepResult:
         """Run ``spec``; the result (success or a classified failure) is returned, not raised.
 
@@ -247,20 +256,134 @@ def _pump(stream: Any, q: queue.Queue[_Item]) -> None:
         q.put(None)
 
 
-def _secs(value: float | None) -> int | None:
-    """A timeout for the SDK (whole seconds, at least 1)."""
-    return None if value is None else max(1, round(value + 0.5))
-
-
 # --- the Docker runner ------------------------------------------------------------------
 
 
-class DockerRunner:
-    """Runs steps in Docker Engine containers (implements :class:`Runner`)."""
+class _Watch:
+    """Enforces a running step's deadline and the runner's cancellation, tick by tick."""
 
-    def __init__(self, engine: Engine, repository_id: str | None = None) -> None:
+    def __init__(self, runner: DockerRunner, cid: str, timeout_s: float | None) -> None:
+        self._runner = runner
+        self._cid = cid
+        now = time.monotonic()
+        self.deadline = None if timeout_s is None else now + timeout_s
+        self.timed_out = False
+        self.interrupted = False
+        self.stopped_at: float | None = None  # SIGTERM sent (cancellation)
+        self.killed_at: float | None = None  # SIGKILL sent
+
+    def tick(self) -> bool:
+        """Signal the container if a limit passed; False once a kill went unanswered."""
+        now = time.monotonic()
+        r = self._runner
+        if self.killed_at is not None:
+            return now < self.killed_at + KILL_GRACE_S
+        if self.deadline is not None and now >= self.deadline and not self.interrupted:
+            self.timed_out = True
+            self.kill()
+        elif r.cancelled:
+            if self.stopped_at is None:
+                self.interrupted = True
+                self.stopped_at = now
+                r.signal(self._cid, "SIGTERM")
+            if r.hurried or now >= self.stopped_at + r.stop_grace_s:
+                self.kill()
+        return True
+
+    def kill(self) -> None:
+        self.killed_at = time.monotonic()
+        self._runner.signal(self._cid, "SIGKILL")
+
+    def wait_s(self) -> float:
+        """How long to block before the next tick."""
+        if self.deadline is None or self.killed_at is not None:
+            return POLL_S
+        return max(0.01, min(POLL_S, self.deadline - time.monotonic()))
+
+
+class DockerRunner:
+    """Runs steps in Docker Engine containers (implements :class:`Runner`).
+
+    :meth:`cancel` (safe to call from a signal handler or another thread) stops the
+    steps that run: SIGTERM, then SIGKILL after ``stop_grace_s`` (at once with
+    ``now=True``); each ends as :data:`FailureClass.INTERRUPTED`, its container and
+    volume removed; a step asked to run after that is interrupted before anything
+    is created.
+    """
+
+    def __init__(
+        self,
+        engine: Engine,
+        repository_id: str | None = None,
+        *,
+        stop_grace_s: float = STOP_GRACE_S,
+    ) -> None:
         self._engine = engine
         self._repository_id = repository_id
+        self.stop_grace_s = stop_grace_s
+        self._cancel = threading.Event()
+        self._hurry = threading.Event()
+        self._reason = "interrupted"
+        self._running: set[str] = set()  # container ids of steps that run now
+
+    # --- cancellation ----------------------------------------------------------------
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+    @property
+    def hurried(self) -> bool:
+        return self._hurry.is_set()
+
+    @property
+    def running(self) -> int:
+        """How many steps have a container right now."""
+        return len(self._running)
+
+    def cancel(self, reason: str = "interrupted", *, now: bool = False) -> None:
+        """Stop every running step and start no new one (see the class docstring).
+
+        Takes no lock and makes no engine call: the step threads act within
+        :data:`POLL_S`, so a signal handler may call it."""
+        if not self._cancel.is_set():
+            self._reason = reason
+        self._cancel.set()
+        if now:
+            self._hurry.set()
+
+    def signal(self, cid: str, sig: str) -> None:
+        with contextlib.suppress(docker.errors.APIError, *TRANSPORT_ERRORS):  # already gone
+            self._engine.api.kill(cid, signal=sig)
+
+    def _interrupted_detail(self, watch: _Watch | None) -> str:
+        if watch is None or watch.stopped_at is None:
+            return f"{self._reason}: stopped before the step started"
+        if watch.killed_at is None:
+            return f"{self._reason}: the step ended on SIGTERM"
+        waited = watch.killed_at - watch.stopped_at
+        return f"{self._reason}: the step was killed (SIGKILL {waited:.1f} s after SIGTERM)"
+
+    # --- one step ----------------------------------------------------------------------
+
+    def _nothing_ran(
+        self, repo: Repo, started: int, failure: FailureClass, detail: str
+    ) -> StepResult:
+        with repo.writer() as w:
+            empty = w.add(Blob(b""))
+        return StepResult(
+            exit_code=None,
+            failure=failure,
+            failure_detail=detail,
+            outputs={},
+            stdout=empty,
+            stderr=empty,
+            started_at=started,
+            finished_at=time.time_ns(),
+            container_id="",
+            image_diff_ids=(),
+            notes=(),
+        )
 
     def run(self, repo: Repo, spec: StepSpec, on_log: LogCallback | None = None) -> StepResult:
         started = time.time_ns()
@@ -269,24 +392,16 @@ class DockerRunner:
         for oid in spec.inputs.values():
             if not repo.has_object(oid):
                 raise ObjectNotFound(oid.hex)
-        refused = [f"{what} needs a {cap!r} grant" for cap, what in check(spec.policy)]
+        where = self._engine.where
+        own_socket = (where.removeprefix("unix://"),) if where.startswith("unix://") else ()
+        refused = [what for _, what in check(spec.policy, own_socket)]
         if not PINNED_REF.fullmatch(spec.image):
             refused.insert(0, f"image {spec.image!r} is not pinned by digest (sha256:<id>)")
         if refused:
-            with repo.writer() as w:
-                empty = w.add(Blob(b""))
-            return StepResult(
-                exit_code=None,
-                failure=FailureClass.POLICY_DENIED,
-                failure_detail="; ".join(refused),
-                outputs={},
-                stdout=empty,
-                stderr=empty,
-                started_at=started,
-                finished_at=time.time_ns(),
-                container_id="",
-                image_diff_ids=(),
-                notes=(),
+            return self._nothing_ran(repo, started, FailureClass.POLICY_DENIED, "; ".join(refused))
+        if self.cancelled:
+            return self._nothing_ran(
+                repo, started, FailureClass.INTERRUPTED, self._interrupted_detail(None)
             )
         notes = list(self._engine.notes_for(spec.policy))
         image = self._engine.images.get(spec.image)
@@ -304,11 +419,16 @@ class DockerRunner:
             with engine_call(where, "create volume"):
                 api.create_volume(name=volume, driver="local", labels=labels)
             cid = self._create(spec, image.id, volume, labels)
+            self._running.add(cid)
             with engine_call(where, "copy inputs"):
                 api.put_archive(
                     cid,
                     spec.workdir,
                     tar_stream(repo, spec.inputs, uid=spec.policy.uid, gid=spec.policy.gid),
+                )
+            if self.cancelled:
+                return self._nothing_ran(
+                    repo, started, FailureClass.INTERRUPTED, self._interrupted_detail(None)
                 )
             with repo.writer() as w:
                 logs = _Logs(w, on_log)
@@ -341,6 +461,7 @@ class DockerRunner:
             )
         finally:
             self._cleanup(cid, volume, notes)
+            self._running.discard(cid)
 
     def _create(self, spec: StepSpec, image_id: str, volume: str, labels: dict[str, str]) -> str:
         kwargs = create_kwargs(spec.policy)
@@ -380,20 +501,13 @@ class DockerRunner:
             q: queue.Queue[_Item] = queue.Queue(maxsize=QUEUE_DEPTH)
             reader = threading.Thread(target=_pump, args=(stream, q), daemon=True)
             reader.start()
-            deadline = None if spec.timeout_s is None else time.monotonic() + spec.timeout_s
-            timed_out = False
+            watch = _Watch(self, cid, spec.timeout_s)
             while True:
-                now = time.monotonic()
-                if deadline is not None and not timed_out and now >= deadline:
-                    timed_out = True
-                    self._kill(cid)
-                    deadline = now + KILL_GRACE_S  # the stream must end by then
-                elif timed_out and deadline is not None and now >= deadline:
+                if not watch.tick():
                     notes.append("log stream did not end after the kill")
                     break
-                wait_s = 0.5 if deadline is None else max(0.01, min(0.5, deadline - now))
                 try:
-                    item = q.get(timeout=wait_s)
+                    item = q.get(timeout=watch.wait_s())
                 except queue.Empty:
                     continue
                 if item is None:
@@ -402,48 +516,48 @@ class DockerRunner:
                     notes.append(f"log stream broke: {item}")
                     continue
                 logs.feed(*item)
-            exit_code = self._wait(cid, None if timed_out else deadline, timed_out)
-            if exit_code is None:
-                timed_out = True
+            exit_code = self._wait(cid, watch)
             with engine_call(where, "inspect container"):
                 state = api.inspect_container(cid)["State"]
+            code = exit_code if exit_code is not None else state.get("ExitCode")
+            if watch.interrupted:
+                return (
+                    (None if code is None else int(code)),
+                    FailureClass.INTERRUPTED,
+                    self._interrupted_detail(watch),
+                )
             failure, detail = classify(
-                exit_code=exit_code if exit_code is not None else state.get("ExitCode"),
+                exit_code=code,
                 oom_killed=bool(state.get("OOMKilled")),
-                timed_out=timed_out,
+                timed_out=watch.timed_out,
                 stderr_tail=bytes(logs.tail),
                 policy=spec.policy,
                 timeout_s=spec.timeout_s,
             )
             if failure is None and FORK_FAILED.search(bytes(logs.tail)):
                 notes.append(f"fork failed at the pids limit of {spec.policy.pids_limit}")
-            code = exit_code if exit_code is not None else state.get("ExitCode")
             return (None if code is None else int(code)), failure, detail
         finally:
             stream.close()
 
-    def _wait(self, cid: str, deadline: float | None, timed_out: bool) -> int | None:
-        """Exit status; kills the container if it outlives the deadline (None then)."""
+    def _wait(self, cid: str, watch: _Watch) -> int | None:
+        """Exit status, the deadline and cancellation still enforced (None: no answer
+        within the kill grace period after a kill)."""
         stream_api, where = self._engine.stream_api, self._engine.where
-        remaining = None if deadline is None else max(0.1, deadline - time.monotonic())
-        if timed_out:
-            remaining = KILL_GRACE_S
-        try:
-            result = stream_api.wait(cid, timeout=_secs(remaining))
-            return int(result["StatusCode"])
-        except docker.errors.APIError as exc:
-            raise ContainerFailed("wait", str(exc.explanation or exc)) from None
-        except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
-            if remaining is None:
-                raise EngineUnavailable(where, f"wait: {exc}") from None
-        self._kill(cid)
-        with engine_call(where, "wait"):
-            stream_api.wait(cid, timeout=_secs(KILL_GRACE_S))
-        return None
-
-    def _kill(self, cid: str) -> None:
-        with contextlib.suppress(docker.errors.APIError):  # already stopped
-            self._engine.api.kill(cid)
+        while True:
+            try:
+                result = stream_api.wait(cid, timeout=1)
+                return int(result["StatusCode"])
+            except docker.errors.APIError as exc:
+                raise ContainerFailed("wait", str(exc.explanation or exc)) from None
+            except (requests.exceptions.Timeout, requests.exceptions.ConnectionError) as exc:
+                if not watch.tick():
+                    return None
+                if isinstance(exc, requests.exceptions.ConnectionError) and not isinstance(
+                    exc, requests.exceptions.ReadTimeout
+                ):
+                    with engine_call(where, "wait"):
+                        self._engine.api.inspect_container(cid)  # the engine is gone?
 
     def _collect(
         self, repo: Repo, cid: str, spec: StepSpec, outputs: dict[str, ObjectId]

@@ -13,7 +13,10 @@ writes blobs and trees through ``repo.writer()``; file content is streamed
 into chunked blobs.  Absolute paths, ``..``, device nodes, fifos, hard links
 to unknown members and non-UTF-8 names are refused
 (:class:`~steve.errors.UnsafeArchive`); symlinks are stored as symlinks and
-never followed.
+never followed.  Both directions walk iteratively; a tree deeper than
+:data:`MAX_TREE_DEPTH` (2048) directory levels is refused with a typed error
+(:class:`~steve.errors.UnsafeArchive` for an output, which the step records as
+``ContainerError.OutputRejected``; :class:`~steve.errors.InvalidInput` for an input).
 """
 
 from __future__ import annotations
@@ -28,10 +31,14 @@ from typing import IO, Literal
 from steve.errors import InvalidInput, MalformedObject, UnsafeArchive
 from steve.objects.model import Blob, Mode, ObjectType, Tree, TreeEntry, check_entry_name
 from steve.objects.oid import ObjectId
+from steve.objects.schemas.container import relative_path_problem
 from steve.repo import BatchWriter, Repo
 
 BLOCK = tarfile.BLOCKSIZE
 TAR_FORMAT: Literal[2] = 2  # tarfile.PAX_FORMAT
+# Directory levels a tree may have on its way into or out of a container (both walks
+# are iterative; the limit bounds memory and keeps every path under a few pages).
+MAX_TREE_DEPTH = 2048
 
 
 def _header(
@@ -54,12 +61,10 @@ def _pad(size: int) -> bytes:
 
 def check_input_name(name: str) -> list[str]:
     """The components of an input's relative path; refuses absolute paths and ``..``."""
-    parts = name.split("/")
-    if not name or name.startswith("/") or any(p in ("", ".", "..") for p in parts):
-        raise InvalidInput("invalid input path", f"{name!r} must be relative, without . or ..")
-    for p in parts:
-        check_entry_name(p)
-    return parts
+    why = relative_path_problem(name)  # the rule freeze applies to a plan's names
+    if why is not None:
+        raise InvalidInput("invalid input or output path", why)
+    return name.split("/")
 
 
 def tar_stream(repo: Repo, items: Mapping[str, ObjectId], *, uid: int, gid: int) -> Iterator[bytes]:
@@ -87,18 +92,34 @@ def tar_stream(repo: Repo, items: Mapping[str, ObjectId], *, uid: int, gid: int)
 
 
 def _tree_entries(repo: Repo, oid: ObjectId, prefix: str, uid: int, gid: int) -> Iterator[bytes]:
-    tree = repo.read_typed(oid, ObjectType.TREE)
-    assert isinstance(tree, Tree)
-    for e in tree.entries:
-        path = f"{prefix}/{e.name}"
+    """The entries under tree ``oid`` (depth first, in tree order), without recursion."""
+    stack: list[Iterator[tuple[str, TreeEntry]]] = [_children(repo, oid, prefix)]
+    while stack:
+        item = next(stack[-1], None)
+        if item is None:
+            stack.pop()
+            continue
+        path, e = item
         if e.mode is Mode.TREE:
+            if len(stack) >= MAX_TREE_DEPTH:
+                raise InvalidInput(
+                    "an input tree is nested too deep",
+                    f"{path[:200]}...: more than {MAX_TREE_DEPTH} directory levels",
+                )
             yield _header(path + "/", tarfile.DIRTYPE, mode=0o755, uid=uid, gid=gid)
-            yield from _tree_entries(repo, e.oid, path, uid, gid)
+            stack.append(_children(repo, e.oid, path))
         elif e.mode is Mode.SYMLINK:
             target = repo.read_blob(e.oid).decode("utf-8", "surrogateescape")
             yield _header(path, tarfile.SYMTYPE, mode=0o777, uid=uid, gid=gid, linkname=target)
         else:
             yield from _file(repo, e.oid, path, e.mode, uid, gid)
+
+
+def _children(repo: Repo, oid: ObjectId, prefix: str) -> Iterator[tuple[str, TreeEntry]]:
+    tree = repo.read_typed(oid, ObjectType.TREE)
+    assert isinstance(tree, Tree)
+    for e in tree.entries:
+        yield f"{prefix}/{e.name}", e
 
 
 def _file(repo: Repo, oid: ObjectId, path: str, mode: Mode, uid: int, gid: int) -> Iterator[bytes]:
@@ -144,8 +165,13 @@ class _Dir:
     children: dict[str, _Dir | tuple[Mode, ObjectId]] = field(default_factory=dict)
 
 
-def store_tar(repo: Repo, chunks: Iterable[bytes]) -> tuple[str, ObjectId]:
-    """Store the single top-level entry of a ``get_archive`` tar; (its name, tree/blob id)."""
+def store_tar(
+    repo: Repo, chunks: Iterable[bytes], *, max_depth: int = MAX_TREE_DEPTH
+) -> tuple[str, ObjectId]:
+    """Store the single top-level entry of a ``get_archive`` tar; (its name, tree/blob id).
+
+    An entry nested deeper than ``max_depth`` directories below it is refused
+    (:class:`~steve.errors.UnsafeArchive`)."""
     reader = io.BufferedReader(IterReader(chunks), buffer_size=1 << 16)
     root = _Dir()
     top: str | None = None
@@ -155,7 +181,7 @@ def store_tar(repo: Repo, chunks: Iterable[bytes]) -> tuple[str, ObjectId]:
         try:
             with tarfile.open(fileobj=reader, mode="r|", encoding="utf-8", errors="strict") as tar:
                 for member in tar:
-                    parts = _check_member(member)
+                    parts = _check_member(member, max_depth)
                     if top is None:
                         top = parts[0]
                     elif parts[0] != top:
@@ -201,13 +227,18 @@ def store_tar(repo: Repo, chunks: Iterable[bytes]) -> tuple[str, ObjectId]:
         return top, _write_dir(w, root)
 
 
-def _check_member(member: tarfile.TarInfo) -> list[str]:
+def _check_member(member: tarfile.TarInfo, max_depth: int = 0) -> list[str]:
     name = member.name
     if name.startswith("/"):
         raise UnsafeArchive(name, "absolute path")
     parts = [p for p in name.split("/") if p not in ("", ".")]
     if not parts or ".." in parts:
         raise UnsafeArchive(name, "path escapes the output ('..' or empty)")
+    if len(parts) > (max_depth or MAX_TREE_DEPTH) + 1:
+        raise UnsafeArchive(
+            name[:200] + "...",
+            f"nested deeper than {max_depth or MAX_TREE_DEPTH} directory levels",
+        )
     if not (member.isreg() or member.isdir() or member.issym() or member.islnk()):
         raise UnsafeArchive(name, "device nodes, fifos and other special files are refused")
     for p in parts:
@@ -239,11 +270,21 @@ def _store_member(w: BatchWriter, tar: tarfile.TarFile, member: tarfile.TarInfo)
     return w.add_stream(fh)  # type: ignore[arg-type]
 
 
-def _write_dir(w: BatchWriter, node: _Dir) -> ObjectId:
-    entries = []
-    for name, child in node.children.items():
-        if isinstance(child, _Dir):
-            entries.append(TreeEntry(name, Mode.TREE, _write_dir(w, child)))
-        else:
-            entries.append(TreeEntry(name, child[0], child[1]))
-    return w.add(Tree.from_entries(entries))
+def _write_dir(w: BatchWriter, root: _Dir) -> ObjectId:
+    """Write the trees of ``root`` bottom-up, without recursion; the root tree's id."""
+    ids: dict[int, ObjectId] = {}
+    order: list[_Dir] = []
+    stack = [root]
+    while stack:  # parents before children; written in reverse: children first
+        node = stack.pop()
+        order.append(node)
+        stack.extend(c for c in node.children.values() if isinstance(c, _Dir))
+    for node in reversed(order):
+        entries = []
+        for name, child in node.children.items():
+            if isinstance(child, _Dir):
+                entries.append(TreeEntry(name, Mode.TREE, ids.pop(id(child))))
+            else:
+                entries.append(TreeEntry(name, child[0], child[1]))
+        ids[id(node)] = w.add(Tree.from_entries(entries))
+    return ids[id(root)]

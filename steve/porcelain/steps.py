@@ -329,7 +329,7 @@ class Executor:
             else:
                 assert inp.node is not None and inp.output is not None
                 inputs[inp.name] = known[inp.node].outputs[inp.output]
-        timeout = node.budgets.time_ms / 1000 if node.budgets.time_ms else None
+        timeout = self.plan.limits_for(node).time_ms / 1000
         return StepSpec(
             run_id=self.run_id,
             step_id=node.id,
@@ -514,6 +514,13 @@ class Executor:
                         pending.remove(nid)
                         node = self.nodes[nid]
                         bad = [u for u in ups if not results[u].ok]
+                        if self.runner is not None and self.runner.cancelled:
+                            out = NodeOutcome(
+                                nid, node.kind, NodeStatus.SKIPPED, detail="interrupted"
+                            )
+                            results[nid] = finished[nid] = out
+                            self._progress(node, NodeStatus.SKIPPED, out)
+                            continue
                         if bad:
                             out = NodeOutcome(
                                 nid,

@@ -84,6 +84,27 @@ def test_images_are_pinned_by_id(engine: Engine, busybox_image: ImageRecord) -> 
     assert busybox_image.id in {r.id for r in engine.images.list()}
 
 
+def test_the_documented_name_at_id_form_resolves(
+    engine: Engine, busybox_image: ImageRecord, repo: Repo, make_spec: MakeSpec
+) -> None:
+    named = f"steve-test-busybox@{busybox_image.id}"
+    assert engine.images.get(named) == busybox_image
+    assert engine.images.get(f"docker.io/library/python@{busybox_image.id}") == busybox_image
+    result = DockerRunner(engine).run(repo, make_spec("echo named", image=named))
+    assert result.ok, result.failure_detail
+    assert repo.read_blob(result.stdout) == b"named\n"
+    with pytest.raises(ImageNotFound):
+        engine.images.get("steve-test-busybox@sha256:" + "0" * 64)
+    with pytest.raises(ImageNotFound):  # an id prefix after the name is no pin either
+        engine.images.get("x@sha256:" + busybox_image.id[7:20] + "0" * 51)
+
+
+def test_an_image_given_by_name_is_told_the_accepted_forms(engine: Engine) -> None:
+    with pytest.raises(ImageNotPinned) as info:
+        engine.images.get("python:3.12")
+    assert "name@sha256:<64 hex>" in info.value.detail and "sha256:<64 hex>" in info.value.action
+
+
 def test_image_not_found_is_raised_by_the_runner(
     engine: Engine, repo: Repo, make_spec: MakeSpec
 ) -> None:

@@ -164,3 +164,21 @@ def test_bad_paths_and_missing_inputs_raise_before_create(
         with pytest.raises(InvalidInput):
             runner.run(repo, make_spec("true", outputs=outputs))
     assert labelled(engine, f"steve.run={spec.run_id}") == ([], [])
+
+
+def test_an_output_nested_1200_deep_is_stored(
+    runner: Runner, repo: Repo, make_spec: MakeSpec
+) -> None:
+    script = (
+        "p=out; i=0; while [ $i -lt 1200 ]; do p=$p/d; i=$((i+1)); done; "
+        "mkdir -p $p && echo deep > $p/leaf"
+    )
+    result = runner.run(repo, make_spec(script, outputs=("out",)))
+    assert result.failure is None, result.failure_detail
+    node, levels = result.outputs["out"], 0
+    while True:
+        (only,) = repo.ls_tree(node)
+        if only.path == "leaf":
+            break
+        node, levels = only.oid, levels + 1
+    assert levels == 1200

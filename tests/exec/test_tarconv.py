@@ -185,3 +185,40 @@ def test_a_single_file_output_is_a_blob(repo: Repo) -> None:
 def test_garbage_is_refused(repo: Repo) -> None:
     with pytest.raises(UnsafeArchive):
         store_tar(repo, [b"not a tar at all" * 100])
+
+
+def deep_archive(depth: int) -> list[bytes]:
+    """``out/d/d/.../d/leaf``: ``depth`` directories below ``out``."""
+    members: list[tuple[tarfile.TarInfo, bytes | None]] = [(entry("out/", tarfile.DIRTYPE), None)]
+    path = "out"
+    for _ in range(depth):
+        path += "/d"
+        members.append((entry(path + "/", tarfile.DIRTYPE), None))
+    members.append((entry(path + "/leaf"), b"deep\n"))
+    return archive(*members)
+
+
+def test_a_deeply_nested_output_is_stored_and_streamed_back_without_recursion(
+    repo: Repo,
+) -> None:
+    # 1,200 levels gave RecursionError (issue 12 item 8); no recursion limit is raised
+    name, tree = store_tar(repo, deep_archive(1200))
+    assert name == "out"
+    node, levels = tree, 0
+    while True:  # walk down by hand (Repo.ls_tree(recursive=True) recurses)
+        (only,) = repo.ls_tree(node)
+        if only.path == "leaf":
+            assert repo.read_blob(only.oid) == b"deep\n"
+            break
+        node, levels = only.oid, levels + 1
+    assert levels == 1200
+    stream = b"".join(tar_stream(repo, {"in": tree}, uid=1, gid=1))
+    with tarfile.open(fileobj=io.BytesIO(stream)) as members:
+        assert sum(m.isdir() for m in members.getmembers()) == 1 + 1 + 1200  # "/", in/, d...
+
+
+def test_nesting_beyond_the_depth_limit_is_a_typed_error(repo: Repo) -> None:
+    with pytest.raises(UnsafeArchive, match="nested deeper than 100 directory levels"):
+        store_tar(repo, deep_archive(101), max_depth=100)
+    name, _ = store_tar(repo, deep_archive(99), max_depth=100)
+    assert name == "out"

@@ -35,6 +35,7 @@ class FakeRunner:
     delay: float = 0.0
     salt: bytes = b""  # changes every output: a non-reproducible step
     calls: list[StepSpec] = field(default_factory=list)
+    cancelled: bool = False  # the Runner protocol's cancellation flag (never set here)
     max_running: int = 0
     _running: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -16,10 +16,12 @@ turns them into one :class:`~steve.errors.ManifestInvalid`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from typing import Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_core import PydanticCustomError
 
 from steve.errors import ManifestInvalid
 
@@ -28,12 +30,31 @@ DIGEST_PATTERN = r"^([a-z0-9][a-z0-9._/:-]*@)?sha256:[0-9a-f]{64}$"
 MAX_INT = 2**63 - 1
 
 Oid = Annotated[str, Field(pattern=OID_PATTERN, description="object id: 64 lowercase hex")]
+IMAGE_FORMS = (
+    "sha256:<64 hex> (the image id, see `steve image ls`) or name@sha256:<64 hex> "
+    "(a name for people, the same id)"
+)
+_DIGEST = re.compile(DIGEST_PATTERN)
+
+
+def _pinned_image(value: str) -> str:
+    if not _DIGEST.fullmatch(value):
+        raise PydanticCustomError(
+            "string_pattern_mismatch",
+            "{value} is not a pinned image; give {forms}",
+            {"value": repr(value[:200]), "forms": IMAGE_FORMS},
+        )
+    return value
+
+
 ImageDigest = Annotated[
     str,
     Field(
-        pattern=DIGEST_PATTERN,
+        max_length=400,
         description="container image pinned by digest: [name@]sha256:<64 hex>",
+        json_schema_extra={"pattern": DIGEST_PATTERN},
     ),
+    AfterValidator(_pinned_image),
 ]
 Timestamp = Annotated[int, Field(ge=0, le=MAX_INT, description="unix time, seconds")]
 Count = Annotated[int, Field(ge=0, le=MAX_INT)]

@@ -8,7 +8,8 @@ integers: tokens, milliseconds, bytes.
 
 Containers run with a locked-down default policy (no network, read-only
 root, all capabilities dropped, non-root user, pid/memory/cpu limits; see
-``steve.exec.policy``).  A node asks for more with ``network: true``,
+``steve.objects.schemas.container``, whose rules freeze and the runner share).
+A node asks for more with ``network: true``,
 ``budgets.memory_bytes`` above the default, or its ``requests``; each such
 request is refused at freeze unless the plan's ``grants`` hold a grant for
 that node and capability, with a reason.
@@ -17,6 +18,7 @@ that node and capability, with a reason.
 from __future__ import annotations
 
 import heapq
+from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
@@ -32,32 +34,62 @@ from steve.objects.schemas.common import (
     Strict,
     Text,
 )
+from steve.objects.schemas.container import (
+    CAPABILITIES,
+    DEFAULT_CPU_MILLIS,
+    DEFAULT_MEMORY_BYTES,
+    DEFAULT_NANO_CPUS,
+    DEFAULT_PIDS,
+    DEFAULT_USER,
+    Capability,
+    ContainerPolicy,
+    HostMountSpec,
+    relative_path_problem,
+)
+
+__all__ = [
+    "CAPABILITIES",
+    "CAPABILITY_FIELDS",
+    "DEFAULT_CPU_MILLIS",
+    "DEFAULT_LOG_BYTES",
+    "DEFAULT_MEMORY_BYTES",
+    "DEFAULT_OUTPUT_BYTES",
+    "DEFAULT_PIDS",
+    "DEFAULT_TIME_MS",
+    "DEFAULT_USER",
+    "LIMIT_POLICIES",
+    "AbsPath",
+    "Budgets",
+    "Capability",
+    "ContainerPolicy",
+    "Edge",
+    "Grant",
+    "HostMount",
+    "Node",
+    "NodeInput",
+    "NodeKind",
+    "NodeLimits",
+    "NodeRequests",
+    "PlanManifest",
+    "Policy",
+    "UserSpec",
+]
 
 NodeKind = Literal["run", "test", "generate", "gate"]
 PathName = str
 
-# What a node may ask for beyond the default container policy; each needs a grant.
-Capability = Literal[
-    "network",
-    "host_network",
-    "privileged",
-    "host_mount",
-    "writable_root",
-    "memory",
-    "pids",
-    "cpu",
-    "cap_add",
-    "root_user",
-    "host_pid",
-    "host_ipc",
-]
-CAPABILITIES: tuple[str, ...] = Capability.__args__  # type: ignore[attr-defined]
-
-# The default container limits a node gets without a grant (steve.exec.policy uses them).
-DEFAULT_MEMORY_BYTES = 1 << 30
-DEFAULT_PIDS = 256
-DEFAULT_CPU_MILLIS = 1000
-DEFAULT_USER = "65534:65534"
+# Per-node limits every step gets (docs/manifests.md, "Limits"): wall-clock time, bytes
+# written into the work dir (and collected as outputs), bytes of each log stream kept.
+# A plan changes them for all its nodes with a policy of the same name
+# (``policies: [{name: time_ms, value: 600000}]``); ``budgets.time_ms`` sets one node's.
+DEFAULT_TIME_MS = 3_600_000
+DEFAULT_OUTPUT_BYTES = 1 << 30
+DEFAULT_LOG_BYTES = 16 << 20
+LIMIT_POLICIES: dict[str, int] = {
+    "time_ms": DEFAULT_TIME_MS,
+    "output_bytes": DEFAULT_OUTPUT_BYTES,
+    "log_bytes": DEFAULT_LOG_BYTES,
+}
 
 AbsPath = Annotated[str, Field(pattern=r"^/[^\x00]*$", max_length=4096)]
 UserSpec = Annotated[str, Field(pattern=r"^[0-9]{1,10}:[0-9]{1,10}$", description="uid:gid")]
@@ -65,7 +97,12 @@ UserSpec = Annotated[str, Field(pattern=r"^[0-9]{1,10}:[0-9]{1,10}$", descriptio
 
 class Budgets(Strict):
     tokens: Count = 0
-    time_ms: Count = Field(default=0, description="wall-clock limit, milliseconds (0: none)")
+    time_ms: Count = Field(
+        default=0,
+        description=(
+            f"wall-clock limit, milliseconds (0: the plan's time_ms policy, else {DEFAULT_TIME_MS})"
+        ),
+    )
     memory_bytes: Count = Field(default=0, description="memory limit, bytes (0: none)")
 
 
@@ -124,28 +161,75 @@ class Node(Strict):
         description="declared non-deterministic aspects (a replay mismatch is then expected)",
     )
 
-    def requested_capabilities(self) -> list[tuple[str, Capability]]:
-        """(field path inside the node, capability) for every request beyond the defaults."""
+    def container_policy(self, granted: tuple[Capability, ...] = ()) -> ContainerPolicy:
+        """The container policy this node runs under (``granted``: the plan's grants for
+        it).  Freeze and the runner judge this same policy with
+        :meth:`ContainerPolicy.refusals`."""
         r = self.requests
+        network_mode: Literal["none", "bridge", "host"] = "none"
+        if r.host_network:
+            network_mode = "host"
+        elif self.network:
+            network_mode = "bridge"
+        return ContainerPolicy(
+            network_mode=network_mode,
+            cap_add=tuple(r.cap_add),
+            privileged=r.privileged,
+            read_only_root=not r.writable_root,
+            pids_limit=DEFAULT_PIDS if r.pids is None else r.pids,
+            memory_bytes=self.budgets.memory_bytes or DEFAULT_MEMORY_BYTES,
+            nano_cpus=DEFAULT_NANO_CPUS if r.cpu_millis is None else r.cpu_millis * 1_000_000,
+            user=r.user or DEFAULT_USER,
+            host_mounts=tuple(
+                HostMountSpec(source=m.source, target=m.target, read_only=m.read_only)
+                for m in r.host_mounts
+            ),
+            host_pid=r.host_pid,
+            host_ipc=r.host_ipc,
+            granted=tuple(sorted(set(granted))),
+        )
+
+    def requested_capabilities(self) -> list[tuple[str, Capability]]:
+        """(field path inside the node, capability) for every request beyond the defaults
+        (from :meth:`container_policy`, the policy the runner checks)."""
         out: list[tuple[str, Capability]] = []
-        if self.network:
-            out.append(("network", "network"))
-        if self.budgets.memory_bytes > DEFAULT_MEMORY_BYTES:
-            out.append(("budgets.memory_bytes", "memory"))
-        checks: list[tuple[bool, str, Capability]] = [
-            (r.host_network, "host_network", "host_network"),
-            (r.privileged, "privileged", "privileged"),
-            (bool(r.host_mounts), "host_mounts", "host_mount"),
-            (r.writable_root, "writable_root", "writable_root"),
-            (_above(r.pids, DEFAULT_PIDS), "pids", "pids"),
-            (_above(r.cpu_millis, DEFAULT_CPU_MILLIS), "cpu_millis", "cpu"),
-            (bool(r.cap_add), "cap_add", "cap_add"),
-            (r.user is not None and r.user.split(":")[0] == "0", "user", "root_user"),
-            (r.host_pid, "host_pid", "host_pid"),
-            (r.host_ipc, "host_ipc", "host_ipc"),
-        ]
-        out.extend((f"requests.{path}", cap) for wanted, path, cap in checks if wanted)
+        if self.network:  # asked for, even where host networking subsumes it
+            out.append((CAPABILITY_FIELDS["network"], "network"))
+        for cap, _ in self.container_policy().used_capabilities():
+            entry = (CAPABILITY_FIELDS[cap], cap)
+            if entry not in out:
+                out.append(entry)
         return out
+
+    def path_problems(self) -> list[Problem]:
+        """Input and output names the runner would refuse (absolute, ``..``, ...)."""
+        out: list[Problem] = []
+        for j, inp in enumerate(self.inputs):
+            why = relative_path_problem(inp.name)
+            if why is not None:
+                out.append((f"inputs[{j}].name", f"relative_path: {why}"))
+        for j, o in enumerate(self.outputs):
+            why = relative_path_problem(o)
+            if why is not None:
+                out.append((f"outputs[{j}]", f"relative_path: {why}"))
+        return out
+
+
+# The node field that asks for each capability (for freeze's error messages).
+CAPABILITY_FIELDS: dict[str, str] = {
+    "network": "network",
+    "host_network": "requests.host_network",
+    "privileged": "requests.privileged",
+    "host_mount": "requests.host_mounts",
+    "writable_root": "requests.writable_root",
+    "memory": "budgets.memory_bytes",
+    "pids": "requests.pids",
+    "cpu": "requests.cpu_millis",
+    "cap_add": "requests.cap_add",
+    "root_user": "requests.user",
+    "host_pid": "requests.host_pid",
+    "host_ipc": "requests.host_ipc",
+}
 
 
 class Grant(Strict):
@@ -164,6 +248,15 @@ class Edge(Strict):
 class Policy(Strict):
     name: Name
     value: str | int | bool
+
+
+@dataclass(frozen=True, slots=True)
+class NodeLimits:
+    """The limits a node's step runs under (see :meth:`PlanManifest.limits_for`)."""
+
+    time_ms: int
+    output_bytes: int
+    log_bytes: int
 
 
 class PlanManifest(ManifestBody):
@@ -194,6 +287,14 @@ class PlanManifest(ManifestBody):
             if p.name in seen_policy:
                 out.append((f"policies[{i}].name", f"unique: policy {p.name!r} repeated"))
             seen_policy.add(p.name)
+            if p.name in LIMIT_POLICIES and (type(p.value) is not int or p.value <= 0):
+                out.append(
+                    (
+                        f"policies[{i}].value",
+                        f"limit: {p.name} is a limit, a positive integer "
+                        f"(default {LIMIT_POLICIES[p.name]})",
+                    )
+                )
         out.extend(self._grant_problems())
         for i, n in enumerate(self.nodes):
             dup_out: set[str] = set()
@@ -257,6 +358,16 @@ class PlanManifest(ManifestBody):
                     )
         return out
 
+    def limits_for(self, node: Node) -> NodeLimits:
+        """The node's limits: its ``budgets.time_ms``, else the plan's limit policies,
+        else the defaults (``DEFAULT_TIME_MS``, ``DEFAULT_OUTPUT_BYTES``, ``DEFAULT_LOG_BYTES``)."""
+        values = dict(LIMIT_POLICIES)
+        for p in self.policies:
+            if p.name in values and type(p.value) is int and p.value > 0:
+                values[p.name] = p.value
+        time_ms = node.budgets.time_ms or values["time_ms"]
+        return NodeLimits(time_ms, values["output_bytes"], values["log_bytes"])
+
     def grants_for(self, node_id: str) -> dict[str, Grant]:
         """The grants this plan gives ``node_id``, by capability."""
         return {g.capability: g for g in self.grants if g.node == node_id}
@@ -272,16 +383,21 @@ class PlanManifest(ManifestBody):
                 out.append((f"grants[{i}]", f"unique: {g.capability!r} granted twice"))
             seen.add((g.node, g.capability))
         for i, n in enumerate(self.nodes):
+            used = dict(n.container_policy().used_capabilities())
             for path, cap in n.requested_capabilities():
                 if (n.id, cap) not in seen:
+                    what = f" ({used[cap]})" if cap in used else ""
                     out.append(
                         (
                             f"nodes[{i}].{path}",
                             f"grant_required: node {n.id!r} asks for {cap!r} beyond the "
-                            f"default container policy; add a grant "
+                            f"default container policy{what}; add a grant "
                             f"{{node: {n.id}, capability: {cap}, reason: ...}} to grants",
                         )
                     )
+            for why in n.container_policy().forbidden():
+                out.append((f"nodes[{i}].requests.host_mounts", f"engine_socket: {why}"))
+            out.extend((f"nodes[{i}].{path}", rule) for path, rule in n.path_problems())
         return out
 
 

@@ -67,6 +67,7 @@ FailureClass = Literal[
     "ContainerError.ResourceLimitHit",
     "ContainerError.PolicyDenied",
     "ContainerError.OutputRejected",
+    "ContainerError.Interrupted",
     "ResearchError.FetchFailed",
     "ResearchError.ParseError",
     "ResearchError.QuotaExceeded",
