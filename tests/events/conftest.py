@@ -12,8 +12,8 @@ from sqlcipher3 import dbapi2 as sqlite
 
 from steve.events import EventLog
 from steve.events.signing import IdentityInfo, create_identity
-from tests.conftest import make_fast_kdf
 from tests.cli.conftest import cli_repo, invoke  # noqa: F401  (the CLI fixtures)
+from tests.conftest import make_fast_kdf
 
 
 def raw_connect(path: Path, key: bytes) -> Any:
