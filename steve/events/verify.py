@@ -278,13 +278,19 @@ def _signed_coverage(
     valid pinned signature (0 if none)."""
     pinned = key_id_of(public_key)
     signed = 0
-    for cp in store.checkpoints():
+    stored = store.checkpoints()
+    for cp in stored:
         if cp.key_id == pinned and _pinned_checkpoint_ok(store, cp, public_key) is None:
             signed = max(signed, cp.seq)
+    kept = {(cp.seq, cp.head_hash, cp.time, cp.signature) for cp in stored}
     for cp in witnessed:
         why = _pinned_checkpoint_ok(store, cp, public_key)
+        if why is None and (cp.seq, cp.head_hash, cp.time, cp.signature) not in kept:
+            why = "it is missing from the log (checkpoints were deleted)"
         if why is not None:
-            yield ChainProblem(ProblemKind.CHECKPOINT, cp.seq, f"witnessed checkpoint: {why}")
+            yield ChainProblem(
+                ProblemKind.CHECKPOINT, cp.seq, f"witnessed checkpoint of seq {cp.seq}: {why}"
+            )
         else:
             signed = max(signed, cp.seq)
     return signed
