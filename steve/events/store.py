@@ -206,13 +206,34 @@ class Checkpoint:
     key_id: bytes
     signature: bytes
 
-    def message(self, log_id: str) -> bytes:
-        return checkpoint_message(log_id, self.seq, self.head_hash, self.time)
+    def message(self, log_id: str, segments: int | None) -> bytes:
+        return checkpoint_message(log_id, self.seq, self.head_hash, self.time, segments)
 
 
-def checkpoint_message(log_id: str, seq: int, head_hash: bytes, time_ms: int) -> bytes:
-    """The bytes a checkpoint signs: canonical CBOR of the log id, seq, head and time."""
-    return cbor.encode({"log": log_id, "seq": seq, "head": head_hash, "time": time_ms, "v": 1})
+def checkpoint_message(
+    log_id: str, seq: int, head_hash: bytes, time_ms: int, segments: int | None = None
+) -> bytes:
+    """The bytes a checkpoint signs: canonical CBOR of the log id, seq, head, time and
+    (version 2) the number of sealed segments ending at or before ``seq``, so that a
+    deleted seal breaks the signature.  Version 1 (no ``segments``) is what logs made
+    before issue 12 signed."""
+    if segments is None:
+        return cbor.encode({"log": log_id, "seq": seq, "head": head_hash, "time": time_ms, "v": 1})
+    return cbor.encode(
+        {
+            "log": log_id,
+            "seq": seq,
+            "head": head_hash,
+            "time": time_ms,
+            "segments": segments,
+            "v": 2,
+        }
+    )
+
+
+def segments_through(segments: Sequence[Segment], seq: int) -> int:
+    """How many of ``segments`` end at or before ``seq`` (what a checkpoint at ``seq`` signs)."""
+    return sum(1 for s in segments if s.last_seq <= seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,7 +481,10 @@ class EventStore:
             "INSERT OR IGNORE INTO signing_keys VALUES (?, x'', ?, ?)",
             (key.key_id, key.public_key, now_ms),
         )
-        signature = key.sign(checkpoint_message(self.log_id, seq, head_hash, now_ms))
+        (sealed,) = conn.execute(
+            "SELECT count(*) FROM segments WHERE last_seq <= ?", (seq,)
+        ).fetchone()
+        signature = key.sign(checkpoint_message(self.log_id, seq, head_hash, now_ms, int(sealed)))
         number = int(
             conn.execute("SELECT coalesce(max(checkpoint), 0) + 1 FROM checkpoints").fetchone()[0]
         )

@@ -42,7 +42,7 @@ from steve.errors import (
 )
 from steve.events.model import GENESIS, Level, canonical_bytes, chain_hash, check_event_type
 from steve.events.signing import key_id_of, verify_signature
-from steve.events.store import Checkpoint, EventStore, Rotation
+from steve.events.store import Checkpoint, EventStore, Rotation, Segment, segments_through
 from steve.objects import cbor
 
 
@@ -259,10 +259,31 @@ AGE_SLACK_MS = 3600 * 1000
 the processes that emitted them)."""
 
 
-def _pinned_checkpoint_ok(store: EventStore, cp: Checkpoint, public_key: bytes) -> str | None:
+def signature_ok(
+    log_id: str, cp: Checkpoint, public_key: bytes, segments: Sequence[Segment]
+) -> bool:
+    """Whether ``cp`` is signed by ``public_key``, given the stored ``segments`` (a
+    version 2 checkpoint signs how many end at or before it; version 1, from logs
+    made before issue 12, does not).
+
+    A segment sealed at exactly ``cp.seq`` may have been sealed after the checkpoint
+    was signed (a checkpoint, then a seal, of the same head), so the count may also
+    be one less; any other deleted seal changes the count it signed.
+    """
+    n = segments_through(segments, cp.seq)
+    counts = [n, n - 1] if any(s.last_seq == cp.seq for s in segments) else [n]
+    for count in counts:
+        if verify_signature(public_key, cp.signature, cp.message(log_id, count)):
+            return True
+    return verify_signature(public_key, cp.signature, cp.message(log_id, None))
+
+
+def _pinned_checkpoint_ok(
+    store: EventStore, cp: Checkpoint, public_key: bytes, segments: Sequence[Segment]
+) -> str | None:
     """Why ``cp`` does not prove the log up to its seq with ``public_key``, or None."""
-    if not verify_signature(public_key, cp.signature, cp.message(store.log_id)):
-        return "bad signature"
+    if not signature_ok(store.log_id, cp, public_key, segments):
+        return "bad signature (or the segments it signed were changed)"
     stored = GENESIS if cp.seq == 0 else store.hash_at(cp.seq)
     if stored is None:
         return f"signed seq {cp.seq}, past the end of the log"
@@ -279,12 +300,13 @@ def _signed_coverage(
     pinned = key_id_of(public_key)
     signed = 0
     stored = store.checkpoints()
+    segments = store.segments()
     for cp in stored:
-        if cp.key_id == pinned and _pinned_checkpoint_ok(store, cp, public_key) is None:
+        if cp.key_id == pinned and _pinned_checkpoint_ok(store, cp, public_key, segments) is None:
             signed = max(signed, cp.seq)
     kept = {(cp.seq, cp.head_hash, cp.time, cp.signature) for cp in stored}
     for cp in witnessed:
-        why = _pinned_checkpoint_ok(store, cp, public_key)
+        why = _pinned_checkpoint_ok(store, cp, public_key, segments)
         if why is None and (cp.seq, cp.head_hash, cp.time, cp.signature) not in kept:
             why = "it is missing from the log (checkpoints were deleted)"
         if why is not None:
@@ -343,8 +365,12 @@ def _verify_seals(
         if pub is None:
             yield ChainProblem(ProblemKind.CHECKPOINT, cp.seq, f"{what}: unknown signing key")
             continue
-        if not verify_signature(pub, cp.signature, cp.message(store.log_id)):
-            yield ChainProblem(ProblemKind.CHECKPOINT, cp.seq, f"{what}: bad signature")
+        if not signature_ok(store.log_id, cp, pub, segments):
+            yield ChainProblem(
+                ProblemKind.CHECKPOINT,
+                cp.seq,
+                f"{what}: bad signature (or the segments it signed were changed)",
+            )
             continue
         # a valid signature by another key than the pinned one proves nothing (whoever
         # holds the repository key could have made it) but is no evidence of tampering:

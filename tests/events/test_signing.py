@@ -91,7 +91,7 @@ def forge_segments(conn: Any, log_id: str, signer: SigningKey | None) -> None:
             "INSERT OR IGNORE INTO signing_keys VALUES (?, x'', ?, 0)",
             (signer.key_id, signer.public_key),
         )
-        sig = signer.sign(checkpoint_message(log_id, last, h, 1))
+        sig = signer.sign(checkpoint_message(log_id, last, h, 1, 1))
         conn.execute(
             "INSERT INTO checkpoints VALUES (1, ?, ?, 1, ?, ?)", (last, h, signer.key_id, sig)
         )
