@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -13,7 +14,7 @@ from steve.cli.app import BlockWriter, Context, cli, is_regular_file, pass_state
 from steve.errors import InvalidEvent, InvalidInput
 
 if TYPE_CHECKING:
-    from steve.events import Event
+    from steve.events import Checkpoint, Event
 
 
 def _human(event: Event) -> str:
@@ -138,6 +139,36 @@ def pinned_key(state: Context) -> bytes | None:
     return Repo.read_config(state.root()).events_public_key
 
 
+def export_checkpoints(state: Context, path: Path) -> None:
+    """`export-git`: the checkpoints signed by the pinned key into the mirror's
+    refs/steve/checkpoints, with the key (nothing without a pinned key)."""
+    from steve.gitbridge.witness import SignedCheckpoint, export_checkpoints_to
+
+    pinned = pinned_key(state)
+    if pinned is None:
+        return
+    records = state.event_log().signed_checkpoints(pinned)
+    signed = [SignedCheckpoint(message, cp.signature) for cp, message in records]
+    commit = export_checkpoints_to(path, pinned, signed)
+    if commit is not None:
+        click.echo(f"{commit} refs/steve/checkpoints updated")
+        click.echo(f"exported {len(signed)} signed checkpoint(s)", err=True)
+
+
+def witnessed(path: Path, public_key: bytes) -> list[Checkpoint]:
+    """The checkpoints an export-git mirror at ``path`` holds (its refs/steve/checkpoints)."""
+    from steve.events.verify import witnessed_checkpoint
+    from steve.gitbridge.witness import read_checkpoints_from
+
+    found = read_checkpoints_from(path)
+    if found is None:
+        raise InvalidInput("no checkpoints in the mirror", f"{path} has no refs/steve/checkpoints")
+    _, checkpoints, problems = found
+    if problems:
+        raise InvalidInput("the mirror's checkpoints do not verify", problems[0])
+    return [witnessed_checkpoint(c.message, c.signature, public_key) for c in checkpoints]
+
+
 @events.command("verify")
 @click.option(
     "--public-key",
@@ -150,10 +181,20 @@ def pinned_key(state: Context) -> bytes | None:
     help="Fail when the rotation policy required a seal that no signature of the key "
     "covers (default: on when a key is pinned or given).",
 )
+@click.option(
+    "--witness",
+    type=click.Path(path_type=Path),
+    metavar="MIRROR",
+    help="Also require the checkpoints an export-git mirror holds (refs/steve/checkpoints).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Problems and summary as JSON lines.")
 @pass_state
 def events_verify(
-    state: Context, public_key: str | None, require_sealed: bool | None, as_json: bool
+    state: Context,
+    public_key: str | None,
+    require_sealed: bool | None,
+    witness: Path | None,
+    as_json: bool,
 ) -> None:
     """Verify the whole chain, the head, sealed segments and checkpoint signatures,
     and report how much of the chain no signature of the pinned key covers.
@@ -163,10 +204,11 @@ def events_verify(
     from steve.errors import NoPinnedKey
 
     pinned = _public_key(public_key) if public_key is not None else pinned_key(state)
-    if require_sealed and pinned is None:
-        raise NoPinnedKey("--require-sealed needs a public key to check seals against")
+    if (require_sealed or witness is not None) and pinned is None:
+        raise NoPinnedKey("--require-sealed and --witness need a public key to check against")
+    kept = [] if witness is None or pinned is None else witnessed(witness, pinned)
     log = state.event_log()
-    report = log.verify(public_key=pinned, require_sealed=require_sealed)
+    report = log.verify(public_key=pinned, require_sealed=require_sealed, witnessed=kept)
     keys = sorted(p.hex() for p in log.public_keys().values())
     for problem in report.problems:
         if as_json:

@@ -52,7 +52,7 @@ from steve.events.store import (
     Segment,
     row_to_event,
 )
-from steve.events.verify import ChainReport, verify_chain
+from steve.events.verify import ChainReport, signed_checkpoints, verify_chain
 
 if TYPE_CHECKING:
     from steve.events.jsonlog import JsonLogger
@@ -579,6 +579,10 @@ class EventLog:
 
     def public_keys(self) -> dict[bytes, bytes]:
         return self.store().public_keys()
+
+    def signed_checkpoints(self, public_key: bytes) -> list[tuple[Checkpoint, bytes]]:
+        """Every checkpoint ``public_key`` signed, with the bytes it signed."""
+        return signed_checkpoints(self.store(), public_key)
 
 
 def _pending(

@@ -270,12 +270,46 @@ def signature_ok(
     was signed (a checkpoint, then a seal, of the same head), so the count may also
     be one less; any other deleted seal changes the count it signed.
     """
+    return signed_message(log_id, cp, public_key, segments) is not None
+
+
+def signed_message(
+    log_id: str, cp: Checkpoint, public_key: bytes, segments: Sequence[Segment]
+) -> bytes | None:
+    """The bytes ``public_key`` signed for ``cp`` (see :func:`signature_ok`), or None."""
     n = segments_through(segments, cp.seq)
-    counts = [n, n - 1] if any(s.last_seq == cp.seq for s in segments) else [n]
-    for count in counts:
-        if verify_signature(public_key, cp.signature, cp.message(log_id, count)):
-            return True
-    return verify_signature(public_key, cp.signature, cp.message(log_id, None))
+    counts: list[int | None] = [n, n - 1] if any(s.last_seq == cp.seq for s in segments) else [n]
+    for count in [*counts, None]:
+        message = cp.message(log_id, count)
+        if verify_signature(public_key, cp.signature, message):
+            return message
+    return None
+
+
+def signed_checkpoints(store: EventStore, public_key: bytes) -> list[tuple[Checkpoint, bytes]]:
+    """Every checkpoint ``public_key`` signed, with the message it signed (to export)."""
+    pinned = key_id_of(public_key)
+    segments = store.segments()
+    out = []
+    for cp in store.checkpoints():
+        if cp.key_id == pinned:
+            message = signed_message(store.log_id, cp, public_key, segments)
+            if message is not None:
+                out.append((cp, message))
+    return out
+
+
+def witnessed_checkpoint(message: bytes, signature: bytes, public_key: bytes) -> Checkpoint:
+    """A checkpoint kept elsewhere (an export-git mirror), from the message its key
+    signed, to pass to :func:`verify_chain` as ``witnessed`` (MalformedObject if the
+    message is not a checkpoint message)."""
+    value = cbor.decode(message)
+    if type(value) is not dict:
+        raise MalformedObject("a checkpoint message is a CBOR map")
+    seq, head, time_ms = value.get("seq"), value.get("head"), value.get("time")
+    if type(seq) is not int or type(head) is not bytes or type(time_ms) is not int:
+        raise MalformedObject("a checkpoint message has int seq, bytes head, int time")
+    return Checkpoint(0, seq, head, time_ms, key_id_of(public_key), signature)
 
 
 def _pinned_checkpoint_ok(
