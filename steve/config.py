@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from steve.errors import BadConfig, UnsupportedFormat
@@ -24,6 +24,9 @@ class RepoConfig:
     kdf: KdfParams
     key_check: bytes
     format: int = FORMAT
+    events_public_key: bytes | None = None
+    """The Ed25519 public key event-log checkpoints must be signed with (pinned by
+    ``steve init`` or ``steve events pin-key``; the private key is never here)."""
 
     def to_toml(self) -> str:
         return (
@@ -42,7 +45,15 @@ class RepoConfig:
             "\n[cipher]\n"
             'engine = "sqlcipher4"\n'
             "page_size = 4096\n"
+        ) + (
+            ""
+            if self.events_public_key is None
+            else "\n# The event log's checkpoints are verified with this key (not a secret).\n"
+            f'[events]\npublic_key = "{self.events_public_key.hex()}"\n'
         )
+
+    def with_events_key(self, public_key: bytes | None) -> RepoConfig:
+        return replace(self, events_public_key=public_key)
 
     def write(self, path: Path) -> None:
         tmp = path.with_name(path.name + ".tmp")
@@ -76,11 +87,17 @@ class RepoConfig:
                 parallelism=int(kdf["parallelism"]),
             )
             params.validate()
+            events = data.get("events", {})
+            pinned = events.get("public_key") if isinstance(events, dict) else None
+            events_key = None if pinned is None else bytes.fromhex(str(pinned))
+            if events_key is not None and len(events_key) != 32:
+                raise ValueError("[events] public_key is not 32 bytes")
             return cls(
                 repository_id=str(core["repository_id"]),
                 kdf=params,
                 key_check=bytes.fromhex(kdf["key_check"]),
                 format=fmt,
+                events_public_key=events_key,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BadConfig(str(path), f"missing or invalid field: {exc}") from exc

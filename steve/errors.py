@@ -487,6 +487,97 @@ class EventLogUnavailable(SteveError):
         super().__init__("the event log cannot accept events", detail)
 
 
+class EventLogUnsigned(SteveError):
+    code = "STEVE-EVT-020"
+    exit_code = EXIT_CORRUPT
+    action = (
+        "Sign the log with the pinned identity (`steve events seal`); if you never left it "
+        "unsigned this long, the log was cut or rewritten: restore .steve/events.db from a "
+        "backup or compare with the checkpoints exported by export-git."
+    )
+
+    def __init__(self, seq: int, why: str) -> None:
+        super().__init__("a seal of the event log is missing", f"seq {seq}: {why}")
+        self.seq, self.why = seq, why
+
+
+class NoPinnedKey(SteveError):
+    code = "STEVE-EVT-021"
+    exit_code = EXIT_USAGE
+    action = (
+        "Pin the signing identity's public key (`steve events pin-key`) or pass --public-key."
+    )
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("no public key is pinned for the event log", detail)
+
+
+# --- signing identity (STEVE-SIGN-*; steve/events/signing.py) -------------------------
+
+
+class NoSigningIdentity(SteveError):
+    code = "STEVE-SIGN-001"
+    exit_code = EXIT_KEY
+    action = (
+        "Create one with `steve identity init` (or set STEVE_IDENTITY_DIR to the directory "
+        "that holds yours)."
+    )
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("no signing identity", detail)
+
+
+class WrongSigningPassphrase(SteveError):
+    code = "STEVE-SIGN-002"
+    exit_code = EXIT_KEY
+    action = "Check the signing passphrase (STEVE_SIGNING_PASSPHRASE or the prompt) and retry."
+
+    def __init__(self, path: str) -> None:
+        super().__init__("wrong signing passphrase", f"it does not decrypt {path}")
+        self.path = path
+
+
+class IdentityExists(SteveError):
+    code = "STEVE-SIGN-003"
+    exit_code = EXIT_REJECTED
+    action = "Keep using it (`steve identity show`), or choose another STEVE_IDENTITY_DIR."
+
+    def __init__(self, path: str) -> None:
+        super().__init__("a signing identity already exists", f"{path} exists")
+        self.path = path
+
+
+class IdentityInsecure(SteveError):
+    code = "STEVE-SIGN-004"
+    exit_code = EXIT_KEY
+    action = "Make the key file private (`chmod 600 FILE`) and retry."
+
+    def __init__(self, path: str, mode: str) -> None:
+        super().__init__(
+            "the signing key file is readable by others", f"{path} has mode {mode}"
+        )
+        self.path = path
+
+
+class IdentityDamaged(SteveError):
+    code = "STEVE-SIGN-005"
+    exit_code = EXIT_CORRUPT
+    action = "Restore the signing key file from a backup, or create a new identity and pin it."
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__("the signing key file cannot be read", f"{path}: {why}")
+        self.path = path
+
+
+class NoSigningPassphrase(SteveError):
+    code = "STEVE-SIGN-006"
+    exit_code = EXIT_KEY
+    action = "Run on a terminal to be prompted, or set STEVE_SIGNING_PASSPHRASE."
+
+    def __init__(self, detail: str = "no terminal to prompt on") -> None:
+        super().__init__("a signing passphrase is needed", detail)
+
+
 class VerifyFailed(SteveError):
     code = "STEVE-VERIFY-001"
     exit_code = EXIT_CORRUPT

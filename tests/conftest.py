@@ -52,6 +52,17 @@ def make_fast_kdf() -> KdfParams:
     return KdfParams(salt=os.urandom(16), memory_kib=256, iterations=1, parallelism=1)
 
 
+@pytest.fixture(autouse=True)
+def identity_dir(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
+    """No test reads or writes the user's real signing identity (~/.config/steve)."""
+    path = tmp_path_factory.mktemp("identity") / "steve"
+    monkeypatch.setenv("STEVE_IDENTITY_DIR", str(path))
+    monkeypatch.delenv("STEVE_SIGNING_PASSPHRASE", raising=False)
+    return path
+
+
 @pytest.fixture
 def fast_kdf() -> KdfParams:
     return make_fast_kdf()

@@ -10,6 +10,8 @@ terminal.  Environment:
 ``STEVE_AUTHOR_EMAIL``
 ``STEVE_LOG``            JSON Lines log level (debug, info, warning, error); unset: no logs
 ``STEVE_LOG_FILE``       append the JSON Lines logs to this file instead of stderr
+``STEVE_IDENTITY_DIR``   the signing identity's directory (default ~/.config/steve)
+``STEVE_SIGNING_PASSPHRASE`` the signing key's passphrase (automation)
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from steve.errors import (
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from steve.cli.identity import CliSigner
     from steve.events import EventLog
     from steve.refs.refs import Identity
     from steve.repo import Repo
@@ -77,6 +80,7 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(["build", "replay", "test"], "steve.cli.build"),
     **dict.fromkeys(["image", "janitor"], "steve.cli.containers"),
     **dict.fromkeys(["events", "verify"], "steve.cli.events"),
+    "identity": "steve.cli.identity",
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
 }  # fmt: skip
 
@@ -143,9 +147,11 @@ class EventSink:
         self.correlation_id = correlation_id
         self.log: EventLog | None = None
         self._log_stream: TextIO | None = None
+        self._signer: CliSigner | None = None
 
     def open(self) -> EventLog:
         if self.log is None:
+            from steve.cli.identity import CliSigner
             from steve.events import EventLog, JsonLogger
 
             logger = None
@@ -166,7 +172,9 @@ class EventSink:
                 correlation_id=self.correlation_id,
                 actor=str(identity()),
                 logger=logger,
+                signer=(signer := CliSigner()),
             )
+            self._signer = signer
         return self.log
 
     def deliver(self, source: str, events: Sequence[OutboxEvent]) -> int:
@@ -178,6 +186,14 @@ class EventSink:
                 self.log.close()
         finally:
             self.log = None
+            if self._signer is not None and self._signer.error is not None:
+                err = self._signer.error
+                click.echo(
+                    f"steve: warning: an event-log segment was sealed without a signature: "
+                    f"{err.message} ({err.detail})",
+                    err=True,
+                )
+            self._signer = None
             if self._log_stream is not None:
                 self._log_stream.close()
                 self._log_stream = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -13,7 +14,7 @@ from steve.cli.app import BlockWriter, Context, cli, is_regular_file, pass_state
 from steve.errors import InvalidEvent, InvalidInput
 
 if TYPE_CHECKING:
-    from steve.events import Event
+    from steve.events import Checkpoint, Event
 
 
 def _human(event: Event) -> str:
@@ -122,27 +123,92 @@ def events_append(
         click.echo(f"{event.seq} {event.hash.hex()}")
 
 
+def _public_key(text: str) -> bytes:
+    from steve.events.signing import parse_public_key
+
+    try:
+        return parse_public_key(text)
+    except ValueError as exc:
+        raise InvalidInput("invalid public key", f"expected 64 hex digits: {exc}") from exc
+
+
+def pinned_key(state: Context) -> bytes | None:
+    """The public key pinned in the repository's ``.steve/config``, if any."""
+    from steve.repo import Repo
+
+    return Repo.read_config(state.root()).events_public_key
+
+
+def export_checkpoints(state: Context, path: Path) -> None:
+    """`export-git`: the checkpoints signed by the pinned key into the mirror's
+    refs/steve/checkpoints, with the key (nothing without a pinned key)."""
+    from steve.gitbridge.witness import SignedCheckpoint, export_checkpoints_to
+
+    pinned = pinned_key(state)
+    if pinned is None:
+        return
+    records = state.event_log().signed_checkpoints(pinned)
+    signed = [SignedCheckpoint(message, cp.signature) for cp, message in records]
+    commit = export_checkpoints_to(path, pinned, signed)
+    if commit is not None:
+        click.echo(f"{commit} refs/steve/checkpoints updated")
+        click.echo(f"exported {len(signed)} signed checkpoint(s)", err=True)
+
+
+def witnessed(path: Path, public_key: bytes) -> list[Checkpoint]:
+    """The checkpoints an export-git mirror at ``path`` holds (its refs/steve/checkpoints)."""
+    from steve.events.verify import witnessed_checkpoint
+    from steve.gitbridge.witness import read_checkpoints_from
+
+    found = read_checkpoints_from(path)
+    if found is None:
+        raise InvalidInput("no checkpoints in the mirror", f"{path} has no refs/steve/checkpoints")
+    _, checkpoints, problems = found
+    if problems:
+        raise InvalidInput("the mirror's checkpoints do not verify", problems[0])
+    return [witnessed_checkpoint(c.message, c.signature, public_key) for c in checkpoints]
+
+
 @events.command("verify")
 @click.option(
-    "--public-key", metavar="HEX", help="Require checkpoints signed by this Ed25519 public key."
+    "--public-key",
+    metavar="HEX",
+    help="Check signatures against this Ed25519 public key (default: the pinned key).",
+)
+@click.option(
+    "--require-sealed/--no-require-sealed",
+    default=None,
+    help="Fail when the rotation policy required a seal that no signature of the key "
+    "covers (default: on when a key is pinned or given).",
+)
+@click.option(
+    "--witness",
+    type=click.Path(path_type=Path),
+    metavar="MIRROR",
+    help="Also require the checkpoints an export-git mirror holds (refs/steve/checkpoints).",
 )
 @click.option("--json", "as_json", is_flag=True, help="Problems and summary as JSON lines.")
 @pass_state
-def events_verify(state: Context, public_key: str | None, as_json: bool) -> None:
-    """Verify the whole chain, the head, sealed segments and checkpoint signatures.
+def events_verify(
+    state: Context,
+    public_key: str | None,
+    require_sealed: bool | None,
+    witness: Path | None,
+    as_json: bool,
+) -> None:
+    """Verify the whole chain, the head, sealed segments and checkpoint signatures,
+    and report how much of the chain no signature of the pinned key covers.
 
     Prints each problem (the first bad seq and why); exit 9 if any.
     """
-    pinned = None
-    if public_key is not None:
-        try:
-            pinned = bytes.fromhex(public_key)
-        except ValueError as exc:
-            raise InvalidInput("invalid public key", "expected 64 hex digits") from exc
-        if len(pinned) != 32:
-            raise InvalidInput("invalid public key", "expected 64 hex digits")
+    from steve.errors import NoPinnedKey
+
+    pinned = _public_key(public_key) if public_key is not None else pinned_key(state)
+    if (require_sealed or witness is not None) and pinned is None:
+        raise NoPinnedKey("--require-sealed and --witness need a public key to check against")
+    kept = [] if witness is None or pinned is None else witnessed(witness, pinned)
     log = state.event_log()
-    report = log.verify(public_key=pinned)
+    report = log.verify(public_key=pinned, require_sealed=require_sealed, witnessed=kept)
     keys = sorted(p.hex() for p in log.public_keys().values())
     for problem in report.problems:
         if as_json:
@@ -158,6 +224,10 @@ def events_verify(state: Context, public_key: str | None, as_json: bool) -> None
         "segments": report.segments,
         "checkpoints": report.checkpoints,
         "public_keys": keys,
+        "pinned_key": None if pinned is None else pinned.hex(),
+        "signed_seq": report.signed_seq,
+        "unsigned_events": report.unsigned_events,
+        "seal_due": report.seal_due,
         "first_bad_seq": report.first_bad_seq,
         "ok": report.ok,
     }
@@ -170,6 +240,19 @@ def events_verify(state: Context, public_key: str | None, as_json: bool) -> None
             f"{report.checkpoints} checkpoints: {status}",
             err=True,
         )
+        if pinned is None:
+            click.echo(
+                "no public key pinned: signatures were not checked against a key you trust "
+                "(see `steve events pin-key`)",
+                err=True,
+            )
+        elif report.unsigned_events:
+            signed = report.signed_seq or 0
+            click.echo(
+                f"unsigned: {report.unsigned_events} events ({signed + 1}..{report.last_seq}) "
+                f"are covered by no signature of the pinned key",
+                err=True,
+            )
         click.echo(f"head {report.last_seq} {report.head_hash.hex()}")
     report.raise_for_problems()
 
@@ -178,10 +261,15 @@ def events_verify(state: Context, public_key: str | None, as_json: bool) -> None
 @click.option("--json", "as_json", is_flag=True, help="Print the segment and checkpoint as JSON.")
 @pass_state
 def events_seal(state: Context, as_json: bool) -> None:
-    """Seal the open segment now and sign a checkpoint of the chain head."""
+    """Seal the open segment now and sign a checkpoint of the chain head with the
+    signing identity (STEVE_SIGNING_PASSPHRASE or a prompt)."""
+    from steve.cli.identity import load_signing_key
+
+    key = load_signing_key(interactive=True)
     log = state.event_log()
-    segment = log.seal()
-    checkpoint = log.store().checkpoints()[-1] if segment is not None else log.checkpoint()
+    segment = log.seal(key=key)
+    checkpoint = log.store().checkpoints()[-1] if segment is not None else log.checkpoint(key=key)
+    del key
     info = {
         "segment": None
         if segment is None
@@ -207,6 +295,26 @@ def events_seal(state: Context, as_json: bool) -> None:
             f"checkpoint {checkpoint.checkpoint} seq {checkpoint.seq} {checkpoint.head_hash.hex()}"
         )
         click.echo(f"public key {info['public_key']}")
+
+
+@events.command("pin-key")
+@click.argument("public_key", metavar="[HEX]", required=False)
+@pass_state
+def events_pin_key(state: Context, public_key: str | None) -> None:
+    """Pin an Ed25519 public key (default: the signing identity's) in .steve/config;
+    `steve events verify` then checks checkpoints against it.  Prints the key."""
+    from steve.cli.identity import identity_dir
+    from steve.events.signing import read_identity
+    from steve.repo import CONFIG_NAME, STEVE_DIR, Repo
+
+    key = _public_key(public_key) if public_key else read_identity(identity_dir()).public_key
+    root = state.root()
+    config = Repo.read_config(root)
+    config.with_events_key(key).write(root / STEVE_DIR / CONFIG_NAME)
+    if config.events_public_key not in (None, key):
+        assert config.events_public_key is not None
+        click.echo(f"replaced the pinned key {config.events_public_key.hex()}", err=True)
+    click.echo(key.hex())
 
 
 @cli.command("verify")

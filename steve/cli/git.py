@@ -52,6 +52,9 @@ def export_git(
             _note(f"forced {r.git_ref}: was {r.old}")
     for s in report.skipped:
         _note(f"skipped {s.steve_ref}: {s.reason}")
+    from steve.cli.events import export_checkpoints
+
+    export_checkpoints(state, path)
     where = "created" if report.created else "updated"
     pack = f"in {report.pack}" if report.pack else "(nothing new)"
     _note(
@@ -76,7 +79,8 @@ def verify_git(path: Path, rev: str | None) -> None:
     for ref in report.unchecked:
         _note(f"not checked: {ref} (no Steve-Object id)")
     verdict = "ok" if report.ok else f"{len(report.problems)} problem(s)"
-    _note(f"checked {report.commits} commit(s), {report.tags} tag(s): {verdict}")
+    signed = f", {report.checkpoints} signed checkpoint(s)" if report.checkpoints else ""
+    _note(f"checked {report.commits} commit(s), {report.tags} tag(s){signed}: {verdict}")
     if not report.ok:
         raise GitVerifyFailed(str(path), report.commits + report.tags, len(report.problems))
 

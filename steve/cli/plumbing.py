@@ -77,6 +77,10 @@ def init(state: Context, directory: Path | None) -> None:
     steve_dir = repo.steve_dir
     repo.close()
     write_line(f"Initialized empty STEVE repository in {steve_dir}")
+    if steve_dir is not None:
+        from steve.cli.identity import pin_identity
+
+        pin_identity(steve_dir)
 
 
 DURATION = re.compile(
@@ -741,7 +745,9 @@ def fsck(state: Context, as_json: bool, with_events: bool) -> None:
     summary: dict[str, object] = {"objects": objects, "refs": refs, "problems": counts}
     events_text = ""
     if with_events:
-        chain = state.event_log().verify()
+        from steve.cli.events import pinned_key
+
+        chain = state.event_log().verify(public_key=pinned_key(state))
         for problem in chain.problems:
             counts["events"] = counts.get("events", 0) + 1
             if as_json:

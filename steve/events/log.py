@@ -40,6 +40,7 @@ from steve.events.model import (
     encode_payload,
     event_parts,
 )
+from steve.events.signing import SignerSource, SigningKey
 from steve.events.store import (
     Checkpoint,
     EventFilter,
@@ -51,7 +52,7 @@ from steve.events.store import (
     Segment,
     row_to_event,
 )
-from steve.events.verify import ChainReport, verify_chain
+from steve.events.verify import ChainReport, signed_checkpoints, verify_chain
 from steve.objects import cbor
 from steve.store.base import OutboxEvent
 
@@ -220,6 +221,7 @@ class EventLog:
         drop_debug: bool = False,
         busy_timeout: float = 30.0,
         logger: JsonLogger | None = None,
+        signer: SigningKey | SignerSource | None = None,
     ) -> None:
         if queue_size < 1 or batch_size < 1:
             raise ValueError("queue_size and batch_size must be positive")
@@ -234,6 +236,7 @@ class EventLog:
         self._sync = synchronous
         self._rotation = rotation
         self._busy = busy_timeout
+        self._signer = signer
         self._open_lock = threading.Lock()
         self._store: EventStore | None = None
         self._queue = _Queue(queue_size, batch_size)
@@ -317,6 +320,7 @@ class EventLog:
                         busy_timeout=self._busy,
                         synchronous=self._sync,
                         rotation=self._rotation,
+                        signer=self._signer,
                     )
         return self._store
 
@@ -538,15 +542,17 @@ class EventLog:
 
     # --- seals and checkpoints ---------------------------------------------------------
 
-    def seal(self) -> Segment | None:
-        """Commit what is queued, then seal the open segment and sign a checkpoint."""
+    def seal(self, *, key: SigningKey | None = None) -> Segment | None:
+        """Commit what is queued, then seal the open segment and sign a checkpoint
+        (with ``key``, else the log's signer's key if it gives one)."""
         self.flush()
-        return self.store().seal("manual")
+        return self.store().seal("manual", key=key)
 
-    def checkpoint(self) -> Checkpoint:
-        """Commit what is queued, then sign the chain head (no new segment)."""
+    def checkpoint(self, *, key: SigningKey | None = None) -> Checkpoint:
+        """Commit what is queued, then sign the chain head (no new segment) with
+        ``key`` or the signer's; raises NoSigningIdentity when there is none."""
         self.flush()
-        return self.store().checkpoint()
+        return self.store().checkpoint(key=key)
 
     # --- reading -----------------------------------------------------------------------
 
@@ -594,13 +600,28 @@ class EventLog:
                 return
             time.sleep(poll)
 
-    def verify(self, *, public_key: bytes | None = None) -> ChainReport:
-        """Verify the whole chain, head, seals and checkpoint signatures (see
-        :mod:`steve.events.verify`)."""
-        return verify_chain(self.store(), public_key=public_key)
+    def verify(
+        self,
+        *,
+        public_key: bytes | None = None,
+        require_sealed: bool | None = None,
+        witnessed: Sequence[Checkpoint] = (),
+    ) -> ChainReport:
+        """Verify the whole chain, head, seals and checkpoint signatures, and with a
+        pinned ``public_key`` what its signatures cover (see :mod:`steve.events.verify`)."""
+        return verify_chain(
+            self.store(),
+            public_key=public_key,
+            require_sealed=require_sealed,
+            witnessed=witnessed,
+        )
 
     def public_keys(self) -> dict[bytes, bytes]:
         return self.store().public_keys()
+
+    def signed_checkpoints(self, public_key: bytes) -> list[tuple[Checkpoint, bytes]]:
+        """Every checkpoint ``public_key`` signed, with the bytes it signed."""
+        return signed_checkpoints(self.store(), public_key)
 
 
 def _pending(

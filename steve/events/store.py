@@ -5,6 +5,11 @@ mode.  Triggers refuse every UPDATE and DELETE on ``events``, ``segments``
 and ``checkpoints``; only ``head`` (the chain tip and the open segment's
 counters, a cache that verification cross-checks) changes in place.
 
+Signing keys are *not* kept here (see :mod:`steve.events.signing`): the
+store is given a signer, asks it for the key only when a checkpoint is
+due, and records only its public key in ``signing_keys`` (logs created
+before this had their private key in that table; it is never read again).
+
 Appends run in ``BEGIN IMMEDIATE`` transactions that read the chain head
 inside the transaction, so several processes may append to one log: each
 batch continues the chain where the last committed batch ended.
@@ -26,17 +31,19 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
+from steve.errors import (
+    CorruptDatabase,
+    NoSigningIdentity,
+    RepositoryBusy,
+    UnsupportedFormat,
+    WrongKey,
 )
-
-from steve.errors import CorruptDatabase, RepositoryBusy, UnsupportedFormat, WrongKey
 from steve.events.model import GENESIS, Event, Level, chain_hash, encode_int, event_parts
+from steve.events.signing import (
+    SignerSource,
+    SigningKey,
+    resolve_signer,
+)
 from steve.objects import cbor
 from steve.store.sqlite import SqlCipherBackend
 
@@ -88,7 +95,7 @@ CREATE TABLE IF NOT EXISTS checkpoints (
 ) STRICT;
 CREATE TABLE IF NOT EXISTS signing_keys (
     key_id BLOB PRIMARY KEY,
-    private_key BLOB NOT NULL,
+    private_key BLOB NOT NULL, -- empty: only logs made before issue 12 held a key here
     public_key BLOB NOT NULL,
     created INTEGER NOT NULL
 ) STRICT;
@@ -147,11 +154,29 @@ def _insert_statements(rows: Sequence[Row]) -> list[tuple[str, list[Any]]]:
 
 @dataclass(frozen=True, slots=True)
 class Rotation:
-    """When the open segment is sealed (checked after each committed batch)."""
+    """When the open segment is sealed: at the first event that makes it hold
+    ``max_events`` events, or ``max_bytes`` of payload, or whose time is
+    ``max_age_s`` or more after the time of the segment's first event.
+
+    The rule depends only on the events themselves (their count, payload sizes
+    and times, all inside the hash chain), so a verifier knows where a seal
+    was due (:func:`steve.events.verify.verify_chain` with ``require_sealed``).
+    """
 
     max_events: int = 100_000
     max_bytes: int = 64 << 20
     max_age_s: int = 24 * 3600
+
+    def reason(self, events: int, size: int, age_ms: int) -> str | None:
+        """Why a segment of ``events`` events, ``size`` payload bytes, spanning
+        ``age_ms`` must be sealed now, or None."""
+        if events >= self.max_events:
+            return f"events>={self.max_events}"
+        if size >= self.max_bytes:
+            return f"bytes>={self.max_bytes}"
+        if age_ms >= self.max_age_s * 1000:
+            return f"age>={self.max_age_s}s"
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -184,30 +209,34 @@ class Checkpoint:
     key_id: bytes
     signature: bytes
 
-    def message(self, log_id: str) -> bytes:
-        return checkpoint_message(log_id, self.seq, self.head_hash, self.time)
+    def message(self, log_id: str, segments: int | None) -> bytes:
+        return checkpoint_message(log_id, self.seq, self.head_hash, self.time, segments)
 
 
-def checkpoint_message(log_id: str, seq: int, head_hash: bytes, time_ms: int) -> bytes:
-    """The bytes a checkpoint signs: canonical CBOR of the log id, seq, head and time."""
-    return cbor.encode({"log": log_id, "seq": seq, "head": head_hash, "time": time_ms, "v": 1})
+def checkpoint_message(
+    log_id: str, seq: int, head_hash: bytes, time_ms: int, segments: int | None = None
+) -> bytes:
+    """The bytes a checkpoint signs: canonical CBOR of the log id, seq, head, time and
+    (version 2) the number of sealed segments ending at or before ``seq``, so that a
+    deleted seal breaks the signature.  Version 1 (no ``segments``) is what logs made
+    before issue 12 signed."""
+    if segments is None:
+        return cbor.encode({"log": log_id, "seq": seq, "head": head_hash, "time": time_ms, "v": 1})
+    return cbor.encode(
+        {
+            "log": log_id,
+            "seq": seq,
+            "head": head_hash,
+            "time": time_ms,
+            "segments": segments,
+            "v": 2,
+        }
+    )
 
 
-def key_id_of(public_key: bytes) -> bytes:
-    return chain_hash(b"steve-events-key", public_key)
-
-
-def public_key_bytes(key: Ed25519PublicKey) -> bytes:
-    raw: bytes = key.public_bytes(Encoding.Raw, PublicFormat.Raw)
-    return raw
-
-
-def verify_signature(public_key: bytes, signature: bytes, message: bytes) -> bool:
-    try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
+def segments_through(segments: Sequence[Segment], seq: int) -> int:
+    """How many of ``segments`` end at or before ``seq`` (what a checkpoint at ``seq`` signs)."""
+    return sum(1 for s in segments if s.last_seq <= seq)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +246,12 @@ class EventFilter:
     event_type: str | None = None
     from_seq: int = 1
     min_level: Level | None = None
+
+
+def _reason(rot: Rotation, sealed: Head) -> str:
+    """The rotation limit that sealed ``sealed`` (its last event made the limit)."""
+    events = sealed.seq - sealed.segment_first + 1
+    return rot.reason(events, sealed.segment_bytes, 1 << 62) or "manual"
 
 
 def row_to_event(row: Sequence[Any]) -> Event:
@@ -254,9 +289,11 @@ class EventStore:
         busy_timeout: float = 30.0,
         synchronous: str = "FULL",
         rotation: Rotation | None = None,
+        signer: SigningKey | SignerSource | None = None,
     ) -> None:
         self.path = path
         self.rotation = rotation or Rotation()
+        self.signer = signer
         self.lock = threading.RLock()
         if path is None:
             conn = SqlCipherBackend._connect(Path(":memory:"), key or bytes(32), busy_timeout)
@@ -316,7 +353,7 @@ class EventStore:
             raise CorruptDatabase(str(self.path), f"unexpected schema version {version[0]!r}")
 
     def _create(self) -> None:
-        """Create the tables, the triggers, the head row and a signing key (idempotent)."""
+        """Create the tables, the triggers and the head row (idempotent)."""
         with self._db.transaction():
             for stmt in SCHEMA.split(";\n"):
                 if stmt.strip():
@@ -331,17 +368,6 @@ class EventStore:
             self._conn.execute(
                 "INSERT OR IGNORE INTO head VALUES (1, 0, ?, 1, 0, ?)", (GENESIS, now)
             )
-            if self._conn.execute("SELECT count(*) FROM signing_keys").fetchone()[0] == 0:
-                self._new_key(now)
-
-    def _new_key(self, now: int) -> None:
-        private = Ed25519PrivateKey.generate()
-        raw_private = private.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-        public = public_key_bytes(private.public_key())
-        self._conn.execute(
-            "INSERT INTO signing_keys VALUES (?,?,?,?)",
-            (key_id_of(public), raw_private, public, now),
-        )
 
     def close(self) -> None:
         with self.lock:
@@ -365,9 +391,10 @@ class EventStore:
         written (:func:`row_to_event` makes an :class:`Event` of one).
 
         ``parts``, if given, holds each event's :func:`event_parts` (built by
-        the producers, so the writer only adds seqs and hashes).  After the
-        rows are written the open segment is sealed (and a checkpoint signed)
-        if a :class:`Rotation` limit is reached.
+        the producers, so the writer only adds seqs and hashes).  The open
+        segment is sealed, in the same transaction, at each event where a
+        :class:`Rotation` limit is reached, and a checkpoint is signed there
+        when the signer gives a key.
         """
         if parts is None:
             parts = [event_parts(*p) for p in batch]
@@ -410,48 +437,40 @@ class EventStore:
         now_ms: int | None,
     ) -> list[Row]:
         """The body of :meth:`append`: the caller holds the lock and the transaction."""
+        rot = self.rotation
+        max_events, max_bytes, max_age = rot.max_events, rot.max_bytes, rot.max_age_s * 1000
         conn = self._conn
         head = self._read_head()
         seq, prev = head.seq, head.hash
+        first, size, opened = head.segment_first, head.segment_bytes, head.segment_opened
         rows: list[Row] = []
-        added = 0
+        seals: list[Head] = []
         for (t, lv, etype, run, corr, cause, actor, payload), (before, after) in zip(
             batch, parts, strict=True
         ):
             seq += 1
             digest = chain_hash(prev, before + encode_int(seq) + after)
             rows.append((seq, t, lv, etype, run, corr, cause, actor, payload, prev, digest))
-            added += len(payload)
             prev = digest
+            if seq == first:
+                opened = t  # a segment's age counts from its first event's time
+            size += len(payload)
+            if seq - first + 1 >= max_events or size >= max_bytes or t - opened >= max_age:
+                seals.append(Head(seq, digest, first, size, opened))
+                first, size = seq + 1, 0
         for sql, params in _insert_statements(rows):
             conn.execute(sql, params)
-        seg_bytes = head.segment_bytes + added
         conn.execute(
-            "UPDATE head SET seq = ?, hash = ?, segment_bytes = ? WHERE id = 1",
-            (seq, prev, seg_bytes),
+            "UPDATE head SET seq = ?, hash = ?, segment_first = ?, segment_bytes = ?, "
+            "segment_opened = ? WHERE id = 1",
+            (seq, prev, first, size, opened),
         )
-        stamp = now_ms if now_ms is not None else int(time.time() * 1000)
-        reason = self._rotation_reason(head, seq, seg_bytes, stamp)
-        if reason is not None:
-            self._seal(
-                Head(seq, prev, head.segment_first, seg_bytes, head.segment_opened),
-                reason,
-                stamp,
-            )
+        if seals:
+            stamp = now_ms if now_ms is not None else int(time.time() * 1000)
+            key = resolve_signer(self.signer)
+            for sealed in seals:
+                self._insert_segment(sealed, _reason(rot, sealed), stamp, key)
         return rows
-
-    def _rotation_reason(self, head: Head, seq: int, seg_bytes: int, now_ms: int) -> str | None:
-        events = seq - head.segment_first + 1
-        if events <= 0:
-            return None
-        r = self.rotation
-        if events >= r.max_events:
-            return f"events>={r.max_events}"
-        if seg_bytes >= r.max_bytes:
-            return f"bytes>={r.max_bytes}"
-        if now_ms - head.segment_opened >= r.max_age_s * 1000:
-            return f"age>={r.max_age_s}s"
-        return None
 
     def _read_head(self) -> Head:
         row = self._conn.execute(
@@ -461,10 +480,11 @@ class EventStore:
             raise CorruptDatabase(str(self.path), "events.db has no head row")
         return Head(int(row[0]), bytes(row[1]), int(row[2]), int(row[3]), int(row[4]))
 
-    def _seal(self, head: Head, reason: str, now_ms: int) -> Segment | None:
-        """Seal the open segment at ``head`` and sign a checkpoint (inside a transaction)."""
-        if head.seq < head.segment_first:
-            return None
+    def _insert_segment(
+        self, head: Head, reason: str, now_ms: int, key: SigningKey | None
+    ) -> Segment:
+        """Record the segment ``head.segment_first..head.seq`` as sealed and sign a
+        checkpoint of it with ``key`` (if any), inside the caller's transaction."""
         conn = self._conn
         number = int(
             conn.execute("SELECT coalesce(max(segment), 0) + 1 FROM segments").fetchone()[0]
@@ -492,46 +512,60 @@ class EventStore:
                 seg.reason,
             ),
         )
-        conn.execute(
-            "UPDATE head SET segment_first = ?, segment_bytes = 0, segment_opened = ? WHERE id = 1",
-            (head.seq + 1, now_ms),
-        )
-        self._sign(head.seq, head.hash, now_ms)
+        if key is not None:
+            self._sign(key, head.seq, head.hash, now_ms)
         return seg
 
-    def _sign(self, seq: int, head_hash: bytes, now_ms: int) -> Checkpoint:
-        row = self._conn.execute(
-            "SELECT key_id, private_key FROM signing_keys ORDER BY created DESC LIMIT 1"
-        ).fetchone()
-        if row is None:
-            self._new_key(now_ms)
-            return self._sign(seq, head_hash, now_ms)
-        private = Ed25519PrivateKey.from_private_bytes(bytes(row[1]))
-        signature = private.sign(checkpoint_message(self.log_id, seq, head_hash, now_ms))
-        number = int(
-            self._conn.execute(
-                "SELECT coalesce(max(checkpoint), 0) + 1 FROM checkpoints"
-            ).fetchone()[0]
+    def _sign(self, key: SigningKey, seq: int, head_hash: bytes, now_ms: int) -> Checkpoint:
+        conn = self._conn
+        conn.execute(
+            "INSERT OR IGNORE INTO signing_keys VALUES (?, x'', ?, ?)",
+            (key.key_id, key.public_key, now_ms),
         )
-        cp = Checkpoint(number, seq, head_hash, now_ms, bytes(row[0]), signature)
-        self._conn.execute(
+        (sealed,) = conn.execute(
+            "SELECT count(*) FROM segments WHERE last_seq <= ?", (seq,)
+        ).fetchone()
+        signature = key.sign(checkpoint_message(self.log_id, seq, head_hash, now_ms, int(sealed)))
+        number = int(
+            conn.execute("SELECT coalesce(max(checkpoint), 0) + 1 FROM checkpoints").fetchone()[0]
+        )
+        cp = Checkpoint(number, seq, head_hash, now_ms, key.key_id, signature)
+        conn.execute(
             "INSERT INTO checkpoints VALUES (?,?,?,?,?,?)",
             (cp.checkpoint, cp.seq, cp.head_hash, cp.time, cp.key_id, cp.signature),
         )
         return cp
 
-    def seal(self, reason: str = "manual", now_ms: int | None = None) -> Segment | None:
-        """Seal the open segment now (None when it is empty)."""
-        stamp = now_ms if now_ms is not None else int(time.time() * 1000)
-        with self.lock, self._db.transaction(), self._db._errors():
-            return self._seal(self._read_head(), reason, stamp)
-
-    def checkpoint(self, now_ms: int | None = None) -> Checkpoint:
-        """Sign the current chain head without sealing a segment."""
+    def seal(
+        self, reason: str = "manual", now_ms: int | None = None, *, key: SigningKey | None = None
+    ) -> Segment | None:
+        """Seal the open segment now, signing a checkpoint with ``key`` (else the
+        signer's, if it gives one); None when the segment is empty (nothing sealed)."""
         stamp = now_ms if now_ms is not None else int(time.time() * 1000)
         with self.lock, self._db.transaction(), self._db._errors():
             head = self._read_head()
-            return self._sign(head.seq, head.hash, stamp)
+            if head.seq < head.segment_first:
+                return None
+            seg = self._insert_segment(head, reason, stamp, key or resolve_signer(self.signer))
+            self._conn.execute(
+                "UPDATE head SET segment_first = ?, segment_bytes = 0 WHERE id = 1",
+                (head.seq + 1,),
+            )
+            return seg
+
+    def checkpoint(
+        self, now_ms: int | None = None, *, key: SigningKey | None = None
+    ) -> Checkpoint:
+        """Sign the current chain head with ``key`` (else the signer's) without
+        sealing a segment.  Raises NoSigningIdentity when there is no key.
+        """
+        stamp = now_ms if now_ms is not None else int(time.time() * 1000)
+        key = key or resolve_signer(self.signer)
+        if key is None:
+            raise NoSigningIdentity("the event log was opened without a signing key")
+        with self.lock, self._db.transaction(), self._db._errors():
+            head = self._read_head()
+            return self._sign(key, head.seq, head.hash, stamp)
 
     # --- reading -----------------------------------------------------------------------
 

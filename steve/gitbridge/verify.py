@@ -50,6 +50,7 @@ from steve.gitbridge.layout import (
 )
 from steve.gitbridge.pack import BLOB, COMMIT, TAG, TREE, git_sha
 from steve.gitbridge.target import GitRepo, open_git, read_raw, read_refs, resolve_rev
+from steve.gitbridge.witness import CHECKPOINTS_REF, read_checkpoints
 from steve.objects.model import Manifest, ObjectType, Person, Tag, decode_object, hash_object
 from steve.objects.oid import ObjectId
 from steve.repo import hash_only
@@ -74,6 +75,7 @@ class VerifyReport:
     tags: int = 0
     problems: list[VerifyProblem] = field(default_factory=list)
     unchecked: list[str] = field(default_factory=list)  # refs at trees/blobs: no id to check
+    checkpoints: int = 0  # event-log checkpoints in refs/steve/checkpoints, signatures checked
 
     @property
     def ok(self) -> bool:
@@ -273,7 +275,11 @@ class _Verifier:
 
 def _starts(git: GitRepo, path: Path, rev: str | None, report: VerifyReport) -> list[bytes]:
     if rev is None:
-        chosen = sorted((k.decode(), v) for k, v in read_refs(git).items() if k != b"HEAD")
+        chosen = sorted(
+            (k.decode(), v)
+            for k, v in read_refs(git).items()
+            if k not in (b"HEAD", CHECKPOINTS_REF)
+        )
     else:
         chosen = [(rev, resolve_rev(git, path, rev))]
     out = []
@@ -294,6 +300,11 @@ def verify_git(path: Path, rev: str | None = None) -> VerifyReport:
         report = VerifyReport(path)
         verifier = _Verifier(git, report)
         verifier.walk(_starts(git, path, rev, report))
+        if rev is None and (witnessed := read_checkpoints(git)) is not None:
+            _, checkpoints, problems = witnessed
+            report.checkpoints = len(checkpoints)
+            for why in problems:
+                report.problems.append(VerifyProblem(CHECKPOINTS_REF.decode(), None, why))
         return report
     finally:
         git.close()

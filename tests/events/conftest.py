@@ -11,7 +11,9 @@ import pytest
 from sqlcipher3 import dbapi2 as sqlite
 
 from steve.events import EventLog
+from steve.events.signing import IdentityInfo, create_identity
 from tests.cli.conftest import cli_repo, invoke  # noqa: F401  (the CLI fixtures)
+from tests.conftest import make_fast_kdf
 
 
 def raw_connect(path: Path, key: bytes) -> Any:
@@ -39,3 +41,15 @@ def log(log_path: Path, key: bytes) -> Iterator[EventLog]:
         yield lg
     finally:
         lg.close()
+
+
+SIGNING_PASSPHRASE = "sign-pw"
+
+
+@pytest.fixture
+def signing_identity(identity_dir: Path, monkeypatch: pytest.MonkeyPatch) -> IdentityInfo:
+    """A signing identity in the test's STEVE_IDENTITY_DIR (cheap KDF), its passphrase
+    in STEVE_SIGNING_PASSPHRASE."""
+    info = create_identity(identity_dir, SIGNING_PASSPHRASE.encode(), kdf=make_fast_kdf())
+    monkeypatch.setenv("STEVE_SIGNING_PASSPHRASE", SIGNING_PASSPHRASE)
+    return info

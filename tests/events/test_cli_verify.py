@@ -12,6 +12,7 @@ import pytest
 
 from steve.errors import EXIT_CORRUPT, EXIT_INVALID
 from steve.events import EventLog
+from steve.events.signing import IdentityInfo
 from steve.objects.model import (
     CHUNK_SIZE,
     Blob,
@@ -29,7 +30,9 @@ from tests.events.conftest import raw_connect
 EXAMPLE_DESIGN = Path(__file__).resolve().parents[2] / "examples" / "design.yaml"
 
 
-def test_events_append_list_filter_and_verify(invoke: Invoke, cli_repo: Path) -> None:
+def test_events_append_list_filter_and_verify(
+    invoke: Invoke, cli_repo: Path, signing_identity: IdentityInfo
+) -> None:
     out = invoke(
         "events", "append", "--type", "note.added", "--payload", '{"text": "hi"}', "--run", "r1"
     )

@@ -18,11 +18,13 @@ from sqlcipher3 import dbapi2 as sqlite
 from steve.errors import CheckpointInvalid, EventChainBroken
 from steve.events import EventLog, Rotation, chain_hash
 from steve.events.model import canonical_bytes
+from steve.events.signing import SigningKey
 from steve.events.verify import ProblemKind
 from steve.objects import cbor
 from tests.events.conftest import raw_connect
 
 KEY = bytes(range(32))
+SIGNER = SigningKey.from_raw(bytes(range(100, 132)))
 _counter = itertools.count()
 
 texts = st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=12)
@@ -222,7 +224,7 @@ def test_non_canonical_payload_is_caught(tmp_path: Path) -> None:
 def test_triggers_refuse_update_and_delete(tmp_path: Path, sql: str) -> None:
     path = build(tmp_path, [("a.b", {"i": i}, None, "info") for i in range(3)])
     with EventLog(path, KEY) as log:
-        log.seal()
+        log.seal(key=SIGNER)
     conn = raw_connect(path, KEY)
     before = conn.execute("SELECT count(*), sum(length(hash)) FROM events").fetchone()
     with pytest.raises(sqlite.IntegrityError, match="append-only"):
@@ -234,7 +236,7 @@ def test_triggers_refuse_update_and_delete(tmp_path: Path, sql: str) -> None:
 
 def _sealed(tmp_path: Path) -> Path:
     path = tmp_path / "sealed.db"
-    with EventLog(path, KEY, rotation=Rotation(max_events=5)) as log:
+    with EventLog(path, KEY, rotation=Rotation(max_events=5), signer=SIGNER) as log:
         for i in range(12):
             log.append("a.b", {"i": i})
     return path
@@ -261,18 +263,19 @@ def test_rewritten_history_with_a_new_key_fails_the_pinned_key(tmp_path: Path) -
     """Someone holding the database key can rewrite everything and re-sign with a key of
     their own; a verifier that pinned the original public key notices."""
     path = _sealed(tmp_path)
-    with EventLog(path, KEY) as log:
-        (original,) = log.public_keys().values()
     conn = raw_connect(path, KEY)
     for table in ("checkpoints", "signing_keys"):
         _drop(conn, table)
     conn.execute("DELETE FROM checkpoints")
     conn.execute("DELETE FROM signing_keys")
     conn.close()
-    with EventLog(path, KEY) as log:
-        log.checkpoint()  # a fresh key is generated and signs
+    with EventLog(path, KEY, rotation=Rotation(max_events=5)) as log:
+        log.checkpoint(key=SigningKey.generate())  # the forger's own key signs
         assert log.verify().ok
-        assert not log.verify(public_key=original).ok
+        report = log.verify(public_key=SIGNER.public_key)
+        assert not report.ok
+        assert report.signed_seq == 0 and report.seal_due == 5
+        assert [p.kind for p in report.problems] == [ProblemKind.UNSIGNED]
 
 
 def test_segment_head_mismatch_is_caught(tmp_path: Path) -> None:

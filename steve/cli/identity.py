@@ -1,0 +1,136 @@
+"""The signing identity: ``steve identity init`` / ``show``, and where the CLI finds it.
+
+The identity lives outside every repository, in ``STEVE_IDENTITY_DIR``, else
+``$XDG_CONFIG_HOME/steve``, else ``~/.config/steve``; its passphrase comes
+from ``STEVE_SIGNING_PASSPHRASE`` or a prompt.  See docs/events.md.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import click
+
+from steve.cli.app import cli
+from steve.errors import NoSigningIdentity, NoSigningPassphrase, SteveError
+
+if TYPE_CHECKING:
+    from steve.events.signing import SigningKey
+
+
+def identity_dir() -> Path:
+    """The signing identity's directory (never inside a repository)."""
+    explicit = os.environ.get("STEVE_IDENTITY_DIR")
+    if explicit:
+        return Path(explicit)
+    xdg = os.environ.get("XDG_CONFIG_HOME")
+    base = Path(xdg) if xdg else Path.home() / ".config"
+    return base / "steve"
+
+
+def signing_passphrase(*, interactive: bool, confirm: bool = False) -> bytes | None:
+    """STEVE_SIGNING_PASSPHRASE, else a hidden prompt when ``interactive`` and on a
+    terminal, else None."""
+    env = os.environ.get("STEVE_SIGNING_PASSPHRASE")
+    if env:
+        return os.fsencode(env)
+    if interactive and sys.stdin.isatty() and sys.stderr.isatty():
+        value: str = click.prompt(
+            "STEVE signing passphrase", hide_input=True, confirmation_prompt=confirm, err=True
+        )
+        if value:
+            return os.fsencode(value)
+    return None
+
+
+def load_signing_key(*, interactive: bool) -> SigningKey:
+    """The identity's signing key (raises NoSigningIdentity, NoSigningPassphrase, ...)."""
+    from steve.events.signing import load_signing_key as load
+    from steve.events.signing import read_identity
+
+    directory = identity_dir()
+    read_identity(directory)  # NoSigningIdentity before asking for a passphrase
+    secret = signing_passphrase(interactive=interactive)
+    if secret is None:
+        raise NoSigningPassphrase()
+    return load(directory, secret)
+
+
+def pin_identity(steve_dir: Path) -> bytes | None:
+    """Pin the signing identity's public key in the new repository at ``steve_dir``
+    (by ``steve init``), when there is an identity; returns the key."""
+    from steve.config import RepoConfig
+    from steve.events.signing import read_identity
+    from steve.repo import CONFIG_NAME
+
+    directory = identity_dir()
+    try:
+        public = read_identity(directory).public_key
+    except SteveError as exc:
+        if not isinstance(exc, NoSigningIdentity):
+            click.echo(f"steve: warning: signing identity not pinned: {exc}", err=True)
+        return None
+    path = steve_dir / CONFIG_NAME
+    RepoConfig.read(path).with_events_key(public).write(path)
+    click.echo(f"pinned the event-log signing key {public.hex()}", err=True)
+    return public
+
+
+class CliSigner:
+    """The signer the CLI gives the event log for seals due during a command: loads
+    the identity's key without prompting (STEVE_SIGNING_PASSPHRASE), only when a
+    seal is due; when it cannot, the seal is made unsigned and the reason kept in
+    :attr:`error` for a warning (the command's own change is not failed for it)."""
+
+    def __init__(self) -> None:
+        self.error: SteveError | None = None
+
+    def __call__(self) -> SigningKey | None:
+        try:
+            return load_signing_key(interactive=False)
+        except SteveError as exc:
+            self.error = exc
+            return None
+
+
+@cli.group("identity")
+def identity_group() -> None:
+    """The signing identity that signs event-log checkpoints (kept outside repositories)."""
+
+
+@identity_group.command("init")
+@click.option("--json", "as_json", is_flag=True, help="Print the path and public key as JSON.")
+def identity_init(as_json: bool) -> None:
+    """Create a signing key in the identity directory, encrypted with its own passphrase.
+
+    Pin its public key in a repository with `steve events pin-key`.
+    """
+    from steve.events.signing import create_identity
+
+    secret = signing_passphrase(interactive=True, confirm=True)
+    if secret is None:
+        raise NoSigningPassphrase()
+    info = create_identity(identity_dir(), secret)
+    _show(info.path, info.public_key, as_json)
+
+
+@identity_group.command("show")
+@click.option("--json", "as_json", is_flag=True, help="Print the path and public key as JSON.")
+def identity_show(as_json: bool) -> None:
+    """Print the signing identity's public key (no passphrase needed)."""
+    from steve.events.signing import read_identity
+
+    info = read_identity(identity_dir())
+    _show(info.path, info.public_key, as_json)
+
+
+def _show(path: Path, public_key: bytes, as_json: bool) -> None:
+    if as_json:
+        click.echo(json.dumps({"path": str(path), "public_key": public_key.hex()}, sort_keys=True))
+    else:
+        click.echo(public_key.hex())
+        click.echo(f"signing key in {path}", err=True)
