@@ -263,24 +263,32 @@ def freeze_many(
 ) -> Iterator[ObjectId]:
     """Freeze a stream of drafts through one batch writer, yielding each id in order.
 
-    Drafts are validated one by one; a bad draft raises ManifestInvalid
-    after the earlier ones were yielded (and are stored when the batch
-    flushes: the generator flushes on completion or on the error).
+    An id is yielded only after the batch holding its manifest has committed
+    (so a caller that prints it prints a durable id).  A bad draft (or a bad
+    line of ``drafts``) raises after the drafts before it are committed and
+    yielded; nothing of the bad one is stored.
     """
-    committed: list[tuple[Manifest, ObjectId]] = []  # since the last batch commit
+    done: list[tuple[Manifest, ObjectId]] = []  # added since the last yield
+
+    def committed() -> Iterator[ObjectId]:
+        for m, o in done:
+            repo.notify("manifest.frozen", frozen_payload(m, o, None))
+        ids = [o for _, o in done]
+        done.clear()
+        yield from ids
+
     with repo.writer() as writer:
-        for draft in drafts:
-            manifest = build_manifest(repo, kind, draft, parents=parents, now=now, tz=tz)
-            batches = writer.written
-            oid = writer.add(manifest)
-            committed.append((manifest, oid))
-            if writer.written != batches:  # a batch committed: tell the observers
-                for m, o in committed:
-                    repo.notify("manifest.frozen", frozen_payload(m, o, None))
-                committed.clear()
-            yield oid
-    for m, o in committed:
-        repo.notify("manifest.frozen", frozen_payload(m, o, None))
+        try:
+            for draft in drafts:
+                manifest = build_manifest(repo, kind, draft, parents=parents, now=now, tz=tz)
+                done.append((manifest, writer.add(manifest)))
+                if writer.pending == 0:  # this add filled and committed a batch
+                    yield from committed()
+        except (ManifestInvalid, InvalidInput):
+            writer.flush()
+            yield from committed()
+            raise
+    yield from committed()
 
 
 def frozen_payload(manifest: Manifest, oid: ObjectId, ref: str | None) -> dict[str, object]:
