@@ -131,6 +131,11 @@ class BatchWriter:
         (see :meth:`RepoTransaction.emit`)."""
         self._events.append((type, payload, run_id))
 
+    @property
+    def pending(self) -> int:
+        """Objects added but not yet committed (0: everything added so far is durable)."""
+        return len(self._pending)
+
     def add_stream(self, stream: BinaryIO) -> ObjectId:
         """Store a blob read from ``stream`` in bounded memory (chunked if large)."""
         return write_blob_stream(stream, self.add)

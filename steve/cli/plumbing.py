@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import select
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
@@ -187,24 +188,40 @@ def hash_object(
     repo = state.repo() if write else None
     writer = repo.writer() if repo is not None else None
     stdout = out()
+    # An id is printed only once its object is durable: with -w the ids wait
+    # here until the batch holding their objects has committed, then go out
+    # (and are flushed) together; without -w each id is printed when computed.
+    waiting: list[bytes] = []
+    flush_each = writer is not None or (stdin_paths and _flush_per_line())
+
+    def emit() -> None:
+        if waiting and (writer is None or writer.pending == 0):
+            stdout.write(b"".join(waiting))
+            waiting.clear()
+            if flush_each:
+                stdout.flush()
+
+    def commit() -> None:
+        if writer is not None:
+            writer.flush()
+        emit()
 
     def one(stream: BinaryIO) -> None:
-        oid = _hash_stream(repo, stream, kind, write, writer)
-        stdout.write(oid.hex.encode() + b"\n")
+        waiting.append(_hash_stream(repo, stream, kind, write, writer).hex.encode() + b"\n")
+        emit()
 
     def paths() -> Iterable[Path | bytes]:
         if stdin_paths:
-            for raw in sys.stdin.buffer:
-                line = raw.rstrip(b"\n")
-                if line:
-                    yield line  # opened as bytes: no decode, no Path per line
+            # commit (and answer) before waiting for more input, so a process
+            # driving us through a pipe gets each answer; a fast producer or a
+            # file keeps the batches full
+            yield from _stdin_lines(before_wait=commit)
         else:
             yield from files
 
     try:
         if use_stdin:
             one(sys.stdin.buffer)
-        interactive = stdin_paths and _flush_per_line()
         for path in paths():
             try:
                 fh = open(path, "rb")  # noqa: PTH123, SIM115 (bytes path; closed below)
@@ -213,11 +230,36 @@ def hash_object(
                 raise InvalidInput("cannot open file", f"{shown}: {exc.strerror}") from exc
             with fh:
                 one(fh)
-            if interactive:
-                stdout.flush()
-    finally:
-        if writer is not None:
-            writer.flush()
+    except (InvalidInput, MalformedObject):
+        commit()  # like git: the inputs before a bad one are stored and answered
+        raise
+    commit()
+
+
+def _stdin_lines(before_wait: Callable[[], None]) -> Iterator[bytes]:
+    """Non-empty lines of standard input (bytes, no decoding); ``before_wait`` is
+    called whenever the next read would block."""
+    stream = sys.stdin.buffer
+    try:
+        fd = stream.fileno()
+    except (OSError, ValueError):  # not a real file (an in-process test runner)
+        for raw in stream:
+            line = raw.rstrip(b"\n")
+            if line:
+                yield line
+        return
+    rest = b""
+    while True:
+        if not select.select([fd], [], [], 0)[0]:
+            before_wait()
+        chunk = os.read(fd, 1 << 16)
+        if not chunk:
+            break
+        lines = (rest + chunk).split(b"\n")
+        rest = lines.pop()
+        yield from (line for line in lines if line)
+    if rest:
+        yield rest
 
 
 # --- cat-file ------------------------------------------------------------------------

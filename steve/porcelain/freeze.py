@@ -263,17 +263,33 @@ def freeze_many(
 ) -> Iterator[ObjectId]:
     """Freeze a stream of drafts through one batch writer, yielding each id in order.
 
-    Drafts are validated one by one; a bad draft raises ManifestInvalid
-    after the earlier ones were yielded (and are stored when the batch
-    flushes: the generator flushes on completion or on the error).
+    An id is yielded only after the batch holding its manifest has committed
+    (so a caller that prints it prints a durable id).  A bad draft (or a bad
+    line of ``drafts``) raises after the drafts before it are committed and
+    yielded; nothing of the bad one is stored.
     """
+    done: list[ObjectId] = []  # added since the last yield
+
+    def committed() -> Iterator[ObjectId]:
+        ids = list(done)
+        done.clear()
+        yield from ids
+
     with repo.writer() as writer:
-        for draft in drafts:
-            manifest = build_manifest(repo, kind, draft, parents=parents, now=now, tz=tz)
-            oid, data = hash_object(manifest)
-            writer.emit("manifest.frozen", frozen_payload(manifest, oid, None))  # same batch
-            writer.add_encoded(oid, manifest.kind, object_size(manifest), data)
-            yield oid
+        try:
+            for draft in drafts:
+                manifest = build_manifest(repo, kind, draft, parents=parents, now=now, tz=tz)
+                oid, data = hash_object(manifest)
+                writer.emit("manifest.frozen", frozen_payload(manifest, oid, None))  # same batch
+                writer.add_encoded(oid, manifest.kind, object_size(manifest), data)
+                done.append(oid)
+                if writer.pending == 0:  # this add filled and committed a batch
+                    yield from committed()
+        except (ManifestInvalid, InvalidInput):
+            writer.flush()
+            yield from committed()
+            raise
+    yield from committed()
 
 
 def frozen_payload(manifest: Manifest, oid: ObjectId, ref: str | None) -> dict[str, object]:

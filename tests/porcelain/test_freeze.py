@@ -193,6 +193,24 @@ def test_freeze_many_streams_ids_in_order() -> None:
     assert all(isinstance(repo.read_object(i), Manifest) for i in ids)
 
 
+def test_freeze_many_yields_an_id_only_once_its_batch_committed() -> None:
+    repo = fresh()
+    drafts = ({"title": f"t{i}"} for i in range(10))
+    for oid in freeze_many(repo, "research", drafts, now=T0, tz=0):
+        assert repo.has_object(oid)  # already committed when the caller sees it
+
+
+def test_freeze_many_commits_the_drafts_before_a_bad_one() -> None:
+    repo = fresh()
+    drafts = [{"title": "a"}, {"title": "b"}, {"bogus": 1}, {"title": "c"}]
+    seen: list[ObjectId] = []
+    with pytest.raises(ManifestInvalid):
+        for oid in freeze_many(repo, "research", drafts, now=T0, tz=0):
+            seen.append(oid)
+    assert [read_manifest(repo, o).manifest.body["title"] for o in seen] == ["a", "b"]
+    assert all(repo.has_object(o) for o in seen)
+
+
 def test_encrypted_repository_round_trip(tmp_path: Path, fast_kdf: KdfParams) -> None:
     with Repo.init(tmp_path / "r", passphrase="pw", kdf=fast_kdf) as repo:
         write_pool(repo)

@@ -1,0 +1,184 @@
+"""An id on standard output means the object is durable (issue 12, item 2).
+
+Commands that print ids while they ingest (``hash-object -w --stdin-paths``,
+``freeze --batch``) are killed with SIGKILL at random moments; every id
+printed before the kill must read back from the reopened repository.  And a
+write that fails (disk full) prints no id at all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from steve.objects.model import CHUNK_SIZE
+from steve.objects.oid import ObjectId
+from steve.porcelain.freeze import read_manifest
+from steve.repo import Repo
+from steve.store.kdf import KdfParams
+from tests.conftest import PASSPHRASE
+from tests.mounts import fill, tmpfs
+
+pytestmark = pytest.mark.slow
+
+SEED = 20261201
+ROUNDS = 20
+
+
+def _env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEVE_")}
+    env.update(STEVE_PASSPHRASE=PASSPHRASE, STEVE_DIR=str(root))
+    env.pop("PYTHONUNBUFFERED", None)  # a normally buffered stdout, as in real use
+    return env
+
+
+def _kill_after(
+    args: list[str],
+    stdin: Path,
+    stdout: Path,
+    env: dict[str, str],
+    delay: float,
+    *,
+    wait: bool = False,
+) -> int:
+    with stdin.open("rb") as fin, stdout.open("wb") as fout:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "steve", *args],
+            stdin=fin,
+            stdout=fout,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
+        if wait:
+            return proc.wait(timeout=300)
+        time.sleep(delay)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+        return proc.wait(timeout=60)
+
+
+def _printed(path: Path) -> list[str]:
+    """The complete lines the child wrote before it died."""
+    data = path.read_bytes()
+    return data[: data.rfind(b"\n") + 1].decode().splitlines()
+
+
+def _timed(args: list[str], stdin: Path, stdout: Path, env: dict[str, str]) -> float:
+    """One uninterrupted run: how long the whole input takes on this (shared) machine."""
+    start = time.monotonic()
+    assert _kill_after(args, stdin, stdout, env, 0.0, wait=True) == 0
+    return time.monotonic() - start
+
+
+def test_hash_object_ids_printed_before_sigkill_read_back(
+    tmp_path: Path, fast_kdf: KdfParams
+) -> None:
+    rng = random.Random(SEED)
+    args = ["hash-object", "-w", "--stdin-paths"]
+    # a tmpfs keeps the other tests' disk traffic out of the kill timing
+    with tmpfs(tmp_path / "fs", size_kib=1 << 20) as fs:
+        root = fs / "repo"
+        Repo.init(root, passphrase=PASSPHRASE, kdf=fast_kdf).close()
+        files = fs / "files"
+        files.mkdir()
+        listing, out = fs / "list", fs / "ids"
+        window = 0.0
+        killed = printed_total = 0
+        for round_ in range(ROUNDS + 1):
+            # fresh contents each round (ids from earlier rounds would already be
+            # stored); 4 KiB files fill an 8 MiB batch every ~2,000 files, so a
+            # round spans batches, and one chunked blob commits its chunks and its
+            # index in different batches
+            names = []
+            for i in range(4500):
+                p = files / f"f{i:05d}"
+                p.write_bytes(os.urandom(3 * CHUNK_SIZE + 7 if i == 2500 else 4000))
+                names.append(str(p))
+            listing.write_text("\n".join(names) + "\n")
+            if round_ == 0:  # calibration: the kill window is one whole run
+                window = _timed(args, listing, out, _env(root))
+                rc = 0
+            else:
+                rc = _kill_after(args, listing, out, _env(root), rng.uniform(0.1, window))
+            killed += rc == -signal.SIGKILL
+            ids = _printed(out)
+            printed_total += len(ids) if rc else 0
+            with Repo.open(root, passphrase=PASSPHRASE) as repo:
+                for name, hex_id in zip(names, ids, strict=False):
+                    oid = ObjectId.from_hex(hex_id)
+                    assert repo.has_object(oid), f"round {round_}: printed {hex_id} not stored"
+                    assert repo.read_blob(oid) == Path(name).read_bytes()
+            if rc == 0:
+                assert len(ids) == len(names)
+    assert killed >= ROUNDS // 2, f"only {killed} of {ROUNDS} rounds were killed mid-ingest"
+    assert printed_total > 0, "no killed round had printed anything"
+
+
+def test_freeze_batch_ids_printed_before_sigkill_read_back(
+    tmp_path: Path, fast_kdf: KdfParams
+) -> None:
+    rng = random.Random(SEED + 1)
+    args = ["freeze", "research", "-", "--batch"]
+    with tmpfs(tmp_path / "fs", size_kib=1 << 20) as fs:
+        root = fs / "repo"
+        Repo.init(root, passphrase=PASSPHRASE, kdf=fast_kdf).close()
+        drafts, out = fs / "drafts.jsonl", fs / "ids"
+        window = 0.0
+        killed = printed_total = 0
+        for round_ in range(ROUNDS + 1):
+            # ~5 KB manifests: an 8 MiB batch commits every ~1,700 drafts
+            titles = [f"r{round_} t{i}" for i in range(3600)]
+            question = [{"id": "RQ-001", "question": "q" * 5000, "status": "open"}]
+            drafts.write_text(
+                "".join(json.dumps({"title": t, "questions": question}) + "\n" for t in titles)
+            )
+            if round_ == 0:
+                window = _timed(args, drafts, out, _env(root))
+                rc = 0
+            else:
+                rc = _kill_after(args, drafts, out, _env(root), rng.uniform(0.2, window))
+            killed += rc == -signal.SIGKILL
+            ids = _printed(out)
+            printed_total += len(ids) if rc else 0
+            with Repo.open(root, passphrase=PASSPHRASE) as repo:
+                for title, hex_id in zip(titles, ids, strict=False):
+                    oid = ObjectId.from_hex(hex_id)
+                    assert repo.has_object(oid), f"round {round_}: printed {hex_id} not stored"
+                    assert read_manifest(repo, oid).manifest.body["title"] == title
+            if rc == 0:
+                assert len(ids) == len(titles)
+    assert killed >= ROUNDS // 2, f"only {killed} of {ROUNDS} rounds were killed mid-freeze"
+    assert printed_total > 0, "no killed round had printed anything"
+
+
+@pytest.mark.parametrize("mode", ["--stdin", "file"])
+def test_hash_object_prints_no_id_when_the_write_fails(
+    tmp_path: Path, fast_kdf: KdfParams, mode: str
+) -> None:
+    data = tmp_path / "big.bin"
+    data.write_bytes(os.urandom(200_000))
+    with tmpfs(tmp_path / "disk", size_kib=2048) as disk:
+        root = disk / "repo"
+        Repo.init(root, passphrase=PASSPHRASE, kdf=fast_kdf).close()
+        fill(disk, leave_kib=120)
+        args = ["hash-object", "-w"] + (["--stdin"] if mode == "--stdin" else [str(data)])
+        with data.open("rb") as fin:
+            proc = subprocess.run(
+                [sys.executable, "-m", "steve", *args],
+                stdin=fin,
+                capture_output=True,
+                env=_env(root),
+                check=False,
+            )
+    assert proc.returncode == 9, proc.stderr.decode()
+    assert proc.stdout == b"", "an id was printed for an object that was not stored"
+    assert b"Traceback" not in proc.stderr
