@@ -439,6 +439,42 @@ class GitRevisionNotFound(SteveError):
         super().__init__("unknown git revision", f"{rev!r} in {path}")
         self.rev = rev
 
+
+# --- trees from directories (STEVE-TREE-*; Repo.write_tree) ----------------------------
+
+
+class FileNameNotUtf8(SteveError):
+    code = "STEVE-TREE-001"
+    exit_code = EXIT_INVALID
+    action = "Rename the file to a UTF-8 name, or exclude it with a .steveignore pattern."
+
+    def __init__(self, path: bytes) -> None:
+        super().__init__("a file name is not UTF-8", f"{path!r}")
+        self.path = path
+
+
+class TreeTooDeep(SteveError):
+    code = "STEVE-TREE-002"
+    exit_code = EXIT_INVALID
+    action = "Snapshot a shallower directory, or exclude the deep part with a .steveignore pattern."
+
+    def __init__(self, path: str, limit: int) -> None:
+        super().__init__(
+            "the directory is nested too deeply", f"{path}: deeper than {limit} levels"
+        )
+        self.path, self.limit = path, limit
+
+
+class BadIgnoreFile(SteveError):
+    code = "STEVE-TREE-003"
+    exit_code = EXIT_INVALID
+    action = "Fix the .steveignore file named above (UTF-8 text, gitignore patterns)."
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__("cannot use an ignore file", f"{path}: {why}")
+        self.path = path
+
+
 # --- events (STEVE-EVT-*; steve/events) ----------------------------------------------
 
 
