@@ -36,8 +36,10 @@ from steve.gitbridge.layout import (
     MANIFEST_JSON,
     attachments,
     commit_message,
+    escape_entry_name,
     manifest_json,
     tag_message,
+    unescape_entry_name,
 )
 from steve.gitbridge.pack import BLOB, COMMIT, TAG, TREE, PackWriter
 from steve.objects.model import (
@@ -106,11 +108,10 @@ def parse_git(cls: type[G], data: bytes, where: str) -> G:
     return obj
 
 
-def git_entry_name(name: str, where: str) -> bytes:
-    """A STEVE tree entry name as git stores it; git refuses ``.git`` in any case."""
-    if name.lower() == ".git":
-        raise NotRepresentable(where, f"a tree entry named {name!r} is reserved by git")
-    return name.encode()
+def git_entry_name(name: str, mode: Mode) -> bytes:
+    """A STEVE tree entry name as git stores it (names git refuses escaped:
+    :func:`~steve.gitbridge.layout.escape_entry_name`)."""
+    return escape_entry_name(name, mode is Mode.SYMLINK).encode()
 
 
 def _tree_key(item: tuple[bytes, int, bytes]) -> bytes:
@@ -219,7 +220,7 @@ class ToGit:
             raise WrongObjectType(oid.hex, "tree", obj.type.value)
         items = []
         for e in obj.entries:
-            name = git_entry_name(e.name, f"tree {oid.hex}")
+            name = git_entry_name(e.name, e.mode)
             if e.mode is Mode.TREE:
                 items.append((name, DIR_MODE, self.tree(e.oid)))
             else:
@@ -320,6 +321,10 @@ class ToSteve:
             if steve_mode is None:
                 what = "a submodule (gitlink)" if mode == 0o160000 else f"mode {mode:o}"
                 raise NotRepresentable(f"{where} entry {name!r}", f"{what} has no STEVE form")
+            try:
+                name = unescape_entry_name(name, steve_mode is Mode.SYMLINK)
+            except NotRepresentable as exc:
+                raise NotRepresentable(f"{where} entry {name!r}", exc.detail) from None
             try:
                 check_entry_name(name)
             except MalformedObject as exc:
