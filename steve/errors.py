@@ -268,6 +268,32 @@ class RefUpdateRejected(SteveError):
         self.name, self.expected, self.actual = name, expected, actual
 
 
+class RefNameTooLong(SteveError):
+    code = "STEVE-REF-004"
+    exit_code = EXIT_INVALID
+    action = (
+        "Use a shorter name: git stores each ref as a file, so a component may have at "
+        "most 250 bytes and the name 1024."
+    )
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__("ref name too long for git", f"{name[:80]!r}...: {why}")
+        self.name = name
+
+
+class RefNameConflict(SteveError):
+    code = "STEVE-REF-005"
+    exit_code = EXIT_INVALID
+    action = (
+        "A ref cannot be both a name and a directory of names (git stores refs as files); "
+        "pick another name or delete the other ref first."
+    )
+
+    def __init__(self, name: str, other: str) -> None:
+        super().__init__("ref name conflicts with an existing ref", f"{name} and {other}")
+        self.name, self.other = name, other
+
+
 class UnknownRevision(SteveError):
     code = "STEVE-REV-001"
     exit_code = EXIT_NOT_FOUND

@@ -27,7 +27,7 @@ written (no pack, no ref change, no map change).
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,17 +43,18 @@ from steve.errors import (
 )
 from steve.gitbridge.convert import ToGit, hexsha
 from steve.gitbridge.layout import GIT_MAP, git_ref_name
-from steve.gitbridge.pack import BLOB, COMMIT, TAG, TREE, PackWriter
+from steve.gitbridge.pack import BLOB, COMMIT, TAG, TREE, PackWriter, remove_stale_packs
 from steve.gitbridge.target import (
     GIT_READ_ERRORS,
     GitRepo,
     TargetObjects,
     open_or_create,
     read_raw,
+    read_refs,
 )
 from steve.objects.model import Manifest, ObjectType, Tag
 from steve.objects.oid import ObjectId
-from steve.refs.names import HEAD
+from steve.refs.names import HEAD, length_problem
 from steve.repo import DEFAULT_BRANCH, Repo
 
 __all__ = ["ExportReport", "RefResult", "RefStatus", "SkippedRef", "export_git"]
@@ -285,32 +286,16 @@ def _run(
     strict: bool,
 ) -> ExportReport:
     pack_dir = Path(target.controldir()) / "objects" / "pack"
+    remove_stale_packs(pack_dir)
     present = TargetObjects(target)
+    current = read_refs(target)
+    chosen, skipped = _check_refs(repo, selected, current, strict=strict)
     with PackWriter(pack_dir, present) as pack:
         ex = _Export(repo, target, pack, empty=present.empty)
         planned: list[tuple[str, str, bytes, int]] = []
-        skipped: list[SkippedRef] = []
-        owners: dict[str, str] = {}
-        for steve_ref, oid in selected:
-            git_ref = git_ref_name(steve_ref)
-            if git_ref in owners:
-                raise NotRepresentable(
-                    steve_ref, f"exports to {git_ref}, as {owners[git_ref]} does"
-                )
-            owners[git_ref] = steve_ref
-            kind = repo.object_type(oid)
-            if not git_ref.startswith("refs/tags/") and not kind.is_manifest:
-                why = f"points at a {kind.value}; git branches hold commits"
-                if strict:
-                    raise NotRepresentable(steve_ref, why)
-                skipped.append(SkippedRef(steve_ref, why))
-                continue
+        for steve_ref, git_ref, oid in chosen:
             sha, type_num = ex.object_for(oid)
             planned.append((steve_ref, git_ref, sha, type_num))
-        try:
-            current = target.refs.as_dict()
-        except GIT_READ_ERRORS as exc:
-            raise GitFailure("read refs", str(exc)) from exc
         results = []
         for steve_ref, git_ref, sha, type_num in planned:
             new = hexsha(sha).decode()
@@ -349,6 +334,53 @@ def _run(
         tuple(results),
         tuple(skipped),
     )
+
+
+def _check_refs(
+    repo: Repo,
+    selected: list[tuple[str, ObjectId]],
+    existing: Iterable[bytes],
+    *,
+    strict: bool,
+) -> tuple[list[tuple[str, str, ObjectId]], list[SkippedRef]]:
+    """Every git ref the export will write, checked before anything is written: a
+    branch must hold a commit, and git must be able to store the name next to the
+    target's refs and the other exported ones (length, directory/file conflicts).
+    Named refs (``strict``) raise NotRepresentable; ``--all`` skips and lists them."""
+    chosen: list[tuple[str, str, ObjectId]] = []
+    skipped: list[SkippedRef] = []
+    owners: dict[str, str] = {}
+    names = {name.decode() for name in existing if name != b"HEAD"}
+    dirs = {name.rsplit("/", i)[0] for name in names for i in range(1, name.count("/"))}
+    for steve_ref, oid in selected:
+        git_ref = git_ref_name(steve_ref)
+        if git_ref in owners:
+            raise NotRepresentable(steve_ref, f"exports to {git_ref}, as {owners[git_ref]} does")
+        owners[git_ref] = steve_ref
+        kind = repo.object_type(oid)
+        why: str | None = None
+        if not git_ref.startswith("refs/tags/") and not kind.is_manifest:
+            why = f"points at a {kind.value}; git branches hold commits"
+        elif (too_long := length_problem(git_ref)) is not None:
+            why = f"{git_ref} is too long for git: {too_long}"
+        elif git_ref in dirs:
+            below = next(n for n in sorted(names) if n.startswith(git_ref + "/"))
+            why = f"{git_ref} cannot exist next to {below} (directory/file conflict in git)"
+        else:
+            parents = [git_ref.rsplit("/", i)[0] for i in range(1, git_ref.count("/"))]
+            clash = next((p for p in parents if p in names), None)
+            if clash is not None:
+                why = f"{git_ref} cannot exist next to {clash} (directory/file conflict in git)"
+            else:
+                names.add(git_ref)
+                dirs.update(parents)
+        if why is not None:
+            if strict:
+                raise NotRepresentable(steve_ref, why)
+            skipped.append(SkippedRef(steve_ref, why))
+            continue
+        chosen.append((steve_ref, git_ref, oid))
+    return chosen, skipped
 
 
 def _set_ref(target: GitRepo, r: RefResult) -> None:
