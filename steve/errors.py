@@ -466,6 +466,18 @@ class GitRevisionNotFound(SteveError):
         self.rev = rev
 
 
+
+class NothingToExport(SteveError):
+    code = "STEVE-GIT-007"
+    exit_code = EXIT_NOT_FOUND
+    action = (
+        "Start a run (`steve run new`) or create a branch, or name the refs to export "
+        "(or pass --all)."
+    )
+
+    def __init__(self, why: str) -> None:
+        super().__init__("nothing to export", why)
+
 # --- trees from directories (STEVE-TREE-*; Repo.write_tree) ----------------------------
 
 

@@ -5,7 +5,8 @@
 What maps to what is in :mod:`steve.gitbridge.layout` and docs/git-compat.md.
 The steps:
 
-1. Choose refs: the names given, every ref (``all_refs``), or HEAD's branch.
+1. Choose refs: the names given, every ref (``all_refs``), or every branch and
+   the current run's refs.
 2. Walk each ref's history parents first, stopping at manifests the target
    already has: the ``git-map`` (STEVE id -> git commit id, kept in the
    encrypted database) names the commit, and the target must contain it
@@ -38,6 +39,7 @@ from steve.errors import (
     CorruptObject,
     GitFailure,
     NonFastForward,
+    NothingToExport,
     NotRepresentable,
     RefNotFound,
 )
@@ -77,6 +79,7 @@ class RefResult:
     new: str  # git id, hex
     old: str | None  # the target's value before the export
     status: RefStatus
+    steve_oid: str = ""  # the STEVE id the ref names, hex
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,15 +98,20 @@ class ExportReport:
     pack: str | None  # the new pack's name
     refs: tuple[RefResult, ...]
     skipped: tuple[SkippedRef, ...]  # refs --all met that git cannot hold
+    head: str | None = None  # the branch the target's unborn HEAD was pointed at
 
 
-def _select(repo: Repo, names: Sequence[str], all_refs: bool) -> list[tuple[str, ObjectId]]:
+def _select(
+    repo: Repo, names: Sequence[str], all_refs: bool, run: str | None = None
+) -> list[tuple[str, ObjectId]]:
     chosen: dict[str, ObjectId] = {}
+    if not names and not all_refs:
+        return _select_default(repo, run)
     if all_refs:
         for listed in repo.list_refs("refs/"):
             if listed.symbolic is None and listed.target is not None:
                 chosen[listed.name] = listed.target
-    wanted = list(names) if (names or all_refs) else [HEAD]
+    wanted = list(names)
     for name in wanted:
         ref = repo.refs.resolve(name) if name.startswith("refs/") else repo.refs.dwim(name)
         if ref is None and name == HEAD:
@@ -115,6 +123,59 @@ def _select(repo: Repo, names: Sequence[str], all_refs: bool) -> list[tuple[str,
             raise NotRepresentable(HEAD, "HEAD is detached; name the refs to export")
         chosen[full] = ref.target
     return list(chosen.items())
+
+
+def _select_default(repo: Repo, run: str | None) -> list[tuple[str, ObjectId]]:
+    """What a user means by a bare ``export-git``: every branch and the refs of the
+    current run (``run``); HEAD's branch when it is detached elsewhere."""
+    chosen: dict[str, ObjectId] = {}
+    prefixes = ["refs/heads/"] + ([f"refs/runs/{run}/"] if run else [])
+    for prefix in prefixes:
+        for listed in repo.list_refs(prefix):
+            if listed.symbolic is None and listed.target is not None:
+                chosen[listed.name] = listed.target
+    head = repo.refs.resolve(HEAD)
+    if head is not None and head.target is not None and head.symbolic is not None:
+        chosen.setdefault(head.symbolic, head.target)
+    if not chosen:
+        where = f"no branch and no ref under refs/runs/{run}/" if run else "no branch, no run"
+        raise NothingToExport(f"{where} (HEAD's branch has no commits yet)")
+    return sorted(chosen.items())
+
+
+def _head_for(repo: Repo, target: GitRepo, results: Sequence[RefResult]) -> str | None:
+    """Point the target's HEAD at an exported branch when it names nothing (so a
+    plain ``git log`` works): STEVE's HEAD branch, else the branch whose commit is
+    newest (a run's latest stage).  Returns the branch set, or None."""
+    try:
+        current = target.refs.read_ref(GitRefName(b"HEAD"))
+        if current is None or not current.startswith(b"ref: "):
+            return None  # detached, or no HEAD: leave it
+        if current[5:].strip() in target.refs.allkeys():
+            return None  # HEAD's branch exists: git log works already
+    except GIT_READ_ERRORS as exc:
+        raise GitFailure("read HEAD", str(exc)) from exc
+    branches = {r.git_ref: r for r in results if r.git_ref.startswith("refs/heads/")}
+    if not branches:
+        return None
+    head = repo.head()
+    if head is not None and head.symbolic is not None and head.symbolic in branches:
+        choice = head.symbolic
+    else:
+
+        def newest(name: str) -> tuple[int, str]:
+            oid = ObjectId.from_hex(branches[name].steve_oid)
+            obj = repo.read_object(oid)
+            return (obj.time if isinstance(obj, Manifest) else 0, name)
+
+        choice = max(branches, key=newest)
+    try:
+        target.refs.set_symbolic_ref(
+            GitRefName(b"HEAD"), GitRefName(choice.encode()), message=REFLOG_MESSAGE
+        )
+    except GIT_READ_ERRORS as exc:
+        raise GitFailure("set HEAD", str(exc)) from exc
+    return choice
 
 
 def _commit_parents(raw: bytes) -> list[bytes]:
@@ -257,15 +318,22 @@ def export_git(
     all_refs: bool = False,
     force: bool = False,
     bare: bool = False,
+    run: str | None = None,
 ) -> ExportReport:
-    """Export the history of ``refs`` (default: HEAD's branch; ``all_refs``: every
-    ref) into the git repository at ``path``, created (``bare`` or not) if missing.
+    """Export the history of ``refs`` (default: the branches and ``run``'s refs;
+    ``all_refs``: every ref) into the git repository at ``path``, created
+    (``bare`` or not) if missing.
+
+    Without ``refs`` (and not ``all_refs``) it exports every branch and the
+    refs of the run ``run`` (the current run, which the caller knows).  A
+    target whose HEAD names no ref gets HEAD pointed at an exported branch.
 
     Raises NonFastForward (nothing written) when a target ref would lose
     commits and ``force`` is not set; NotRepresentable for a named ref git
-    cannot hold (a branch pointing at a tree); NotAGitRepository, GitFailure.
+    cannot hold (a branch pointing at a tree); NothingToExport;
+    NotAGitRepository, GitFailure.
     """
-    selected = _select(repo, refs, all_refs)
+    selected = _select(repo, refs, all_refs, run)
     head = repo.head()
     branch = head.symbolic if head is not None and head.symbolic else DEFAULT_BRANCH
     target, created = open_or_create(path, bare=bare, branch=branch)
@@ -292,12 +360,12 @@ def _run(
     chosen, skipped = _check_refs(repo, selected, current, strict=strict)
     with PackWriter(pack_dir, present) as pack:
         ex = _Export(repo, target, pack, empty=present.empty)
-        planned: list[tuple[str, str, bytes, int]] = []
+        planned: list[tuple[str, str, bytes, int, ObjectId]] = []
         for steve_ref, git_ref, oid in chosen:
             sha, type_num = ex.object_for(oid)
-            planned.append((steve_ref, git_ref, sha, type_num))
+            planned.append((steve_ref, git_ref, sha, type_num, oid))
         results = []
-        for steve_ref, git_ref, sha, type_num in planned:
+        for steve_ref, git_ref, sha, type_num, oid in planned:
             new = hexsha(sha).decode()
             old_id = current.get(GitRefName(git_ref.encode()))
             old = old_id.decode() if old_id is not None else None
@@ -315,7 +383,7 @@ def _run(
                 status = RefStatus.FORCED
             else:
                 raise NonFastForward(git_ref, old, new)
-            results.append(RefResult(steve_ref, git_ref, new, old, status))
+            results.append(RefResult(steve_ref, git_ref, new, old, status, oid.hex))
         objects = pack.count
         name = pack.finish()
     if ex.new_map:
@@ -324,6 +392,7 @@ def _run(
         if r.status is RefStatus.UNCHANGED:
             continue
         _set_ref(target, r)
+    head = _head_for(repo, target, results)
     return ExportReport(
         path,
         created,
@@ -333,6 +402,7 @@ def _run(
         name,
         tuple(results),
         tuple(skipped),
+        head,
     )
 
 
