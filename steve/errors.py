@@ -478,6 +478,21 @@ class NothingToExport(SteveError):
     def __init__(self, why: str) -> None:
         super().__init__("nothing to export", why)
 
+
+class GitObjectTooLarge(NotRepresentable):
+    code = "STEVE-GIT-008"
+    exit_code = EXIT_INVALID
+    action = (
+        "STEVE reads git trees, commits, tags and delta-compressed objects whole, up to "
+        "16 MiB (blobs stream at any size); repack large files without deltas "
+        "(`git -c core.bigFileThreshold=16m repack -adf`) or treat the repository as hostile."
+    )
+
+    def __init__(self, what: str, amount: int, limit: int, unit: str = "bytes") -> None:
+        super().__init__(what, f"{amount} {unit}, more than the {limit} STEVE reads")
+        self.message = "a git object is too large to read in bounded memory"
+        self.amount, self.limit = amount, limit
+
 # --- trees from directories (STEVE-TREE-*; Repo.write_tree) ----------------------------
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from dulwich.errors import ObjectFormatException
 from dulwich.objects import Blob as GitBlob
@@ -42,6 +42,7 @@ from steve.gitbridge.layout import (
     unescape_entry_name,
 )
 from steve.gitbridge.pack import BLOB, COMMIT, TAG, TREE, PackWriter
+from steve.gitbridge.reader import OpenBlob, chunk_stream
 from steve.objects.model import (
     Blob,
     ChunkedBlob,
@@ -281,12 +282,20 @@ _STEVE_MODES = {
 class ToSteve:
     """Converts git trees and blobs into STEVE objects handed to ``sink``.
 
-    ``read(raw id) -> (type_num, bytes)`` reads a git object.  Results are
-    memoised by git id, so shared subtrees are converted once.
+    ``read(raw id) -> (type_num, bytes)`` reads a git object whole (trees);
+    ``open_blob(raw id) -> (type_num, size, chunks)`` streams one (blobs, in
+    bounded memory whatever their size).  Results are memoised by git id, so
+    shared subtrees are converted once.
     """
 
-    def __init__(self, read: Callable[[bytes], tuple[int, bytes]], sink: Sink) -> None:
+    def __init__(
+        self,
+        read: Callable[[bytes], tuple[int, bytes]],
+        sink: Sink,
+        open_blob: OpenBlob | None = None,
+    ) -> None:
         self._read = read
+        self._open = open_blob
         self._sink = sink
         self._done: dict[bytes, ObjectId] = {}
 
@@ -294,10 +303,15 @@ class ToSteve:
         known = self._done.get(sha)
         if known is not None:
             return known
-        type_num, data = self._read(sha)
+        if self._open is None:
+            type_num, data = self._read(sha)
+            stream: BinaryIO = io.BytesIO(data)
+        else:
+            type_num, _, chunks = self._open(sha)
+            stream = chunk_stream(chunks)
         if type_num != BLOB:
             raise NotRepresentable(hexsha(sha).decode(), "expected a blob")
-        oid = write_blob_stream(io.BytesIO(data), self._sink)
+        oid = write_blob_stream(stream, self._sink)
         self._done[sha] = oid
         return oid
 
