@@ -269,6 +269,32 @@ class RefUpdateRejected(SteveError):
         self.name, self.expected, self.actual = name, expected, actual
 
 
+class RefNameTooLong(SteveError):
+    code = "STEVE-REF-004"
+    exit_code = EXIT_INVALID
+    action = (
+        "Use a shorter name: git stores each ref as a file, so a component may have at "
+        "most 250 bytes and the name 1024."
+    )
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__("ref name too long for git", f"{name[:80]!r}...: {why}")
+        self.name = name
+
+
+class RefNameConflict(SteveError):
+    code = "STEVE-REF-005"
+    exit_code = EXIT_INVALID
+    action = (
+        "A ref cannot be both a name and a directory of names (git stores refs as files); "
+        "pick another name or delete the other ref first."
+    )
+
+    def __init__(self, name: str, other: str) -> None:
+        super().__init__("ref name conflicts with an existing ref", f"{name} and {other}")
+        self.name, self.other = name, other
+
+
 class UnknownRevision(SteveError):
     code = "STEVE-REV-001"
     exit_code = EXIT_NOT_FOUND
@@ -439,6 +465,69 @@ class GitRevisionNotFound(SteveError):
     def __init__(self, rev: str, path: str) -> None:
         super().__init__("unknown git revision", f"{rev!r} in {path}")
         self.rev = rev
+
+
+
+class NothingToExport(SteveError):
+    code = "STEVE-GIT-007"
+    exit_code = EXIT_NOT_FOUND
+    action = (
+        "Start a run (`steve run new`) or create a branch, or name the refs to export "
+        "(or pass --all)."
+    )
+
+    def __init__(self, why: str) -> None:
+        super().__init__("nothing to export", why)
+
+
+class GitObjectTooLarge(NotRepresentable):
+    code = "STEVE-GIT-008"
+    exit_code = EXIT_INVALID
+    action = (
+        "STEVE reads git trees, commits, tags and delta-compressed objects whole, up to "
+        "16 MiB (blobs stream at any size); repack large files without deltas "
+        "(`git -c core.bigFileThreshold=16m repack -adf`) or treat the repository as hostile."
+    )
+
+    def __init__(self, what: str, amount: int, limit: int, unit: str = "bytes") -> None:
+        super().__init__(what, f"{amount} {unit}, more than the {limit} STEVE reads")
+        self.message = "a git object is too large to read in bounded memory"
+        self.amount, self.limit = amount, limit
+
+# --- trees from directories (STEVE-TREE-*; Repo.write_tree) ----------------------------
+
+
+class FileNameNotUtf8(SteveError):
+    code = "STEVE-TREE-001"
+    exit_code = EXIT_INVALID
+    action = "Rename the file to a UTF-8 name, or exclude it with a .steveignore pattern."
+
+    def __init__(self, path: bytes) -> None:
+        super().__init__("a file name is not UTF-8", f"{path!r}")
+        self.path = path
+
+
+class TreeTooDeep(SteveError):
+    code = "STEVE-TREE-002"
+    exit_code = EXIT_INVALID
+    action = "Snapshot a shallower directory, or exclude the deep part with a .steveignore pattern."
+
+    def __init__(self, path: str, limit: int) -> None:
+        super().__init__(
+            "the directory is nested too deeply", f"{path}: deeper than {limit} levels"
+        )
+        self.path, self.limit = path, limit
+
+
+class BadIgnoreFile(SteveError):
+    code = "STEVE-TREE-003"
+    exit_code = EXIT_INVALID
+    action = "Fix the .steveignore file named above (UTF-8 text, gitignore patterns)."
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__("cannot use an ignore file", f"{path}: {why}")
+        self.path = path
+
 
 # --- events (STEVE-EVT-*; steve/events) ----------------------------------------------
 

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, BinaryIO, Protocol
 from steve.config import RepoConfig
 from steve.errors import (
     CorruptObject,
+    FileNameNotUtf8,
     InvalidInput,
     MalformedObject,
     NotARepository,
@@ -35,9 +36,11 @@ from steve.errors import (
     RepositoryExists,
     SteveError,
     StorageError,
+    TreeTooDeep,
     WrongKey,
     WrongObjectType,
 )
+from steve.ignore import ALWAYS_SKIPPED, IgnoreRules
 from steve.objects import cbor
 from steve.objects.model import (
     CHUNK_SIZE,
@@ -83,6 +86,7 @@ DB_NAME = "steve.db"
 CONFIG_NAME = "config"
 DEFAULT_IDENTITY = Identity("steve", "steve@localhost")
 DEFAULT_BRANCH = "refs/heads/main"
+MAX_TREE_DEPTH = 256  # directory levels below the root write-tree accepts
 
 # A batch is committed when it holds this many bytes or objects.
 BATCH_BYTES = 8 << 20
@@ -199,6 +203,75 @@ def write_blob_stream(stream: BinaryIO, sink: Callable[[StoredObject], ObjectId]
         size += len(current)
         current, nxt = nxt, (_read_full(stream, CHUNK_SIZE) if nxt else b"")
     return sink(ChunkedBlob(size, tuple(chunks)))
+
+
+@dataclass
+class _Dir:
+    """A directory being snapshotted: its sorted children and the entries so far."""
+
+    path: Path
+    rel: str  # from the snapshot's root: "" or "a/b/"
+    rules: IgnoreRules
+    children: list[os.DirEntry[str]]
+    entries: list[TreeEntry]
+    next: int = 0
+
+
+def _open_dir(path: Path, rel: str, rules: IgnoreRules) -> _Dir:
+    try:
+        with os.scandir(path) as it:
+            children = sorted(it, key=lambda e: e.name)
+    except OSError as exc:
+        raise InvalidInput("cannot read directory", f"{path}: {exc}") from exc
+    return _Dir(path, rel, rules.entering(path, rel), children, [])
+
+
+def _snapshot(w: BatchWriter, root: Path) -> ObjectId:
+    """Write the tree of ``root`` (see :meth:`Repo.write_tree`): children first, with
+    an explicit stack of open directories, so any depth up to the limit works."""
+    stack = [_open_dir(root, "", IgnoreRules())]
+    while True:
+        top = stack[-1]
+        if top.next == len(top.children):
+            oid = w.add(Tree.from_entries(top.entries))
+            stack.pop()
+            if not stack:
+                return oid
+            stack[-1].entries.append(TreeEntry(top.path.name, Mode.TREE, oid))
+            continue
+        entry = top.children[top.next]
+        top.next += 1
+        if entry.name in ALWAYS_SKIPPED:
+            continue
+        full = Path(entry.path)
+        try:
+            st = entry.stat(follow_symlinks=False)
+            is_dir = stat.S_ISDIR(st.st_mode)
+            rel = top.rel + entry.name
+            if top.rules.specs and top.rules.ignored(rel, is_dir):
+                continue
+            try:
+                entry.name.encode("utf-8")
+            except UnicodeEncodeError:
+                raise FileNameNotUtf8(os.fsencode(full)) from None
+            if stat.S_ISLNK(st.st_mode):
+                oid = w.add(Blob(os.fsencode(full.readlink())))
+                top.entries.append(TreeEntry(entry.name, Mode.SYMLINK, oid))
+            elif is_dir:
+                if len(stack) > MAX_TREE_DEPTH:
+                    raise TreeTooDeep(str(root / rel), MAX_TREE_DEPTH)
+                stack.append(_open_dir(full, rel + "/", top.rules))
+            elif stat.S_ISREG(st.st_mode):
+                mode = Mode.EXECUTABLE if st.st_mode & 0o100 else Mode.FILE
+                with full.open("rb") as fh:
+                    oid = w.add_stream(fh)
+                top.entries.append(TreeEntry(entry.name, mode, oid))
+            else:
+                raise InvalidInput(
+                    "unsupported file type", f"{full} is not a file, directory or symlink"
+                )
+        except OSError as exc:
+            raise InvalidInput("cannot read file", f"{full}: {exc}") from exc
 
 
 def _decode(oid: ObjectId, data: bytes) -> StoredObject:
@@ -586,42 +659,19 @@ class Repo:
         return write_blob_stream(stream, hash_only)
 
     def write_tree(self, directory: Path | str) -> ObjectId:
-        """Snapshot ``directory`` into tree and blob objects (skips ``.steve``)."""
+        """Snapshot ``directory`` into tree and blob objects.
+
+        ``.git`` and ``.steve`` are skipped at every level, and so is whatever
+        the ``.steveignore`` files in the directory exclude (gitignore
+        semantics, :mod:`steve.ignore`).  The walk is iterative; a directory
+        nested deeper than :data:`MAX_TREE_DEPTH` raises TreeTooDeep, a name
+        that is not UTF-8 FileNameNotUtf8.
+        """
         root = Path(directory)
         if not root.is_dir():
             raise InvalidInput("not a directory", str(root))
         with self.writer() as w:
-            return self._write_dir(w, root)
-
-    def _write_dir(self, w: BatchWriter, path: Path) -> ObjectId:
-        entries: list[TreeEntry] = []
-        try:
-            children = sorted(os.scandir(path), key=lambda e: e.name)
-        except OSError as exc:
-            raise InvalidInput("cannot read directory", f"{path}: {exc}") from exc
-        for entry in children:
-            if entry.name == STEVE_DIR:
-                continue
-            full = Path(entry.path)
-            try:
-                st = entry.stat(follow_symlinks=False)
-                if stat.S_ISLNK(st.st_mode):
-                    oid = w.add(Blob(os.fsencode(full.readlink())))
-                    entries.append(TreeEntry(entry.name, Mode.SYMLINK, oid))
-                elif stat.S_ISDIR(st.st_mode):
-                    entries.append(TreeEntry(entry.name, Mode.TREE, self._write_dir(w, full)))
-                elif stat.S_ISREG(st.st_mode):
-                    mode = Mode.EXECUTABLE if st.st_mode & 0o100 else Mode.FILE
-                    with full.open("rb") as fh:
-                        oid = w.add_stream(fh)
-                    entries.append(TreeEntry(entry.name, mode, oid))
-                else:
-                    raise InvalidInput(
-                        "unsupported file type", f"{full} is not a file, directory or symlink"
-                    )
-            except OSError as exc:
-                raise InvalidInput("cannot read file", f"{full}: {exc}") from exc
-        return w.add(Tree.from_entries(entries))
+            return _snapshot(w, root)
 
     # --- objects: reading -----------------------------------------------------------
 

@@ -40,18 +40,32 @@ def export_git(
 ) -> None:
     """Export manifest history to the git repository at PATH (created if missing).
 
-    REF... default to HEAD's branch.  Prints `<git id> <git ref> <status>` per ref.
+    REF... default to every branch and the current run's refs.  Prints
+    `<git id> <git ref> <status>` per ref.
     """
     from steve.gitbridge import RefStatus
     from steve.gitbridge import export_git as export_lib
+    from steve.porcelain.runs import current_run
 
-    report = export_lib(state.repo(), path, refs, all_refs=all_refs, force=force, bare=bare)
+    repo = state.repo()
+    run = current_run(repo) if not refs and not all_refs else None
+    report = export_lib(
+        repo,
+        path,
+        refs,
+        all_refs=all_refs,
+        force=force,
+        bare=bare,
+        run=run.id if run is not None else None,
+    )
     for r in report.refs:
         _line(f"{r.new} {r.git_ref} {r.status.value}")
         if r.status is RefStatus.FORCED:
             _note(f"forced {r.git_ref}: was {r.old}")
     for s in report.skipped:
         _note(f"skipped {s.steve_ref}: {s.reason}")
+    if report.head is not None:
+        _note(f"HEAD -> {report.head}")
     from steve.cli.events import export_checkpoints
 
     export_checkpoints(state, path)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from dulwich.errors import ObjectFormatException
 from dulwich.objects import Blob as GitBlob
@@ -36,10 +36,13 @@ from steve.gitbridge.layout import (
     MANIFEST_JSON,
     attachments,
     commit_message,
+    escape_entry_name,
     manifest_json,
     tag_message,
+    unescape_entry_name,
 )
 from steve.gitbridge.pack import BLOB, COMMIT, TAG, TREE, PackWriter
+from steve.gitbridge.reader import OpenBlob, chunk_stream
 from steve.objects.model import (
     Blob,
     ChunkedBlob,
@@ -106,11 +109,10 @@ def parse_git(cls: type[G], data: bytes, where: str) -> G:
     return obj
 
 
-def git_entry_name(name: str, where: str) -> bytes:
-    """A STEVE tree entry name as git stores it; git refuses ``.git`` in any case."""
-    if name.lower() == ".git":
-        raise NotRepresentable(where, f"a tree entry named {name!r} is reserved by git")
-    return name.encode()
+def git_entry_name(name: str, mode: Mode) -> bytes:
+    """A STEVE tree entry name as git stores it (names git refuses escaped:
+    :func:`~steve.gitbridge.layout.escape_entry_name`)."""
+    return escape_entry_name(name, mode is Mode.SYMLINK).encode()
 
 
 def _tree_key(item: tuple[bytes, int, bytes]) -> bytes:
@@ -219,7 +221,7 @@ class ToGit:
             raise WrongObjectType(oid.hex, "tree", obj.type.value)
         items = []
         for e in obj.entries:
-            name = git_entry_name(e.name, f"tree {oid.hex}")
+            name = git_entry_name(e.name, e.mode)
             if e.mode is Mode.TREE:
                 items.append((name, DIR_MODE, self.tree(e.oid)))
             else:
@@ -280,12 +282,20 @@ _STEVE_MODES = {
 class ToSteve:
     """Converts git trees and blobs into STEVE objects handed to ``sink``.
 
-    ``read(raw id) -> (type_num, bytes)`` reads a git object.  Results are
-    memoised by git id, so shared subtrees are converted once.
+    ``read(raw id) -> (type_num, bytes)`` reads a git object whole (trees);
+    ``open_blob(raw id) -> (type_num, size, chunks)`` streams one (blobs, in
+    bounded memory whatever their size).  Results are memoised by git id, so
+    shared subtrees are converted once.
     """
 
-    def __init__(self, read: Callable[[bytes], tuple[int, bytes]], sink: Sink) -> None:
+    def __init__(
+        self,
+        read: Callable[[bytes], tuple[int, bytes]],
+        sink: Sink,
+        open_blob: OpenBlob | None = None,
+    ) -> None:
         self._read = read
+        self._open = open_blob
         self._sink = sink
         self._done: dict[bytes, ObjectId] = {}
 
@@ -293,10 +303,15 @@ class ToSteve:
         known = self._done.get(sha)
         if known is not None:
             return known
-        type_num, data = self._read(sha)
+        if self._open is None:
+            type_num, data = self._read(sha)
+            stream: BinaryIO = io.BytesIO(data)
+        else:
+            type_num, _, chunks = self._open(sha)
+            stream = chunk_stream(chunks)
         if type_num != BLOB:
             raise NotRepresentable(hexsha(sha).decode(), "expected a blob")
-        oid = write_blob_stream(io.BytesIO(data), self._sink)
+        oid = write_blob_stream(stream, self._sink)
         self._done[sha] = oid
         return oid
 
@@ -320,6 +335,10 @@ class ToSteve:
             if steve_mode is None:
                 what = "a submodule (gitlink)" if mode == 0o160000 else f"mode {mode:o}"
                 raise NotRepresentable(f"{where} entry {name!r}", f"{what} has no STEVE form")
+            try:
+                name = unescape_entry_name(name, steve_mode is Mode.SYMLINK)
+            except NotRepresentable as exc:
+                raise NotRepresentable(f"{where} entry {name!r}", exc.detail) from None
             try:
                 check_entry_name(name)
             except MalformedObject as exc:

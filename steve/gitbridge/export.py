@@ -5,7 +5,8 @@
 What maps to what is in :mod:`steve.gitbridge.layout` and docs/git-compat.md.
 The steps:
 
-1. Choose refs: the names given, every ref (``all_refs``), or HEAD's branch.
+1. Choose refs: the names given, every ref (``all_refs``), or every branch and
+   the current run's refs.
 2. Walk each ref's history parents first, stopping at manifests the target
    already has: the ``git-map`` (STEVE id -> git commit id, kept in the
    encrypted database) names the commit, and the target must contain it
@@ -27,7 +28,7 @@ written (no pack, no ref change, no map change).
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,22 +39,24 @@ from steve.errors import (
     CorruptObject,
     GitFailure,
     NonFastForward,
+    NothingToExport,
     NotRepresentable,
     RefNotFound,
 )
 from steve.gitbridge.convert import ToGit, hexsha
 from steve.gitbridge.layout import GIT_MAP, git_ref_name
-from steve.gitbridge.pack import BLOB, COMMIT, TAG, TREE, PackWriter
+from steve.gitbridge.pack import BLOB, COMMIT, TAG, TREE, PackWriter, remove_stale_packs
 from steve.gitbridge.target import (
     GIT_READ_ERRORS,
     GitRepo,
     TargetObjects,
     open_or_create,
     read_raw,
+    read_refs,
 )
 from steve.objects.model import Manifest, ObjectType, Tag
 from steve.objects.oid import ObjectId
-from steve.refs.names import HEAD
+from steve.refs.names import HEAD, length_problem
 from steve.repo import DEFAULT_BRANCH, Repo
 
 __all__ = ["ExportReport", "RefResult", "RefStatus", "SkippedRef", "export_git"]
@@ -76,6 +79,7 @@ class RefResult:
     new: str  # git id, hex
     old: str | None  # the target's value before the export
     status: RefStatus
+    steve_oid: str = ""  # the STEVE id the ref names, hex
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,15 +98,20 @@ class ExportReport:
     pack: str | None  # the new pack's name
     refs: tuple[RefResult, ...]
     skipped: tuple[SkippedRef, ...]  # refs --all met that git cannot hold
+    head: str | None = None  # the branch the target's unborn HEAD was pointed at
 
 
-def _select(repo: Repo, names: Sequence[str], all_refs: bool) -> list[tuple[str, ObjectId]]:
+def _select(
+    repo: Repo, names: Sequence[str], all_refs: bool, run: str | None = None
+) -> list[tuple[str, ObjectId]]:
     chosen: dict[str, ObjectId] = {}
+    if not names and not all_refs:
+        return _select_default(repo, run)
     if all_refs:
         for listed in repo.list_refs("refs/"):
             if listed.symbolic is None and listed.target is not None:
                 chosen[listed.name] = listed.target
-    wanted = list(names) if (names or all_refs) else [HEAD]
+    wanted = list(names)
     for name in wanted:
         ref = repo.refs.resolve(name) if name.startswith("refs/") else repo.refs.dwim(name)
         if ref is None and name == HEAD:
@@ -114,6 +123,59 @@ def _select(repo: Repo, names: Sequence[str], all_refs: bool) -> list[tuple[str,
             raise NotRepresentable(HEAD, "HEAD is detached; name the refs to export")
         chosen[full] = ref.target
     return list(chosen.items())
+
+
+def _select_default(repo: Repo, run: str | None) -> list[tuple[str, ObjectId]]:
+    """What a user means by a bare ``export-git``: every branch and the refs of the
+    current run (``run``); HEAD's branch when it is detached elsewhere."""
+    chosen: dict[str, ObjectId] = {}
+    prefixes = ["refs/heads/"] + ([f"refs/runs/{run}/"] if run else [])
+    for prefix in prefixes:
+        for listed in repo.list_refs(prefix):
+            if listed.symbolic is None and listed.target is not None:
+                chosen[listed.name] = listed.target
+    head = repo.refs.resolve(HEAD)
+    if head is not None and head.target is not None and head.symbolic is not None:
+        chosen.setdefault(head.symbolic, head.target)
+    if not chosen:
+        where = f"no branch and no ref under refs/runs/{run}/" if run else "no branch, no run"
+        raise NothingToExport(f"{where} (HEAD's branch has no commits yet)")
+    return sorted(chosen.items())
+
+
+def _head_for(repo: Repo, target: GitRepo, results: Sequence[RefResult]) -> str | None:
+    """Point the target's HEAD at an exported branch when it names nothing (so a
+    plain ``git log`` works): STEVE's HEAD branch, else the branch whose commit is
+    newest (a run's latest stage).  Returns the branch set, or None."""
+    try:
+        current = target.refs.read_ref(GitRefName(b"HEAD"))
+        if current is None or not current.startswith(b"ref: "):
+            return None  # detached, or no HEAD: leave it
+        if current[5:].strip() in target.refs.allkeys():
+            return None  # HEAD's branch exists: git log works already
+    except GIT_READ_ERRORS as exc:
+        raise GitFailure("read HEAD", str(exc)) from exc
+    branches = {r.git_ref: r for r in results if r.git_ref.startswith("refs/heads/")}
+    if not branches:
+        return None
+    head = repo.head()
+    if head is not None and head.symbolic is not None and head.symbolic in branches:
+        choice = head.symbolic
+    else:
+
+        def newest(name: str) -> tuple[int, str]:
+            oid = ObjectId.from_hex(branches[name].steve_oid)
+            obj = repo.read_object(oid)
+            return (obj.time if isinstance(obj, Manifest) else 0, name)
+
+        choice = max(branches, key=newest)
+    try:
+        target.refs.set_symbolic_ref(
+            GitRefName(b"HEAD"), GitRefName(choice.encode()), message=REFLOG_MESSAGE
+        )
+    except GIT_READ_ERRORS as exc:
+        raise GitFailure("set HEAD", str(exc)) from exc
+    return choice
 
 
 def _commit_parents(raw: bytes) -> list[bytes]:
@@ -256,15 +318,22 @@ def export_git(
     all_refs: bool = False,
     force: bool = False,
     bare: bool = False,
+    run: str | None = None,
 ) -> ExportReport:
-    """Export the history of ``refs`` (default: HEAD's branch; ``all_refs``: every
-    ref) into the git repository at ``path``, created (``bare`` or not) if missing.
+    """Export the history of ``refs`` (default: the branches and ``run``'s refs;
+    ``all_refs``: every ref) into the git repository at ``path``, created
+    (``bare`` or not) if missing.
+
+    Without ``refs`` (and not ``all_refs``) it exports every branch and the
+    refs of the run ``run`` (the current run, which the caller knows).  A
+    target whose HEAD names no ref gets HEAD pointed at an exported branch.
 
     Raises NonFastForward (nothing written) when a target ref would lose
     commits and ``force`` is not set; NotRepresentable for a named ref git
-    cannot hold (a branch pointing at a tree); NotAGitRepository, GitFailure.
+    cannot hold (a branch pointing at a tree); NothingToExport;
+    NotAGitRepository, GitFailure.
     """
-    selected = _select(repo, refs, all_refs)
+    selected = _select(repo, refs, all_refs, run)
     head = repo.head()
     branch = head.symbolic if head is not None and head.symbolic else DEFAULT_BRANCH
     target, created = open_or_create(path, bare=bare, branch=branch)
@@ -285,34 +354,18 @@ def _run(
     strict: bool,
 ) -> ExportReport:
     pack_dir = Path(target.controldir()) / "objects" / "pack"
+    remove_stale_packs(pack_dir)
     present = TargetObjects(target)
+    current = read_refs(target)
+    chosen, skipped = _check_refs(repo, selected, current, strict=strict)
     with PackWriter(pack_dir, present) as pack:
         ex = _Export(repo, target, pack, empty=present.empty)
-        planned: list[tuple[str, str, bytes, int]] = []
-        skipped: list[SkippedRef] = []
-        owners: dict[str, str] = {}
-        for steve_ref, oid in selected:
-            git_ref = git_ref_name(steve_ref)
-            if git_ref in owners:
-                raise NotRepresentable(
-                    steve_ref, f"exports to {git_ref}, as {owners[git_ref]} does"
-                )
-            owners[git_ref] = steve_ref
-            kind = repo.object_type(oid)
-            if not git_ref.startswith("refs/tags/") and not kind.is_manifest:
-                why = f"points at a {kind.value}; git branches hold commits"
-                if strict:
-                    raise NotRepresentable(steve_ref, why)
-                skipped.append(SkippedRef(steve_ref, why))
-                continue
+        planned: list[tuple[str, str, bytes, int, ObjectId]] = []
+        for steve_ref, git_ref, oid in chosen:
             sha, type_num = ex.object_for(oid)
-            planned.append((steve_ref, git_ref, sha, type_num))
-        try:
-            current = target.refs.as_dict()
-        except GIT_READ_ERRORS as exc:
-            raise GitFailure("read refs", str(exc)) from exc
+            planned.append((steve_ref, git_ref, sha, type_num, oid))
         results = []
-        for steve_ref, git_ref, sha, type_num in planned:
+        for steve_ref, git_ref, sha, type_num, oid in planned:
             new = hexsha(sha).decode()
             old_id = current.get(GitRefName(git_ref.encode()))
             old = old_id.decode() if old_id is not None else None
@@ -330,7 +383,7 @@ def _run(
                 status = RefStatus.FORCED
             else:
                 raise NonFastForward(git_ref, old, new)
-            results.append(RefResult(steve_ref, git_ref, new, old, status))
+            results.append(RefResult(steve_ref, git_ref, new, old, status, oid.hex))
         objects = pack.count
         name = pack.finish()
     if ex.new_map:
@@ -339,6 +392,7 @@ def _run(
         if r.status is RefStatus.UNCHANGED:
             continue
         _set_ref(target, r)
+    head = _head_for(repo, target, results)
     return ExportReport(
         path,
         created,
@@ -348,7 +402,55 @@ def _run(
         name,
         tuple(results),
         tuple(skipped),
+        head,
     )
+
+
+def _check_refs(
+    repo: Repo,
+    selected: list[tuple[str, ObjectId]],
+    existing: Iterable[bytes],
+    *,
+    strict: bool,
+) -> tuple[list[tuple[str, str, ObjectId]], list[SkippedRef]]:
+    """Every git ref the export will write, checked before anything is written: a
+    branch must hold a commit, and git must be able to store the name next to the
+    target's refs and the other exported ones (length, directory/file conflicts).
+    Named refs (``strict``) raise NotRepresentable; ``--all`` skips and lists them."""
+    chosen: list[tuple[str, str, ObjectId]] = []
+    skipped: list[SkippedRef] = []
+    owners: dict[str, str] = {}
+    names = {name.decode() for name in existing if name != b"HEAD"}
+    dirs = {name.rsplit("/", i)[0] for name in names for i in range(1, name.count("/"))}
+    for steve_ref, oid in selected:
+        git_ref = git_ref_name(steve_ref)
+        if git_ref in owners:
+            raise NotRepresentable(steve_ref, f"exports to {git_ref}, as {owners[git_ref]} does")
+        owners[git_ref] = steve_ref
+        kind = repo.object_type(oid)
+        why: str | None = None
+        if not git_ref.startswith("refs/tags/") and not kind.is_manifest:
+            why = f"points at a {kind.value}; git branches hold commits"
+        elif (too_long := length_problem(git_ref)) is not None:
+            why = f"{git_ref} is too long for git: {too_long}"
+        elif git_ref in dirs:
+            below = next(n for n in sorted(names) if n.startswith(git_ref + "/"))
+            why = f"{git_ref} cannot exist next to {below} (directory/file conflict in git)"
+        else:
+            parents = [git_ref.rsplit("/", i)[0] for i in range(1, git_ref.count("/"))]
+            clash = next((p for p in parents if p in names), None)
+            if clash is not None:
+                why = f"{git_ref} cannot exist next to {clash} (directory/file conflict in git)"
+            else:
+                names.add(git_ref)
+                dirs.update(parents)
+        if why is not None:
+            if strict:
+                raise NotRepresentable(steve_ref, why)
+            skipped.append(SkippedRef(steve_ref, why))
+            continue
+        chosen.append((steve_ref, git_ref, oid))
+    return chosen, skipped
 
 
 def _set_ref(target: GitRepo, r: RefResult) -> None:

@@ -23,7 +23,7 @@ from pathlib import Path
 from steve.errors import InvalidInput, NotRepresentable
 from steve.gitbridge.convert import ToSteve
 from steve.gitbridge.pack import BLOB, COMMIT, TAG, TREE
-from steve.gitbridge.target import open_git, read_raw, resolve_rev
+from steve.gitbridge.target import object_info, open_git, open_object, read_raw, resolve_rev
 from steve.objects.oid import ObjectId
 from steve.refs.names import check_ref_name
 from steve.repo import Repo
@@ -63,17 +63,21 @@ def import_git(repo: Repo, path: Path, rev: str, *, ref: str | None = None) -> I
         sha = bytes.fromhex(resolve_rev(git, path, rev).decode())
         commit: str | None = None
         for _ in range(64):
-            type_num, data = read_raw(git, sha)
-            if type_num != TAG:
+            type_num, _ = object_info(git, sha)
+            if type_num not in (TAG, COMMIT):
+                break
+            data = read_raw(git, sha)[1]
+            if type_num == COMMIT:
+                commit = sha.hex()
+                sha = bytes.fromhex(data.split(b"\n", 1)[0].removeprefix(b"tree ").decode())
+                type_num = TREE
                 break
             sha = bytes.fromhex(data.split(b"\n", 1)[0].removeprefix(b"object ").decode())
-        if type_num == COMMIT:
-            commit = sha.hex()
-            sha = bytes.fromhex(data.split(b"\n", 1)[0].removeprefix(b"tree ").decode())
-        elif type_num != TREE:
+        if type_num != TREE:
             raise NotRepresentable(rev, f"names a {_TYPE_NAMES.get(type_num, '?')}, not a tree")
         with repo.writer() as writer:
-            tree = ToSteve(lambda s: read_raw(git, s), writer.add).tree(sha)
+            reader = ToSteve(lambda s: read_raw(git, s), writer.add, lambda s: open_object(git, s))
+            tree = reader.tree(sha)
         written = writer.written
     finally:
         git.close()

@@ -177,6 +177,43 @@ def quote_component(name: str, top: bool = False) -> str:
     return text
 
 
+# --- tree entry names git refuses ------------------------------------------------------
+
+ESCAPE_PREFIX = "steve-escaped~"
+# code points HFS+ ignores in names (git's is_hfs_dotgit drops them before comparing)
+_HFS_IGNORABLE = re.compile("[\u200c-\u200f\u202a-\u202e\u206a-\u206f\ufeff]")
+
+
+def git_refuses(name: str, link: bool) -> bool:
+    """Whether git refuses a tree entry ``name`` (``link``: a symlink): ``.git`` in
+    any case, with the characters HFS+ ignores, with NTFS's trailing dots and
+    spaces or as its short name ``git~1``; a ``.gitmodules`` symlink likewise."""
+    folded = _HFS_IGNORABLE.sub("", name).lower().rstrip(" .")
+    return folded in (".git", "git~1") or (link and folded in (".gitmodules", "gitmod~1"))
+
+
+def escape_entry_name(name: str, link: bool) -> str:
+    """A STEVE tree entry name as the exported git tree holds it: a name git refuses,
+    or one that already starts with :data:`ESCAPE_PREFIX`, gets the prefix; every
+    other name is itself.  Injective; :func:`unescape_entry_name` inverts it."""
+    if git_refuses(name, link) or name.startswith(ESCAPE_PREFIX):
+        return ESCAPE_PREFIX + name
+    return name
+
+
+def unescape_entry_name(name: str, link: bool) -> str:
+    """The STEVE name of git tree entry ``name``; refuses (NotRepresentable) what
+    :func:`escape_entry_name` never writes, so each STEVE tree has one git form."""
+    if name.startswith(ESCAPE_PREFIX):
+        original = name[len(ESCAPE_PREFIX) :]
+        if git_refuses(original, link) or original.startswith(ESCAPE_PREFIX):
+            return original
+        raise NotRepresentable(name, f"escaped with {ESCAPE_PREFIX!r} although it need not be")
+    if git_refuses(name, link):
+        raise NotRepresentable(name, "a tree entry name git refuses (an export escapes it)")
+    return name
+
+
 def attachments(manifest: Manifest) -> Iterator[tuple[tuple[str, ...], ObjectId]]:
     """(path components, id) of every linked id in the body, in body order.
 

@@ -1,14 +1,15 @@
 """One pack per export, written as objects come, in bounded memory.
 
-Objects are appended to a temporary ``objects/pack/tmp-steve-*.pack`` as the
+Objects are appended to a temporary ``objects/pack/tmp-steve-PID-*.pack`` as the
 export produces them (large blobs streamed chunk by chunk through zlib),
 each only if neither the target nor this pack has it yet.  :meth:`finish`
 writes the real object count into the header, appends the pack checksum,
 writes the version 2 index with dulwich's :func:`~dulwich.pack.write_pack_index`
 and renames both into place (``.pack`` first: git ignores a pack without
 its index).  :meth:`abort` removes the temporary file, so a refused or
-failed export leaves nothing behind.  Memory held: 20-byte ids plus one
-index entry per object, never object contents.
+failed export leaves nothing behind; the temporary pack of a killed export
+(its process gone) is removed by the next export (:func:`remove_stale_packs`).
+Memory held: 20-byte ids plus one index entry per object, never object contents.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import hashlib
 import os
 import struct
 import tempfile
+import time
 import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -33,6 +35,43 @@ COMPRESSION = 1  # zlib level: export speed over pack size (git gc repacks anywa
 SMALL = 4096  # objects up to this size use a 4 KiB zlib window: 2-3x faster to set up
 SMALL_WBITS = 12
 _READ = 1 << 20
+TMP_PREFIX = "tmp-steve-"  # + pid + "-" + random: the temporary pack of a running export
+STALE_AFTER = 3600  # seconds: a temporary pack without a pid older than this is removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # EPERM: someone else's live process
+        return True
+    return True
+
+
+def remove_stale_packs(pack_dir: Path, *, now: float | None = None) -> list[str]:
+    """Remove the temporary pack (and index) of an export that was killed: a
+    ``tmp-steve-PID-*`` file whose process is gone, or, without a pid in its name,
+    older than :data:`STALE_AFTER` seconds.  Returns the names removed."""
+    removed: list[str] = []
+    try:
+        candidates = [p for p in pack_dir.iterdir() if p.name.startswith(TMP_PREFIX)]
+    except OSError:
+        return removed
+    when = time.time() if now is None else now
+    for path in candidates:
+        pid_text = path.name[len(TMP_PREFIX) :].split("-", 1)[0]
+        try:
+            if pid_text.isdigit():
+                stale = not _alive(int(pid_text))
+            else:
+                stale = when - path.stat().st_mtime > STALE_AFTER
+            if stale:
+                path.unlink()
+                removed.append(path.name)
+        except (OSError, ValueError):
+            continue
+    return removed
 
 
 def object_header(type_num: int, size: int) -> bytes:
@@ -88,7 +127,9 @@ class PackWriter:
         if self._file is None:
             try:
                 self._dir.mkdir(parents=True, exist_ok=True)
-                fd, name = tempfile.mkstemp(prefix="tmp-steve-", suffix=".pack", dir=self._dir)
+                fd, name = tempfile.mkstemp(
+                    prefix=f"{TMP_PREFIX}{os.getpid()}-", suffix=".pack", dir=self._dir
+                )
             except OSError as exc:
                 raise GitFailure("create pack", f"{self._dir}: {exc.strerror}") from exc
             self._file = os.fdopen(fd, "w+b")

@@ -4,7 +4,9 @@ failures turned into STEVE errors."""
 from __future__ import annotations
 
 import zlib
+from collections.abc import Iterator
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 from dulwich.errors import NotGitRepository, WrongObjectException
 from dulwich.objects import ObjectID, RawObjectID
@@ -13,11 +15,15 @@ from dulwich.refs import Ref as GitRefName
 from dulwich.repo import Repo as GitRepo
 
 from steve.errors import GitFailure, GitRevisionNotFound, NotAGitRepository, NotRepresentable
+from steve.gitbridge.reader import ObjectReader
 
 __all__ = [
     "GitRepo",
     "TargetObjects",
+    "object_info",
+    "object_reader",
     "open_git",
+    "open_object",
     "open_or_create",
     "read_raw",
     "read_refs",
@@ -65,15 +71,31 @@ def open_or_create(path: Path, *, bare: bool, branch: str) -> tuple[GitRepo, boo
     return repo, True
 
 
+_READERS: WeakKeyDictionary[GitRepo, ObjectReader] = WeakKeyDictionary()
+
+
+def object_reader(repo: GitRepo) -> ObjectReader:
+    """The bounded-memory reader of ``repo``'s objects (one per open repository)."""
+    reader = _READERS.get(repo)
+    if reader is None:
+        reader = _READERS[repo] = ObjectReader(repo)
+    return reader
+
+
 def read_raw(repo: GitRepo, sha: bytes) -> tuple[int, bytes]:
-    """(type number, content) of the object ``sha`` (raw 20 bytes)."""
-    hexsha = ObjectID(sha.hex().encode())
-    try:
-        return repo.object_store.get_raw(hexsha)
-    except KeyError:
-        raise GitFailure("read object", f"{hexsha.decode()} is missing") from None
-    except GIT_READ_ERRORS as exc:
-        raise GitFailure("read object", f"{hexsha.decode()}: {exc}") from exc
+    """(type number, content) of the object ``sha`` (raw 20 bytes), read whole: at
+    most :data:`~steve.gitbridge.reader.MAX_INLINE` bytes (GitObjectTooLarge)."""
+    return object_reader(repo).read(sha)
+
+
+def object_info(repo: GitRepo, sha: bytes) -> tuple[int, int]:
+    """(type number, size) of the object ``sha``, without reading it whole."""
+    return object_reader(repo).info(sha)
+
+
+def open_object(repo: GitRepo, sha: bytes) -> tuple[int, int, Iterator[bytes]]:
+    """(type number, size, chunks) of the object ``sha``: a blob of any size streams."""
+    return object_reader(repo).stream(sha)
 
 
 def read_refs(repo: GitRepo) -> dict[GitRefName, ObjectID]:

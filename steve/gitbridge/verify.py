@@ -49,7 +49,15 @@ from steve.gitbridge.layout import (
     parse_trailers,
 )
 from steve.gitbridge.pack import BLOB, COMMIT, TAG, TREE, git_sha
-from steve.gitbridge.target import GitRepo, open_git, read_raw, read_refs, resolve_rev
+from steve.gitbridge.target import (
+    GitRepo,
+    object_info,
+    open_git,
+    open_object,
+    read_raw,
+    read_refs,
+    resolve_rev,
+)
 from steve.gitbridge.witness import CHECKPOINTS_REF, read_checkpoints
 from steve.objects.model import Manifest, ObjectType, Person, Tag, decode_object, hash_object
 from steve.objects.oid import ObjectId
@@ -86,7 +94,7 @@ class _Verifier:
     def __init__(self, git: GitRepo, report: VerifyReport) -> None:
         self.git = git
         self.report = report
-        self.to_steve = ToSteve(self._read, hash_only)
+        self.to_steve = ToSteve(self._read, hash_only, lambda sha: open_object(git, sha))
         self.trailers: dict[bytes, Trailers | None] = {}
         self.trees: dict[bytes, dict[bytes, tuple[int, bytes]]] = {}
 
@@ -263,12 +271,12 @@ class _Verifier:
             if sha in seen:
                 continue
             seen.add(sha)
-            type_num, data = self._read(sha)
             try:
+                type_num, _ = object_info(self.git, sha)  # a tagged blob is not read whole
                 if type_num == COMMIT:
-                    stack.extend(reversed(self.commit(sha, data)))
+                    stack.extend(reversed(self.commit(sha, self._read(sha)[1])))
                 elif type_num == TAG:
-                    stack.append(self.tag(sha, data)[0])
+                    stack.append(self.tag(sha, self._read(sha)[1])[0])
             except NotRepresentable as exc:
                 self.problem(sha, None, f"{exc.message}: {exc.detail}")
 
@@ -285,7 +293,11 @@ def _starts(git: GitRepo, path: Path, rev: str | None, report: VerifyReport) -> 
     out = []
     for name, value in chosen:
         sha = bytes.fromhex(value.decode())
-        type_num, _ = read_raw(git, sha)
+        try:
+            type_num, _ = object_info(git, sha)
+        except NotRepresentable as exc:  # refused from its headers: a problem, not the end
+            report.problems.append(VerifyProblem(sha.hex(), None, f"{exc.message}: {exc.detail}"))
+            continue
         if type_num in (COMMIT, TAG):
             out.append(sha)
         else:

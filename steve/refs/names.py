@@ -11,6 +11,10 @@ import re
 from steve.errors import BadRefName
 
 HEAD = "HEAD"
+# git stores a ref as a file (name + ".lock" while it changes): a component of at
+# most 255 - 5 bytes, and a bound on the whole name that leaves room for the path
+MAX_REF_COMPONENT_BYTES = 250
+MAX_REF_BYTES = 1024
 _PSEUDO = re.compile(r"(?:[A-Z][A-Z_]*_)?HEAD")
 _FORBIDDEN = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
 # git's DWIM order for a short name (refs.c: ref_rev_parse_rules)
@@ -61,6 +65,18 @@ def check_ref_name(name: str) -> str:
     if why is not None:
         raise BadRefName(name, why)
     return name
+
+
+def length_problem(name: str) -> str | None:
+    """Why git could not store ``name`` (a component or the whole name too long)."""
+    size = len(name.encode("utf-8", "surrogatepass"))
+    if size > MAX_REF_BYTES:
+        return f"{size} bytes, more than {MAX_REF_BYTES}"
+    for component in name.split("/"):
+        size = len(component.encode("utf-8", "surrogatepass"))
+        if size > MAX_REF_COMPONENT_BYTES:
+            return f"a component of {size} bytes, more than {MAX_REF_COMPONENT_BYTES}"
+    return None
 
 
 def check_branch_or_tag_name(short: str) -> str:

@@ -11,9 +11,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from steve.errors import BadRefName, RefNotFound
+from steve.errors import BadRefName, RefNameConflict, RefNameTooLong, RefNotFound
 from steve.objects.oid import ObjectId
-from steve.refs.names import HEAD, candidates, check_ref_name
+from steve.refs.names import HEAD, candidates, check_ref_name, length_problem
 from steve.store.base import ANY, Backend, ReflogEntry, RefRecord, Transaction, Unset
 
 MAX_SYMREF_DEPTH = 5
@@ -98,6 +98,21 @@ class RefStore:
             current = record.symbolic
         raise BadRefName(name, f"symbolic ref chain longer than {MAX_SYMREF_DEPTH}")
 
+    def _check_creatable(self, tx: Transaction, name: str) -> None:
+        """Refuse a new ref git could not hold: a name too long for a file, or one
+        that is a directory of another ref's name or has one below it (D/F)."""
+        why = length_problem(name)
+        if why is not None:
+            raise RefNameTooLong(name, why)
+        parts = name.split("/")
+        for i in range(2, len(parts)):
+            prefix = "/".join(parts[:i])
+            if tx.read_ref(prefix) is not None:
+                raise RefNameConflict(name, prefix)
+        below = self._b.list_refs(name + "/")  # the same connection: sees this transaction
+        if below:
+            raise RefNameConflict(name, below[0][0])
+
     def update(
         self,
         name: str,
@@ -144,6 +159,8 @@ class RefStore:
         current = tx.read_ref(target)
         if new is None and current is None and isinstance(old, Unset):
             raise RefNotFound(target)
+        if new is not None and current is None:
+            self._check_creatable(tx, target)
         previous = tx.set_ref(target, None if new is None else RefRecord(new), expected)
         prev_oid = previous.target if previous is not None else None
         stamp = int(time.time()) if now is None else now
@@ -188,6 +205,8 @@ class RefStore:
         now: int | None,
     ) -> None:
         before = self.resolve(name, tx)
+        if tx.read_ref(name) is None:
+            self._check_creatable(tx, name)
         tx.set_ref(name, RefRecord(symbolic=target))
         after = self.resolve(name, tx)
         old = before.target if before else None
