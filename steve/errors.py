@@ -357,6 +357,24 @@ class StageChanged(SteveError):
         self.run, self.expected, self.actual = run, expected, actual
 
 
+class StageNotAvailable(SteveError):
+    """A stage the table allows but that no command can work in yet (DEPLOY)."""
+
+    code = "STEVE-STATE-010"
+    exit_code = EXIT_INVALID
+    action = (
+        "Stay in TEST (or go back with `steve run goto BUILD`); "
+        "DEPLOY opens when `steve deploy` exists."
+    )
+
+    def __init__(self, run: str, current: str, wanted: str, why: str) -> None:
+        super().__init__(
+            f"{wanted} cannot be entered by hand yet",
+            f"run {run} is in {current}; {current} -> {wanted} refused: {why}",
+        )
+        self.run, self.current, self.wanted = run, current, wanted
+
+
 # --- git bridge (STEVE-GIT-*; steve/gitbridge) -------------------------------------
 
 

@@ -386,14 +386,14 @@ def run_list(state: Context) -> None:
 def run_show(state: Context, run: str | None) -> None:
     """Show a run (default: the current one): stage, next stages, manifests."""
     from steve.objects.model import MANIFEST_TYPES
-    from steve.porcelain.runs import allowed_from, find_run, run_manifests, run_ref
+    from steve.porcelain.runs import find_run, reachable_by_hand, run_manifests, run_ref
 
     repo = state.repo()
     found = find_run(repo, run)
     _line(f"run      {found.id}")
     _line(f"name     {found.name}")
     _line(f"stage    {found.stage.value}")
-    _line(f"next     {' '.join(s.value for s in allowed_from(found.stage)) or '(none)'}")
+    _line(f"next     {' '.join(s.value for s in reachable_by_hand(found.stage)) or '(none)'}")
     _line(f"created  {_when(found.created)}")
     _line(f"updated  {_when(found.updated)}")
     latest = run_manifests(repo, found.id)
@@ -408,7 +408,10 @@ def run_show(state: Context, run: str | None) -> None:
 @click.option("--reason", default=None, help="Why (recorded in the transition's trigger).")
 @pass_state
 def run_goto(state: Context, stage: str, run: str | None, reason: str | None) -> None:
-    """Move a run to STAGE if the state machine allows it; the transition is recorded."""
+    """Move a run to STAGE if the state machine allows it; the transition is recorded.
+
+    STAGE is case-insensitive.  DEPLOY is refused until a deploy command exists
+    (a run moved there could never leave it)."""
     from steve.porcelain.runs import Stage, find_run, goto
 
     repo = state.repo()

@@ -171,6 +171,15 @@ def test_stage_commands_runs_status_and_log(env: dict[str, str], tmp_path: Path)
     assert len(run(env, "run", "transitions", run_id[:6]).stdout.splitlines()) == 4
     assert run(env, "run", "list").stdout.startswith(f"* {run_id} BUILD")
     assert run(env, "cat", d).stdout.startswith(f"design {d} (schema v1)\n")
+    res = run(env, "run", "goto", "test")  # case-insensitive in, capitals out
+    assert res.exit_code == 0 and "BUILD -> TEST" in res.stdout, res.output
+    assert "test" not in res.stdout.replace("TEST", "")
+    res = run(env, "run", "goto", "deploy")  # no deploy exists: DEPLOY would be a trap
+    assert res.exit_code == 6 and "[STEVE-STATE-010]" in res.stderr, res.output
+    assert "TEST -> DEPLOY" in res.stderr and "-> deploy" not in res.stderr
+    assert "next     BUILD" in run(env, "run", "show").stdout
+    res = run(env, "run", "goto", "build")
+    assert res.exit_code == 0, res.output
 
 
 def test_cat_shows_trees_blobs_tags(env: dict[str, str], tmp_path: Path) -> None:
