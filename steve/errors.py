@@ -306,15 +306,17 @@ class BadRevision(SteveError):
 
 
 class ManifestInvalid(SteveError):
-    """A manifest draft failed validation; ``problems`` lists (field path, rule)."""
+    """A manifest draft failed validation; ``problems`` lists (field path, rule).
+
+    The detail holds one problem per line."""
 
     code = "STEVE-MANIFEST-001"
     exit_code = EXIT_INVALID
     action = "Fix the fields named above (see `steve schema KIND`) and freeze again."
 
     def __init__(self, kind: str, problems: Sequence[tuple[str, str]]) -> None:
-        shown = "; ".join(f"{path or '(root)'}: {rule}" for path, rule in problems[:20])
-        more = f"; ... {len(problems) - 20} more" if len(problems) > 20 else ""
+        shown = "\n".join(f"{path or '(root)'}: {rule}" for path, rule in problems[:20])
+        more = f"\n... {len(problems) - 20} more" if len(problems) > 20 else ""
         super().__init__(f"invalid {kind} manifest", shown + more)
         self.kind = kind
         self.problems = list(problems)

@@ -44,8 +44,7 @@ if TYPE_CHECKING:
 def report(err: SteveError) -> None:
     """Print ``err`` as STEVE prints every error: message, fact, action, code."""
     lines = [f"steve: error: {err.message}"]
-    if err.detail:
-        lines.append(f"  {err.detail}")
+    lines.extend(f"  {line}" for line in err.detail.splitlines())  # one fact per line
     lines.append(f"  hint: {err.action}")
     lines.append(f"  [{err.code}]")
     click.echo("\n".join(lines), err=True)

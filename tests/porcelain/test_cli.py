@@ -237,3 +237,19 @@ def test_example_files_freeze(env: dict[str, str], name: str) -> None:
         repo.write_blob(EXAMPLE_SOURCE)
     res = run(env, "freeze", name, str(EXAMPLES / f"{name}.yaml"))
     assert res.exit_code == 0, res.output
+
+
+def test_validation_errors_print_one_per_line(env: dict[str, str]) -> None:
+    bad = (
+        DESIGN_YAML.replace("created_at: 1700000000", "created_at: 2023-11-14")
+        .replace("axioms: [C-001]", "axioms: [C-009]")
+        .replace("human_approved: false", "human_aproved: false")
+    )
+    res = run(env, "freeze", "design", "-", input=bad)
+    assert res.exit_code == 6 and "[STEVE-MANIFEST-001]" in res.stderr
+    lines = res.stderr.splitlines()
+    problems = [line.strip() for line in lines[1:-2]]
+    assert any(p.startswith("created_at: ") and "unix seconds" in p for p in problems), lines
+    assert any(p.startswith("axioms[0]: axiom_reference") for p in problems), lines
+    assert any("did you mean 'human_approved'?" in p for p in problems), lines
+    assert not any("; " in p for p in problems), lines
