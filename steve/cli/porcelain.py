@@ -65,6 +65,15 @@ def _read_input(path: str) -> bytes:
         raise InvalidInput("cannot read draft", f"{path}: {exc.strerror}") from exc
 
 
+def _json_line(value: object) -> None:
+    """One JSON document on one line (the --json output of every command)."""
+    _line(json.dumps(value, sort_keys=True, ensure_ascii=False))
+
+
+_QUIET = click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
+_JSON_HELP = "JSON output (schema in docs/cli.md)."
+
+
 def _kind_arg(value: str) -> str:
     if value not in MANIFEST_KINDS:
         raise InvalidInput(
@@ -103,6 +112,7 @@ def _jsonl(stream: BinaryIO) -> Iterator[dict[str, Any]]:
 @click.option("--amends", default=None, metavar="REV", help="Make an amendment of REV.")
 @click.option("--parent", "parents", multiple=True, metavar="REV", help="A parent (repeatable).")
 @click.option("--batch", is_flag=True, help="FILE is JSON Lines: one draft per line, one id out.")
+@_QUIET
 @pass_state
 def freeze(
     state: Context,
@@ -112,6 +122,7 @@ def freeze(
     amends: str | None,
     parents: tuple[str, ...],
     batch: bool,
+    quiet: bool,
 ) -> None:
     """Validate a draft (YAML or JSON; - for stdin), store it as a KIND manifest, print its id.
 
@@ -132,7 +143,8 @@ def freeze(
             for oid in lib.freeze_many(
                 repo, kind, _jsonl(stream), parents=parent_ids, now=now, tz=tz
             ):
-                out.write(oid.hex.encode() + b"\n")
+                if not quiet:
+                    out.write(oid.hex.encode() + b"\n")
         finally:
             if stream is not sys.stdin.buffer:
                 stream.close()
@@ -140,7 +152,8 @@ def freeze(
     draft = lib.load_draft(_read_input(file), file)
     amended = repo.rev_parse(amends) if amends else None
     oid = lib.freeze(repo, kind, draft, parents=parent_ids, amends=amended, now=now, tz=tz, ref=ref)
-    _line(oid.hex)
+    if not quiet:
+        _line(oid.hex)
 
 
 @cli.command("cat-manifest")
@@ -219,6 +232,7 @@ def _log_starts(repo: Repo, revs: tuple[str, ...]) -> list[ObjectId]:
     help="Only this kind (repeatable).",
 )
 @click.option("--graph", is_flag=True, help="Draw lanes of descent on the left.")
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines, one manifest per line.")
 @pass_state
 def log(
     state: Context,
@@ -228,15 +242,22 @@ def log(
     fmt: str | None,
     kinds: tuple[str, ...],
     graph: bool,
+    as_json: bool,
 ) -> None:
     """Walk manifest history newest first (default start: the current run's latest manifests,
     else HEAD).  Output streams as the walk proceeds."""
     from steve.objects.model import ObjectType
     from steve.porcelain.history import Graph, entry_of, row_formatter, walk_rows
 
+    if as_json and (graph or oneline or fmt):
+        raise click.UsageError("--json excludes --graph, --oneline and --format")
     repo = state.repo()
     fmt_text = fmt.removeprefix("format:").removeprefix("tformat:") if fmt else None
-    render = row_formatter(fmt_text or ("%h %k %s" if oneline else DEFAULT_LOG_FORMAT))
+    render = (
+        _log_json
+        if as_json
+        else row_formatter(fmt_text or ("%h %k %s" if oneline else DEFAULT_LOG_FORMAT))
+    )
     drawer = Graph() if graph else None
     stdout = _out()
     each = is_terminal(stdout)
@@ -268,6 +289,26 @@ def log(
     out.flush()
 
 
+def _tz(minutes: int) -> str:
+    sign = "+" if minutes >= 0 else "-"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"{sign}{hours:02d}{mins:02d}"
+
+
+def _log_json(row: tuple[bytes, str, int, int, bytes, str]) -> str:
+    """``log --json``: {"id", "kind", "time", "tz", "parents", "summary"}."""
+    oid, kind, stamp, tz, parents, summary = row
+    value = {
+        "id": oid.hex(),
+        "kind": kind,
+        "time": stamp,
+        "tz": _tz(tz),
+        "parents": [parents[i : i + 32].hex() for i in range(0, len(parents), 32)],
+        "summary": summary,
+    }
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
 _LOG_BLOCK = 1024
 """Lines joined into one write by ``steve log`` when stdout is not a terminal."""
 
@@ -288,7 +329,7 @@ def diff(state: Context, old: str, new: str) -> None:
 # --- stage commands -----------------------------------------------------------------------
 
 
-def _record(state: Context, kind: str, file: str, run: str | None) -> None:
+def _record(state: Context, kind: str, file: str, run: str | None, quiet: bool) -> None:
     from steve.porcelain.freeze import load_draft
     from steve.porcelain.stages import record
 
@@ -296,6 +337,8 @@ def _record(state: Context, kind: str, file: str, run: str | None) -> None:
     draft = load_draft(_read_input(file), file)
     now, tz = frozen_time()
     result = record(repo, kind, draft, run_id=run, now=now, tz=tz, actor=str(identity()))
+    if quiet:
+        return
     _line(result.oid.hex)
     if result.transition is not None:
         t = result.transition
@@ -310,28 +353,31 @@ _RUN_OPT = click.option(
 @cli.command()
 @click.argument("file")
 @_RUN_OPT
+@_QUIET
 @pass_state
-def design(state: Context, file: str, run: str | None) -> None:
+def design(state: Context, file: str, run: str | None, quiet: bool) -> None:
     """Freeze FILE as the run's design manifest (moves the run to DESIGN)."""
-    _record(state, "design", file, run)
+    _record(state, "design", file, run, quiet)
 
 
 @cli.command()
 @click.argument("file")
 @_RUN_OPT
+@_QUIET
 @pass_state
-def research(state: Context, file: str, run: str | None) -> None:
+def research(state: Context, file: str, run: str | None, quiet: bool) -> None:
     """Freeze FILE as the run's research manifest (moves the run to RESEARCH)."""
-    _record(state, "research", file, run)
+    _record(state, "research", file, run, quiet)
 
 
 @cli.command()
 @click.argument("file")
 @_RUN_OPT
+@_QUIET
 @pass_state
-def plan(state: Context, file: str, run: str | None) -> None:
+def plan(state: Context, file: str, run: str | None, quiet: bool) -> None:
     """Freeze FILE as the run's plan (moves the run to PLAN)."""
-    _record(state, "plan", file, run)
+    _record(state, "plan", file, run, quiet)
 
 
 # --- runs -----------------------------------------------------------------------------------
@@ -346,6 +392,29 @@ def _run_line(run: Run, current: str | None) -> str:
     return f"{mark} {run.id} {run.stage.value:<8} {_when(run.updated)} {run.name}"
 
 
+def _run_json(run: Run, current: str | None) -> dict[str, object]:
+    return {
+        "id": run.id,
+        "name": run.name,
+        "stage": run.stage.value,
+        "created": run.created,
+        "updated": run.updated,
+        "current": run.id == current,
+    }
+
+
+def _transition_json(t: Transition) -> dict[str, object]:
+    return {
+        "run": t.run_id,
+        "seq": t.seq,
+        "from": t.from_stage.value if t.from_stage is not None else None,
+        "to": t.to_stage.value,
+        "trigger": t.trigger,
+        "time": t.time,
+        "actor": t.actor,
+    }
+
+
 def _transition_line(t: Transition) -> str:
     src = t.from_stage.value if t.from_stage is not None else "(new)"
     return f"{t.seq:>4} {_when(t.time)} {src:>8} -> {t.to_stage.value:<8} {t.trigger} [{t.actor}]"
@@ -358,38 +427,66 @@ def run_group() -> None:
 
 @run_group.command("new")
 @click.option("--name", default=None, help="A name for the run (default: its id).")
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@_QUIET
 @pass_state
-def run_new(state: Context, name: str | None) -> None:
+def run_new(state: Context, name: str | None, as_json: bool, quiet: bool) -> None:
     """Start a run in DESIGN and make it the current run; print its id."""
     from steve.porcelain.runs import new_run
 
     now, _ = frozen_time()
     run = new_run(state.repo(), name=name, now=now, actor=str(identity()))
-    _line(run.id)
+    if as_json:
+        _json_line(_run_json(run, run.id))
+    elif not quiet:
+        _line(run.id)
 
 
 @run_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_state
-def run_list(state: Context) -> None:
+def run_list(state: Context, as_json: bool) -> None:
     """List runs, oldest first (* marks the current run)."""
     from steve.porcelain.runs import current_run, list_runs
 
     repo = state.repo()
     cur = current_run(repo)
     for run in list_runs(repo):
-        _line(_run_line(run, cur.id if cur else None))
+        if as_json:
+            _json_line(_run_json(run, cur.id if cur else None))
+        else:
+            _line(_run_line(run, cur.id if cur else None))
 
 
 @run_group.command("show")
 @click.argument("run", required=False)
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_state
-def run_show(state: Context, run: str | None) -> None:
+def run_show(state: Context, run: str | None, as_json: bool) -> None:
     """Show a run (default: the current one): stage, next stages, manifests."""
     from steve.objects.model import MANIFEST_TYPES
-    from steve.porcelain.runs import find_run, reachable_by_hand, run_manifests, run_ref
+    from steve.porcelain.runs import (
+        current_run,
+        find_run,
+        reachable_by_hand,
+        run_manifests,
+        run_ref,
+    )
 
     repo = state.repo()
     found = find_run(repo, run)
+    if as_json:
+        cur = current_run(repo)
+        latest = run_manifests(repo, found.id)
+        value = _run_json(found, cur.id if cur else None)
+        value["next"] = [s.value for s in reachable_by_hand(found.stage)]
+        value["manifests"] = [
+            {"kind": k.value, "id": latest[k].hex, "ref": run_ref(found.id, k)}
+            for k in MANIFEST_TYPES
+            if k in latest
+        ]
+        _json_line(value)
+        return
     _line(f"run      {found.id}")
     _line(f"name     {found.name}")
     _line(f"stage    {found.stage.value}")
@@ -406,8 +503,12 @@ def run_show(state: Context, run: str | None) -> None:
 @click.argument("stage", type=click.Choice(STAGES, case_sensitive=False))
 @click.option("--run", "run", default=None, help="Run id, prefix or name (default: current).")
 @click.option("--reason", default=None, help="Why (recorded in the transition's trigger).")
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@_QUIET
 @pass_state
-def run_goto(state: Context, stage: str, run: str | None, reason: str | None) -> None:
+def run_goto(
+    state: Context, stage: str, run: str | None, reason: str | None, as_json: bool, quiet: bool
+) -> None:
     """Move a run to STAGE if the state machine allows it; the transition is recorded.
 
     STAGE is case-insensitive.  DEPLOY is refused until a deploy command exists
@@ -419,39 +520,73 @@ def run_goto(state: Context, stage: str, run: str | None, reason: str | None) ->
     now, _ = frozen_time()
     trigger = f"goto: {reason}" if reason else "goto"
     t = goto(repo, found.id, Stage.parse(stage), trigger=trigger, now=now, actor=str(identity()))
-    _line(_transition_line(t))
+    if as_json:
+        _json_line(_transition_json(t))
+    elif not quiet:
+        _line(_transition_line(t))
 
 
 @run_group.command("transitions")
 @click.argument("run", required=False)
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_state
-def run_transitions(state: Context, run: str | None) -> None:
+def run_transitions(state: Context, run: str | None, as_json: bool) -> None:
     """List a run's recorded transitions in order."""
     from steve.porcelain.runs import find_run, transitions
 
     repo = state.repo()
     for t in transitions(repo, find_run(repo, run).id):
-        _line(_transition_line(t))
+        if as_json:
+            _json_line(_transition_json(t))
+        else:
+            _line(_transition_line(t))
 
 
 @run_group.command("switch")
 @click.argument("run")
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@_QUIET
 @pass_state
-def run_switch(state: Context, run: str) -> None:
+def run_switch(state: Context, run: str, as_json: bool, quiet: bool) -> None:
     """Make RUN the current run."""
     from steve.porcelain.runs import switch_run
 
-    _line(switch_run(state.repo(), run).id)
+    found = switch_run(state.repo(), run)
+    if as_json:
+        _json_line(_run_json(found, found.id))
+    elif not quiet:
+        _line(found.id)
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_state
-def status(state: Context) -> None:
+def status(state: Context, as_json: bool) -> None:
     """The current run, its stage and next stages, and its latest manifest of each kind."""
     from steve.porcelain.status import status as status_lib
 
     st = status_lib(state.repo())
     head = st.head
+    if as_json:
+        _json_line(
+            {
+                "head": None
+                if head is None
+                else {
+                    "ref": head.name,
+                    "symref": head.symbolic,
+                    "id": head.target.hex if head.target else None,
+                },
+                "runs": st.runs,
+                "run": None if st.run is None else _run_json(st.run, st.run.id),
+                "next": [s.value for s in st.allowed],
+                "manifests": [
+                    {"kind": m.kind.value, "ref": m.ref, "id": m.oid.hex, "summary": m.summary}
+                    for m in st.manifests
+                ],
+            }
+        )
+        return
     if head is not None:
         where = head.symbolic or head.name
         _line(f"HEAD     {where} -> {head.target.hex if head.target else '(unborn)'}")

@@ -329,6 +329,19 @@ def test_show_ref_and_for_each_ref(invoke: Invoke, open_repo: OpenRepo) -> None:
     only_tags = invoke("for-each-ref", "--format=%(refname)", "refs/tags")
     assert only_tags.lines == ["refs/tags/v1"]
     invoke("for-each-ref", "--format", "%(bogus)").assert_error(6, "STEVE-INPUT-001")
+    # --json: one object per line, the documented fields (docs/cli.md)
+    rows = [json.loads(line) for line in invoke("show-ref", "--json").lines]
+    assert rows == [{"ref": n, "id": expected[n].hex} for n in sorted(expected)]
+    rows = [json.loads(line) for line in invoke("for-each-ref", "--json", "refs/tags/").lines]
+    assert rows == [
+        {"ref": "refs/tags/v1", "short": "v1", "id": tag.hex, "type": "tag", "symref": None}
+    ]
+    assert invoke("for-each-ref", "--json", "--format", "%(refname)").exit_code == 2
+    # whole path components only, as git
+    assert invoke("for-each-ref", "--format=%(refname)", "refs/heads/ma").lines == []
+    assert invoke("for-each-ref", "--format=%(refname)", "refs/heads/m*").lines == [
+        "refs/heads/main"
+    ]
 
 
 def test_rev_parse(invoke: Invoke, open_repo: OpenRepo) -> None:

@@ -253,3 +253,82 @@ def test_validation_errors_print_one_per_line(env: dict[str, str]) -> None:
     assert any(p.startswith("axioms[0]: axiom_reference") for p in problems), lines
     assert any("did you mean 'human_approved'?" in p for p in problems), lines
     assert not any("; " in p for p in problems), lines
+
+
+def test_json_output_of_status_log_and_run(env: dict[str, str], tmp_path: Path) -> None:
+    """--json on status, log and run: the documented fields (docs/cli.md), one document per
+    line, checked against the library."""
+    for name, text in (("d", DESIGN_YAML), ("r", RESEARCH_YAML)):
+        (tmp_path / f"{name}.yaml").write_text(text)
+    empty = json.loads(run(env, "status", "--json").stdout)
+    assert empty == {"head": empty["head"], "runs": 0, "run": None, "next": [], "manifests": []}
+    made = json.loads(run(env, "run", "new", "--name", "demo", "--json").stdout)
+    run_id = made["id"]
+    assert made == {
+        "id": run_id,
+        "name": "demo",
+        "stage": "DESIGN",
+        "created": int(SDE),
+        "updated": int(SDE),
+        "current": True,
+    }
+    d = run(env, "design", str(tmp_path / "d.yaml")).stdout.strip()
+    r = run(env, "research", str(tmp_path / "r.yaml")).stdout.strip()
+    st = json.loads(run(env, "status", "--json").stdout)
+    assert st["run"]["id"] == run_id and st["run"]["stage"] == "RESEARCH"
+    assert st["next"] == ["DESIGN", "PLAN"] and st["runs"] == 1
+    design_sum, research_sum = "Demo: Ship the demo", "Prior art (0 sources)"
+    ref = f"refs/runs/{run_id}/"
+    assert st["manifests"] == [
+        {"kind": "design", "ref": ref + "design", "id": d, "summary": design_sum},
+        {"kind": "research", "ref": ref + "research", "id": r, "summary": research_sum},
+    ]
+    rows = [json.loads(line) for line in run(env, "log", "--json").stdout.splitlines()]
+    common = {"time": int(SDE), "tz": "+0000"}
+    assert rows == [
+        {"id": r, "kind": "research", "parents": [d], "summary": research_sum, **common},
+        {"id": d, "kind": "design", "parents": [], "summary": design_sum, **common},
+    ]
+    assert run(env, "log", "--json", "--oneline").exit_code == 2
+    shown = json.loads(run(env, "run", "show", "--json").stdout)
+    assert shown["stage"] == "RESEARCH" and shown["next"] == ["DESIGN", "PLAN"]
+    assert [m["kind"] for m in shown["manifests"]] == ["design", "research"]
+    moved = json.loads(run(env, "run", "goto", "design", "--json").stdout)
+    assert moved == {
+        "run": run_id,
+        "seq": 2,
+        "from": "RESEARCH",
+        "to": "DESIGN",
+        "trigger": "goto",
+        "time": int(SDE),
+        "actor": "Tess <tess@example>",
+    }
+    ts = [json.loads(x) for x in run(env, "run", "transitions", "--json").stdout.splitlines()]
+    with open_repo(env) as repo:
+        assert [t["to"] for t in ts] == [t.to_stage.value for t in runs.transitions(repo, run_id)]
+    listed = [json.loads(x) for x in run(env, "run", "list", "--json").stdout.splitlines()]
+    assert [x["id"] for x in listed] == [run_id] and listed[0]["stage"] == "DESIGN"
+    assert json.loads(run(env, "run", "switch", "demo", "--json").stdout)["id"] == run_id
+
+
+def test_quiet_porcelain_prints_nothing_but_does_the_work(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    (tmp_path / "d.yaml").write_text(DESIGN_YAML)
+    (tmp_path / "r.yaml").write_text(RESEARCH_YAML)
+    for args in (
+        ("run", "new", "--name", "q", "-q"),
+        ("design", str(tmp_path / "d.yaml"), "--quiet"),
+        ("research", str(tmp_path / "r.yaml"), "-q"),
+        ("run", "goto", "DESIGN", "-q"),
+        ("run", "switch", "q", "-q"),
+        ("freeze", "research", str(tmp_path / "r.yaml"), "-q"),
+    ):
+        res = run(env, *args)
+        assert res.exit_code == 0 and res.stdout == "" and res.stderr == "", (args, res.output)
+    with open_repo(env) as repo:
+        found = runs.find_run(repo, "q")
+        assert found.stage is runs.Stage.DESIGN
+        assert set(runs.run_manifests(repo, found.id)) == {ObjectType.DESIGN, ObjectType.RESEARCH}
+    res = run(env, "run", "goto", "PLAN", "-q")  # errors still speak
+    assert res.exit_code == 6 and "STEVE-STATE-001" in res.stderr
