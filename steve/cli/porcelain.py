@@ -29,7 +29,7 @@ from steve.cli.app import (
     is_terminal,
     pass_state,
 )
-from steve.errors import InvalidInput, UnknownRevision
+from steve.errors import EXIT_FALSE, InvalidInput, UnknownRevision
 
 if TYPE_CHECKING:
     from steve.objects.oid import ObjectId
@@ -316,14 +316,52 @@ _LOG_BLOCK = 1024
 @cli.command()
 @click.argument("old")
 @click.argument("new")
+@click.option(
+    "--envelope/--no-envelope",
+    default=True,
+    help="Also show envelope changes (parents, links, frozen_at), after the body's.",
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines, one change per line.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing; exit 1 if they differ, 0 if not.")
 @pass_state
-def diff(state: Context, old: str, new: str) -> None:
-    """Field-level diff of two manifests of one kind (+ added, - removed, ~ changed)."""
+def diff(state: Context, old: str, new: str, envelope: bool, as_json: bool, quiet: bool) -> None:
+    """Diff two manifests of one kind field by field (body first; list items with ids keyed
+    by id), or two trees path by path (+ added, - removed, ~ changed)."""
+    from steve.porcelain.diff import FieldChange, TreeChange, show
     from steve.porcelain.diff import diff as diff_lib
 
     repo = state.repo()
-    for change in diff_lib(repo, repo.rev_parse(old), repo.rev_parse(new)):
-        _line(str(change))
+    changes = diff_lib(repo, repo.rev_parse(old), repo.rev_parse(new), envelope=envelope)
+    if quiet:
+        sys.exit(EXIT_FALSE if changes else 0)
+    for change in changes:
+        if not as_json:
+            _line(str(change))
+        elif isinstance(change, FieldChange):
+            _json_line(
+                {
+                    "op": change.change.value,
+                    "section": change.section,
+                    "path": change.path,
+                    "old": json.loads(show(change.old)) if change.change.value != "+" else None,
+                    "new": json.loads(show(change.new)) if change.change.value != "-" else None,
+                }
+            )
+        else:
+            assert isinstance(change, TreeChange)
+            _json_line(
+                {
+                    "op": change.change.value,
+                    "section": "tree",
+                    "path": change.path,
+                    "old": None
+                    if change.old is None
+                    else {"mode": change.old.mode.git, "id": change.old.oid.hex},
+                    "new": None
+                    if change.new is None
+                    else {"mode": change.new.mode.git, "id": change.new.oid.hex},
+                }
+            )
 
 
 # --- stage commands -----------------------------------------------------------------------

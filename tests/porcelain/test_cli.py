@@ -332,3 +332,47 @@ def test_quiet_porcelain_prints_nothing_but_does_the_work(
         assert set(runs.run_manifests(repo, found.id)) == {ObjectType.DESIGN, ObjectType.RESEARCH}
     res = run(env, "run", "goto", "PLAN", "-q")  # errors still speak
     assert res.exit_code == 6 and "STEVE-STATE-001" in res.stderr
+
+
+def test_diff_cli_body_first_json_quiet_and_trees(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "d.yaml").write_text(DESIGN_YAML)
+    a = run(env, "freeze", "design", str(tmp_path / "d.yaml")).stdout.strip()
+    (tmp_path / "d.yaml").write_text(DESIGN_YAML.replace("fast, hard: false", "fast, hard: true"))
+    b = run(env, "freeze", "design", str(tmp_path / "d.yaml"), "--amends", a).stdout.strip()
+    lines = run(env, "diff", a, b).stdout.splitlines()
+    assert lines[0] == f'~ amends: null -> "{a}"'
+    assert lines[1] == "~ constraints[C-002].hard: false -> true"
+    assert all(line[2:].startswith("envelope.") for line in lines[2:]) and len(lines) > 2
+    assert run(env, "diff", "--no-envelope", a, b).stdout.splitlines() == lines[:2]
+    rows = [json.loads(x) for x in run(env, "diff", "--json", a, b).stdout.splitlines()]
+    assert rows[1] == {
+        "op": "~",
+        "section": "body",
+        "path": "constraints[C-002].hard",
+        "old": False,
+        "new": True,
+    }
+    assert {r["section"] for r in rows[2:]} == {"envelope"}
+    res = run(env, "diff", "-q", a, b)
+    assert (res.exit_code, res.stdout) == (1, "")
+    assert run(env, "diff", "--quiet", a, a).exit_code == 0
+    (tmp_path / "t1").mkdir()
+    (tmp_path / "t1" / "f").write_text("1\n")
+    t1 = run(env, "write-tree", str(tmp_path / "t1")).stdout.strip()
+    (tmp_path / "t1" / "f").write_text("2\n")
+    (tmp_path / "t1" / "g").write_text("g\n")
+    t2 = run(env, "write-tree", str(tmp_path / "t1")).stdout.strip()
+    out = run(env, "diff", t1, t2).stdout.splitlines()
+    assert [line.split(" ")[:2] for line in out] == [["~", "f"], ["+", "g"]]
+    rows = [json.loads(x) for x in run(env, "diff", "--json", t1, t2).stdout.splitlines()]
+    with open_repo(env) as repo:
+        g = repo.write_blob(b"g\n")
+    assert rows[1] == {
+        "op": "+",
+        "section": "tree",
+        "path": "g",
+        "old": None,
+        "new": {"mode": "100644", "id": g.hex},
+    }
+    res = run(env, "diff", t1, a)
+    assert res.exit_code == 6 and "STEVE-OBJ-004" in res.stderr
