@@ -544,3 +544,35 @@ def test_content_reads_refuse_bytes_that_do_not_hash_to_their_id(
     res = invoke("fsck")
     assert res.exit_code == 9
     assert any(line.startswith(f"corrupt {good.hex}") for line in res.lines)
+
+
+def test_help_lists_every_exit_code(invoke: Invoke) -> None:
+    """`steve --help` names every exit code steve.errors defines (0-13 today)."""
+    import re as _re
+
+    from steve import errors
+
+    text = " ".join(invoke("--help").stdout.decode().split())
+    listed = text[text.index("Exit codes:") :]
+    codes = {int(n) for n in _re.findall(r"(?<![\w-])(\d{1,2}) [a-z\"]", listed)}
+    defined = {v for k, v in vars(errors).items() if k.startswith("EXIT_") and isinstance(v, int)}
+    assert codes == defined, sorted(defined ^ codes)
+
+
+def test_mistyped_command_gets_a_suggestion(invoke: Invoke) -> None:
+    import subprocess
+    import sys as _sys
+
+    # a fresh process: commands not yet loaded (lazily imported) are still suggested
+    proc = subprocess.run(
+        [_sys.executable, "-m", "steve.cli.main", "stauts"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "Did you mean 'status'?" in proc.stderr, proc.stderr
+    res = invoke("for-each-rfe")
+    assert "Did you mean 'for-each-ref'?" in res.stderr, res.stderr
+    res = invoke("run", "gto", "BUILD")
+    assert res.exit_code == 2 and "Did you mean 'goto'?" in res.stderr
