@@ -29,12 +29,10 @@ from steve.cli.app import (
     is_terminal,
     pass_state,
 )
-from steve.errors import EXIT_FALSE, InvalidInput, UnknownRevision
+from steve.errors import EXIT_FALSE, InvalidInput
 
 if TYPE_CHECKING:
-    from steve.objects.oid import ObjectId
     from steve.porcelain.runs import Run, Transition
-    from steve.repo import Repo
 
 MANIFEST_KINDS = (
     "design",
@@ -201,22 +199,6 @@ def cat(state: Context, rev: str) -> None:
 DEFAULT_LOG_FORMAT = "manifest %H (%k)%nDate:   %ad%n%n    %s%n"
 
 
-def _log_starts(repo: Repo, revs: tuple[str, ...]) -> list[ObjectId]:
-    from steve.porcelain.runs import current_run, run_heads
-
-    if revs:
-        return [repo.rev_parse(r) for r in revs]
-    run = current_run(repo)
-    if run is not None:
-        heads = run_heads(repo, run.id)
-        if heads:
-            return heads
-    head = repo.head()
-    if head is None or head.target is None:
-        raise UnknownRevision("HEAD", "no current run with manifests and HEAD points at nothing")
-    return [head.target]
-
-
 @cli.command()
 @click.argument("revs", nargs=-1)
 @click.option("-n", "--max-count", "limit", type=int, default=None, help="Show at most N.")
@@ -233,6 +215,10 @@ def _log_starts(repo: Repo, revs: tuple[str, ...]) -> list[ObjectId]:
 )
 @click.option("--graph", is_flag=True, help="Draw lanes of descent on the left.")
 @click.option("--json", "as_json", is_flag=True, help="JSON Lines, one manifest per line.")
+@click.option(
+    "--run", "runs", multiple=True, metavar="RUN", help="Start at a run's latest manifests."
+)
+@click.option("--all", "all_refs", is_flag=True, help="Start at every ref (runs included).")
 @pass_state
 def log(
     state: Context,
@@ -243,11 +229,14 @@ def log(
     kinds: tuple[str, ...],
     graph: bool,
     as_json: bool,
+    runs: tuple[str, ...],
+    all_refs: bool,
 ) -> None:
     """Walk manifest history newest first (default start: the current run's latest manifests,
     else HEAD).  Output streams as the walk proceeds."""
     from steve.objects.model import ObjectType
-    from steve.porcelain.history import Graph, entry_of, row_formatter, walk_rows
+    from steve.porcelain.history import entry_of, row_formatter, walk_rows
+    from steve.porcelain.log import Graph, log_starts
 
     if as_json and (graph or oneline or fmt):
         raise click.UsageError("--json excludes --graph, --oneline and --format")
@@ -263,7 +252,8 @@ def log(
     each = is_terminal(stdout)
     out = BlockWriter(stdout, flush_each=each)
     kind_filter = [ObjectType(k) for k in kinds] or None
-    rows = walk_rows(repo, _log_starts(repo, revs), kinds=kind_filter, limit=limit)
+    starts = log_starts(repo, revs, runs=runs, all_refs=all_refs)
+    rows = walk_rows(repo, starts, kinds=kind_filter, limit=limit)
     lines: list[str] = []
 
     def write_lines() -> None:
@@ -276,7 +266,11 @@ def log(
     for row in rows:
         text = render(row)
         if drawer is not None:
-            text = drawer.prefix(entry_of(row)) + text
+            drawn = drawer.rows(entry_of(row))
+            first_line, *more = text.split("\n")
+            text = "\n".join(
+                [drawn.mark + first_line, *(drawn.pad + m for m in more), *drawn.after]
+            )
         lines.append(text)
         # the first line goes out before the walk ends; then blocks of lines
         if each or first or len(lines) >= _LOG_BLOCK:

@@ -31,6 +31,7 @@ from steve.errors import (
 )
 from steve.objects.model import MANIFEST_TYPES, ObjectType
 from steve.objects.oid import ObjectId
+from steve.refs.runspec import match_run
 from steve.repo import Repo
 from steve.store.base import RunRecord, Transaction, TransitionRecord
 
@@ -197,15 +198,7 @@ def find_run(repo: Repo, spec: str | None = None) -> Run:
     rec = repo.backend.get_run(spec)
     if rec is not None:
         return Run.from_record(rec)
-    runs = list_runs(repo)
-    matches = [r for r in runs if r.id.startswith(spec.upper()) and len(spec) >= 4]
-    if not matches:
-        matches = [r for r in runs if r.name == spec]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise RunNotFound(spec, f"ambiguous: matches {', '.join(r.id for r in matches[:5])}")
-    raise RunNotFound(spec)
+    return Run.from_record(match_run(repo.backend.list_runs(), spec))
 
 
 def transitions(repo: Repo, run_id: str) -> list[Transition]:

@@ -376,3 +376,37 @@ def test_diff_cli_body_first_json_quiet_and_trees(env: dict[str, str], tmp_path:
     }
     res = run(env, "diff", t1, a)
     assert res.exit_code == 6 and "STEVE-OBJ-004" in res.stderr
+
+
+def test_log_run_all_and_run_revisions(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "d.yaml").write_text(DESIGN_YAML)
+    (tmp_path / "r.yaml").write_text(RESEARCH_YAML)
+    run(env, "run", "new", "--name", "one")
+    d1 = run(env, "design", str(tmp_path / "d.yaml")).stdout.strip()
+    r1 = run(env, "research", str(tmp_path / "r.yaml")).stdout.strip()
+    run(env, "run", "new", "--name", "two")
+    (tmp_path / "d.yaml").write_text(DESIGN_YAML.replace("name: Demo", "name: Other"))
+    d2 = run(env, "design", str(tmp_path / "d.yaml")).stdout.strip()
+    with open_repo(env) as repo:
+        tree = repo.write_tree(tmp_path)
+        repo.update_ref("refs/heads/snapshot", tree, None)  # a ref to a tree: --all skips it
+    ids = lambda *args: run(env, "log", "--format=%H", *args).stdout.split()  # noqa: E731
+    assert ids() == [d2]  # the current run
+    assert ids("--run", "one") == [r1, d1]
+    assert sorted(ids("--run", "one", "--run", "two")) == sorted([d2, r1, d1])
+    assert set(ids("--all")) == {d1, r1, d2}
+    assert ids("run:one") == [r1, d1]  # run names are revisions
+    assert ids("run:one/design") == [d1]
+    assert run(env, "rev-parse", "run:two").stdout.strip() == d2
+    res = run(env, "log", "run:nobody")
+    assert res.exit_code == 5 and "STEVE-STATE-002" in res.stderr
+    res = run(env, "log", "--run", "nobody")
+    assert res.exit_code == 5 and "STEVE-STATE-002" in res.stderr
+    # two runs sharing the design: the fork is drawn as git draws it
+    run(env, "run", "new", "--name", "three")
+    (tmp_path / "d.yaml").write_text(DESIGN_YAML)
+    assert run(env, "design", str(tmp_path / "d.yaml")).stdout.strip() == d1
+    (tmp_path / "r3.yaml").write_text("title: Third\n")
+    r3 = run(env, "research", str(tmp_path / "r3.yaml")).stdout.strip()
+    graph = run(env, "log", "--graph", "--format=%h", "run:one", "run:three").stdout
+    assert graph.splitlines() == [f"* {r1[:12]}", f"| * {r3[:12]}", "|/", f"* {d1[:12]}"]
