@@ -4,13 +4,17 @@
 # stages by the state machine, `steve log`, an example project built and
 # tested in containers (image built offline from a static busybox), the
 # event log verified, and the history exported to git and audited there.
-# Needs no network and no API key.  Run from anywhere.
+# Needs no network and no API key.  Run from anywhere.  If /bin/busybox is
+# missing, examples/project/build-and-test.sh says so and installs Debian's
+# busybox-static (a system package) before going on; the image it builds is
+# removed at the end.
 set -euo pipefail
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 export STEVE_DIR="$work/project"
 export STEVE_PASSPHRASE="${STEVE_PASSPHRASE:-tour-passphrase}"
 export STEVE_AUTHOR_NAME="Tour" STEVE_AUTHOR_EMAIL="tour@example.invalid"
+export SOURCE_DATE_EPOCH=1700000000   # reproducible ids (tags, manifests): the README quotes them
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 run() { say "$*"; "$@"; }
 
@@ -44,7 +48,6 @@ steve rev-parse does-not-exist || echo "exit status $?"
 
 # --- manifests and the stage machine: see examples/lifecycle.sh for more
 here="$(cd "$(dirname "$0")" && pwd)"
-export SOURCE_DATE_EPOCH=1700000000   # reproducible ids: same drafts, same ids, any machine
 run steve run new --name tour
 run steve design "$here/design.yaml"
 say "store the research source, then freeze the research and the plan"

@@ -333,15 +333,17 @@ class BadRevision(SteveError):
 
 
 class ManifestInvalid(SteveError):
-    """A manifest draft failed validation; ``problems`` lists (field path, rule)."""
+    """A manifest draft failed validation; ``problems`` lists (field path, rule).
+
+    The detail holds one problem per line."""
 
     code = "STEVE-MANIFEST-001"
     exit_code = EXIT_INVALID
     action = "Fix the fields named above (see `steve schema KIND`) and freeze again."
 
     def __init__(self, kind: str, problems: Sequence[tuple[str, str]]) -> None:
-        shown = "; ".join(f"{path or '(root)'}: {rule}" for path, rule in problems[:20])
-        more = f"; ... {len(problems) - 20} more" if len(problems) > 20 else ""
+        shown = "\n".join(f"{path or '(root)'}: {rule}" for path, rule in problems[:20])
+        more = f"\n... {len(problems) - 20} more" if len(problems) > 20 else ""
         super().__init__(f"invalid {kind} manifest", shown + more)
         self.kind = kind
         self.problems = list(problems)
@@ -382,6 +384,24 @@ class StageChanged(SteveError):
             "run stage changed concurrently", f"{run} is {actual}, expected {expected}"
         )
         self.run, self.expected, self.actual = run, expected, actual
+
+
+class StageNotAvailable(SteveError):
+    """A stage the table allows but that no command can work in yet (DEPLOY)."""
+
+    code = "STEVE-STATE-010"
+    exit_code = EXIT_INVALID
+    action = (
+        "Stay in TEST (or go back with `steve run goto BUILD`); "
+        "DEPLOY opens when `steve deploy` exists."
+    )
+
+    def __init__(self, run: str, current: str, wanted: str, why: str) -> None:
+        super().__init__(
+            f"{wanted} cannot be entered by hand yet",
+            f"run {run} is in {current}; {current} -> {wanted} refused: {why}",
+        )
+        self.run, self.current, self.wanted = run, current, wanted
 
 
 # --- git bridge (STEVE-GIT-*; steve/gitbridge) -------------------------------------

@@ -148,3 +148,25 @@ def require_docker() -> str:
             pytest.fail(f"Docker is required (STEVE_REQUIRE_DOCKER=1) but {why}")
         pytest.skip(f"Docker not available: {why}")
     return why
+
+
+def pytest_terminal_summary(
+    terminalreporter: pytest.TerminalReporter, exitstatus: int, config: pytest.Config
+) -> None:
+    """Tests that did not run are listed loudly with why, never left as a count."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    if not skipped:
+        return
+    reasons: dict[str, int] = {}
+    for report in skipped:
+        longrepr = getattr(report, "longrepr", None)
+        why = longrepr[2] if isinstance(longrepr, tuple) and len(longrepr) == 3 else str(longrepr)
+        why = str(why).removeprefix("Skipped: ")
+        reasons[why] = reasons.get(why, 0) + 1
+    terminalreporter.section("tests that did NOT run", sep="!", red=True, bold=True)
+    for why, n in sorted(reasons.items(), key=lambda item: -item[1]):
+        terminalreporter.write_line(f"{n:>5} skipped: {why}")
+    terminalreporter.write_line(
+        "The README's test command runs every test on a machine with the Docker Engine "
+        "and git; STEVE_REQUIRE_DOCKER=1 turns a missing engine into failures."
+    )

@@ -262,6 +262,38 @@ def test_tour_runs_end_to_end(tmp_path: Path) -> None:
     assert "[STEVE-REV-001]" in err
     assert "exit status 5" in lines
     assert list(tmp_path.iterdir()) == [], "the tour must clean up its temporary directory"
+    # the image the tour built is gone with its tag
+    tag = re.search(r"steve image build --tag (steve-example-busybox:\S+)", out)
+    assert tag is not None, out
+    gone = subprocess.run(["docker", "image", "inspect", tag.group(1)], capture_output=True)
+    assert gone.returncode != 0, f"the tour left the image {tag.group(1)} behind"
+    # every id the README quotes is one the tour printed (the README's ids are not stale)
+    printed = set(re.findall(r"\b[0-9a-f]{64}\b", out + err))
+    for prefix, suffix in readme_ids():
+        assert any(i.startswith(prefix) and i.endswith(suffix) for i in printed), (
+            f"README.md quotes {prefix}{'...' + suffix if suffix else ''}, "
+            "which the tour does not print: update the README from the tour's output"
+        )
+
+
+def readme_ids() -> list[tuple[str, str]]:
+    """Ids quoted in the README's console blocks: ``HEX``, ``HEX...HEX`` (abridged)."""
+    found = []
+    for lang, code in FENCE.findall(read(ROOT / "README.md")):
+        if lang != "console":
+            continue
+        for m in re.finditer(
+            r"(?<![0-9a-z])([0-9a-f]{8,64})(?:\.\.\.([0-9a-f]{4,}))?(?![0-9a-z])", code
+        ):
+            if not m.group(1).isdigit():  # times such as 1700000000 are not ids
+                found.append((m.group(1), m.group(2) or ""))
+    return found
+
+
+def test_readme_quotes_ids() -> None:
+    """The stale-id check above has something to check."""
+    ids = readme_ids()
+    assert len(ids) >= 10 and ("ecc39bc4", "8246a90c") in ids
 
 
 # --- examples in the docs run -----------------------------------------------------------

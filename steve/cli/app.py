@@ -50,8 +50,7 @@ if TYPE_CHECKING:
 def report(err: SteveError) -> None:
     """Print ``err`` as STEVE prints every error: message, fact, action, code."""
     lines = [f"steve: error: {err.message}"]
-    if err.detail:
-        lines.append(f"  {err.detail}")
+    lines.extend(f"  {line}" for line in err.detail.splitlines())  # one fact per line
     lines.append(f"  hint: {err.action}")
     lines.append(f"  [{err.code}]")
     click.echo("\n".join(lines), err=True)
@@ -96,6 +95,17 @@ class SteveGroup(click.Group):
         if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
             importlib.import_module(COMMAND_MODULES[cmd_name])
         return self.commands.get(cmd_name)
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        try:
+            return super().resolve_command(ctx, args)
+        except click.exceptions.NoSuchCommand as exc:
+            # click suggests among loaded commands only; suggest among all of them
+            raise click.exceptions.NoSuchCommand(
+                exc.command_name, possibilities=self.list_commands(ctx), ctx=ctx
+            ) from None
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
@@ -400,8 +410,9 @@ def cli(ctx: click.Context, repo_dir: Path | None) -> None:
     """STEVE: an encrypted, content-addressed record of software work.
 
     Plumbing commands follow git's names and flags.  Exit codes: 0 ok,
-    1 "no" (cat-file -e), 2 usage, 3 repository, 4 key, 5 not found,
-    6 invalid input, 7 ref update rejected, 8 busy, 9 corrupt, 10 internal.
+    1 "no" (cat-file -e, diff -q), 2 usage, 3 repository, 4 key, 5 not found,
+    6 invalid input, 7 ref update rejected, 8 busy, 9 corrupt, 10 internal,
+    11 engine unavailable, 12 refused by policy, 13 a step or test failed.
     """
     state = Context(repo_dir)
     ctx.obj = state

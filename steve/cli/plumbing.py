@@ -508,6 +508,8 @@ def symbolic_ref(
     target: str | None,
 ) -> None:
     """Read, set or delete a symbolic ref (e.g. HEAD -> refs/heads/main)."""
+    from steve.refs.listing import short_name
+
     repo = state.repo()
     if delete:
         repo.delete_symbolic_ref(name)
@@ -520,24 +522,7 @@ def symbolic_ref(
         if not quiet:
             click.echo(f"steve: ref {name} is not a symbolic ref", err=True)
         sys.exit(EXIT_FALSE)
-    write_line(_short(value) if short else value)
-
-
-def _short(name: str) -> str:
-    for prefix in ("refs/heads/", "refs/tags/", "refs/remotes/", "refs/"):
-        if name.startswith(prefix):
-            return name[len(prefix) :]
-    return name
-
-
-def _match(name: str, patterns: tuple[str, ...]) -> bool:
-    if not patterns:
-        return True
-    # git's show-ref: a pattern matches whole trailing path components
-    return any(
-        name == p or name.endswith("/" + p) or name.startswith(p.rstrip("/") + "/")
-        for p in patterns
-    )
+    write_line(short_name(value) if short else value)
 
 
 @cli.command("show-ref")
@@ -545,6 +530,7 @@ def _match(name: str, patterns: tuple[str, ...]) -> bool:
 @click.option("--tags", is_flag=True, help="Only refs/tags.")
 @click.option("--hash", "hash_only", is_flag=True, help="Print only ids.")
 @click.option("--head", "with_head", is_flag=True, help="Include HEAD.")
+@click.option("--json", "as_json", is_flag=True, help='JSON Lines: {"ref", "id"}.')
 @click.argument("patterns", nargs=-1)
 @pass_state
 def show_ref(
@@ -553,81 +539,66 @@ def show_ref(
     tags: bool,
     hash_only: bool,
     with_head: bool,
+    as_json: bool,
     patterns: tuple[str, ...],
 ) -> None:
     """List refs as '<id> <ref>'; exit 1 when nothing matches."""
+    from steve.refs.listing import show_ref as select
+
     repo = state.repo()
-    refs = []
-    if with_head:
-        head = repo.head()
-        if head is not None and head.target is not None:
-            refs.append(("HEAD", head.target))
-    for ref in repo.list_refs("refs/"):
-        if ref.target is None:
-            continue
-        if heads and not tags and not ref.name.startswith("refs/heads/"):
-            continue
-        if tags and not heads and not ref.name.startswith("refs/tags/"):
-            continue
-        if heads and tags and not ref.name.startswith(("refs/heads/", "refs/tags/")):
-            continue
-        if _match(ref.name, patterns):
-            refs.append((ref.name, ref.target))
+    head = repo.head() if with_head else None
+    refs = select(repo.list_refs("refs/"), patterns, heads=heads, tags=tags, head=head)
     for name, oid in refs:
-        write_line(oid.hex if hash_only else f"{oid.hex} {name}")
+        if as_json:
+            write_line(json.dumps({"ref": name, "id": oid.hex}, sort_keys=True))
+        else:
+            write_line(oid.hex if hash_only else f"{oid.hex} {name}")
     if not refs:
         sys.exit(EXIT_FALSE)
-
-
-_FIELD = re.compile(r"%\((\w+)(?::(\w+))?\)|%(%)|%([0-9a-fA-F]{2})")
 
 
 @cli.command("for-each-ref")
 @click.option(
     "--format",
     "fmt",
-    default="%(objectname) %(objecttype)\t%(refname)",
-    show_default=True,
+    default=None,
     help="Placeholders: %(refname), %(refname:short), "
-    "%(objectname), %(objectname:short), %(objecttype), %(symref).",
+    "%(objectname), %(objectname:short), %(objecttype), %(symref), %%, %xx. "
+    "Default: '%(objectname) %(objecttype)<TAB>%(refname)'.",
 )
-@click.option("--count", type=int, default=None, help="Stop after N refs.")
+@click.option("--count", type=int, default=None, help="Stop after N refs (0: all).")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help='JSON Lines: {"ref", "short", "id", "type", "symref"}.',
+)
 @click.argument("patterns", nargs=-1)
 @pass_state
-def for_each_ref(state: Context, fmt: str, count: int | None, patterns: tuple[str, ...]) -> None:
-    """List refs with a custom format."""
+def for_each_ref(
+    state: Context, fmt: str | None, count: int | None, as_json: bool, patterns: tuple[str, ...]
+) -> None:
+    """List refs with a custom format (PATTERNs: a prefix ending at a slash, or a glob)."""
+    from steve.refs.listing import DEFAULT_FORMAT, RefFormat
+    from steve.refs.listing import for_each_ref as select
+
+    if as_json and fmt is not None:
+        raise click.UsageError("--json and --format exclude each other")
+    render = RefFormat(fmt if fmt is not None else DEFAULT_FORMAT)
     repo = state.repo()
-    shown = 0
-    for ref in repo.list_refs("refs/"):
-        if ref.target is None:
-            continue
-        if patterns and not any(ref.name.startswith(p.rstrip("/")) for p in patterns):
-            continue
-        kind = repo.object_type(ref.target).value
-
-        def field(m: re.Match[str], ref: object = ref, kind: str = kind) -> str:
-            from steve.refs.refs import Ref
-
-            assert isinstance(ref, Ref) and ref.target is not None
-            if m.group(3):
-                return "%"
-            if m.group(4):
-                return chr(int(m.group(4), 16))
-            name, mod = m.group(1), m.group(2)
-            if name == "refname":
-                return _short(ref.name) if mod == "short" else ref.name
-            if name == "objectname":
-                return ref.target.short() if mod == "short" else ref.target.hex
-            if name == "objecttype":
-                return kind
-            if name == "symref":
-                return ref.symbolic or ""
-            raise InvalidInput("unknown format field", m.group(0))
-
-        write_line(_FIELD.sub(field, fmt))
-        shown += 1
-        if count is not None and shown >= count:
-            break
+    type_of = lambda oid: repo.object_type(oid).value  # noqa: E731
+    for row in select(repo.list_refs("refs/"), type_of, patterns, count):
+        if as_json:
+            value = {
+                "ref": row.name,
+                "short": row.short,
+                "id": row.target.hex,
+                "type": row.type,
+                "symref": row.symref,
+            }
+            write_line(json.dumps(value, sort_keys=True))
+        else:
+            write_line(render.format(row))
 
 
 class _OptionalShortCommand(click.Command):

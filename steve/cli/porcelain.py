@@ -29,12 +29,10 @@ from steve.cli.app import (
     is_terminal,
     pass_state,
 )
-from steve.errors import InvalidInput, UnknownRevision
+from steve.errors import EXIT_FALSE, InvalidInput
 
 if TYPE_CHECKING:
-    from steve.objects.oid import ObjectId
     from steve.porcelain.runs import Run, Transition
-    from steve.repo import Repo
 
 MANIFEST_KINDS = (
     "design",
@@ -63,6 +61,15 @@ def _read_input(path: str) -> bytes:
             return fh.read()
     except OSError as exc:
         raise InvalidInput("cannot read draft", f"{path}: {exc.strerror}") from exc
+
+
+def _json_line(value: object) -> None:
+    """One JSON document on one line (the --json output of every command)."""
+    _line(json.dumps(value, sort_keys=True, ensure_ascii=False))
+
+
+_QUIET = click.option("-q", "--quiet", is_flag=True, help="Print nothing on success.")
+_JSON_HELP = "JSON output (schema in docs/cli.md)."
 
 
 def _kind_arg(value: str) -> str:
@@ -103,6 +110,7 @@ def _jsonl(stream: BinaryIO) -> Iterator[dict[str, Any]]:
 @click.option("--amends", default=None, metavar="REV", help="Make an amendment of REV.")
 @click.option("--parent", "parents", multiple=True, metavar="REV", help="A parent (repeatable).")
 @click.option("--batch", is_flag=True, help="FILE is JSON Lines: one draft per line, one id out.")
+@_QUIET
 @pass_state
 def freeze(
     state: Context,
@@ -112,6 +120,7 @@ def freeze(
     amends: str | None,
     parents: tuple[str, ...],
     batch: bool,
+    quiet: bool,
 ) -> None:
     """Validate a draft (YAML or JSON; - for stdin), store it as a KIND manifest, print its id.
 
@@ -132,7 +141,8 @@ def freeze(
             for oid in lib.freeze_many(
                 repo, kind, _jsonl(stream), parents=parent_ids, now=now, tz=tz
             ):
-                out.write(oid.hex.encode() + b"\n")
+                if not quiet:
+                    out.write(oid.hex.encode() + b"\n")
         finally:
             if stream is not sys.stdin.buffer:
                 stream.close()
@@ -140,7 +150,8 @@ def freeze(
     draft = lib.load_draft(_read_input(file), file)
     amended = repo.rev_parse(amends) if amends else None
     oid = lib.freeze(repo, kind, draft, parents=parent_ids, amends=amended, now=now, tz=tz, ref=ref)
-    _line(oid.hex)
+    if not quiet:
+        _line(oid.hex)
 
 
 @cli.command("cat-manifest")
@@ -188,22 +199,6 @@ def cat(state: Context, rev: str) -> None:
 DEFAULT_LOG_FORMAT = "manifest %H (%k)%nDate:   %ad%n%n    %s%n"
 
 
-def _log_starts(repo: Repo, revs: tuple[str, ...]) -> list[ObjectId]:
-    from steve.porcelain.runs import current_run, run_heads
-
-    if revs:
-        return [repo.rev_parse(r) for r in revs]
-    run = current_run(repo)
-    if run is not None:
-        heads = run_heads(repo, run.id)
-        if heads:
-            return heads
-    head = repo.head()
-    if head is None or head.target is None:
-        raise UnknownRevision("HEAD", "no current run with manifests and HEAD points at nothing")
-    return [head.target]
-
-
 @cli.command()
 @click.argument("revs", nargs=-1)
 @click.option("-n", "--max-count", "limit", type=int, default=None, help="Show at most N.")
@@ -219,6 +214,11 @@ def _log_starts(repo: Repo, revs: tuple[str, ...]) -> list[ObjectId]:
     help="Only this kind (repeatable).",
 )
 @click.option("--graph", is_flag=True, help="Draw lanes of descent on the left.")
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines, one manifest per line.")
+@click.option(
+    "--run", "runs", multiple=True, metavar="RUN", help="Start at a run's latest manifests."
+)
+@click.option("--all", "all_refs", is_flag=True, help="Start at every ref (runs included).")
 @pass_state
 def log(
     state: Context,
@@ -228,21 +228,32 @@ def log(
     fmt: str | None,
     kinds: tuple[str, ...],
     graph: bool,
+    as_json: bool,
+    runs: tuple[str, ...],
+    all_refs: bool,
 ) -> None:
     """Walk manifest history newest first (default start: the current run's latest manifests,
     else HEAD).  Output streams as the walk proceeds."""
     from steve.objects.model import ObjectType
-    from steve.porcelain.history import Graph, entry_of, row_formatter, walk_rows
+    from steve.porcelain.history import entry_of, row_formatter, walk_rows
+    from steve.porcelain.log import Graph, log_starts
 
+    if as_json and (graph or oneline or fmt):
+        raise click.UsageError("--json excludes --graph, --oneline and --format")
     repo = state.repo()
     fmt_text = fmt.removeprefix("format:").removeprefix("tformat:") if fmt else None
-    render = row_formatter(fmt_text or ("%h %k %s" if oneline else DEFAULT_LOG_FORMAT))
+    render = (
+        _log_json
+        if as_json
+        else row_formatter(fmt_text or ("%h %k %s" if oneline else DEFAULT_LOG_FORMAT))
+    )
     drawer = Graph() if graph else None
     stdout = _out()
     each = is_terminal(stdout)
     out = BlockWriter(stdout, flush_each=each)
     kind_filter = [ObjectType(k) for k in kinds] or None
-    rows = walk_rows(repo, _log_starts(repo, revs), kinds=kind_filter, limit=limit)
+    starts = log_starts(repo, revs, runs=runs, all_refs=all_refs)
+    rows = walk_rows(repo, starts, kinds=kind_filter, limit=limit)
     lines: list[str] = []
 
     def write_lines() -> None:
@@ -255,7 +266,11 @@ def log(
     for row in rows:
         text = render(row)
         if drawer is not None:
-            text = drawer.prefix(entry_of(row)) + text
+            drawn = drawer.rows(entry_of(row))
+            first_line, *more = text.split("\n")
+            text = "\n".join(
+                [drawn.mark + first_line, *(drawn.pad + m for m in more), *drawn.after]
+            )
         lines.append(text)
         # the first line goes out before the walk ends; then blocks of lines
         if each or first or len(lines) >= _LOG_BLOCK:
@@ -268,6 +283,26 @@ def log(
     out.flush()
 
 
+def _tz(minutes: int) -> str:
+    sign = "+" if minutes >= 0 else "-"
+    hours, mins = divmod(abs(minutes), 60)
+    return f"{sign}{hours:02d}{mins:02d}"
+
+
+def _log_json(row: tuple[bytes, str, int, int, bytes, str]) -> str:
+    """``log --json``: {"id", "kind", "time", "tz", "parents", "summary"}."""
+    oid, kind, stamp, tz, parents, summary = row
+    value = {
+        "id": oid.hex(),
+        "kind": kind,
+        "time": stamp,
+        "tz": _tz(tz),
+        "parents": [parents[i : i + 32].hex() for i in range(0, len(parents), 32)],
+        "summary": summary,
+    }
+    return json.dumps(value, sort_keys=True, ensure_ascii=False)
+
+
 _LOG_BLOCK = 1024
 """Lines joined into one write by ``steve log`` when stdout is not a terminal."""
 
@@ -275,20 +310,58 @@ _LOG_BLOCK = 1024
 @cli.command()
 @click.argument("old")
 @click.argument("new")
+@click.option(
+    "--envelope/--no-envelope",
+    default=True,
+    help="Also show envelope changes (parents, links, frozen_at), after the body's.",
+)
+@click.option("--json", "as_json", is_flag=True, help="JSON Lines, one change per line.")
+@click.option("-q", "--quiet", is_flag=True, help="Print nothing; exit 1 if they differ, 0 if not.")
 @pass_state
-def diff(state: Context, old: str, new: str) -> None:
-    """Field-level diff of two manifests of one kind (+ added, - removed, ~ changed)."""
+def diff(state: Context, old: str, new: str, envelope: bool, as_json: bool, quiet: bool) -> None:
+    """Diff two manifests of one kind field by field (body first; list items with ids keyed
+    by id), or two trees path by path (+ added, - removed, ~ changed)."""
+    from steve.porcelain.diff import FieldChange, TreeChange, show
     from steve.porcelain.diff import diff as diff_lib
 
     repo = state.repo()
-    for change in diff_lib(repo, repo.rev_parse(old), repo.rev_parse(new)):
-        _line(str(change))
+    changes = diff_lib(repo, repo.rev_parse(old), repo.rev_parse(new), envelope=envelope)
+    if quiet:
+        sys.exit(EXIT_FALSE if changes else 0)
+    for change in changes:
+        if not as_json:
+            _line(str(change))
+        elif isinstance(change, FieldChange):
+            _json_line(
+                {
+                    "op": change.change.value,
+                    "section": change.section,
+                    "path": change.path,
+                    "old": json.loads(show(change.old)) if change.change.value != "+" else None,
+                    "new": json.loads(show(change.new)) if change.change.value != "-" else None,
+                }
+            )
+        else:
+            assert isinstance(change, TreeChange)
+            _json_line(
+                {
+                    "op": change.change.value,
+                    "section": "tree",
+                    "path": change.path,
+                    "old": None
+                    if change.old is None
+                    else {"mode": change.old.mode.git, "id": change.old.oid.hex},
+                    "new": None
+                    if change.new is None
+                    else {"mode": change.new.mode.git, "id": change.new.oid.hex},
+                }
+            )
 
 
 # --- stage commands -----------------------------------------------------------------------
 
 
-def _record(state: Context, kind: str, file: str, run: str | None) -> None:
+def _record(state: Context, kind: str, file: str, run: str | None, quiet: bool) -> None:
     from steve.porcelain.freeze import load_draft
     from steve.porcelain.stages import record
 
@@ -296,6 +369,8 @@ def _record(state: Context, kind: str, file: str, run: str | None) -> None:
     draft = load_draft(_read_input(file), file)
     now, tz = frozen_time()
     result = record(repo, kind, draft, run_id=run, now=now, tz=tz, actor=str(identity()))
+    if quiet:
+        return
     _line(result.oid.hex)
     if result.transition is not None:
         t = result.transition
@@ -310,28 +385,31 @@ _RUN_OPT = click.option(
 @cli.command()
 @click.argument("file")
 @_RUN_OPT
+@_QUIET
 @pass_state
-def design(state: Context, file: str, run: str | None) -> None:
+def design(state: Context, file: str, run: str | None, quiet: bool) -> None:
     """Freeze FILE as the run's design manifest (moves the run to DESIGN)."""
-    _record(state, "design", file, run)
+    _record(state, "design", file, run, quiet)
 
 
 @cli.command()
 @click.argument("file")
 @_RUN_OPT
+@_QUIET
 @pass_state
-def research(state: Context, file: str, run: str | None) -> None:
+def research(state: Context, file: str, run: str | None, quiet: bool) -> None:
     """Freeze FILE as the run's research manifest (moves the run to RESEARCH)."""
-    _record(state, "research", file, run)
+    _record(state, "research", file, run, quiet)
 
 
 @cli.command()
 @click.argument("file")
 @_RUN_OPT
+@_QUIET
 @pass_state
-def plan(state: Context, file: str, run: str | None) -> None:
+def plan(state: Context, file: str, run: str | None, quiet: bool) -> None:
     """Freeze FILE as the run's plan (moves the run to PLAN)."""
-    _record(state, "plan", file, run)
+    _record(state, "plan", file, run, quiet)
 
 
 # --- runs -----------------------------------------------------------------------------------
@@ -346,6 +424,29 @@ def _run_line(run: Run, current: str | None) -> str:
     return f"{mark} {run.id} {run.stage.value:<8} {_when(run.updated)} {run.name}"
 
 
+def _run_json(run: Run, current: str | None) -> dict[str, object]:
+    return {
+        "id": run.id,
+        "name": run.name,
+        "stage": run.stage.value,
+        "created": run.created,
+        "updated": run.updated,
+        "current": run.id == current,
+    }
+
+
+def _transition_json(t: Transition) -> dict[str, object]:
+    return {
+        "run": t.run_id,
+        "seq": t.seq,
+        "from": t.from_stage.value if t.from_stage is not None else None,
+        "to": t.to_stage.value,
+        "trigger": t.trigger,
+        "time": t.time,
+        "actor": t.actor,
+    }
+
+
 def _transition_line(t: Transition) -> str:
     src = t.from_stage.value if t.from_stage is not None else "(new)"
     return f"{t.seq:>4} {_when(t.time)} {src:>8} -> {t.to_stage.value:<8} {t.trigger} [{t.actor}]"
@@ -358,42 +459,70 @@ def run_group() -> None:
 
 @run_group.command("new")
 @click.option("--name", default=None, help="A name for the run (default: its id).")
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@_QUIET
 @pass_state
-def run_new(state: Context, name: str | None) -> None:
+def run_new(state: Context, name: str | None, as_json: bool, quiet: bool) -> None:
     """Start a run in DESIGN and make it the current run; print its id."""
     from steve.porcelain.runs import new_run
 
     now, _ = frozen_time()
     run = new_run(state.repo(), name=name, now=now, actor=str(identity()))
-    _line(run.id)
+    if as_json:
+        _json_line(_run_json(run, run.id))
+    elif not quiet:
+        _line(run.id)
 
 
 @run_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_state
-def run_list(state: Context) -> None:
+def run_list(state: Context, as_json: bool) -> None:
     """List runs, oldest first (* marks the current run)."""
     from steve.porcelain.runs import current_run, list_runs
 
     repo = state.repo()
     cur = current_run(repo)
     for run in list_runs(repo):
-        _line(_run_line(run, cur.id if cur else None))
+        if as_json:
+            _json_line(_run_json(run, cur.id if cur else None))
+        else:
+            _line(_run_line(run, cur.id if cur else None))
 
 
 @run_group.command("show")
 @click.argument("run", required=False)
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_state
-def run_show(state: Context, run: str | None) -> None:
+def run_show(state: Context, run: str | None, as_json: bool) -> None:
     """Show a run (default: the current one): stage, next stages, manifests."""
     from steve.objects.model import MANIFEST_TYPES
-    from steve.porcelain.runs import allowed_from, find_run, run_manifests, run_ref
+    from steve.porcelain.runs import (
+        current_run,
+        find_run,
+        reachable_by_hand,
+        run_manifests,
+        run_ref,
+    )
 
     repo = state.repo()
     found = find_run(repo, run)
+    if as_json:
+        cur = current_run(repo)
+        latest = run_manifests(repo, found.id)
+        value = _run_json(found, cur.id if cur else None)
+        value["next"] = [s.value for s in reachable_by_hand(found.stage)]
+        value["manifests"] = [
+            {"kind": k.value, "id": latest[k].hex, "ref": run_ref(found.id, k)}
+            for k in MANIFEST_TYPES
+            if k in latest
+        ]
+        _json_line(value)
+        return
     _line(f"run      {found.id}")
     _line(f"name     {found.name}")
     _line(f"stage    {found.stage.value}")
-    _line(f"next     {' '.join(s.value for s in allowed_from(found.stage)) or '(none)'}")
+    _line(f"next     {' '.join(s.value for s in reachable_by_hand(found.stage)) or '(none)'}")
     _line(f"created  {_when(found.created)}")
     _line(f"updated  {_when(found.updated)}")
     latest = run_manifests(repo, found.id)
@@ -406,9 +535,16 @@ def run_show(state: Context, run: str | None) -> None:
 @click.argument("stage", type=click.Choice(STAGES, case_sensitive=False))
 @click.option("--run", "run", default=None, help="Run id, prefix or name (default: current).")
 @click.option("--reason", default=None, help="Why (recorded in the transition's trigger).")
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@_QUIET
 @pass_state
-def run_goto(state: Context, stage: str, run: str | None, reason: str | None) -> None:
-    """Move a run to STAGE if the state machine allows it; the transition is recorded."""
+def run_goto(
+    state: Context, stage: str, run: str | None, reason: str | None, as_json: bool, quiet: bool
+) -> None:
+    """Move a run to STAGE if the state machine allows it; the transition is recorded.
+
+    STAGE is case-insensitive.  DEPLOY is refused until a deploy command exists
+    (a run moved there could never leave it)."""
     from steve.porcelain.runs import Stage, find_run, goto
 
     repo = state.repo()
@@ -416,39 +552,73 @@ def run_goto(state: Context, stage: str, run: str | None, reason: str | None) ->
     now, _ = frozen_time()
     trigger = f"goto: {reason}" if reason else "goto"
     t = goto(repo, found.id, Stage.parse(stage), trigger=trigger, now=now, actor=str(identity()))
-    _line(_transition_line(t))
+    if as_json:
+        _json_line(_transition_json(t))
+    elif not quiet:
+        _line(_transition_line(t))
 
 
 @run_group.command("transitions")
 @click.argument("run", required=False)
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_state
-def run_transitions(state: Context, run: str | None) -> None:
+def run_transitions(state: Context, run: str | None, as_json: bool) -> None:
     """List a run's recorded transitions in order."""
     from steve.porcelain.runs import find_run, transitions
 
     repo = state.repo()
     for t in transitions(repo, find_run(repo, run).id):
-        _line(_transition_line(t))
+        if as_json:
+            _json_line(_transition_json(t))
+        else:
+            _line(_transition_line(t))
 
 
 @run_group.command("switch")
 @click.argument("run")
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
+@_QUIET
 @pass_state
-def run_switch(state: Context, run: str) -> None:
+def run_switch(state: Context, run: str, as_json: bool, quiet: bool) -> None:
     """Make RUN the current run."""
     from steve.porcelain.runs import switch_run
 
-    _line(switch_run(state.repo(), run).id)
+    found = switch_run(state.repo(), run)
+    if as_json:
+        _json_line(_run_json(found, found.id))
+    elif not quiet:
+        _line(found.id)
 
 
 @cli.command()
+@click.option("--json", "as_json", is_flag=True, help=_JSON_HELP)
 @pass_state
-def status(state: Context) -> None:
+def status(state: Context, as_json: bool) -> None:
     """The current run, its stage and next stages, and its latest manifest of each kind."""
     from steve.porcelain.status import status as status_lib
 
     st = status_lib(state.repo())
     head = st.head
+    if as_json:
+        _json_line(
+            {
+                "head": None
+                if head is None
+                else {
+                    "ref": head.name,
+                    "symref": head.symbolic,
+                    "id": head.target.hex if head.target else None,
+                },
+                "runs": st.runs,
+                "run": None if st.run is None else _run_json(st.run, st.run.id),
+                "next": [s.value for s in st.allowed],
+                "manifests": [
+                    {"kind": m.kind.value, "ref": m.ref, "id": m.oid.hex, "summary": m.summary}
+                    for m in st.manifests
+                ],
+            }
+        )
+        return
     if head is not None:
         where = head.symbolic or head.name
         _line(f"HEAD     {where} -> {head.target.hex if head.target else '(unborn)'}")

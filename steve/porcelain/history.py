@@ -337,35 +337,3 @@ def format_entry(fmt: str, entry: LogEntry, abbrev: int = 12) -> str:
     parents = b"".join(p.raw for p in entry.parents)
     row = (entry.oid.raw, entry.kind.value, entry.time, entry.tz, parents, entry.summary)
     return row_formatter(fmt, abbrev)(row)
-
-
-class Graph:
-    """A simple lane graph for ``log --graph``: one column per line of descent.
-
-    Each call to :meth:`prefix` returns the lane marks for the next entry
-    (``*`` for the entry, ``|`` for other open lanes).  Merge and fork
-    connectors are not drawn; lanes appear and close instead.
-    """
-
-    def __init__(self) -> None:
-        self.lanes: list[bytes] = []
-
-    def prefix(self, entry: LogEntry) -> str:
-        raw = entry.oid.raw
-        if raw in self.lanes:
-            col = self.lanes.index(raw)
-        else:
-            self.lanes.append(raw)
-            col = len(self.lanes) - 1
-        marks = " ".join("*" if i == col else "|" for i in range(len(self.lanes)))
-        parents = [p.raw for p in entry.parents]
-        rest = [lane for i, lane in enumerate(self.lanes) if i != col and lane != raw]
-        new_lanes = rest[:col]
-        if parents and parents[0] not in rest:
-            new_lanes.append(parents[0])
-        new_lanes += rest[col:]
-        for p in parents[1:]:
-            if p not in new_lanes:
-                new_lanes.append(p)
-        self.lanes = new_lanes
-        return marks + " "

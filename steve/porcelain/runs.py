@@ -22,9 +22,16 @@ import enum
 import os
 from dataclasses import dataclass
 
-from steve.errors import InvalidInput, InvalidTransition, RunNotFound, StageChanged
+from steve.errors import (
+    InvalidInput,
+    InvalidTransition,
+    RunNotFound,
+    StageChanged,
+    StageNotAvailable,
+)
 from steve.objects.model import MANIFEST_TYPES, ObjectType
 from steve.objects.oid import ObjectId
+from steve.refs.runspec import match_run
 from steve.repo import Repo
 from steve.store.base import RunRecord, Transaction, TransitionRecord
 
@@ -42,8 +49,9 @@ class Stage(enum.StrEnum):
 
     @classmethod
     def parse(cls, text: str) -> Stage:
+        """A stage from user input: case-insensitive (``deploy`` is DEPLOY)."""
         try:
-            return cls(text.upper())
+            return cls(text.strip().upper())
         except ValueError:
             names = ", ".join(s.value for s in cls)
             raise InvalidInput("unknown stage", f"{text!r} (stages: {names})") from None
@@ -82,8 +90,22 @@ UPSTREAM: dict[ObjectType, tuple[ObjectType, ...]] = {
 }
 
 
+# Stages the table allows but no command works in yet, with why a hand-made move
+# there is refused.  DEPLOY is terminal: a run moved there by `steve run goto` could
+# never leave it, and no deploy receipt could be made for it.
+NOT_AVAILABLE: dict[Stage, str] = {
+    Stage.DEPLOY: "DEPLOY is terminal and no deploy command exists yet, "
+    "so the run could never leave it",
+}
+
+
 def allowed_from(stage: Stage) -> list[Stage]:
     return sorted(ALLOWED[stage], key=list(Stage).index)
+
+
+def reachable_by_hand(stage: Stage) -> list[Stage]:
+    """The stages `steve run goto` can move a run to from ``stage``."""
+    return [s for s in allowed_from(stage) if s not in NOT_AVAILABLE]
 
 
 def check_transition(run_id: str, current: Stage, target: Stage) -> None:
@@ -176,15 +198,7 @@ def find_run(repo: Repo, spec: str | None = None) -> Run:
     rec = repo.backend.get_run(spec)
     if rec is not None:
         return Run.from_record(rec)
-    runs = list_runs(repo)
-    matches = [r for r in runs if r.id.startswith(spec.upper()) and len(spec) >= 4]
-    if not matches:
-        matches = [r for r in runs if r.name == spec]
-    if len(matches) == 1:
-        return matches[0]
-    if matches:
-        raise RunNotFound(spec, f"ambiguous: matches {', '.join(r.id for r in matches[:5])}")
-    raise RunNotFound(spec)
+    return Run.from_record(match_run(repo.backend.list_runs(), spec))
 
 
 def transitions(repo: Repo, run_id: str) -> list[Transition]:
@@ -282,8 +296,19 @@ def goto(
     """Move the run to ``target`` if the table allows it; record the transition.
 
     ``expected`` (optional) is the stage the caller believes the run is in:
-    if another writer moved it meanwhile, StageChanged is raised.
+    if another writer moved it meanwhile, StageChanged is raised.  A stage in
+    :data:`NOT_AVAILABLE` (DEPLOY, until deploy exists) is refused with
+    StageNotAvailable.
     """
+    why = NOT_AVAILABLE.get(target)
+    if why is not None:
+        rec = repo.backend.get_run(run_id)
+        if rec is None:
+            raise RunNotFound(run_id)
+        if expected is not None and rec.stage != expected.value:
+            raise StageChanged(run_id, expected.value, rec.stage)
+        check_transition(run_id, Stage(rec.stage), target)
+        raise StageNotAvailable(run_id, rec.stage, target.value, why)
     with repo.transaction() as tx:
         change = transition_in(repo, tx, run_id, target, trigger, now, actor, expected)
         tx.emit("run.transition", transition_payload(change), run_id=run_id)

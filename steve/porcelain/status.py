@@ -7,7 +7,14 @@ from dataclasses import dataclass
 from steve.objects.model import MANIFEST_TYPES, ObjectType
 from steve.objects.oid import ObjectId
 from steve.porcelain.history import read_entry
-from steve.porcelain.runs import Run, Stage, allowed_from, current_run, run_manifests, run_ref
+from steve.porcelain.runs import (
+    Run,
+    Stage,
+    current_run,
+    reachable_by_hand,
+    run_manifests,
+    run_ref,
+)
 from steve.refs.refs import Ref
 from steve.repo import Repo
 
@@ -23,7 +30,7 @@ class LatestManifest:
 @dataclass(frozen=True, slots=True)
 class Status:
     run: Run | None
-    allowed: list[Stage]
+    allowed: list[Stage]  # where `steve run goto` can take the run
     manifests: list[LatestManifest]
     head: Ref | None
     runs: int
@@ -43,4 +50,4 @@ def status(repo: Repo) -> Status:
         for kind in MANIFEST_TYPES
         if kind in latest
     ]
-    return Status(run, allowed_from(run.stage), manifests, head, n_runs)
+    return Status(run, reachable_by_hand(run.stage), manifests, head, n_runs)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from steve.errors import BadRefName, RefNameConflict, RefNameTooLong, RefNotFound
 from steve.objects.oid import ObjectId
 from steve.refs.names import HEAD, candidates, check_ref_name, length_problem
-from steve.store.base import ANY, Backend, ReflogEntry, RefRecord, Transaction, Unset
+from steve.store.base import ANY, Backend, ReflogEntry, RefRecord, RunRecord, Transaction, Unset
 
 MAX_SYMREF_DEPTH = 5
 
@@ -85,6 +85,10 @@ class RefStore:
 
     def reflog(self, name: str) -> list[ReflogEntry]:
         return self._b.reflog(name)
+
+    def runs(self) -> list[RunRecord]:
+        """The runs, oldest first (for ``run:NAME`` revisions; steve.refs.runspec)."""
+        return self._b.list_runs()
 
     # --- writing ------------------------------------------------------------------
 

@@ -13,6 +13,8 @@ Supported::
     <rev>~  <rev>~N     the N-th first-parent ancestor
     <rev>^{type}        peel tags until an object of that type; ^{} peels all tags,
                         ^{object} checks existence
+    run:NAME            a run's latest manifest (id, id prefix or name; steve.refs.runspec)
+    run:NAME/KIND       a run's latest manifest of KIND
 
 Tags peel before ``^`` and ``~`` (as git peels to a commit).  A name that is
 both a ref and a hex prefix resolves to the ref, as in git.
@@ -21,6 +23,7 @@ both a ref and a hex prefix resolves to the ref, as in git.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -34,6 +37,8 @@ from steve.objects.model import Manifest, ObjectType, StoredObject, Tag
 from steve.objects.oid import OID_HEX, ObjectId, is_hex_prefix
 from steve.refs.names import HEAD, candidates, format_problem
 from steve.refs.refs import RefStore
+from steve.refs.runspec import PREFIX as RUN_PREFIX
+from steve.refs.runspec import resolve_run
 
 _SUFFIX = re.compile(r"\^\{([a-z_]*)\}|\^(\d*)|~(\d*)")
 _REFLOG = re.compile(r"^(.*)@\{(-?\d+)\}$")
@@ -113,6 +118,9 @@ def resolve_base(reader: ObjectReader, refs: RefStore, base: str, rev: str) -> R
         if target is None:
             raise UnknownRevision(rev, f"{full}@{{{n}}} records a deletion")
         return Resolved(target, full)
+    if base.startswith(RUN_PREFIX):
+        oid, run_ref = resolve_run(refs.runs(), _target_of(refs), base, rev)
+        return Resolved(oid, run_ref)
     if "@{" in base:
         raise BadRevision(rev, "unsupported @{...} form")
     if base == "@":
@@ -135,6 +143,14 @@ def resolve_base(reader: ObjectReader, refs: RefStore, base: str, rev: str) -> R
     if base == HEAD:
         raise UnknownRevision(rev, "HEAD does not point at anything yet")
     raise UnknownRevision(rev)
+
+
+def _target_of(refs: RefStore) -> Callable[[str], ObjectId | None]:
+    def target(name: str) -> ObjectId | None:
+        ref = refs.resolve(name)
+        return None if ref is None else ref.target
+
+    return target
 
 
 def _full_ref_name(refs: RefStore, name: str) -> str | None:

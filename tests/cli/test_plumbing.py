@@ -329,6 +329,19 @@ def test_show_ref_and_for_each_ref(invoke: Invoke, open_repo: OpenRepo) -> None:
     only_tags = invoke("for-each-ref", "--format=%(refname)", "refs/tags")
     assert only_tags.lines == ["refs/tags/v1"]
     invoke("for-each-ref", "--format", "%(bogus)").assert_error(6, "STEVE-INPUT-001")
+    # --json: one object per line, the documented fields (docs/cli.md)
+    rows = [json.loads(line) for line in invoke("show-ref", "--json").lines]
+    assert rows == [{"ref": n, "id": expected[n].hex} for n in sorted(expected)]
+    rows = [json.loads(line) for line in invoke("for-each-ref", "--json", "refs/tags/").lines]
+    assert rows == [
+        {"ref": "refs/tags/v1", "short": "v1", "id": tag.hex, "type": "tag", "symref": None}
+    ]
+    assert invoke("for-each-ref", "--json", "--format", "%(refname)").exit_code == 2
+    # whole path components only, as git
+    assert invoke("for-each-ref", "--format=%(refname)", "refs/heads/ma").lines == []
+    assert invoke("for-each-ref", "--format=%(refname)", "refs/heads/m*").lines == [
+        "refs/heads/main"
+    ]
 
 
 def test_rev_parse(invoke: Invoke, open_repo: OpenRepo) -> None:
@@ -531,3 +544,35 @@ def test_content_reads_refuse_bytes_that_do_not_hash_to_their_id(
     res = invoke("fsck")
     assert res.exit_code == 9
     assert any(line.startswith(f"corrupt {good.hex}") for line in res.lines)
+
+
+def test_help_lists_every_exit_code(invoke: Invoke) -> None:
+    """`steve --help` names every exit code steve.errors defines (0-13 today)."""
+    import re as _re
+
+    from steve import errors
+
+    text = " ".join(invoke("--help").stdout.decode().split())
+    listed = text[text.index("Exit codes:") :]
+    codes = {int(n) for n in _re.findall(r"(?<![\w-])(\d{1,2}) [a-z\"]", listed)}
+    defined = {v for k, v in vars(errors).items() if k.startswith("EXIT_") and isinstance(v, int)}
+    assert codes == defined, sorted(defined ^ codes)
+
+
+def test_mistyped_command_gets_a_suggestion(invoke: Invoke) -> None:
+    import subprocess
+    import sys as _sys
+
+    # a fresh process: commands not yet loaded (lazily imported) are still suggested
+    proc = subprocess.run(
+        [_sys.executable, "-m", "steve.cli.main", "stauts"],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 2 and "Did you mean 'status'?" in proc.stderr, proc.stderr
+    res = invoke("for-each-rfe")
+    assert "Did you mean 'for-each-ref'?" in res.stderr, res.stderr
+    res = invoke("run", "gto", "BUILD")
+    assert res.exit_code == 2 and "Did you mean 'goto'?" in res.stderr

@@ -302,3 +302,68 @@ def test_plumbing_does_not_import_pydantic() -> None:
     code = "import sys, steve.objects, steve.repo, steve.cli.main; print('pydantic' in sys.modules)"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == "False"
+
+
+# --- validation output (issue 11 item 10) ------------------------------------------------
+
+
+def test_field_errors_do_not_hide_cross_field_errors() -> None:
+    """One round reports both: a broken field and an axiom naming no constraint."""
+    draft = _mutated(["created_at"], "yesterday")
+    draft["axioms"] = ["C-009"]
+    draft["constraints"][1]["description"] = 7  # a broken item still takes part in checks
+    draft["constraints"].append({"id": "C-001", "type": "Legal", "description": "d", "hard": 1})
+    with pytest.raises(ManifestInvalid) as info:
+        validate("design", draft)
+    got = paths(info.value)
+    assert "created_at" in got and "constraints[1].description" in got
+    assert "constraints[2].hard" in got
+    assert "axioms[0]" in got, info.value.problems  # cross-field, despite the field errors
+    assert "constraints[2].id" in got, info.value.problems  # unique, at its own index
+    # a cross-field rule never repeats a path a field error already names
+    assert len(got) == len(set(got))
+
+
+def test_one_problem_per_line_in_the_detail() -> None:
+    draft = _mutated(["created_at"], "x")
+    draft["name"] = 5
+    with pytest.raises(ManifestInvalid) as info:
+        validate("design", draft)
+    lines = info.value.detail.splitlines()
+    assert len(lines) == 2 and "; " not in info.value.detail
+    assert lines[0].startswith("name: ") and lines[1].startswith("created_at: ")
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "where", "hint"),
+    [
+        (["human_aproved"], True, "human_aproved", "did you mean 'human_approved'?"),
+        (["constraints", 0, "hrad"], True, "constraints[0].hrad", "did you mean 'hard'?"),
+        (["constraints", 0, "type"], "Secutiry", "constraints[0].type", "did you mean 'Security'?"),
+        (["intent", "sumary"], "s", "intent.sumary", "did you mean 'summary'?"),
+    ],
+)
+def test_unknown_fields_and_enum_values_suggest_the_near_name(
+    path: list[Any], value: Any, where: str, hint: str
+) -> None:
+    with pytest.raises(ManifestInvalid) as info:
+        validate("design", _mutated(path, value))
+    rule = dict(info.value.problems)[where]
+    assert rule.endswith(hint), info.value.problems
+
+
+def test_a_date_for_an_integer_time_says_unix_seconds() -> None:
+    import datetime
+
+    for value, seconds in (
+        ("2024-01-01T00:00:00Z", 1704067200),
+        (datetime.date(2024, 1, 1), 1704067200),  # YAML's own date type
+        (datetime.datetime(2024, 1, 1, 1, 0, tzinfo=datetime.UTC), 1704070800),
+    ):
+        with pytest.raises(ManifestInvalid) as info:
+            validate("design", _mutated(["created_at"], value))
+        rule = dict(info.value.problems)["created_at"]
+        assert "unix seconds" in rule and f"write {seconds}" in rule, rule
+    with pytest.raises(ManifestInvalid) as info:
+        validate("design", _mutated(["created_at"], "soon"))
+    assert "unix seconds" in dict(info.value.problems)["created_at"]

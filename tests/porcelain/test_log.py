@@ -13,7 +13,8 @@ from steve.errors import WrongObjectType
 from steve.objects.model import Blob, Manifest, ObjectType
 from steve.objects.oid import ObjectId
 from steve.objects.summary import ManifestHead
-from steve.porcelain.history import Graph, LogEntry, format_date, format_entry, summarize, walk
+from steve.porcelain.history import LogEntry, format_date, format_entry, summarize, walk
+from steve.porcelain.log import Graph
 from steve.repo import Repo
 from steve.store.kdf import KdfParams
 from steve.store.sqlite import SCHEMA_VERSION
@@ -115,12 +116,72 @@ def test_summaries_never_raise_on_odd_bodies() -> None:
             assert summarize(kind, []) == ""
 
 
-def test_graph_lanes_for_a_merge() -> None:
+def drawn(repo: Repo, starts: Sequence[ObjectId]) -> list[str]:
+    g, out = Graph(), []
+    for e in walk(repo, starts):
+        rows = g.rows(e)
+        out.append((rows.mark + e.summary.split(" (")[0]).rstrip())
+        out += rows.after
+    return out
+
+
+def test_graph_draws_merge_and_fork_connectors() -> None:
     repo = Repo.memory()
     ids = diamond(repo)
-    g = Graph()
-    lines = [g.prefix(e) + e.summary[0] for e in walk(repo, [ids["d"]])]
-    assert lines == ["* d", "| * c", "* | b", "* a"]
+    assert drawn(repo, [ids["d"]]) == ["*   d", "|\\", "| * c", "* | b", "|/", "* a"]
+    assert drawn(repo, [ids["b"], ids["c"]]) == ["* c", "| * b", "|/", "* a"]
+
+
+# DAGs as (name, parents) in time order; the walk's order (by time) is git's
+# --topo-order for these, so the drawing must be git's, character for character.
+GRAPH_CASES = {
+    "linear": ([("a", []), ("b", ["a"]), ("c", ["b"])], ["c"]),
+    "diamond": ([("a", []), ("b", ["a"]), ("c", ["a"]), ("d", ["b", "c"])], ["d"]),
+    "fork": ([("a", []), ("b", ["a"]), ("c", ["a"])], ["b", "c"]),
+    "three heads": ([("a", []), ("b", ["a"]), ("c", ["a"]), ("e", ["a"])], ["b", "c", "e"]),
+    "side branch": (
+        [("a", []), ("b", ["a"]), ("c", ["b"]), ("s1", ["a"]), ("s2", ["s1"]), ("m", ["c", "s2"])],
+        ["m"],
+    ),
+    "merge then more": (
+        [("a", []), ("b", ["a"]), ("c", ["a"]), ("m", ["b", "c"]), ("n", ["m"])],
+        ["n"],
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(GRAPH_CASES))
+def test_graph_matches_git_log_graph(case: str, tmp_path: Path) -> None:
+    import subprocess
+
+    from tests.gitenv import git_exe, scrubbed_git_env
+
+    dag, heads = GRAPH_CASES[case]
+    repo = Repo.memory()
+    ours: dict[str, ObjectId] = {}
+    for i, (name, parents) in enumerate(dag):
+        ours[name] = research(repo, name, T0 + i, [ours[p] for p in parents])
+    env = scrubbed_git_env(tmp_path)
+    (tmp_path / "g").mkdir()
+
+    def git(*args: str, **extra: str) -> str:
+        proc = subprocess.run(
+            [git_exe(), *args], cwd=tmp_path / "g", env={**env, **extra},
+            capture_output=True, check=True,
+        )  # fmt: skip
+        return proc.stdout.decode().strip()
+
+    git("init", "-q")
+    tree = git("write-tree")
+    commits: dict[str, str] = {}
+    for i, (name, parents) in enumerate(dag):
+        stamp = f"{T0 + i} +0000"
+        args = ["commit-tree", tree, "-m", name]
+        for p in parents:
+            args += ["-p", commits[p]]
+        commits[name] = git(*args, GIT_AUTHOR_DATE=stamp, GIT_COMMITTER_DATE=stamp)
+    theirs = git("log", "--graph", "--format=%s", *(commits[h] for h in heads))
+    assert drawn(repo, [ours[h] for h in heads]) == [x.rstrip() for x in theirs.splitlines()]
 
 
 def test_log_streams_20k_history_in_bounded_memory() -> None:

@@ -13,7 +13,13 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invariant, rule
 
-from steve.errors import InvalidTransition, ManifestInvalid, RunNotFound, StageChanged
+from steve.errors import (
+    InvalidTransition,
+    ManifestInvalid,
+    RunNotFound,
+    StageChanged,
+    StageNotAvailable,
+)
 from steve.objects.model import ObjectType
 from steve.porcelain import runs
 from steve.porcelain.runs import ALLOWED, Stage, check_transition, goto, new_run
@@ -87,7 +93,10 @@ class StageMachine(RuleBasedStateMachine):
     def move(self, run_id: str, stage: Stage) -> None:
         self.clock += 1
         current = self.model[run_id]
-        if (current, stage.value) in EXPECTED_EDGES:
+        if (current, stage.value) in EXPECTED_EDGES and stage is Stage.DEPLOY:
+            with pytest.raises(StageNotAvailable):  # no deploy exists yet: refused by hand
+                goto(self.repo, run_id, stage, now=self.clock, actor=ACTOR)
+        elif (current, stage.value) in EXPECTED_EDGES:
             t = goto(self.repo, run_id, stage, now=self.clock, actor=ACTOR, trigger="test")
             assert (t.from_stage, t.to_stage) == (Stage(current), stage)
             self.model[run_id] = stage.value
@@ -221,6 +230,30 @@ def test_find_run_by_prefix_name_and_current(mem_repo: Repo) -> None:
     assert runs.switch_run(repo, "alpha") == a
     assert runs.current_run(repo) == a
     assert [r.id for r in runs.list_runs(repo)] == ["AAAA1111", "AAAA2222"]
+
+
+def test_goto_deploy_is_refused_while_no_deploy_exists(mem_repo: Repo) -> None:
+    repo = mem_repo
+    run = new_run(repo, now=T0, actor=ACTOR)
+    for stage in (Stage.RESEARCH, Stage.PLAN, Stage.BUILD, Stage.TEST):
+        goto(repo, run.id, stage, now=T0, actor=ACTOR)
+    before = runs.transitions(repo, run.id)
+    with pytest.raises(StageNotAvailable) as info:
+        goto(repo, run.id, Stage.DEPLOY, now=T0 + 1, actor=ACTOR, trigger="goto: ship it")
+    err = info.value
+    assert err.code == "STEVE-STATE-010" and err.exit_code == 6
+    assert "DEPLOY" in err.detail and "terminal" in err.detail
+    assert runs.find_run(repo, run.id).stage is Stage.TEST
+    assert runs.transitions(repo, run.id) == before
+    assert Stage.DEPLOY not in runs.reachable_by_hand(Stage.TEST)
+    assert Stage.BUILD in runs.reachable_by_hand(Stage.TEST)
+
+
+def test_stage_names_are_case_insensitive() -> None:
+    assert Stage.parse("deploy") is Stage.DEPLOY and Stage.parse(" Build ") is Stage.BUILD
+    with pytest.raises(Exception) as info:
+        Stage.parse("ship")
+    assert "DESIGN, RESEARCH" in str(info.value)
 
 
 def test_run_ids_are_ulids_sorted_by_time() -> None:

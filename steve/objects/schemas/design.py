@@ -114,10 +114,10 @@ class DesignManifest(ManifestBody):
             seen.add(ref)
             if ref not in hard:
                 out.append((path, f"axiom_reference: {ref!r} names no constraint"))
-            elif not hard[ref]:
+            elif hard[ref] is False:
                 out.append((path, f"axiom_hard: {ref!r} is a soft constraint (hard=false)"))
-        if self.human_approved and self.approval_timestamp is None:
+        if self.human_approved is True and self.approval_timestamp is None:
             out.append(("approval_timestamp", "required: human_approved=true needs a timestamp"))
-        if not self.human_approved and self.approval_timestamp is not None:
+        if self.human_approved is False and self.approval_timestamp is not None:
             out.append(("approval_timestamp", "forbidden: set only when human_approved=true"))
         return out
