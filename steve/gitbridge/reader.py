@@ -254,7 +254,7 @@ class ObjectReader:
             raise _damaged(sha, str(exc)) from exc
 
     def _info(self, sha: bytes, depth: int) -> tuple[int, int]:
-        found = None if self._loose(sha) is not None else self._find(sha)
+        found = self._find(sha)
         if found is None:
             type_num, size, chunks = self._stream(sha, depth)
             close = getattr(chunks, "close", None)
@@ -291,12 +291,12 @@ class ObjectReader:
         raise AssertionError("unreachable")
 
     def _stream(self, sha: bytes, depth: int) -> tuple[int, int, Iterator[bytes]]:
+        found = self._find(sha)  # packs first, as git looks: an export writes only packs
+        if found is not None:
+            return self._stream_packed(found[0], found[1], sha, depth)
         loose = self._loose(sha)
         if loose is not None:
             return self._stream_loose(loose, sha)
-        found = self._find(sha)
-        if found is not None:
-            return self._stream_packed(found[0], found[1], sha, depth)
         return self._stream_alternate(sha)
 
     def _stream_alternate(self, sha: bytes) -> tuple[int, int, Iterator[bytes]]:
