@@ -20,15 +20,18 @@ Outcomes are classified with the DEVPATH 4.8 taxonomy (:class:`FailureClass`).
 from __future__ import annotations
 
 import contextlib
+import os
 import posixpath
 import queue
 import re
+import signal
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import docker.errors
@@ -45,10 +48,19 @@ from steve.exec.base import (
     owner_labels,
 )
 from steve.exec.images import PINNED_REF
+from steve.exec.launch import (
+    CMD_DIR,
+    ENTRYPOINT,
+    NOT_FOUND_EXIT,
+    NOT_STARTED,
+    launch_script,
+    script_tar,
+)
 from steve.exec.policy import ContainerPolicy, check, create_kwargs
 from steve.exec.tarconv import check_input_name, store_tar, tar_stream
 from steve.objects.model import CHUNK_SIZE, Blob, ChunkedBlob
 from steve.objects.oid import ObjectId
+from steve.objects.schemas.plan import DEFAULT_LOG_BYTES, DEFAULT_OUTPUT_BYTES
 from steve.repo import BatchWriter, Repo
 
 if TYPE_CHECKING:
@@ -60,6 +72,7 @@ QUEUE_DEPTH = 64  # log pieces in flight between the reader thread and the runne
 KILL_GRACE_S = 30.0  # how long a killed container's log stream may take to end
 STOP_GRACE_S = 10.0  # after SIGTERM on cancel, SIGKILL follows this much later
 POLL_S = 0.25  # how often a running step checks its deadline and cancellation
+USAGE_EVERY_S = 1.0  # how often the work dir's size is measured against the output limit
 
 LogCallback = Callable[[str, bytes], None]
 
@@ -76,6 +89,7 @@ class FailureClass(StrEnum):
     OUTPUT_MISSING = "OutputMissing"
     OUTPUT_REJECTED = "OutputRejected"
     INTERRUPTED = "Interrupted"
+    OUTPUT_LIMIT = "OutputLimitExceeded"
 
     @property
     def qualified(self) -> str:
@@ -93,6 +107,7 @@ _QUALIFIED = {
     FailureClass.OUTPUT_MISSING: "BuildError.OutputMissing",
     FailureClass.OUTPUT_REJECTED: "ContainerError.OutputRejected",
     FailureClass.INTERRUPTED: "ContainerError.Interrupted",
+    FailureClass.OUTPUT_LIMIT: "ContainerError.OutputLimitExceeded",
 }
 
 
@@ -110,6 +125,8 @@ class StepSpec:
     policy: ContainerPolicy
     timeout_s: float | None = None
     workdir: str = "/work"
+    output_limit: int | None = DEFAULT_OUTPUT_BYTES  # bytes in the work dir / collected
+    log_limit: int | None = DEFAULT_LOG_BYTES  # bytes kept of each of stdout and stderr
 
 
 @dataclass(frozen=True)
@@ -125,6 +142,7 @@ class StepResult:
     container_id: str
     image_diff_ids: tuple[str, ...]
     notes: tuple[str, ...] = field(default=())
+    log_dropped: Mapping[str, int] = field(default_factory=dict)  # stream -> bytes not kept
 
     @property
     def ok(self) -> bool:
@@ -152,6 +170,7 @@ class Runner(Protocol):
 FORK_FAILED = re.compile(
     rb"can't fork|cannot fork|fork: retry|fork failed|Resource temporarily unavailable"
 )
+FILE_TOO_LARGE = re.compile(rb"File too large|File size limit exceeded")
 NETWORK_FAILED = re.compile(
     rb"Network is unreachable|bad address|Temporary failure in name resolution|"
     rb"Could not resolve host|Name or service not known|Name does not resolve|"
@@ -167,8 +186,15 @@ def classify(
     stderr_tail: bytes,
     policy: ContainerPolicy,
     timeout_s: float | None,
+    output_limit: int | None = None,
 ) -> tuple[FailureClass | None, str]:
     """The failure class of a finished container and a one-line reason."""
+    file_too_large = exit_code == 128 + signal.SIGXFSZ or FILE_TOO_LARGE.search(stderr_tail)
+    if output_limit is not None and exit_code not in (None, 0) and file_too_large:
+        return (
+            FailureClass.OUTPUT_LIMIT,
+            f"a file grew past the output limit of {output_limit} bytes (exit status {exit_code})",
+        )
     if oom_killed:
         return (
             FailureClass.RESOURCE_LIMIT,
@@ -223,12 +249,34 @@ class BlobBuilder:
 
 
 class _Logs:
-    def __init__(self, writer: BatchWriter, on_log: LogCallback | None) -> None:
+    """Both log streams: kept up to ``limit`` bytes each (the rest counted, not stored,
+    not passed on), passed to ``on_log`` in bounded pieces."""
+
+    def __init__(
+        self, writer: BatchWriter, on_log: LogCallback | None, limit: int | None = None
+    ) -> None:
         self.streams = {"stdout": BlobBuilder(writer), "stderr": BlobBuilder(writer)}
         self.on_log = on_log
         self.tail = bytearray()
+        self.limit = limit
+        self.dropped = {"stdout": 0, "stderr": 0}
+
+    def notes(self) -> list[str]:
+        return [
+            f"{name} truncated: kept the first {self.streams[name].size} bytes "
+            f"(log limit {self.limit}), dropped {n}"
+            for name, n in self.dropped.items()
+            if n
+        ]
 
     def feed(self, name: str, data: bytes) -> None:
+        if self.limit is not None:
+            room = max(0, self.limit - self.streams[name].size)
+            if len(data) > room:
+                self.dropped[name] += len(data) - room
+                data = data[:room]
+                if not data:
+                    return
         self.streams[name].feed(data)
         if name == "stderr":
             self.tail += data
@@ -256,17 +304,68 @@ def _pump(stream: Any, q: queue.Queue[_Item]) -> None:
         q.put(None)
 
 
+class _OverBudget(Exception):
+    pass
+
+
+class _Budget:
+    """Counts the bytes of output archives; raises _OverBudget past ``limit``."""
+
+    def __init__(self, limit: int | None) -> None:
+        self.limit = limit
+        self.used = 0
+
+    def count(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        for chunk in chunks:
+            self.used += len(chunk)
+            if self.limit is not None and self.used > self.limit:
+                raise _OverBudget
+            yield chunk
+
+
+def _disk_usage(root: Path) -> int:
+    """Bytes of disk the files under ``root`` use (blocks, so sparse files count as
+    written), walked without recursion; symlinks are not followed."""
+    total = 0
+    stack = [root]
+    while stack:
+        try:
+            entries = list(os.scandir(stack.pop()))
+        except OSError:
+            continue
+        for e in entries:
+            try:
+                st = e.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            total += st.st_blocks * 512
+            if e.is_dir(follow_symlinks=False):
+                stack.append(Path(e.path))
+    return total
+
+
 # --- the Docker runner ------------------------------------------------------------------
 
 
 class _Watch:
     """Enforces a running step's deadline and the runner's cancellation, tick by tick."""
 
-    def __init__(self, runner: DockerRunner, cid: str, timeout_s: float | None) -> None:
+    def __init__(
+        self,
+        runner: DockerRunner,
+        cid: str,
+        timeout_s: float | None,
+        usage: Callable[[], int] | None = None,
+        limit: int | None = None,
+    ) -> None:
         self._runner = runner
         self._cid = cid
         now = time.monotonic()
         self.deadline = None if timeout_s is None else now + timeout_s
+        self._usage = usage
+        self._limit = limit
+        self._measure_at = now + USAGE_EVERY_S
+        self.over_limit: int | None = None  # bytes found in the work dir past the limit
         self.timed_out = False
         self.interrupted = False
         self.stopped_at: float | None = None  # SIGTERM sent (cancellation)
@@ -281,6 +380,12 @@ class _Watch:
         if self.deadline is not None and now >= self.deadline and not self.interrupted:
             self.timed_out = True
             self.kill()
+        elif self._usage is not None and self._limit is not None and now >= self._measure_at:
+            used = self._usage()
+            self._measure_at = time.monotonic() + USAGE_EVERY_S
+            if used > self._limit:
+                self.over_limit = used
+                self.kill()
         elif r.cancelled:
             if self.stopped_at is None:
                 self.interrupted = True
@@ -413,28 +518,30 @@ class DockerRunner:
         }
         api = self._engine.api
         where = self._engine.where
+        script = launch_script(spec.command, spec.env)  # refuses bad names before creating
         volume = f"steve-{uuid.uuid4().hex}"
+        volumes = [volume, volume + "-cmd"]
         cid = ""
         try:
-            with engine_call(where, "create volume"):
-                api.create_volume(name=volume, driver="local", labels=labels)
-            cid = self._create(spec, image.id, volume, labels)
+            for name in volumes:
+                with engine_call(where, "create volume"):
+                    api.create_volume(name=name, driver="local", labels=labels)
+            cid = self._create(spec, image.id, volumes, labels)
             self._running.add(cid)
+            uid, gid = spec.policy.uid, spec.policy.gid
             with engine_call(where, "copy inputs"):
-                api.put_archive(
-                    cid,
-                    spec.workdir,
-                    tar_stream(repo, spec.inputs, uid=spec.policy.uid, gid=spec.policy.gid),
-                )
+                api.put_archive(cid, CMD_DIR, script_tar(script, uid=uid, gid=gid))
+                api.put_archive(cid, spec.workdir, tar_stream(repo, spec.inputs, uid=uid, gid=gid))
             if self.cancelled:
                 return self._nothing_ran(
                     repo, started, FailureClass.INTERRUPTED, self._interrupted_detail(None)
                 )
             with repo.writer() as w:
-                logs = _Logs(w, on_log)
-                outcome = self._execute(cid, spec, logs, notes)
+                logs = _Logs(w, on_log, spec.log_limit)
+                outcome = self._execute(cid, spec, logs, notes, volumes)
                 stdout = logs.streams["stdout"].finish()
                 stderr = logs.streams["stderr"].finish()
+            notes.extend(logs.notes())
             if isinstance(outcome, tuple):
                 exit_code, failure, detail = outcome
             else:  # could not start
@@ -458,21 +565,29 @@ class DockerRunner:
                 container_id=cid,
                 image_diff_ids=image.diff_ids,
                 notes=tuple(notes),
+                log_dropped={k: v for k, v in logs.dropped.items() if v},
             )
         finally:
-            self._cleanup(cid, volume, notes)
+            self._cleanup(cid, volumes, notes)
             self._running.discard(cid)
 
-    def _create(self, spec: StepSpec, image_id: str, volume: str, labels: dict[str, str]) -> str:
+    def _create(
+        self, spec: StepSpec, image_id: str, volumes: list[str], labels: dict[str, str]
+    ) -> str:
+        """Create the container: the command and environment are NOT in its config
+        (they come in ``/steve/cmd``, see :mod:`steve.exec.launch`)."""
         kwargs = create_kwargs(spec.policy)
+        if spec.output_limit is not None:  # no single file past the limit (SIGXFSZ / EFBIG)
+            limit = spec.output_limit
+            kwargs["ulimits"] = [docker.types.Ulimit(name="fsize", soft=limit, hard=limit)]
         mounts = list(kwargs.pop("mounts", []))
-        mounts.append(docker.types.Mount(spec.workdir, volume, type="volume"))
+        mounts.append(docker.types.Mount(spec.workdir, volumes[0], type="volume"))
+        mounts.append(docker.types.Mount(CMD_DIR, volumes[1], type="volume"))
         with engine_call(self._engine.where, "create container"):
             container = self._engine.client.containers.create(
                 image_id,
-                command=list(spec.command[1:]),
-                entrypoint=[spec.command[0]],
-                environment=dict(spec.env),
+                command=[],
+                entrypoint=list(ENTRYPOINT),
                 working_dir=spec.workdir,
                 labels=labels,
                 mounts=mounts,
@@ -484,7 +599,7 @@ class DockerRunner:
         return str(container.id)
 
     def _execute(
-        self, cid: str, spec: StepSpec, logs: _Logs, notes: list[str]
+        self, cid: str, spec: StepSpec, logs: _Logs, notes: list[str], volumes: list[str]
     ) -> tuple[int | None, FailureClass | None, str] | str:
         """Attach, start, stream, wait; the classified outcome, or why it did not start."""
         api, stream_api, where = self._engine.api, self._engine.stream_api, self._engine.where
@@ -501,7 +616,8 @@ class DockerRunner:
             q: queue.Queue[_Item] = queue.Queue(maxsize=QUEUE_DEPTH)
             reader = threading.Thread(target=_pump, args=(stream, q), daemon=True)
             reader.start()
-            watch = _Watch(self, cid, spec.timeout_s)
+            usage = None if spec.output_limit is None else self._usage_of(volumes)
+            watch = _Watch(self, cid, spec.timeout_s, usage, spec.output_limit)
             while True:
                 if not watch.tick():
                     notes.append("log stream did not end after the kill")
@@ -520,6 +636,19 @@ class DockerRunner:
             with engine_call(where, "inspect container"):
                 state = api.inspect_container(cid)["State"]
             code = exit_code if exit_code is not None else state.get("ExitCode")
+            if code == NOT_FOUND_EXIT and self._exists(cid, NOT_STARTED):
+                return f"cannot start {spec.command[0]!r}: not found in the image"
+            if watch.over_limit is None and usage is not None and code not in (None, 0):
+                used = usage()  # a write refused at the file size limit fails the step
+                if spec.output_limit is not None and used >= spec.output_limit:
+                    watch.over_limit = used
+            if watch.over_limit is not None:
+                return (
+                    (None if code is None else int(code)),
+                    FailureClass.OUTPUT_LIMIT,
+                    f"the work dir reached the output limit of {spec.output_limit} bytes "
+                    f"({watch.over_limit} bytes found; exit status {code})",
+                )
             if watch.interrupted:
                 return (
                     (None if code is None else int(code)),
@@ -533,12 +662,48 @@ class DockerRunner:
                 stderr_tail=bytes(logs.tail),
                 policy=spec.policy,
                 timeout_s=spec.timeout_s,
+                output_limit=spec.output_limit,
             )
             if failure is None and FORK_FAILED.search(bytes(logs.tail)):
                 notes.append(f"fork failed at the pids limit of {spec.policy.pids_limit}")
             return (None if code is None else int(code)), failure, detail
         finally:
             stream.close()
+
+    def _usage_of(self, volumes: list[str]) -> Callable[[], int]:
+        """A function measuring the bytes ``volumes`` hold: a walk of their directories
+        when this host can see them (a local engine), else the engine's disk usage report."""
+        api, where = self._engine.api, self._engine.where
+        mountpoints = []
+        for volume in volumes:
+            with engine_call(where, "inspect volume"):
+                found = api.inspect_volume(volume).get("Mountpoint") or "/nonexistent"
+            mountpoints.append(Path(str(found)))
+        if all(m.is_dir() for m in mountpoints):
+            return lambda: sum(_disk_usage(m) for m in mountpoints)
+
+        def from_engine() -> int:
+            with engine_call(where, "disk usage"):
+                report = api.df()
+            return sum(
+                int((v.get("UsageData") or {}).get("Size") or 0)
+                for v in report.get("Volumes") or ()
+                if v.get("Name") in volumes
+            )
+
+        return from_engine
+
+    def _exists(self, cid: str, path: str) -> bool:
+        try:
+            chunks, _ = self._engine.api.get_archive(cid, path)
+            for _ in chunks:  # drain the (tiny) archive so the connection is reused
+                pass
+        except docker.errors.NotFound:
+            return False
+        except TRANSPORT_ERRORS as exc:
+            with engine_call(self._engine.where, "copy outputs"):
+                raise exc
+        return True
 
     def _wait(self, cid: str, watch: _Watch) -> int | None:
         """Exit status, the deadline and cancellation still enforced (None: no answer
@@ -563,6 +728,7 @@ class DockerRunner:
         self, repo: Repo, cid: str, spec: StepSpec, outputs: dict[str, ObjectId]
     ) -> tuple[FailureClass | None, str]:
         missing: list[str] = []
+        budget = _Budget(spec.output_limit)
         for path in spec.outputs:
             full = posixpath.join(spec.workdir, path)
             try:
@@ -574,16 +740,23 @@ class DockerRunner:
                 with engine_call(self._engine.where, "copy outputs"):
                     raise exc
             try:
-                _, outputs[path] = store_tar(repo, chunks)
+                _, outputs[path] = store_tar(repo, budget.count(chunks))
             except UnsafeArchive as exc:
                 return FailureClass.OUTPUT_REJECTED, f"output {path}: {exc.detail}"
+            except _OverBudget:
+                outputs.clear()
+                return (
+                    FailureClass.OUTPUT_LIMIT,
+                    f"the declared outputs hold more than the output limit of "
+                    f"{spec.output_limit} bytes (stopped at output {path})",
+                )
         if missing:
             return FailureClass.OUTPUT_MISSING, "declared outputs not produced: " + ", ".join(
                 missing
             )
         return None, ""
 
-    def _cleanup(self, cid: str, volume: str, notes: list[str]) -> None:
+    def _cleanup(self, cid: str, volumes: list[str], notes: list[str]) -> None:
         api = self._engine.api
         if cid:
             try:
@@ -592,9 +765,10 @@ class DockerRunner:
                 pass
             except TRANSPORT_ERRORS as exc:
                 notes.append(f"container {cid[:12]} not removed ({exc}); run `steve janitor`")
-        try:
-            api.remove_volume(volume, force=True)
-        except docker.errors.NotFound:
-            pass
-        except TRANSPORT_ERRORS as exc:
-            notes.append(f"volume {volume} not removed ({exc}); run `steve janitor`")
+        for volume in volumes:
+            try:
+                api.remove_volume(volume, force=True)
+            except docker.errors.NotFound:
+                pass
+            except TRANSPORT_ERRORS as exc:
+                notes.append(f"volume {volume} not removed ({exc}); run `steve janitor`")

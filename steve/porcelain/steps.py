@@ -329,7 +329,7 @@ class Executor:
             else:
                 assert inp.node is not None and inp.output is not None
                 inputs[inp.name] = known[inp.node].outputs[inp.output]
-        timeout = self.plan.limits_for(node).time_ms / 1000
+        limits = self.plan.limits_for(node)
         return StepSpec(
             run_id=self.run_id,
             step_id=node.id,
@@ -339,8 +339,10 @@ class Executor:
             inputs=inputs,
             outputs=tuple(node.outputs),
             policy=policy,
-            timeout_s=timeout,
+            timeout_s=limits.time_ms / 1000,
             workdir=WORKDIR,
+            output_limit=limits.output_bytes,
+            log_limit=limits.log_bytes,
         )
 
     def move_ref(self, node_id: str, receipt: ObjectId, why: str) -> None:

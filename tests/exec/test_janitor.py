@@ -46,7 +46,8 @@ def test_killed_process_leaves_containers_that_janitor_removes(
         child.wait(timeout=30)
     label = f"steve.run={run_id}"
     containers, volumes = labelled(engine, label)
-    assert len(containers) == 1 and len(volumes) == 1  # left behind, still running
+    # left behind, still running: the container, its work dir and its /steve volume
+    assert len(containers) == 1 and len(volumes) == 2
     assert engine.api.inspect_container(containers[0])["State"]["Running"]
 
     mine = [x for x in engine.janitor.scan() if x.run == run_id]
@@ -61,7 +62,8 @@ def test_killed_process_leaves_containers_that_janitor_removes(
         timeout=60,
     )
     assert f"would remove container {containers[0][:12]} run={run_id}" in dry.stdout.decode()
-    assert labelled(engine, label) == (containers, volumes)
+    again = labelled(engine, label)
+    assert (again[0], sorted(again[1])) == (containers, sorted(volumes))
 
     proc = subprocess.run(
         [sys.executable, "-m", "steve", "janitor"], capture_output=True, check=True, timeout=60

@@ -68,6 +68,7 @@ FailureClass = Literal[
     "ContainerError.PolicyDenied",
     "ContainerError.OutputRejected",
     "ContainerError.Interrupted",
+    "ContainerError.OutputLimitExceeded",
     "ResearchError.FetchFailed",
     "ResearchError.ParseError",
     "ResearchError.QuotaExceeded",
