@@ -41,6 +41,14 @@ class ProblemKind(enum.StrEnum):
     BAD_REF = "bad-ref"
     DATABASE = "database"
     INDEX = "index"
+    RUN = "run"
+    """A run's stage or transition records disagree with each other."""
+    EVENTS = "events"
+    """The event log's own chain (``fsck --events``)."""
+    STATE = "state"
+    """A run or ref disagrees with the events that should record it (``fsck --events``)."""
+    UNDELIVERED = "undelivered"
+    """Committed events still waiting in the outbox (``fsck --events``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,8 +56,11 @@ class FsckProblem:
     kind: ProblemKind
     oid: ObjectId | None
     detail: str
+    seq: int | None = None  # the event log seq a problem is about, if any
 
     def __str__(self) -> str:
+        if self.kind is ProblemKind.EVENTS:
+            return f"events {self.detail}"
         who = self.oid.hex if self.oid else "-"
         return f"{self.kind.value} {who}: {self.detail}"
 
@@ -180,8 +191,37 @@ def iter_fsck(backend: Backend) -> Iterator[FsckProblem | ObjectId | str]:
                 for oid in (entry.old, entry.new):
                     if oid is not None and not backend.has(oid):
                         yield FsckProblem(ProblemKind.MISSING, oid, f"reflog of {ref}")
+        yield from check_runs(backend)
     except SteveError as exc:
         yield FsckProblem(ProblemKind.DATABASE, None, f"{exc.message}: {exc.detail}")
+
+
+def check_runs(backend: Backend) -> Iterator[FsckProblem]:
+    """Each run's transition records form one unbroken chain (seq 0, 1, 2, ...; each
+    starts where the previous ended) that ends at the run's stage."""
+    for run in backend.list_runs():
+        stage: str | None = None
+        for i, t in enumerate(backend.transitions(run.id)):
+            if t.seq != i:
+                yield FsckProblem(
+                    ProblemKind.RUN,
+                    None,
+                    f"run {run.id}: transition #{i} is missing (next recorded is #{t.seq})",
+                )
+            if t.from_stage != stage:
+                yield FsckProblem(
+                    ProblemKind.RUN,
+                    None,
+                    f"run {run.id}: transition #{t.seq} starts from {t.from_stage}, "
+                    f"the run was in {stage}",
+                )
+            stage = t.to_stage
+        if stage != run.stage:
+            yield FsckProblem(
+                ProblemKind.RUN,
+                None,
+                f"run {run.id}: stage is {run.stage}, its transitions end in {stage}",
+            )
 
 
 def _check_head(backend: Backend, oid: ObjectId, data: bytes) -> FsckProblem | None:

@@ -79,7 +79,7 @@ from steve.store.kdf import KdfParams, derive_key, key_check, key_matches
 from steve.store.sqlite import SqlCipherBackend
 
 if TYPE_CHECKING:
-    from steve.maint import FsckReport, GcReport
+    from steve.maint import FsckProblem, FsckReport, GcReport
 
 STEVE_DIR = ".steve"
 DB_NAME = "steve.db"
@@ -823,6 +823,10 @@ class Repo:
             tx.emit("ref.symbolic", {"ref": name, "target": None, "old": old})
         return old
 
+    def read_ref_record(self, name: str) -> RefRecord | None:
+        """What ``name`` holds (an id or a symbolic target), without following it."""
+        return self.refs.read(check_ref_name(name))
+
     def read_symbolic_ref(self, name: str) -> str | None:
         record = self.refs.read(check_ref_name(name))
         return None if record is None else record.symbolic
@@ -877,13 +881,45 @@ class Repo:
             tx.emit("ref.updated", _ref_change(refname, previous, target))
         return target
 
+    # --- runs (the stage machine's records; steve.porcelain.runs owns the rules) -------
+
+    def list_runs(self) -> list[RunRecord]:
+        """Every run, oldest first."""
+        return self.backend.list_runs()
+
+    def get_run(self, run_id: str) -> RunRecord | None:
+        return self.backend.get_run(run_id)
+
+    def run_transitions(self, run_id: str) -> list[TransitionRecord]:
+        """A run's transition records in order."""
+        return self.backend.transitions(run_id)
+
+    def get_meta(self, key: str) -> str | None:
+        """A repository setting kept in ``steve.db`` (e.g. ``current_run``)."""
+        return self.backend.get_meta(key)
+
     # --- maintenance ------------------------------------------------------------------
 
     def fsck(self) -> FsckReport:
-        """Re-hash every object, check every reference and ref (see :mod:`steve.maint`)."""
+        """Re-hash every object, check every reference and ref (see :mod:`steve.maint`).
+
+        The event log's checks are :func:`steve.events.fsck.fsck`'s."""
         from steve import maint
 
         return maint.fsck(self.backend)
+
+    def iter_fsck(self) -> Iterator[FsckProblem | ObjectId | str]:
+        """:meth:`fsck` streamed: problems as found, plus each checked object id and ref."""
+        from steve import maint
+
+        return maint.iter_fsck(self.backend)
+
+    def pending_events(self) -> Iterator[OutboxEvent]:
+        """The committed events still waiting in the outbox, oldest first."""
+        after = 0
+        while batch := self.backend.outbox(DRAIN_BATCH, after):
+            yield from batch
+            after = batch[-1].seq
 
     def gc(self, *, prune_before: int | None, dry_run: bool = False) -> GcReport:
         """Delete objects unreachable from refs and reflogs and older than ``prune_before``."""

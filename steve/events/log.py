@@ -290,7 +290,7 @@ class EventLog:
                     e.correlation_id or self.correlation_id,
                     None,
                     e.actor or self.actor,
-                    encode_payload(_outbox_payload(e)),
+                    encode_payload(decode_outbox_payload(e)),
                 ),
             )
             for e in events
@@ -645,7 +645,7 @@ def _pending(
     )
 
 
-def _outbox_payload(event: OutboxEvent) -> dict[str, object]:
+def decode_outbox_payload(event: OutboxEvent) -> dict[str, object]:
     try:
         value = cbor.decode(event.payload)
     except MalformedObject as exc:

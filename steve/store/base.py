@@ -260,8 +260,9 @@ class Backend(Protocol):
         """``(key, value)`` pairs of ``space`` in key order, streamed."""
         ...
 
-    def outbox(self, limit: int) -> list[OutboxEvent]:
-        """The oldest ``limit`` undelivered events, in the order they were queued."""
+    def outbox(self, limit: int, after: int = 0) -> list[OutboxEvent]:
+        """The oldest ``limit`` undelivered events with ``seq > after``, in the order
+        they were queued."""
         ...
 
     def outbox_count(self) -> int: ...

@@ -267,9 +267,9 @@ class MemoryBackend:
             items = sorted(self._derived.get(space, {}).items())
         yield from items
 
-    def outbox(self, limit: int) -> list[OutboxEvent]:
+    def outbox(self, limit: int, after: int = 0) -> list[OutboxEvent]:
         with self._lock:
-            return self._outbox[:limit]
+            return [e for e in self._outbox if e.seq > after][:limit]
 
     def outbox_count(self) -> int:
         return len(self._outbox)

@@ -511,12 +511,12 @@ class SqlCipherBackend:
         ):
             yield bytes(key), bytes(value)
 
-    def outbox(self, limit: int) -> list[OutboxEvent]:
+    def outbox(self, limit: int, after: int = 0) -> list[OutboxEvent]:
         with self._errors():
             rows = self._conn.execute(
                 "SELECT seq, time, type, run_id, correlation_id, actor, payload FROM outbox "
-                "ORDER BY seq LIMIT ?",
-                (limit,),
+                "WHERE seq > ? ORDER BY seq LIMIT ?",
+                (after, limit),
             ).fetchall()
         return [OutboxEvent(q, t, k, r, c, a, bytes(p)) for q, t, k, r, c, a, p in rows]
 
