@@ -412,7 +412,8 @@ def cli(ctx: click.Context, repo_dir: Path | None) -> None:
     Plumbing commands follow git's names and flags.  Exit codes: 0 ok,
     1 "no" (cat-file -e, diff -q), 2 usage, 3 repository, 4 key, 5 not found,
     6 invalid input, 7 ref update rejected, 8 busy, 9 corrupt, 10 internal,
-    11 engine unavailable, 12 refused by policy, 13 a step or test failed.
+    11 engine unavailable, 12 refused by policy, 13 a step or test failed,
+    130 interrupted (Ctrl-C).
     """
     state = Context(repo_dir)
     ctx.obj = state
