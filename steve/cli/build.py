@@ -251,12 +251,12 @@ def build_cmd(
         _echo(_outcome_line(o))
     for s in report.stale:
         click.echo(f"steve: ignored a stale cache entry {s.key_hex[:12]}: {s.reason}", err=True)
-    _raise_if_interrupted(signals, report.outcomes)
     counts = ", ".join(f"{report.count(st)} {st.value}" for st in _statuses() if report.count(st))
     _echo(
         f"build {'ok' if report.ok else 'FAILED'}: {counts or 'nothing to do'} "
         f"(run {report.run.id}, plan {report.plan.short()}, stage {report.run.stage.value})"
     )
+    _raise_if_interrupted(signals, report.outcomes)
     if not report.ok:
         raise BuildFailed(report.run.id, [o.node for o in report.failed])
 
@@ -321,12 +321,12 @@ def test_cmd(
             )
     for s in report.stale:
         click.echo(f"steve: ignored a stale cache entry {s.key_hex[:12]}: {s.reason}", err=True)
-    _raise_if_interrupted(signals, report.tests)
     _echo(f"certificate {report.certificate.hex}")
     _echo(
         f"verdict {report.verdict}: {len(report.tests)} test node(s), "
         f"{len(report.failures)} failure(s) (run {report.run.id}, stage {report.run.stage.value})"
     )
+    _raise_if_interrupted(signals, report.tests)
     if not report.ok:
         failed = [str(f.get("node")) for f in report.failures]
         raise TestsFailed(report.run.id, report.certificate.hex, failed)
