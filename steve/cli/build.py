@@ -4,9 +4,12 @@ Each command opens the engine (``DOCKER_HOST`` when set, see
 :func:`steve.cli.containers.engine`), makes one porcelain call and prints
 one line per node.  Progress: on a terminal a live progress display (rich)
 on standard error; otherwise a plain ``started NODE`` line as each step
-starts.  A failed step or test, or a replay mismatch, exits 13 after the
-summary.  ``SOURCE_DATE_EPOCH`` fixes the time of the stage transitions and
-the certificate (receipts carry the steps' real times).
+starts.  ``-v``/``--verbose`` (build, test) also shows the steps' output on
+standard error as it arrives, line by line (``NODE| line`` for stdout,
+``NODE! line`` for stderr); it always goes into the log objects and events.
+A failed step or test, or a replay mismatch, exits 13 after the summary.
+``SOURCE_DATE_EPOCH`` fixes the time of the stage transitions and the
+certificate (receipts carry the steps' real times).
 
 SIGINT (Ctrl-C) and SIGTERM: the first one stops the running steps (SIGTERM,
 then SIGKILL after the runner's grace period), starts no new one, records
@@ -21,6 +24,7 @@ from __future__ import annotations
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -50,10 +54,60 @@ def _outcome_line(o: NodeOutcome) -> str:
     return line
 
 
+LINE_MAX = 4096  # a longer line is shown in pieces of this many bytes
+
+
+class _LiveLog:
+    """``-v``: step output on standard error as it arrives, one ``NODE| line`` per line
+    (stderr lines ``NODE! line``); at most LINE_MAX bytes buffered per stream."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._partial: dict[tuple[str, str], bytearray] = {}
+
+    def __call__(self, node: str, stream: str, data: bytes) -> None:
+        with self._lock:
+            buf = self._partial.setdefault((node, stream), bytearray())
+            buf += data
+            while True:
+                cut = buf.find(b"\n")
+                if cut < 0 and len(buf) < LINE_MAX:
+                    break
+                end = cut + 1 if 0 <= cut < LINE_MAX else LINE_MAX
+                self._show(node, stream, bytes(buf[:end]))
+                del buf[:end]
+
+    def flush(self) -> None:
+        with self._lock:
+            for (node, stream), buf in self._partial.items():
+                if buf:
+                    self._show(node, stream, bytes(buf))
+                    buf.clear()
+
+    @staticmethod
+    def _show(node: str, stream: str, line: bytes) -> None:
+        mark = "|" if stream == "stdout" else "!"
+        text = line.rstrip(b"\n").decode("utf-8", "replace")
+        text = "".join(c if c.isprintable() or c == "\t" else "\ufffd" for c in text)
+        click.echo(f"{node}{mark} {text}", err=True)
+
+
 @contextmanager
-def _progress_display(title: str) -> Iterator[ProgressCallback]:
+def _live_log(verbose: bool) -> Iterator[_LiveLog | None]:
+    if not verbose:
+        yield None
+        return
+    live = _LiveLog()
+    try:
+        yield live
+    finally:
+        live.flush()
+
+
+@contextmanager
+def _progress_display(title: str, plain_only: bool = False) -> Iterator[ProgressCallback]:
     """A progress callback: a live display on a terminal, plain lines otherwise."""
-    if not is_terminal(sys.stderr.buffer) or not is_terminal(sys.stdout.buffer):
+    if plain_only or not is_terminal(sys.stderr.buffer) or not is_terminal(sys.stdout.buffer):
 
         def plain(p: Progress) -> None:
             if p.status.value == "started":
@@ -153,9 +207,17 @@ def _runner_and_clock() -> tuple[object, Callable[[], int], int]:
     help="Steps run at the same time.",
 )
 @click.option("--no-cache", is_flag=True, help="Run every node, even with a cached result.")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Show the steps' output on stderr as it arrives."
+)
 @pass_state
 def build_cmd(
-    state: Context, run_spec: str | None, plan_rev: str | None, jobs: int, no_cache: bool
+    state: Context,
+    run_spec: str | None,
+    plan_rev: str | None,
+    jobs: int,
+    no_cache: bool,
+    verbose: bool,
 ) -> None:
     """Run the plan's build nodes in containers; one receipt per node."""
     from steve.errors import BuildFailed
@@ -166,7 +228,11 @@ def build_cmd(
     plan = repo.rev_parse(plan_rev) if plan_rev else None
     runner, clock, tz = _runner_and_clock()
     assert isinstance(runner, DockerRunner)
-    with _progress_display("build") as progress, _stop_on_signals(runner) as signals:
+    with (
+        _live_log(verbose) as live,
+        _progress_display("build", verbose) as progress,
+        _stop_on_signals(runner) as signals,
+    ):
         report = build(
             repo,
             runner,
@@ -178,18 +244,19 @@ def build_cmd(
             tz=tz,
             actor=str(identity()),
             on_progress=progress,
+            on_log=live,
             events=state.event_log(),
         )
     for o in report.outcomes:
         _echo(_outcome_line(o))
     for s in report.stale:
         click.echo(f"steve: ignored a stale cache entry {s.key_hex[:12]}: {s.reason}", err=True)
-    _raise_if_interrupted(signals, report.outcomes)
     counts = ", ".join(f"{report.count(st)} {st.value}" for st in _statuses() if report.count(st))
     _echo(
         f"build {'ok' if report.ok else 'FAILED'}: {counts or 'nothing to do'} "
         f"(run {report.run.id}, plan {report.plan.short()}, stage {report.run.stage.value})"
     )
+    _raise_if_interrupted(signals, report.outcomes)
     if not report.ok:
         raise BuildFailed(report.run.id, [o.node for o in report.failed])
 
@@ -211,8 +278,13 @@ def _statuses() -> list[NodeStatus]:
     help="Tests run at the same time.",
 )
 @click.option("--no-cache", is_flag=True, help="Run every test, even with a cached pass.")
+@click.option(
+    "-v", "--verbose", is_flag=True, help="Show the tests' output on stderr as it arrives."
+)
 @pass_state
-def test_cmd(state: Context, run_spec: str | None, jobs: int, no_cache: bool) -> None:
+def test_cmd(
+    state: Context, run_spec: str | None, jobs: int, no_cache: bool, verbose: bool
+) -> None:
     """Run the plan's test nodes in containers and freeze a test certificate."""
     from steve.errors import TestsFailed
     from steve.exec import DockerRunner
@@ -221,7 +293,11 @@ def test_cmd(state: Context, run_spec: str | None, jobs: int, no_cache: bool) ->
     repo = state.repo()
     runner, clock, tz = _runner_and_clock()
     assert isinstance(runner, DockerRunner)
-    with _progress_display("test") as progress, _stop_on_signals(runner) as signals:
+    with (
+        _live_log(verbose) as live,
+        _progress_display("test", verbose) as progress,
+        _stop_on_signals(runner) as signals,
+    ):
         report = run_tests(
             repo,
             runner,
@@ -232,6 +308,7 @@ def test_cmd(state: Context, run_spec: str | None, jobs: int, no_cache: bool) ->
             tz=tz,
             actor=str(identity()),
             on_progress=progress,
+            on_log=live,
             events=state.event_log(),
         )
     for o in report.tests:
@@ -244,12 +321,12 @@ def test_cmd(state: Context, run_spec: str | None, jobs: int, no_cache: bool) ->
             )
     for s in report.stale:
         click.echo(f"steve: ignored a stale cache entry {s.key_hex[:12]}: {s.reason}", err=True)
-    _raise_if_interrupted(signals, report.tests)
     _echo(f"certificate {report.certificate.hex}")
     _echo(
         f"verdict {report.verdict}: {len(report.tests)} test node(s), "
         f"{len(report.failures)} failure(s) (run {report.run.id}, stage {report.run.stage.value})"
     )
+    _raise_if_interrupted(signals, report.tests)
     if not report.ok:
         failed = [str(f.get("node")) for f in report.failures]
         raise TestsFailed(report.run.id, report.certificate.hex, failed)

@@ -382,7 +382,8 @@ class _Watch:
             self.kill()
         elif self._usage is not None and self._limit is not None and now >= self._measure_at:
             used = self._usage()
-            self._measure_at = time.monotonic() + USAGE_EVERY_S
+            took = time.monotonic() - now  # a big work dir is measured less often
+            self._measure_at = time.monotonic() + max(USAGE_EVERY_S, 10 * took)
             if used > self._limit:
                 self.over_limit = used
                 self.kill()

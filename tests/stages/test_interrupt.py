@@ -195,3 +195,56 @@ def test_a_second_signal_during_the_cleanup_still_leaves_nothing(
             proc.wait()
     assert proc.returncode == EXIT_INTERRUPTED, err.read_text()
     assert labelled(engine, f"steve.run={run_id}") == ([], [])
+
+
+def test_verbose_shows_a_running_steps_output_as_it_arrives(
+    repo: Repo,
+    steve_env: dict[str, str],
+    engine: Engine,
+    busybox_image: ImageRecord,
+    tmp_path: Path,
+) -> None:
+    script = "echo first; echo oops >&2; sleep 4; printf 'second\\nno newline'"
+    draft = plan_draft([node("talk", image=busybox_image.id, command=["sh", "-c", script])])
+    run_id, _ = run_with_plan(repo, draft)
+    err = tmp_path / "stderr"
+    exe = shutil.which("steve")
+    assert exe is not None
+    with err.open("wb") as fh:
+        proc = subprocess.Popen(
+            [exe, "build", "-v"], env=steve_env, stdout=subprocess.PIPE, stderr=fh
+        )
+    try:
+        _wait_for(err, "talk| first")  # while the step still sleeps ...
+        said = _wait_for(err, "talk! oops")
+        assert "second" not in said
+        assert proc.poll() is None  # ... and steve build is still running
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err.read_text()
+    lines = err.read_text().splitlines()
+    assert "talk| second" in lines and "talk| no newline" in lines
+    assert b"built" in out
+    assert labelled(engine, f"steve.run={run_id}") == ([], [])
+
+
+def test_live_output_is_line_buffered_and_bounded(capsys: pytest.CaptureFixture[str]) -> None:
+    from steve.cli.build import LINE_MAX, _LiveLog
+
+    live = _LiveLog()
+    live("n", "stdout", b"par")
+    assert capsys.readouterr().err == ""  # a partial line waits for its end
+    live("n", "stdout", b"tial\nnext\x1b[31m\n" + b"y" * (LINE_MAX + 10))
+    live("n", "stderr", b"err")
+    live.flush()
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [
+        "n| partial",
+        "n| next\ufffd[31m",
+        "n| " + "y" * LINE_MAX,
+        "n| yyyyyyyyyy",
+        "n! err",
+    ]
