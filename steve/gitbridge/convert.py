@@ -57,7 +57,7 @@ from steve.objects.model import (
     decode_object_trusted,
 )
 from steve.objects.oid import ObjectId
-from steve.repo import Repo, write_blob_stream
+from steve.repo import MAX_TREE_DEPTH, Repo, write_blob_stream
 
 Sink = Callable[[StoredObject], ObjectId]
 G = TypeVar("G", GitCommit, GitTree, GitTag)
@@ -212,10 +212,12 @@ class ToGit:
         self._files[oid.raw] = sha
         return sha
 
-    def tree(self, oid: ObjectId) -> bytes:
+    def tree(self, oid: ObjectId, depth: int = 0) -> bytes:
         known = self._files.get(oid.raw)
         if known is not None:
             return known
+        if depth > MAX_TREE_DEPTH:
+            raise NotRepresentable(f"tree {oid.hex}", f"nested deeper than {MAX_TREE_DEPTH}")
         _, obj, _ = self._read(oid)
         if not isinstance(obj, Tree):
             raise WrongObjectType(oid.hex, "tree", obj.type.value)
@@ -223,7 +225,7 @@ class ToGit:
         for e in obj.entries:
             name = git_entry_name(e.name, e.mode)
             if e.mode is Mode.TREE:
-                items.append((name, DIR_MODE, self.tree(e.oid)))
+                items.append((name, DIR_MODE, self.tree(e.oid, depth + 1)))
             else:
                 items.append((name, GIT_MODES[e.mode], self.blob(e.oid)))
         sha = self.pack.add(TREE, build_tree(items))
@@ -315,12 +317,14 @@ class ToSteve:
         self._done[sha] = oid
         return oid
 
-    def tree(self, sha: bytes) -> ObjectId:
+    def tree(self, sha: bytes, depth: int = 0) -> ObjectId:
         known = self._done.get(sha)
         if known is not None:
             return known
-        type_num, data = self._read(sha)
         where = f"git tree {hexsha(sha).decode()}"
+        if depth > MAX_TREE_DEPTH:
+            raise NotRepresentable(where, f"nested deeper than {MAX_TREE_DEPTH}")
+        type_num, data = self._read(sha)
         if type_num != TREE:
             raise NotRepresentable(where, "expected a tree")
         git_tree = parse_git(GitTree, data, where)
@@ -344,7 +348,10 @@ class ToSteve:
             except MalformedObject as exc:
                 raise NotRepresentable(f"{where} entry {name!r}", exc.detail) from None
             raw_child = bytes.fromhex(child.decode())
-            child_id = self.tree(raw_child) if steve_mode is Mode.TREE else self.blob(raw_child)
+            if steve_mode is Mode.TREE:
+                child_id = self.tree(raw_child, depth + 1)
+            else:
+                child_id = self.blob(raw_child)
             entries.append(TreeEntry(name, steve_mode, child_id))
         oid = self._sink(Tree.from_entries(entries))
         self._done[sha] = oid

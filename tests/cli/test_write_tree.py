@@ -111,13 +111,40 @@ def _deep(root: Path, depth: int) -> Path:
     return root
 
 
+def _remove_deep(root: Path) -> None:
+    """Remove what :func:`_deep` made, bottom up through directory fds (pytest's own
+    clean-up, shutil.rmtree, recurses and would hit Python's recursion limit)."""
+    fds = [os.open(root, os.O_RDONLY)]
+    try:
+        while True:
+            try:
+                fds.append(os.open("d", os.O_RDONLY, dir_fd=fds[-1]))
+            except FileNotFoundError:
+                break
+        while fds:
+            fd = fds.pop()
+            for name in os.listdir(fd):
+                if name != "d":
+                    os.unlink(name, dir_fd=fd)
+            os.close(fd)
+            if fds:
+                os.rmdir("d", dir_fd=fds[-1])
+    finally:
+        for fd in fds:
+            os.close(fd)
+    root.rmdir()
+
+
 def test_a_1500_deep_directory_is_a_typed_error(
     tmp_path: Path, mem_repo: Repo, invoke: Invoke
 ) -> None:
     src = _deep(tmp_path / "deep", 1500)
-    with pytest.raises(TreeTooDeep):
-        mem_repo.write_tree(src)
-    invoke("write-tree", str(src)).assert_error(6, "STEVE-TREE-002")
+    try:
+        with pytest.raises(TreeTooDeep):
+            mem_repo.write_tree(src)
+        invoke("write-tree", str(src)).assert_error(6, "STEVE-TREE-002")
+    finally:
+        _remove_deep(src)
 
 
 def test_a_directory_at_the_depth_limit_is_written(tmp_path: Path, mem_repo: Repo) -> None:
