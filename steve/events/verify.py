@@ -316,11 +316,11 @@ def _pinned_checkpoint_ok(
     store: EventStore, cp: Checkpoint, public_key: bytes, segments: Sequence[Segment]
 ) -> str | None:
     """Why ``cp`` does not prove the log up to its seq with ``public_key``, or None."""
-    if not signature_ok(store.log_id, cp, public_key, segments):
-        return "bad signature (or the segments it signed were changed)"
     stored = GENESIS if cp.seq == 0 else store.hash_at(cp.seq)
     if stored is None:
         return f"signed seq {cp.seq}, past the end of the log"
+    if not signature_ok(store.log_id, cp, public_key, segments):
+        return "bad signature (or the segments it signed were changed)"
     if stored != cp.head_hash:
         return f"signed another head hash than event {cp.seq} has"
     return None

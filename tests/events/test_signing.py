@@ -396,3 +396,36 @@ def test_init_pins_the_identity_key(
     assert result.exit_code == 0, result.output
     config = Repo.read_config(tmp_path / "r")
     assert config.events_public_key == signing_identity.public_key
+
+
+def test_the_identity_keeps_its_newest_checkpoint_and_verify_requires_it(
+    invoke: Invoke, cli_repo: Path, signing_identity: IdentityInfo, identity_dir: Path
+) -> None:
+    """A short log rolled back below its last signature, its checkpoints and seals
+    deleted: nothing in the repository says a seal was due, but the signer's own record
+    (outside the repository) does."""
+    assert invoke("events", "pin-key").exit_code == 0
+    for i in range(4):
+        invoke("events", "append", "--type", "a.b", "--payload", json.dumps({"i": i}))
+    assert invoke("events", "seal").exit_code == 0
+    records = list((identity_dir / "checkpoints").iterdir())
+    assert len(records) == 1 and stat.S_IMODE(records[0].stat().st_mode) == 0o600
+    invoke("events", "append", "--type", "a.b")
+    assert invoke("events", "verify").exit_code == 0
+    repo = Repo.open(cli_repo, passphrase=PASSPHRASE)
+    key = repo.key
+    repo.close()
+    assert key is not None
+    conn = unlocked(cli_repo / ".steve" / "events.db", key)
+    conn.execute("DELETE FROM events WHERE seq > 2")
+    rechain(conn)
+    forge_segments(conn, "", None)
+    conn.execute("DELETE FROM segments")
+    conn.execute("UPDATE head SET segment_first = 1 WHERE id = 1")
+    conn.close()
+    rolled = invoke("events", "verify")
+    rolled.assert_error(EXIT_CORRUPT, "STEVE-EVT-003")
+    assert "witnessed checkpoint of seq 4: signed seq 4, past the end" in rolled.stdout.decode()
+    records[0].unlink()  # without the record, the rollback cannot be told from a short log
+    summary = json.loads(invoke("events", "verify", "--json").lines[-1])
+    assert summary["ok"] and summary["unsigned_events"] == 2
