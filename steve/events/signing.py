@@ -40,6 +40,7 @@ from steve.errors import (
     IdentityDamaged,
     IdentityExists,
     IdentityInsecure,
+    InvalidInput,
     NoSigningIdentity,
     WrongSigningPassphrase,
 )
@@ -223,6 +224,8 @@ def load_signing_key(directory: Path, passphrase: bytes) -> SigningKey:
         sealed = bytes.fromhex(str(record["ciphertext"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise IdentityDamaged(str(path), f"missing or invalid field: {exc}") from exc
+    except InvalidInput as exc:  # KDF parameters out of range
+        raise IdentityDamaged(str(path), f"{exc.message}: {exc.detail}") from exc
     try:
         raw = ChaCha20Poly1305(derive_key(passphrase, params)).decrypt(nonce, sealed, _AAD + public)
     except (InvalidTag, ValueError) as exc:

@@ -22,6 +22,7 @@ from steve.errors import (
     EXIT_USAGE,
     EventChainBroken,
     EventLogUnsigned,
+    IdentityDamaged,
     IdentityInsecure,
     NoSigningIdentity,
     WrongSigningPassphrase,
@@ -83,9 +84,7 @@ def forge_segments(conn: Any, log_id: str, signer: SigningKey | None) -> None:
     if not last:
         return
     h = bytes(conn.execute("SELECT hash FROM events WHERE seq = ?", (last,)).fetchone()[0])
-    conn.execute(
-        "INSERT INTO segments VALUES (1, 1, ?, 0, 0, 0, ?, 'manual')", (last, h)
-    )
+    conn.execute("INSERT INTO segments VALUES (1, 1, ?, 0, 0, 0, ?, 'manual')", (last, h))
     if signer is not None:
         conn.execute(
             "INSERT OR IGNORE INTO signing_keys VALUES (?, x'', ?, 0)",
@@ -429,3 +428,28 @@ def test_the_identity_keeps_its_newest_checkpoint_and_verify_requires_it(
     records[0].unlink()  # without the record, the rollback cannot be told from a short log
     summary = json.loads(invoke("events", "verify", "--json").lines[-1])
     assert summary["ok"] and summary["unsigned_events"] == 2
+
+
+def test_a_damaged_identity_file_is_a_typed_error(identity_dir: Path) -> None:
+    info = create_identity(identity_dir, b"secret", kdf=make_fast_kdf())
+    record = json.loads(info.path.read_text())
+    for field, value in (
+        (
+            "kdf",
+            {
+                "algorithm": "argon2id",
+                "salt": "00",
+                "memory_kib": 1,
+                "iterations": 1,
+                "parallelism": 1,
+            },
+        ),
+        ("nonce", "zz"),
+        ("format", "other"),
+    ):
+        info.path.write_text(json.dumps({**record, field: value}))
+        with pytest.raises(IdentityDamaged):
+            load_signing_key(identity_dir, b"secret")
+    info.path.write_bytes(b"\xff not json")
+    with pytest.raises(IdentityDamaged):
+        read_identity(identity_dir)
