@@ -453,3 +453,56 @@ def test_a_damaged_identity_file_is_a_typed_error(identity_dir: Path) -> None:
     info.path.write_bytes(b"\xff not json")
     with pytest.raises(IdentityDamaged):
         read_identity(identity_dir)
+
+
+def test_cli_signer_gives_no_key_without_identity_or_passphrase(
+    identity_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seals due during an ordinary command never prompt: no identity or no
+    STEVE_SIGNING_PASSPHRASE means an unsigned seal, and the reason is kept."""
+    from steve.cli.identity import CliSigner
+
+    signer = CliSigner()
+    assert signer() is None and isinstance(signer.error, NoSigningIdentity)
+    info = create_identity(identity_dir, b"pw", kdf=make_fast_kdf())
+    signer = CliSigner()
+    assert signer() is None and signer.error is not None
+    assert signer.error.code == "STEVE-SIGN-006"
+    monkeypatch.setenv("STEVE_SIGNING_PASSPHRASE", "pw")
+    signer = CliSigner()
+    key = signer()
+    assert key is not None and key.public_key == info.public_key == signer.public_key
+
+
+def test_installed_entry_point_identity_init_pin_seal_verify(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    exe = shutil.which("steve")
+    assert exe is not None, "the steve console script is not installed"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STEVE_", "XDG_"))}
+    env.update(
+        HOME=str(tmp_path / "home"),
+        STEVE_PASSPHRASE="pw",
+        STEVE_SIGNING_PASSPHRASE="sign",
+        STEVE_DIR=str(tmp_path / "repo"),
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [exe, *args], env=env, capture_output=True, text=True, check=False, timeout=120
+        )
+
+    made = run("identity", "init")
+    assert made.returncode == 0, made.stderr
+    public = made.stdout.strip()
+    key_file = tmp_path / "home" / ".config" / "steve" / "signing-key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert run("init", str(tmp_path / "repo")).returncode == 0
+    assert f'public_key = "{public}"' in (tmp_path / "repo" / ".steve" / "config").read_text()
+    assert run("events", "append", "--type", "a.b").returncode == 0
+    assert run("events", "seal").returncode == 0
+    verified = run("events", "verify", "--json")
+    assert verified.returncode == 0, verified.stderr
+    summary = json.loads(verified.stdout.splitlines()[-1])
+    assert summary["pinned_key"] == public and summary["signed_seq"] == 1
