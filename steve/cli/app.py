@@ -193,6 +193,11 @@ class EventSink:
     def close(self) -> None:
         try:
             if self.log is not None:
+                if self._signer is not None and self._signer.public_key is not None:
+                    from steve.cli.identity import record_newest_checkpoint
+
+                    self.log.flush()
+                    record_newest_checkpoint(self.log, self._signer.public_key)
                 self.log.close()
         finally:
             self.log = None

@@ -206,8 +206,12 @@ def events_verify(
     pinned = _public_key(public_key) if public_key is not None else pinned_key(state)
     if (require_sealed or witness is not None) and pinned is None:
         raise NoPinnedKey("--require-sealed and --witness need a public key to check against")
+    from steve.cli.identity import recorded_witness
+
     kept = [] if witness is None or pinned is None else witnessed(witness, pinned)
     log = state.event_log()
+    if pinned is not None:
+        kept += recorded_witness(log, pinned)
     report = log.verify(public_key=pinned, require_sealed=require_sealed, witnessed=kept)
     keys = sorted(p.hex() for p in log.public_keys().values())
     for problem in report.problems:
@@ -263,12 +267,13 @@ def events_verify(
 def events_seal(state: Context, as_json: bool) -> None:
     """Seal the open segment now and sign a checkpoint of the chain head with the
     signing identity (STEVE_SIGNING_PASSPHRASE or a prompt)."""
-    from steve.cli.identity import load_signing_key
+    from steve.cli.identity import load_signing_key, record_newest_checkpoint
 
     key = load_signing_key(interactive=True)
     log = state.event_log()
     segment = log.seal(key=key)
     checkpoint = log.store().checkpoints()[-1] if segment is not None else log.checkpoint(key=key)
+    record_newest_checkpoint(log, key.public_key)
     del key
     info = {
         "segment": None

@@ -19,6 +19,7 @@ from steve.cli.app import cli
 from steve.errors import NoSigningIdentity, NoSigningPassphrase, SteveError
 
 if TYPE_CHECKING:
+    from steve.events import Checkpoint, EventLog
     from steve.events.signing import SigningKey
 
 
@@ -88,13 +89,39 @@ class CliSigner:
 
     def __init__(self) -> None:
         self.error: SteveError | None = None
+        self.public_key: bytes | None = None  # set once it gave a key
 
     def __call__(self) -> SigningKey | None:
         try:
-            return load_signing_key(interactive=False)
+            key = load_signing_key(interactive=False)
         except SteveError as exc:
             self.error = exc
             return None
+        self.public_key = key.public_key
+        return key
+
+
+def record_newest_checkpoint(log: EventLog, public_key: bytes) -> None:
+    """Keep the newest checkpoint ``public_key`` signed in the identity directory, so a
+    later `steve events verify` here notices if the log no longer holds it."""
+    from steve.events.signing import record_checkpoint
+
+    signed = log.signed_checkpoints(public_key)
+    if signed:
+        checkpoint, message = max(signed, key=lambda s: (s[0].seq, s[0].checkpoint))
+        record_checkpoint(identity_dir(), log.store().log_id, message, checkpoint.signature)
+
+
+def recorded_witness(log: EventLog, public_key: bytes) -> list[Checkpoint]:
+    """The checkpoint this identity recorded for ``log`` (if it verifies with
+    ``public_key``: a record of another identity says nothing about this key)."""
+    from steve.events.signing import recorded_checkpoint, verify_signature
+    from steve.events.verify import witnessed_checkpoint
+
+    found = recorded_checkpoint(identity_dir(), log.store().log_id)
+    if found is None or not verify_signature(public_key, found[1], found[0]):
+        return []
+    return [witnessed_checkpoint(found[0], found[1], public_key)]
 
 
 @cli.group("identity")

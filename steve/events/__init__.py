@@ -12,6 +12,7 @@ Public API (stable; other layers code against it)::
     log.flush()                                                        # all emitted -> committed
     for e in log.events(run_id=run_id, event_type="container.*"): ...
     report = log.verify()                                              # first bad seq and why
+    log = EventLog.attach(repo, signer=signing_key)     # checkpoints signed by the user's key
     log.close()
 
 ``EventLog.emit(event_type, payload, *, run_id=None, correlation_id=None,
@@ -26,6 +27,7 @@ from __future__ import annotations
 from steve.events.jsonlog import JsonLogger, redact
 from steve.events.log import BATCH_SIZE, EVENTS_DB, QUEUE_SIZE, EventLog, open_log
 from steve.events.model import GENESIS, MAX_PAYLOAD, Event, Level, chain_hash
+from steve.events.signing import SigningKey
 from steve.events.spool import CHUNK_SIZE, MAX_BYTES, LogSpooler, reassemble, spool_log
 from steve.events.store import Checkpoint, EventFilter, EventStore, Head, Rotation, Segment
 from steve.events.verify import ChainProblem, ChainReport, ProblemKind, verify_chain
@@ -52,6 +54,7 @@ __all__ = [
     "ProblemKind",
     "Rotation",
     "Segment",
+    "SigningKey",
     "chain_hash",
     "open_log",
     "reassemble",

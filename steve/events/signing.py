@@ -40,6 +40,7 @@ from steve.errors import (
     IdentityDamaged,
     IdentityExists,
     IdentityInsecure,
+    InvalidInput,
     NoSigningIdentity,
     WrongSigningPassphrase,
 )
@@ -223,6 +224,8 @@ def load_signing_key(directory: Path, passphrase: bytes) -> SigningKey:
         sealed = bytes.fromhex(str(record["ciphertext"]))
     except (KeyError, TypeError, ValueError) as exc:
         raise IdentityDamaged(str(path), f"missing or invalid field: {exc}") from exc
+    except InvalidInput as exc:  # KDF parameters out of range
+        raise IdentityDamaged(str(path), f"{exc.message}: {exc.detail}") from exc
     try:
         raw = ChaCha20Poly1305(derive_key(passphrase, params)).decrypt(nonce, sealed, _AAD + public)
     except (InvalidTag, ValueError) as exc:
@@ -231,3 +234,40 @@ def load_signing_key(directory: Path, passphrase: bytes) -> SigningKey:
     if key.public_key != public:
         raise IdentityDamaged(str(path), "the private key does not match the public key")
     return key
+
+
+WITNESS_DIR = "checkpoints"
+"""Inside the identity directory: the newest checkpoint this identity signed, per log."""
+
+
+def record_checkpoint(directory: Path, log_id: str, message: bytes, signature: bytes) -> Path:
+    """Keep the newest checkpoint the identity signed for ``log_id`` (its signed bytes
+    and signature) in ``directory`` (0600 in 0700), outside the repository: a later
+    verify on this machine requires the log to still contain it."""
+    if not log_id or not all(c in "0123456789abcdef" for c in log_id):
+        raise ValueError(f"bad log id {log_id!r}")
+    folder = directory / WITNESS_DIR
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = folder / f"{log_id}.json"
+    tmp = folder / f".{log_id}.{os.getpid()}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        json.dump({"log": log_id, "message": message.hex(), "signature": signature.hex()}, fh)
+        fh.write("\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+    return path
+
+
+def recorded_checkpoint(directory: Path, log_id: str) -> tuple[bytes, bytes] | None:
+    """(signed bytes, signature) of the checkpoint :func:`record_checkpoint` kept for
+    ``log_id``, or None (IdentityDamaged if the record is unreadable)."""
+    path = directory / WITNESS_DIR / f"{log_id}.json"
+    try:
+        record = json.loads(path.read_bytes())
+        return bytes.fromhex(record["message"]), bytes.fromhex(record["signature"])
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise IdentityDamaged(str(path), f"bad checkpoint record: {exc}") from exc

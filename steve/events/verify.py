@@ -316,11 +316,11 @@ def _pinned_checkpoint_ok(
     store: EventStore, cp: Checkpoint, public_key: bytes, segments: Sequence[Segment]
 ) -> str | None:
     """Why ``cp`` does not prove the log up to its seq with ``public_key``, or None."""
-    if not signature_ok(store.log_id, cp, public_key, segments):
-        return "bad signature (or the segments it signed were changed)"
     stored = GENESIS if cp.seq == 0 else store.hash_at(cp.seq)
     if stored is None:
         return f"signed seq {cp.seq}, past the end of the log"
+    if not signature_ok(store.log_id, cp, public_key, segments):
+        return "bad signature (or the segments it signed were changed)"
     if stored != cp.head_hash:
         return f"signed another head hash than event {cp.seq} has"
     return None
@@ -384,6 +384,10 @@ def _verify_seals(
             )
     if not broken:
         head = store.head()
+        if head.segment_first > expected_first and store.segments()[-1:] != segments[-1:]:
+            # sealed by another process meanwhile: compare with what is there now
+            segments = store.segments()
+            expected_first = segments[-1].last_seq + 1
         if head.segment_first != expected_first and head.seq >= expected_first - 1:
             yield ChainProblem(
                 ProblemKind.SEGMENT,

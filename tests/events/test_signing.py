@@ -22,6 +22,7 @@ from steve.errors import (
     EXIT_USAGE,
     EventChainBroken,
     EventLogUnsigned,
+    IdentityDamaged,
     IdentityInsecure,
     NoSigningIdentity,
     WrongSigningPassphrase,
@@ -83,9 +84,7 @@ def forge_segments(conn: Any, log_id: str, signer: SigningKey | None) -> None:
     if not last:
         return
     h = bytes(conn.execute("SELECT hash FROM events WHERE seq = ?", (last,)).fetchone()[0])
-    conn.execute(
-        "INSERT INTO segments VALUES (1, 1, ?, 0, 0, 0, ?, 'manual')", (last, h)
-    )
+    conn.execute("INSERT INTO segments VALUES (1, 1, ?, 0, 0, 0, ?, 'manual')", (last, h))
     if signer is not None:
         conn.execute(
             "INSERT OR IGNORE INTO signing_keys VALUES (?, x'', ?, 0)",
@@ -396,3 +395,114 @@ def test_init_pins_the_identity_key(
     assert result.exit_code == 0, result.output
     config = Repo.read_config(tmp_path / "r")
     assert config.events_public_key == signing_identity.public_key
+
+
+def test_the_identity_keeps_its_newest_checkpoint_and_verify_requires_it(
+    invoke: Invoke, cli_repo: Path, signing_identity: IdentityInfo, identity_dir: Path
+) -> None:
+    """A short log rolled back below its last signature, its checkpoints and seals
+    deleted: nothing in the repository says a seal was due, but the signer's own record
+    (outside the repository) does."""
+    assert invoke("events", "pin-key").exit_code == 0
+    for i in range(4):
+        invoke("events", "append", "--type", "a.b", "--payload", json.dumps({"i": i}))
+    assert invoke("events", "seal").exit_code == 0
+    records = list((identity_dir / "checkpoints").iterdir())
+    assert len(records) == 1 and stat.S_IMODE(records[0].stat().st_mode) == 0o600
+    invoke("events", "append", "--type", "a.b")
+    assert invoke("events", "verify").exit_code == 0
+    repo = Repo.open(cli_repo, passphrase=PASSPHRASE)
+    key = repo.key
+    repo.close()
+    assert key is not None
+    conn = unlocked(cli_repo / ".steve" / "events.db", key)
+    conn.execute("DELETE FROM events WHERE seq > 2")
+    rechain(conn)
+    forge_segments(conn, "", None)
+    conn.execute("DELETE FROM segments")
+    conn.execute("UPDATE head SET segment_first = 1 WHERE id = 1")
+    conn.close()
+    rolled = invoke("events", "verify")
+    rolled.assert_error(EXIT_CORRUPT, "STEVE-EVT-003")
+    assert "witnessed checkpoint of seq 4: signed seq 4, past the end" in rolled.stdout.decode()
+    records[0].unlink()  # without the record, the rollback cannot be told from a short log
+    summary = json.loads(invoke("events", "verify", "--json").lines[-1])
+    assert summary["ok"] and summary["unsigned_events"] == 2
+
+
+def test_a_damaged_identity_file_is_a_typed_error(identity_dir: Path) -> None:
+    info = create_identity(identity_dir, b"secret", kdf=make_fast_kdf())
+    record = json.loads(info.path.read_text())
+    for field, value in (
+        (
+            "kdf",
+            {
+                "algorithm": "argon2id",
+                "salt": "00",
+                "memory_kib": 1,
+                "iterations": 1,
+                "parallelism": 1,
+            },
+        ),
+        ("nonce", "zz"),
+        ("format", "other"),
+    ):
+        info.path.write_text(json.dumps({**record, field: value}))
+        with pytest.raises(IdentityDamaged):
+            load_signing_key(identity_dir, b"secret")
+    info.path.write_bytes(b"\xff not json")
+    with pytest.raises(IdentityDamaged):
+        read_identity(identity_dir)
+
+
+def test_cli_signer_gives_no_key_without_identity_or_passphrase(
+    identity_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Seals due during an ordinary command never prompt: no identity or no
+    STEVE_SIGNING_PASSPHRASE means an unsigned seal, and the reason is kept."""
+    from steve.cli.identity import CliSigner
+
+    signer = CliSigner()
+    assert signer() is None and isinstance(signer.error, NoSigningIdentity)
+    info = create_identity(identity_dir, b"pw", kdf=make_fast_kdf())
+    signer = CliSigner()
+    assert signer() is None and signer.error is not None
+    assert signer.error.code == "STEVE-SIGN-006"
+    monkeypatch.setenv("STEVE_SIGNING_PASSPHRASE", "pw")
+    signer = CliSigner()
+    key = signer()
+    assert key is not None and key.public_key == info.public_key == signer.public_key
+
+
+def test_installed_entry_point_identity_init_pin_seal_verify(tmp_path: Path) -> None:
+    import shutil
+    import subprocess
+
+    exe = shutil.which("steve")
+    assert exe is not None, "the steve console script is not installed"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STEVE_", "XDG_"))}
+    env.update(
+        HOME=str(tmp_path / "home"),
+        STEVE_PASSPHRASE="pw",
+        STEVE_SIGNING_PASSPHRASE="sign",
+        STEVE_DIR=str(tmp_path / "repo"),
+    )
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [exe, *args], env=env, capture_output=True, text=True, check=False, timeout=120
+        )
+
+    made = run("identity", "init")
+    assert made.returncode == 0, made.stderr
+    public = made.stdout.strip()
+    key_file = tmp_path / "home" / ".config" / "steve" / "signing-key"
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert run("init", str(tmp_path / "repo")).returncode == 0
+    assert f'public_key = "{public}"' in (tmp_path / "repo" / ".steve" / "config").read_text()
+    assert run("events", "append", "--type", "a.b").returncode == 0
+    assert run("events", "seal").returncode == 0
+    verified = run("events", "verify", "--json")
+    assert verified.returncode == 0, verified.stderr
+    summary = json.loads(verified.stdout.splitlines()[-1])
+    assert summary["pinned_key"] == public and summary["signed_seq"] == 1

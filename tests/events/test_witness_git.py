@@ -33,7 +33,11 @@ def git(cwd: Path, *args: str) -> str:
 
 
 def test_export_git_carries_signed_checkpoints_and_verify_git_checks_them(
-    invoke: Invoke, cli_repo: Path, signing_identity: IdentityInfo, tmp_path: Path
+    invoke: Invoke,
+    cli_repo: Path,
+    signing_identity: IdentityInfo,
+    identity_dir: Path,
+    tmp_path: Path,
 ) -> None:
     mirror = tmp_path / "mirror.git"
     git(tmp_path, "init", "-q", "--bare", str(mirror))
@@ -70,6 +74,9 @@ def test_export_git_carries_signed_checkpoints_and_verify_git_checks_them(
     conn.execute("DELETE FROM segments WHERE last_seq > 6")
     conn.execute("UPDATE head SET segment_first = 6 WHERE id = 1")
     conn.close()
+    invoke("events", "verify").assert_error(EXIT_CORRUPT, "STEVE-EVT-003")  # the signer's record
+    for record in (identity_dir / "checkpoints").iterdir():
+        record.unlink()  # e.g. verifying on another machine than the signer's
     assert invoke("events", "verify").exit_code == 0  # alone, the database cannot tell
     cut = invoke("events", "verify", "--witness", str(mirror))
     cut.assert_error(EXIT_CORRUPT, "STEVE-EVT-003")
