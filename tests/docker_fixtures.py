@@ -147,3 +147,11 @@ def remove_tag(engine: Engine, tag: str) -> None:
 
     with contextlib.suppress(docker.errors.NotFound):
         engine.api.remove_image(tag, force=True)
+
+
+def labelled(engine: Engine, label: str) -> tuple[list[str], list[str]]:
+    """(container ids, volume names) carrying ``label`` (``key`` or ``key=value``)."""
+    flt = {"label": label}
+    containers = [c["Id"] for c in engine.api.containers(all=True, filters=flt)]
+    volumes = [v["Name"] for v in engine.api.volumes(filters=flt).get("Volumes") or []]
+    return containers, volumes

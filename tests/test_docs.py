@@ -371,3 +371,41 @@ def test_relative_links_and_anchors_resolve() -> None:
 
 def test_changelog_has_unreleased_section() -> None:
     assert "Unreleased" in sections(read(ROOT / "CHANGELOG.md"), 2)
+
+
+def test_plaintext_list_names_every_file_the_cli_can_write_outside_the_database() -> None:
+    """docs/storage.md's "What is plaintext" names the opt-in log file too."""
+    body = sections(read(DOCS / "storage.md"), 3)["What is plaintext"]
+    for variable in ("STEVE_LOG_FILE", "STEVE_LOG"):
+        assert mentions(body, variable), variable
+    assert "ref names" in body and "run ids" in body
+
+
+def test_benchmarks_summary_does_not_hide_a_fail() -> None:
+    text = read(DOCS / "benchmarks.md")
+    failed = re.findall(r"^\|.*\bFAIL\b.*\|\s*$", text, re.M)
+    if failed:
+        assert not re.search(r"\ball goals pass", text, re.I), failed
+
+
+def test_manifests_page_describes_every_plan_field_kind_and_capability() -> None:
+    """docs/manifests.md names every plan field, node kind, request and capability, and
+    the container rules a node runs under (not only python-api.md)."""
+    from typing import get_args
+
+    from steve.objects.schemas.plan import (
+        CAPABILITIES,
+        DEFAULT_USER,
+        Node,
+        NodeKind,
+        NodeRequests,
+        PlanManifest,
+    )
+
+    text = read(DOCS / "manifests.md")
+    names = [*PlanManifest.model_fields, *Node.model_fields, *NodeRequests.model_fields]
+    words = [*names, *get_args(NodeKind), *CAPABILITIES]
+    missing = sorted({w for w in words if not re.search(rf"`[^`]*\b{w}\b[^`]*`", text)})
+    assert missing == [], "not described in docs/manifests.md"
+    for rule in ("/work/<name>", DEFAULT_USER, "read-only root", "no network"):
+        assert rule in text, rule

@@ -92,7 +92,8 @@ def check_manifest(obj: Manifest) -> str | None:
     try:
         body = validate_body(model, obj.body)
     except ManifestInvalid as exc:
-        return f"body does not validate: {exc.detail}"
+        shown = "; ".join(f"{path or '(root)'}: {rule}" for path, rule in exc.problems[:5])
+        return f"body does not validate: {shown}"  # one line per verify problem
     if body_value(body) != obj.body:
         return "body is not in the normalised form freeze writes"
     referenced = {ObjectId.from_hex(hex_id) for _, _, hex_id in body.referenced_ids()}

@@ -240,3 +240,16 @@ def test_load_draft_reads_yaml_and_json_alike() -> None:
     assert (
         load_draft(b"a: 1\nb: [x]\n") == load_draft(b'{"a": 1, "b": ["x"]}') == {"a": 1, "b": ["x"]}
     )
+
+
+def test_verify_reports_an_invalid_body_on_one_line() -> None:
+    """`steve verify` prints one problem per line: a body with several broken fields is
+    one problem whose detail names them all without a line break."""
+    from steve.porcelain.verify import verify
+
+    repo = Repo.memory()
+    body = {"title": 5, "questions": "no", "sources": [], "excerpts": [], "summaries": []}
+    oid = repo.write(Manifest(ObjectType.RESEARCH, 1, (), (), 1, 0, body))
+    report = verify(repo, oid)
+    (problem,) = report.problems
+    assert "\n" not in str(problem) and "title" in problem.detail and "questions" in problem.detail
