@@ -14,7 +14,8 @@ A step (:class:`StepSpec`) runs like this:
 5. declared outputs come back through ``get_archive`` as tree/blob objects;
 6. container and volume are removed, whatever happened.
 
-Outcomes are classified with the DEVPATH 4.8 taxonomy (:class:`FailureClass`).
+Outcomes are classified with the DEVPATH 4.8 taxonomy
+(:class:`steve.objects.schemas.failures.FailureClass`, the one list of failure classes).
 """
 
 from __future__ import annotations
@@ -28,7 +29,6 @@ import time
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Protocol
 
 import docker.errors
@@ -49,6 +49,7 @@ from steve.exec.policy import ContainerPolicy, check, create_kwargs
 from steve.exec.tarconv import check_input_name, store_tar, tar_stream
 from steve.objects.model import CHUNK_SIZE, Blob, ChunkedBlob
 from steve.objects.oid import ObjectId
+from steve.objects.schemas.failures import FailureClass
 from steve.repo import BatchWriter, Repo
 
 if TYPE_CHECKING:
@@ -60,36 +61,6 @@ QUEUE_DEPTH = 64  # log pieces in flight between the reader thread and the runne
 KILL_GRACE_S = 30.0
 
 LogCallback = Callable[[str, bytes], None]
-
-
-class FailureClass(StrEnum):
-    """Step outcomes (DEVPATH 4.8); ``None`` in a result means success."""
-
-    TIMEOUT = "Timeout"
-    RESOURCE_LIMIT = "ResourceLimitHit"
-    NETWORK_DENIED = "NetworkDenied"
-    CRASH = "CrashError"
-    POLICY_DENIED = "PolicyDenied"
-    START_FAILED = "StartFailed"
-    OUTPUT_MISSING = "OutputMissing"
-    OUTPUT_REJECTED = "OutputRejected"
-
-    @property
-    def qualified(self) -> str:
-        """The dotted name of the 4.8 hierarchy (``ContainerError.ResourceLimitHit``)."""
-        return _QUALIFIED[self]
-
-
-_QUALIFIED = {
-    FailureClass.TIMEOUT: "TestError.Timeout",
-    FailureClass.RESOURCE_LIMIT: "ContainerError.ResourceLimitHit",
-    FailureClass.NETWORK_DENIED: "ContainerError.NetworkDenied",
-    FailureClass.CRASH: "TestError.CrashError",
-    FailureClass.POLICY_DENIED: "ContainerError.PolicyDenied",
-    FailureClass.START_FAILED: "ContainerError.StartFailed",
-    FailureClass.OUTPUT_MISSING: "BuildError.OutputMissing",
-    FailureClass.OUTPUT_REJECTED: "ContainerError.OutputRejected",
-}
 
 
 @dataclass(frozen=True)
@@ -181,7 +152,7 @@ def classify(
             FailureClass.NETWORK_DENIED,
             f"network access denied by policy (network_mode=none); exit status {exit_code}",
         )
-    return FailureClass.CRASH, f"exit status {exit_code}"
+    return FailureClass.EXITED_NONZERO, f"exit status {exit_code}"
 
 
 # --- log capture ------------------------------------------------------------------------
@@ -322,7 +293,7 @@ class DockerRunner:
             outputs: dict[str, ObjectId] = {}
             if failure is None:
                 failure, detail = self._collect(repo, cid, spec, outputs)
-            elif failure is FailureClass.CRASH:
+            elif failure is FailureClass.EXITED_NONZERO:
                 # a non-zero exit keeps what it did produce (a failing test's JUnit
                 # report is the evidence); missing or unsafe outputs change nothing
                 self._collect(repo, cid, spec, outputs)

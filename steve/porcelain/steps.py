@@ -92,7 +92,7 @@ class NodeOutcome:
     action_key: ObjectId | None = None
     outputs: Mapping[str, ObjectId] = field(default_factory=dict)
     logs: tuple[ObjectId, ...] = ()
-    failure: str | None = None  # DEVPATH 4.8 class, e.g. "TestError.AssertionFailed"
+    failure: FailureClass | None = None  # e.g. StepError.ExitedNonZero
     detail: str = ""
     policy_denied: bool = False
     grants: tuple[str, ...] = ()  # capabilities granted by the plan and used
@@ -205,29 +205,24 @@ def topological(plan: PlanManifest) -> list[str]:
 # --- failure classes --------------------------------------------------------------------
 
 
-def classify_result(kind: str, result: StepResult) -> str | None:
-    """The DEVPATH 4.8 class of a step result in a node of ``kind`` (None: success)."""
-    f = result.failure
-    if f is None:
-        return None
-    is_test = kind == "test"
-    if f is FailureClass.CRASH:
-        code = result.exit_code
-        signalled = code is None or code >= 128
-        if is_test:
-            return "TestError.CrashError" if signalled else "TestError.AssertionFailed"
-        return "BuildError.CompileError"
-    if f is FailureClass.TIMEOUT:
-        return "TestError.Timeout" if is_test else "BuildError.ResourceExhausted"
-    return f.qualified
+def classify_result(kind: str, result: StepResult) -> FailureClass | None:
+    """The failure class of a step result (None: success).
+
+    The runner's class stands as it is: a plain non-zero exit is
+    ``StepError.ExitedNonZero`` in a build node and in a test node alike (a
+    test node's JUnit reports may say more, see :func:`junit_verdict`)."""
+    del kind  # the same facts mean the same class in every kind of node
+    return result.failure
 
 
 def junit_verdict(
     repo: Repo, node: Node, outputs: Mapping[str, ObjectId]
-) -> tuple[str | None, str]:
-    """A test node that exited 0 still fails if a JUnit report it declared counts a
-    failed or erroneous case, or is not a usable report."""
-    problems: list[str] = []
+) -> tuple[FailureClass | None, str]:
+    """What a test node's JUnit reports say: ``TestError.AssertionFailed`` when one
+    counts a failed or erroneous case, ``TestError.ReportUnusable`` when one is not a
+    usable report (None when they count no failure)."""
+    failed: list[str] = []
+    unusable: list[str] = []
     for name in junit_outputs(node.outputs):
         oid = outputs.get(name)
         if oid is None or repo.object_type(oid) is not ObjectType.BLOB:
@@ -235,13 +230,15 @@ def junit_verdict(
         try:
             report = parse_junit(repo.read_blob(oid))
         except JUnitError as exc:
-            problems.append(f"{name}: not a usable JUnit report: {exc}")
+            unusable.append(f"{name}: not a usable JUnit report: {exc}")
             continue
         if not report.ok:
             cases = ", ".join(report.failed_cases[:5])
-            problems.append(f"{name}: {report.failures} failed, {report.errors} errors ({cases})")
-    if problems:
-        return "TestError.AssertionFailed", "; ".join(problems)
+            failed.append(f"{name}: {report.failures} failed, {report.errors} errors ({cases})")
+    if failed:
+        return FailureClass.ASSERTION_FAILED, "; ".join(failed + unusable)
+    if unusable:
+        return FailureClass.REPORT_UNUSABLE, "; ".join(unusable)
     return None, ""
 
 
@@ -294,7 +291,9 @@ class Executor:
                 self._done += 1
         detail = ""
         if outcome is not None:
-            detail = outcome.failure + ": " + outcome.detail if outcome.failure else outcome.detail
+            detail = outcome.detail
+            if outcome.failure is not None:
+                detail = f"{outcome.failure.value}: {detail}"
         if self.on_progress is not None:
             self.on_progress(
                 Progress(
@@ -311,7 +310,7 @@ class Executor:
         if outcome is not None and outcome.receipt is not None:
             payload["receipt"] = outcome.receipt.hex
         if outcome is not None and outcome.failure:
-            payload["failure"] = outcome.failure
+            payload["failure"] = outcome.failure.value
         level = "error" if status is NodeStatus.FAILED else "info"
         self.emit(f"step.{status.value}", payload, level)
 
@@ -418,8 +417,10 @@ class Executor:
                 spooler.close()
         failure = classify_result(node.kind, result)
         detail = result.failure_detail
-        if failure is None and node.kind == "test":
-            failure, detail = junit_verdict(self.repo, node, result.outputs)
+        if node.kind == "test" and failure in (None, FailureClass.EXITED_NONZERO):
+            said, why = junit_verdict(self.repo, node, result.outputs)
+            if said is FailureClass.ASSERTION_FAILED or (said is not None and failure is None):
+                failure, detail = said, (f"{detail}; {why}" if detail else why)
         parents = [self.plan_id, *(known[u].receipt for u in self.ups[node.id])]
         _, grants = policy_for(self.plan, node)
         receipt = self.freeze_receipt(
@@ -458,7 +459,7 @@ class Executor:
         spec: StepSpec,
         key: ObjectId,
         result: StepResult,
-        failure: str | None,
+        failure: FailureClass | None,
         detail: str,
         parents: Sequence[ObjectId],
         grants: Sequence[Grant],
@@ -546,7 +547,7 @@ def receipt_draft(
     spec: StepSpec,
     key: ObjectId,
     result: StepResult,
-    failure: str | None,
+    failure: FailureClass | None,
     grants: Sequence[Grant],
     toolchain: Mapping[str, str],
 ) -> dict[str, Any]:
@@ -570,7 +571,7 @@ def receipt_draft_from_spec(
     spec: StepSpec,
     key_hex: str,
     result: StepResult,
-    failure: str | None,
+    failure: FailureClass | None,
     grants: Sequence[Mapping[str, Any]],
     toolchain: Mapping[str, str],
     nondeterminism: Sequence[str],
@@ -610,7 +611,7 @@ def receipt_draft_from_spec(
         "outputs": {name: oid.hex for name, oid in result.outputs.items()},
         "logs": [result.stdout.hex, result.stderr.hex],
         "exit_status": exit_status,
-        "failure": failure,
+        "failure": None if failure is None else failure.value,
         "failure_detail": result.failure_detail or None,
         "policy": spec.policy.canonical(),
         "grants": [dict(g) for g in grants],

@@ -16,9 +16,11 @@ forces), and freezes a ``test_certificate``:
   it declared counts no failure or error;
 * ``builds``: every receipt involved (build and test nodes);
 * ``evidence``: the test nodes' log blobs and JUnit reports;
-* ``failures``: one per failing test node, typed with the DEVPATH 4.8 classes
-  (``TestError.AssertionFailed`` for a non-zero exit or failed JUnit cases,
-  ``TestError.Timeout``, ``TestError.CrashError``, ``ContainerError.*``);
+* ``failures``: one per failing test node, typed with the one taxonomy
+  (:mod:`steve.objects.schemas.failures`): ``TestError.AssertionFailed`` for
+  failed JUnit cases, ``StepError.ExitedNonZero`` for a non-zero exit no
+  report explains, ``StepError.UpstreamFailed`` for a test that did not run,
+  ``StepError.Timeout``, ``ContainerError.*``;
 * ``policy``: how many steps ran under a checked policy, how many passed it,
   and the violations (policy refusals, denied network);
 * ``results``: per test node, its receipt and the JUnit counts.
@@ -28,7 +30,10 @@ A declared output whose name ends in ``.xml`` is read as a JUnit report
 an error fails (``TestError.AssertionFailed``) even if it exited 0, and a
 failing test is never cached.
 
-The certificate moves ``refs/runs/<run>/test_certificate``.  When the verdict
+The certificate moves ``refs/runs/<run>/test_certificate``.  When the
+run's certificate already says exactly this (the same receipts and verdict,
+e.g. every test came from the cache), it is named again and nothing new is
+frozen (``reused``).  When the verdict
 is ``fail`` the run goes back to BUILD in the same transaction (the
 BUILD<->TEST loop); the next ``build`` reuses every unchanged node.
 """
@@ -42,8 +47,9 @@ from typing import Any
 from steve.errors import NoTestNodes, PlanNotBuilt
 from steve.events import EventLog
 from steve.exec import Runner
-from steve.objects.model import ObjectType
+from steve.objects.model import Manifest, ObjectType
 from steve.objects.oid import ObjectId
+from steve.objects.schemas.failures import FailureClass
 from steve.objects.schemas.plan import Node
 from steve.porcelain.actioncache import StaleEntry
 from steve.porcelain.build import enter_stage, plan_of, split_nodes
@@ -68,6 +74,7 @@ from steve.porcelain.steps import (
     ProgressCallback,
     load_plan,
     now_s,
+    read_manifest_body,
 )
 from steve.repo import Repo
 
@@ -88,6 +95,7 @@ class TestReport:
     junit: dict[str, JUnitReport] = field(default_factory=dict)
     transitions: list[Transition] = field(default_factory=list)
     stale: list[StaleEntry] = field(default_factory=list)
+    reused: bool = False  # the run's certificate already said exactly this: none frozen
 
     @property
     def ok(self) -> bool:
@@ -158,20 +166,26 @@ def run_tests(
     )
     ref = run_ref(target.id, ObjectType.TEST_CERTIFICATE)
     back = None
+    reused = previous is not None and same_body(repo, previous, manifest)
     with repo.backend.transaction() as tx:
-        cert = store_manifest(
-            repo,
-            manifest,
-            ref=ref,
-            ref_old=previous,
-            message=f"steve test: {draft['verdict']} (run {target.id})",
-            tx=tx,
-        )
+        if reused:
+            assert previous is not None
+            cert = previous  # the same verdict on the same receipts: name it again
+        else:
+            cert = store_manifest(
+                repo,
+                manifest,
+                ref=ref,
+                ref_old=previous,
+                message=f"steve test: {draft['verdict']} (run {target.id})",
+                tx=tx,
+            )
         if draft["verdict"] == "fail":
             back = transition_in(
                 repo, tx, target.id, Stage.BUILD, "steve test: failed", now, actor, Stage.TEST
             )
-    repo.notify("manifest.frozen", frozen_payload(manifest, cert, ref), target.id)
+    if not reused:
+        repo.notify("manifest.frozen", frozen_payload(manifest, cert, ref), target.id)
     if back is not None:
         transitions.append(back)
         repo.notify("run.transition", transition_payload(back), run_id=target.id)
@@ -191,7 +205,20 @@ def run_tests(
         junit,
         transitions,
         executor.stale,
+        reused,
     )
+
+
+def same_body(repo: Repo, previous: ObjectId, manifest: Manifest) -> bool:
+    """Whether the certificate ``previous`` says what ``manifest`` says: the same body,
+    except whether each result came from the cache this time."""
+
+    def said(body: Mapping[str, Any]) -> dict[str, Any]:
+        results = [{k: v for k, v in r.items() if k != "cached"} for r in body["results"]]
+        return {**body, "results": results}
+
+    old = read_manifest_body(repo, previous, ObjectType.TEST_CERTIFICATE).body
+    return said(old) == said(manifest.body)
 
 
 def junit_summaries(
@@ -239,9 +266,10 @@ def certificate_draft(
                 }
         if not o.ok:
             skipped = o.status is NodeStatus.SKIPPED
+            failure = FailureClass.UPSTREAM_FAILED if skipped else o.failure
             failures.append(
                 {
-                    "classification": o.failure or "TestError.CrashError",
+                    "classification": (failure or FailureClass.INTERNAL).value,
                     "message": (f"not run: {o.detail}" if skipped else o.detail)
                     or f"{o.node} failed",
                     "node": o.node,

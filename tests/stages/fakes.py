@@ -65,7 +65,7 @@ class FakeRunner:
             stderr = repo.write_blob(b"boom\n" if failed else b"")
             return StepResult(
                 exit_code=1 if failed else 0,
-                failure=FailureClass.CRASH if failed else None,
+                failure=FailureClass.EXITED_NONZERO if failed else None,
                 failure_detail="exit status 1" if failed else "",
                 outputs=outputs,
                 stdout=stdout,

@@ -103,11 +103,11 @@ def test_a_failed_node_skips_downstream_and_is_not_cached(repo: Repo) -> None:
     report = build(repo, FakeRunner(fail={"gen"}))
     assert not report.ok
     gen, asm = report.outcomes
-    assert gen.status.value == "failed" and gen.failure == "BuildError.CompileError"
+    assert gen.status.value == "failed" and gen.failure == "StepError.ExitedNonZero"
     assert asm.status.value == "skipped" and asm.receipt is None
     assert gen.receipt is not None
     r = receipt(repo, gen.receipt)
-    assert r.exit_status == 1 and r.failure == "BuildError.CompileError"
+    assert r.exit_status == 1 and r.failure == "StepError.ExitedNonZero"
     assert actioncache.lookup(repo, ObjectId.from_hex(r.action_key)) is None
     # the failure is not remembered: the next build runs gen again
     runner = FakeRunner()
@@ -310,7 +310,7 @@ def test_a_fix_through_an_amended_plan_reuses_unchanged_nodes(repo: Repo) -> Non
     assert build(repo, FakeRunner()).ok
     report = run_tests(repo, FakeRunner(fail={"check"}))
     assert report.verdict == "fail" and report.failures[0]["classification"] == (
-        "TestError.AssertionFailed"
+        "StepError.ExitedNonZero"  # no JUnit report says more
     )
     from steve.porcelain.freeze import freeze
 

@@ -36,6 +36,9 @@ from steve.objects.schemas.common import (
     Text,
     Timestamp,
 )
+from steve.objects.schemas.failures import FAILURE_CLASSES as FAILURE_CLASSES
+from steve.objects.schemas.failures import FailureClass as FailureClass
+from steve.objects.schemas.failures import FailureName
 from steve.objects.schemas.plan import (
     DEFAULT_CPU_MILLIS,
     DEFAULT_MEMORY_BYTES,
@@ -50,33 +53,6 @@ from steve.objects.schemas.plan import (
 
 ActionKey = Oid
 
-# DEVPATH 4.8: the typed failure classes a certificate may report.
-FailureClass = Literal[
-    "StateError",
-    "BuildError.CompileError",
-    "BuildError.LinkError",
-    "BuildError.DependencyError",
-    "BuildError.ResourceExhausted",
-    "BuildError.OutputMissing",
-    "TestError.AssertionFailed",
-    "TestError.Timeout",
-    "TestError.CrashError",
-    "ContainerError.ImagePullFailed",
-    "ContainerError.StartFailed",
-    "ContainerError.NetworkDenied",
-    "ContainerError.ResourceLimitHit",
-    "ContainerError.PolicyDenied",
-    "ContainerError.OutputRejected",
-    "ResearchError.FetchFailed",
-    "ResearchError.ParseError",
-    "ResearchError.QuotaExceeded",
-    "LLMError.ProviderUnavailable",
-    "LLMError.TokenBudgetExceeded",
-    "LLMError.ResponseInvalid",
-    "LLMError.RateLimited",
-    "InternalError",
-]
-FAILURE_CLASSES: tuple[str, ...] = FailureClass.__args__  # type: ignore[attr-defined]
 
 
 class PolicyDecision(Strict):
@@ -136,7 +112,7 @@ class BuildReceipt(ManifestBody):
     )
     grants: list[Grant] = Field(default_factory=list, description="plan grants applied")
     image_diff_ids: list[Name] = Field(default_factory=list)
-    failure: FailureClass | None = None
+    failure: FailureName | None = None
     failure_detail: Text | None = None
     notes: list[Text] = Field(
         default_factory=list, description="e.g. host features the engine lacks"
@@ -172,7 +148,7 @@ class BuildReceipt(ManifestBody):
 
 
 class Failure(Strict):
-    classification: FailureClass
+    classification: FailureName
     message: Text = Field(min_length=1)
     evidence: Oid | None = None
     node: NodeId | None = None
