@@ -195,7 +195,7 @@ def test_cmd(state: Context, run_spec: str | None, jobs: int, no_cache: bool) ->
         f"{len(report.failures)} failure(s) (run {report.run.id}, stage {report.run.stage.value})"
     )
     if not report.ok:
-        failed = [str(f.get("node")) for f in report.failures]
+        failed = [str(f.node) for f in report.failures]
         raise TestsFailed(report.run.id, report.certificate.hex, failed)
 
 

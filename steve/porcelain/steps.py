@@ -40,18 +40,23 @@ from typing import Any, cast
 from steve.errors import InvalidInput, PlanNotBuilt
 from steve.events import EventLog, LogSpooler
 from steve.exec import FailureClass, Runner, StepResult, StepSpec, policy_for
-from steve.objects.model import Manifest, ObjectType
 from steve.objects.oid import ObjectId
 from steve.objects.schemas.plan import Grant, Node, PlanManifest
+from steve.objects.schemas.receipts import LogRef
 from steve.porcelain import actioncache
 from steve.porcelain.actioncache import CachedAction, StaleEntry
-from steve.porcelain.freeze import build_manifest, store_manifest
-from steve.porcelain.junit import JUnitError, junit_outputs, parse_junit
-from steve.refs.names import format_problem
+from steve.porcelain.records import (
+    JUnitEvidence,
+    freeze_record,
+    judge,
+    junit_evidence,
+    read_receipt,
+    receipt_ref,
+    step_receipt,
+)
 from steve.repo import Repo
 from steve.store.base import Backend
 
-RECEIPT_REF_PREFIX = "refs/receipts/"
 WORKDIR = "/work"
 MAX_JOBS = 64
 EVENT_ACTOR = "steve"
@@ -91,12 +96,18 @@ class NodeOutcome:
     receipt: ObjectId | None = None
     action_key: ObjectId | None = None
     outputs: Mapping[str, ObjectId] = field(default_factory=dict)
-    logs: tuple[ObjectId, ...] = ()
+    logs: tuple[LogRef, ...] = ()  # labelled: stdout, stderr
     failure: FailureClass | None = None  # e.g. StepError.ExitedNonZero
     detail: str = ""
     policy_denied: bool = False
     grants: tuple[str, ...] = ()  # capabilities granted by the plan and used
     duration_ms: int = 0
+    junit: tuple[JUnitEvidence, ...] = ()  # a test node's declared JUnit reports, parsed
+
+    def log(self, stream: str) -> ObjectId | None:
+        """The log blob of ``stream`` (``stdout``/``stderr``), if recorded."""
+        ref = next((r for r in self.logs if r.stream == stream), None)
+        return None if ref is None else ObjectId.from_hex(ref.blob)
 
     @property
     def ok(self) -> bool:
@@ -144,27 +155,7 @@ def serialized(repo: Repo) -> Repo:
     return view
 
 
-# --- refs and plan lookup --------------------------------------------------------------
-
-
-def receipt_ref(run_id: str, node_id: str) -> str:
-    """``refs/receipts/<run>/<node>``; a node id that is not a valid ref component
-    (``..``, ``.lock``, a trailing dot) is spelled ``~hex`` of its UTF-8 bytes."""
-    name = f"{RECEIPT_REF_PREFIX}{run_id}/{node_id}"
-    if format_problem(name) is None:
-        return name
-    return f"{RECEIPT_REF_PREFIX}{run_id}/x-{node_id.encode().hex()}"
-
-
-def read_manifest_body(repo: Repo, oid: ObjectId, kind: ObjectType) -> Manifest:
-    obj = repo.read_typed(oid, kind)
-    assert isinstance(obj, Manifest)
-    return obj
-
-
-def load_plan(repo: Repo, plan_id: ObjectId) -> PlanManifest:
-    manifest = read_manifest_body(repo, plan_id, ObjectType.PLAN)
-    return PlanManifest.model_validate(manifest.body)
+# --- plan order ----------------------------------------------------------------------
 
 
 def upstream_of(plan: PlanManifest) -> dict[str, list[str]]:
@@ -200,52 +191,6 @@ def topological(plan: PlanManifest) -> list[str]:
             raise InvalidInput("the plan's graph has a cycle", ", ".join(rest))
         pending = rest
     return order
-
-
-# --- failure classes --------------------------------------------------------------------
-
-
-def classify_result(kind: str, result: StepResult) -> FailureClass | None:
-    """The failure class of a step result (None: success).
-
-    The runner's class stands as it is: a plain non-zero exit is
-    ``StepError.ExitedNonZero`` in a build node and in a test node alike (a
-    test node's JUnit reports may say more, see :func:`junit_verdict`)."""
-    del kind  # the same facts mean the same class in every kind of node
-    return result.failure
-
-
-def junit_verdict(
-    repo: Repo, node: Node, outputs: Mapping[str, ObjectId]
-) -> tuple[FailureClass | None, str]:
-    """What a test node's JUnit reports say: ``TestError.AssertionFailed`` when one
-    counts a failed or erroneous case, ``TestError.ReportUnusable`` when one is not a
-    usable report (None when they count no failure)."""
-    failed: list[str] = []
-    unusable: list[str] = []
-    for name in junit_outputs(node.outputs):
-        oid = outputs.get(name)
-        if oid is None or repo.object_type(oid) is not ObjectType.BLOB:
-            continue
-        try:
-            report = parse_junit(repo.read_blob(oid))
-        except JUnitError as exc:
-            unusable.append(f"{name}: not a usable JUnit report: {exc}")
-            continue
-        if not report.ok:
-            cases = ", ".join(report.failed_cases[:5])
-            failed.append(f"{name}: {report.failures} failed, {report.errors} errors ({cases})")
-    if failed:
-        return FailureClass.ASSERTION_FAILED, "; ".join(failed + unusable)
-    if unusable:
-        return FailureClass.REPORT_UNUSABLE, "; ".join(unusable)
-    return None, ""
-
-
-def clamp_exit(code: int | None) -> int:
-    if code is None:
-        return -1
-    return max(-255, min(255, code))
 
 
 # --- the executor ---------------------------------------------------------------------
@@ -369,9 +314,10 @@ class Executor:
         return self._cached_outcome(node, key, found)
 
     def _cached_outcome(self, node: Node, key: ObjectId, hit: CachedAction) -> NodeOutcome:
-        body = actioncache.receipt_body(self.repo, hit.receipt) or {}
-        logs = tuple(ObjectId.from_hex(h) for h in body.get("logs") or ())
-        grants = tuple(str(g.get("capability")) for g in body.get("grants") or ())
+        body = read_receipt(self.repo, hit.receipt)
+        evidence: tuple[JUnitEvidence, ...] = ()
+        if node.kind == "test":
+            evidence = tuple(junit_evidence(self.repo, node.outputs, hit.outputs))
         return NodeOutcome(
             node.id,
             node.kind,
@@ -379,9 +325,10 @@ class Executor:
             hit.receipt,
             key,
             hit.outputs,
-            logs,
-            grants=grants,
-            duration_ms=int(body.get("duration_ms") or 0),
+            tuple(body.logs),
+            grants=tuple(g.capability for g in body.grants),
+            duration_ms=body.duration_ms or 0,
+            junit=evidence,
         )
 
     def run_node(self, node: Node, known: Mapping[str, NodeOutcome], *, why: str) -> NodeOutcome:
@@ -415,12 +362,10 @@ class Executor:
         finally:
             for spooler in spoolers.values():
                 spooler.close()
-        failure = classify_result(node.kind, result)
-        detail = result.failure_detail
-        if node.kind == "test" and failure in (None, FailureClass.EXITED_NONZERO):
-            said, why = junit_verdict(self.repo, node, result.outputs)
-            if said is FailureClass.ASSERTION_FAILED or (said is not None and failure is None):
-                failure, detail = said, (f"{detail}; {why}" if detail else why)
+        evidence: tuple[JUnitEvidence, ...] = ()
+        if node.kind == "test":
+            evidence = tuple(junit_evidence(self.repo, node.outputs, result.outputs))
+        failure, detail = judge(node.kind, result, evidence)
         parents = [self.plan_id, *(known[u].receipt for u in self.ups[node.id])]
         _, grants = policy_for(self.plan, node)
         receipt = self.freeze_receipt(
@@ -443,12 +388,16 @@ class Executor:
             receipt,
             key,
             dict(result.outputs),
-            (result.stdout, result.stderr),
+            (
+                LogRef(stream="stdout", blob=result.stdout.hex),
+                LogRef(stream="stderr", blob=result.stderr.hex),
+            ),
             failure,
             detail,
             result.failure is FailureClass.POLICY_DENIED,
             tuple(g.capability for g in grants),
             max(0, (result.finished_at - result.started_at) // 1_000_000),
+            evidence,
         )
         self._progress(node, outcome.status, outcome)
         return outcome
@@ -466,21 +415,24 @@ class Executor:
         why: str,
     ) -> ObjectId:
         """Freeze the receipt and move the node's receipt ref to it, in one transaction."""
-        draft = receipt_draft(
-            self.plan_id, node, spec, key, result, failure, grants, self.plan.environment
+        body = step_receipt(
+            plan=self.plan_id.hex,
+            node=node.id,
+            spec=spec,
+            action_key=key.hex,
+            result=result,
+            failure=failure,
+            detail=detail,
+            grants=grants,
+            toolchain=self.plan.environment,
+            nondeterminism=node.nondeterminism,
         )
-        draft["failure_detail"] = detail or None
-        manifest = build_manifest(
+        return freeze_record(
             self.repo,
-            ObjectType.BUILD_RECEIPT,
-            draft,
+            body,
             parents=parents,
             now=result.finished_at // 1_000_000_000,
             tz=self.tz,
-        )
-        return store_manifest(
-            self.repo,
-            manifest,
             ref=receipt_ref(self.run_id, node.id),
             message=f"steve {why} (run {self.run_id})",
         )
@@ -539,99 +491,6 @@ class Executor:
                     fut.cancel()
                 raise
         return [finished[nid] for nid in todo]
-
-
-def receipt_draft(
-    plan_id: ObjectId,
-    node: Node,
-    spec: StepSpec,
-    key: ObjectId,
-    result: StepResult,
-    failure: FailureClass | None,
-    grants: Sequence[Grant],
-    toolchain: Mapping[str, str],
-) -> dict[str, Any]:
-    """The build receipt of one executed plan node (schema: steve.objects.schemas.receipts)."""
-    return receipt_draft_from_spec(
-        plan_id.hex,
-        node.id,
-        spec,
-        key.hex,
-        result,
-        failure,
-        [g.model_dump() for g in grants],
-        toolchain,
-        node.nondeterminism,
-    )
-
-
-def receipt_draft_from_spec(
-    plan_hex: str,
-    node_id: str,
-    spec: StepSpec,
-    key_hex: str,
-    result: StepResult,
-    failure: FailureClass | None,
-    grants: Sequence[Mapping[str, Any]],
-    toolchain: Mapping[str, str],
-    nondeterminism: Sequence[str],
-) -> dict[str, Any]:
-    """The build receipt of one executed step."""
-    started = result.started_at // 1_000_000_000
-    finished = max(started, result.finished_at // 1_000_000_000)
-    denied = result.failure is FailureClass.POLICY_DENIED
-    decisions: list[dict[str, Any]] = [
-        {"rule": "image-pinned", "decision": "deny" if denied else "allow", "detail": spec.image},
-        {
-            "rule": "container-policy",
-            "decision": "deny" if denied else "allow",
-            "detail": result.failure_detail if denied else _policy_summary(spec),
-        },
-    ]
-    for g in grants:
-        decisions.append(
-            {"rule": f"grant:{g['capability']}", "decision": "allow", "detail": g["reason"]}
-        )
-    timeout_ms = None if spec.timeout_s is None else round(spec.timeout_s * 1000)
-    exit_status = clamp_exit(result.exit_code)
-    return {
-        "plan": plan_hex,
-        "node": node_id,
-        "action_key": key_hex,
-        "input_trees": [spec.inputs[name].hex for name in sorted(spec.inputs)],
-        "inputs": {name: oid.hex for name, oid in spec.inputs.items()},
-        "declared_outputs": list(spec.outputs),
-        "workdir": spec.workdir,
-        "timeout_ms": timeout_ms,
-        "image": spec.image,
-        "image_diff_ids": list(result.image_diff_ids),
-        "command": list(spec.command),
-        "env": dict(spec.env),
-        "toolchain": dict(toolchain),
-        "outputs": {name: oid.hex for name, oid in result.outputs.items()},
-        "logs": [result.stdout.hex, result.stderr.hex],
-        "exit_status": exit_status,
-        "failure": None if failure is None else failure.value,
-        "failure_detail": result.failure_detail or None,
-        "policy": spec.policy.canonical(),
-        "grants": [dict(g) for g in grants],
-        "policy_decisions": decisions,
-        "host_prompts": [],
-        "notes": list(result.notes),
-        "started_at": started,
-        "finished_at": finished,
-        "duration_ms": max(0, (result.finished_at - result.started_at) // 1_000_000),
-        "nondeterminism": list(nondeterminism),
-    }
-
-
-def _policy_summary(spec: StepSpec) -> str:
-    p = spec.policy
-    return (
-        f"network={p.network_mode} read_only_root={p.read_only_root} user={p.user} "
-        f"pids={p.pids_limit} memory={p.memory_bytes} nano_cpus={p.nano_cpus} "
-        f"cap_drop={','.join(p.cap_drop)}"
-    )
 
 
 def now_s() -> int:

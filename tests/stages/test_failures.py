@@ -59,7 +59,7 @@ def test_a_junit_failure_is_an_assertion_failure_whatever_the_exit_status(repo: 
     run_with_plan(repo, chain_plan(src))
     assert build(repo, FakeRunner()).ok
     report = run_tests(repo, FakeRunner(junit_fail={"check"}))  # exit 0, a failed case
-    assert [f["classification"] for f in report.failures] == ["TestError.AssertionFailed"]
+    assert [f.classification for f in report.failures] == ["TestError.AssertionFailed"]
     check = report.tests[0]
     assert check.receipt is not None
     receipt = BuildReceipt.model_validate(manifest(repo, check.receipt).body)

@@ -18,8 +18,9 @@ Who produces which class:
 * the executor (:mod:`steve.porcelain.records`): ``TestError.AssertionFailed``
   and ``TestError.ReportUnusable`` from a test node's JUnit reports,
   ``StepError.UpstreamFailed`` for a test that did not run because a node it
-  needs failed, and ``ContainerError.ImageMissing`` /
-  ``ContainerError.EngineFailed`` for a step the environment could not start.
+  needs failed, ``TestError.ReplayMismatch`` for a replay whose outputs differ,
+  and ``ContainerError.ImageMissing`` / ``ContainerError.EngineFailed`` for a
+  step the environment could not start.
 
 The other classes are part of the taxonomy (later stages produce them) and
 stay valid in records written by older versions of STEVE (which recorded
@@ -60,6 +61,7 @@ class FailureClass(StrEnum):
     # tests
     ASSERTION_FAILED = "TestError.AssertionFailed"
     REPORT_UNUSABLE = "TestError.ReportUnusable"
+    REPLAY_MISMATCH = "TestError.ReplayMismatch"
     TEST_TIMEOUT = "TestError.Timeout"
     TEST_CRASH = "TestError.CrashError"
     # later stages

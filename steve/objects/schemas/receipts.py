@@ -54,7 +54,6 @@ from steve.objects.schemas.plan import (
 ActionKey = Oid
 
 
-
 class PolicyDecision(Strict):
     rule: Name
     decision: Literal["allow", "deny"]
@@ -90,10 +89,21 @@ class ReceiptPolicy(Strict):
     granted: list[Capability] = Field(default_factory=list)
 
 
-class BuildReceipt(ManifestBody):
+LogStream = Literal["stdout", "stderr"]
+
+
+class LogRef(Strict):
+    """One labelled log object of a step (build receipt v2)."""
+
+    stream: LogStream
+    blob: Oid = Field(description="blob id of the bytes the step wrote to the stream")
+    truncated: bool = Field(default=False, description="the output limit cut the log short")
+
+
+class _ReceiptFields(ManifestBody):
+    """The fields every build receipt version has (all but ``logs``)."""
+
     KIND: ClassVar[str] = "build_receipt"
-    SCHEMA_VERSION: ClassVar[int] = 1
-    ID_FIELDS: ClassVar[tuple[str, ...]] = ("plan", "input_trees", "inputs", "outputs", "logs")
 
     plan: Oid = Field(description="id of the frozen plan")
     node: NodeId
@@ -122,7 +132,6 @@ class BuildReceipt(ManifestBody):
     env: dict[str, str] = Field(default_factory=dict)
     toolchain: dict[str, str] = Field(default_factory=dict)
     outputs: dict[str, Oid] = Field(default_factory=dict, description="output name -> tree id")
-    logs: list[Oid] = Field(default_factory=list)
     exit_status: int = Field(ge=-255, le=255)
     policy_decisions: list[PolicyDecision] = Field(default_factory=list)
     host_prompts: list[HostPrompt] = Field(default_factory=list)
@@ -145,6 +154,51 @@ class BuildReceipt(ManifestBody):
         if self.declared_outputs and unknown:
             out.append(("outputs", f"declared: undeclared outputs {unknown}"))
         return out
+
+
+class BuildReceipt(_ReceiptFields):
+    """A build receipt, schema version 2: its log objects are labelled."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2
+    ID_FIELDS: ClassVar[tuple[str, ...]] = (
+        "plan",
+        "input_trees",
+        "inputs",
+        "outputs",
+        "logs.blob",
+    )
+
+    logs: list[LogRef] = Field(
+        default_factory=list, description="the step's log objects, labelled by stream"
+    )
+
+    def log(self, stream: LogStream) -> LogRef | None:
+        """The log object of ``stream`` (``stdout`` or ``stderr``), if recorded."""
+        return next((ref for ref in self.logs if ref.stream == stream), None)
+
+    def problems(self) -> list[Problem]:
+        out = super().problems()
+        streams = [ref.stream for ref in self.logs]
+        if len(set(streams)) != len(streams):
+            out.append(("logs", "unique: one log object per stream"))
+        return out
+
+
+class BuildReceiptV1(_ReceiptFields):
+    """A build receipt, schema version 1 (read only): ``logs`` lists the stdout and the
+    stderr blob ids, in that order, without labels."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    ID_FIELDS: ClassVar[tuple[str, ...]] = ("plan", "input_trees", "inputs", "outputs", "logs")
+
+    logs: list[Oid] = Field(default_factory=list)
+
+    def upgraded(self) -> BuildReceipt:
+        """The same record in the current version (logs labelled stdout, stderr)."""
+        fields = {name: getattr(self, name) for name in _ReceiptFields.model_fields}
+        streams: tuple[LogStream, ...] = ("stdout", "stderr")
+        logs = [LogRef(stream=s, blob=b) for s, b in zip(streams, self.logs, strict=False)]
+        return BuildReceipt(**fields, logs=logs)
 
 
 class Failure(Strict):
