@@ -21,6 +21,7 @@ import click
 from steve.cli.app import Context, cli, frozen_time, identity, is_terminal, pass_state
 
 if TYPE_CHECKING:
+    from steve.porcelain.junit import JUnitCase
     from steve.porcelain.replay import ReplayReport
     from steve.porcelain.steps import NodeOutcome, NodeStatus, Progress, ProgressCallback
 
@@ -187,6 +188,10 @@ def test_cmd(state: Context, run_spec: str | None, jobs: int, no_cache: bool) ->
                 f"{'':8} {'':12}  junit: {junit.tests} tests, {junit.failures} failures, "
                 f"{junit.errors} errors, {junit.skipped} skipped"
             )
+            for case in junit.failed:
+                _echo(_case_lines(case))
+        if not o.ok and o.receipt is not None:
+            _echo(f"{'':8} {'':12}  output: steve logs {o.receipt.short()}")
     for s in report.stale:
         click.echo(f"steve: ignored a stale cache entry {s.key_hex[:12]}: {s.reason}", err=True)
     _echo(f"certificate {report.certificate.hex}")
@@ -197,6 +202,18 @@ def test_cmd(state: Context, run_spec: str | None, jobs: int, no_cache: bool) ->
     if not report.ok:
         failed = [str(f.node) for f in report.failures]
         raise TestsFailed(report.run.id, report.certificate.hex, failed)
+
+
+def _case_lines(case: JUnitCase) -> str:
+    """``FAIL classname.name: message`` (an error is ``ERROR``), the message's further
+    lines indented under it."""
+    pad = " " * 24
+    first, *rest = (case.message or "(no message)").splitlines() or ["(no message)"]
+    label = "FAIL" if case.outcome == "failure" else "ERROR"
+    lines = [f"{pad}{label} {case.name}: {first}", *(f"{pad}      {line}" for line in rest[:20])]
+    if len(rest) > 20:
+        lines.append(f"{pad}      ... {len(rest) - 20} more lines")
+    return "\n".join(lines)
 
 
 def _replay_line(r: ReplayReport) -> str:
@@ -243,3 +260,48 @@ def replay_cmd(state: Context, receipt: str | None, all_run: str | None) -> None
         raise ReplayMismatch(
             [r.receipt.hex for r in bad], [d.path for r in bad for d in r.differing]
         )
+
+
+@cli.command("logs")
+@click.argument("target", required=False, metavar="[RUN|RECEIPT]")
+@click.option("--node", "node", metavar="N", help="Only this node's output.")
+@click.option(
+    "--follow",
+    "-f",
+    is_flag=True,
+    help="Print the run's output as its steps write it, until the build or test ends.",
+)
+@pass_state
+def logs_cmd(state: Context, target: str | None, node: str | None, follow: bool) -> None:
+    """Print the labelled stdout and stderr of a receipt's step or of a run's steps."""
+    from steve.porcelain.logs import follow_logs, step_logs
+    from steve.porcelain.runs import find_run
+
+    repo = state.repo()
+    out = sys.stdout.buffer
+    if follow:
+        run = find_run(repo, target)
+        last: tuple[str, str] | None = None
+        for piece in follow_logs(state.event_log(), run.id, node=node):
+            if (piece.node, piece.stream) != last:
+                last = (piece.node, piece.stream)
+                out.write(f"==> {piece.node} {piece.stream} <==\n".encode())
+            out.write(piece.data)
+            out.flush()
+        return
+    for section in step_logs(repo, target, node=node):
+        note = " (empty)" if section.size == 0 else ""
+        if section.truncated:
+            note += " (truncated at the output limit)"
+        header = (
+            f"==> {section.node} {section.stream} (receipt {section.receipt.short()}){note} <=="
+        )
+        out.write(header.encode() + b"\n")
+        ended = True
+        for data in repo.iter_content(section.blob):
+            if data:
+                out.write(data)
+                ended = data.endswith(b"\n")
+        if not ended:
+            out.write(b"\n")
+    out.flush()

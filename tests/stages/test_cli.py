@@ -68,6 +68,15 @@ def test_cli_build_test_replay(
     assert "[STEVE-BUILD-005]" in res.output
     assert statuses(res.output) == [("failed", "check")]
     assert runs.find_run(repo, run_id).stage is Stage.BUILD
+    # each failing JUnit case with its message, and where the step's output is
+    lines = [x.strip() for x in res.output.splitlines()]
+    assert "FAIL tool.prints_words: mismatch" in lines
+    check_receipt = repo.rev_parse(f"refs/receipts/{run_id}/check")
+    assert f"output: steve logs {check_receipt.short()}" in lines
+    res = steve(env, "logs", check_receipt.short(), "--node", "check")
+    assert res.exit_code == 0, res.output
+    header = f"==> check stdout (receipt {check_receipt.short()}) (empty) <=="
+    assert res.output.splitlines()[0] == header  # the check writes only junit.xml
 
     res = steve(env, "freeze", "plan", str(fixed_draft), "--amends", plan_id.hex)
     assert res.exit_code == 0, res.output

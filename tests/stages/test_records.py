@@ -217,3 +217,17 @@ def test_v2_logs_are_labelled_once_per_stream() -> None:
     assert (
         isinstance(ok, BuildReceipt) and ok.log("stdout") is not None and ok.log("stderr") is None
     )
+
+
+def test_junit_keeps_each_failed_case_message() -> None:
+    data = (
+        b'<testsuite><testcase classname="k" name="a"><failure message="1 != 2">trace'
+        b'</failure></testcase><testcase classname="k" name="b"><error>boom\nline 2'
+        b'</error></testcase><testcase name="c"/></testsuite>'
+    )
+    report = parse_junit(data)
+    assert [(c.name, c.outcome, c.message) for c in report.failed] == [
+        ("k.a", "failure", "1 != 2"),
+        ("k.b", "error", "boom\nline 2"),
+    ]
+    assert report.failed_cases == ("k.a", "k.b")
