@@ -35,7 +35,14 @@ import docker.errors
 import docker.types
 import requests.exceptions
 
-from steve.errors import ContainerFailed, EngineUnavailable, ObjectNotFound, UnsafeArchive
+from steve.errors import (
+    ContainerFailed,
+    EngineUnavailable,
+    ImageNotFound,
+    ImageNotPinned,
+    ObjectNotFound,
+    UnsafeArchive,
+)
 from steve.exec.base import (
     LABEL_REPO,
     LABEL_RUN,
@@ -232,6 +239,15 @@ class DockerRunner:
     def __init__(self, engine: Engine, repository_id: str | None = None) -> None:
         self._engine = engine
         self._repository_id = repository_id
+
+    def image_problem(self, image: str) -> str | None:
+        """Why ``image`` cannot run here (not pinned, not a local image), or None; the
+        engine being unreachable raises (EngineUnavailable)."""
+        try:
+            self._engine.images.get(image)
+        except (ImageNotFound, ImageNotPinned) as exc:
+            return f"image {image}: {exc.message} ({exc.detail})"
+        return None
 
     def run(self, repo: Repo, spec: StepSpec, on_log: LogCallback | None = None) -> StepResult:
         started = time.time_ns()

@@ -185,7 +185,7 @@ def build(
         on_log=on_log,
         events=events,
     )
-    executor.check_policies(todo)  # refused before any container exists
+    executor.preflight(todo, target.stage.value, {})  # refused before anything moves
     change = enter_stage(
         repo, target, Stage.BUILD, trigger="steve build", now=clock(), actor=actor, plan=plan
     )

@@ -35,9 +35,18 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast, runtime_checkable
 
-from steve.errors import InvalidInput, PlanNotBuilt
+from steve.errors import (
+    BuildNotReady,
+    ContainerFailed,
+    EngineUnavailable,
+    ImageNotFound,
+    ImageNotPinned,
+    InvalidInput,
+    PlanNotBuilt,
+    SteveError,
+)
 from steve.events import EventLog, LogSpooler
 from steve.exec import FailureClass, Runner, StepResult, StepSpec, policy_for
 from steve.objects.oid import ObjectId
@@ -47,6 +56,7 @@ from steve.porcelain import actioncache
 from steve.porcelain.actioncache import CachedAction, StaleEntry
 from steve.porcelain.records import (
     JUnitEvidence,
+    environment_receipt,
     freeze_record,
     judge,
     junit_evidence,
@@ -81,6 +91,14 @@ class Progress:
     total: int
     detail: str = ""
     receipt: ObjectId | None = None
+
+
+@runtime_checkable
+class ImageCheck(Protocol):
+    """A runner that can tell, before a build moves the run, whether an image is there
+    (:meth:`steve.exec.DockerRunner.image_problem`)."""
+
+    def image_problem(self, image: str) -> str | None: ...
 
 
 ProgressCallback = Callable[[Progress], None]
@@ -264,6 +282,52 @@ class Executor:
         for nid in node_ids:
             policy_for(self.plan, self.nodes[nid])
 
+    def to_run(self, node_ids: Sequence[str], known: Mapping[str, NodeOutcome]) -> list[str]:
+        """The nodes of ``node_ids`` the action cache cannot serve (all with no_cache);
+        a dry pass: nothing is recorded."""
+        if self.no_cache:
+            return list(node_ids)
+        results: dict[str, NodeOutcome] = dict(known)
+        out: list[str] = []
+        for nid in [n for n in self.order if n in set(node_ids)]:
+            node = self.nodes[nid]
+            if any(u not in results for u in self.ups[nid]):
+                out.append(nid)  # an upstream node will run: so will this one
+                continue
+            found = actioncache.lookup(
+                self.repo, actioncache.action_key(self.spec_for(node, results))
+            )
+            if isinstance(found, CachedAction):
+                results[nid] = NodeOutcome(nid, node.kind, NodeStatus.CACHED, outputs=found.outputs)
+            else:
+                out.append(nid)
+        return out
+
+    def preflight(
+        self, node_ids: Sequence[str], stage: str, known: Mapping[str, NodeOutcome]
+    ) -> None:
+        """Check what running ``node_ids`` needs before anything moves: every policy
+        (PolicyViolation), every pinned input in the store, and the image of every node
+        the cache cannot serve present where the runner runs (BuildNotReady, listing
+        every problem)."""
+        self.check_policies(node_ids)
+        problems: list[str] = []
+        for nid in node_ids:
+            for inp in self.nodes[nid].inputs:
+                if inp.pinned is not None and not self.repo.has_object(
+                    ObjectId.from_hex(inp.pinned)
+                ):
+                    problems.append(f"node {nid}: input {inp.name} ({inp.pinned[:12]}) is missing")
+        if isinstance(self.runner, ImageCheck):
+            running = self.to_run(node_ids, known)
+            for image in dict.fromkeys(self.nodes[nid].image for nid in running):
+                why = self.runner.image_problem(image)
+                if why is not None:
+                    users = [nid for nid in running if self.nodes[nid].image == image]
+                    problems.append(f"{why}, needed by {', '.join(users)}")
+        if problems:
+            raise BuildNotReady(self.run_id, stage, problems)
+
     def spec_for(self, node: Node, known: Mapping[str, NodeOutcome]) -> StepSpec:
         policy, _ = policy_for(self.plan, node)
         inputs: dict[str, ObjectId] = {}
@@ -359,6 +423,8 @@ class Executor:
 
         try:
             result = self.runner.run(self.repo, spec, on_log)
+        except (EngineUnavailable, ContainerFailed, ImageNotFound, ImageNotPinned) as exc:
+            return self._environment_failed(node, spec, key, known, exc, why)
         finally:
             for spooler in spoolers.values():
                 spooler.close()
@@ -398,6 +464,58 @@ class Executor:
             tuple(g.capability for g in grants),
             max(0, (result.finished_at - result.started_at) // 1_000_000),
             evidence,
+        )
+        self._progress(node, outcome.status, outcome)
+        return outcome
+
+    def _environment_failed(
+        self,
+        node: Node,
+        spec: StepSpec,
+        key: ObjectId,
+        known: Mapping[str, NodeOutcome],
+        exc: SteveError,
+        why: str,
+    ) -> NodeOutcome:
+        """A step the environment could not run: its receipt records why (the build
+        does not stop without a record)."""
+        missing = isinstance(exc, (ImageNotFound, ImageNotPinned))
+        failure = FailureClass.IMAGE_MISSING if missing else FailureClass.ENGINE_FAILED
+        detail = f"{exc.code}: {exc.message}" + (f" ({exc.detail})" if exc.detail else "")
+        _, grants = policy_for(self.plan, node)
+        body = environment_receipt(
+            plan=self.plan_id.hex,
+            node=node.id,
+            spec=spec,
+            action_key=key.hex,
+            failure=failure,
+            detail=detail,
+            empty_log=self.repo.write_blob(b""),
+            grants=grants,
+            toolchain=self.plan.environment,
+            nondeterminism=node.nondeterminism,
+            at_ns=time.time_ns(),
+        )
+        parents = [self.plan_id, *(known[u].receipt for u in self.ups[node.id])]
+        receipt = freeze_record(
+            self.repo,
+            body,
+            parents=[p for p in parents if p is not None],
+            now=body.finished_at,
+            tz=self.tz,
+            ref=receipt_ref(self.run_id, node.id),
+            message=f"steve {why}: environment failure (run {self.run_id})",
+        )
+        outcome = NodeOutcome(
+            node.id,
+            node.kind,
+            NodeStatus.FAILED,
+            receipt,
+            key,
+            logs=tuple(body.logs),
+            failure=failure,
+            detail=detail,
+            grants=tuple(g.capability for g in grants),
         )
         self._progress(node, outcome.status, outcome)
         return outcome

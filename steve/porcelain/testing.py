@@ -150,6 +150,7 @@ def run_tests(
         if hit is None:
             raise PlanNotBuilt(target.id, nid)
         built[nid] = hit
+    executor.preflight(test_ids, target.stage.value, built)  # refused before anything moves
     transitions: list[Transition] = []
     change = enter_stage(repo, target, Stage.TEST, trigger="steve test", now=clock(), actor=actor)
     if change is not None:
