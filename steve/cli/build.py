@@ -11,19 +11,22 @@ the certificate (receipts carry the steps' real times).
 
 from __future__ import annotations
 
+import json
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from steve.cli.app import Context, cli, frozen_time, identity, is_terminal, pass_state
 
 if TYPE_CHECKING:
-    from steve.porcelain.junit import JUnitCase
+    from steve.porcelain.actioncache import StaleEntry
+    from steve.porcelain.junit import JUnitCase, JUnitReport
     from steve.porcelain.replay import ReplayReport
     from steve.porcelain.steps import NodeOutcome, NodeStatus, Progress, ProgressCallback
+    from steve.porcelain.testing import TestReport
 
 
 def _echo(text: str) -> None:
@@ -41,8 +44,12 @@ def _outcome_line(o: NodeOutcome) -> str:
 
 
 @contextmanager
-def _progress_display(title: str) -> Iterator[ProgressCallback]:
-    """A progress callback: a live display on a terminal, plain lines otherwise."""
+def _progress_display(title: str, *, quiet: bool = False) -> Iterator[ProgressCallback | None]:
+    """A progress callback: a live display on a terminal, plain lines otherwise, none
+    when ``quiet``."""
+    if quiet:
+        yield None
+        return
     if not is_terminal(sys.stderr.buffer) or not is_terminal(sys.stdout.buffer):
 
         def plain(p: Progress) -> None:
@@ -86,6 +93,44 @@ def _runner_and_clock() -> tuple[object, Callable[[], int], int]:
     return DockerRunner(eng), lambda: frozen_time()[0], tz
 
 
+_JSON = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object (schema: docs/cli.md)."
+)
+_QUIET = click.option(
+    "--quiet", "-q", is_flag=True, help="No progress and no per-node lines (errors still shown)."
+)
+
+
+def _node_json(o: NodeOutcome) -> dict[str, Any]:
+    return {
+        "node": o.node,
+        "kind": o.kind,
+        "status": o.status.value,
+        "receipt": None if o.receipt is None else o.receipt.hex,
+        "action_key": None if o.action_key is None else o.action_key.hex,
+        "failure": None if o.failure is None else o.failure.value,
+        "detail": o.detail,
+        "duration_ms": o.duration_ms,
+        "outputs": {name: oid.hex for name, oid in sorted(o.outputs.items())},
+        "logs": {ref.stream: ref.blob for ref in o.logs},
+    }
+
+
+def _stale_json(stale: list[StaleEntry]) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": s.key_hex,
+            "receipt": None if s.receipt is None else s.receipt.hex,
+            "reason": s.reason,
+        }
+        for s in stale
+    ]
+
+
+def _print_json(value: dict[str, Any]) -> None:
+    click.echo(json.dumps(value, sort_keys=True, ensure_ascii=False))
+
+
 @cli.command("build")
 @click.option("--run", "run_spec", metavar="RUN", help="Run id, prefix or name (default: current).")
 @click.option(
@@ -100,9 +145,17 @@ def _runner_and_clock() -> tuple[object, Callable[[], int], int]:
     help="Steps run at the same time.",
 )
 @click.option("--no-cache", is_flag=True, help="Run every node, even with a cached result.")
+@_JSON
+@_QUIET
 @pass_state
 def build_cmd(
-    state: Context, run_spec: str | None, plan_rev: str | None, jobs: int, no_cache: bool
+    state: Context,
+    run_spec: str | None,
+    plan_rev: str | None,
+    jobs: int,
+    no_cache: bool,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
     """Run the plan's build nodes in containers; one receipt per node."""
     from steve.errors import BuildFailed
@@ -113,7 +166,7 @@ def build_cmd(
     plan = repo.rev_parse(plan_rev) if plan_rev else None
     runner, clock, tz = _runner_and_clock()
     assert isinstance(runner, DockerRunner)
-    with _progress_display("build") as progress:
+    with _progress_display("build", quiet=quiet or as_json) as progress:
         report = build(
             repo,
             runner,
@@ -127,15 +180,30 @@ def build_cmd(
             on_progress=progress,
             events=state.event_log(),
         )
-    for o in report.outcomes:
-        _echo(_outcome_line(o))
-    for s in report.stale:
-        click.echo(f"steve: ignored a stale cache entry {s.key_hex[:12]}: {s.reason}", err=True)
-    counts = ", ".join(f"{report.count(st)} {st.value}" for st in _statuses() if report.count(st))
-    _echo(
-        f"build {'ok' if report.ok else 'FAILED'}: {counts or 'nothing to do'} "
-        f"(run {report.run.id}, plan {report.plan.short()}, stage {report.run.stage.value})"
-    )
+    if as_json:
+        _print_json(
+            {
+                "run": report.run.id,
+                "plan": report.plan.hex,
+                "stage": report.run.stage.value,
+                "ok": report.ok,
+                "counts": {st.value: report.count(st) for st in _statuses()},
+                "nodes": [_node_json(o) for o in report.outcomes],
+                "stale": _stale_json(report.stale),
+            }
+        )
+    elif not quiet:
+        for o in report.outcomes:
+            _echo(_outcome_line(o))
+        for s in report.stale:
+            click.echo(f"steve: ignored a stale cache entry {s.key_hex[:12]}: {s.reason}", err=True)
+        counts = ", ".join(
+            f"{report.count(st)} {st.value}" for st in _statuses() if report.count(st)
+        )
+        _echo(
+            f"build {'ok' if report.ok else 'FAILED'}: {counts or 'nothing to do'} "
+            f"(run {report.run.id}, plan {report.plan.short()}, stage {report.run.stage.value})"
+        )
     if not report.ok:
         raise BuildFailed(report.run.id, [o.node for o in report.failed])
 
@@ -144,6 +212,20 @@ def _statuses() -> list[NodeStatus]:
     from steve.porcelain.steps import NodeStatus
 
     return [NodeStatus.BUILT, NodeStatus.CACHED, NodeStatus.FAILED, NodeStatus.SKIPPED]
+
+
+def _junit_json(report: JUnitReport | None) -> dict[str, Any] | None:
+    if report is None:
+        return None
+    return {
+        "tests": report.tests,
+        "failures": report.failures,
+        "errors": report.errors,
+        "skipped": report.skipped,
+        "failed": [
+            {"name": c.name, "outcome": c.outcome, "message": c.message} for c in report.failed
+        ],
+    }
 
 
 @cli.command("test")
@@ -157,8 +239,17 @@ def _statuses() -> list[NodeStatus]:
     help="Tests run at the same time.",
 )
 @click.option("--no-cache", is_flag=True, help="Run every test, even with a cached pass.")
+@_JSON
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="Print only the certificate id (no progress, no per-node lines).",
+)
 @pass_state
-def test_cmd(state: Context, run_spec: str | None, jobs: int, no_cache: bool) -> None:
+def test_cmd(
+    state: Context, run_spec: str | None, jobs: int, no_cache: bool, as_json: bool, quiet: bool
+) -> None:
     """Run the plan's test nodes in containers and freeze a test certificate."""
     from steve.errors import TestsFailed
     from steve.exec import DockerRunner
@@ -167,7 +258,7 @@ def test_cmd(state: Context, run_spec: str | None, jobs: int, no_cache: bool) ->
     repo = state.repo()
     runner, clock, tz = _runner_and_clock()
     assert isinstance(runner, DockerRunner)
-    with _progress_display("test") as progress:
+    with _progress_display("test", quiet=quiet or as_json) as progress:
         report = run_tests(
             repo,
             runner,
@@ -180,6 +271,34 @@ def test_cmd(state: Context, run_spec: str | None, jobs: int, no_cache: bool) ->
             on_progress=progress,
             events=state.event_log(),
         )
+    if as_json:
+        _print_json(
+            {
+                "run": report.run.id,
+                "plan": report.plan.hex,
+                "stage": report.run.stage.value,
+                "certificate": report.certificate.hex,
+                "reused": report.reused,
+                "verdict": report.verdict,
+                "ok": report.ok,
+                "tests": [
+                    {**_node_json(o), "junit": _junit_json(report.junit.get(o.node))}
+                    for o in report.tests
+                ],
+                "failures": [f.model_dump(mode="json") for f in report.failures],
+                "stale": _stale_json(report.stale),
+            }
+        )
+    elif quiet:
+        _echo(report.certificate.hex)
+    else:
+        _print_test_report(report)
+    if not report.ok:
+        failed = [str(f.node) for f in report.failures]
+        raise TestsFailed(report.run.id, report.certificate.hex, failed)
+
+
+def _print_test_report(report: TestReport) -> None:
     for o in report.tests:
         _echo(_outcome_line(o))
         junit = report.junit.get(o.node)
@@ -194,14 +313,12 @@ def test_cmd(state: Context, run_spec: str | None, jobs: int, no_cache: bool) ->
             _echo(f"{'':8} {'':12}  output: steve logs {o.receipt.short()}")
     for s in report.stale:
         click.echo(f"steve: ignored a stale cache entry {s.key_hex[:12]}: {s.reason}", err=True)
-    _echo(f"certificate {report.certificate.hex}")
+    same = " (unchanged: the run's certificate already says this)" if report.reused else ""
+    _echo(f"certificate {report.certificate.hex}{same}")
     _echo(
         f"verdict {report.verdict}: {len(report.tests)} test node(s), "
         f"{len(report.failures)} failure(s) (run {report.run.id}, stage {report.run.stage.value})"
     )
-    if not report.ok:
-        failed = [str(f.node) for f in report.failures]
-        raise TestsFailed(report.run.id, report.certificate.hex, failed)
 
 
 def _case_lines(case: JUnitCase) -> str:
