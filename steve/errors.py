@@ -629,7 +629,10 @@ class PlanNotBuilt(SteveError):
 class NoTestNodes(SteveError):
     code = "STEVE-BUILD-003"
     exit_code = EXIT_INVALID
-    action = "Add nodes of kind `test` to the plan; a certificate needs at least one test."
+    action = (
+        "Add nodes of kind `test` to the plan and record it with `steve plan FILE` (in BUILD "
+        "it amends the plan); a certificate needs at least one test."
+    )
 
     def __init__(self, plan: str) -> None:
         super().__init__("the plan has no test nodes", f"plan {plan}")

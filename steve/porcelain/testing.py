@@ -40,14 +40,13 @@ BUILD<->TEST loop); the next ``build`` reuses every unchanged node.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from steve.errors import NoTestNodes, PlanNotBuilt
 from steve.events import EventLog
 from steve.exec import Runner
-from steve.objects.model import Manifest, ObjectType
+from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
 from steve.objects.schemas.failures import FailureClass
 from steve.objects.schemas.receipts import (
@@ -61,7 +60,7 @@ from steve.porcelain.actioncache import StaleEntry
 from steve.porcelain.build import enter_stage, plan_of, split_nodes
 from steve.porcelain.freeze import frozen_payload, store_manifest
 from steve.porcelain.junit import JUnitReport
-from steve.porcelain.records import envelope, load_plan, read_manifest_body
+from steve.porcelain.records import envelope, load_plan, read_certificate
 from steve.porcelain.runs import (
     Run,
     Stage,
@@ -171,7 +170,7 @@ def run_tests(
     manifest = envelope(repo, body, parents=parents, now=now, tz=tz)
     ref = run_ref(target.id, ObjectType.TEST_CERTIFICATE)
     back = None
-    reused = previous is not None and same_body(repo, previous, manifest)
+    reused = previous is not None and same_verdict(read_certificate(repo, previous), body)
     with repo.backend.transaction() as tx:
         if reused:
             assert previous is not None
@@ -214,16 +213,15 @@ def run_tests(
     )
 
 
-def same_body(repo: Repo, previous: ObjectId, manifest: Manifest) -> bool:
-    """Whether the certificate ``previous`` says what ``manifest`` says: the same body,
-    except whether each result came from the cache this time."""
+def same_verdict(old: TestCertificate, new: TestCertificate) -> bool:
+    """Whether two certificates say the same thing: equal, except whether each result
+    came from the cache the time it was made."""
 
-    def said(body: Mapping[str, Any]) -> dict[str, Any]:
-        results = [{k: v for k, v in r.items() if k != "cached"} for r in body["results"]]
-        return {**body, "results": results}
+    def said(c: TestCertificate) -> TestCertificate:
+        results = [r.model_copy(update={"cached": False}) for r in c.results]
+        return c.model_copy(update={"results": results})
 
-    old = read_manifest_body(repo, previous, ObjectType.TEST_CERTIFICATE).body
-    return said(old) == said(manifest.body)
+    return said(old) == said(new)
 
 
 def certificate_for(
