@@ -99,6 +99,7 @@ class StepResult:
     container_id: str
     image_diff_ids: tuple[str, ...]
     notes: tuple[str, ...] = field(default=())
+    truncated: tuple[str, ...] = field(default=())  # streams cut at the output limit
 
     @property
     def ok(self) -> bool:

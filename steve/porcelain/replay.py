@@ -219,6 +219,7 @@ def replay(
         grants=body.grants,
         toolchain=body.toolchain,
         nondeterminism=body.nondeterminism,
+        truncated=result.truncated,
     )
     replayed = freeze_record(
         repo, again, parents=[receipt], now=result.finished_at // 1_000_000_000, tz=tz

@@ -455,8 +455,16 @@ class Executor:
             key,
             dict(result.outputs),
             (
-                LogRef(stream="stdout", blob=result.stdout.hex),
-                LogRef(stream="stderr", blob=result.stderr.hex),
+                LogRef(
+                    stream="stdout",
+                    blob=result.stdout.hex,
+                    truncated="stdout" in result.truncated,
+                ),
+                LogRef(
+                    stream="stderr",
+                    blob=result.stderr.hex,
+                    truncated="stderr" in result.truncated,
+                ),
             ),
             failure,
             detail,
@@ -544,6 +552,7 @@ class Executor:
             grants=grants,
             toolchain=self.plan.environment,
             nondeterminism=node.nondeterminism,
+            truncated=result.truncated,
         )
         return freeze_record(
             self.repo,

@@ -34,6 +34,7 @@ class FakeRunner:
     junit_fail: set[str] = field(default_factory=set)  # exit 0, but a failed JUnit case
     delay: float = 0.0
     salt: bytes = b""  # changes every output: a non-reproducible step
+    truncated: tuple[str, ...] = ()  # streams reported cut at the output limit
     calls: list[StepSpec] = field(default_factory=list)
     max_running: int = 0
     _running: int = 0
@@ -75,6 +76,7 @@ class FakeRunner:
                 container_id="fake",
                 image_diff_ids=("sha256:" + "0" * 64,),
                 notes=(),
+                truncated=self.truncated,
             )
         finally:
             with self._lock:

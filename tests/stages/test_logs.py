@@ -93,3 +93,30 @@ def test_events_show_log_chunks_as_text(repo: Repo, steve_env: dict[str, str]) -
     assert res.exit_code == 0, res.output
     assert "[redacted]" not in res.output
     assert '"data": "ran gen\\n"' in res.output
+
+
+def test_follow_on_the_command_line_and_truncated_logs(
+    repo: Repo, steve_env: dict[str, str]
+) -> None:
+    src = repo.write_blob(b"s")
+    run_with_plan(repo, chain_plan(src))
+    log = EventLog.for_repo(repo)
+    try:
+        report = build(repo, FakeRunner(truncated=("stdout",)), events=log)
+    finally:
+        log.close()
+    # the build is over: --follow prints its output and ends with it
+    res = steve(steve_env, "logs", "--follow")
+    assert res.exit_code == 0, res.output
+    assert res.output.splitlines() == [
+        "==> gen stdout <==",
+        "ran gen",
+        "==> asm stdout <==",
+        "ran asm",
+    ]
+    gen = report.outcomes[0]
+    assert gen.receipt is not None
+    res = steve(steve_env, "logs", gen.receipt.hex, "--node", "gen")
+    assert res.output.splitlines()[0] == (
+        f"==> gen stdout (receipt {gen.receipt.short()}) (truncated at the output limit) <=="
+    )
