@@ -17,7 +17,17 @@ flight (threads; the containers do the work).  For each node it
 
 A receipt's parents are the plan and the receipts of the node's upstream
 nodes (edges and inputs), so ``steve log`` follows the data flow.  Nodes
-downstream of a failed node are skipped (no receipt).
+downstream of a failed node are skipped (no receipt).  The records
+themselves (receipts built as models, reading them back, the failure class
+a step's result and JUnit reports give) come from
+:mod:`steve.porcelain.records`.
+
+Before a command moves the run, :meth:`Executor.preflight` checks what the
+nodes need (policies, pinned inputs, the images of nodes the cache cannot
+serve): a refusal changes nothing.  When the environment fails a step after
+that (the engine refuses an operation, an image vanished), the node still
+gets a receipt recording ``ContainerError.EngineFailed`` or
+``ContainerError.ImageMissing``.
 
 The store is shared by the worker threads through a lock
 (:func:`serialized`): one transaction at a time, reads in between.  With an
