@@ -241,6 +241,7 @@ class Executor:
     events: EventLog | None = None
     stale: list[StaleEntry] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _hits: dict[ObjectId, CachedAction] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 1 <= self.jobs <= MAX_JOBS:
@@ -304,10 +305,10 @@ class Executor:
             if any(u not in results for u in self.ups[nid]):
                 out.append(nid)  # an upstream node will run: so will this one
                 continue
-            found = actioncache.lookup(
-                self.repo, actioncache.action_key(self.spec_for(node, results))
-            )
+            key = actioncache.action_key(self.spec_for(node, results))
+            found = actioncache.lookup(self.repo, key)
             if isinstance(found, CachedAction):
+                self._hits[key] = found  # checked: the run that follows need not look again
                 results[nid] = NodeOutcome(nid, node.kind, NodeStatus.CACHED, outputs=found.outputs)
             else:
                 out.append(nid)
@@ -373,7 +374,7 @@ class Executor:
         """The node's outcome from the action cache, or None (a stale entry is recorded)."""
         spec = self.spec_for(node, known)
         key = actioncache.action_key(spec)
-        found = actioncache.lookup(self.repo, key)
+        found = self._hits.pop(key, None) or actioncache.lookup(self.repo, key)
         if isinstance(found, StaleEntry):
             with self._lock:
                 self.stale.append(found)
