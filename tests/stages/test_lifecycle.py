@@ -132,3 +132,30 @@ def test_an_environment_failure_after_the_start_is_a_receipt(repo: Repo) -> None
     assert body.plan == plan_id.hex
     assert runs.find_run(repo, run_id).stage is Stage.BUILD
     assert repo.fsck().ok
+
+
+class ImagesOnly(FakeRunner):
+    """A runner that knows which images it has (DockerRunner asks the engine)."""
+
+    def __init__(self, missing: str) -> None:
+        super().__init__()
+        self.missing = missing
+
+    def image_problem(self, image: str) -> str | None:
+        return f"image {image}: not found" if image == self.missing else None
+
+
+def test_test_checks_the_images_of_the_tests_it_must_run_before_moving(repo: Repo) -> None:
+    from steve.porcelain.testing import run_tests
+
+    src = repo.write_blob(b"s")
+    draft = chain_plan(src)
+    draft["nodes"][2]["image"] = ABSENT  # the test node's image
+    run_id, _ = run_with_plan(repo, draft)
+    assert build(repo, ImagesOnly(ABSENT)).ok  # the build nodes do not need it
+    runner = ImagesOnly(ABSENT)
+    with pytest.raises(BuildNotReady) as info:
+        run_tests(repo, runner)
+    assert "needed by check" in info.value.detail and runner.calls == []
+    assert runs.find_run(repo, run_id).stage is Stage.BUILD  # nothing moved
+    assert repo.list_refs(f"refs/runs/{run_id}/test_certificate") == []
