@@ -592,8 +592,9 @@ class PolicyViolation(SteveError):
     code = "STEVE-POLICY-001"
     exit_code = EXIT_POLICY
     action = (
-        "Remove the request, or add a grant for the node and capability "
-        "(with a reason) to the plan's grants and freeze it again."
+        "Remove the request, or add a grant for the node and capability (with a reason) "
+        "to the plan's grants, and record the plan again with `steve plan FILE` (in BUILD "
+        "or TEST it amends the plan)."
     )
 
     def __init__(self, rule: str, detail: str) -> None:
