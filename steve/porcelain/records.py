@@ -176,7 +176,8 @@ def judge(
     ]
     unusable = [f"{e.output}: {e.problem}" for e in evidence if e.parsed is None]
     if failed:
-        return FailureClass.ASSERTION_FAILED, "; ".join([detail, *failed, *unusable][not detail :])
+        parts = [detail, *failed, *unusable] if detail else [*failed, *unusable]
+        return FailureClass.ASSERTION_FAILED, "; ".join(parts)
     if unusable and failure is None:
         return FailureClass.REPORT_UNUSABLE, "; ".join(unusable)
     return failure, detail
