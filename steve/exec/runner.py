@@ -246,8 +246,10 @@ class DockerRunner:
         engine being unreachable raises (EngineUnavailable)."""
         try:
             self._engine.images.get(image)
-        except (ImageNotFound, ImageNotPinned) as exc:
-            return f"image {image}: {exc.message} ({exc.detail})"
+        except ImageNotFound:
+            return f"image {image} is not a local image"
+        except ImageNotPinned as exc:
+            return f"image {image} is not pinned ({exc.detail})"
         return None
 
     def run(self, repo: Repo, spec: StepSpec, on_log: LogCallback | None = None) -> StepResult:
