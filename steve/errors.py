@@ -359,9 +359,22 @@ class InvalidTransition(SteveError):
             "stage transition not allowed",
             f"run {run} is in {current}; {current} -> {wanted} is not allowed "
             f"(allowed: {', '.join(allowed) or 'none'})",
+            _way_out(current.upper(), wanted.upper()),
         )
         self.run, self.current, self.wanted = run, current, wanted
         self.allowed = list(allowed)
+
+
+def _way_out(current: str, wanted: str) -> str | None:
+    """The command that gets a user out of a refused transition, when there is one."""
+    if current in ("BUILD", "TEST") and wanted in ("DESIGN", "RESEARCH", "PLAN"):
+        return (
+            "To change the plan, run `steve plan FILE`: in BUILD or TEST it records an "
+            "amendment of the plan (the run stays where it is); then `steve build`."
+        )
+    if current in ("DESIGN", "RESEARCH", "PLAN") and wanted == "TEST":
+        return "Build first with `steve build` (from PLAN it moves to BUILD), then `steve test`."
+    return None
 
 
 class RunNotFound(SteveError):
@@ -786,8 +799,9 @@ class PolicyViolation(SteveError):
     code = "STEVE-POLICY-001"
     exit_code = EXIT_POLICY
     action = (
-        "Remove the request, or add a grant for the node and capability "
-        "(with a reason) to the plan's grants and freeze it again."
+        "Remove the request, or add a grant for the node and capability (with a reason) "
+        "to the plan's grants, and record the plan again with `steve plan FILE` (in BUILD "
+        "or TEST it amends the plan)."
     )
 
     def __init__(self, rule: str, detail: str) -> None:
@@ -856,7 +870,10 @@ class PlanNotBuilt(SteveError):
 class NoTestNodes(SteveError):
     code = "STEVE-BUILD-003"
     exit_code = EXIT_INVALID
-    action = "Add nodes of kind `test` to the plan; a certificate needs at least one test."
+    action = (
+        "Add nodes of kind `test` to the plan and record it with `steve plan FILE` (in BUILD "
+        "it amends the plan); a certificate needs at least one test."
+    )
 
     def __init__(self, plan: str) -> None:
         super().__init__("the plan has no test nodes", f"plan {plan}")
@@ -867,8 +884,9 @@ class BuildFailed(SteveError):
     code = "STEVE-BUILD-004"
     exit_code = EXIT_FAILED
     action = (
-        "Read the failing step's logs with `steve cat RECEIPT` and the log ids it lists, "
-        "fix the plan or its inputs, then build again (unchanged nodes come from the cache)."
+        "Read the failed steps' output with `steve logs`, change the plan with "
+        "`steve plan FILE` (recorded as an amendment) or fix its inputs, then `steve build` "
+        "again (unchanged nodes come from the cache)."
     )
 
     def __init__(self, run_id: str, failed: Sequence[str]) -> None:
@@ -884,8 +902,9 @@ class TestsFailed(SteveError):
     code = "STEVE-BUILD-005"
     exit_code = EXIT_FAILED
     action = (
-        "See the certificate with `steve cat CERTIFICATE`; the run is back in BUILD: "
-        "fix the plan or its inputs and run `steve build` then `steve test`."
+        "Read the failing cases above and the output with `steve logs`; the run is back in "
+        "BUILD: change the plan with `steve plan FILE` (recorded as an amendment) or fix its "
+        "inputs, then run `steve build` and `steve test`."
     )
 
     def __init__(self, run_id: str, certificate: str, failed: Sequence[str]) -> None:
@@ -895,6 +914,24 @@ class TestsFailed(SteveError):
         )
         self.run_id = run_id
         self.certificate = certificate
+
+
+class BuildNotReady(SteveError):
+    code = "STEVE-BUILD-007"
+    exit_code = EXIT_NOT_FOUND
+    action = (
+        "Nothing moved. Create the missing images offline (`steve image import` or "
+        "`steve image build`, see `steve image ls`), or change the plan with `steve plan FILE` "
+        "(in BUILD or TEST it records an amendment), then run the command again."
+    )
+
+    def __init__(self, run_id: str, stage: str, problems: Sequence[str]) -> None:
+        shown = "; ".join(problems[:10]) + (" ..." if len(problems) > 10 else "")
+        super().__init__(
+            "the plan cannot be built here", f"run {run_id} stays in {stage}: {shown}"
+        )
+        self.run_id = run_id
+        self.problems = list(problems)
 
 
 class ReplayMismatch(SteveError):

@@ -76,7 +76,7 @@ COMMAND_MODULES: dict[str, str] = {
         ],
         "steve.cli.porcelain",
     ),
-    **dict.fromkeys(["build", "replay", "test"], "steve.cli.build"),
+    **dict.fromkeys(["build", "logs", "replay", "test"], "steve.cli.build"),
     **dict.fromkeys(["image", "janitor"], "steve.cli.containers"),
     **dict.fromkeys(["events", "verify"], "steve.cli.events"),
     "identity": "steve.cli.identity",

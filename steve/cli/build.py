@@ -13,7 +13,7 @@ certificate (receipts carry the steps' real times).
 
 SIGINT (Ctrl-C) and SIGTERM: the first one stops the running steps (SIGTERM,
 then SIGKILL after the runner's grace period), starts no new one, records
-the stopped steps as ``ContainerError.Interrupted`` and removes their
+the stopped steps as ``StepError.Interrupted`` and removes their
 containers and volumes, saying so on standard error; a second one kills the
 running steps at once and the cleanup still finishes.  The command then
 exits 130 (STEVE-CONT-007).
@@ -21,13 +21,14 @@ exits 130 (STEVE-CONT-007).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -35,8 +36,11 @@ from steve.cli.app import Context, cli, frozen_time, identity, is_terminal, pass
 
 if TYPE_CHECKING:
     from steve.exec import DockerRunner
+    from steve.porcelain.actioncache import StaleEntry
+    from steve.porcelain.junit import JUnitCase, JUnitReport
     from steve.porcelain.replay import ReplayReport
     from steve.porcelain.steps import NodeOutcome, NodeStatus, Progress, ProgressCallback
+    from steve.porcelain.testing import TestReport
     from steve.repo import Repo
 
 
@@ -105,8 +109,14 @@ def _live_log(verbose: bool) -> Iterator[_LiveLog | None]:
 
 
 @contextmanager
-def _progress_display(title: str, plain_only: bool = False) -> Iterator[ProgressCallback]:
-    """A progress callback: a live display on a terminal, plain lines otherwise."""
+def _progress_display(
+    title: str, *, quiet: bool = False, plain_only: bool = False
+) -> Iterator[ProgressCallback | None]:
+    """A progress callback: a live display on a terminal, plain lines otherwise (always
+    with ``plain_only``, so live step output is not drawn over), none when ``quiet``."""
+    if quiet:
+        yield None
+        return
     if plain_only or not is_terminal(sys.stderr.buffer) or not is_terminal(sys.stdout.buffer):
 
         def plain(p: Progress) -> None:
@@ -180,7 +190,7 @@ def _raise_if_interrupted(seen: list[str], outcomes: list[NodeOutcome]) -> None:
     from steve.errors import StepsInterrupted
 
     if seen:
-        stopped = [o.node for o in outcomes if o.failure == "ContainerError.Interrupted"]
+        stopped = [o.node for o in outcomes if o.failure == "StepError.Interrupted"]
         raise StepsInterrupted(f"{seen[0]} received", stopped)
 
 
@@ -191,6 +201,44 @@ def _runner_and_clock() -> tuple[object, Callable[[], int], int]:
     eng = engine()
     _, tz = frozen_time()
     return DockerRunner(eng), lambda: frozen_time()[0], tz
+
+
+_JSON = click.option(
+    "--json", "as_json", is_flag=True, help="Print one JSON object (schema: docs/cli.md)."
+)
+_QUIET = click.option(
+    "--quiet", "-q", is_flag=True, help="No progress and no per-node lines (errors still shown)."
+)
+
+
+def _node_json(o: NodeOutcome) -> dict[str, Any]:
+    return {
+        "node": o.node,
+        "kind": o.kind,
+        "status": o.status.value,
+        "receipt": None if o.receipt is None else o.receipt.hex,
+        "action_key": None if o.action_key is None else o.action_key.hex,
+        "failure": None if o.failure is None else o.failure.value,
+        "detail": o.detail,
+        "duration_ms": o.duration_ms,
+        "outputs": {name: oid.hex for name, oid in sorted(o.outputs.items())},
+        "logs": {ref.stream: ref.blob for ref in o.logs},
+    }
+
+
+def _stale_json(stale: list[StaleEntry]) -> list[dict[str, Any]]:
+    return [
+        {
+            "key": s.key_hex,
+            "receipt": None if s.receipt is None else s.receipt.hex,
+            "reason": s.reason,
+        }
+        for s in stale
+    ]
+
+
+def _print_json(value: dict[str, Any]) -> None:
+    click.echo(json.dumps(value, sort_keys=True, ensure_ascii=False))
 
 
 @cli.command("build")
@@ -210,6 +258,8 @@ def _runner_and_clock() -> tuple[object, Callable[[], int], int]:
 @click.option(
     "-v", "--verbose", is_flag=True, help="Show the steps' output on stderr as it arrives."
 )
+@_JSON
+@_QUIET
 @pass_state
 def build_cmd(
     state: Context,
@@ -218,6 +268,8 @@ def build_cmd(
     jobs: int,
     no_cache: bool,
     verbose: bool,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
     """Run the plan's build nodes in containers; one receipt per node."""
     from steve.errors import BuildFailed
@@ -230,7 +282,7 @@ def build_cmd(
     assert isinstance(runner, DockerRunner)
     with (
         _live_log(verbose) as live,
-        _progress_display("build", verbose) as progress,
+        _progress_display("build", quiet=quiet or as_json, plain_only=verbose) as progress,
         _stop_on_signals(runner) as signals,
     ):
         report = build(
@@ -247,15 +299,30 @@ def build_cmd(
             on_log=live,
             events=state.event_log(),
         )
-    for o in report.outcomes:
-        _echo(_outcome_line(o))
-    for s in report.stale:
-        click.echo(f"steve: ignored a stale cache entry {s.key_hex[:12]}: {s.reason}", err=True)
-    counts = ", ".join(f"{report.count(st)} {st.value}" for st in _statuses() if report.count(st))
-    _echo(
-        f"build {'ok' if report.ok else 'FAILED'}: {counts or 'nothing to do'} "
-        f"(run {report.run.id}, plan {report.plan.short()}, stage {report.run.stage.value})"
-    )
+    if as_json:
+        _print_json(
+            {
+                "run": report.run.id,
+                "plan": report.plan.hex,
+                "stage": report.run.stage.value,
+                "ok": report.ok,
+                "counts": {st.value: report.count(st) for st in _statuses()},
+                "nodes": [_node_json(o) for o in report.outcomes],
+                "stale": _stale_json(report.stale),
+            }
+        )
+    elif not quiet:
+        for o in report.outcomes:
+            _echo(_outcome_line(o))
+        for s in report.stale:
+            click.echo(f"steve: ignored a stale cache entry {s.key_hex[:12]}: {s.reason}", err=True)
+        counts = ", ".join(
+            f"{report.count(st)} {st.value}" for st in _statuses() if report.count(st)
+        )
+        _echo(
+            f"build {'ok' if report.ok else 'FAILED'}: {counts or 'nothing to do'} "
+            f"(run {report.run.id}, plan {report.plan.short()}, stage {report.run.stage.value})"
+        )
     _raise_if_interrupted(signals, report.outcomes)
     if not report.ok:
         raise BuildFailed(report.run.id, [o.node for o in report.failed])
@@ -265,6 +332,20 @@ def _statuses() -> list[NodeStatus]:
     from steve.porcelain.steps import NodeStatus
 
     return [NodeStatus.BUILT, NodeStatus.CACHED, NodeStatus.FAILED, NodeStatus.SKIPPED]
+
+
+def _junit_json(report: JUnitReport | None) -> dict[str, Any] | None:
+    if report is None:
+        return None
+    return {
+        "tests": report.tests,
+        "failures": report.failures,
+        "errors": report.errors,
+        "skipped": report.skipped,
+        "failed": [
+            {"name": c.name, "outcome": c.outcome, "message": c.message} for c in report.failed
+        ],
+    }
 
 
 @cli.command("test")
@@ -281,9 +362,22 @@ def _statuses() -> list[NodeStatus]:
 @click.option(
     "-v", "--verbose", is_flag=True, help="Show the tests' output on stderr as it arrives."
 )
+@_JSON
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    help="Print only the certificate id (no progress, no per-node lines).",
+)
 @pass_state
 def test_cmd(
-    state: Context, run_spec: str | None, jobs: int, no_cache: bool, verbose: bool
+    state: Context,
+    run_spec: str | None,
+    jobs: int,
+    no_cache: bool,
+    verbose: bool,
+    as_json: bool,
+    quiet: bool,
 ) -> None:
     """Run the plan's test nodes in containers and freeze a test certificate."""
     from steve.errors import TestsFailed
@@ -295,7 +389,7 @@ def test_cmd(
     assert isinstance(runner, DockerRunner)
     with (
         _live_log(verbose) as live,
-        _progress_display("test", verbose) as progress,
+        _progress_display("test", quiet=quiet or as_json, plain_only=verbose) as progress,
         _stop_on_signals(runner) as signals,
     ):
         report = run_tests(
@@ -311,6 +405,35 @@ def test_cmd(
             on_log=live,
             events=state.event_log(),
         )
+    if as_json:
+        _print_json(
+            {
+                "run": report.run.id,
+                "plan": report.plan.hex,
+                "stage": report.run.stage.value,
+                "certificate": report.certificate.hex,
+                "reused": report.reused,
+                "verdict": report.verdict,
+                "ok": report.ok,
+                "tests": [
+                    {**_node_json(o), "junit": _junit_json(report.junit.get(o.node))}
+                    for o in report.tests
+                ],
+                "failures": [f.model_dump(mode="json") for f in report.failures],
+                "stale": _stale_json(report.stale),
+            }
+        )
+    elif quiet:
+        _echo(report.certificate.hex)
+    else:
+        _print_test_report(report)
+    _raise_if_interrupted(signals, report.tests)
+    if not report.ok:
+        failed = [str(f.node) for f in report.failures]
+        raise TestsFailed(report.run.id, report.certificate.hex, failed)
+
+
+def _print_test_report(report: TestReport) -> None:
     for o in report.tests:
         _echo(_outcome_line(o))
         junit = report.junit.get(o.node)
@@ -319,17 +442,30 @@ def test_cmd(
                 f"{'':8} {'':12}  junit: {junit.tests} tests, {junit.failures} failures, "
                 f"{junit.errors} errors, {junit.skipped} skipped"
             )
+            for case in junit.failed:
+                _echo(_case_lines(case))
+        if not o.ok and o.receipt is not None:
+            _echo(f"{'':8} {'':12}  output: steve logs {o.receipt.short()}")
     for s in report.stale:
         click.echo(f"steve: ignored a stale cache entry {s.key_hex[:12]}: {s.reason}", err=True)
-    _echo(f"certificate {report.certificate.hex}")
+    same = " (unchanged: the run's certificate already says this)" if report.reused else ""
+    _echo(f"certificate {report.certificate.hex}{same}")
     _echo(
         f"verdict {report.verdict}: {len(report.tests)} test node(s), "
         f"{len(report.failures)} failure(s) (run {report.run.id}, stage {report.run.stage.value})"
     )
-    _raise_if_interrupted(signals, report.tests)
-    if not report.ok:
-        failed = [str(f.get("node")) for f in report.failures]
-        raise TestsFailed(report.run.id, report.certificate.hex, failed)
+
+
+def _case_lines(case: JUnitCase) -> str:
+    """``FAIL classname.name: message`` (an error is ``ERROR``), the message's further
+    lines indented under it."""
+    pad = " " * 24
+    first, *rest = (case.message or "(no message)").splitlines() or ["(no message)"]
+    label = "FAIL" if case.outcome == "failure" else "ERROR"
+    lines = [f"{pad}{label} {case.name}: {first}", *(f"{pad}      {line}" for line in rest[:20])]
+    if len(rest) > 20:
+        lines.append(f"{pad}      ... {len(rest) - 20} more lines")
+    return "\n".join(lines)
 
 
 def _replay_line(r: ReplayReport) -> str:
@@ -394,3 +530,48 @@ def _replay(
             on_replayed=lambda r: _echo(_replay_line(r)),
         )
     return reports
+
+
+@cli.command("logs")
+@click.argument("target", required=False, metavar="[RUN|RECEIPT]")
+@click.option("--node", "node", metavar="N", help="Only this node's output.")
+@click.option(
+    "--follow",
+    "-f",
+    is_flag=True,
+    help="Print the run's output as its steps write it, until the build or test ends.",
+)
+@pass_state
+def logs_cmd(state: Context, target: str | None, node: str | None, follow: bool) -> None:
+    """Print the labelled stdout and stderr of a receipt's step or of a run's steps."""
+    from steve.porcelain.logs import follow_logs, step_logs
+    from steve.porcelain.runs import find_run
+
+    repo = state.repo()
+    out = sys.stdout.buffer
+    if follow:
+        run = find_run(repo, target)
+        last: tuple[str, str] | None = None
+        for piece in follow_logs(state.event_log(), run.id, node=node):
+            if (piece.node, piece.stream) != last:
+                last = (piece.node, piece.stream)
+                out.write(f"==> {piece.node} {piece.stream} <==\n".encode())
+            out.write(piece.data)
+            out.flush()
+        return
+    for section in step_logs(repo, target, node=node):
+        note = " (empty)" if section.size == 0 else ""
+        if section.truncated:
+            note += " (truncated at the output limit)"
+        header = (
+            f"==> {section.node} {section.stream} (receipt {section.receipt.short()}){note} <=="
+        )
+        out.write(header.encode() + b"\n")
+        ended = True
+        for data in repo.iter_content(section.blob):
+            if data:
+                out.write(data)
+                ended = data.endswith(b"\n")
+        if not ended:
+            out.write(b"\n")
+    out.flush()

@@ -375,6 +375,12 @@ def _record(state: Context, kind: str, file: str, run: str | None, quiet: bool) 
     if result.transition is not None:
         t = result.transition
         click.echo(f"run {result.run.id}: {t.from_stage} -> {t.to_stage}", err=True)
+    if result.amends is not None:
+        click.echo(
+            f"run {result.run.id}: amended {kind} {result.amends.short()} "
+            f"(the run stays in {result.run.stage.value}; `steve build` builds the amendment)",
+            err=True,
+        )
 
 
 _RUN_OPT = click.option(
@@ -408,7 +414,8 @@ def research(state: Context, file: str, run: str | None, quiet: bool) -> None:
 @_QUIET
 @pass_state
 def plan(state: Context, file: str, run: str | None, quiet: bool) -> None:
-    """Freeze FILE as the run's plan (moves the run to PLAN)."""
+    """Freeze FILE as the run's plan (moves the run to PLAN; in BUILD or TEST it amends
+    the run's plan and the run stays)."""
     _record(state, "plan", file, run, quiet)
 
 

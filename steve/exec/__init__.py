@@ -32,7 +32,6 @@ from steve.exec.policy import (
 )
 from steve.exec.runner import (
     DockerRunner,
-    FailureClass,
     LogCallback,
     Runner,
     StepResult,
@@ -40,6 +39,7 @@ from steve.exec.runner import (
     classify,
 )
 from steve.exec.tarconv import store_tar, tar_stream
+from steve.objects.schemas.failures import FailureClass
 
 __all__ = [
     "LABEL_OWNER_HOST",

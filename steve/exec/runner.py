@@ -14,7 +14,8 @@ A step (:class:`StepSpec`) runs like this:
 5. declared outputs come back through ``get_archive`` as tree/blob objects;
 6. container and volume are removed, whatever happened.
 
-Outcomes are classified with the DEVPATH 4.8 taxonomy (:class:`FailureClass`).
+Outcomes are classified with the DEVPATH 4.8 taxonomy
+(:class:`steve.objects.schemas.failures.FailureClass`, the one list of failure classes).
 """
 
 from __future__ import annotations
@@ -30,7 +31,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -38,7 +38,13 @@ import docker.errors
 import docker.types
 import requests.exceptions
 
-from steve.errors import ContainerFailed, ObjectNotFound, UnsafeArchive
+from steve.errors import (
+    ContainerFailed,
+    ImageNotFound,
+    ImageNotPinned,
+    ObjectNotFound,
+    UnsafeArchive,
+)
 from steve.exec.base import (
     LABEL_REPO,
     LABEL_RUN,
@@ -60,6 +66,7 @@ from steve.exec.policy import ContainerPolicy, check, create_kwargs
 from steve.exec.tarconv import check_input_name, store_tar, tar_stream
 from steve.objects.model import CHUNK_SIZE, Blob, ChunkedBlob
 from steve.objects.oid import ObjectId
+from steve.objects.schemas.failures import FailureClass
 from steve.objects.schemas.plan import DEFAULT_LOG_BYTES, DEFAULT_OUTPUT_BYTES
 from steve.repo import BatchWriter, Repo
 
@@ -75,40 +82,6 @@ POLL_S = 0.25  # how often a running step checks its deadline and cancellation
 USAGE_EVERY_S = 1.0  # how often the work dir's size is measured against the output limit
 
 LogCallback = Callable[[str, bytes], None]
-
-
-class FailureClass(StrEnum):
-    """Step outcomes (DEVPATH 4.8); ``None`` in a result means success."""
-
-    TIMEOUT = "Timeout"
-    RESOURCE_LIMIT = "ResourceLimitHit"
-    NETWORK_DENIED = "NetworkDenied"
-    CRASH = "CrashError"
-    POLICY_DENIED = "PolicyDenied"
-    START_FAILED = "StartFailed"
-    OUTPUT_MISSING = "OutputMissing"
-    OUTPUT_REJECTED = "OutputRejected"
-    INTERRUPTED = "Interrupted"
-    OUTPUT_LIMIT = "OutputLimitExceeded"
-
-    @property
-    def qualified(self) -> str:
-        """The dotted name of the 4.8 hierarchy (``ContainerError.ResourceLimitHit``)."""
-        return _QUALIFIED[self]
-
-
-_QUALIFIED = {
-    FailureClass.TIMEOUT: "TestError.Timeout",
-    FailureClass.RESOURCE_LIMIT: "ContainerError.ResourceLimitHit",
-    FailureClass.NETWORK_DENIED: "ContainerError.NetworkDenied",
-    FailureClass.CRASH: "TestError.CrashError",
-    FailureClass.POLICY_DENIED: "ContainerError.PolicyDenied",
-    FailureClass.START_FAILED: "ContainerError.StartFailed",
-    FailureClass.OUTPUT_MISSING: "BuildError.OutputMissing",
-    FailureClass.OUTPUT_REJECTED: "ContainerError.OutputRejected",
-    FailureClass.INTERRUPTED: "ContainerError.Interrupted",
-    FailureClass.OUTPUT_LIMIT: "ContainerError.OutputLimitExceeded",
-}
 
 
 @dataclass(frozen=True)
@@ -143,6 +116,7 @@ class StepResult:
     image_diff_ids: tuple[str, ...]
     notes: tuple[str, ...] = field(default=())
     log_dropped: Mapping[str, int] = field(default_factory=dict)  # stream -> bytes not kept
+    truncated: tuple[str, ...] = field(default=())  # streams cut at the output limit
 
     @property
     def ok(self) -> bool:
@@ -192,7 +166,7 @@ def classify(
     file_too_large = exit_code == 128 + signal.SIGXFSZ or FILE_TOO_LARGE.search(stderr_tail)
     if output_limit is not None and exit_code not in (None, 0) and file_too_large:
         return (
-            FailureClass.OUTPUT_LIMIT,
+            FailureClass.OUTPUT_LIMIT_EXCEEDED,
             f"a file grew past the output limit of {output_limit} bytes (exit status {exit_code})",
         )
     if oom_killed:
@@ -216,7 +190,7 @@ def classify(
             FailureClass.NETWORK_DENIED,
             f"network access denied by policy (network_mode=none); exit status {exit_code}",
         )
-    return FailureClass.CRASH, f"exit status {exit_code}"
+    return FailureClass.EXITED_NONZERO, f"exit status {exit_code}"
 
 
 # --- log capture ------------------------------------------------------------------------
@@ -491,6 +465,17 @@ class DockerRunner:
             notes=(),
         )
 
+    def image_problem(self, image: str) -> str | None:
+        """Why ``image`` cannot run here (not pinned, not a local image), or None; the
+        engine being unreachable raises (EngineUnavailable)."""
+        try:
+            self._engine.images.get(image)
+        except ImageNotFound:
+            return f"image {image} is not a local image"
+        except ImageNotPinned as exc:
+            return f"image {image} is not pinned ({exc.detail})"
+        return None
+
     def run(self, repo: Repo, spec: StepSpec, on_log: LogCallback | None = None) -> StepResult:
         started = time.time_ns()
         for name in [*spec.inputs, *spec.outputs]:
@@ -550,7 +535,7 @@ class DockerRunner:
             outputs: dict[str, ObjectId] = {}
             if failure is None:
                 failure, detail = self._collect(repo, cid, spec, outputs)
-            elif failure is FailureClass.CRASH:
+            elif failure is FailureClass.EXITED_NONZERO:
                 # a non-zero exit keeps what it did produce (a failing test's JUnit
                 # report is the evidence); missing or unsafe outputs change nothing
                 self._collect(repo, cid, spec, outputs)
@@ -567,6 +552,7 @@ class DockerRunner:
                 image_diff_ids=image.diff_ids,
                 notes=tuple(notes),
                 log_dropped={k: v for k, v in logs.dropped.items() if v},
+                truncated=tuple(k for k, v in logs.dropped.items() if v),
             )
         finally:
             self._cleanup(cid, volumes, notes)
@@ -646,7 +632,7 @@ class DockerRunner:
             if watch.over_limit is not None:
                 return (
                     (None if code is None else int(code)),
-                    FailureClass.OUTPUT_LIMIT,
+                    FailureClass.OUTPUT_LIMIT_EXCEEDED,
                     f"the work dir reached the output limit of {spec.output_limit} bytes "
                     f"({watch.over_limit} bytes found; exit status {code})",
                 )
@@ -747,7 +733,7 @@ class DockerRunner:
             except _OverBudget:
                 outputs.clear()
                 return (
-                    FailureClass.OUTPUT_LIMIT,
+                    FailureClass.OUTPUT_LIMIT_EXCEEDED,
                     f"the declared outputs hold more than the output limit of "
                     f"{spec.output_limit} bytes (stopped at output {path})",
                 )

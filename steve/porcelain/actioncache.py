@@ -29,11 +29,10 @@ from typing import Any
 
 import blake3
 
-from steve.errors import CorruptObject, MalformedObject
 from steve.exec import StepSpec
 from steve.objects import cbor
-from steve.objects.model import Manifest, ObjectType
 from steve.objects.oid import OID_BYTES, ObjectId
+from steve.porcelain.records import find_receipt
 from steve.repo import Repo
 
 SPACE = "action-cache"
@@ -88,37 +87,23 @@ class StaleEntry:
         return self.key.hex()
 
 
-def receipt_body(repo: Repo, receipt: ObjectId) -> dict[str, Any] | None:
-    """The body of ``receipt`` if it is a stored build receipt, else None."""
-    if repo.backend.info(receipt) is None:
-        return None
-    try:
-        obj = repo.read_object(receipt)
-    except (CorruptObject, MalformedObject):
-        return None
-    if not isinstance(obj, Manifest) or obj.kind is not ObjectType.BUILD_RECEIPT:
-        return None
-    body: dict[str, Any] = obj.body
-    return body
-
-
 def _validate(repo: Repo, key: ObjectId, value: bytes) -> CachedAction | StaleEntry:
     if len(value) != OID_BYTES:
         return StaleEntry(key.raw, None, f"entry of {len(value)} bytes is not an object id")
     receipt = ObjectId(value)
-    body = receipt_body(repo, receipt)
+    body = find_receipt(repo, receipt)
     if body is None:
         return StaleEntry(key.raw, receipt, "the receipt is missing or not a build receipt")
-    if body.get("action_key") != key.hex:
+    if body.action_key != key.hex:
         return StaleEntry(key.raw, receipt, "the receipt records a different action key")
-    if body.get("exit_status") != 0 or body.get("failure") is not None:
+    if body.exit_status != 0 or body.failure is not None:
         return StaleEntry(key.raw, receipt, "the receipt records a failed step")
     outputs: dict[str, ObjectId] = {}
-    for name, hex_id in dict(body.get("outputs") or {}).items():
+    for name, hex_id in body.outputs.items():
         oid = ObjectId.from_hex(hex_id)
-        if not repo.backend.has(oid):
+        if not repo.has_object(oid):
             return StaleEntry(key.raw, receipt, f"output {name!r} ({oid.short()}) is missing")
-        outputs[str(name)] = oid
+        outputs[name] = oid
     return CachedAction(key, receipt, outputs)
 
 

@@ -31,6 +31,7 @@ from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
 from steve.objects.schemas.plan import PlanManifest
 from steve.porcelain.actioncache import StaleEntry
+from steve.porcelain.records import load_plan
 from steve.porcelain.runs import (
     Run,
     Stage,
@@ -48,7 +49,6 @@ from steve.porcelain.steps import (
     NodeOutcome,
     NodeStatus,
     ProgressCallback,
-    load_plan,
     now_s,
     topological,
     upstream_of,
@@ -183,7 +183,7 @@ def build(
         on_log=on_log,
         events=events,
     )
-    executor.check_policies(todo)  # refused before any container exists
+    executor.preflight(todo, target.stage.value, {})  # refused before anything moves
     change = enter_stage(
         repo, target, Stage.BUILD, trigger="steve build", now=clock(), actor=actor, plan=plan
     )

@@ -13,6 +13,7 @@ import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 from xml.parsers import expat
 
 JUNIT_MAX_BYTES = 16 << 20
@@ -23,17 +24,35 @@ class JUnitError(ValueError):
     """A report that is not acceptable JUnit XML."""
 
 
+MESSAGE_CHARS = 2000  # longest message kept per failed case
+
+
+@dataclass(frozen=True, slots=True)
+class JUnitCase:
+    """A failed or erroneous test case: ``classname.name``, which, and its message (the
+    ``message`` attribute, else the element's text; cut at MESSAGE_CHARS)."""
+
+    name: str
+    outcome: Literal["failure", "error"]
+    message: str
+
+
 @dataclass(frozen=True, slots=True)
 class JUnitReport:
     tests: int
     failures: int
     errors: int
     skipped: int
-    failed_cases: tuple[str, ...]
+    failed: tuple[JUnitCase, ...] = ()
 
     @property
     def ok(self) -> bool:
         return self.failures == 0 and self.errors == 0
+
+    @property
+    def failed_cases(self) -> tuple[str, ...]:
+        """The names of the failed and erroneous cases, in report order."""
+        return tuple(c.name for c in self.failed)
 
 
 def parse_junit(data: bytes) -> JUnitReport:
@@ -54,19 +73,26 @@ def parse_junit(data: bytes) -> JUnitReport:
     if root.tag not in ("testsuites", "testsuite"):
         raise JUnitError(f"root element is <{root.tag}>, not <testsuites> or <testsuite>")
     tests = failures = errors = skipped = 0
-    failed: list[str] = []
+    failed: list[JUnitCase] = []
     for case in root.iter("testcase"):
         tests += 1
         name = ".".join(p for p in (case.get("classname"), case.get("name")) if p) or "?"
-        if case.find("failure") is not None:
+        failure, error = case.find("failure"), case.find("error")
+        if failure is not None:
             failures += 1
-            failed.append(name)
-        elif case.find("error") is not None:
+            failed.append(JUnitCase(name, "failure", _message(failure)))
+        elif error is not None:
             errors += 1
-            failed.append(name)
+            failed.append(JUnitCase(name, "error", _message(error)))
         elif case.find("skipped") is not None:
             skipped += 1
     return JUnitReport(tests, failures, errors, skipped, tuple(failed))
+
+
+def _message(element: ET.Element) -> str:
+    """The ``message`` attribute, else the element's text, stripped and cut."""
+    text = (element.get("message") or element.text or "").strip()
+    return text if len(text) <= MESSAGE_CHARS else text[:MESSAGE_CHARS] + "..."
 
 
 def _refuse_declarations(data: bytes) -> None:

@@ -24,32 +24,43 @@ moves to it.  :func:`replay_all` replays every node receipt of a run.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Literal
 
 from steve.errors import InvalidInput, ObjectNotFound
 from steve.exec import ContainerPolicy, HostMountSpec, Runner, StepSpec
 from steve.objects.model import Mode, ObjectType
 from steve.objects.oid import ObjectId
-from steve.objects.schemas.receipts import BuildReceipt
-from steve.porcelain import actioncache
-from steve.porcelain.freeze import build_manifest, store_manifest
-from steve.porcelain.runs import find_run
-from steve.porcelain.steps import (
-    RECEIPT_REF_PREFIX,
-    NodeLogCallback,
-    classify_result,
-    load_plan,
-    now_s,
-    read_manifest_body,
-    receipt_draft_from_spec,
+from steve.objects.schemas.failures import FailureClass
+from steve.objects.schemas.receipts import (
+    BuildReceipt,
+    DifferingPath,
+    Failure,
+    PolicyVerdict,
+    ReplayVerdict,
+    TestCertificate,
 )
+from steve.porcelain import actioncache
+from steve.porcelain.freeze import store_manifest
+from steve.porcelain.records import (
+    RECEIPT_REF_PREFIX,
+    envelope,
+    freeze_record,
+    judge,
+    junit_evidence,
+    load_plan,
+    read_receipt,
+    step_receipt,
+)
+from steve.porcelain.runs import find_run
 from steve.repo import Repo
 
 __all__ = ["ReplayReport", "compare_outputs", "replay", "replay_all", "replay_ref"]
 
 REPLAY_REF_PREFIX = "refs/replays/"
+ReplayVerdictName = Literal["match", "mismatch", "nondeterministic"]
 REPLAY_RUN = "replay"
 
 
@@ -66,7 +77,7 @@ class ReplayReport:
     node: str
     replayed: ObjectId
     verdict_id: ObjectId
-    verdict: str  # match | mismatch | nondeterministic
+    verdict: ReplayVerdictName
     differing: list[Difference] = field(default_factory=list)
     key_matches: bool = True
 
@@ -77,11 +88,6 @@ class ReplayReport:
 
 def replay_ref(receipt: ObjectId) -> str:
     return f"{REPLAY_REF_PREFIX}{receipt.hex}"
-
-
-def read_receipt(repo: Repo, receipt: ObjectId) -> BuildReceipt:
-    manifest = read_manifest_body(repo, receipt, ObjectType.BUILD_RECEIPT)
-    return BuildReceipt.model_validate(manifest.body)
 
 
 def spec_from_receipt(repo: Repo, receipt: ObjectId, body: BuildReceipt) -> StepSpec:
@@ -135,6 +141,14 @@ def spec_from_receipt(repo: Repo, receipt: ObjectId, body: BuildReceipt) -> Step
 def _node_kind(repo: Repo, body: BuildReceipt) -> str:
     plan = load_plan(repo, ObjectId.from_hex(body.plan))
     return next((n.kind for n in plan.nodes if n.id == body.node), "run")
+
+
+NodeLogCallback = Callable[[str, str, bytes], None]
+"""``(node id, stream name, bytes)`` for each piece of a step's stdout/stderr."""
+
+
+def now_s() -> int:
+    return int(time.time())
 
 
 def _flatten(repo: Repo, name: str, oid: ObjectId) -> Iterator[tuple[str, tuple[int, ObjectId]]]:
@@ -191,93 +205,87 @@ def replay(
             sink(body.node, stream, data)
 
     result = runner.run(repo, spec, log)
-    failure = classify_result(_node_kind(repo, body), result)
-    draft = receipt_draft_from_spec(
-        body.plan,
-        body.node,
-        spec,
-        body.action_key,
-        result,
-        failure,
-        [g.model_dump() for g in body.grants],
-        body.toolchain,
-        body.nondeterminism,
+    kind = _node_kind(repo, body)
+    evidence = junit_evidence(repo, spec.outputs, result.outputs) if kind == "test" else []
+    failure, detail = judge(kind, result, evidence)
+    again = step_receipt(
+        plan=body.plan,
+        node=body.node,
+        spec=spec,
+        action_key=body.action_key,
+        result=result,
+        failure=failure,
+        detail=detail,
+        grants=body.grants,
+        toolchain=body.toolchain,
+        nondeterminism=body.nondeterminism,
+        truncated=result.truncated,
     )
-    replayed = store_manifest(
-        repo,
-        build_manifest(
-            repo,
-            ObjectType.BUILD_RECEIPT,
-            draft,
-            parents=[receipt],
-            now=result.finished_at // 1_000_000_000,
-            tz=tz,
-        ),
+    replayed = freeze_record(
+        repo, again, parents=[receipt], now=result.finished_at // 1_000_000_000, tz=tz
     )
     expected = {k: ObjectId.from_hex(v) for k, v in body.outputs.items()}
     differing = compare_outputs(repo, expected, dict(result.outputs))
-    if draft["exit_status"] != body.exit_status:
+    if again.exit_status != body.exit_status:
         differing.insert(0, Difference(":exit_status", None, None))
+    verdict: ReplayVerdictName
     if not differing:
         verdict = "match"
     elif body.nondeterminism:
         verdict = "nondeterministic"
     else:
         verdict = "mismatch"
-    cert = _verdict_draft(receipt, replayed, body, verdict, differing, result.stdout, result.stderr)
-    ref = replay_ref(receipt)
+    cert = verdict_certificate(receipt, replayed, body, verdict, differing, again)
     verdict_id = store_manifest(
         repo,
-        build_manifest(
-            repo, ObjectType.TEST_CERTIFICATE, cert, parents=[receipt], now=clock(), tz=tz
-        ),
-        ref=ref,
+        envelope(repo, cert, parents=[receipt], now=clock(), tz=tz),
+        ref=replay_ref(receipt),
         message=f"steve replay: {verdict}",
     )
     return ReplayReport(receipt, body.node, replayed, verdict_id, verdict, differing, key_matches)
 
 
-def _verdict_draft(
+def verdict_certificate(
     receipt: ObjectId,
     replayed: ObjectId,
     body: BuildReceipt,
-    verdict: str,
+    verdict: ReplayVerdictName,
     differing: list[Difference],
-    stdout: ObjectId,
-    stderr: ObjectId,
-) -> dict[str, Any]:
+    again: BuildReceipt,
+) -> TestCertificate:
+    """The replay verdict as a test certificate (``fail`` exactly on a mismatch)."""
     failures = []
     if verdict == "mismatch":
         shown = ", ".join(d.path for d in differing[:10])
         failures.append(
-            {
-                "classification": "TestError.AssertionFailed",
-                "message": f"replay mismatch at {len(differing)} path(s): {shown}",
-                "evidence": replayed.hex,
-                "node": body.node,
-            }
+            Failure(
+                classification=FailureClass.REPLAY_MISMATCH.value,
+                message=f"replay mismatch at {len(differing)} path(s): {shown}",
+                evidence=replayed.hex,
+                node=body.node,
+            )
         )
-    return {
-        "verdict": "fail" if verdict == "mismatch" else "pass",
-        "builds": [receipt.hex, replayed.hex],
-        "evidence": [stdout.hex, stderr.hex],
-        "failures": failures,
-        "policy": {"checked": 1, "passed": 1, "violations": []},
-        "replay": {
-            "receipt": receipt.hex,
-            "replayed": replayed.hex,
-            "verdict": verdict,
-            "differing": [
-                {
-                    "path": d.path,
-                    "expected": d.expected.hex if d.expected else None,
-                    "actual": d.actual.hex if d.actual else None,
-                }
+    return TestCertificate(
+        verdict="fail" if verdict == "mismatch" else "pass",
+        builds=[receipt.hex, replayed.hex],
+        evidence=[ref.blob for ref in again.logs],
+        failures=failures,
+        policy=PolicyVerdict(checked=1, passed=1, violations=[]),
+        replay=ReplayVerdict(
+            receipt=receipt.hex,
+            replayed=replayed.hex,
+            verdict=verdict,
+            differing=[
+                DifferingPath(
+                    path=d.path,
+                    expected=d.expected.hex if d.expected else None,
+                    actual=d.actual.hex if d.actual else None,
+                )
                 for d in differing
             ],
-            "declared": list(body.nondeterminism),
-        },
-    }
+            declared=list(body.nondeterminism),
+        ),
+    )
 
 
 def run_receipts(repo: Repo, run_id: str) -> list[ObjectId]:

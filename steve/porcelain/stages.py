@@ -2,7 +2,10 @@
 
 :func:`record` freezes a draft as a kind, links it to the run's latest
 manifests and moves the run to the kind's stage through the state machine
-(:mod:`steve.porcelain.runs`), all in one transaction.  Later issues add
+(:mod:`steve.porcelain.runs`), all in one transaction.  A plan recorded while
+the run is in BUILD or TEST is an amendment of the run's plan (its body's
+``amends`` names it): the plan ref moves, the stage does not, and the next
+``steve build`` builds it (unchanged nodes from the cache).  Later issues add
 LLM intake and decomposition on top of this same call.
 """
 
@@ -20,6 +23,7 @@ from steve.porcelain.runs import (
     STAGE_OF_KIND,
     UPSTREAM,
     Run,
+    Stage,
     Transition,
     check_transition,
     find_run,
@@ -36,6 +40,14 @@ class Recorded:
     oid: ObjectId
     run: Run
     transition: Transition | None  # None when the run already was in the kind's stage
+    amends: ObjectId | None = None  # a plan recorded in BUILD/TEST amends the run's plan
+
+
+# Stages in which a new manifest of a kind amends the run's current one instead of
+# moving the run back (a plan changed while building or testing).
+AMEND_IN: dict[ObjectType, frozenset[Stage]] = {
+    ObjectType.PLAN: frozenset({Stage.BUILD, Stage.TEST}),
+}
 
 
 def record(
@@ -58,12 +70,13 @@ def record(
     """
     kind = ObjectType(kind)
     run = find_run(repo, run_id)
-    stage = STAGE_OF_KIND[kind]
+    latest = run_manifests(repo, run.id)
+    amends = latest.get(kind) if run.stage in AMEND_IN.get(kind, ()) else None
+    stage = run.stage if amends is not None else STAGE_OF_KIND[kind]
     if stage is not run.stage:
         check_transition(run.id, run.stage, stage)  # fail before validating anything big
-    latest = run_manifests(repo, run.id)
     parents = [latest[k] for k in (kind, *UPSTREAM[kind]) if k in latest]
-    manifest = build_manifest(repo, kind, draft, parents=parents, now=now, tz=tz)
+    manifest = build_manifest(repo, kind, draft, parents=parents, amends=amends, now=now, tz=tz)
     trigger = f"steve {kind.value}"
     with repo.transaction() as tx:
         change = None
@@ -84,4 +97,4 @@ def record(
         tx.emit("manifest.frozen", frozen_payload(manifest, oid, run_ref(run.id, kind)), run.id)
         if change is not None:
             tx.emit("run.transition", transition_payload(change), run_id=run.id)
-    return Recorded(oid, find_run(repo, run.id), change)
+    return Recorded(oid, find_run(repo, run.id), change, amends)

@@ -17,7 +17,17 @@ flight (threads; the containers do the work).  For each node it
 
 A receipt's parents are the plan and the receipts of the node's upstream
 nodes (edges and inputs), so ``steve log`` follows the data flow.  Nodes
-downstream of a failed node are skipped (no receipt).
+downstream of a failed node are skipped (no receipt).  The records
+themselves (receipts built as models, reading them back, the failure class
+a step's result and JUnit reports give) come from
+:mod:`steve.porcelain.records`.
+
+Before a command moves the run, :meth:`Executor.preflight` checks what the
+nodes need (policies, pinned inputs, the images of nodes the cache cannot
+serve): a refusal changes nothing.  When the environment fails a step after
+that (the engine refuses an operation, an image vanished), the node still
+gets a receipt recording ``ContainerError.EngineFailed`` or
+``ContainerError.ImageMissing``.
 
 The store is shared by the worker threads through a lock
 (:func:`serialized`): one transaction at a time, reads in between.  With an
@@ -35,23 +45,38 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, Protocol, cast, runtime_checkable
 
-from steve.errors import InvalidInput, PlanNotBuilt
+from steve.errors import (
+    BuildNotReady,
+    ContainerFailed,
+    EngineUnavailable,
+    ImageNotFound,
+    ImageNotPinned,
+    InvalidInput,
+    PlanNotBuilt,
+    SteveError,
+)
 from steve.events import EventLog, LogSpooler
 from steve.exec import FailureClass, Runner, StepResult, StepSpec, policy_for
-from steve.objects.model import Manifest, ObjectType
 from steve.objects.oid import ObjectId
 from steve.objects.schemas.plan import Grant, Node, PlanManifest
+from steve.objects.schemas.receipts import LogRef
 from steve.porcelain import actioncache
 from steve.porcelain.actioncache import CachedAction, StaleEntry
-from steve.porcelain.freeze import build_manifest, store_manifest
-from steve.porcelain.junit import JUnitError, junit_outputs, parse_junit
-from steve.refs.names import format_problem
+from steve.porcelain.records import (
+    JUnitEvidence,
+    environment_receipt,
+    freeze_record,
+    judge,
+    junit_evidence,
+    read_receipt,
+    receipt_ref,
+    step_receipt,
+)
 from steve.repo import Repo
 from steve.store.base import Backend
 
-RECEIPT_REF_PREFIX = "refs/receipts/"
 WORKDIR = "/work"
 MAX_JOBS = 64
 EVENT_ACTOR = "steve"
@@ -78,6 +103,14 @@ class Progress:
     receipt: ObjectId | None = None
 
 
+@runtime_checkable
+class ImageCheck(Protocol):
+    """A runner that can tell, before a build moves the run, whether an image is there
+    (:meth:`steve.exec.DockerRunner.image_problem`)."""
+
+    def image_problem(self, image: str) -> str | None: ...
+
+
 ProgressCallback = Callable[[Progress], None]
 NodeLogCallback = Callable[[str, str, bytes], None]
 """``(node id, stream name, bytes)`` for each piece of a step's stdout/stderr."""
@@ -91,12 +124,18 @@ class NodeOutcome:
     receipt: ObjectId | None = None
     action_key: ObjectId | None = None
     outputs: Mapping[str, ObjectId] = field(default_factory=dict)
-    logs: tuple[ObjectId, ...] = ()
-    failure: str | None = None  # DEVPATH 4.8 class, e.g. "TestError.AssertionFailed"
+    logs: tuple[LogRef, ...] = ()  # labelled: stdout, stderr
+    failure: FailureClass | None = None  # e.g. StepError.ExitedNonZero
     detail: str = ""
     policy_denied: bool = False
     grants: tuple[str, ...] = ()  # capabilities granted by the plan and used
     duration_ms: int = 0
+    junit: tuple[JUnitEvidence, ...] = ()  # a test node's declared JUnit reports, parsed
+
+    def log(self, stream: str) -> ObjectId | None:
+        """The log blob of ``stream`` (``stdout``/``stderr``), if recorded."""
+        ref = next((r for r in self.logs if r.stream == stream), None)
+        return None if ref is None else ObjectId.from_hex(ref.blob)
 
     @property
     def ok(self) -> bool:
@@ -144,27 +183,7 @@ def serialized(repo: Repo) -> Repo:
     return view
 
 
-# --- refs and plan lookup --------------------------------------------------------------
-
-
-def receipt_ref(run_id: str, node_id: str) -> str:
-    """``refs/receipts/<run>/<node>``; a node id that is not a valid ref component
-    (``..``, ``.lock``, a trailing dot) is spelled ``~hex`` of its UTF-8 bytes."""
-    name = f"{RECEIPT_REF_PREFIX}{run_id}/{node_id}"
-    if format_problem(name) is None:
-        return name
-    return f"{RECEIPT_REF_PREFIX}{run_id}/x-{node_id.encode().hex()}"
-
-
-def read_manifest_body(repo: Repo, oid: ObjectId, kind: ObjectType) -> Manifest:
-    obj = repo.read_typed(oid, kind)
-    assert isinstance(obj, Manifest)
-    return obj
-
-
-def load_plan(repo: Repo, plan_id: ObjectId) -> PlanManifest:
-    manifest = read_manifest_body(repo, plan_id, ObjectType.PLAN)
-    return PlanManifest.model_validate(manifest.body)
+# --- plan order ----------------------------------------------------------------------
 
 
 def upstream_of(plan: PlanManifest) -> dict[str, list[str]]:
@@ -202,55 +221,6 @@ def topological(plan: PlanManifest) -> list[str]:
     return order
 
 
-# --- failure classes --------------------------------------------------------------------
-
-
-def classify_result(kind: str, result: StepResult) -> str | None:
-    """The DEVPATH 4.8 class of a step result in a node of ``kind`` (None: success)."""
-    f = result.failure
-    if f is None:
-        return None
-    is_test = kind == "test"
-    if f is FailureClass.CRASH:
-        code = result.exit_code
-        signalled = code is None or code >= 128
-        if is_test:
-            return "TestError.CrashError" if signalled else "TestError.AssertionFailed"
-        return "BuildError.CompileError"
-    if f is FailureClass.TIMEOUT:
-        return "TestError.Timeout" if is_test else "BuildError.ResourceExhausted"
-    return f.qualified
-
-
-def junit_verdict(
-    repo: Repo, node: Node, outputs: Mapping[str, ObjectId]
-) -> tuple[str | None, str]:
-    """A test node that exited 0 still fails if a JUnit report it declared counts a
-    failed or erroneous case, or is not a usable report."""
-    problems: list[str] = []
-    for name in junit_outputs(node.outputs):
-        oid = outputs.get(name)
-        if oid is None or repo.object_type(oid) is not ObjectType.BLOB:
-            continue
-        try:
-            report = parse_junit(repo.read_blob(oid))
-        except JUnitError as exc:
-            problems.append(f"{name}: not a usable JUnit report: {exc}")
-            continue
-        if not report.ok:
-            cases = ", ".join(report.failed_cases[:5])
-            problems.append(f"{name}: {report.failures} failed, {report.errors} errors ({cases})")
-    if problems:
-        return "TestError.AssertionFailed", "; ".join(problems)
-    return None, ""
-
-
-def clamp_exit(code: int | None) -> int:
-    if code is None:
-        return -1
-    return max(-255, min(255, code))
-
-
 # --- the executor ---------------------------------------------------------------------
 
 
@@ -271,6 +241,7 @@ class Executor:
     events: EventLog | None = None
     stale: list[StaleEntry] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    _hits: dict[ObjectId, CachedAction] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if not 1 <= self.jobs <= MAX_JOBS:
@@ -294,7 +265,9 @@ class Executor:
                 self._done += 1
         detail = ""
         if outcome is not None:
-            detail = outcome.failure + ": " + outcome.detail if outcome.failure else outcome.detail
+            detail = outcome.detail
+            if outcome.failure is not None:
+                detail = f"{outcome.failure.value}: {detail}"
         if self.on_progress is not None:
             self.on_progress(
                 Progress(
@@ -311,7 +284,7 @@ class Executor:
         if outcome is not None and outcome.receipt is not None:
             payload["receipt"] = outcome.receipt.hex
         if outcome is not None and outcome.failure:
-            payload["failure"] = outcome.failure
+            payload["failure"] = outcome.failure.value
         level = "error" if status is NodeStatus.FAILED else "info"
         self.emit(f"step.{status.value}", payload, level)
 
@@ -319,6 +292,52 @@ class Executor:
         """Refuse (PolicyViolation) before any container exists if a node asks too much."""
         for nid in node_ids:
             policy_for(self.plan, self.nodes[nid])
+
+    def to_run(self, node_ids: Sequence[str], known: Mapping[str, NodeOutcome]) -> list[str]:
+        """The nodes of ``node_ids`` the action cache cannot serve (all with no_cache);
+        a dry pass: nothing is recorded."""
+        if self.no_cache:
+            return list(node_ids)
+        results: dict[str, NodeOutcome] = dict(known)
+        out: list[str] = []
+        for nid in [n for n in self.order if n in set(node_ids)]:
+            node = self.nodes[nid]
+            if any(u not in results for u in self.ups[nid]):
+                out.append(nid)  # an upstream node will run: so will this one
+                continue
+            key = actioncache.action_key(self.spec_for(node, results))
+            found = actioncache.lookup(self.repo, key)
+            if isinstance(found, CachedAction):
+                self._hits[key] = found  # checked: the run that follows need not look again
+                results[nid] = NodeOutcome(nid, node.kind, NodeStatus.CACHED, outputs=found.outputs)
+            else:
+                out.append(nid)
+        return out
+
+    def preflight(
+        self, node_ids: Sequence[str], stage: str, known: Mapping[str, NodeOutcome]
+    ) -> None:
+        """Check what running ``node_ids`` needs before anything moves: every policy
+        (PolicyViolation), every pinned input in the store, and the image of every node
+        the cache cannot serve present where the runner runs (BuildNotReady, listing
+        every problem)."""
+        self.check_policies(node_ids)
+        problems: list[str] = []
+        for nid in node_ids:
+            for inp in self.nodes[nid].inputs:
+                if inp.pinned is not None and not self.repo.has_object(
+                    ObjectId.from_hex(inp.pinned)
+                ):
+                    problems.append(f"node {nid}: input {inp.name} ({inp.pinned[:12]}) is missing")
+        if isinstance(self.runner, ImageCheck):
+            running = self.to_run(node_ids, known)
+            for image in dict.fromkeys(self.nodes[nid].image for nid in running):
+                why = self.runner.image_problem(image)
+                if why is not None:
+                    users = [nid for nid in running if self.nodes[nid].image == image]
+                    problems.append(f"{why}, needed by {', '.join(users)}")
+        if problems:
+            raise BuildNotReady(self.run_id, stage, problems)
 
     def spec_for(self, node: Node, known: Mapping[str, NodeOutcome]) -> StepSpec:
         policy, _ = policy_for(self.plan, node)
@@ -357,7 +376,7 @@ class Executor:
         """The node's outcome from the action cache, or None (a stale entry is recorded)."""
         spec = self.spec_for(node, known)
         key = actioncache.action_key(spec)
-        found = actioncache.lookup(self.repo, key)
+        found = self._hits.pop(key, None) or actioncache.lookup(self.repo, key)
         if isinstance(found, StaleEntry):
             with self._lock:
                 self.stale.append(found)
@@ -372,9 +391,10 @@ class Executor:
         return self._cached_outcome(node, key, found)
 
     def _cached_outcome(self, node: Node, key: ObjectId, hit: CachedAction) -> NodeOutcome:
-        body = actioncache.receipt_body(self.repo, hit.receipt) or {}
-        logs = tuple(ObjectId.from_hex(h) for h in body.get("logs") or ())
-        grants = tuple(str(g.get("capability")) for g in body.get("grants") or ())
+        body = read_receipt(self.repo, hit.receipt)
+        evidence: tuple[JUnitEvidence, ...] = ()
+        if node.kind == "test":
+            evidence = tuple(junit_evidence(self.repo, node.outputs, hit.outputs))
         return NodeOutcome(
             node.id,
             node.kind,
@@ -382,9 +402,10 @@ class Executor:
             hit.receipt,
             key,
             hit.outputs,
-            logs,
-            grants=grants,
-            duration_ms=int(body.get("duration_ms") or 0),
+            tuple(body.logs),
+            grants=tuple(g.capability for g in body.grants),
+            duration_ms=body.duration_ms or 0,
+            junit=evidence,
         )
 
     def run_node(self, node: Node, known: Mapping[str, NodeOutcome], *, why: str) -> NodeOutcome:
@@ -415,13 +436,15 @@ class Executor:
 
         try:
             result = self.runner.run(self.repo, spec, on_log)
+        except (EngineUnavailable, ContainerFailed, ImageNotFound, ImageNotPinned) as exc:
+            return self._environment_failed(node, spec, key, known, exc, why)
         finally:
             for spooler in spoolers.values():
                 spooler.close()
-        failure = classify_result(node.kind, result)
-        detail = result.failure_detail
-        if failure is None and node.kind == "test":
-            failure, detail = junit_verdict(self.repo, node, result.outputs)
+        evidence: tuple[JUnitEvidence, ...] = ()
+        if node.kind == "test":
+            evidence = tuple(junit_evidence(self.repo, node.outputs, result.outputs))
+        failure, detail = judge(node.kind, result, evidence)
         parents = [self.plan_id, *(known[u].receipt for u in self.ups[node.id])]
         _, grants = policy_for(self.plan, node)
         receipt = self.freeze_receipt(
@@ -444,12 +467,76 @@ class Executor:
             receipt,
             key,
             dict(result.outputs),
-            (result.stdout, result.stderr),
+            (
+                LogRef(
+                    stream="stdout",
+                    blob=result.stdout.hex,
+                    truncated="stdout" in result.truncated,
+                ),
+                LogRef(
+                    stream="stderr",
+                    blob=result.stderr.hex,
+                    truncated="stderr" in result.truncated,
+                ),
+            ),
             failure,
             detail,
             result.failure is FailureClass.POLICY_DENIED,
             tuple(g.capability for g in grants),
             max(0, (result.finished_at - result.started_at) // 1_000_000),
+            evidence,
+        )
+        self._progress(node, outcome.status, outcome)
+        return outcome
+
+    def _environment_failed(
+        self,
+        node: Node,
+        spec: StepSpec,
+        key: ObjectId,
+        known: Mapping[str, NodeOutcome],
+        exc: SteveError,
+        why: str,
+    ) -> NodeOutcome:
+        """A step the environment could not run: its receipt records why (the build
+        does not stop without a record)."""
+        missing = isinstance(exc, (ImageNotFound, ImageNotPinned))
+        failure = FailureClass.IMAGE_MISSING if missing else FailureClass.ENGINE_FAILED
+        detail = f"{exc.code}: {exc.message}" + (f" ({exc.detail})" if exc.detail else "")
+        _, grants = policy_for(self.plan, node)
+        body = environment_receipt(
+            plan=self.plan_id.hex,
+            node=node.id,
+            spec=spec,
+            action_key=key.hex,
+            failure=failure,
+            detail=detail,
+            empty_log=self.repo.write_blob(b""),
+            grants=grants,
+            toolchain=self.plan.environment,
+            nondeterminism=node.nondeterminism,
+            at_ns=time.time_ns(),
+        )
+        parents = [self.plan_id, *(known[u].receipt for u in self.ups[node.id])]
+        receipt = freeze_record(
+            self.repo,
+            body,
+            parents=[p for p in parents if p is not None],
+            now=body.finished_at,
+            tz=self.tz,
+            ref=receipt_ref(self.run_id, node.id),
+            message=f"steve {why}: environment failure (run {self.run_id})",
+        )
+        outcome = NodeOutcome(
+            node.id,
+            node.kind,
+            NodeStatus.FAILED,
+            receipt,
+            key,
+            logs=tuple(body.logs),
+            failure=failure,
+            detail=detail,
+            grants=tuple(g.capability for g in grants),
         )
         self._progress(node, outcome.status, outcome)
         return outcome
@@ -460,28 +547,32 @@ class Executor:
         spec: StepSpec,
         key: ObjectId,
         result: StepResult,
-        failure: str | None,
+        failure: FailureClass | None,
         detail: str,
         parents: Sequence[ObjectId],
         grants: Sequence[Grant],
         why: str,
     ) -> ObjectId:
         """Freeze the receipt and move the node's receipt ref to it, in one transaction."""
-        draft = receipt_draft(
-            self.plan_id, node, spec, key, result, failure, grants, self.plan.environment
+        body = step_receipt(
+            plan=self.plan_id.hex,
+            node=node.id,
+            spec=spec,
+            action_key=key.hex,
+            result=result,
+            failure=failure,
+            detail=detail,
+            grants=grants,
+            toolchain=self.plan.environment,
+            nondeterminism=node.nondeterminism,
+            truncated=result.truncated,
         )
-        draft["failure_detail"] = detail or None
-        manifest = build_manifest(
+        return freeze_record(
             self.repo,
-            ObjectType.BUILD_RECEIPT,
-            draft,
+            body,
             parents=parents,
             now=result.finished_at // 1_000_000_000,
             tz=self.tz,
-        )
-        return store_manifest(
-            self.repo,
-            manifest,
             ref=receipt_ref(self.run_id, node.id),
             message=f"steve {why} (run {self.run_id})",
         )
@@ -547,99 +638,6 @@ class Executor:
                     fut.cancel()
                 raise
         return [finished[nid] for nid in todo]
-
-
-def receipt_draft(
-    plan_id: ObjectId,
-    node: Node,
-    spec: StepSpec,
-    key: ObjectId,
-    result: StepResult,
-    failure: str | None,
-    grants: Sequence[Grant],
-    toolchain: Mapping[str, str],
-) -> dict[str, Any]:
-    """The build receipt of one executed plan node (schema: steve.objects.schemas.receipts)."""
-    return receipt_draft_from_spec(
-        plan_id.hex,
-        node.id,
-        spec,
-        key.hex,
-        result,
-        failure,
-        [g.model_dump() for g in grants],
-        toolchain,
-        node.nondeterminism,
-    )
-
-
-def receipt_draft_from_spec(
-    plan_hex: str,
-    node_id: str,
-    spec: StepSpec,
-    key_hex: str,
-    result: StepResult,
-    failure: str | None,
-    grants: Sequence[Mapping[str, Any]],
-    toolchain: Mapping[str, str],
-    nondeterminism: Sequence[str],
-) -> dict[str, Any]:
-    """The build receipt of one executed step."""
-    started = result.started_at // 1_000_000_000
-    finished = max(started, result.finished_at // 1_000_000_000)
-    denied = result.failure is FailureClass.POLICY_DENIED
-    decisions: list[dict[str, Any]] = [
-        {"rule": "image-pinned", "decision": "deny" if denied else "allow", "detail": spec.image},
-        {
-            "rule": "container-policy",
-            "decision": "deny" if denied else "allow",
-            "detail": result.failure_detail if denied else _policy_summary(spec),
-        },
-    ]
-    for g in grants:
-        decisions.append(
-            {"rule": f"grant:{g['capability']}", "decision": "allow", "detail": g["reason"]}
-        )
-    timeout_ms = None if spec.timeout_s is None else round(spec.timeout_s * 1000)
-    exit_status = clamp_exit(result.exit_code)
-    return {
-        "plan": plan_hex,
-        "node": node_id,
-        "action_key": key_hex,
-        "input_trees": [spec.inputs[name].hex for name in sorted(spec.inputs)],
-        "inputs": {name: oid.hex for name, oid in spec.inputs.items()},
-        "declared_outputs": list(spec.outputs),
-        "workdir": spec.workdir,
-        "timeout_ms": timeout_ms,
-        "image": spec.image,
-        "image_diff_ids": list(result.image_diff_ids),
-        "command": list(spec.command),
-        "env": dict(spec.env),
-        "toolchain": dict(toolchain),
-        "outputs": {name: oid.hex for name, oid in result.outputs.items()},
-        "logs": [result.stdout.hex, result.stderr.hex],
-        "exit_status": exit_status,
-        "failure": failure,
-        "failure_detail": result.failure_detail or None,
-        "policy": spec.policy.canonical(),
-        "grants": [dict(g) for g in grants],
-        "policy_decisions": decisions,
-        "host_prompts": [],
-        "notes": list(result.notes),
-        "started_at": started,
-        "finished_at": finished,
-        "duration_ms": max(0, (result.finished_at - result.started_at) // 1_000_000),
-        "nondeterminism": list(nondeterminism),
-    }
-
-
-def _policy_summary(spec: StepSpec) -> str:
-    p = spec.policy
-    return (
-        f"network={p.network_mode} read_only_root={p.read_only_root} user={p.user} "
-        f"pids={p.pids_limit} memory={p.memory_bytes} nano_cpus={p.nano_cpus} "
-        f"cap_drop={','.join(p.cap_drop)}"
-    )
 
 
 def now_s() -> int:

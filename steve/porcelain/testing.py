@@ -16,9 +16,11 @@ forces), and freezes a ``test_certificate``:
   it declared counts no failure or error;
 * ``builds``: every receipt involved (build and test nodes);
 * ``evidence``: the test nodes' log blobs and JUnit reports;
-* ``failures``: one per failing test node, typed with the DEVPATH 4.8 classes
-  (``TestError.AssertionFailed`` for a non-zero exit or failed JUnit cases,
-  ``TestError.Timeout``, ``TestError.CrashError``, ``ContainerError.*``);
+* ``failures``: one per failing test node, typed with the one taxonomy
+  (:mod:`steve.objects.schemas.failures`): ``TestError.AssertionFailed`` for
+  failed JUnit cases, ``StepError.ExitedNonZero`` for a non-zero exit no
+  report explains, ``StepError.UpstreamFailed`` for a test that did not run,
+  ``StepError.Timeout``, ``ContainerError.*``;
 * ``policy``: how many steps ran under a checked policy, how many passed it,
   and the violations (policy refusals, denied network);
 * ``results``: per test node, its receipt and the JUnit counts.
@@ -28,27 +30,37 @@ A declared output whose name ends in ``.xml`` is read as a JUnit report
 an error fails (``TestError.AssertionFailed``) even if it exited 0, and a
 failing test is never cached.
 
-The certificate moves ``refs/runs/<run>/test_certificate``.  When the verdict
+The certificate moves ``refs/runs/<run>/test_certificate``.  When the
+run's certificate already says exactly this (the same receipts and verdict,
+e.g. every test came from the cache), it is named again and nothing new is
+frozen (``reused``).  When the verdict
 is ``fail`` the run goes back to BUILD in the same transaction (the
 BUILD<->TEST loop); the next ``build`` reuses every unchanged node.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from steve.errors import NoTestNodes, PlanNotBuilt
 from steve.events import EventLog
 from steve.exec import Runner
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
-from steve.objects.schemas.plan import Node
+from steve.objects.schemas.failures import FailureClass
+from steve.objects.schemas.receipts import (
+    Failure,
+    JUnitSummary,
+    PolicyVerdict,
+    TestCertificate,
+    TestResult,
+)
 from steve.porcelain.actioncache import StaleEntry
 from steve.porcelain.build import enter_stage, plan_of, split_nodes
-from steve.porcelain.freeze import build_manifest, frozen_payload, store_manifest
-from steve.porcelain.junit import JUnitError, JUnitReport, junit_outputs, parse_junit
+from steve.porcelain.freeze import frozen_payload, store_manifest
+from steve.porcelain.junit import JUnitReport
+from steve.porcelain.records import envelope, load_plan, read_certificate
 from steve.porcelain.runs import (
     Run,
     Stage,
@@ -66,12 +78,11 @@ from steve.porcelain.steps import (
     NodeOutcome,
     NodeStatus,
     ProgressCallback,
-    load_plan,
     now_s,
 )
 from steve.repo import Repo
 
-__all__ = ["TestReport", "certificate_draft", "junit_summaries", "run_tests"]
+__all__ = ["TestReport", "certificate_for", "run_tests"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,10 +95,11 @@ class TestReport:
     verdict: str
     tests: list[NodeOutcome]
     builds: list[NodeOutcome]
-    failures: list[dict[str, Any]]
+    failures: list[Failure]
     junit: dict[str, JUnitReport] = field(default_factory=dict)
     transitions: list[Transition] = field(default_factory=list)
     stale: list[StaleEntry] = field(default_factory=list)
+    reused: bool = False  # the run's certificate already said exactly this: none frozen
 
     @property
     def ok(self) -> bool:
@@ -137,13 +149,15 @@ def run_tests(
         if hit is None:
             raise PlanNotBuilt(target.id, nid)
         built[nid] = hit
+    executor.preflight(test_ids, target.stage.value, built)  # refused before anything moves
     transitions: list[Transition] = []
     change = enter_stage(repo, target, Stage.TEST, trigger="steve test", now=clock(), actor=actor)
     if change is not None:
         transitions.append(change)
     executor.emit("test.started", {"plan": plan_id.hex, "nodes": len(test_ids)})
     outcomes = executor.execute(test_ids, built, why="test")
-    draft, junit, failures = certificate_draft(repo, plan.nodes, list(built.values()), outcomes)
+    body, junit = certificate_for(list(built.values()), outcomes)
+    verdict = body.verdict
     latest = run_manifests(repo, target.id)
     previous = latest.get(ObjectType.TEST_CERTIFICATE)
     # parents: the run's previous certificate and the receipts of the tests (which lead
@@ -153,128 +167,125 @@ def run_tests(
         tested = [o.receipt for o in built.values() if o.receipt is not None][-1:]
     parents = [p for p in (previous, *tested) if p is not None]
     now = clock()
-    manifest = build_manifest(
-        repo, ObjectType.TEST_CERTIFICATE, draft, parents=parents, now=now, tz=tz
-    )
+    manifest = envelope(repo, body, parents=parents, now=now, tz=tz)
     ref = run_ref(target.id, ObjectType.TEST_CERTIFICATE)
     back = None
+    reused = previous is not None and same_verdict(read_certificate(repo, previous), body)
     with repo.transaction() as tx:
-        cert = store_manifest(
-            repo,
-            manifest,
-            ref=ref,
-            ref_old=previous,
-            message=f"steve test: {draft['verdict']} (run {target.id})",
-            tx=tx,
-        )
-        if draft["verdict"] == "fail":
+        if reused:
+            assert previous is not None
+            cert = previous  # the same verdict on the same receipts: name it again
+        else:
+            cert = store_manifest(
+                repo,
+                manifest,
+                ref=ref,
+                ref_old=previous,
+                message=f"steve test: {verdict} (run {target.id})",
+                tx=tx,
+            )
+        if verdict == "fail":
             back = transition_in(
                 repo, tx, target.id, Stage.BUILD, "steve test: failed", now, actor, Stage.TEST
             )
-        tx.emit("manifest.frozen", frozen_payload(manifest, cert, ref), target.id)
+        if not reused:
+            tx.emit("manifest.frozen", frozen_payload(manifest, cert, ref), target.id)
         if back is not None:
             tx.emit("run.transition", transition_payload(back), run_id=target.id)
     if back is not None:
         transitions.append(back)
     executor.emit(
         "test.finished",
-        {"certificate": cert.hex, "verdict": draft["verdict"], "failures": len(failures)},
-        "info" if draft["verdict"] == "pass" else "error",
+        {"certificate": cert.hex, "verdict": verdict, "failures": len(body.failures)},
+        "info" if verdict == "pass" else "error",
     )
     return TestReport(
         find_run(repo, target.id),
         plan_id,
         cert,
-        draft["verdict"],
+        verdict,
         outcomes,
         list(built.values()),
-        failures,
+        list(body.failures),
         junit,
         transitions,
         executor.stale,
+        reused,
     )
 
 
-def junit_summaries(
-    repo: Repo, declared: Sequence[str], outputs: Mapping[str, ObjectId]
-) -> dict[str, tuple[ObjectId, JUnitReport | JUnitError]]:
-    """Output name -> (report blob, parsed report or why it is unusable)."""
-    out: dict[str, tuple[ObjectId, JUnitReport | JUnitError]] = {}
-    for name in junit_outputs(declared):
-        report_id = outputs.get(name)
-        if report_id is None or repo.object_type(report_id) is not ObjectType.BLOB:
-            continue
-        try:
-            out[name] = (report_id, parse_junit(repo.read_blob(report_id)))
-        except JUnitError as exc:
-            out[name] = (report_id, exc)
-    return out
+def same_verdict(old: TestCertificate, new: TestCertificate) -> bool:
+    """Whether two certificates say the same thing: equal, except whether each result
+    came from the cache the time it was made."""
+
+    def said(c: TestCertificate) -> TestCertificate:
+        results = [r.model_copy(update={"cached": False}) for r in c.results]
+        return c.model_copy(update={"results": results})
+
+    return said(old) == said(new)
 
 
-def certificate_draft(
-    repo: Repo,
-    nodes: Sequence[Node],
-    builds: Sequence[NodeOutcome],
-    tests: Sequence[NodeOutcome],
-) -> tuple[dict[str, Any], dict[str, JUnitReport], list[dict[str, Any]]]:
-    """The certificate draft for these outcomes, the parsed JUnit reports, the failures."""
-    declared = {n.id: n.outputs for n in nodes}
-    failures: list[dict[str, Any]] = []
-    results: list[dict[str, Any]] = []
+def certificate_for(
+    builds: Sequence[NodeOutcome], tests: Sequence[NodeOutcome]
+) -> tuple[TestCertificate, dict[str, JUnitReport]]:
+    """The certificate for these outcomes and the JUnit reports it counted (by node)."""
+    failures: list[Failure] = []
+    results: list[TestResult] = []
     evidence: list[str] = []
     junit: dict[str, JUnitReport] = {}
     for o in tests:
-        evidence.extend(oid.hex for oid in o.logs)
-        summary: dict[str, Any] | None = None
-        for report_id, parsed in junit_summaries(repo, declared[o.node], o.outputs).values():
-            evidence.append(report_id.hex)
-            if isinstance(parsed, JUnitReport):
-                junit[o.node] = parsed
-                summary = {
-                    "report": report_id.hex,
-                    "tests": parsed.tests,
-                    "failures": parsed.failures,
-                    "errors": parsed.errors,
-                    "skipped": parsed.skipped,
-                    "failed_cases": list(parsed.failed_cases[:100]),
-                }
+        evidence.extend(ref.blob for ref in o.logs)
+        summary: JUnitSummary | None = None
+        for e in o.junit:
+            evidence.append(e.report.hex)
+            if e.parsed is not None:
+                junit[o.node] = e.parsed
+                summary = JUnitSummary(
+                    report=e.report.hex,
+                    tests=e.parsed.tests,
+                    failures=e.parsed.failures,
+                    errors=e.parsed.errors,
+                    skipped=e.parsed.skipped,
+                    failed_cases=list(e.parsed.failed_cases[:100]),
+                )
         if not o.ok:
             skipped = o.status is NodeStatus.SKIPPED
+            failure = FailureClass.UPSTREAM_FAILED if skipped else o.failure
+            stderr = o.log("stderr")
             failures.append(
-                {
-                    "classification": o.failure or "TestError.CrashError",
-                    "message": (f"not run: {o.detail}" if skipped else o.detail)
-                    or f"{o.node} failed",
-                    "node": o.node,
-                    "evidence": o.logs[1].hex if len(o.logs) > 1 else None,
-                }
+                Failure(
+                    classification=(failure or FailureClass.INTERNAL).value,
+                    message=(f"not run: {o.detail}" if skipped else o.detail) or f"{o.node} failed",
+                    node=o.node,
+                    evidence=None if stderr is None else stderr.hex,
+                )
             )
         if o.receipt is not None:
             results.append(
-                {
-                    "node": o.node,
-                    "receipt": o.receipt.hex,
-                    "status": "pass" if o.ok else "fail",
-                    "cached": o.status is NodeStatus.CACHED,
-                    "junit": summary,
-                }
+                TestResult(
+                    node=o.node,
+                    receipt=o.receipt.hex,
+                    status="pass" if o.ok else "fail",
+                    cached=o.status is NodeStatus.CACHED,
+                    junit=summary,
+                )
             )
     steps = [o for o in [*builds, *tests] if o.receipt is not None]
     violations = [
         f"{o.node}: {o.failure}: {o.detail}"
         for o in steps
-        if o.policy_denied or o.failure == "ContainerError.NetworkDenied"
+        if o.policy_denied or o.failure is FailureClass.NETWORK_DENIED
     ]
-    draft: dict[str, Any] = {
-        "verdict": "fail" if failures else "pass",
-        "builds": list(dict.fromkeys(o.receipt.hex for o in steps if o.receipt is not None)),
-        "evidence": list(dict.fromkeys(evidence)),
-        "failures": failures,
-        "policy": {
-            "checked": len(steps),
-            "passed": sum(1 for o in steps if not o.policy_denied),
-            "violations": violations,
-        },
-        "results": results,
-    }
-    return draft, junit, failures
+    body = TestCertificate(
+        verdict="fail" if failures else "pass",
+        builds=list(dict.fromkeys(o.receipt.hex for o in steps if o.receipt is not None)),
+        evidence=list(dict.fromkeys(evidence)),
+        failures=failures,
+        policy=PolicyVerdict(
+            checked=len(steps),
+            passed=sum(1 for o in steps if not o.policy_denied),
+            violations=violations,
+        ),
+        results=results,
+    )
+    return body, junit

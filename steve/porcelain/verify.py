@@ -29,7 +29,7 @@ from steve.errors import ManifestInvalid, VerifyFailed
 from steve.maint import check_object, expected_types
 from steve.objects.model import Blob, ChunkedBlob, Manifest, ObjectType
 from steve.objects.oid import ObjectId
-from steve.objects.schemas import SCHEMAS
+from steve.objects.schemas import SCHEMAS, schema_for_version
 from steve.objects.schemas.common import validate_body
 from steve.porcelain.freeze import body_value
 from steve.repo import Repo
@@ -82,12 +82,14 @@ _Ref = tuple[ObjectId, tuple[ObjectType, ...] | None, str, int | None]
 
 def check_manifest(obj: Manifest) -> str | None:
     """Why ``obj`` is not a valid manifest of its kind and schema version, or None."""
-    model = SCHEMAS.get(obj.kind)
-    if model is None:
+    current = SCHEMAS.get(obj.kind)
+    if current is None:
         return f"no schema for kind {obj.kind}"
-    if obj.version != model.SCHEMA_VERSION:
+    model = schema_for_version(obj.kind, obj.version)  # older versions stay valid
+    if model is None:
         return (
-            f"schema version {obj.version} of {obj.kind} is unknown (knows {model.SCHEMA_VERSION})"
+            f"schema version {obj.version} of {obj.kind} is unknown "
+            f"(knows {current.SCHEMA_VERSION})"
         )
     try:
         body = validate_body(model, obj.body)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from steve.exec import ContainerPolicy, FailureClass, classify
+from steve.objects.schemas.failures import FailureClass as SchemaFailureClass
 from steve.objects.schemas.receipts import FAILURE_CLASSES
 
 DEFAULT = ContainerPolicy()
@@ -15,7 +16,7 @@ DEFAULT = ContainerPolicy()
     [
         (0, False, False, b"", DEFAULT, None),
         (0, False, False, b"can't fork", DEFAULT, None),  # tolerated: a note, not a failure
-        (1, False, False, b"boom", DEFAULT, FailureClass.CRASH),
+        (1, False, False, b"boom", DEFAULT, FailureClass.EXITED_NONZERO),
         (137, True, False, b"", DEFAULT, FailureClass.RESOURCE_LIMIT),
         (137, True, True, b"", DEFAULT, FailureClass.RESOURCE_LIMIT),
         (
@@ -44,7 +45,7 @@ DEFAULT = ContainerPolicy()
             False,
             b"Network is unreachable",
             ContainerPolicy(network_mode="bridge", granted=("network",)),
-            FailureClass.CRASH,
+            FailureClass.EXITED_NONZERO,
         ),
     ],
 )
@@ -71,17 +72,38 @@ def test_classification(
 def test_qualified_names_follow_the_taxonomy() -> None:
     for fc in FailureClass:
         group, _, name = fc.qualified.partition(".")
-        assert group in ("ContainerError", "TestError", "BuildError")
-        assert name == fc.value
+        assert fc.group == group
+        assert (
+            group in ("ContainerError", "TestError", "BuildError", "StepError")
+            or not name
+            or (group in ("ResearchError", "LLMError"))
+        )
+        assert fc.qualified == fc.value
     # the classes the receipts schema already knows are spelled the same way
     known = {
         FailureClass.TIMEOUT,
         FailureClass.RESOURCE_LIMIT,
         FailureClass.NETWORK_DENIED,
-        FailureClass.CRASH,
+        FailureClass.EXITED_NONZERO,
         FailureClass.START_FAILED,
     }
     assert {fc.qualified for fc in known} <= set(FAILURE_CLASSES)
+
+
+def test_the_runner_uses_the_schema_taxonomy() -> None:
+    """One taxonomy: the runner's classes are the schema's, and a plain non-zero exit
+    claims no more than it knows (not a compile error, not a crash)."""
+    assert FailureClass is SchemaFailureClass
+    failure, detail = classify(
+        exit_code=2,
+        oom_killed=False,
+        timed_out=False,
+        stderr_tail=b"",
+        policy=DEFAULT,
+        timeout_s=None,
+    )
+    assert failure == "StepError.ExitedNonZero" and detail == "exit status 2"
+    assert {"StepError.Interrupted", "StepError.OutputLimitExceeded"} <= set(FAILURE_CLASSES)
 
 
 def test_every_runner_failure_class_can_be_recorded_in_a_receipt() -> None:

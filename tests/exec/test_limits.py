@@ -44,7 +44,7 @@ def test_a_file_past_the_output_limit_fails_the_step_clearly(
         make_spec("head -c 20000000 /dev/zero > big", outputs=("big",)), output_limit=5 * MB
     )
     result = DockerRunner(engine).run(repo, spec)  # type: ignore[arg-type]
-    assert result.failure is FailureClass.OUTPUT_LIMIT, (result.failure, result.failure_detail)
+    assert result.failure is FailureClass.OUTPUT_LIMIT_EXCEEDED, result.failure_detail
     assert f"output limit of {5 * MB} bytes" in result.failure_detail
     assert result.outputs == {}
     assert labelled(engine, f"steve.run={spec.run_id}") == ([], [])  # type: ignore[attr-defined]
@@ -56,7 +56,7 @@ def test_many_small_files_past_the_limit_are_stopped_while_running(
     script = "for i in 1 2 3 4 5 6 7 8; do head -c 1000000 /dev/zero > f$i; done; sleep 60"
     spec = limited(make_spec(script, timeout_s=50), output_limit=4 * MB)
     result = DockerRunner(engine).run(repo, spec)  # type: ignore[arg-type]
-    assert result.failure is FailureClass.OUTPUT_LIMIT, (result.failure, result.failure_detail)
+    assert result.failure is FailureClass.OUTPUT_LIMIT_EXCEEDED, result.failure_detail
     assert "the work dir reached the output limit" in result.failure_detail
     assert (result.finished_at - result.started_at) / 1e9 < 40  # not the sleep, not the timeout
 
@@ -67,7 +67,7 @@ def test_outputs_past_the_limit_are_not_collected(
     script = "mkdir out && for i in 1 2 3; do head -c 2000000 /dev/urandom > out/f$i; done"
     spec = limited(make_spec(script, outputs=("out",)), output_limit=5 * MB)
     result = DockerRunner(engine).run(repo, spec)  # type: ignore[arg-type]
-    assert result.failure is FailureClass.OUTPUT_LIMIT, (result.failure, result.failure_detail)
+    assert result.failure is FailureClass.OUTPUT_LIMIT_EXCEEDED, result.failure_detail
     assert "declared outputs hold more than the output limit" in result.failure_detail
     assert result.outputs == {}
 
@@ -82,4 +82,4 @@ def test_classify_names_a_file_size_signal() -> None:
         timeout_s=None,
         output_limit=1000,
     )
-    assert failure is FailureClass.OUTPUT_LIMIT and "output limit of 1000 bytes" in detail
+    assert failure is FailureClass.OUTPUT_LIMIT_EXCEEDED and "output limit of 1000 bytes" in detail

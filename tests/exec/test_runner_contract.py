@@ -89,7 +89,7 @@ def test_logs_stream_to_callback_in_bounded_chunks(
 
 def test_nonzero_exit_is_a_crash(runner: Runner, repo: Repo, make_spec: MakeSpec) -> None:
     result = runner.run(repo, make_spec("echo bad >&2; exit 3"))
-    assert result.failure is FailureClass.CRASH
+    assert result.failure is FailureClass.EXITED_NONZERO
     assert result.exit_code == 3
     assert "exit status 3" in result.failure_detail
     assert logs(repo, result)[1] == b"bad\n"
@@ -101,7 +101,7 @@ def test_a_crash_keeps_the_outputs_it_produced(
     """A failing test's report is evidence: collected although the step exited 1."""
     spec = make_spec("echo '<testsuite/>' > report.xml; exit 1", outputs=("report.xml", "nope"))
     result = runner.run(repo, spec)
-    assert result.failure is FailureClass.CRASH  # not OutputMissing: the crash is the cause
+    assert result.failure is FailureClass.EXITED_NONZERO  # not OutputMissing: the exit is the cause
     assert result.exit_code == 1
     assert set(result.outputs) == {"report.xml"}
     assert repo.read_blob(result.outputs["report.xml"]) == b"<testsuite/>\n"

@@ -22,7 +22,7 @@ from steve.gitbridge.layout import (
 )
 from steve.objects.model import Manifest, ObjectType
 from steve.objects.oid import ObjectId
-from steve.objects.schemas import schema_for
+from steve.objects.schemas import schema_for_version
 
 A, B, C = (ObjectId.of(x) for x in (b"a", b"b", b"c"))
 
@@ -74,7 +74,9 @@ def test_attachments_are_exactly_the_ids_the_schemas_reference() -> None:
         "started_at": 1,
         "finished_at": 2,
     }
-    body = schema_for("build_receipt").model_validate(receipt)
+    model = schema_for_version("build_receipt", 1)  # a v1 receipt: unlabelled logs
+    assert model is not None
+    body = model.model_validate(receipt)
     from_schema = sorted((path, ObjectId.from_hex(h)) for _, path, h in body.referenced_ids())
     links = [A, B, C]
     m = manifest(ObjectType.BUILD_RECEIPT, body.model_dump(mode="python"), links)

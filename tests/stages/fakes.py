@@ -34,6 +34,7 @@ class FakeRunner:
     junit_fail: set[str] = field(default_factory=set)  # exit 0, but a failed JUnit case
     delay: float = 0.0
     salt: bytes = b""  # changes every output: a non-reproducible step
+    truncated: tuple[str, ...] = ()  # streams reported cut at the output limit
     calls: list[StepSpec] = field(default_factory=list)
     cancelled: bool = False  # the Runner protocol's cancellation flag (never set here)
     max_running: int = 0
@@ -66,7 +67,7 @@ class FakeRunner:
             stderr = repo.write_blob(b"boom\n" if failed else b"")
             return StepResult(
                 exit_code=1 if failed else 0,
-                failure=FailureClass.CRASH if failed else None,
+                failure=FailureClass.EXITED_NONZERO if failed else None,
                 failure_detail="exit status 1" if failed else "",
                 outputs=outputs,
                 stdout=stdout,
@@ -76,6 +77,7 @@ class FakeRunner:
                 container_id="fake",
                 image_diff_ids=("sha256:" + "0" * 64,),
                 notes=(),
+                truncated=self.truncated,
             )
         finally:
             with self._lock:

@@ -68,6 +68,15 @@ def test_cli_build_test_replay(
     assert "[STEVE-BUILD-005]" in res.output
     assert statuses(res.output) == [("failed", "check")]
     assert runs.find_run(repo, run_id).stage is Stage.BUILD
+    # each failing JUnit case with its message, and where the step's output is
+    lines = [x.strip() for x in res.output.splitlines()]
+    assert "FAIL tool.prints_words: mismatch" in lines
+    check_receipt = repo.rev_parse(f"refs/receipts/{run_id}/check")
+    assert f"output: steve logs {check_receipt.short()}" in lines
+    res = steve(env, "logs", check_receipt.short(), "--node", "check")
+    assert res.exit_code == 0, res.output
+    header = f"==> check stdout (receipt {check_receipt.short()}) (empty) <=="
+    assert res.output.splitlines()[0] == header  # the check writes only junit.xml
 
     res = steve(env, "freeze", "plan", str(fixed_draft), "--amends", plan_id.hex)
     assert res.exit_code == 0, res.output
@@ -160,3 +169,75 @@ def test_without_a_plan_the_commands_say_so(
     runs.new_run(repo, name="bare", now=1, actor="t")
     res = steve(steve_env, command)
     assert res.exit_code == 5 and "[STEVE-BUILD-001]" in res.output
+
+
+BUILD_KEYS = {"run", "plan", "stage", "ok", "counts", "nodes", "stale"}
+NODE_KEYS = {
+    "node",
+    "kind",
+    "status",
+    "receipt",
+    "action_key",
+    "failure",
+    "detail",
+    "duration_ms",
+    "outputs",
+    "logs",
+}
+TEST_KEYS = {"run", "plan", "stage", "certificate", "reused", "verdict", "ok", "tests"}
+TEST_KEYS |= {"failures", "stale"}
+
+
+def test_build_and_test_json_and_quiet(
+    repo: Repo,
+    steve_env: dict[str, str],
+    engine: Engine,
+    busybox_image: ImageRecord,
+    tmp_path: Path,
+) -> None:
+    src = source_tree(repo, tmp_path)
+    run_id, plan_id = run_with_plan(repo, project_plan(busybox_image.id, src, want="nope"))
+
+    res = CliRunner().invoke(cli, ["build", "--json"], env=steve_env, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    doc = json.loads(res.stdout)  # one JSON object, nothing else on stdout
+    assert set(doc) == BUILD_KEYS
+    assert (doc["run"], doc["plan"], doc["stage"], doc["ok"]) == (
+        run_id,
+        plan_id.hex,
+        "BUILD",
+        True,
+    )
+    assert doc["counts"] == {"built": 2, "cached": 0, "failed": 0, "skipped": 0}
+    assert [n["node"] for n in doc["nodes"]] == ["gen", "asm"]
+    gen = doc["nodes"][0]
+    assert set(gen) == NODE_KEYS and gen["status"] == "built" and gen["failure"] is None
+    assert repo.rev_parse(f"refs/receipts/{run_id}/gen").hex == gen["receipt"]
+    assert set(gen["logs"]) == {"stdout", "stderr"}
+    assert repo.read_blob(ObjectId.from_hex(gen["logs"]["stdout"])) == b"generated\n"
+    assert set(gen["outputs"]) == {"out"}
+
+    res = CliRunner().invoke(cli, ["build", "-q"], env=steve_env, catch_exceptions=False)
+    assert res.exit_code == 0 and res.output == ""  # quiet: nothing on success
+
+    res = CliRunner().invoke(cli, ["test", "--json"], env=steve_env, catch_exceptions=False)
+    assert res.exit_code == EXIT_FAILED, res.output
+    doc = json.loads(res.stdout)
+    assert set(doc) == TEST_KEYS
+    assert doc["verdict"] == "fail" and doc["ok"] is False and doc["stage"] == "BUILD"
+    assert repo.rev_parse(f"refs/runs/{run_id}/test_certificate").hex == doc["certificate"]
+    (check,) = doc["tests"]
+    assert set(check) == NODE_KEYS | {"junit"}
+    assert check["failure"] == "TestError.AssertionFailed"
+    assert check["junit"]["failed"] == [
+        {"name": "tool.prints_words", "outcome": "failure", "message": "mismatch"}
+    ]
+    assert doc["failures"][0]["classification"] == "TestError.AssertionFailed"
+    assert doc["failures"][0]["node"] == "check"
+    assert "[STEVE-BUILD-005]" in res.stderr  # the error still goes to stderr
+
+    res = CliRunner().invoke(cli, ["test", "-q"], env=steve_env, catch_exceptions=False)
+    assert res.exit_code == EXIT_FAILED
+    cert = res.stdout.strip()
+    assert repo.rev_parse(f"refs/runs/{run_id}/test_certificate").hex == cert
+    assert "started" not in res.stderr and "check" not in res.stdout

@@ -56,7 +56,8 @@ def test_build_test_loop_and_replay_in_containers(
     # outputs are trees in the store: gen's words, asm's executable tool
     words = {e.path: e.oid for e in repo.ls_tree(ObjectId.from_hex(rg.outputs["out"]))}
     assert repo.read_blob(words["words.txt"]) == b"hell0\nw0rld\n"
-    assert repo.read_blob(ObjectId.from_hex(rg.logs[0])) == b"generated\n"  # stdout
+    stdout = rg.log("stdout")
+    assert stdout is not None and repo.read_blob(ObjectId.from_hex(stdout.blob)) == b"generated\n"
     tool = {e.path: e for e in repo.ls_tree(ObjectId.from_hex(ra.outputs["bin"]))}["tool"]
     assert tool.mode is Mode.EXECUTABLE
     assert b"w0rld" in repo.read_blob(tool.oid)

@@ -163,7 +163,7 @@ def test_a_signal_stops_the_step_records_it_and_leaves_nothing(
     assert labelled(engine, f"steve.run={run_id}") == ([], [])
     with Repo.open(repo_path, passphrase=PASSPHRASE) as again:
         r = receipt(again, again.rev_parse(receipt_ref(run_id, "slow")))
-        assert r.failure == "ContainerError.Interrupted"
+        assert r.failure == "StepError.Interrupted"
         assert f"interrupted by {sig.name}" in (r.failure_detail or "")
         # no new step started after the signal
         assert again.refs.resolve(receipt_ref(run_id, "later")) is None

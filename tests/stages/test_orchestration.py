@@ -20,9 +20,9 @@ from steve.objects.oid import ObjectId
 from steve.objects.schemas.receipts import BuildReceipt, TestCertificate
 from steve.porcelain import actioncache, runs
 from steve.porcelain.build import build, split_nodes
+from steve.porcelain.records import load_plan, receipt_ref
 from steve.porcelain.replay import replay, replay_all
 from steve.porcelain.runs import Stage
-from steve.porcelain.steps import load_plan, receipt_ref
 from steve.porcelain.testing import run_tests
 from steve.repo import Repo
 from tests.stages.fakes import FakeRunner
@@ -73,8 +73,9 @@ def test_build_freezes_one_receipt_per_node_and_a_second_build_is_cached(repo: R
     assert rg.inputs == {"src": src.hex} and rg.input_trees == [src.hex]
     assert ra.inputs == {"in": rg.outputs["out"]}  # data flows from the upstream receipt
     assert rg.policy is not None and rg.policy.network_mode == "none"
-    assert rg.exit_status == 0 and rg.failure is None and len(rg.logs) == 2
-    assert repo.read_blob(ObjectId.from_hex(rg.logs[0])) == b"ran gen\n"
+    assert rg.exit_status == 0 and rg.failure is None
+    assert [log.stream for log in rg.logs] == ["stdout", "stderr"]  # labelled (v2)
+    assert repo.read_blob(ObjectId.from_hex(rg.logs[0].blob)) == b"ran gen\n"
     # parents: the plan, then the upstream receipts
     assert body(repo, gen).parents == (plan_id,)
     assert body(repo, asm).parents == (plan_id, gen)
@@ -103,11 +104,11 @@ def test_a_failed_node_skips_downstream_and_is_not_cached(repo: Repo) -> None:
     report = build(repo, FakeRunner(fail={"gen"}))
     assert not report.ok
     gen, asm = report.outcomes
-    assert gen.status.value == "failed" and gen.failure == "BuildError.CompileError"
+    assert gen.status.value == "failed" and gen.failure == "StepError.ExitedNonZero"
     assert asm.status.value == "skipped" and asm.receipt is None
     assert gen.receipt is not None
     r = receipt(repo, gen.receipt)
-    assert r.exit_status == 1 and r.failure == "BuildError.CompileError"
+    assert r.exit_status == 1 and r.failure == "StepError.ExitedNonZero"
     assert actioncache.lookup(repo, ObjectId.from_hex(r.action_key)) is None
     # the failure is not remembered: the next build runs gen again
     runner = FakeRunner()
@@ -309,8 +310,8 @@ def test_a_fix_through_an_amended_plan_reuses_unchanged_nodes(repo: Repo) -> Non
     run_id, plan_id = run_with_plan(repo, chain_plan(src, check="exit 1"))
     assert build(repo, FakeRunner()).ok
     report = run_tests(repo, FakeRunner(fail={"check"}))
-    assert report.verdict == "fail" and report.failures[0]["classification"] == (
-        "TestError.AssertionFailed"
+    assert report.verdict == "fail" and report.failures[0].classification == (
+        "StepError.ExitedNonZero"  # no JUnit report says more
     )
     from steve.porcelain.freeze import freeze
 
@@ -354,7 +355,7 @@ def test_replay_matches_mismatches_and_declared_nondeterminism(repo: Repo) -> No
     bad = replay(repo, other, gen)
     assert bad.verdict == "mismatch" and [d.path for d in bad.differing] == ["out"]
     v = TestCertificate.model_validate(body(repo, bad.verdict_id).body)
-    assert v.verdict == "fail" and v.failures[0].classification == "TestError.AssertionFailed"
+    assert v.verdict == "fail" and v.failures[0].classification == "TestError.ReplayMismatch"
 
     declared = replay(repo, FakeRunner(salt=b"!"), asm)
     assert declared.verdict == "nondeterministic"

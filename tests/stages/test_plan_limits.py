@@ -50,4 +50,4 @@ def test_the_plans_log_and_output_limits_apply_and_are_recorded(
     assert any("stdout truncated" in n for n in receipt.notes)
     # the event log holds no more than the log limit of any stream either
     assert spooled[("chatty", "stdout")] == 1000 and max(spooled.values()) <= 1000
-    assert bulky.failure == "ContainerError.OutputLimitExceeded", bulky.detail
+    assert bulky.failure == "StepError.OutputLimitExceeded", bulky.detail

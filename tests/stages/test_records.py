@@ -9,8 +9,11 @@ from hypothesis import strategies as st
 from steve.errors import ManifestInvalid
 from steve.exec import ContainerPolicy, HostMountSpec
 from steve.objects.schemas import validate
-from steve.objects.schemas.receipts import ReceiptPolicy
+from steve.objects.schemas.receipts import BuildReceipt, BuildReceiptV1, ReceiptPolicy
+from steve.porcelain.freeze import body_value, freeze
 from steve.porcelain.junit import JUnitError, junit_outputs, parse_junit
+from steve.repo import Repo
+from tests.stages.helpers import node, plan_draft
 
 OID = "ab" * 32
 
@@ -162,3 +165,69 @@ def test_replay_verdict_rules() -> None:
         with pytest.raises(ManifestInvalid) as info:
             validate("test_certificate", bad)
         assert where in [p for p, _ in info.value.problems], info.value.problems
+
+
+# --- receipt schema v2: labelled logs; v1 receipts stay readable ------------------------
+
+
+def test_a_v1_receipt_is_still_valid_readable_and_usable_from_the_cache(repo: Repo) -> None:
+    from steve.objects.model import Manifest, ObjectType
+    from steve.objects.oid import ObjectId
+    from steve.porcelain import actioncache
+    from steve.porcelain.records import read_receipt
+    from steve.porcelain.verify import check_manifest, verify
+
+    plan = freeze(repo, "plan", plan_draft([node("a")]), now=1, tz=0)
+    out, err = repo.write_blob(b"hello\n"), repo.write_blob(b"oops\n")
+    key = "cd" * 32
+    v1_body = BuildReceiptV1.model_validate(
+        receipt(plan=plan.hex, logs=[out.hex, err.hex], action_key=key)
+    )
+    old = Manifest(
+        kind=ObjectType.BUILD_RECEIPT,
+        version=1,
+        parents=(plan,),
+        links=tuple(sorted({plan, out, err})),
+        time=3,
+        tz=0,
+        body=body_value(v1_body),
+    )
+    oid = repo.write(old)
+    assert check_manifest(old) is None  # fsck/verify accept the older version
+    assert verify(repo, oid).ok
+    body = read_receipt(repo, oid)
+    assert isinstance(body, BuildReceipt) and body.SCHEMA_VERSION == 2
+    assert [(ref.stream, ref.blob) for ref in body.logs] == [
+        ("stdout", out.hex),
+        ("stderr", err.hex),
+    ]
+    actioncache.record(repo, ObjectId.from_hex(key), oid)
+    assert isinstance(actioncache.lookup(repo, ObjectId.from_hex(key)), actioncache.CachedAction)
+    # a v1 body is not a v2 body: freeze writes v2 only
+    with pytest.raises(ManifestInvalid):
+        validate("build_receipt", receipt(logs=[out.hex]))
+
+
+def test_v2_logs_are_labelled_once_per_stream() -> None:
+    logs = [{"stream": "stdout", "blob": OID}, {"stream": "stdout", "blob": OID}]
+    with pytest.raises(ManifestInvalid) as info:
+        validate("build_receipt", receipt(logs=logs))
+    assert ("logs", "unique: one log object per stream") in info.value.problems
+    ok = validate("build_receipt", receipt(logs=logs[:1]))
+    assert (
+        isinstance(ok, BuildReceipt) and ok.log("stdout") is not None and ok.log("stderr") is None
+    )
+
+
+def test_junit_keeps_each_failed_case_message() -> None:
+    data = (
+        b'<testsuite><testcase classname="k" name="a"><failure message="1 != 2">trace'
+        b'</failure></testcase><testcase classname="k" name="b"><error>boom\nline 2'
+        b'</error></testcase><testcase name="c"/></testsuite>'
+    )
+    report = parse_junit(data)
+    assert [(c.name, c.outcome, c.message) for c in report.failed] == [
+        ("k.a", "failure", "1 != 2"),
+        ("k.b", "error", "boom\nline 2"),
+    ]
+    assert report.failed_cases == ("k.a", "k.b")

@@ -3,6 +3,12 @@
 ``SCHEMAS`` maps each manifest kind to its body model; :func:`validate`
 checks a draft and returns the model, raising
 :class:`~steve.errors.ManifestInvalid` with (field path, rule) pairs.
+
+Freeze writes the current version of each kind; older versions stay
+readable: :func:`schema_for_version` gives the model a stored manifest was
+written with (``OLDER_SCHEMAS``), and :func:`read_body` validates a stored
+body with it and returns the current model (an older body upgraded, e.g. a
+v1 build receipt's unlabelled logs labelled stdout and stderr).
 """
 
 from __future__ import annotations
@@ -11,12 +17,17 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from steve.errors import InvalidInput
+from steve.errors import InvalidInput, ManifestInvalid
 from steve.objects.model import ObjectType
 from steve.objects.schemas.common import ManifestBody, validate_body
 from steve.objects.schemas.design import DesignManifest
 from steve.objects.schemas.plan import PlanManifest
-from steve.objects.schemas.receipts import BuildReceipt, DeployReceipt, TestCertificate
+from steve.objects.schemas.receipts import (
+    BuildReceipt,
+    BuildReceiptV1,
+    DeployReceipt,
+    TestCertificate,
+)
 from steve.objects.schemas.research import ResearchManifest
 
 SCHEMAS: dict[ObjectType, type[ManifestBody]] = {
@@ -27,6 +38,36 @@ SCHEMAS: dict[ObjectType, type[ManifestBody]] = {
     ObjectType.TEST_CERTIFICATE: TestCertificate,
     ObjectType.DEPLOY_RECEIPT: DeployReceipt,
 }
+
+
+# Versions older than SCHEMAS' that stored manifests may still have (read only).
+OLDER_SCHEMAS: dict[tuple[ObjectType, int], type[ManifestBody]] = {
+    (ObjectType.BUILD_RECEIPT, 1): BuildReceiptV1,
+}
+
+
+def schema_for_version(kind: ObjectType | str, version: int) -> type[ManifestBody] | None:
+    """The model of ``kind`` at schema ``version`` (None: a version STEVE never wrote)."""
+    model = schema_for(kind)
+    if version == model.SCHEMA_VERSION:
+        return model
+    return OLDER_SCHEMAS.get((ObjectType(model.KIND), version))
+
+
+def read_body(kind: ObjectType | str, version: int, body: Mapping[str, Any]) -> ManifestBody:
+    """A stored body as the current model of its kind (validated with the model of its
+    version, then upgraded)."""
+    model = schema_for_version(kind, version)
+    if model is None:
+        current = schema_for(kind)
+        raise ManifestInvalid(
+            current.KIND,
+            [("schema_version", f"version: v{version} unknown (knows v{current.SCHEMA_VERSION})")],
+        )
+    value = validate_body(model, body)
+    if isinstance(value, BuildReceiptV1):
+        return value.upgraded()
+    return value
 
 
 def schema_for(kind: ObjectType | str) -> type[ManifestBody]:
@@ -50,8 +91,10 @@ def json_schema(kind: ObjectType | str) -> str:
 
 
 __all__ = [
+    "OLDER_SCHEMAS",
     "SCHEMAS",
     "BuildReceipt",
+    "BuildReceiptV1",
     "DeployReceipt",
     "DesignManifest",
     "ManifestBody",
@@ -59,6 +102,8 @@ __all__ = [
     "ResearchManifest",
     "TestCertificate",
     "json_schema",
+    "read_body",
     "schema_for",
+    "schema_for_version",
     "validate",
 ]

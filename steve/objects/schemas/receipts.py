@@ -36,6 +36,9 @@ from steve.objects.schemas.common import (
     Text,
     Timestamp,
 )
+from steve.objects.schemas.failures import FAILURE_CLASSES as FAILURE_CLASSES
+from steve.objects.schemas.failures import FailureClass as FailureClass
+from steve.objects.schemas.failures import FailureName
 from steve.objects.schemas.plan import (
     DEFAULT_CPU_MILLIS,
     DEFAULT_MEMORY_BYTES,
@@ -49,36 +52,6 @@ from steve.objects.schemas.plan import (
 )
 
 ActionKey = Oid
-
-# DEVPATH 4.8: the typed failure classes a certificate may report.
-FailureClass = Literal[
-    "StateError",
-    "BuildError.CompileError",
-    "BuildError.LinkError",
-    "BuildError.DependencyError",
-    "BuildError.ResourceExhausted",
-    "BuildError.OutputMissing",
-    "TestError.AssertionFailed",
-    "TestError.Timeout",
-    "TestError.CrashError",
-    "ContainerError.ImagePullFailed",
-    "ContainerError.StartFailed",
-    "ContainerError.NetworkDenied",
-    "ContainerError.ResourceLimitHit",
-    "ContainerError.PolicyDenied",
-    "ContainerError.OutputRejected",
-    "ContainerError.Interrupted",
-    "ContainerError.OutputLimitExceeded",
-    "ResearchError.FetchFailed",
-    "ResearchError.ParseError",
-    "ResearchError.QuotaExceeded",
-    "LLMError.ProviderUnavailable",
-    "LLMError.TokenBudgetExceeded",
-    "LLMError.ResponseInvalid",
-    "LLMError.RateLimited",
-    "InternalError",
-]
-FAILURE_CLASSES: tuple[str, ...] = FailureClass.__args__  # type: ignore[attr-defined]
 
 
 class PolicyDecision(Strict):
@@ -116,10 +89,21 @@ class ReceiptPolicy(Strict):
     granted: list[Capability] = Field(default_factory=list)
 
 
-class BuildReceipt(ManifestBody):
+LogStream = Literal["stdout", "stderr"]
+
+
+class LogRef(Strict):
+    """One labelled log object of a step (build receipt v2)."""
+
+    stream: LogStream
+    blob: Oid = Field(description="blob id of the bytes the step wrote to the stream")
+    truncated: bool = Field(default=False, description="the output limit cut the log short")
+
+
+class _ReceiptFields(ManifestBody):
+    """The fields every build receipt version has (all but ``logs``)."""
+
     KIND: ClassVar[str] = "build_receipt"
-    SCHEMA_VERSION: ClassVar[int] = 1
-    ID_FIELDS: ClassVar[tuple[str, ...]] = ("plan", "input_trees", "inputs", "outputs", "logs")
 
     plan: Oid = Field(description="id of the frozen plan")
     node: NodeId
@@ -138,7 +122,7 @@ class BuildReceipt(ManifestBody):
     )
     grants: list[Grant] = Field(default_factory=list, description="plan grants applied")
     image_diff_ids: list[Name] = Field(default_factory=list)
-    failure: FailureClass | None = None
+    failure: FailureName | None = None
     failure_detail: Text | None = None
     notes: list[Text] = Field(
         default_factory=list, description="e.g. host features the engine lacks"
@@ -148,7 +132,6 @@ class BuildReceipt(ManifestBody):
     env: dict[str, str] = Field(default_factory=dict)
     toolchain: dict[str, str] = Field(default_factory=dict)
     outputs: dict[str, Oid] = Field(default_factory=dict, description="output name -> tree id")
-    logs: list[Oid] = Field(default_factory=list)
     exit_status: int = Field(ge=-255, le=255)
     policy_decisions: list[PolicyDecision] = Field(default_factory=list)
     host_prompts: list[HostPrompt] = Field(default_factory=list)
@@ -173,8 +156,53 @@ class BuildReceipt(ManifestBody):
         return out
 
 
+class BuildReceipt(_ReceiptFields):
+    """A build receipt, schema version 2: its log objects are labelled."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2
+    ID_FIELDS: ClassVar[tuple[str, ...]] = (
+        "plan",
+        "input_trees",
+        "inputs",
+        "outputs",
+        "logs.blob",
+    )
+
+    logs: list[LogRef] = Field(
+        default_factory=list, description="the step's log objects, labelled by stream"
+    )
+
+    def log(self, stream: LogStream) -> LogRef | None:
+        """The log object of ``stream`` (``stdout`` or ``stderr``), if recorded."""
+        return next((ref for ref in self.logs if ref.stream == stream), None)
+
+    def problems(self) -> list[Problem]:
+        out = super().problems()
+        streams = [ref.stream for ref in self.logs]
+        if len(set(streams)) != len(streams):
+            out.append(("logs", "unique: one log object per stream"))
+        return out
+
+
+class BuildReceiptV1(_ReceiptFields):
+    """A build receipt, schema version 1 (read only): ``logs`` lists the stdout and the
+    stderr blob ids, in that order, without labels."""
+
+    SCHEMA_VERSION: ClassVar[int] = 1
+    ID_FIELDS: ClassVar[tuple[str, ...]] = ("plan", "input_trees", "inputs", "outputs", "logs")
+
+    logs: list[Oid] = Field(default_factory=list)
+
+    def upgraded(self) -> BuildReceipt:
+        """The same record in the current version (logs labelled stdout, stderr)."""
+        fields = {name: getattr(self, name) for name in _ReceiptFields.model_fields}
+        streams: tuple[LogStream, ...] = ("stdout", "stderr")
+        logs = [LogRef(stream=s, blob=b) for s, b in zip(streams, self.logs, strict=False)]
+        return BuildReceipt(**fields, logs=logs)
+
+
 class Failure(Strict):
-    classification: FailureClass
+    classification: FailureName
     message: Text = Field(min_length=1)
     evidence: Oid | None = None
     node: NodeId | None = None
