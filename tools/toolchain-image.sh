@@ -92,6 +92,19 @@ sort -u "$libs" | while IFS= read -r lib; do
     put "$(readlink -f "$lib")" deref       # and at its real path
 done
 
+# every step starts as `/bin/sh /steve/cmd` (its command travels in the input
+# archive, never in the engine's configuration), so the image needs a shell:
+# the host's /bin/sh and its libraries, unless a package brought one
+if [ ! -e "$root/bin/sh" ] && [ ! -L "$root/bin/sh" ]; then
+    mkdir -p "$root/bin"
+    cp -L /bin/sh "$root/bin/sh"
+    ldd /bin/sh 2>/dev/null | awk '/=> \//{print $3} /^\t\//{print $1}' | sort -u \
+        | while IFS= read -r lib; do
+            put "$lib" deref
+            put "$(readlink -f "$lib")" deref
+        done
+fi
+
 # who the steps run as (uid 65534) and root, for programs that look users up
 rm -f "$root/etc/passwd" "$root/etc/group"
 printf 'root:x:0:0:root:/:/nonexistent\nnobody:x:65534:65534:nobody:/nonexistent:/nonexistent\n' \
