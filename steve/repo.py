@@ -57,6 +57,7 @@ from steve.refs.refs import Identity, Ref, RefStore, local_offset_minutes
 from steve.refs.revparse import Resolved, resolve
 from steve.store.base import ANY, Backend, ObjectInfo, ReflogEntry, Unset
 from steve.store.kdf import KdfParams, derive_key, key_check, key_matches
+from steve.store.sqlcipher import secure_directory, secure_file
 from steve.store.sqlite import SqlCipherBackend
 
 if TYPE_CHECKING:
@@ -366,6 +367,8 @@ class Repo:
             key = derive_key(passphrase, config.kdf)
         if not key_matches(key, config.key_check):
             raise WrongKey(str(db))
+        secure_directory(db.parent)  # 0700 and 0600 (a repository made before this rule)
+        secure_file(db.parent / CONFIG_NAME)
         backend = SqlCipherBackend.open(db, key, busy_timeout)
         return cls(backend, root, config, identity, key=key)
 

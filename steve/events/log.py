@@ -218,6 +218,7 @@ class EventLog:
         drop_debug: bool = False,
         busy_timeout: float = 30.0,
         logger: JsonLogger | None = None,
+        key_checked: bool = False,
     ) -> None:
         if queue_size < 1 or batch_size < 1:
             raise ValueError("queue_size and batch_size must be positive")
@@ -232,6 +233,7 @@ class EventLog:
         self._sync = synchronous
         self._rotation = rotation
         self._busy = busy_timeout
+        self._key_checked = key_checked  # see EventStore
         self._open_lock = threading.Lock()
         self._store: EventStore | None = None
         self._queue = _Queue(queue_size, batch_size)
@@ -251,7 +253,8 @@ class EventLog:
         """The log of ``repo``: ``.steve/events.db`` keyed like ``steve.db``, or in memory."""
         if repo.steve_dir is None or repo.key is None:
             return cls.memory(**kwargs)
-        return cls(repo.steve_dir / EVENTS_DB, repo.key, **kwargs)
+        # the repository's key passed the config's key check when it was opened
+        return cls(repo.steve_dir / EVENTS_DB, repo.key, key_checked=True, **kwargs)
 
     @classmethod
     def attach(cls, repo: Repo, **kwargs: Any) -> EventLog:
@@ -278,6 +281,7 @@ class EventLog:
                         busy_timeout=self._busy,
                         synchronous=self._sync,
                         rotation=self._rotation,
+                        key_checked=self._key_checked,
                     )
         return self._store
 
