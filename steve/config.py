@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from steve.errors import BadConfig, UnsupportedFormat
+from steve.errors import BadConfig, InvalidInput, UnsupportedFormat
 from steve.store.kdf import KdfParams
 
 FORMAT = 1
@@ -71,11 +71,14 @@ class RepoConfig:
                 raise BadConfig(str(path), f"unknown KDF {kdf['algorithm']!r}")
             params = KdfParams(
                 salt=bytes.fromhex(kdf["salt"]),
-                memory_kib=int(kdf["memory_kib"]),
-                iterations=int(kdf["iterations"]),
-                parallelism=int(kdf["parallelism"]),
+                memory_kib=kdf["memory_kib"],  # TOML integers; validate() checks type and range
+                iterations=kdf["iterations"],
+                parallelism=kdf["parallelism"],
             )
-            params.validate()
+            try:
+                params.validate()
+            except InvalidInput as exc:  # a tampered config: refused before Argon2id runs
+                raise BadConfig(str(path), f"[kdf] {exc.detail}") from None
             return cls(
                 repository_id=str(core["repository_id"]),
                 kdf=params,

@@ -142,6 +142,16 @@ class KeyCacheError(SteveError):
         super().__init__("the key cache is not usable", detail)
 
 
+class BadPassphrase(SteveError):
+    code = "STEVE-KEY-004"
+    exit_code = EXIT_KEY
+    action = "Give the passphrase as UTF-8 text (STEVE_PASSPHRASE, STEVE_KEY_FILE or the prompt)."
+
+    def __init__(self, where: str) -> None:
+        super().__init__("the passphrase is not valid UTF-8", f"from {where}")
+        self.where = where
+
+
 # --- storage --------------------------------------------------------------------
 
 

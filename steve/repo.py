@@ -289,7 +289,7 @@ class Repo:
         """
         root = Path(path)
         steve_dir = root / STEVE_DIR
-        if steve_dir.exists():
+        if os.path.lexists(steve_dir):  # also a dangling symlink: never written through
             raise RepositoryExists(str(steve_dir))
         params = kdf or KdfParams.fresh()
         if key is None:
@@ -322,7 +322,12 @@ class Repo:
                 config.write(staging / CONFIG_NAME)
             finally:
                 os.umask(old_umask)
-            staging.rename(steve_dir)
+            try:
+                staging.rename(steve_dir)
+            except OSError as exc:
+                if os.path.lexists(steve_dir):  # another init won the race
+                    raise RepositoryExists(str(steve_dir)) from exc
+                raise StorageError(f"cannot create {steve_dir}: {exc}") from exc
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import click
 
 from steve.cli.app import (
+    INT64_MAX,
     BlockWriter,
     Context,
     cli,
@@ -587,7 +588,9 @@ _FIELD = re.compile(r"%\((\w+)(?::(\w+))?\)|%(%)|%([0-9a-fA-F]{2})")
     help="Placeholders: %(refname), %(refname:short), "
     "%(objectname), %(objectname:short), %(objecttype), %(symref).",
 )
-@click.option("--count", type=int, default=None, help="Stop after N refs.")
+@click.option(
+    "--count", type=click.IntRange(0, INT64_MAX), default=None, help="Stop after N refs."
+)
 @click.argument("patterns", nargs=-1)
 @pass_state
 def for_each_ref(state: Context, fmt: str, count: int | None, patterns: tuple[str, ...]) -> None:
@@ -639,7 +642,7 @@ class _OptionalShortCommand(click.Command):
 @click.option(
     "--short",
     "short",
-    type=int,
+    type=click.IntRange(0, 64, clamp=True),
     default=None,
     metavar="[=N]",
     help="Abbreviate ids to N hex digits (bare --short: 12).",
