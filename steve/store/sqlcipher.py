@@ -240,6 +240,12 @@ def connect(
                 raise ReadOnlyStorage(str(path), "the file does not exist and cannot be created")
             wal = Path(f"{path}-wal")
             pending = wal.is_file() and wal.stat().st_size > 0
+            if pending and not Path(f"{path}-shm").is_file():
+                raise ReadOnlyStorage(
+                    str(path),
+                    "its write-ahead log holds transactions, and without its -shm index "
+                    "they cannot be read on read-only media; open it once where it is writable",
+                )
             # immutable: SQLite needs no -shm; mode=ro: a WAL with transactions to read
             query = "mode=ro" if pending else "immutable=1"
             target = f"file:{quote(str(path.resolve()))}?{query}"

@@ -286,3 +286,25 @@ def test_kdf_parameters_in_range_are_accepted(fast_kdf: KdfParams) -> None:
     Params(fast_kdf.salt, memory_kib=1 << 20, iterations=4).validate()
     with pytest.raises(InvalidInput):  # each in range, together 32x the default's work
         Params(fast_kdf.salt, memory_kib=1 << 20, iterations=8).validate()
+
+
+# --- item 9: unlock --ttl -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("ttl", ["1.5h", "4294967296s", "4294967297s", "0s"])
+def test_unlock_refuses_bad_ttls(root: Path, ttl: str) -> None:
+    proc = steve(root, "unlock", "--ttl", ttl)
+    assert_typed(proc, 6, "STEVE-INPUT-001")
+    assert steve(root, "show-ref", env={"STEVE_PASSPHRASE": ""}).returncode == 4  # nothing cached
+
+
+def test_unlock_reports_the_expiry_the_keyring_set(root: Path) -> None:
+    try:
+        proc = steve(root, "unlock", "--ttl", "90m")
+        assert proc.returncode == 0, proc.stderr
+        # the kernel reports whole hours here (1h: 3600..7200 s left), never "no expiry"
+        assert proc.stderr.decode().strip() == (
+            "unlocked for 5400s (the kernel keyring reports 3600s to 7200s left)"
+        ), proc.stderr
+    finally:
+        steve(root, "lock")
