@@ -104,7 +104,7 @@ def secure_directory(directory: Path) -> None:
 def secure_file(path: Path) -> None:
     """Narrow an existing ``path`` to 0600 (a no-op when absent, already 0600, or
     on read-only media)."""
-    with contextlib.suppress(FileNotFoundError):
+    with contextlib.suppress(OSError):  # absent, or not ours to change: SQLite decides
         if stat.S_IMODE(path.stat().st_mode) != FILE_MODE and directory_writable(path.parent):
             path.chmod(FILE_MODE)
 
@@ -112,7 +112,7 @@ def secure_file(path: Path) -> None:
 def _secure_files(path: Path) -> None:
     """Create ``path`` 0600 if absent; narrow it and its WAL files to 0600."""
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT, FILE_MODE)
     except OSError as exc:
         raise CannotOpenDatabase(str(path), exc.strerror or str(exc)) from exc
     os.close(fd)
