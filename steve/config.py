@@ -12,7 +12,7 @@ import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from steve.errors import BadConfig, UnsupportedFormat
+from steve.errors import BadConfig, InvalidInput, UnsupportedFormat
 from steve.store.kdf import KdfParams
 
 FORMAT = 1
@@ -57,7 +57,7 @@ class RepoConfig:
 
     def write(self, path: Path) -> None:
         tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(self.to_toml())
             fh.flush()
@@ -82,11 +82,14 @@ class RepoConfig:
                 raise BadConfig(str(path), f"unknown KDF {kdf['algorithm']!r}")
             params = KdfParams(
                 salt=bytes.fromhex(kdf["salt"]),
-                memory_kib=int(kdf["memory_kib"]),
-                iterations=int(kdf["iterations"]),
-                parallelism=int(kdf["parallelism"]),
+                memory_kib=kdf["memory_kib"],  # TOML integers; validate() checks type and range
+                iterations=kdf["iterations"],
+                parallelism=kdf["parallelism"],
             )
-            params.validate()
+            try:
+                params.validate()
+            except InvalidInput as exc:  # a tampered config: refused before Argon2id runs
+                raise BadConfig(str(path), f"[kdf] {exc.detail}") from None
             events = data.get("events", {})
             pinned = events.get("public_key") if isinstance(events, dict) else None
             events_key = None if pinned is None else bytes.fromhex(str(pinned))

@@ -143,6 +143,16 @@ class KeyCacheError(SteveError):
         super().__init__("the key cache is not usable", detail)
 
 
+class BadPassphrase(SteveError):
+    code = "STEVE-KEY-004"
+    exit_code = EXIT_KEY
+    action = "Give the passphrase as UTF-8 text (STEVE_PASSPHRASE, STEVE_KEY_FILE or the prompt)."
+
+    def __init__(self, where: str) -> None:
+        super().__init__("the passphrase is not valid UTF-8", f"from {where}")
+        self.where = where
+
+
 # --- storage --------------------------------------------------------------------
 
 
@@ -152,7 +162,11 @@ class CorruptDatabase(SteveError):
     action = "Run `steve fsck`; restore .steve/steve.db from a backup if it reports damage."
 
     def __init__(self, path: str, detail: str) -> None:
-        super().__init__("the encrypted database is damaged", f"{path}: {detail}")
+        action = None
+        if path.endswith("events.db"):
+            action = "Run `steve fsck --events`; restore .steve/events.db from a backup."
+        super().__init__("the encrypted database is damaged", f"{path}: {detail}", action)
+        self.path = path
 
 
 class StorageError(SteveError):
@@ -162,6 +176,52 @@ class StorageError(SteveError):
 
     def __init__(self, detail: str) -> None:
         super().__init__("the object database could not complete the operation", detail)
+
+
+class DiskFull(StorageError):
+    code = "STEVE-STOR-004"
+    exit_code = EXIT_CORRUPT
+    action = "Free space on the file system holding .steve/, then retry; nothing was changed."
+
+    def __init__(self, path: str, detail: str) -> None:
+        SteveError.__init__(self, "the disk holding the repository is full", f"{path}: {detail}")
+        self.path = path
+
+
+class ReadOnlyStorage(StorageError):
+    code = "STEVE-STOR-005"
+    exit_code = EXIT_CORRUPT
+    action = (
+        "The repository is on read-only media or in a directory you cannot write: "
+        "reading commands work there; copy it to writable storage to change it."
+    )
+
+    def __init__(self, path: str, detail: str) -> None:
+        SteveError.__init__(self, "the repository cannot be written", f"{path}: {detail}")
+        self.path = path
+
+
+class StorageIOError(StorageError):
+    code = "STEVE-STOR-006"
+    exit_code = EXIT_CORRUPT
+    action = (
+        "The device reported an I/O error: check it (e.g. dmesg) and retry; "
+        "run `steve fsck` once it reads reliably."
+    )
+
+    def __init__(self, path: str, detail: str) -> None:
+        SteveError.__init__(self, "an I/O error interrupted the database", f"{path}: {detail}")
+        self.path = path
+
+
+class CannotOpenDatabase(StorageError):
+    code = "STEVE-STOR-007"
+    exit_code = EXIT_CORRUPT
+    action = "Check that .steve/ and its files exist and that you may read and write them."
+
+    def __init__(self, path: str, detail: str) -> None:
+        SteveError.__init__(self, "the database file cannot be opened", f"{path}: {detail}")
+        self.path = path
 
 
 class UnsupportedFormat(SteveError):

@@ -76,6 +76,7 @@ from steve.store.base import (
     Unset,
 )
 from steve.store.kdf import KdfParams, derive_key, key_check, key_matches
+from steve.store.sqlcipher import secure_directory, secure_file
 from steve.store.sqlite import SqlCipherBackend
 
 if TYPE_CHECKING:
@@ -537,7 +538,7 @@ class Repo:
         """
         root = Path(path)
         steve_dir = root / STEVE_DIR
-        if steve_dir.exists():
+        if os.path.lexists(steve_dir):  # also a dangling symlink: never written through
             raise RepositoryExists(str(steve_dir))
         params = kdf or KdfParams.fresh()
         if key is None:
@@ -570,7 +571,12 @@ class Repo:
                 config.write(staging / CONFIG_NAME)
             finally:
                 os.umask(old_umask)
-            staging.rename(steve_dir)
+            try:
+                staging.rename(steve_dir)
+            except OSError as exc:
+                if os.path.lexists(steve_dir):  # another init won the race
+                    raise RepositoryExists(str(steve_dir)) from exc
+                raise StorageError(f"cannot create {steve_dir}: {exc}") from exc
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
@@ -615,6 +621,8 @@ class Repo:
             key = derive_key(passphrase, config.kdf)
         if not key_matches(key, config.key_check):
             raise WrongKey(str(db))
+        secure_directory(db.parent)  # 0700 and 0600 (a repository made before this rule)
+        secure_file(db.parent / CONFIG_NAME)
         backend = SqlCipherBackend.open(db, key, busy_timeout)
         return cls(backend, root, config, identity, key=key)
 

@@ -31,6 +31,7 @@ import click
 from steve.errors import (
     EXIT_INTERNAL,
     EXIT_USAGE,
+    BadPassphrase,
     InternalError,
     InvalidInput,
     NoPassphrase,
@@ -277,13 +278,24 @@ def identity() -> Identity:
     return Identity(name, email)
 
 
+INT64_MAX = 2**63 - 1
+"""The largest integer an option may take (what SQLite's INTEGER holds)."""
+
+
 def frozen_time() -> tuple[int, int]:
     """(unix seconds, offset minutes): SOURCE_DATE_EPOCH with +0000 when set, else now."""
     sde = os.environ.get("SOURCE_DATE_EPOCH")
     if sde is not None and sde.strip():
+        from steve.objects.model import TIME_MAX
+
         text = sde.strip()
-        if not text.isdigit():
-            raise InvalidInput("invalid SOURCE_DATE_EPOCH", f"{sde!r} is not unix seconds")
+        # ASCII digits only (str.isdigit also accepts other scripts' digits), and
+        # no more than an object time may hold (see steve.objects.model.TIME_MAX)
+        digits = text.lstrip("0") or "0"
+        if not (text.isascii() and text.isdigit()) or len(digits) > 12 or int(digits) > TIME_MAX:
+            raise InvalidInput(
+                "invalid SOURCE_DATE_EPOCH", f"{sde!r} is not unix seconds in 0..{TIME_MAX}"
+            )
         return int(text), 0
     from steve.refs.refs import local_offset_minutes
 
@@ -307,15 +319,22 @@ def passphrase(confirm: bool = False) -> str:
     key_file = os.environ.get("STEVE_KEY_FILE")
     if key_file:
         try:
-            with Path(key_file).open(encoding="utf-8") as fh:
-                first = fh.readline().rstrip("\r\n")
+            with Path(key_file).open("rb") as fh:
+                raw = fh.readline().rstrip(b"\r\n")
         except OSError as exc:
             raise NoPassphrase(f"STEVE_KEY_FILE {key_file}: {exc.strerror}") from exc
-        if not first:
+        if not raw:
             raise NoPassphrase(f"STEVE_KEY_FILE {key_file} is empty")
-        return first
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise BadPassphrase(f"STEVE_KEY_FILE {key_file}") from None
     env = os.environ.get("STEVE_PASSPHRASE")
     if env:
+        try:
+            env.encode("utf-8")  # undecodable bytes arrive as lone surrogates
+        except UnicodeEncodeError:
+            raise BadPassphrase("STEVE_PASSPHRASE") from None
         return env
     if sys.stdin.isatty() and sys.stderr.isatty():
         value: str = click.prompt(

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from steve.cli.app import BlockWriter, Context, cli, is_regular_file, pass_state
+from steve.cli.app import INT64_MAX, BlockWriter, Context, cli, is_regular_file, pass_state
 from steve.errors import InvalidEvent, InvalidInput
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ def _printable(text: str) -> str:
 )
 @click.option(
     "--from-seq",
-    type=click.IntRange(min=1),
+    type=click.IntRange(1, INT64_MAX),
     default=1,
     show_default=True,
     metavar="N",
@@ -122,8 +122,12 @@ def events_append(
     as_json: bool,
 ) -> None:
     """Append one event (for scripts) and print its seq and hash once committed."""
+    from steve.objects.values import load_json
+
     try:
-        value = json.loads(payload)
+        value = load_json(payload, "--payload")
+    except InvalidInput as exc:
+        raise InvalidEvent("invalid payload", exc.detail) from exc
     except json.JSONDecodeError as exc:
         raise InvalidEvent("the payload is not JSON", str(exc)) from exc
     if not isinstance(value, dict):

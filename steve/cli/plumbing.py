@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import click
 
 from steve.cli.app import (
+    INT64_MAX,
     BlockWriter,
     Context,
     cli,
@@ -84,25 +85,41 @@ def init(state: Context, directory: Path | None) -> None:
         pin_identity(steve_dir)
 
 
-DURATION = re.compile(
-    r"^(\d+)\s*(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?|d|days?|"
-    r"w|weeks?)$"
-)
-UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+DURATION = re.compile(r"^([0-9]{1,12})(?: ?|\.)([a-z]+)(\.ago)?$")
+UNIT_SECONDS = {
+    **dict.fromkeys(["s", "sec", "secs", "second", "seconds"], 1),
+    **dict.fromkeys(["m", "min", "mins", "minute", "minutes"], 60),
+    **dict.fromkeys(["h", "hour", "hours"], 3600),
+    **dict.fromkeys(["d", "day", "days"], 86400),
+    **dict.fromkeys(["w", "week", "weeks"], 604800),
+}
+DURATION_MAX = 100 * 365 * 86400
+"""The longest duration any option takes (100 years)."""
 
 
-def parse_duration(text: str) -> int:
-    """``90s``, ``15m``, ``2h``, ``14d``, ``2w``, or git's ``2.weeks.ago`` -> seconds."""
-    cleaned = text.strip().lower().replace(".ago", "").replace(".", "")
-    m = DURATION.match(cleaned)
-    if m is None:
-        raise InvalidInput("invalid duration", f"{text!r}; use e.g. 90s, 15m, 2h, 14d, 2.weeks.ago")
-    unit = m.group(2)[0]
-    return int(m.group(1)) * UNIT_SECONDS[unit]
+def parse_duration(text: str, maximum: int = DURATION_MAX) -> int:
+    """``90s``, ``15m``, ``2h``, ``14d``, ``2w``, ``1 hour``, or git's ``2.weeks.ago``
+    -> seconds, at most ``maximum``.  Strict: whole numbers of one unit only
+    (``1.5h`` is refused, not read as 15 hours)."""
+    m = DURATION.match(text.strip().lower())
+    unit = UNIT_SECONDS.get(m.group(2)) if m is not None else None
+    if m is None or unit is None:
+        raise InvalidInput(
+            "invalid duration",
+            f"{text[:40]!r}; use a whole number and one unit, e.g. 90s, 15m, 2h, 14d, 2.weeks.ago",
+        )
+    seconds = int(m.group(1)) * unit
+    if not 0 < seconds <= maximum:
+        raise InvalidInput(
+            "duration out of range", f"{text[:40]!r} is {seconds}s; allowed 1s..{maximum}s"
+        )
+    return seconds
 
 
 @cli.command()
-@click.option("--ttl", default="15m", show_default=True, help="How long the key stays cached.")
+@click.option(
+    "--ttl", default="15m", show_default=True, help="How long the key stays cached (at most 30d)."
+)
 @pass_state
 def unlock(state: Context, ttl: str) -> None:
     """Cache the derived key in the kernel keyring so later commands skip Argon2id.
@@ -114,10 +131,12 @@ def unlock(state: Context, ttl: str) -> None:
     from steve.store import keycache
 
     root = state.root()
-    seconds = parse_duration(ttl)
+    seconds = parse_duration(ttl, maximum=keycache.MAX_TTL)
     key = Repo.derive_key(root, passphrase())
-    keycache.cache_key(Repo.read_config(root).repository_id, key, seconds)
-    click.echo(f"unlocked for {seconds}s", err=True)
+    low, high = keycache.cache_key(Repo.read_config(root).repository_id, key, seconds)
+    click.echo(
+        f"unlocked for {seconds}s (the kernel keyring reports {low}s to {high}s left)", err=True
+    )
 
 
 @cli.command()
@@ -566,7 +585,9 @@ def show_ref(
     "%(objectname), %(objectname:short), %(objecttype), %(symref), %%, %xx. "
     "Default: '%(objectname) %(objecttype)<TAB>%(refname)'.",
 )
-@click.option("--count", type=int, default=None, help="Stop after N refs (0: all).")
+@click.option(
+    "--count", type=click.IntRange(0, INT64_MAX), default=None, help="Stop after N refs (0: all)."
+)
 @click.option(
     "--json",
     "as_json",
@@ -614,7 +635,7 @@ class _OptionalShortCommand(click.Command):
 @click.option(
     "--short",
     "short",
-    type=int,
+    type=click.IntRange(0, 64, clamp=True),
     default=None,
     metavar="[=N]",
     help="Abbreviate ids to N hex digits (bare --short: 12).",

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 import click
 
 from steve.cli.app import (
+    INT64_MAX,
     BlockWriter,
     Context,
     cli,
@@ -201,7 +202,14 @@ DEFAULT_LOG_FORMAT = "manifest %H (%k)%nDate:   %ad%n%n    %s%n"
 
 @cli.command()
 @click.argument("revs", nargs=-1)
-@click.option("-n", "--max-count", "limit", type=int, default=None, help="Show at most N.")
+@click.option(
+    "-n",
+    "--max-count",
+    "limit",
+    type=click.IntRange(max=INT64_MAX),
+    default=None,
+    help="Show at most N.",
+)
 @click.option("--oneline", is_flag=True, help='Short form: "%h %k %s".')
 @click.option(
     "--format", "--pretty", "fmt", default=None, help="Placeholders: %H %h %s %ad %at %k %p %P %n."

@@ -222,6 +222,7 @@ class EventLog:
         busy_timeout: float = 30.0,
         logger: JsonLogger | None = None,
         signer: SigningKey | SignerSource | None = None,
+        key_checked: bool = False,
     ) -> None:
         if queue_size < 1 or batch_size < 1:
             raise ValueError("queue_size and batch_size must be positive")
@@ -237,6 +238,7 @@ class EventLog:
         self._rotation = rotation
         self._busy = busy_timeout
         self._signer = signer
+        self._key_checked = key_checked  # see EventStore
         self._open_lock = threading.Lock()
         self._store: EventStore | None = None
         self._queue = _Queue(queue_size, batch_size)
@@ -256,7 +258,8 @@ class EventLog:
         """The log of ``repo``: ``.steve/events.db`` keyed like ``steve.db``, or in memory."""
         if repo.steve_dir is None or repo.key is None:
             return cls.memory(**kwargs)
-        return cls(repo.steve_dir / EVENTS_DB, repo.key, **kwargs)
+        # the repository's key passed the config's key check when it was opened
+        return cls(repo.steve_dir / EVENTS_DB, repo.key, key_checked=True, **kwargs)
 
     @classmethod
     def attach(cls, repo: Repo, **kwargs: Any) -> EventLog:
@@ -321,6 +324,7 @@ class EventLog:
                         synchronous=self._sync,
                         rotation=self._rotation,
                         signer=self._signer,
+                        key_checked=self._key_checked,
                     )
         return self._store
 

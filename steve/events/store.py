@@ -14,9 +14,8 @@ Appends run in ``BEGIN IMMEDIATE`` transactions that read the chain head
 inside the transaction, so several processes may append to one log: each
 batch continues the chain where the last committed batch ended.
 
-Keying and sqlite error translation are the object store's
-(:class:`steve.store.sqlite.SqlCipherBackend`): this module wraps its
-connection in one and reuses ``_connect``, ``_errors`` and ``transaction``.
+Opening, keying, file modes, read-only media and sqlite error translation
+are :mod:`steve.store.sqlcipher`'s, shared with ``steve.db``.
 """
 
 from __future__ import annotations
@@ -36,7 +35,6 @@ from steve.errors import (
     NoSigningIdentity,
     RepositoryBusy,
     UnsupportedFormat,
-    WrongKey,
 )
 from steve.events.model import GENESIS, Event, Level, chain_hash, encode_int, event_parts
 from steve.events.signing import (
@@ -45,7 +43,7 @@ from steve.events.signing import (
     resolve_signer,
 )
 from steve.objects import cbor
-from steve.store.sqlite import SqlCipherBackend
+from steve.store.sqlcipher import connect
 
 SCHEMA_VERSION = 1
 
@@ -290,19 +288,23 @@ class EventStore:
         synchronous: str = "FULL",
         rotation: Rotation | None = None,
         signer: SigningKey | SignerSource | None = None,
+        key_checked: bool = False,
     ) -> None:
+        """``key_checked``: ``key`` was verified against the repository config's key
+        check, so an events.db whose first page does not decrypt is damaged (a
+        CorruptDatabase), not opened with a wrong key (WrongKey)."""
         self.path = path
         self.rotation = rotation or Rotation()
         self.signer = signer
         self.lock = threading.RLock()
         if path is None:
-            conn = SqlCipherBackend._connect(Path(":memory:"), key or bytes(32), busy_timeout)
+            self._db = connect(None, key or bytes(32), busy_timeout=busy_timeout)
         else:
             if key is None:
                 raise ValueError("an on-disk event log needs the repository key")
-            conn = SqlCipherBackend._connect(path, key, busy_timeout)
-        self._conn = conn
-        self._db = SqlCipherBackend(path or Path(":memory:"), conn, busy_timeout)
+            self._db = connect(path, key, busy_timeout=busy_timeout, key_checked=key_checked)
+        self._conn = self._db.conn
+        self.read_only = self._db.read_only
         deadline = time.monotonic() + busy_timeout
         try:
             while True:
@@ -323,27 +325,18 @@ class EventStore:
     # --- setup ---------------------------------------------------------------------
 
     def _setup(self, synchronous: str, busy_timeout: float) -> None:
-        if synchronous not in ("NORMAL", "FULL", "OFF", "EXTRA"):
-            raise ValueError(f"bad synchronous mode {synchronous!r}")
         conn = self._conn
-        try:
-            with self._db._errors():
-                conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
-                conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
-        except CorruptDatabase as exc:
-            if "not a database" in exc.detail:  # SQLCipher's answer to a wrong key
-                raise WrongKey(str(self.path)) from exc
-            raise
-        with self._db._errors():
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute(f"PRAGMA synchronous = {synchronous}")
-            conn.execute("PRAGMA cache_size = -8192")
+        with self._db.errors():
+            conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+        self._db.check_key()
+        self._db.tune(synchronous=synchronous, cache_kib=8192)
+        with self._db.errors():
             row = conn.execute(
                 "SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
             ).fetchone()
         if row is None:
             self._create()
-        with self._db._errors():
+        with self._db.errors():
             version = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         if version is None:
             raise CorruptDatabase(str(self.path), "events.db has no schema version")
@@ -374,7 +367,7 @@ class EventStore:
             self._db.close()
 
     def get_meta(self, key: str) -> str | None:
-        with self.lock, self._db._errors():
+        with self.lock, self._db.errors():
             row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
         return None if row is None else str(row[0])
 
@@ -398,7 +391,7 @@ class EventStore:
         """
         if parts is None:
             parts = [event_parts(*p) for p in batch]
-        with self.lock, self._db.transaction(), self._db._errors():
+        with self.lock, self._db.transaction(), self._db.errors():
             return self._append(batch, parts, now_ms)
 
     def delivered(self, source: str) -> int:
@@ -416,7 +409,7 @@ class EventStore:
         if not batch:
             return []
         key = _OUTBOX_KEY + source
-        with self.lock, self._db.transaction(), self._db._errors():
+        with self.lock, self._db.transaction(), self._db.errors():
             row = self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
             mark = 0 if row is None else int(row[0])
             fresh = [p for seq, p in batch if seq > mark]
@@ -542,7 +535,7 @@ class EventStore:
         """Seal the open segment now, signing a checkpoint with ``key`` (else the
         signer's, if it gives one); None when the segment is empty (nothing sealed)."""
         stamp = now_ms if now_ms is not None else int(time.time() * 1000)
-        with self.lock, self._db.transaction(), self._db._errors():
+        with self.lock, self._db.transaction(), self._db.errors():
             head = self._read_head()
             if head.seq < head.segment_first:
                 return None
@@ -563,22 +556,22 @@ class EventStore:
         key = key or resolve_signer(self.signer)
         if key is None:
             raise NoSigningIdentity("the event log was opened without a signing key")
-        with self.lock, self._db.transaction(), self._db._errors():
+        with self.lock, self._db.transaction(), self._db.errors():
             head = self._read_head()
             return self._sign(key, head.seq, head.hash, stamp)
 
     # --- reading -----------------------------------------------------------------------
 
     def head(self) -> Head:
-        with self.lock, self._db._errors():
+        with self.lock, self._db.errors():
             return self._read_head()
 
     def count(self) -> int:
-        with self.lock, self._db._errors():
+        with self.lock, self._db.errors():
             return int(self._conn.execute("SELECT count(*) FROM events").fetchone()[0])
 
     def last_seq(self) -> int:
-        with self.lock, self._db._errors():
+        with self.lock, self._db.errors():
             row = self._conn.execute("SELECT max(seq) FROM events").fetchone()
         return int(row[0] or 0)
 
@@ -608,7 +601,7 @@ class EventStore:
         sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
         nxt = max(1, flt.from_seq)
         while True:
-            with self.lock, self._db._errors():
+            with self.lock, self._db.errors():
                 rows = self._conn.execute(sql, (nxt, *params, page)).fetchall()
             for row in rows:
                 yield row_to_event(row)
@@ -621,7 +614,7 @@ class EventStore:
         sql = f"SELECT {_COLUMNS} FROM events WHERE seq > ? ORDER BY seq LIMIT ?"
         last = -(1 << 62)
         while True:
-            with self.lock, self._db._errors():
+            with self.lock, self._db.errors():
                 rows = self._conn.execute(sql, (last, page)).fetchall()
             yield from rows
             if len(rows) < page:
@@ -629,7 +622,7 @@ class EventStore:
             last = int(rows[-1][0])
 
     def segments(self) -> list[Segment]:
-        with self.lock, self._db._errors():
+        with self.lock, self._db.errors():
             rows = self._conn.execute(
                 "SELECT segment, first_seq, last_seq, bytes, opened, sealed, head_hash, reason "
                 "FROM segments ORDER BY segment"
@@ -637,7 +630,7 @@ class EventStore:
         return [Segment(r[0], r[1], r[2], r[3], r[4], r[5], bytes(r[6]), r[7]) for r in rows]
 
     def checkpoints(self) -> list[Checkpoint]:
-        with self.lock, self._db._errors():
+        with self.lock, self._db.errors():
             rows = self._conn.execute(
                 "SELECT checkpoint, seq, head_hash, time, key_id, signature "
                 "FROM checkpoints ORDER BY checkpoint"
@@ -646,12 +639,12 @@ class EventStore:
 
     def public_keys(self) -> dict[bytes, bytes]:
         """key id -> raw Ed25519 public key."""
-        with self.lock, self._db._errors():
+        with self.lock, self._db.errors():
             rows = self._conn.execute("SELECT key_id, public_key FROM signing_keys").fetchall()
         return {bytes(k): bytes(p) for k, p in rows}
 
     def hash_at(self, seq: int) -> bytes | None:
-        with self.lock, self._db._errors():
+        with self.lock, self._db.errors():
             row = self._conn.execute("SELECT hash FROM events WHERE seq = ?", (seq,)).fetchone()
         return None if row is None else bytes(row[0])
 

@@ -39,6 +39,25 @@ from steve.objects.oid import OID_BYTES, ObjectId
 
 CHUNK_SIZE = 1 << 20  # 1 MiB
 
+TIME_MIN = 0
+TIME_MAX = 253_402_300_799
+"""The range of every object time (tags, manifests), in unix seconds:
+1970-01-01T00:00:00Z .. 9999-12-31T23:59:59Z.  git's timestamps (unsigned,
+no sign allowed), SQLite's INTEGER and Python's datetime all hold it, so an
+object that decodes also displays, indexes and exports to git."""
+TZ_MAX = 24 * 60 - 1
+"""Offsets from UTC are -TZ_MAX..TZ_MAX minutes (git's +HHMM holds them)."""
+
+
+def check_time(time: int, tz: int, where: str) -> None:
+    """Raise MalformedObject unless ``time`` and ``tz`` lie in the documented range."""
+    if type(time) is not int or not TIME_MIN <= time <= TIME_MAX:
+        raise MalformedObject(
+            f"{where}.time {time!r} outside {TIME_MIN}..{TIME_MAX} (unix seconds up to year 9999)"
+        )
+    if type(tz) is not int or not -TZ_MAX <= tz <= TZ_MAX:
+        raise MalformedObject(f"{where}.tz {tz!r} outside -{TZ_MAX}..{TZ_MAX} minutes")
+
 
 class ObjectType(enum.StrEnum):
     BLOB = "blob"
@@ -214,6 +233,7 @@ class Tag:
     type = ObjectType.TAG
 
     def to_value(self) -> dict[str, Any]:
+        check_time(self.time, self.tz, "tag")
         return {
             "type": "tag",
             "v": 1,
@@ -253,6 +273,7 @@ class Manifest:
             raise MalformedObject("manifest links must be sorted and unique")
         if len(set(self.parents)) != len(self.parents):
             raise MalformedObject("manifest parents must be unique")
+        check_time(self.time, self.tz, self.kind.value)
         return {
             "type": self.kind.value,
             "v": self.version,
@@ -373,6 +394,7 @@ def object_from_value(value: Any) -> StoredObject:
         if type(tagger) is not dict:
             raise MalformedObject("tag.tagger: expected a map")
         _keys(tagger, {"name", "email"}, "tag.tagger")
+        check_time(value["time"], value["tz"], "tag")
         return Tag(
             object=_oid(value["object"], "tag.object"),
             object_type=ObjectType.parse(_str(value["object_type"], "tag.object_type")),
@@ -394,6 +416,7 @@ def object_from_value(value: Any) -> StoredObject:
     body = value["body"]
     if type(body) is not dict:
         raise MalformedObject(f"{kind}.body: expected a map")
+    check_time(value["time"], value["tz"], kind.value)
     manifest = Manifest(
         kind=kind,
         version=version,

@@ -18,17 +18,26 @@ ref moves by compare-and-swap in the same transaction.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import yaml
 
 from steve.errors import InvalidInput, ManifestInvalid
-from steve.objects.model import Manifest, ObjectType, hash_object, object_size
+from steve.objects.cbor import MAX_DEPTH
+from steve.objects.model import (
+    TIME_MAX,
+    TIME_MIN,
+    TZ_MAX,
+    Manifest,
+    ObjectType,
+    hash_object,
+    object_size,
+)
 from steve.objects.oid import ObjectId
 from steve.objects.schemas import ManifestBody, schema_for
 from steve.objects.schemas.common import Problem, validate_body
+from steve.objects.values import check_depth, load_json
 from steve.porcelain.show import FrozenManifest, read_manifest
 from steve.refs.names import check_ref_name
 from steve.repo import Repo
@@ -41,7 +50,6 @@ EXPECTED_TYPES: dict[tuple[ObjectType, str], ObjectType] = {
     (ObjectType.TEST_CERTIFICATE, "builds"): ObjectType.BUILD_RECEIPT,
     (ObjectType.DEPLOY_RECEIPT, "certificate"): ObjectType.TEST_CERTIFICATE,
 }
-TZ_RANGE = range(-24 * 60 + 1, 24 * 60)
 
 
 # --- reading drafts ------------------------------------------------------------------
@@ -86,9 +94,14 @@ def load_draft(data: bytes, source: str = "-") -> dict[str, Any]:
         raise InvalidInput("draft is not UTF-8", f"{source}: {exc}") from None
     try:
         if text.lstrip().startswith("{"):
-            value = json.loads(text, object_pairs_hook=_no_duplicates)
+            value = load_json(text, source, object_pairs_hook=_no_duplicates)
         else:
             value = yaml.load(text, Loader=_UniqueKeyLoader)  # a SafeLoader subclass
+            check_depth(value, source)
+    except RecursionError:  # PyYAML's composer recurses per level
+        raise InvalidInput(
+            "document nested too deeply", f"{source}: limit {MAX_DEPTH} levels"
+        ) from None
     except (ValueError, yaml.YAMLError) as exc:
         raise InvalidInput("draft is not valid YAML or JSON", f"{source}: {exc}") from None
     if not isinstance(value, dict):
@@ -106,9 +119,11 @@ def body_value(body: ManifestBody) -> dict[str, Any]:
 
 
 def _check_time(now: int, tz: int) -> None:
-    if type(now) is not int or not 0 <= now < 2**63:
-        raise InvalidInput("invalid frozen_at time", f"{now!r} is not unix seconds")
-    if type(tz) is not int or tz not in TZ_RANGE:
+    if type(now) is not int or not TIME_MIN <= now <= TIME_MAX:
+        raise InvalidInput(
+            "invalid frozen_at time", f"{now!r} is not unix seconds in {TIME_MIN}..{TIME_MAX}"
+        )
+    if type(tz) is not int or not -TZ_MAX <= tz <= TZ_MAX:
         raise InvalidInput("invalid time zone offset", f"{tz!r} minutes")
 
 

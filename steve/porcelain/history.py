@@ -25,6 +25,7 @@ from steve.objects import cbor
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
 from steve.objects.summary import HeadRow, ManifestHead, read_head, split_parents, summarize
+from steve.porcelain.escape import escape_text
 from steve.repo import Repo
 
 __all__ = ["LogEntry", "entry_of", "read_entry", "summarize", "walk", "walk_rows"]
@@ -250,8 +251,8 @@ def _field(name: str, n: int) -> Callable[[HeadRow], str]:
     if name == "h":
         short = _short(n)
         return lambda r: short(r[0])
-    if name == "s":
-        return operator.itemgetter(5)
+    if name == "s":  # text from the manifest: shown escaped (escape_text)
+        return lambda r: escape_text(r[5], one_line=True)
     if name == "k":
         return operator.itemgetter(1)
     if name == "at":

@@ -14,6 +14,7 @@ from steve.errors import WrongObjectType
 from steve.objects.frozen import FrozenManifest
 from steve.objects.model import Manifest, Tag, Tree
 from steve.objects.oid import ObjectId
+from steve.porcelain.escape import escape_text
 from steve.porcelain.history import format_date, summarize
 from steve.repo import Repo
 
@@ -39,32 +40,35 @@ def to_yaml(value: Any, *, sort_keys: bool = False) -> str:
 
 
 def render_manifest(fm: FrozenManifest) -> str:
+    """Text for people (control and bidi characters escaped, see escape_text)."""
     m = fm.manifest
     lines = [f"{m.kind.value} {fm.oid.hex} (schema v{m.version})"]
     for p in m.parents:
         lines.append(f"Parent: {p.hex}")
     if m.body.get("amends"):
-        lines.append(f"Amends: {m.body['amends']}")
+        lines.append(f"Amends: {escape_text(str(m.body['amends']), one_line=True)}")
     lines.append(f"Date:   {format_date(m.time, m.tz)}")
     lines.append(f"Links:  {len(m.links)} object(s)")
     lines.append("")
-    lines.append(f"    {summarize(m.kind, m.body)}")
+    lines.append(f"    {escape_text(summarize(m.kind, m.body), one_line=True)}")
     lines.append("")
-    lines.append(to_yaml(m.body, sort_keys=True).rstrip("\n"))
+    lines.append(escape_text(to_yaml(m.body, sort_keys=True).rstrip("\n")))
     return "\n".join(lines) + "\n"
 
 
 def render_tree(tree: Tree) -> str:
     return "".join(
-        f"{e.mode.git} {e.mode.object_type.value} {e.oid.hex}\t{e.name}\n" for e in tree.entries
+        f"{e.mode.git} {e.mode.object_type.value} {e.oid.hex}\t"
+        f"{escape_text(e.name, one_line=True)}\n"
+        for e in tree.entries
     )
 
 
 def render_tag(oid: ObjectId, tag: Tag) -> str:
     return (
-        f"tag {tag.name}\n"
-        f"Tagger: {tag.tagger}\n"
+        f"tag {escape_text(tag.name, one_line=True)}\n"
+        f"Tagger: {escape_text(str(tag.tagger), one_line=True)}\n"
         f"Date:   {format_date(tag.time, tag.tz)}\n"
         f"Object: {tag.object_type.value} {tag.object.hex}\n\n"
-        f"{tag.message.rstrip()}\n"
+        f"{escape_text(tag.message.rstrip())}\n"
     )

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import blake3
 
-from steve.errors import InvalidInput
+from steve.errors import BadPassphrase, InvalidInput
 
 MEMORY_KIB = 65536
 ITERATIONS = 4
@@ -30,6 +30,15 @@ PARALLELISM = 1
 KEY_BYTES = 32
 SALT_BYTES = 16
 _CHECK_CONTEXT = b"steve key check v1"
+
+# What a config may ask for (a tampered config must not exhaust memory or hang
+# every command): each parameter in range, and the work (memory x passes) at
+# most 16 times the default's.
+MEMORY_KIB_MAX = 1 << 20  # 1 GiB
+ITERATIONS_MAX = 64
+PARALLELISM_MAX = 16
+WORK_MAX = 16 * MEMORY_KIB * ITERATIONS  # KiB x passes
+SALT_BYTES_MIN, SALT_BYTES_MAX = 8, 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,15 +53,35 @@ class KdfParams:
         return cls(os.urandom(SALT_BYTES))
 
     def validate(self) -> None:
-        if len(self.salt) < 8:
-            raise InvalidInput("KDF salt too short", f"{len(self.salt)} bytes")
-        if self.memory_kib < 8 * self.parallelism or self.iterations < 1 or self.parallelism < 1:
-            raise InvalidInput("KDF parameters out of range", repr(self))
+        """Raise InvalidInput unless every parameter lies in the documented range."""
+        if not SALT_BYTES_MIN <= len(self.salt) <= SALT_BYTES_MAX:
+            raise InvalidInput(
+                "KDF salt length out of range",
+                f"{len(self.salt)} bytes (allowed {SALT_BYTES_MIN}..{SALT_BYTES_MAX})",
+            )
+        for name, value, low, high in (
+            ("parallelism", self.parallelism, 1, PARALLELISM_MAX),
+            ("memory_kib", self.memory_kib, 8 * max(1, self.parallelism), MEMORY_KIB_MAX),
+            ("iterations", self.iterations, 1, ITERATIONS_MAX),
+        ):
+            if type(value) is not int or not low <= value <= high:
+                raise InvalidInput(
+                    "KDF parameters out of range", f"{name} = {value!r} (allowed {low}..{high})"
+                )
+        if self.memory_kib * self.iterations > WORK_MAX:
+            raise InvalidInput(
+                "KDF parameters out of range",
+                f"memory_kib x iterations = {self.memory_kib * self.iterations} "
+                f"(at most {WORK_MAX}, 16x the default)",
+            )
 
 
 def derive_key(passphrase: str | bytes, params: KdfParams) -> bytes:
     params.validate()
-    secret = passphrase.encode() if isinstance(passphrase, str) else passphrase
+    try:
+        secret = passphrase.encode() if isinstance(passphrase, str) else passphrase
+    except UnicodeEncodeError:  # lone surrogates: undecodable bytes from the environment
+        raise BadPassphrase("the caller (not UTF-8 text)") from None
     if not secret:
         raise InvalidInput("empty passphrase", "a passphrase of at least one character is needed")
     # imported here: only key derivation needs argon2 (keeps cached-key start-up lean)

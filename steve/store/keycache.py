@@ -36,6 +36,13 @@ KEYCTL_INVALIDATE = 21
 # possessor: all; same user: view, read, write, search, setattr
 _PERM = 0x3F000000 | 0x00010000 | 0x00020000 | 0x00040000 | 0x00080000 | 0x00200000
 
+MAX_TTL = 30 * 86400
+"""The longest a key may stay cached (30 days).  The kernel's timeout is a 32-bit
+count of seconds, so anything larger would wrap (2**32 s meaning "never")."""
+READ_BACK_SLACK = 10  # seconds
+_PROC_KEYS = "/proc/keys"
+_TIMEOUT_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
 _ENOKEY = 126
 _EKEYEXPIRED = 127
 _EKEYREVOKED = 128
@@ -61,10 +68,13 @@ def _fail(what: str) -> KeyCacheError:
     return KeyCacheError(f"{what} failed: {os.strerror(err)} (errno {err})")
 
 
-def cache_key(repository_id: str, key: bytes, ttl_seconds: int) -> None:
-    """Store ``key`` for ``repository_id`` in the user keyring for ``ttl_seconds``."""
-    if ttl_seconds <= 0:
-        raise KeyCacheError("the cache lifetime must be positive")
+def cache_key(repository_id: str, key: bytes, ttl_seconds: int) -> tuple[int, int]:
+    """Store ``key`` for ``repository_id`` in the user keyring for ``ttl_seconds``
+    (1..MAX_TTL); returns the lifetime the keyring itself reports, read back
+    (see :func:`expiry`).  If the keyring does not confirm an expiry the key is
+    dropped again and KeyCacheError raised: a key is never cached forever."""
+    if type(ttl_seconds) is not int or not 0 < ttl_seconds <= MAX_TTL:
+        raise KeyCacheError(f"the cache lifetime {ttl_seconds!r}s is outside 1..{MAX_TTL}s")
     libc, add_key, keyctl = _syscalls()
     desc = _description(repository_id)
     serial = libc.syscall(
@@ -75,10 +85,50 @@ def cache_key(repository_id: str, key: bytes, ttl_seconds: int) -> None:
     if libc.syscall(keyctl, KEYCTL_SETPERM, ctypes.c_long(serial), ctypes.c_ulong(_PERM)) < 0:
         raise _fail("keyctl(SETPERM)")
     if (
-        libc.syscall(keyctl, KEYCTL_SET_TIMEOUT, ctypes.c_long(serial), ctypes.c_ulong(ttl_seconds))
+        libc.syscall(keyctl, KEYCTL_SET_TIMEOUT, ctypes.c_long(serial), ctypes.c_uint(ttl_seconds))
         < 0
     ):
-        raise _fail("keyctl(SET_TIMEOUT)")
+        error = _fail("keyctl(SET_TIMEOUT)")
+        forget_key(repository_id)
+        raise error
+    left = _timeout_of(int(serial))
+    # the kernel rounds down to whole units; allow for seconds passing meanwhile
+    if left is None or not left[0] <= ttl_seconds <= left[1] + READ_BACK_SLACK:
+        forget_key(repository_id)
+        raise KeyCacheError(
+            f"the keyring reports {left or 'no expiry'} for a {ttl_seconds}s cache; key dropped"
+        )
+    return left
+
+
+def _timeout_of(serial: int) -> tuple[int, int] | None:
+    """(at least, at most) seconds left for key ``serial`` as /proc/keys reports them
+    (whole seconds, minutes, hours, days or weeks, rounded down); None when the
+    key has no expiry, has expired, or is not listed."""
+    try:
+        with open(_PROC_KEYS, encoding="ascii", errors="replace") as fh:  # noqa: PTH123
+            lines = fh.read().splitlines()
+    except OSError as exc:
+        raise KeyCacheError(f"cannot read {_PROC_KEYS} to check the expiry: {exc}") from exc
+    wanted = f"{serial:08x}"
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 3 and fields[0] == wanted:
+            timeout = fields[3]
+            unit = _TIMEOUT_UNITS.get(timeout[-1:])
+            if unit is None or not timeout[:-1].isdigit():
+                return None  # "perm" or "expd"
+            n = int(timeout[:-1])
+            return n * unit, (n + 1) * unit
+    return None
+
+
+def expiry(repository_id: str) -> tuple[int, int] | None:
+    """(at least, at most) seconds until the cached key of ``repository_id`` expires,
+    as the kernel reports it; None when there is no cached key (or it never expires)."""
+    libc, _, keyctl = _syscalls()
+    serial = _search(libc, keyctl, repository_id)
+    return None if serial is None else _timeout_of(serial)
 
 
 def _search(libc: ctypes.CDLL, keyctl: int, repository_id: str) -> int | None:

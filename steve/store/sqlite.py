@@ -1,12 +1,12 @@
 """The encrypted object database: SQLCipher 4 in WAL mode.
 
 One file, ``steve.db``, keyed with a raw 256-bit key (derived by Argon2id in
-:mod:`steve.store.kdf`; SQLCipher's own PBKDF2 is bypassed).  Temp storage is
-in memory, so sorts and indexes never spill plaintext to disk.  Writes run
-in ``BEGIN IMMEDIATE`` transactions: SQLite's write lock is the repository's
+:mod:`steve.store.kdf`).  Opening, keying, file modes, read-only media and
+the translation of sqlite errors into typed errors are
+:mod:`steve.store.sqlcipher`'s (shared with ``events.db``).  Writes run in
+``BEGIN IMMEDIATE`` transactions: SQLite's write lock is the repository's
 single-writer lock, and a second writer waits up to ``busy_timeout`` and then
-fails with RepositoryBusy.  Every sqlite error is translated here into a
-typed :class:`~steve.errors.SteveError`.
+fails with RepositoryBusy.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 from sqlcipher3 import dbapi2 as sqlite
 
-from steve.errors import CorruptDatabase, RepositoryBusy, StorageError, UnsupportedFormat
+from steve.errors import CorruptDatabase, StorageError, UnsupportedFormat
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
 from steve.objects.summary import HeadRow, ManifestHead, read_head
@@ -36,6 +36,7 @@ from steve.store.base import (
     check_expected,
     prefix_range,
 )
+from steve.store.sqlcipher import KeyedConnection, connect
 
 SCHEMA_VERSION = 5
 
@@ -203,56 +204,50 @@ def _record(target: bytes | None, symbolic: str | None) -> RefRecord:
 class SqlCipherBackend:
     """An open, keyed ``steve.db``.  Use :meth:`create` or :meth:`open`."""
 
-    def __init__(self, path: Path, conn: Any, busy_timeout: float) -> None:
-        self.path = path
-        self.location = str(path)
-        self._conn = conn
-        self._busy_timeout = busy_timeout
+    def __init__(self, db: KeyedConnection) -> None:
+        self.path = Path(db.location)
+        self.location = db.location
+        self.read_only = db.read_only
+        self._db = db
+        self._conn = db.conn
+        self._busy_timeout = db.busy_timeout
 
     # --- opening ------------------------------------------------------------------
 
     @classmethod
-    def _connect(cls, path: Path, key: bytes, busy_timeout: float) -> Any:
-        if len(key) != 32:
-            raise ValueError("SQLCipher raw key must be 32 bytes")
-        try:
-            conn = sqlite.connect(
-                str(path), isolation_level=None, timeout=busy_timeout, check_same_thread=False
-            )
-            # SQLCipher logs decryption failures to stderr; STEVE reports them itself
-            conn.execute("PRAGMA cipher_log_level = NONE")
-            conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
-            conn.execute("PRAGMA cipher_page_size = 4096")
-            conn.execute("PRAGMA temp_store = MEMORY")
-        except sqlite.Error as exc:
-            raise StorageError(f"cannot open {path}: {exc}") from exc
-        return conn
-
-    @classmethod
     def create(cls, path: Path, key: bytes, busy_timeout: float = 30.0) -> SqlCipherBackend:
-        conn = cls._connect(path, key, busy_timeout)
+        db = connect(path, key, busy_timeout=busy_timeout)
+        conn = db.conn
         try:
-            conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("BEGIN IMMEDIATE")
-            for stmt in (_SCHEMA + _SCHEMA_V2 + _DERIVED + _MANIFESTS + _OUTBOX).split(";"):
-                if stmt.strip():
-                    conn.execute(stmt)
-            conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-            conn.execute("COMMIT")
-        except sqlite.Error as exc:
-            conn.close()
-            raise StorageError(f"cannot create {path}: {exc}") from exc
-        backend = cls(path, conn, busy_timeout)
+            with db.errors():
+                conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+                conn.execute("PRAGMA journal_mode = WAL")
+                with db.transaction():
+                    schema = _SCHEMA + _SCHEMA_V2 + _DERIVED + _MANIFESTS + _OUTBOX
+                    for stmt in schema.split(";"):
+                        if stmt.strip():
+                            conn.execute(stmt)
+                    conn.execute(
+                        "INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
+                    )
+        except BaseException:
+            db.close()
+            raise
+        backend = cls(db)
         backend._tune()
         return backend
 
     @classmethod
-    def open(cls, path: Path, key: bytes, busy_timeout: float = 30.0) -> SqlCipherBackend:
-        """Open an existing database.  The caller has already checked the key."""
-        conn = cls._connect(path, key, busy_timeout)
-        backend = cls(path, conn, busy_timeout)
+    def open(
+        cls, path: Path, key: bytes, busy_timeout: float = 30.0, *, key_checked: bool = True
+    ) -> SqlCipherBackend:
+        """Open an existing database (read-only on read-only media).  ``key_checked``:
+        the caller has already checked the key (the config's key check)."""
+        db = connect(path, key, busy_timeout=busy_timeout, key_checked=key_checked, create=False)
+        conn = db.conn
+        backend = cls(db)
         try:
+            db.check_key()
             with backend._errors():
                 row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         except Exception:
@@ -300,36 +295,14 @@ class SqlCipherBackend:
             )
 
     def _tune(self) -> None:
-        with self._errors():
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = FULL")
-            self._conn.execute("PRAGMA cache_size = -16384")
-            self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+        self._db.tune(synchronous="FULL", cache_kib=16384)
 
-    @contextmanager
-    def _errors(self) -> Iterator[None]:
-        try:
-            yield
-        except sqlite.OperationalError as exc:
-            msg = str(exc)
-            if "locked" in msg or "busy" in msg:
-                raise RepositoryBusy(self.location, self._busy_timeout) from exc
-            if "disk I/O" in msg or "full" in msg or "readonly" in msg or "unable to open" in msg:
-                raise StorageError(f"{self.location}: {msg}") from exc
-            raise CorruptDatabase(self.location, msg) from exc
-        except sqlite.DatabaseError as exc:
-            raise CorruptDatabase(self.location, str(exc)) from exc
+    def _errors(self) -> contextlib.AbstractContextManager[None]:
+        return self._db.errors()
 
     def check_integrity(self) -> list[str]:
         """SQLCipher page HMACs plus sqlite's structural check; empty when sound."""
-        problems: list[str] = []
-        with self._errors():
-            for (msg,) in self._conn.execute("PRAGMA cipher_integrity_check"):
-                problems.append(f"cipher: {msg}")
-            for (msg,) in self._conn.execute("PRAGMA quick_check"):
-                if msg != "ok":
-                    problems.append(f"sqlite: {msg}")
-        return problems
+        return self._db.check_integrity()
 
     # --- reads --------------------------------------------------------------------
 
@@ -528,22 +501,12 @@ class SqlCipherBackend:
 
     @contextmanager
     def transaction(self) -> Iterator[_SqlTx]:
-        with self._errors():
-            self._conn.execute("BEGIN IMMEDIATE")
-        tx = _SqlTx(self._conn, self)
-        try:
-            yield tx
-        except BaseException:
-            with contextlib.suppress(sqlite.Error):  # the error being raised matters more
-                self._conn.execute("ROLLBACK")
-            raise
-        with self._errors():
-            self._conn.execute("COMMIT")
+        with self._db.transaction():
+            yield _SqlTx(self._conn, self)
 
     def checkpoint(self) -> None:
         """Fold the WAL into the main file (before the database files move)."""
-        with self._errors():
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        self._db.checkpoint()
 
     def incremental_vacuum(self) -> None:
         with self._errors():
@@ -551,8 +514,7 @@ class SqlCipherBackend:
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
-        with contextlib.suppress(sqlite.Error):
-            self._conn.close()
+        self._db.close()
 
 
 class _SqlTx:

@@ -18,6 +18,9 @@ from steve.objects import cbor
 from steve.objects.model import (
     CHUNK_SIZE,
     MANIFEST_TYPES,
+    TIME_MAX,
+    TIME_MIN,
+    TZ_MAX,
     Blob,
     ChunkedBlob,
     Manifest,
@@ -37,6 +40,8 @@ from steve.repo import Repo
 from tests.conftest import PASSPHRASE, make_fast_kdf
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+TIMES = st.integers(TIME_MIN, TIME_MAX)  # the documented range of object times
+TZS = st.integers(-TZ_MAX, TZ_MAX)
 oids = st.binary(min_size=32, max_size=32).map(ObjectId)
 names = st.text(min_size=1, max_size=20).filter(
     lambda s: "/" not in s and "\x00" not in s and s not in (".", "..", ".steve")
@@ -62,8 +67,8 @@ tags = st.builds(
     object_type=st.sampled_from(list(ObjectType)),
     name=st.text(max_size=20),
     tagger=persons,
-    time=INT64,
-    tz=st.integers(-1440, 1440),
+    time=TIMES,
+    tz=TZS,
     message=st.text(max_size=100),
 )
 manifests = st.builds(
@@ -72,8 +77,8 @@ manifests = st.builds(
     version=st.integers(1, 5),
     parents=st.lists(oids, unique=True, max_size=3).map(tuple),
     links=st.lists(oids, unique=True, max_size=3).map(lambda xs: tuple(sorted(xs))),
-    time=INT64,
-    tz=st.integers(-1440, 1440),
+    time=TIMES,
+    tz=TZS,
     body=st.dictionaries(st.text(max_size=8), json_like, max_size=5),
 )
 objects = st.one_of(blobs, trees, tags, manifests)
