@@ -69,7 +69,7 @@ def with_events(root: Path, fast_kdf: KdfParams) -> Repo:
     m = freeze(repo, "research", {"title": "ro"}, now=1_700_000_000, tz=0)
     repo.update_ref("refs/heads/main", m, blob, message="m")
     log.close()
-    repo.observers.remove(log.observe)
+    repo.events.sink = None
     return repo
 
 
