@@ -35,8 +35,10 @@ def escape_text(text: str, *, one_line: bool = False) -> str:
 
     Newlines and tabs are kept unless ``one_line`` (then a newline is ``\\x0a``).
     Text without such characters is returned as is (the common case costs one
-    regex search).
+    ``str.isprintable``).
     """
+    if text.isprintable():  # every escaped character is non-printable (Cc, Cf, Zl, Zp)
+        return text
     pattern = _UNSAFE_LINE if one_line else _UNSAFE
     if pattern.search(text) is None:
         return text
