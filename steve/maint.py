@@ -30,7 +30,7 @@ from steve.objects.model import (
 )
 from steve.objects.oid import ObjectId
 from steve.objects.summary import ManifestHead, read_head
-from steve.store.base import Backend
+from steve.store.base import Backend, ObjectInfo
 from steve.store.sqlite import SqlCipherBackend
 
 
@@ -295,8 +295,24 @@ def roots(backend: Backend) -> set[ObjectId]:
     return out
 
 
-def reachable(backend: Backend, start: set[ObjectId]) -> set[ObjectId]:
-    seen: set[ObjectId] = set()
+def references(backend: Backend, info: ObjectInfo) -> tuple[ObjectId, ...]:
+    """The ids ``info``'s object refers to (none for inline blobs and unreadable objects)."""
+    if info.type is ObjectType.BLOB and info.size <= CHUNK_SIZE:
+        return ()  # inline blobs reference nothing
+    data = backend.read(info.oid)
+    if data is None:
+        return ()
+    try:
+        return tuple(decode_object_trusted(data).references())
+    except MalformedObject:
+        return ()  # corrupt objects are fsck's business
+
+
+def reachable(
+    backend: Backend, start: set[ObjectId], seen: set[ObjectId] | None = None
+) -> set[ObjectId]:
+    """``seen`` plus every object reachable from ``start``."""
+    seen = set() if seen is None else seen
     stack = list(start)
     while stack:
         oid = stack.pop()
@@ -306,45 +322,74 @@ def reachable(backend: Backend, start: set[ObjectId]) -> set[ObjectId]:
         if info is None:
             continue  # missing: fsck reports it; gc has nothing to keep
         seen.add(oid)
-        if info.type is ObjectType.BLOB and info.size <= CHUNK_SIZE:
-            continue  # inline blobs reference nothing
-        data = backend.read(oid)
-        if data is None:
-            continue
-        try:
-            obj = decode_object_trusted(data)
-        except MalformedObject:
-            continue  # corrupt objects are fsck's business; keep it, do not follow
-        stack.extend(o for o in obj.references() if o not in seen)
+        stack.extend(o for o in references(backend, info) if o not in seen)
     return seen
+
+
+def deletion_order(backend: Backend, doomed: set[ObjectId]) -> list[ObjectId]:
+    """``doomed`` ordered so that every object comes before the objects it refers to.
+
+    Deleting in this order, in any number of transactions, never leaves an
+    object whose chunks, entries or target are gone: whatever a crash leaves
+    of ``doomed`` is closed under references (Kahn's algorithm; ids are
+    hashes of their content, so there are no cycles).
+    """
+    children: dict[ObjectId, list[ObjectId]] = {}
+    referrers: dict[ObjectId, int] = dict.fromkeys(doomed, 0)
+    for oid in doomed:
+        info = backend.info(oid)
+        if info is None:
+            continue
+        kids = [c for c in references(backend, info) if c in referrers]
+        if kids:
+            children[oid] = kids
+            for c in kids:
+                referrers[c] += 1
+    ready = sorted(o for o, n in referrers.items() if n == 0)
+    order: list[ObjectId] = []
+    while ready:
+        oid = ready.pop()
+        order.append(oid)
+        for c in children.pop(oid, ()):
+            referrers[c] -= 1
+            if referrers[c] == 0:
+                ready.append(c)
+    placed = set(order)
+    order.extend(o for o in sorted(doomed) if o not in placed)  # only if ids ever cycled
+    return order
 
 
 def gc(backend: Backend, *, prune_before: int | None, dry_run: bool = False) -> GcReport:
     """Prune objects unreachable from refs and reflogs created before ``prune_before``.
 
     ``prune_before=None`` prunes nothing (like ``--prune=never``) but still
-    reports what is unreachable.
+    reports what is unreachable.  An unreachable object younger than the
+    cutoff is kept together with everything it refers to.  Deletion runs
+    referrers first (:func:`deletion_order`), in bounded transactions, so a
+    gc killed at any instant leaves no object with a missing part.
     """
     live = reachable(backend, roots(backend))
-    total = unreachable = kept = 0
-    doomed: list[ObjectId] = []
+    total = 0
+    unreachable: list[ObjectInfo] = []
     for info in backend.iter_info():
         total += 1
-        if info.oid in live:
-            continue
-        unreachable += 1
-        if prune_before is not None and info.created < prune_before:
-            doomed.append(info.oid)
-        else:
-            kept += 1
+        if info.oid not in live:
+            unreachable.append(info)
+    recent = {
+        i.oid for i in unreachable if prune_before is None or i.created >= prune_before
+    }
+    keep = reachable(backend, recent, set(live)) if recent else live
+    doomed = {i.oid for i in unreachable if i.oid not in keep}
+    kept = len(unreachable) - len(doomed)
     pruned = 0
     if not dry_run and doomed:
-        for i in range(0, len(doomed), 1000):
+        order = deletion_order(backend, doomed)
+        for i in range(0, len(order), 1000):
             with backend.transaction() as tx:
-                pruned += tx.delete_objects(doomed[i : i + 1000])
+                pruned += tx.delete_objects(order[i : i + 1000])
         if isinstance(backend, SqlCipherBackend):
             backend.incremental_vacuum()
     elif dry_run:
         pruned = len(doomed)
     repaired = 0 if dry_run else repair_index(backend)
-    return GcReport(total, len(live), unreachable, pruned, kept, dry_run, repaired)
+    return GcReport(total, len(live), len(unreachable), pruned, kept, dry_run, repaired)
