@@ -60,7 +60,7 @@ class FakeRunner:
                     if path.endswith(".xml"):
                         data = junit(spec.step_id, spec.step_id in self.junit_fail)
                     outputs[path] = repo.write_blob(data)
-            out = f"ran {spec.step_id}\n".encode()
+            out = f"ran {spec.step_id}\n".encode() + self.salt  # salted: another run
             if on_log is not None:
                 on_log("stdout", out)
             stdout = repo.write_blob(out)
