@@ -90,7 +90,7 @@ class StaleEntry:
 
 def receipt_body(repo: Repo, receipt: ObjectId) -> dict[str, Any] | None:
     """The body of ``receipt`` if it is a stored build receipt, else None."""
-    if repo.backend.info(receipt) is None:
+    if repo.find_object(receipt) is None:
         return None
     try:
         obj = repo.read_object(receipt)
@@ -116,7 +116,7 @@ def _validate(repo: Repo, key: ObjectId, value: bytes) -> CachedAction | StaleEn
     outputs: dict[str, ObjectId] = {}
     for name, hex_id in dict(body.get("outputs") or {}).items():
         oid = ObjectId.from_hex(hex_id)
-        if not repo.backend.has(oid):
+        if not repo.has_object(oid):
             return StaleEntry(key.raw, receipt, f"output {name!r} ({oid.short()}) is missing")
         outputs[str(name)] = oid
     return CachedAction(key, receipt, outputs)

@@ -545,7 +545,8 @@ class SqlCipherBackend:
         with self._errors():
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
-    def incremental_vacuum(self) -> None:
+    def vacuum(self) -> None:
+        """Return the pages freed by deletes to the file system (incremental vacuum)."""
         with self._errors():
             self._conn.execute("PRAGMA incremental_vacuum")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
