@@ -8,7 +8,7 @@
 A repository is a ``.steve/`` directory holding ``steve.db`` (SQLCipher)
 and a plain ``config``.  Plumbing operations live here as typed methods;
 the CLI is a thin shell over them.  Maintenance (fsck, gc) lives in
-:mod:`steve.maint` and is exposed through :meth:`Repo.fsck` / :meth:`Repo.gc`.
+:mod:`steve.store.maint` and is exposed through :meth:`Repo.fsck` / :meth:`Repo.gc`.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ from steve.objects.model import (
     object_size,
 )
 from steve.objects.oid import ObjectId
-from steve.objects.summary import ManifestHead
+from steve.objects.summary import HeadRow, ManifestHead
 from steve.refs.names import HEAD, check_branch_or_tag_name, check_ref_name
 from steve.refs.refs import Identity, Ref, RefStore, local_offset_minutes
 from steve.refs.revparse import Resolved, resolve
@@ -80,7 +80,7 @@ from steve.store.sqlcipher import secure_directory, secure_file
 from steve.store.sqlite import SqlCipherBackend
 
 if TYPE_CHECKING:
-    from steve.maint import FsckProblem, FsckReport, GcReport
+    from steve.store.maint import FsckProblem, FsckReport, GcReport
 
 STEVE_DIR = ".steve"
 DB_NAME = "steve.db"
@@ -703,6 +703,15 @@ class Repo:
             raise ObjectNotFound(oid.hex)
         return info
 
+    def find_object(self, oid: ObjectId) -> ObjectInfo | None:
+        """Type, size and creation time of ``oid``, or None if it is not stored."""
+        return self.backend.info(oid)
+
+    def read_with_info(self, oid: ObjectId) -> tuple[ObjectType, int, bytes] | None:
+        """Type, size and stored bytes of ``oid`` in one lookup (None if absent); the
+        bytes are not checked here (:meth:`iter_content` checks them)."""
+        return self.backend.read_with_info(oid)
+
     def object_type(self, oid: ObjectId) -> ObjectType:
         return self.object_info(oid).type
 
@@ -909,16 +918,16 @@ class Repo:
     # --- maintenance ------------------------------------------------------------------
 
     def fsck(self) -> FsckReport:
-        """Re-hash every object, check every reference and ref (see :mod:`steve.maint`).
+        """Re-hash every object, check every reference and ref (see :mod:`steve.store.maint`).
 
         The event log's checks are :func:`steve.events.fsck.fsck`'s."""
-        from steve import maint
+        from steve.store import maint
 
         return maint.fsck(self.backend)
 
     def iter_fsck(self) -> Iterator[FsckProblem | ObjectId | str]:
         """:meth:`fsck` streamed: problems as found, plus each checked object id and ref."""
-        from steve import maint
+        from steve.store import maint
 
         return maint.iter_fsck(self.backend)
 
@@ -931,7 +940,7 @@ class Repo:
 
     def gc(self, *, prune_before: int | None, dry_run: bool = False) -> GcReport:
         """Delete objects unreachable from refs and reflogs and older than ``prune_before``."""
-        from steve import maint
+        from steve.store import maint
 
         return maint.gc(self.backend, prune_before=prune_before, dry_run=dry_run)
 
@@ -954,6 +963,18 @@ class Repo:
         with self.backend.transaction() as tx:
             for key in keys:
                 tx.delete_derived(space, key)
+
+    def manifest_head(self, oid: ObjectId) -> ManifestHead | None:
+        """The manifest index row of ``oid`` (kind, time, parents, summary), or None."""
+        return self.backend.manifest_head(oid)
+
+    def manifest_chain(self, oid: ObjectId, limit: int) -> list[tuple[ObjectId, ManifestHead]]:
+        """Index rows of ``oid`` and up to ``limit - 1`` first-parent ancestors."""
+        return self.backend.manifest_chain(oid, limit)
+
+    def manifest_rows(self, oid: bytes, limit: int) -> list[HeadRow]:
+        """:meth:`manifest_chain` as raw index rows (the log walk's fast path)."""
+        return self.backend.manifest_rows(oid, limit)
 
     def manifest_parents(self, oid: ObjectId) -> tuple[ObjectId, ...]:
         obj = self.read_object(oid)

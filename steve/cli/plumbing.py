@@ -381,7 +381,7 @@ def _cat_batch(repo: Repo, *, content: bool, all_objects: bool) -> None:
     put = writer.write
 
     def emit(oid: ObjectId) -> None:
-        got = repo.backend.read_with_info(oid)
+        got = repo.read_with_info(oid)
         if got is None:
             put(f"{oid.hex} missing\n".encode())
             return
@@ -759,8 +759,8 @@ def fsck(state: Context, as_json: bool, with_events: bool) -> None:
     'undelivered'.  Exit 9 on any problem.
     """
     from steve.events.fsck import EventsVerified, iter_fsck
-    from steve.maint import FsckProblem
     from steve.objects.oid import ObjectId
+    from steve.store.maint import FsckProblem
 
     repo = state.repo()
     objects = refs = 0

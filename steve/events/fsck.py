@@ -29,9 +29,9 @@ from typing import Any
 
 from steve.errors import SteveError
 from steve.events.log import EventLog, decode_outbox_payload
-from steve.maint import FsckProblem, FsckReport, ProblemKind
 from steve.objects.oid import ObjectId
 from steve.repo import Repo
+from steve.store.maint import FsckProblem, FsckReport, ProblemKind
 
 _STATE_TYPES = ("run.created", "run.transition", "ref.*", "manifest.frozen")
 
@@ -50,7 +50,8 @@ or the event count."""
 
 @dataclass(slots=True)
 class FullReport(FsckReport):
-    """:class:`steve.maint.FsckReport` plus the number of events verified (None: not asked)."""
+    """:class:`steve.store.maint.FsckReport` plus the number of events verified
+    (None: not asked)."""
 
     events: int | None = field(default=None)
 

@@ -189,7 +189,7 @@ class ToGit:
         self.new_parents: dict[bytes, tuple[bytes, ...]] = {}
 
     def _read(self, oid: ObjectId) -> tuple[ObjectType, StoredObject, bytes]:
-        found = self.repo.backend.read_with_info(oid)
+        found = self.repo.read_with_info(oid)
         if found is None:
             raise ObjectNotFound(oid.hex)
         kind, _, data = found

@@ -221,7 +221,7 @@ class _Export:
         cached = self.heads.pop(oid.raw, None)
         if cached is not None:
             return cached
-        chain = self.repo.backend.manifest_chain(oid, CHAIN_PREFETCH)
+        chain = self.repo.manifest_chain(oid, CHAIN_PREFETCH)
         if chain:
             if len(self.heads) > 16 * CHAIN_PREFETCH:
                 self.heads.clear()

@@ -165,7 +165,7 @@ def build_manifest(
     if amends is not None and amends not in parent_list:
         parent_list.append(amends)
     for i, p in enumerate(parent_list):
-        info = repo.backend.info(p)
+        info = repo.find_object(p)
         if info is None:
             problems.append((f"parents[{i}]", f"exists: no object {p.hex}"))
         elif not info.type.is_manifest:
@@ -174,7 +174,7 @@ def build_manifest(
     for spec, path, hex_id in body.referenced_ids():
         oid = ObjectId.from_hex(hex_id)
         links.add(oid)
-        info = repo.backend.info(oid)
+        info = repo.find_object(oid)
         if info is None:
             problems.append((path, f"exists: no object {hex_id} in the repository"))
             continue

@@ -47,13 +47,13 @@ def read_entry(repo: Repo, oid: ObjectId) -> LogEntry:
     Read from the store's manifest index (one small row, no decoding); an
     object the index lacks is decoded instead.
     """
-    head = repo.backend.manifest_head(oid)
+    head = repo.manifest_head(oid)
     return _entry(oid, head if head is not None else _decode_head(repo, oid))
 
 
 def _decode_head(repo: Repo, oid: ObjectId) -> ManifestHead:
     """The head of a manifest the index lacks, decoded from its stored bytes."""
-    found = repo.backend.read_with_info(oid)
+    found = repo.read_with_info(oid)
     if found is None:
         raise ObjectNotFound(oid.hex)
     kind, _, data = found
@@ -210,7 +210,7 @@ class _Prefetch:
         found = cache.pop(raw, None)
         if found is not None:
             return found
-        rows = self.repo.backend.manifest_rows(raw, self.batch)
+        rows = self.repo.manifest_rows(raw, self.batch)
         self.batch = min(self.batch * 2, self.MAX)
         if not rows:
             oid = ObjectId(raw)

@@ -177,14 +177,14 @@ def run_ref(run_id: str, kind: ObjectType) -> str:
 
 
 def list_runs(repo: Repo) -> list[Run]:
-    return [Run.from_record(r) for r in repo.backend.list_runs()]
+    return [Run.from_record(r) for r in repo.list_runs()]
 
 
 def current_run(repo: Repo) -> Run | None:
-    run_id = repo.backend.get_meta(CURRENT_RUN)
+    run_id = repo.get_meta(CURRENT_RUN)
     if run_id is None:
         return None
-    rec = repo.backend.get_run(run_id)
+    rec = repo.get_run(run_id)
     return None if rec is None else Run.from_record(rec)
 
 
@@ -195,14 +195,14 @@ def find_run(repo: Repo, spec: str | None = None) -> Run:
         if run is None:
             raise RunNotFound("(current)", "no current run; start one with `steve run new`")
         return run
-    rec = repo.backend.get_run(spec)
+    rec = repo.get_run(spec)
     if rec is not None:
         return Run.from_record(rec)
-    return Run.from_record(match_run(repo.backend.list_runs(), spec))
+    return Run.from_record(match_run(repo.list_runs(), spec))
 
 
 def transitions(repo: Repo, run_id: str) -> list[Transition]:
-    return [Transition.from_record(t) for t in repo.backend.transitions(run_id)]
+    return [Transition.from_record(t) for t in repo.run_transitions(run_id)]
 
 
 def run_manifests(repo: Repo, run_id: str) -> dict[ObjectType, ObjectId]:
@@ -277,7 +277,7 @@ def transition_in(
     if not tx.set_run_stage(run_id, current.value, target.value, now):
         actual = tx.read_run(run_id)
         raise StageChanged(run_id, current.value, actual.stage if actual else "(deleted)")
-    seq = len(repo.backend.transitions(run_id))
+    seq = len(repo.run_transitions(run_id))
     record = TransitionRecord(run_id, seq, current.value, target.value, trigger, now, actor)
     tx.append_transition(record)
     return Transition.from_record(record)
@@ -302,7 +302,7 @@ def goto(
     """
     why = NOT_AVAILABLE.get(target)
     if why is not None:
-        rec = repo.backend.get_run(run_id)
+        rec = repo.get_run(run_id)
         if rec is None:
             raise RunNotFound(run_id)
         if expected is not None and rec.stage != expected.value:

@@ -39,7 +39,7 @@ class Status:
 def status(repo: Repo) -> Status:
     run = current_run(repo)
     head = repo.head()
-    n_runs = len(repo.backend.list_runs())
+    n_runs = len(repo.list_runs())
     if run is None:
         return Status(None, [], [], head, n_runs)
     latest = run_manifests(repo, run.id)

@@ -16,7 +16,7 @@ once and checked:
 
 The walk holds the set of visited ids and a stack of pending references,
 never object bodies, so memory grows with the closure's id count only.
-The object walker and per-object check are fsck's (:mod:`steve.maint`).
+The object walker and per-object check are fsck's (:mod:`steve.store.maint`).
 """
 
 from __future__ import annotations
@@ -26,13 +26,13 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from steve.errors import ManifestInvalid, VerifyFailed
-from steve.maint import check_object, expected_types
 from steve.objects.model import Blob, ChunkedBlob, Manifest, ObjectType
 from steve.objects.oid import ObjectId
 from steve.objects.schemas import SCHEMAS, schema_for_version
 from steve.objects.schemas.common import validate_body
 from steve.porcelain.freeze import body_value
 from steve.repo import Repo
+from steve.store.maint import check_object, expected_types
 
 
 class VerifyKind(enum.StrEnum):
@@ -106,12 +106,11 @@ def check_manifest(obj: Manifest) -> str | None:
 
 def iter_verify(repo: Repo, root: ObjectId) -> Iterator[VerifyProblem | tuple[ObjectId, int]]:
     """Yield each problem as found and ``(id, stored size)`` for each object checked."""
-    backend = repo.backend
     seen: set[bytes] = {root.raw}
     stack: list[_Ref] = [(root, None, "the root", None)]
     while stack:
         oid, allowed, label, chunk_len = stack.pop()
-        found = backend.read_with_info(oid)
+        found = repo.read_with_info(oid)
         if found is None:
             yield VerifyProblem(VerifyKind.MISSING, oid, f"{label} is not in the store")
             continue

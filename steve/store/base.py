@@ -125,13 +125,18 @@ def check_expected(
         raise RefUpdateRejected(name, describe(expected), describe(current))
 
 
-class Transaction(Protocol):
+# --- writes: one protocol per concern, all inside one transaction ----------------------
+
+
+class ObjectWrites(Protocol):
     def put(self, oid: ObjectId, type_: ObjectType, size: int, data: bytes) -> None: ...
 
     def put_many(self, rows: Iterable[tuple[ObjectId, ObjectType, int, bytes]]) -> None: ...
 
     def delete_objects(self, oids: Iterable[ObjectId]) -> int: ...
 
+
+class RefWrites(Protocol):
     def read_ref(self, name: str) -> RefRecord | None: ...
 
     def set_ref(
@@ -148,6 +153,8 @@ class Transaction(Protocol):
 
     def delete_reflog(self, ref: str, keep_newest: int = 0) -> int: ...
 
+
+class RunWrites(Protocol):
     def read_run(self, run_id: str) -> RunRecord | None: ...
 
     def insert_run(self, run: RunRecord) -> None: ...
@@ -160,16 +167,22 @@ class Transaction(Protocol):
 
     def set_meta(self, key: str, value: str | None) -> None: ...
 
+
+class ManifestIndexWrites(Protocol):
+    def put_manifest_head(self, oid: ObjectId, head: ManifestHead | None) -> None:
+        """Set (``None``: drop) the manifest index row of ``oid``; for repairs."""
+        ...
+
+
+class DerivedWrites(Protocol):
     def put_derived(self, space: str, key: bytes, value: bytes) -> None:
         """Set ``key`` in the derived-data ``space`` (e.g. the git export map)."""
         ...
 
     def delete_derived(self, space: str, key: bytes) -> None: ...
 
-    def put_manifest_head(self, oid: ObjectId, head: ManifestHead | None) -> None:
-        """Set (``None``: drop) the manifest index row of ``oid``; for repairs."""
-        ...
 
+class OutboxWrites(Protocol):
     def append_outbox(self, event: OutboxEvent) -> None:
         """Queue ``event`` in the outbox; it commits (or rolls back) with the transaction."""
         ...
@@ -179,11 +192,22 @@ class Transaction(Protocol):
         ...
 
 
-class Backend(Protocol):
-    """An object database plus refs.  See tests/store/test_contract.py."""
+class Transaction(
+    ObjectWrites,
+    RefWrites,
+    RunWrites,
+    ManifestIndexWrites,
+    DerivedWrites,
+    OutboxWrites,
+    Protocol,
+):
+    """One atomic write: every concern's writes commit together or not at all."""
 
-    location: str
 
+# --- reads: one protocol per concern ------------------------------------------------------
+
+
+class ObjectReads(Protocol):
     def has(self, oid: ObjectId) -> bool: ...
 
     def read(self, oid: ObjectId) -> bytes | None: ...
@@ -202,6 +226,8 @@ class Backend(Protocol):
 
     def count(self) -> int: ...
 
+
+class RefReads(Protocol):
     def read_ref(self, name: str) -> RefRecord | None: ...
 
     def list_refs(self, prefix: str = "") -> list[tuple[str, RefRecord]]: ...
@@ -212,6 +238,8 @@ class Backend(Protocol):
 
     def reflog_refs(self) -> list[str]: ...
 
+
+class RunReads(Protocol):
     def get_run(self, run_id: str) -> RunRecord | None: ...
 
     def list_runs(self) -> list[RunRecord]:
@@ -224,6 +252,8 @@ class Backend(Protocol):
 
     def get_meta(self, key: str) -> str | None: ...
 
+
+class ManifestIndex(Protocol):
     def manifest_head(self, oid: ObjectId) -> ManifestHead | None:
         """The manifest index row of ``oid`` (None if it has none).
 
@@ -254,18 +284,48 @@ class Backend(Protocol):
         """Every row of the manifest index, in id order (fsck compares them)."""
         ...
 
+
+class DerivedMaps(Protocol):
     def get_derived(self, space: str, key: bytes) -> bytes | None: ...
 
     def iter_derived(self, space: str) -> Iterator[tuple[bytes, bytes]]:
         """``(key, value)`` pairs of ``space`` in key order, streamed."""
         ...
 
+
+class OutboxReads(Protocol):
     def outbox(self, limit: int, after: int = 0) -> list[OutboxEvent]:
         """The oldest ``limit`` undelivered events with ``seq > after``, in the order
         they were queued."""
         ...
 
     def outbox_count(self) -> int: ...
+
+
+class Maintenance(Protocol):
+    def check_integrity(self) -> list[str]:
+        """The storage's own consistency check (page HMACs, structure); empty when sound."""
+        ...
+
+    def vacuum(self) -> None:
+        """Give the space freed by deletes back (after gc)."""
+        ...
+
+
+class Backend(
+    ObjectReads,
+    RefReads,
+    RunReads,
+    ManifestIndex,
+    DerivedMaps,
+    OutboxReads,
+    Maintenance,
+    Protocol,
+):
+    """An object database plus refs, runs, indexes and the outbox, written through
+    one :class:`Transaction`.  See tests/store/test_contract.py."""
+
+    location: str
 
     def transaction(self) -> AbstractContextManager[Transaction]: ...
 

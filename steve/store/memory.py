@@ -325,5 +325,11 @@ class MemoryBackend:
                 self._outbox_seq += 1
                 self._outbox.append(replace(event, seq=self._outbox_seq))
 
+    def check_integrity(self) -> list[str]:
+        return []  # nothing on disk to damage
+
+    def vacuum(self) -> None:
+        pass  # freed memory is returned as objects are dropped
+
     def close(self) -> None:
         pass

@@ -508,7 +508,8 @@ class SqlCipherBackend:
         """Fold the WAL into the main file (before the database files move)."""
         self._db.checkpoint()
 
-    def incremental_vacuum(self) -> None:
+    def vacuum(self) -> None:
+        """Return the pages freed by deletes to the file system (incremental vacuum)."""
         with self._errors():
             self._conn.execute("PRAGMA incremental_vacuum")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")

@@ -117,3 +117,15 @@ def test_events_lost_with_a_deleted_wal_are_reported(
         assert any("transition #2 has no run.transition event" in d for d in details)
         assert any("stage is PLAN, its events end in RESEARCH" in d for d in details)
         assert any(d.startswith("ref refs/heads/main is ") for d in details)
+
+
+def test_events_waiting_in_the_outbox_are_reported_as_undelivered() -> None:
+    repo = Repo.memory()
+    repo.update_ref("refs/heads/main", repo.write_blob(b"x"))  # no sink: stays in the outbox
+    with EventLog.memory() as log:  # a log the repository does not drain into
+        report = fsck(repo, log)
+        assert [p.kind.value for p in report.problems] == ["undelivered"]
+        assert "ref.updated committed but not yet in the event log" in report.problems[0].detail
+        repo.events.sink = log
+        repo.drain()
+        assert fsck(repo, log).ok

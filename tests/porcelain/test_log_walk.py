@@ -217,7 +217,7 @@ def test_v3_index_is_rebuilt_with_positions_on_open(tmp_path: Path, fast_kdf: Kd
         conn.executemany("INSERT INTO manifests VALUES (?,?,?,?,?,?)", rows)
         conn.execute("UPDATE meta SET value = 3 WHERE key = 'schema_version'")
     with Repo.open(tmp_path / "r", passphrase="pw") as repo:
-        assert repo.backend.get_meta("schema_version") == str(SCHEMA_VERSION)  # migrated through
+        assert repo.backend.get_meta("schema_version") == str(SCHEMA_VERSION)
         assert _unlinked(repo) == 0
         assert [e.oid for e in walk(repo, [repo.rev_parse("main")])] == ids[::-1]
         assert repo.fsck().ok

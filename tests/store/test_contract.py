@@ -13,7 +13,7 @@ import pytest
 from steve.errors import RefUpdateRejected
 from steve.objects.model import Blob, ObjectType, Tree, TreeEntry, hash_object
 from steve.objects.oid import ObjectId
-from steve.store.base import ANY, Backend, ReflogEntry, RefRecord
+from steve.store.base import ANY, Backend, OutboxEvent, ReflogEntry, RefRecord
 
 
 class Boom(Exception):
@@ -471,3 +471,41 @@ def test_derived_maps_are_per_space_and_transactional(backend: Backend) -> None:
         tx.put_derived("a", b"k1", b"changed")
         tx.delete_derived("a", b"k2")
     assert list(backend.iter_derived("a")) == [(b"k1", b"changed")]
+
+
+# --- the outbox and maintenance (one repository transaction; item 21's protocol) ---------
+
+
+def _event(n: int) -> OutboxEvent:
+    return OutboxEvent(0, 1_700_000_000_000 + n, "ref.updated", None, "c", "a", b"\xa0")
+
+
+def test_outbox_commits_and_rolls_back_with_the_transaction(backend: Backend) -> None:
+    oid, t, s, d = blob(b"with its event")
+    with backend.transaction() as tx:
+        tx.put(oid, t, s, d)
+        tx.append_outbox(_event(1))
+        tx.append_outbox(_event(2))
+    with pytest.raises(Boom), backend.transaction() as tx:
+        tx.put(*blob(b"rolled back"))
+        tx.append_outbox(_event(3))
+        raise Boom
+    rows = backend.outbox(10)
+    assert [r.time_ms for r in rows] == [1_700_000_000_001, 1_700_000_000_002]
+    assert rows[0].seq < rows[1].seq and backend.outbox_count() == 2
+    assert backend.outbox(10, after=rows[0].seq) == rows[1:]
+    with backend.transaction() as tx:
+        assert tx.delete_outbox(rows[0].seq) == 1
+        tx.append_outbox(_event(4))
+    later = backend.outbox(10)
+    assert [r.time_ms for r in later] == [1_700_000_000_002, 1_700_000_000_004]
+    assert later[-1].seq > rows[1].seq  # numbers are never reused
+
+
+def test_integrity_check_and_vacuum(backend: Backend) -> None:
+    put_ids(backend, [raw_id(f"{i:02x}") for i in range(50)])
+    with backend.transaction() as tx:
+        tx.delete_objects([raw_id(f"{i:02x}") for i in range(50)])
+    backend.vacuum()
+    assert backend.check_integrity() == []
+    assert backend.count() == 0

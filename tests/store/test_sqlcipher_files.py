@@ -25,10 +25,10 @@ from steve.errors import (
     StorageError,
     WrongKey,
 )
-from steve.maint import ProblemKind
 from steve.objects.model import Blob, ObjectType, hash_object
 from steve.repo import Repo
 from steve.store.kdf import KdfParams
+from steve.store.maint import ProblemKind
 from tests.conftest import PASSPHRASE, make_fast_kdf
 
 SENTINEL = "SENTINEL-7f3a9c1e-PLAINTEXT-MUST-NOT-LEAK"

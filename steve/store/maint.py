@@ -31,7 +31,6 @@ from steve.objects.model import (
 from steve.objects.oid import ObjectId
 from steve.objects.summary import ManifestHead, read_head
 from steve.store.base import Backend, ObjectInfo
-from steve.store.sqlite import SqlCipherBackend
 
 
 class ProblemKind(enum.StrEnum):
@@ -131,13 +130,12 @@ def check_object(
 
 def iter_fsck(backend: Backend) -> Iterator[FsckProblem | ObjectId | str]:
     """Yield problems as they are found, plus each checked object id / ref name."""
-    if isinstance(backend, SqlCipherBackend):
-        try:
-            for msg in backend.check_integrity():
-                yield FsckProblem(ProblemKind.DATABASE, None, msg)
-        except SteveError as exc:
-            yield FsckProblem(ProblemKind.DATABASE, None, f"{exc.message}: {exc.detail}")
-            return
+    try:
+        for msg in backend.check_integrity():
+            yield FsckProblem(ProblemKind.DATABASE, None, msg)
+    except SteveError as exc:
+        yield FsckProblem(ProblemKind.DATABASE, None, f"{exc.message}: {exc.detail}")
+        return
     try:
         for info in backend.iter_info():
             data = backend.read(info.oid)
@@ -387,8 +385,7 @@ def gc(backend: Backend, *, prune_before: int | None, dry_run: bool = False) -> 
         for i in range(0, len(order), 1000):
             with backend.transaction() as tx:
                 pruned += tx.delete_objects(order[i : i + 1000])
-        if isinstance(backend, SqlCipherBackend):
-            backend.incremental_vacuum()
+        backend.vacuum()
     elif dry_run:
         pruned = len(doomed)
     repaired = 0 if dry_run else repair_index(backend)
