@@ -902,7 +902,7 @@ class TestsFailed(SteveError):
     code = "STEVE-BUILD-005"
     exit_code = EXIT_FAILED
     action = (
-        "Read the failing cases above and the output with `steve logs`; the run is back in "
+        "Read the failures above and the output with `steve logs`; the run is back in "
         "BUILD: change the plan with `steve plan FILE` (recorded as an amendment) or fix its "
         "inputs, then run `steve build` and `steve test`."
     )

@@ -444,6 +444,9 @@ def _print_test_report(report: TestReport) -> None:
             )
             for case in junit.failed:
                 _echo(_case_lines(case))
+        elif not o.ok and o.kind == "test" and not o.junit:
+            why = "declare the report file as an output ending in .xml"
+            _echo(f"{'':8} {'':12}  junit: none ({why})")
         if not o.ok and o.receipt is not None:
             _echo(f"{'':8} {'':12}  output: steve logs {o.receipt.short()}")
     for s in report.stale:
