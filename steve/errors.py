@@ -229,8 +229,8 @@ class InvalidInput(SteveError):
     exit_code = EXIT_INVALID
     action = "Fix the value named above and retry."
 
-    def __init__(self, message: str, detail: str = "") -> None:
-        super().__init__(message, detail)
+    def __init__(self, message: str, detail: str = "", action: str | None = None) -> None:
+        super().__init__(message, detail, action)
 
 
 # --- refs and revisions -----------------------------------------------------------

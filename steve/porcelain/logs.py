@@ -94,7 +94,11 @@ def _receipts(repo: Repo, target: str | None) -> list[ObjectId]:
     plan = run_manifests(repo, run.id).get(ObjectType.PLAN)
     if plan is None or not receipts:
         if not receipts:
-            raise InvalidInput("the run has no receipts", f"run {run.id}: run `steve build` first")
+            raise InvalidInput(
+                "the run has no receipts",
+                f"run {run.id}: no step has run yet",
+                action="Run `steve build` first (or `steve test`), then `steve logs`.",
+            )
         return receipts
     order = {n.id: i for i, n in enumerate(load_plan(repo, plan).nodes)}
     nodes = {oid: read_receipt(repo, oid).node for oid in receipts}

@@ -120,3 +120,14 @@ def test_follow_on_the_command_line_and_truncated_logs(
     assert res.output.splitlines()[0] == (
         f"==> gen stdout (receipt {gen.receipt.short()}) (truncated at the output limit) <=="
     )
+
+
+def test_logs_of_a_run_without_receipts_says_to_build_first(
+    repo: Repo, repo_path: Path, steve_env: dict[str, str]
+) -> None:
+    # the hint was InvalidInput's generic "Fix the value named above and retry."
+    run_with_plan(repo, chain_plan(repo.write_blob(b"s")))
+    res = steve(steve_env, "logs")
+    assert res.exit_code == 6, res.output
+    assert "hint: Run `steve build` first" in res.output
+    assert "Fix the value named above" not in res.output
