@@ -105,6 +105,13 @@ def _receipts(repo: Repo, target: str | None) -> list[ObjectId]:
     return sorted(receipts, key=lambda oid: (order.get(nodes[oid], len(order)), nodes[oid]))
 
 
+def latest_start(log: EventLog, run_id: str) -> int | None:
+    """The event seq of the run's latest ``steve build``/``steve test`` start; None when
+    none has started yet (:func:`follow_logs` then waits for the next one)."""
+    seqs = [e.seq for kind in STARTED for e in log.events(run_id=run_id, event_type=kind)]
+    return max(seqs, default=None)
+
+
 def follow_logs(
     log: EventLog,
     run_id: str,
@@ -115,10 +122,7 @@ def follow_logs(
 ) -> Iterator[LogPiece]:
     """A run's step output as it is spooled into the event log: from the start of its
     latest ``steve build``/``steve test`` (or the next one) until that one finishes."""
-    start = 1
-    for kind in STARTED:
-        for event in log.events(run_id=run_id, event_type=kind):
-            start = max(start, event.seq)
+    start = latest_start(log, run_id) or 1
     for event in log.follow(run_id=run_id, from_seq=start, poll=poll, stop=stop):
         if event.event_type in FINISHED:
             return
