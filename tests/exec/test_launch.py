@@ -83,5 +83,5 @@ def test_a_missing_program_still_fails_to_start(
     spec = make_spec("true")
     spec = type(spec)(**{**spec.__dict__, "command": ("no-such-program", "x")})
     result = DockerRunner(engine).run(repo, spec)
-    assert result.failure is not None and result.failure.value == "StartFailed"
+    assert result.failure is not None and result.failure.value == "ContainerError.StartFailed"
     assert "no-such-program" in result.failure_detail

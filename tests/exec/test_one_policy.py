@@ -165,7 +165,7 @@ def test_the_runner_never_creates_a_container_with_the_socket(
         "ls -l /s", host_mounts=(mount,), user="0:0", granted=("host_mount", "root_user")
     )
     result = DockerRunner(engine).run(repo, spec)
-    assert result.failure is not None and result.failure.value == "PolicyDenied"
+    assert result.failure is not None and result.failure.value == "ContainerError.PolicyDenied"
     assert "docker.sock" in result.failure_detail
     assert result.container_id == ""
     assert labelled(engine, f"steve.run={spec.run_id}") == ([], [])
