@@ -289,8 +289,8 @@ class InvalidInput(SteveError):
     exit_code = EXIT_INVALID
     action = "Fix the value named above and retry."
 
-    def __init__(self, message: str, detail: str = "") -> None:
-        super().__init__(message, detail)
+    def __init__(self, message: str, detail: str = "", action: str | None = None) -> None:
+        super().__init__(message, detail, action)
 
 
 # --- refs and revisions -----------------------------------------------------------
@@ -962,7 +962,7 @@ class TestsFailed(SteveError):
     code = "STEVE-BUILD-005"
     exit_code = EXIT_FAILED
     action = (
-        "Read the failing cases above and the output with `steve logs`; the run is back in "
+        "Read the failures above and the output with `steve logs`; the run is back in "
         "BUILD: change the plan with `steve plan FILE` (recorded as an amendment) or fix its "
         "inputs, then run `steve build` and `steve test`."
     )

@@ -6,7 +6,8 @@
 #
 # The files of each PACKAGE (`dpkg -L`, without documentation) and, for every
 # ELF file among them, the shared libraries and loader `ldd` names are copied
-# into an empty root (FROM scratch), with a minimal /etc/passwd and a /tmp;
+# into an empty root (FROM scratch), with dash as /bin/sh (steps run through
+# /bin/sh), a minimal /etc/passwd and a /tmp;
 # the root is packed as a tarball and imported with `steve image import`.
 # The image id (sha256:...) is printed on standard output: pin it in a plan.
 # Progress goes to standard error.  Examples (Debian 12):
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --tag) tag="${2:?--tag needs NAME[:TAG]}"; shift 2 ;;
         --tag=*) tag="${1#--tag=}"; shift ;;
-        -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
         -*) echo "toolchain-image: unknown option $1" >&2; exit 2 ;;
         *) packages+=("$1"); shift ;;
     esac
@@ -34,6 +35,9 @@ if [ -z "$tag" ] || [ ${#packages[@]} -eq 0 ]; then
     echo "usage: tools/toolchain-image.sh --tag NAME[:TAG] PACKAGE..." >&2
     exit 2
 fi
+# a step runs as `/bin/sh /steve/cmd` (steve.exec.launch): every image needs a POSIX
+# shell, so Debian's dash (an essential package, about 130 kB) always comes along
+case " ${packages[*]} " in *" dash "*) ;; *) packages+=(dash) ;; esac
 for tool in dpkg dpkg-query ldd tar steve; do
     command -v "$tool" >/dev/null || { echo "toolchain-image: $tool is required" >&2; exit 2; }
 done
@@ -92,18 +96,9 @@ sort -u "$libs" | while IFS= read -r lib; do
     put "$(readlink -f "$lib")" deref       # and at its real path
 done
 
-# every step starts as `/bin/sh /steve/cmd` (its command travels in the input
-# archive, never in the engine's configuration), so the image needs a shell:
-# the host's /bin/sh and its libraries, unless a package brought one
-if [ ! -e "$root/bin/sh" ] && [ ! -L "$root/bin/sh" ]; then
-    mkdir -p "$root/bin"
-    cp -L /bin/sh "$root/bin/sh"
-    ldd /bin/sh 2>/dev/null | awk '/=> \//{print $3} /^\t\//{print $1}' | sort -u \
-        | while IFS= read -r lib; do
-            put "$lib" deref
-            put "$(readlink -f "$lib")" deref
-        done
-fi
+# /bin/sh is dash here, whatever the host's /bin/sh points at
+rm -f "$root/bin/sh"
+ln -s dash "$root/bin/sh"
 
 # who the steps run as (uid 65534) and root, for programs that look users up
 rm -f "$root/etc/passwd" "$root/etc/group"

@@ -444,6 +444,9 @@ def _print_test_report(report: TestReport) -> None:
             )
             for case in junit.failed:
                 _echo(_case_lines(case))
+        elif not o.ok and o.kind == "test" and not o.junit:
+            why = "declare the report file as an output ending in .xml"
+            _echo(f"{'':8} {'':12}  junit: none ({why})")
         if not o.ok and o.receipt is not None:
             _echo(f"{'':8} {'':12}  output: steve logs {o.receipt.short()}")
     for s in report.stale:
@@ -544,15 +547,22 @@ def _replay(
 @pass_state
 def logs_cmd(state: Context, target: str | None, node: str | None, follow: bool) -> None:
     """Print the labelled stdout and stderr of a receipt's step or of a run's steps."""
-    from steve.porcelain.logs import follow_logs, step_logs
+    from steve.porcelain.logs import follow_logs, latest_start, step_logs
     from steve.porcelain.runs import find_run
 
     repo = state.repo()
     out = sys.stdout.buffer
     if follow:
         run = find_run(repo, target)
+        events = state.event_log()
+        if latest_start(events, run.id) is None:
+            click.echo(
+                f"steve: no build or test of run {run.id} yet: waiting for the next "
+                "`steve build` or `steve test` (Ctrl-C stops)",
+                err=True,
+            )
         last: tuple[str, str] | None = None
-        for piece in follow_logs(state.event_log(), run.id, node=node):
+        for piece in follow_logs(events, run.id, node=node):
             if (piece.node, piece.stream) != last:
                 last = (piece.node, piece.stream)
                 out.write(f"==> {piece.node} {piece.stream} <==\n".encode())

@@ -596,7 +596,14 @@ class DockerRunner:
             try:
                 api.start(cid)
             except docker.errors.APIError as exc:
-                return str(exc.explanation or exc)
+                why = str(exc.explanation or exc)
+                if f'"{ENTRYPOINT[0]}"' in why and "no such file" in why:
+                    return (
+                        f"the image has no {ENTRYPOINT[0]}: a step runs as "
+                        f"`{' '.join(ENTRYPOINT)}`, so its image needs a POSIX shell "
+                        f"(tools/toolchain-image.sh adds dash); {why}"
+                    )
+                return why
             except TRANSPORT_ERRORS as exc:
                 with engine_call(where, "start"):
                     raise exc

@@ -327,6 +327,8 @@ def export_git(
     Without ``refs`` (and not ``all_refs``) it exports every branch and the
     refs of the run ``run`` (the current run, which the caller knows).  A
     target whose HEAD names no ref gets HEAD pointed at an exported branch.
+    A ref git cannot hold is refused when named in ``refs``; in the default
+    selection and with ``all_refs`` it is skipped and listed.
 
     Raises NonFastForward (nothing written) when a target ref would lose
     commits and ``force`` is not set; NotRepresentable for a named ref git
@@ -338,7 +340,7 @@ def export_git(
     branch = head.symbolic if head is not None and head.symbolic else DEFAULT_BRANCH
     target, created = open_or_create(path, bare=bare, branch=branch)
     try:
-        return _run(repo, target, path, created, selected, force=force, strict=not all_refs)
+        return _run(repo, target, path, created, selected, force=force, strict=bool(refs))
     finally:
         target.close()
 

@@ -94,11 +94,22 @@ def _receipts(repo: Repo, target: str | None) -> list[ObjectId]:
     plan = run_manifests(repo, run.id).get(ObjectType.PLAN)
     if plan is None or not receipts:
         if not receipts:
-            raise InvalidInput("the run has no receipts", f"run {run.id}: run `steve build` first")
+            raise InvalidInput(
+                "the run has no receipts",
+                f"run {run.id}: no step has run yet",
+                action="Run `steve build` first (or `steve test`), then `steve logs`.",
+            )
         return receipts
     order = {n.id: i for i, n in enumerate(load_plan(repo, plan).nodes)}
     nodes = {oid: read_receipt(repo, oid).node for oid in receipts}
     return sorted(receipts, key=lambda oid: (order.get(nodes[oid], len(order)), nodes[oid]))
+
+
+def latest_start(log: EventLog, run_id: str) -> int | None:
+    """The event seq of the run's latest ``steve build``/``steve test`` start; None when
+    none has started yet (:func:`follow_logs` then waits for the next one)."""
+    seqs = [e.seq for kind in STARTED for e in log.events(run_id=run_id, event_type=kind)]
+    return max(seqs, default=None)
 
 
 def follow_logs(
@@ -111,10 +122,7 @@ def follow_logs(
 ) -> Iterator[LogPiece]:
     """A run's step output as it is spooled into the event log: from the start of its
     latest ``steve build``/``steve test`` (or the next one) until that one finishes."""
-    start = 1
-    for kind in STARTED:
-        for event in log.events(run_id=run_id, event_type=kind):
-            start = max(start, event.seq)
+    start = latest_start(log, run_id) or 1
     for event in log.follow(run_id=run_id, from_seq=start, poll=poll, stop=stop):
         if event.event_type in FINISHED:
             return

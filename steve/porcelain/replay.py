@@ -307,7 +307,11 @@ def replay_all(
     target = find_run(repo, run)
     receipts = run_receipts(repo, target.id)
     if not receipts:
-        raise InvalidInput("the run has no receipts", f"run {target.id}: run `steve build` first")
+        raise InvalidInput(
+            "the run has no receipts",
+            f"run {target.id}: no step has run yet",
+            action="Run `steve build` first (or `steve test`), then replay its receipts.",
+        )
     out = []
     for receipt in receipts:
         report = replay(repo, runner, receipt, clock=clock, tz=tz, on_log=on_log)

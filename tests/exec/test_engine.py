@@ -19,6 +19,7 @@ from steve.errors import (
     InvalidInput,
 )
 from steve.exec import DockerRunner, Engine, ImageRecord, check_pinned, connect
+from steve.objects.schemas.failures import FailureClass
 from steve.repo import Repo
 from tests.docker_fixtures import BUSYBOX, BUSYBOX_TAG
 from tests.exec.conftest import MakeSpec
@@ -127,6 +128,22 @@ def test_import_a_rootfs_tarball(
         result = DockerRunner(engine).run(repo, make_spec("echo imported", image=record.id))
         assert result.failure is None, result.failure_detail
         assert repo.read_blob(result.stdout) == b"imported\n"
+    finally:
+        engine.api.remove_image(record.id, force=True)
+
+
+def test_an_image_without_a_shell_is_told_plainly(
+    engine: Engine, repo: Repo, make_spec: MakeSpec, tmp_path: Path
+) -> None:
+    tarball = tmp_path / "rootfs.tar"
+    with tarfile.open(tarball, "w") as tar:
+        tar.add(BUSYBOX, arcname="bin/busybox")  # a program, but no /bin/sh
+    record = engine.images.import_tarball(tarball, "steve-test-noshell:latest")
+    try:
+        result = DockerRunner(engine).run(repo, make_spec("echo hi", image=record.id))
+        assert result.failure is FailureClass.START_FAILED
+        assert result.failure_detail.startswith("the image has no /bin/sh"), result.failure_detail
+        assert "tools/toolchain-image.sh" in result.failure_detail
     finally:
         engine.api.remove_image(record.id, force=True)
 

@@ -292,6 +292,24 @@ def test_ref_mapping_skips_and_refusals(steve_repo: Repo, tmp_path: Path, git: G
         export_git(steve_repo, out, ["nope"])
 
 
+def test_the_default_export_skips_a_branch_holding_a_tree(
+    steve_repo: Repo, tmp_path: Path, git: Git
+) -> None:
+    # the README's tour points main at a tree (`steve update-ref refs/heads/main TREE`);
+    # a plain `steve export-git` names no ref, so that branch is skipped and listed, and
+    # the run's manifests are exported, as with --all
+    ids = make_history(steve_repo, {"a": []})
+    steve_repo.update_ref("refs/runs/R1/design", ids["a"])
+    steve_repo.update_ref("refs/heads/main", steve_repo.write_tree(Path(__file__).parent))
+    out = tmp_path / "out.git"
+    report = export_git(steve_repo, out, bare=True, run="R1")
+    assert [r.git_ref for r in report.refs] == ["refs/heads/runs/R1/design"]
+    assert [s.steve_ref for s in report.skipped] == ["refs/heads/main"]
+    assert git(out, "log", "--oneline").returncode == 0
+    with pytest.raises(NotRepresentable):  # named, it is refused
+        export_git(steve_repo, out, ["main"])
+
+
 def test_target_that_is_not_a_git_repository(steve_repo: Repo, tmp_path: Path) -> None:
     ids = make_history(steve_repo, {"a": []})
     steve_repo.update_ref("refs/heads/main", ids["a"])

@@ -171,6 +171,25 @@ def test_without_a_plan_the_commands_say_so(
     assert res.exit_code == 5 and "[STEVE-BUILD-001]" in res.output
 
 
+def test_a_failing_test_without_a_junit_report_says_how_to_get_one(
+    repo: Repo, steve_env: dict[str, str], engine: Engine, busybox_image: ImageRecord
+) -> None:
+    # a new user's test writes its report into a directory output: steve test has no
+    # case to show, and says where a JUnit report must be for its cases to be shown
+    check = "mkdir -p report && echo '<testsuite/>' > report/junit.xml && exit 1"
+    draft = plan_draft(
+        [node("t", kind="test", image=busybox_image.id, command=["sh", "-c", check],
+              outputs=["report"])]
+    )  # fmt: skip
+    run_id, _ = run_with_plan(repo, draft)
+    runs.goto(repo, run_id, Stage.BUILD, now=1_700_000_001, actor="t")
+    res = steve(steve_env, "test")
+    assert res.exit_code == EXIT_FAILED, res.output
+    lines = [x.strip() for x in res.output.splitlines()]
+    assert "junit: none (declare the report file as an output ending in .xml)" in lines
+    assert not any("failing cases above" in x for x in lines)
+
+
 BUILD_KEYS = {"run", "plan", "stage", "ok", "counts", "nodes", "stale"}
 NODE_KEYS = {
     "node",

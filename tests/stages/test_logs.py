@@ -120,3 +120,38 @@ def test_follow_on_the_command_line_and_truncated_logs(
     assert res.output.splitlines()[0] == (
         f"==> gen stdout (receipt {gen.receipt.short()}) (truncated at the output limit) <=="
     )
+
+
+def test_logs_of_a_run_without_receipts_says_to_build_first(
+    repo: Repo, repo_path: Path, steve_env: dict[str, str]
+) -> None:
+    # the hint was InvalidInput's generic "Fix the value named above and retry."
+    run_with_plan(repo, chain_plan(repo.write_blob(b"s")))
+    res = steve(steve_env, "logs")
+    assert res.exit_code == 6, res.output
+    assert "hint: Run `steve build` first" in res.output
+    assert "Fix the value named above" not in res.output
+
+
+def test_follow_before_any_build_says_it_waits(repo: Repo, steve_env: dict[str, str]) -> None:
+    # it used to wait in silence: a new user saw a hung command
+    run_with_plan(repo, chain_plan(repo.write_blob(b"s")))
+    results: list[Result] = []
+    follower = threading.Thread(
+        target=lambda: results.append(steve(steve_env, "logs", "--follow")), daemon=True
+    )
+    follower.start()
+    time.sleep(0.5)
+    log = EventLog.for_repo(repo)
+    try:
+        assert build(repo, FakeRunner(), events=log).ok
+    finally:
+        log.close()
+    follower.join(20)
+    assert results, "--follow did not end with the build"
+    lines = results[0].output.splitlines()
+    assert lines[0].startswith("steve: no build or test of run ")
+    assert lines[0].endswith(
+        "yet: waiting for the next `steve build` or `steve test` (Ctrl-C stops)"
+    )
+    assert lines[1:] == ["==> gen stdout <==", "ran gen", "==> asm stdout <==", "ran asm"]
