@@ -225,7 +225,7 @@ def events_verify(
     kept = [] if witness is None or pinned is None else witnessed(witness, pinned)
     log = state.event_log()
     if pinned is not None:
-        kept += recorded_witness(log, pinned)
+        kept += recorded_witness(log, pinned, state.repo())
     report = log.verify(public_key=pinned, require_sealed=require_sealed, witnessed=kept)
     keys = sorted(p.hex() for p in log.public_keys().values())
     for problem in report.problems:
@@ -287,7 +287,7 @@ def events_seal(state: Context, as_json: bool) -> None:
     log = state.event_log()
     segment = log.seal(key=key)
     checkpoint = log.store().checkpoints()[-1] if segment is not None else log.checkpoint(key=key)
-    record_newest_checkpoint(log, key.public_key)
+    record_newest_checkpoint(log, key.public_key, state.repo())
     del key
     info = {
         "segment": None

@@ -37,6 +37,7 @@ from steve.errors import (
 )
 
 if TYPE_CHECKING:
+    from steve.events.store import Checkpoint
     from steve.objects.model import ObjectType, StoredObject
     from steve.objects.oid import ObjectId
     from steve.repo import Repo
@@ -746,11 +747,15 @@ def fsck(state: Context, as_json: bool, with_events: bool) -> None:
     events: int | None = None
     counts: dict[str, int] = {}
     log = key = None
+    kept: list[Checkpoint] = []
     if with_events:
         from steve.cli.events import pinned_key
+        from steve.cli.identity import recorded_witness
 
         log, key = state.event_log(), pinned_key(state)
-    for item in iter_fsck(repo, log, public_key=key):
+        if key is not None:
+            kept = recorded_witness(log, key, repo)
+    for item in iter_fsck(repo, log, public_key=key, witnessed=kept):
         if isinstance(item, FsckProblem):
             counts[item.kind.value] = counts.get(item.kind.value, 0) + 1
             if as_json:
