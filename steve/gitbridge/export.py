@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dulwich.file import FileLocked
 from dulwich.objects import ObjectID
 from dulwich.refs import Ref as GitRefName
 
@@ -358,6 +359,7 @@ def _run(
     present = TargetObjects(target)
     current = read_refs(target)
     chosen, skipped = _check_refs(repo, selected, current, strict=strict)
+    _check_unlocked(Path(target.controldir()), [git_ref for _, git_ref, _ in chosen])
     with PackWriter(pack_dir, present) as pack:
         ex = _Export(repo, target, pack, empty=present.empty)
         planned: list[tuple[str, str, bytes, int, ObjectId]] = []
@@ -453,6 +455,20 @@ def _check_refs(
     return chosen, skipped
 
 
+def _check_unlocked(controldir: Path, git_refs: Iterable[str]) -> None:
+    """GitFailure, before anything is written, if a ref the export writes is locked
+    (``<ref>.lock``: a git command is running, or was killed and left it), so the
+    export never stops after writing some refs."""
+    for git_ref in git_refs:
+        lock = controldir / (git_ref + ".lock")
+        if lock.exists():
+            raise GitFailure(
+                f"update {git_ref}",
+                f"{lock} exists (a git command is running, or was killed: remove the "
+                "file if none is); nothing was written",
+            )
+
+
 def _set_ref(target: GitRepo, r: RefResult) -> None:
     name = GitRefName(r.git_ref.encode())
     new = ObjectID(r.new.encode())
@@ -463,6 +479,8 @@ def _set_ref(target: GitRepo, r: RefResult) -> None:
             ok = target.refs.set_if_equals(
                 name, ObjectID(r.old.encode()), new, message=REFLOG_MESSAGE
             )
+    except FileLocked as exc:
+        raise GitFailure(f"update {r.git_ref}", f"locked by another git process: {exc}") from exc
     except GIT_READ_ERRORS as exc:
         raise GitFailure(f"update {r.git_ref}", str(exc)) from exc
     if not ok:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from steve.errors import NotRepresentable
+from steve.errors import GitFailure, NotRepresentable
 from steve.gitbridge import export_git
 from steve.repo import Repo
 from steve.store.kdf import KdfParams
@@ -106,3 +106,24 @@ def test_a_killed_exports_temporary_pack_is_removed_by_the_next_run(
     assert report.pack is not None
     assert not list(pack_dir.glob("tmp-steve-*"))
     assert git(out, "fsck", "--strict", "--full").returncode == 0
+
+
+@pytest.mark.parametrize("lock", ["refs/heads/zz.lock", "refs/heads/mm.lock"])
+def test_a_stale_git_lock_refuses_the_export_before_any_ref_is_written(
+    steve_repo: Repo, tmp_path: Path, git: Git, lock: str
+) -> None:
+    """A lock file a killed git left behind: the export used to write the refs before
+    the locked one, then stop with a traceback (dulwich's FileLocked)."""
+    ids = make_history(steve_repo, {"a": []})
+    for name in ("refs/heads/aa", "refs/heads/mm", "refs/heads/zz"):
+        steve_repo.update_ref(name, ids["a"])
+    out = tmp_path / "locked"
+    git(tmp_path, "init", "-q", str(out))
+    (out / ".git" / lock).write_bytes(b"")
+    with pytest.raises(GitFailure, match=r"\.lock"):
+        export_git(steve_repo, out, all_refs=True)
+    assert git_refs(git, out) == {}  # not a single ref written
+    assert pack_files(out) == []
+    (out / ".git" / lock).unlink()  # once the lock is gone, the same export succeeds
+    export_git(steve_repo, out, all_refs=True)
+    assert set(git_refs(git, out)) == {"refs/heads/aa", "refs/heads/mm", "refs/heads/zz"}
