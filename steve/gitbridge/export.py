@@ -55,6 +55,7 @@ from steve.gitbridge.target import (
     read_raw,
     read_refs,
 )
+from steve.gitbridge.witness import CHECKPOINTS_REF
 from steve.objects.model import Manifest, ObjectType, Tag
 from steve.objects.oid import ObjectId
 from steve.refs.names import HEAD, length_problem
@@ -359,7 +360,9 @@ def _run(
     present = TargetObjects(target)
     current = read_refs(target)
     chosen, skipped = _check_refs(repo, selected, current, strict=strict)
-    _check_unlocked(Path(target.controldir()), [git_ref for _, git_ref, _ in chosen])
+    # the checkpoints ref too: the CLI exports it right after the refs
+    writes = [git_ref for _, git_ref, _ in chosen] + [CHECKPOINTS_REF.decode()]
+    _check_unlocked(Path(target.controldir()), writes)
     with PackWriter(pack_dir, present) as pack:
         ex = _Export(repo, target, pack, empty=present.empty)
         planned: list[tuple[str, str, bytes, int, ObjectId]] = []

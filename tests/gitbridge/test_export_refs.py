@@ -108,7 +108,9 @@ def test_a_killed_exports_temporary_pack_is_removed_by_the_next_run(
     assert git(out, "fsck", "--strict", "--full").returncode == 0
 
 
-@pytest.mark.parametrize("lock", ["refs/heads/zz.lock", "refs/heads/mm.lock"])
+@pytest.mark.parametrize(
+    "lock", ["refs/heads/zz.lock", "refs/heads/mm.lock", "refs/steve/checkpoints.lock"]
+)
 def test_a_stale_git_lock_refuses_the_export_before_any_ref_is_written(
     steve_repo: Repo, tmp_path: Path, git: Git, lock: str
 ) -> None:
@@ -119,6 +121,7 @@ def test_a_stale_git_lock_refuses_the_export_before_any_ref_is_written(
         steve_repo.update_ref(name, ids["a"])
     out = tmp_path / "locked"
     git(tmp_path, "init", "-q", str(out))
+    (out / ".git" / lock).parent.mkdir(parents=True, exist_ok=True)
     (out / ".git" / lock).write_bytes(b"")
     with pytest.raises(GitFailure, match=r"\.lock"):
         export_git(steve_repo, out, all_refs=True)
