@@ -12,7 +12,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from steve.errors import EngineSocketMount, ManifestInvalid
-from steve.exec import ContainerPolicy, DockerRunner, Engine, HostMountSpec, check, policy_for
+from steve.exec import (
+    ContainerPolicy,
+    DockerRunner,
+    Engine,
+    FailureClass,
+    HostMountSpec,
+    check,
+    policy_for,
+)
 from steve.exec.policy import require_allowed
 from steve.objects.schemas import validate
 from steve.objects.schemas.container import engine_socket_problem
@@ -165,7 +173,50 @@ def test_the_runner_never_creates_a_container_with_the_socket(
         "ls -l /s", host_mounts=(mount,), user="0:0", granted=("host_mount", "root_user")
     )
     result = DockerRunner(engine).run(repo, spec)
-    assert result.failure is not None and result.failure.value == "PolicyDenied"
+    assert result.failure is FailureClass.POLICY_DENIED
     assert "docker.sock" in result.failure_detail
+    assert result.container_id == ""
+    assert labelled(engine, f"steve.run={spec.run_id}") == ([], [])
+
+
+@pytest.fixture
+def socket_hard_link(tmp_path: Path) -> Path:
+    """A directory whose subdirectory holds a hard link to the engine's socket (same
+    inode: mounting the directory hands the engine to the step)."""
+    if not Path(SOCKET).exists():
+        pytest.fail(f"{SOCKET} is missing: these tests need the local Docker Engine")
+    holder = tmp_path / "project"
+    (holder / "deep" / "er").mkdir(parents=True)
+    (holder / "deep" / "file.txt").write_text("x")
+    try:
+        os.link(os.path.realpath(SOCKET), holder / "deep" / "er" / "innocent")
+    except OSError as exc:  # another file system than the socket's: nothing to link
+        pytest.fail(f"cannot hard-link {SOCKET} under {tmp_path}: {exc}")
+    return holder
+
+
+def test_a_directory_holding_a_hard_link_to_the_socket_is_refused(
+    socket_hard_link: Path,
+) -> None:
+    policy = ContainerPolicy(
+        host_mounts=(HostMountSpec(source=str(socket_hard_link), target="/d"),),
+        granted=("host_mount",),
+    )
+    refused = check(policy)
+    assert refused and refused[0][0] is None, refused
+    assert "deep/er/innocent" in refused[0][1]
+    with pytest.raises(EngineSocketMount):
+        require_allowed(policy)
+
+
+def test_the_runner_never_mounts_a_hard_link_to_the_socket(
+    engine: Engine, repo: Repo, make_spec: MakeSpec, socket_hard_link: Path
+) -> None:
+    mount = HostMountSpec(source=str(socket_hard_link), target="/d", read_only=True)
+    spec = make_spec(
+        "ls -l /d/deep/er", host_mounts=(mount,), user="0:0", granted=("host_mount", "root_user")
+    )
+    result = DockerRunner(engine).run(repo, spec)
+    assert result.failure is FailureClass.POLICY_DENIED
     assert result.container_id == ""
     assert labelled(engine, f"steve.run={spec.run_id}") == ([], [])
