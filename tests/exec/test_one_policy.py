@@ -60,6 +60,18 @@ def test_a_root_user_or_group_needs_a_grant_at_freeze_as_at_run(user: str) -> No
     assert check(policy) == []
 
 
+@pytest.mark.parametrize("user", ["2147483648:1000", "1000:4294967296", "9999999999:0"])
+def test_an_id_the_engine_refuses_is_refused_at_freeze_as_at_run(user: str) -> None:
+    """The engine takes uids and gids 0..2**31-1 only: a plan asking for more froze,
+    then every run failed at container creation."""
+    found = problems(plan({"requests": {"user": user}}, ["root_user"]))
+    assert [p for p, _ in found] == ["nodes[0].requests.user"], found
+    with pytest.raises(ValueError, match="2147483647"):
+        ContainerPolicy(user=user, granted=("root_user",))
+    largest = plan({"requests": {"user": "2147483647:1000"}})
+    assert isinstance(validate("plan", largest), PlanManifest)
+
+
 @pytest.mark.parametrize(
     ("field", "value", "where"),
     [

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from steve.errors import MalformedObject
 from steve.objects.model import check_entry_name
@@ -54,6 +54,21 @@ DEFAULT_TMPFS = {"/tmp": "rw,nosuid,nodev,size=64m"}
 DEFAULT_NANO_CPUS = DEFAULT_CPU_MILLIS * 1_000_000
 NO_NEW_PRIVILEGES = "no-new-privileges"
 USER_PATTERN = r"^([0-9]{1,10}):([0-9]{1,10})$"
+MAX_USER_ID = 2**31 - 1
+"""The largest uid or gid the engine accepts (it refuses larger ones at creation)."""
+
+
+def checked_user(user: str) -> str:
+    """``user`` (``uid:gid``, already matching USER_PATTERN) if the engine accepts both
+    ids; ValueError otherwise, so freeze refuses what the runtime would."""
+    if any(int(part) > MAX_USER_ID for part in user.split(":")):
+        raise ValueError(f"uid and gid are 0..{MAX_USER_ID} (the engine refuses larger ids)")
+    return user
+
+
+UserSpec = Annotated[
+    str, Field(pattern=USER_PATTERN, description="uid:gid"), AfterValidator(checked_user)
+]
 
 # Where container engines listen (Docker, containerd, Podman, CRI-O; rootful and
 # rootless).  A host mount of one of these, or of a directory above one, is refused.
@@ -128,7 +143,7 @@ class ContainerPolicy(BaseModel):
     pids_limit: int = Field(default=DEFAULT_PIDS, ge=0)
     memory_bytes: int = Field(default=DEFAULT_MEMORY_BYTES, ge=0)
     nano_cpus: int = Field(default=DEFAULT_NANO_CPUS, ge=0)
-    user: str = Field(default=DEFAULT_USER, pattern=USER_PATTERN)
+    user: UserSpec = DEFAULT_USER
     host_mounts: tuple[HostMountSpec, ...] = ()
     host_pid: bool = False
     host_ipc: bool = False

@@ -44,6 +44,7 @@ from steve.objects.schemas.container import (
     Capability,
     ContainerPolicy,
     HostMountSpec,
+    UserSpec,
     relative_path_problem,
 )
 
@@ -92,7 +93,6 @@ LIMIT_POLICIES: dict[str, int] = {
 }
 
 AbsPath = Annotated[str, Field(pattern=r"^/[^\x00]*$", max_length=4096)]
-UserSpec = Annotated[str, Field(pattern=r"^[0-9]{1,10}:[0-9]{1,10}$", description="uid:gid")]
 
 
 class Budgets(Strict):
