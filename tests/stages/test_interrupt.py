@@ -72,7 +72,7 @@ def test_a_sleeping_step_is_stopped_by_the_plans_time_limit(
     assert o.status.value == "failed" and o.receipt is not None
     r = receipt(repo, o.receipt)
     assert r.timeout_ms == 1500
-    assert r.failure == "BuildError.ResourceExhausted" and "timeout of 1.5 s" in (
+    assert r.failure == "StepError.Timeout" and "timeout of 1.5 s" in (
         r.failure_detail or ""
     )
     assert labelled(engine, f"steve.run={run_id}") == ([], [])
