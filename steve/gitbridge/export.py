@@ -367,7 +367,13 @@ def _run(
         ex = _Export(repo, target, pack, empty=present.empty)
         planned: list[tuple[str, str, bytes, int, ObjectId]] = []
         for steve_ref, git_ref, oid in chosen:
-            sha, type_num = ex.object_for(oid)
+            try:
+                sha, type_num = ex.object_for(oid)
+            except NotRepresentable as exc:  # e.g. a build output nested too deep
+                if strict:
+                    raise
+                skipped.append(SkippedRef(steve_ref, exc.detail or exc.message))
+                continue
             planned.append((steve_ref, git_ref, sha, type_num, oid))
         results = []
         for steve_ref, git_ref, sha, type_num, oid in planned:
