@@ -63,3 +63,17 @@ def test_a_new_log_id_alone_fails_on_the_signers_machine(
     out = invoke("events", "verify")
     out.assert_error(EXIT_CORRUPT, "STEVE-EVT-003")
     assert "witnessed checkpoint of seq 4" in out.stdout.decode()
+
+
+def test_a_deleted_event_log_fails_on_the_signers_machine(
+    invoke: Invoke, cli_repo: Path, signing_identity: IdentityInfo
+) -> None:
+    """events.db removed (no key needed): the next command starts a new log, with a
+    new id; the signer's record kept under the repository still names what it signed."""
+    signed_log(invoke, 3)
+    for path in (cli_repo / ".steve").glob("events.db*"):
+        path.unlink()
+    assert invoke("events", "append", "--type", "a.b").exit_code == 0
+    out = invoke("events", "verify")
+    out.assert_error(EXIT_CORRUPT, "STEVE-EVT-003")
+    assert "witnessed checkpoint of seq 3" in out.stdout.decode()
