@@ -130,3 +130,36 @@ def test_a_stale_git_lock_refuses_the_export_before_any_ref_is_written(
     (out / ".git" / lock).unlink()  # once the lock is gone, the same export succeeds
     export_git(steve_repo, out, all_refs=True)
     assert set(git_refs(git, out)) == {"refs/heads/aa", "refs/heads/mm", "refs/heads/zz"}
+
+
+def test_an_empty_directory_where_a_ref_goes_is_cleared_as_git_does(
+    steve_repo: Repo, tmp_path: Path, git: Git
+) -> None:
+    """Empty directories left in refs/ (git removes them when it needs the name): the
+    export used to write the refs before, then stop at that one."""
+    ids = make_history(steve_repo, {"a": []})
+    for name in ("refs/heads/aa", "refs/heads/zz"):
+        steve_repo.update_ref(name, ids["a"])
+    out = tmp_path / "dirs"
+    git(tmp_path, "init", "-q", str(out))
+    (out / ".git" / "refs" / "heads" / "zz" / "empty" / "below").mkdir(parents=True)
+    export_git(steve_repo, out, all_refs=True)
+    assert set(git_refs(git, out)) == {"refs/heads/aa", "refs/heads/zz"}
+
+
+def test_a_stray_file_in_the_way_of_a_ref_refuses_before_anything_is_written(
+    steve_repo: Repo, tmp_path: Path, git: Git
+) -> None:
+    """A file git does not list as a ref (another ref's lock) where a ref's directory
+    is: no ref can be written there, so nothing is written at all."""
+    ids = make_history(steve_repo, {"a": []})
+    for name in ("refs/heads/aa", "refs/heads/mm"):
+        steve_repo.update_ref(name, ids["a"])
+    out = tmp_path / "stray"
+    git(tmp_path, "init", "-q", str(out))
+    (out / ".git" / "refs" / "heads" / "mm").mkdir()
+    (out / ".git" / "refs" / "heads" / "mm" / "x.lock").write_text("")
+    with pytest.raises(GitFailure, match="in the way"):
+        export_git(steve_repo, out, all_refs=True)
+    assert git_refs(git, out) == {}
+    assert pack_files(out) == []
