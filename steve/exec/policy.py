@@ -55,7 +55,10 @@ def host_socket_problem(source: str, engine_sockets: tuple[str, ...] = ()) -> st
     the path it resolves to (symlinks followed), and whether that is one of the
     engine sockets present (the well-known ones and ``engine_sockets``, e.g. the
     socket STEVE talks to), a hard link to one, or a directory holding one."""
-    real = Path(source).resolve()
+    try:
+        real = Path(source).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:
+        return f"{source} cannot be resolved on this host ({exc})"
     why = engine_socket_problem(str(real))
     if why is not None:
         return f"{source} resolves to {real}: {why}"
@@ -63,6 +66,8 @@ def host_socket_problem(source: str, engine_sockets: tuple[str, ...] = ()) -> st
         st = real.stat()
     except (OSError, ValueError):
         return None
+    if _is_procfs(st):
+        return f"{source} is a procfs mount, whose /proc/<pid>/root links reach the host's root"
     for sock in (*ENGINE_SOCKETS, *engine_sockets):
         path = Path(sock)
         try:
@@ -77,6 +82,14 @@ def host_socket_problem(source: str, engine_sockets: tuple[str, ...] = ()) -> st
     if stat.S_ISDIR(st.st_mode):
         return _socket_inside(source, real, engine_sockets)
     return None
+
+
+def _is_procfs(st: os.stat_result) -> bool:
+    """Whether ``st`` is on the host's procfs (the same device as /proc)."""
+    try:
+        return st.st_dev == Path("/proc").stat().st_dev
+    except OSError:
+        return False
 
 
 MAX_MOUNT_SCAN = 1_000_000
@@ -113,6 +126,8 @@ def _socket_inside(source: str, root: Path, engine_sockets: tuple[str, ...]) -> 
                             "search for the container engine's socket"
                         )
                     if entry.is_dir(follow_symlinks=False):
+                        if _is_procfs(entry.stat(follow_symlinks=False)):
+                            return f"{source}: {entry.path} is a procfs mount"
                         stack.append(Path(entry.path))
                     elif not entry.is_file(follow_symlinks=False) and not entry.is_symlink():
                         st = entry.stat(follow_symlinks=False)

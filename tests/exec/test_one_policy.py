@@ -232,3 +232,28 @@ def test_the_runner_never_mounts_a_hard_link_to_the_socket(
     assert result.failure is FailureClass.POLICY_DENIED
     assert result.container_id == ""
     assert labelled(engine, f"steve.run={spec.run_id}") == ([], [])
+
+
+@pytest.mark.parametrize("source", ["/proc", "/proc/self", "/proc/1/root/run", "/proc/1/cwd"])
+def test_procfs_is_refused_its_magic_links_reach_the_hosts_root(source: str) -> None:
+    """/proc/<pid>/root of a host process is the host's root, engine socket included,
+    from inside the container too: refused at freeze and by the runner, never a
+    traceback (resolving /proc/1/root raised PermissionError)."""
+    assert engine_socket_problem(source) is not None
+    policy = ContainerPolicy(
+        host_mounts=(HostMountSpec(source=source, target="/d"),), granted=("host_mount",)
+    )
+    refused = check(policy)
+    assert refused and refused[0][0] is None, refused
+    with pytest.raises(EngineSocketMount):
+        require_allowed(policy)
+
+
+def test_a_link_to_procfs_is_refused_by_the_runner_check(tmp_path: Path) -> None:
+    link = tmp_path / "innocent"
+    os.symlink(f"/proc/{os.getpid()}", link)
+    policy = ContainerPolicy(
+        host_mounts=(HostMountSpec(source=str(link), target="/d"),), granted=("host_mount",)
+    )
+    refused = check(policy)
+    assert refused and refused[0][0] is None and "resolves to" in refused[0][1]

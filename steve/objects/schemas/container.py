@@ -91,10 +91,13 @@ def engine_socket_problem(source: str) -> str | None:
     """Why a host mount of ``source`` would expose a container engine, or None.
 
     Judged on the normalised path: a known engine socket, a directory above one
-    (``/run``, ``/var``, ``/``), a ``*.sock`` named after an engine, or anything
+    (``/run``, ``/var``, ``/``), anything in ``/proc`` (``/proc/<pid>/root`` is the
+    host's root, socket included), a ``*.sock`` named after an engine, or anything
     in an engine's run directory (``/run/docker/...``, a rootless engine's
     ``/run/user/<uid>``).  The runner also judges the path the host resolves it to."""
     path = "/" + posixpath.normpath("/" + source).lstrip("/")
+    if path == "/proc" or path.startswith("/proc/"):
+        return f"{source} is in /proc, whose /proc/<pid>/root links reach the host's root"
     for sock in ENGINE_SOCKETS:
         if path == sock:
             return f"{source} is the container engine's socket"
