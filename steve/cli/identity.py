@@ -158,6 +158,42 @@ def recorded_witness(log: EventLog, public_key: bytes, repo: Repo) -> list[Check
     ]
 
 
+def trusted_key(
+    log: EventLog, repo: Repo, pinned: bytes | None, *, explicit: bool
+) -> tuple[bytes | None, list[Checkpoint], bool]:
+    """(key to verify with, the signer's records it must still find, whether the key
+    came from this identity rather than the config).
+
+    ``pinned`` is the key given on the command line (``explicit``) or pinned in
+    ``.steve/config``, a plain file: when it pins nothing but this identity signed
+    this repository's log, the identity's key is used, and when it pins another key,
+    CheckpointInvalid; so editing the config does not silence the signer's record."""
+    from steve.errors import CheckpointInvalid
+    from steve.events.signing import read_identity
+
+    own_key: bytes | None = None
+    if not explicit:
+        try:
+            own_key = read_identity(identity_dir()).public_key
+        except SteveError:
+            own_key = None
+    own = [] if own_key is None else recorded_witness(log, own_key, repo)
+    if own_key is None or not own:
+        kept = [] if pinned is None else recorded_witness(log, pinned, repo)
+        return pinned, kept, False
+    if pinned is None:
+        return own_key, own, True
+    if pinned != own_key:
+        newest = max(cp.seq for cp in own)
+        raise CheckpointInvalid(
+            ".steve/config [events] public_key",
+            f"pins {pinned.hex()}, but this identity ({own_key.hex()}) signed this log up "
+            f"to seq {newest}; if the pinned key was changed on purpose, remove this "
+            f"identity's records in {identity_dir() / 'checkpoints'}",
+        )
+    return pinned, own, False
+
+
 @cli.group("identity")
 def identity_group() -> None:
     """The signing identity that signs event-log checkpoints (kept outside repositories)."""

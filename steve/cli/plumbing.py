@@ -750,11 +750,10 @@ def fsck(state: Context, as_json: bool, with_events: bool) -> None:
     kept: list[Checkpoint] = []
     if with_events:
         from steve.cli.events import pinned_key
-        from steve.cli.identity import recorded_witness
+        from steve.cli.identity import trusted_key
 
-        log, key = state.event_log(), pinned_key(state)
-        if key is not None:
-            kept = recorded_witness(log, key, repo)
+        log = state.event_log()
+        key, kept, _ = trusted_key(log, repo, pinned_key(state), explicit=False)
     for item in iter_fsck(repo, log, public_key=key, witnessed=kept):
         if isinstance(item, FsckProblem):
             counts[item.kind.value] = counts.get(item.kind.value, 0) + 1

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from steve.errors import EXIT_CORRUPT
-from steve.events.signing import IdentityInfo
+from steve.events.signing import IdentityInfo, SigningKey
 from steve.repo import Repo
 from tests.cli.conftest import PASSPHRASE, Invoke
 from tests.events.test_signing import rechain, unlocked
@@ -77,3 +77,42 @@ def test_a_deleted_event_log_fails_on_the_signers_machine(
     out = invoke("events", "verify")
     out.assert_error(EXIT_CORRUPT, "STEVE-EVT-003")
     assert "witnessed checkpoint of seq 3" in out.stdout.decode()
+
+
+def repin(repo_path: Path, public_key: bytes | None) -> None:
+    """Edit .steve/config's [events] public_key (a plain file: no key needed)."""
+    config = Repo.read_config(repo_path)
+    config.with_events_key(public_key).write(repo_path / ".steve" / "config")
+
+
+def test_unpinning_the_key_does_not_silence_the_signers_record(
+    invoke: Invoke, cli_repo: Path, signing_identity: IdentityInfo
+) -> None:
+    signed_log(invoke, 6)
+    cut_and_unseal(cli_repo, 2, new_log_id=False)
+    repin(cli_repo, None)
+    out = invoke("events", "verify")
+    out.assert_error(EXIT_CORRUPT, "STEVE-EVT-003")
+    assert "witnessed checkpoint of seq 6" in out.stdout.decode()
+    invoke("fsck", "--events").assert_error(EXIT_CORRUPT, "STEVE-FSCK-001")
+
+
+def test_pinning_another_key_fails_on_the_signers_machine(
+    invoke: Invoke, cli_repo: Path, signing_identity: IdentityInfo
+) -> None:
+    signed_log(invoke, 3)
+    repin(cli_repo, SigningKey.generate().public_key)
+    out = invoke("events", "verify")
+    out.assert_error(EXIT_CORRUPT, "STEVE-EVT-003")
+    assert "this identity" in out.stderr and "signed this log up to seq 3" in out.stderr
+    invoke("fsck", "--events").assert_error(EXIT_CORRUPT, "STEVE-EVT-003")
+
+
+def test_an_untouched_unpinned_log_verifies_with_the_identitys_key(
+    invoke: Invoke, cli_repo: Path, signing_identity: IdentityInfo
+) -> None:
+    signed_log(invoke, 3)
+    repin(cli_repo, None)
+    out = invoke("events", "verify")
+    assert out.exit_code == 0, out.stderr
+    assert "checked against this identity's key" in out.stderr
