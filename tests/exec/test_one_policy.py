@@ -73,6 +73,33 @@ def test_an_id_the_engine_refuses_is_refused_at_freeze_as_at_run(user: str) -> N
 
 
 @pytest.mark.parametrize(
+    ("node", "where", "policy"),
+    [
+        (
+            {"budgets": {"memory_bytes": 1000}},
+            "nodes[0].budgets.memory_bytes",
+            {"memory_bytes": 1000},
+        ),
+        ({"budgets": {"memory_bytes": (6 << 20) - 1}}, "nodes[0].budgets.memory_bytes", None),
+        ({"requests": {"cpu_millis": 1}}, "nodes[0].requests.cpu_millis", {"nano_cpus": 10**6}),
+        ({"requests": {"cpu_millis": 9}}, "nodes[0].requests.cpu_millis", None),
+    ],
+)
+def test_limits_the_engine_refuses_are_refused_at_freeze_as_at_run(
+    node: dict[str, Any], where: str, policy: dict[str, int] | None
+) -> None:
+    """Docker refuses a memory limit under 6 MiB and runc a CPU quota under 1/100 CPU
+    at creation: such plans froze, then every run failed to start."""
+    found = problems(plan(node, ["cpu", "memory"]))
+    assert [p for p, _ in found] == [where], found
+    if policy is not None:
+        with pytest.raises(ValueError, match="the engine refuses"):
+            ContainerPolicy(**policy)
+    for fine in ({"budgets": {"memory_bytes": 6 << 20}}, {"requests": {"cpu_millis": 10}}):
+        assert isinstance(validate("plan", plan(fine)), PlanManifest)
+
+
+@pytest.mark.parametrize(
     ("field", "value", "where"),
     [
         ("outputs", ["/etc"], "nodes[0].outputs[0]"),

@@ -66,6 +66,36 @@ def checked_user(user: str) -> str:
     return user
 
 
+MIN_MEMORY_BYTES = 6 << 20
+"""The smallest memory limit the engine accepts (0 is no limit)."""
+MIN_CPU_MILLIS = 10
+"""The smallest CPU limit, in 1/1000 CPU, the runtime accepts (a CFS quota of 1 ms per
+100 ms period; 0 is no limit)."""
+
+
+def checked_memory(value: int) -> int:
+    """``value`` (bytes) if the engine accepts it as a memory limit; ValueError if not."""
+    if 0 < value < MIN_MEMORY_BYTES:
+        raise ValueError(
+            f"a memory limit is 0 or at least {MIN_MEMORY_BYTES} bytes (the engine refuses less)"
+        )
+    return value
+
+
+def checked_cpu_millis(value: int) -> int:
+    """``value`` (1/1000 CPU) if the runtime accepts it as a CPU limit; ValueError if not."""
+    if 0 < value < MIN_CPU_MILLIS:
+        raise ValueError(
+            f"a CPU limit is 0 or at least {MIN_CPU_MILLIS}/1000 CPU (the engine refuses less)"
+        )
+    return value
+
+
+def checked_nano_cpus(value: int) -> int:
+    checked_cpu_millis(-(-value // 1_000_000))
+    return value
+
+
 UserSpec = Annotated[
     str, Field(pattern=USER_PATTERN, description="uid:gid"), AfterValidator(checked_user)
 ]
@@ -144,8 +174,8 @@ class ContainerPolicy(BaseModel):
     read_only_root: bool = True
     tmpfs: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_TMPFS))
     pids_limit: int = Field(default=DEFAULT_PIDS, ge=0)
-    memory_bytes: int = Field(default=DEFAULT_MEMORY_BYTES, ge=0)
-    nano_cpus: int = Field(default=DEFAULT_NANO_CPUS, ge=0)
+    memory_bytes: Annotated[int, Field(ge=0), AfterValidator(checked_memory)] = DEFAULT_MEMORY_BYTES
+    nano_cpus: Annotated[int, Field(ge=0), AfterValidator(checked_nano_cpus)] = DEFAULT_NANO_CPUS
     user: UserSpec = DEFAULT_USER
     host_mounts: tuple[HostMountSpec, ...] = ()
     host_pid: bool = False

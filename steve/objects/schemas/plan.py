@@ -21,7 +21,7 @@ import heapq
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from steve.objects.schemas.common import (
     Count,
@@ -45,6 +45,8 @@ from steve.objects.schemas.container import (
     ContainerPolicy,
     HostMountSpec,
     UserSpec,
+    checked_cpu_millis,
+    checked_memory,
     relative_path_problem,
 )
 
@@ -103,7 +105,9 @@ class Budgets(Strict):
             f"wall-clock limit, milliseconds (0: the plan's time_ms policy, else {DEFAULT_TIME_MS})"
         ),
     )
-    memory_bytes: Count = Field(default=0, description="memory limit, bytes (0: none)")
+    memory_bytes: Annotated[Count, AfterValidator(checked_memory)] = Field(
+        default=0, description="memory limit, bytes (0: none)"
+    )
 
 
 class NodeInput(Strict):
@@ -134,7 +138,7 @@ class NodeRequests(Strict):
     host_mounts: list[HostMount] = Field(default_factory=list)
     writable_root: bool = False
     pids: Count | None = Field(default=None, description=f"pids limit (default {DEFAULT_PIDS})")
-    cpu_millis: Count | None = Field(
+    cpu_millis: Annotated[Count, AfterValidator(checked_cpu_millis)] | None = Field(
         default=None, description=f"CPU limit, 1/1000 CPU (default {DEFAULT_CPU_MILLIS})"
     )
     cap_add: list[Name] = Field(default_factory=list)
