@@ -99,6 +99,17 @@ def test_limits_the_engine_refuses_are_refused_at_freeze_as_at_run(
         assert isinstance(validate("plan", plan(fine)), PlanManifest)
 
 
+def test_an_unknown_capability_is_refused_at_freeze_as_at_run() -> None:
+    """The engine refuses cap_add names it does not know at creation."""
+    found = problems(plan({"requests": {"cap_add": ["NET_ADMIN", "NOT_A_CAP"]}}, ["cap_add"]))
+    assert [p for p, _ in found] == ["nodes[0].requests.cap_add[1]"], found
+    with pytest.raises(ValueError, match="unknown capability"):
+        ContainerPolicy(cap_add=("NOT_A_CAP",), granted=("cap_add",))
+    for known in (["NET_ADMIN"], ["net_admin"], ["CAP_SYS_PTRACE"], ["ALL"]):
+        granted = validate("plan", plan({"requests": {"cap_add": known}}, ["cap_add"]))
+        assert isinstance(granted, PlanManifest)
+
+
 @pytest.mark.parametrize(
     ("field", "value", "where"),
     [

@@ -96,6 +96,65 @@ def checked_nano_cpus(value: int) -> int:
     return value
 
 
+LINUX_CAPABILITIES = frozenset(
+    (
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "SETGID",
+        "SETUID",
+        "SETPCAP",
+        "LINUX_IMMUTABLE",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_ADMIN",
+        "NET_RAW",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "SYS_CHROOT",
+        "SYS_PTRACE",
+        "SYS_PACCT",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_NICE",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "MKNOD",
+        "LEASE",
+        "AUDIT_WRITE",
+        "AUDIT_CONTROL",
+        "SETFCAP",
+        "MAC_OVERRIDE",
+        "MAC_ADMIN",
+        "SYSLOG",
+        "WAKE_ALARM",
+        "BLOCK_SUSPEND",
+        "AUDIT_READ",
+        "PERFMON",
+        "BPF",
+        "CHECKPOINT_RESTORE",
+    )
+)
+"""The capability names the engine knows (with or without ``CAP_``, any case), and
+``ALL``."""
+
+
+def checked_capability(name: str) -> str:
+    """``name`` if the engine knows it as a capability; ValueError otherwise."""
+    bare = name.upper().removeprefix("CAP_")
+    if bare != "ALL" and bare not in LINUX_CAPABILITIES:
+        raise ValueError(f"unknown capability {name!r} (the engine refuses it)")
+    return name
+
+
+CapabilityName = Annotated[str, AfterValidator(checked_capability)]
+
 UserSpec = Annotated[
     str, Field(pattern=USER_PATTERN, description="uid:gid"), AfterValidator(checked_user)
 ]
@@ -168,7 +227,7 @@ class ContainerPolicy(BaseModel):
 
     network_mode: Literal["none", "bridge", "host"] = "none"
     cap_drop: tuple[str, ...] = ("ALL",)
-    cap_add: tuple[str, ...] = ()
+    cap_add: tuple[CapabilityName, ...] = ()
     security_opt: tuple[str, ...] = (NO_NEW_PRIVILEGES,)
     privileged: bool = False
     read_only_root: bool = True

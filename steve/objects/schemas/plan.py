@@ -45,6 +45,7 @@ from steve.objects.schemas.container import (
     ContainerPolicy,
     HostMountSpec,
     UserSpec,
+    checked_capability,
     checked_cpu_millis,
     checked_memory,
     relative_path_problem,
@@ -141,7 +142,7 @@ class NodeRequests(Strict):
     cpu_millis: Annotated[Count, AfterValidator(checked_cpu_millis)] | None = Field(
         default=None, description=f"CPU limit, 1/1000 CPU (default {DEFAULT_CPU_MILLIS})"
     )
-    cap_add: list[Name] = Field(default_factory=list)
+    cap_add: list[Annotated[Name, AfterValidator(checked_capability)]] = Field(default_factory=list)
     user: UserSpec | None = Field(default=None, description=f"uid:gid (default {DEFAULT_USER})")
     host_pid: bool = False
     host_ipc: bool = False
