@@ -84,12 +84,16 @@ def host_socket_problem(source: str, engine_sockets: tuple[str, ...] = ()) -> st
     return None
 
 
+def _proc_device() -> int | None:
+    try:
+        return Path("/proc").stat().st_dev
+    except OSError:
+        return None
+
+
 def _is_procfs(st: os.stat_result) -> bool:
     """Whether ``st`` is on the host's procfs (the same device as /proc)."""
-    try:
-        return st.st_dev == Path("/proc").stat().st_dev
-    except OSError:
-        return False
+    return st.st_dev == _proc_device()
 
 
 MAX_MOUNT_SCAN = 1_000_000
@@ -112,6 +116,7 @@ def _socket_inside(source: str, root: Path, engine_sockets: tuple[str, ...]) -> 
             engines[(sock_st.st_dev, sock_st.st_ino)] = sock
     if not engines:
         return None
+    proc = _proc_device()
     seen = 0
     stack = [root]
     while stack:
@@ -126,7 +131,7 @@ def _socket_inside(source: str, root: Path, engine_sockets: tuple[str, ...]) -> 
                             "search for the container engine's socket"
                         )
                     if entry.is_dir(follow_symlinks=False):
-                        if _is_procfs(entry.stat(follow_symlinks=False)):
+                        if entry.stat(follow_symlinks=False).st_dev == proc:
                             return f"{source}: {entry.path} is a procfs mount"
                         stack.append(Path(entry.path))
                     elif not entry.is_file(follow_symlinks=False) and not entry.is_symlink():
