@@ -764,14 +764,25 @@ class Repo:
     def ls_tree(
         self, oid: ObjectId, recursive: bool = False, prefix: str = ""
     ) -> Iterator[LsTreeEntry]:
-        tree = self.read_typed(oid, ObjectType.TREE)
-        assert isinstance(tree, Tree)
-        for e in tree.entries:
-            path = f"{prefix}{e.name}"
+        """The entries of tree ``oid`` in order; with ``recursive`` the subtrees' entries
+        in their place (depth first, walked with an explicit stack: any depth)."""
+        stack: list[tuple[str, Iterator[TreeEntry]]] = [(prefix, self._tree_entries(oid))]
+        while stack:
+            base, entries = stack[-1]
+            e = next(entries, None)
+            if e is None:
+                stack.pop()
+                continue
+            path = f"{base}{e.name}"
             if recursive and e.mode is Mode.TREE:
-                yield from self.ls_tree(e.oid, True, path + "/")
+                stack.append((path + "/", self._tree_entries(e.oid)))
             else:
                 yield LsTreeEntry(path, e.mode, e.mode.object_type, e.oid)
+
+    def _tree_entries(self, oid: ObjectId) -> Iterator[TreeEntry]:
+        tree = self.read_typed(oid, ObjectType.TREE)
+        assert isinstance(tree, Tree)
+        return iter(tree.entries)
 
     # --- revisions ------------------------------------------------------------------
 

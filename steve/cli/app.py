@@ -198,7 +198,7 @@ class EventSink:
                     from steve.cli.identity import record_newest_checkpoint
 
                     self.log.flush()
-                    record_newest_checkpoint(self.log, self._signer.public_key)
+                    record_newest_checkpoint(self.log, self._signer.public_key, self.repo)
                 self.log.close()
         finally:
             self.log = None

@@ -219,17 +219,17 @@ def events_verify(
 
     Prints each problem (the first bad seq and why); exit 9 if any.
     """
+    from steve.cli.identity import trusted_key
     from steve.errors import NoPinnedKey
 
+    explicit = public_key is not None
     pinned = _public_key(public_key) if public_key is not None else pinned_key(state)
+    log = state.event_log()
+    pinned, kept, from_identity = trusted_key(log, state.repo(), pinned, explicit=explicit)
     if (require_sealed or witness is not None) and pinned is None:
         raise NoPinnedKey("--require-sealed and --witness need a public key to check against")
-    from steve.cli.identity import recorded_witness
-
-    kept = [] if witness is None or pinned is None else witnessed(witness, pinned)
-    log = state.event_log()
-    if pinned is not None:
-        kept += recorded_witness(log, pinned)
+    if witness is not None and pinned is not None:
+        kept += witnessed(witness, pinned)
     report = log.verify(public_key=pinned, require_sealed=require_sealed, witnessed=kept)
     keys = sorted(p.hex() for p in log.public_keys().values())
     for problem in report.problems:
@@ -268,7 +268,13 @@ def events_verify(
                 "(see `steve events pin-key`)",
                 err=True,
             )
-        elif report.unsigned_events:
+        elif from_identity:
+            click.echo(
+                "no public key pinned: checked against this identity's key, which signed "
+                "this log (see `steve events pin-key`)",
+                err=True,
+            )
+        if pinned is not None and report.unsigned_events:
             signed = report.signed_seq or 0
             click.echo(
                 f"unsigned: {report.unsigned_events} events ({signed + 1}..{report.last_seq}) "
@@ -291,7 +297,7 @@ def events_seal(state: Context, as_json: bool) -> None:
     log = state.event_log()
     segment = log.seal(key=key)
     checkpoint = log.store().checkpoints()[-1] if segment is not None else log.checkpoint(key=key)
-    record_newest_checkpoint(log, key.public_key)
+    record_newest_checkpoint(log, key.public_key, state.repo())
     del key
     info = {
         "segment": None

@@ -21,6 +21,7 @@ from steve.errors import NoSigningIdentity, NoSigningPassphrase, SteveError
 if TYPE_CHECKING:
     from steve.events import Checkpoint, EventLog
     from steve.events.signing import SigningKey
+    from steve.repo import Repo
 
 
 def identity_dir() -> Path:
@@ -101,7 +102,18 @@ class CliSigner:
         return key
 
 
-def record_newest_checkpoint(log: EventLog, public_key: bytes) -> None:
+def repository_names(repo: Repo) -> list[str]:
+    """What the signer's records are also kept under for ``repo``'s log: its id and
+    its KDF salt (changing the salt means re-encrypting the repository)."""
+    if repo.config is None:
+        return []
+    return [
+        f"repository-id:{repo.config.repository_id}",
+        f"kdf-salt:{repo.config.kdf.salt.hex()}",
+    ]
+
+
+def record_newest_checkpoint(log: EventLog, public_key: bytes, repo: Repo) -> None:
     """Keep the newest checkpoint ``public_key`` signed in the identity directory, so a
     later `steve events verify` here notices if the log no longer holds it."""
     from steve.events.signing import record_checkpoint
@@ -109,19 +121,77 @@ def record_newest_checkpoint(log: EventLog, public_key: bytes) -> None:
     signed = log.signed_checkpoints(public_key)
     if signed:
         checkpoint, message = max(signed, key=lambda s: (s[0].seq, s[0].checkpoint))
-        record_checkpoint(identity_dir(), log.store().log_id, message, checkpoint.signature)
+        record_checkpoint(
+            identity_dir(),
+            log.store().log_id,
+            message,
+            checkpoint.signature,
+            repositories=repository_names(repo),
+        )
 
 
-def recorded_witness(log: EventLog, public_key: bytes) -> list[Checkpoint]:
-    """The checkpoint this identity recorded for ``log`` (if it verifies with
-    ``public_key``: a record of another identity says nothing about this key)."""
-    from steve.events.signing import recorded_checkpoint, verify_signature
+def recorded_witness(log: EventLog, public_key: bytes, repo: Repo) -> list[Checkpoint]:
+    """The checkpoints this identity recorded for ``log``, and for the repository when
+    it recorded another log id there (a log given a new id), if they verify with
+    ``public_key``: a record of another identity says nothing about this key."""
+    from steve.events.signing import (
+        recorded_checkpoint,
+        recorded_for_repositories,
+        verify_signature,
+    )
     from steve.events.verify import witnessed_checkpoint
 
-    found = recorded_checkpoint(identity_dir(), log.store().log_id)
-    if found is None or not verify_signature(public_key, found[1], found[0]):
-        return []
-    return [witnessed_checkpoint(found[0], found[1], public_key)]
+    log_id = log.store().log_id
+    records: list[tuple[bytes, bytes]] = []
+    found = recorded_checkpoint(identity_dir(), log_id)
+    if found is not None:
+        records.append(found)
+    for other, message, signature in recorded_for_repositories(
+        identity_dir(), repository_names(repo)
+    ):
+        if other != log_id and (message, signature) not in records:
+            records.append((message, signature))
+    return [
+        witnessed_checkpoint(message, signature, public_key)
+        for message, signature in records
+        if verify_signature(public_key, signature, message)
+    ]
+
+
+def trusted_key(
+    log: EventLog, repo: Repo, pinned: bytes | None, *, explicit: bool
+) -> tuple[bytes | None, list[Checkpoint], bool]:
+    """(key to verify with, the signer's records it must still find, whether the key
+    came from this identity rather than the config).
+
+    ``pinned`` is the key given on the command line (``explicit``) or pinned in
+    ``.steve/config``, a plain file: when it pins nothing but this identity signed
+    this repository's log, the identity's key is used, and when it pins another key,
+    CheckpointInvalid; so editing the config does not silence the signer's record."""
+    from steve.errors import CheckpointInvalid
+    from steve.events.signing import read_identity
+
+    own_key: bytes | None = None
+    if not explicit:
+        try:
+            own_key = read_identity(identity_dir()).public_key
+        except SteveError:
+            own_key = None
+    own = [] if own_key is None else recorded_witness(log, own_key, repo)
+    if own_key is None or not own:
+        kept = [] if pinned is None else recorded_witness(log, pinned, repo)
+        return pinned, kept, False
+    if pinned is None:
+        return own_key, own, True
+    if pinned != own_key:
+        newest = max(cp.seq for cp in own)
+        raise CheckpointInvalid(
+            ".steve/config [events] public_key",
+            f"pins {pinned.hex()}, but this identity ({own_key.hex()}) signed this log up "
+            f"to seq {newest}; if the pinned key was changed on purpose, remove this "
+            f"identity's records in {identity_dir() / 'checkpoints'}",
+        )
+    return pinned, own, False
 
 
 @cli.group("identity")

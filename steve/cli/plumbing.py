@@ -38,6 +38,7 @@ from steve.errors import (
 )
 
 if TYPE_CHECKING:
+    from steve.events.store import Checkpoint
     from steve.objects.model import ObjectType, StoredObject
     from steve.objects.oid import ObjectId
     from steve.repo import Repo
@@ -767,11 +768,14 @@ def fsck(state: Context, as_json: bool, with_events: bool) -> None:
     events: int | None = None
     counts: dict[str, int] = {}
     log = key = None
+    kept: list[Checkpoint] = []
     if with_events:
         from steve.cli.events import pinned_key
+        from steve.cli.identity import trusted_key
 
-        log, key = state.event_log(), pinned_key(state)
-    for item in iter_fsck(repo, log, public_key=key):
+        log = state.event_log()
+        key, kept, _ = trusted_key(log, repo, pinned_key(state), explicit=False)
+    for item in iter_fsck(repo, log, public_key=key, witnessed=kept):
         if isinstance(item, FsckProblem):
             counts[item.kind.value] = counts.get(item.kind.value, 0) + 1
             if as_json:

@@ -23,12 +23,13 @@ the outbox are ``undelivered`` problems.
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from steve.errors import SteveError
 from steve.events.log import EventLog, decode_outbox_payload
+from steve.events.store import Checkpoint
 from steve.objects.oid import ObjectId
 from steve.repo import Repo
 from steve.store.maint import FsckProblem, FsckReport, ProblemKind
@@ -57,18 +58,24 @@ class FullReport(FsckReport):
 
 
 def iter_fsck(
-    repo: Repo, log: EventLog | None = None, *, public_key: bytes | None = None
+    repo: Repo,
+    log: EventLog | None = None,
+    *,
+    public_key: bytes | None = None,
+    witnessed: Sequence[Checkpoint] = (),
 ) -> Iterator[FsckItem]:
     """The store's checks, then (with ``log``) the chain and the reconciliation.
 
     ``public_key`` is the pinned checkpoint key: with it the chain check also
-    reports what no signature of that key covers (see :mod:`steve.events.verify`).
+    reports what no signature of that key covers (see :mod:`steve.events.verify`);
+    ``witnessed`` are checkpoints kept outside the repository that the log must
+    still hold (the signer's record, a mirror's).
     """
     yield from repo.iter_fsck()
     if log is None:
         return
     try:
-        chain = log.verify(public_key=public_key)
+        chain = log.verify(public_key=public_key, witnessed=witnessed)
     except SteveError as exc:
         yield FsckProblem(ProblemKind.EVENTS, None, f"{exc.message}: {exc.detail}")
         return

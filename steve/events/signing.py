@@ -19,10 +19,11 @@ against the pinned key.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -240,24 +241,70 @@ WITNESS_DIR = "checkpoints"
 """Inside the identity directory: the newest checkpoint this identity signed, per log."""
 
 
-def record_checkpoint(directory: Path, log_id: str, message: bytes, signature: bytes) -> Path:
-    """Keep the newest checkpoint the identity signed for ``log_id`` (its signed bytes
-    and signature) in ``directory`` (0600 in 0700), outside the repository: a later
-    verify on this machine requires the log to still contain it."""
-    if not log_id or not all(c in "0123456789abcdef" for c in log_id):
-        raise ValueError(f"bad log id {log_id!r}")
-    folder = directory / WITNESS_DIR
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = folder / f"{log_id}.json"
-    tmp = folder / f".{log_id}.{os.getpid()}.tmp"
+def _record_name(repository: str) -> str:
+    return "repo-" + hashlib.sha256(repository.encode()).hexdigest()
+
+
+def _write_record(folder: Path, name: str, record: dict[str, str]) -> Path:
+    path = folder / f"{name}.json"
+    tmp = folder / f".{name}.{os.getpid()}.tmp"
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump({"log": log_id, "message": message.hex(), "signature": signature.hex()}, fh)
+        json.dump(record, fh)
         fh.write("\n")
         fh.flush()
         os.fsync(fh.fileno())
     tmp.replace(path)
     return path
+
+
+def record_checkpoint(
+    directory: Path,
+    log_id: str,
+    message: bytes,
+    signature: bytes,
+    *,
+    repositories: Sequence[str] = (),
+) -> Path:
+    """Keep the newest checkpoint the identity signed for ``log_id`` (its signed bytes
+    and signature) in ``directory`` (0600 in 0700), outside the repository: a later
+    verify on this machine requires the log to still contain it.
+
+    ``repositories``: names of the repository the log belongs to (its id, its KDF
+    salt): the record is also kept under each, so giving the log a new id does not
+    make verify forget what was signed (see :func:`recorded_for_repositories`)."""
+    if not log_id or not all(c in "0123456789abcdef" for c in log_id):
+        raise ValueError(f"bad log id {log_id!r}")
+    folder = directory / WITNESS_DIR
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    record = {"log": log_id, "message": message.hex(), "signature": signature.hex()}
+    for repository in repositories:
+        _write_record(folder, _record_name(repository), record)
+    return _write_record(folder, log_id, record)
+
+
+def recorded_for_repositories(
+    directory: Path, repositories: Sequence[str]
+) -> list[tuple[str, bytes, bytes]]:
+    """(log id, signed bytes, signature) of the checkpoints :func:`record_checkpoint`
+    kept under any of ``repositories`` (IdentityDamaged if a record is unreadable)."""
+    found: list[tuple[str, bytes, bytes]] = []
+    for repository in repositories:
+        path = directory / WITNESS_DIR / f"{_record_name(repository)}.json"
+        try:
+            record = json.loads(path.read_bytes())
+            found.append(
+                (
+                    str(record["log"]),
+                    bytes.fromhex(record["message"]),
+                    bytes.fromhex(record["signature"]),
+                )
+            )
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise IdentityDamaged(str(path), f"bad checkpoint record: {exc}") from exc
+    return found
 
 
 def recorded_checkpoint(directory: Path, log_id: str) -> tuple[bytes, bytes] | None:

@@ -12,6 +12,7 @@ engine socket as the host resolves each host mount's source) and
 
 from __future__ import annotations
 
+import os
 import stat
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,10 @@ def host_socket_problem(source: str, engine_sockets: tuple[str, ...] = ()) -> st
     the path it resolves to (symlinks followed), and whether that is one of the
     engine sockets present (the well-known ones and ``engine_sockets``, e.g. the
     socket STEVE talks to), a hard link to one, or a directory holding one."""
-    real = Path(source).resolve()
+    try:
+        real = Path(source).resolve()
+    except (OSError, RuntimeError, ValueError) as exc:
+        return f"{source} cannot be resolved on this host ({exc})"
     why = engine_socket_problem(str(real))
     if why is not None:
         return f"{source} resolves to {real}: {why}"
@@ -62,6 +66,8 @@ def host_socket_problem(source: str, engine_sockets: tuple[str, ...] = ()) -> st
         st = real.stat()
     except (OSError, ValueError):
         return None
+    if _is_procfs(st):
+        return f"{source} is a procfs mount, whose /proc/<pid>/root links reach the host's root"
     for sock in (*ENGINE_SOCKETS, *engine_sockets):
         path = Path(sock)
         try:
@@ -73,6 +79,69 @@ def host_socket_problem(source: str, engine_sockets: tuple[str, ...] = ()) -> st
             return f"{source} is the container engine's socket {sock}"
         if stat.S_ISDIR(st.st_mode) and real in sock_real.parents:
             return f"{source} holds the container engine's socket {sock}"
+    if stat.S_ISDIR(st.st_mode):
+        return _socket_inside(source, real, engine_sockets)
+    return None
+
+
+def _proc_device() -> int | None:
+    try:
+        return Path("/proc").stat().st_dev
+    except OSError:
+        return None
+
+
+def _is_procfs(st: os.stat_result) -> bool:
+    """Whether ``st`` is on the host's procfs (the same device as /proc)."""
+    return st.st_dev == _proc_device()
+
+
+MAX_MOUNT_SCAN = 1_000_000
+"""Entries of a host-mounted directory searched for a hard link to an engine socket;
+a directory holding more is refused (mount a smaller one)."""
+
+
+def _socket_inside(source: str, root: Path, engine_sockets: tuple[str, ...]) -> str | None:
+    """Why the directory ``root`` exposes an engine: a socket in it (at any depth,
+    symlinks not followed: they resolve inside the container) that is the same inode
+    as an engine socket (a hard link, or a socket bind-mounted there), a directory
+    that cannot be searched, or more than MAX_MOUNT_SCAN entries. Walked iteratively."""
+    engines: dict[tuple[int, int], str] = {}
+    for sock in (*ENGINE_SOCKETS, *engine_sockets):
+        try:
+            sock_st = Path(sock).resolve().stat()
+        except (OSError, ValueError):
+            continue
+        if stat.S_ISSOCK(sock_st.st_mode):
+            engines[(sock_st.st_dev, sock_st.st_ino)] = sock
+    if not engines:
+        return None
+    proc = _proc_device()
+    seen = 0
+    stack = [root]
+    while stack:
+        folder = stack.pop()
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    seen += 1
+                    if seen > MAX_MOUNT_SCAN:
+                        return (
+                            f"{source} holds more than {MAX_MOUNT_SCAN} entries, too many to "
+                            "search for the container engine's socket"
+                        )
+                    if entry.is_dir(follow_symlinks=False):
+                        if entry.stat(follow_symlinks=False).st_dev == proc:
+                            return f"{source}: {entry.path} is a procfs mount"
+                        stack.append(Path(entry.path))
+                    elif not entry.is_file(follow_symlinks=False) and not entry.is_symlink():
+                        st = entry.stat(follow_symlinks=False)
+                        found = engines.get((st.st_dev, st.st_ino))
+                        if found is not None:
+                            inner = Path(entry.path).relative_to(root)
+                            return f"{source}/{inner} is the container engine's socket {found}"
+        except OSError as exc:
+            return f"{source}: {folder} cannot be searched for the engine's socket ({exc})"
     return None
 
 

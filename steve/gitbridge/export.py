@@ -32,6 +32,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from dulwich.file import FileLocked
 from dulwich.objects import ObjectID
 from dulwich.refs import Ref as GitRefName
 
@@ -54,6 +55,7 @@ from steve.gitbridge.target import (
     read_raw,
     read_refs,
 )
+from steve.gitbridge.witness import CHECKPOINTS_REF
 from steve.objects.model import Manifest, ObjectType, Tag
 from steve.objects.oid import ObjectId
 from steve.refs.names import HEAD, length_problem
@@ -360,11 +362,20 @@ def _run(
     present = TargetObjects(target)
     current = read_refs(target)
     chosen, skipped = _check_refs(repo, selected, current, strict=strict)
+    # the checkpoints ref too: the CLI exports it right after the refs
+    writes = [git_ref for _, git_ref, _ in chosen] + [CHECKPOINTS_REF.decode()]
+    _check_writable(Path(target.controldir()), writes)
     with PackWriter(pack_dir, present) as pack:
         ex = _Export(repo, target, pack, empty=present.empty)
         planned: list[tuple[str, str, bytes, int, ObjectId]] = []
         for steve_ref, git_ref, oid in chosen:
-            sha, type_num = ex.object_for(oid)
+            try:
+                sha, type_num = ex.object_for(oid)
+            except NotRepresentable as exc:  # e.g. a build output nested too deep
+                if strict:
+                    raise
+                skipped.append(SkippedRef(steve_ref, exc.detail or exc.message))
+                continue
             planned.append((steve_ref, git_ref, sha, type_num, oid))
         results = []
         for steve_ref, git_ref, sha, type_num, oid in planned:
@@ -455,6 +466,46 @@ def _check_refs(
     return chosen, skipped
 
 
+def _check_writable(controldir: Path, git_refs: Iterable[str]) -> None:
+    """GitFailure, before anything is written, if a ref the export writes cannot be
+    written: it is locked (``<ref>.lock``: a git command is running, or was killed and
+    left it), or a file that is not a ref is in the way (at a directory of its name,
+    or inside a directory at its name). Directories holding nothing but empty
+    directories at a ref's name are removed, as git does. So the export never stops
+    after writing some refs."""
+    empty: list[Path] = []
+    for git_ref in git_refs:
+        path = controldir / git_ref
+        lock = path.with_name(path.name + ".lock")
+        if lock.exists():
+            raise GitFailure(
+                f"update {git_ref}",
+                f"{lock} exists (a git command is running, or was killed: remove the "
+                "file if none is); nothing was written",
+            )
+        parts = Path(git_ref).parts
+        for i in range(1, len(parts)):
+            above = controldir.joinpath(*parts[:i])
+            if above.is_symlink() or (above.exists() and not above.is_dir()):
+                raise GitFailure(
+                    f"update {git_ref}",
+                    f"{above} is in the way (not a directory); nothing was written",
+                )
+        if path.is_symlink() or not path.is_dir():
+            continue
+        stray = next((p for p in path.rglob("*") if p.is_symlink() or not p.is_dir()), None)
+        if stray is not None:
+            raise GitFailure(
+                f"update {git_ref}",
+                f"{stray} is in the way (a file that is not a ref); nothing was written",
+            )
+        empty.append(path)
+    for path in empty:
+        for folder in sorted(path.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+            folder.rmdir()
+        path.rmdir()
+
+
 def _set_ref(target: GitRepo, r: RefResult) -> None:
     name = GitRefName(r.git_ref.encode())
     new = ObjectID(r.new.encode())
@@ -465,6 +516,8 @@ def _set_ref(target: GitRepo, r: RefResult) -> None:
             ok = target.refs.set_if_equals(
                 name, ObjectID(r.old.encode()), new, message=REFLOG_MESSAGE
             )
+    except FileLocked as exc:
+        raise GitFailure(f"update {r.git_ref}", f"locked by another git process: {exc}") from exc
     except GIT_READ_ERRORS as exc:
         raise GitFailure(f"update {r.git_ref}", str(exc)) from exc
     if not ok:

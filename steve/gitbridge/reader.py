@@ -191,6 +191,25 @@ def _entry(f: BinaryIO, path: str, offset: int, sha: bytes) -> _Entry:
     return _Entry(path, type_num, size, offset + pos)
 
 
+def _delta_result_size(f: BinaryIO, entry: _Entry) -> int:
+    """The result size a delta entry declares (its second varint), from its first bytes."""
+    f.seek(entry.data)
+    d = zlib.decompressobj()
+    head = d.decompress(f.read(READ_BLOCK), 32)
+    pos = 0
+    size = 0
+    for _ in range(2):  # base size, then result size
+        size = shift = 0
+        while True:
+            c = head[pos]
+            pos += 1
+            size |= (c & 0x7F) << shift
+            shift += 7
+            if not c & 0x80:
+                break
+    return size
+
+
 class ObjectReader:
     """Reads the objects of one git repository (see the module docstring)."""
 
@@ -254,46 +273,50 @@ class ObjectReader:
             raise _damaged(sha, str(exc)) from exc
 
     def _info(self, sha: bytes, depth: int) -> tuple[int, int]:
-        found = self._find(sha)
-        if found is None:
-            type_num, size, chunks = self._stream(sha, depth)
-            close = getattr(chunks, "close", None)
-            if close is not None:
-                close()
-            return type_num, size
-        path, offset = found
-        with Path(path).open("rb") as f:
-            entry = _entry(f, path, offset, sha)
-            if entry.type not in (_OFS_DELTA, _REF_DELTA):
-                return entry.type, entry.size
-            f.seek(entry.data)
-            d = zlib.decompressobj()
-            head = d.decompress(f.read(READ_BLOCK), 32)
-            pos = 0
-            for _ in range(2):  # base size, then result size
-                size = shift = 0
-                while True:
-                    c = head[pos]
-                    pos += 1
-                    size |= (c & 0x7F) << shift
-                    shift += 7
-                    if not c & 0x80:
-                        break
-            for n in range(depth + 1, MAX_DELTA_DEPTH + 2):
-                if n > MAX_DELTA_DEPTH:
-                    raise GitObjectTooLarge(sha.hex(), n, MAX_DELTA_DEPTH, "deltas deep")
-                if entry.base_offset is None:
-                    assert entry.base_sha is not None
-                    return self._info(entry.base_sha, n)[0], size
-                entry = _entry(f, path, entry.base_offset, sha)
+        """Walk the delta chain iteratively (a REF_DELTA's base may be in another pack,
+        or loop back: GitFailure), never recursively."""
+        size: int | None = None  # the object's own size (a delta's result size)
+        seen: set[tuple[str, int]] = set()
+        n = depth
+        current = sha
+        while True:
+            found = self._find(current)
+            if found is None:
+                type_num, whole, chunks = self._stream_unpacked(current)
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+                return type_num, whole if size is None else size
+            path, offset = found
+            with Path(path).open("rb") as f:
+                entry = _entry(f, path, offset, sha)
                 if entry.type not in (_OFS_DELTA, _REF_DELTA):
-                    return entry.type, size
-        raise AssertionError("unreachable")
+                    return entry.type, entry.size if size is None else size
+                if size is None:
+                    size = _delta_result_size(f, entry)
+                while True:
+                    n += 1
+                    if n > MAX_DELTA_DEPTH:
+                        raise GitObjectTooLarge(sha.hex(), n, MAX_DELTA_DEPTH, "deltas deep")
+                    if (entry.path, entry.data) in seen:
+                        raise _damaged(sha, "its delta chain loops back on itself")
+                    seen.add((entry.path, entry.data))
+                    if entry.base_offset is None:
+                        assert entry.base_sha is not None
+                        current = entry.base_sha
+                        break
+                    entry = _entry(f, path, entry.base_offset, sha)
+                    if entry.type not in (_OFS_DELTA, _REF_DELTA):
+                        return entry.type, size
 
     def _stream(self, sha: bytes, depth: int) -> tuple[int, int, Iterator[bytes]]:
         found = self._find(sha)  # packs first, as git looks: an export writes only packs
         if found is not None:
             return self._stream_packed(found[0], found[1], sha, depth)
+        return self._stream_unpacked(sha)
+
+    def _stream_unpacked(self, sha: bytes) -> tuple[int, int, Iterator[bytes]]:
+        """A loose object, else one of an alternate (whole objects, never deltas)."""
         loose = self._loose(sha)
         if loose is not None:
             return self._stream_loose(loose, sha)
@@ -373,39 +396,61 @@ class ObjectReader:
         self, f: BinaryIO, path: str, entry: _Entry, sha: bytes, depth: int
     ) -> tuple[int, bytes]:
         """Rebuild a delta-compressed object: walk the chain to its base checking the
-        bounds from the headers alone, then apply the deltas, innermost first."""
-        chain = [entry]
-        while True:
-            if len(chain) + depth > MAX_DELTA_DEPTH:
-                raise GitObjectTooLarge(
-                    sha.hex(), len(chain) + depth, MAX_DELTA_DEPTH, "deltas deep"
-                )
-            if entry.size > MAX_INLINE:
-                raise GitObjectTooLarge(sha.hex(), entry.size, MAX_INLINE)
-            if entry.base_offset is None:
-                assert entry.base_sha is not None
-                base_type, base_size, base_chunks = self._stream(
-                    entry.base_sha, depth + len(chain)
-                )
-                if base_size > MAX_INLINE:
-                    raise GitObjectTooLarge(sha.hex(), base_size, MAX_INLINE)
-                base = _read_all(base_chunks)
+        bounds from the headers alone (iteratively, following REF_DELTA bases into
+        other packs; a chain that loops is damage), then apply the deltas, innermost
+        first."""
+        files: dict[str, BinaryIO] = {path: f}
+        try:
+            chain = [entry]
+            seen = {(entry.path, entry.data)}
+            while True:
+                if len(chain) + depth > MAX_DELTA_DEPTH:
+                    raise GitObjectTooLarge(
+                        sha.hex(), len(chain) + depth, MAX_DELTA_DEPTH, "deltas deep"
+                    )
+                if entry.size > MAX_INLINE:
+                    raise GitObjectTooLarge(sha.hex(), entry.size, MAX_INLINE)
+                if entry.base_offset is not None:
+                    entry = _entry(files[entry.path], entry.path, entry.base_offset, sha)
+                else:
+                    assert entry.base_sha is not None
+                    found = self._find(entry.base_sha)
+                    if found is None:
+                        base_type, base_size, base_chunks = self._stream_unpacked(entry.base_sha)
+                        if base_size > MAX_INLINE:
+                            close = getattr(base_chunks, "close", None)
+                            if close is not None:
+                                close()
+                            raise GitObjectTooLarge(sha.hex(), base_size, MAX_INLINE)
+                        base = _read_all(base_chunks)
+                        break
+                    base_path, base_offset = found
+                    if base_path not in files:
+                        files[base_path] = Path(base_path).open("rb")  # noqa: SIM115
+                    entry = _entry(files[base_path], base_path, base_offset, sha)
+                if (entry.path, entry.data) in seen:
+                    raise _damaged(sha, "its delta chain loops back on itself")
+                seen.add((entry.path, entry.data))
+                if entry.type in (_OFS_DELTA, _REF_DELTA):
+                    chain.append(entry)
+                    continue
+                if entry.size > MAX_INLINE:
+                    raise GitObjectTooLarge(sha.hex(), entry.size, MAX_INLINE)
+                fb = files[entry.path]
+                fb.seek(entry.data)
+                base_type, base = entry.type, _read_all(_inflate(fb, entry.size, sha))
                 break
-            entry = _entry(f, path, entry.base_offset, sha)
-            if entry.type in (_OFS_DELTA, _REF_DELTA):
-                chain.append(entry)
-                continue
-            if entry.size > MAX_INLINE:
-                raise GitObjectTooLarge(sha.hex(), entry.size, MAX_INLINE)
-            f.seek(entry.data)
-            base_type, base = entry.type, _read_all(_inflate(f, entry.size, sha))
-            break
-        for link in reversed(chain):
-            f.seek(link.data)
-            delta = _read_all(_inflate(f, link.size, sha))
-            base = apply_delta(base, delta, MAX_INLINE, sha)
-            del delta
-        return base_type, base
+            for link in reversed(chain):
+                fl = files[link.path]
+                fl.seek(link.data)
+                delta = _read_all(_inflate(fl, link.size, sha))
+                base = apply_delta(base, delta, MAX_INLINE, sha)
+                del delta
+            return base_type, base
+        finally:
+            for other, handle in files.items():
+                if other != path:
+                    handle.close()
 
 
 class _ChunkIO(io.RawIOBase):

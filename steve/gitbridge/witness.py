@@ -24,6 +24,7 @@ from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from dulwich.file import FileLocked
 from dulwich.objects import Blob, Commit, ObjectID, Tree
 from dulwich.refs import Ref as GitRefName
 
@@ -124,6 +125,8 @@ def export_checkpoints(
             ok = git.refs.add_if_new(name, commit.id, message=b"steve export-git")
         else:
             ok = git.refs.set_if_equals(name, old, commit.id, message=b"steve export-git")
+    except FileLocked as exc:
+        raise GitFailure("update refs/steve/checkpoints", f"locked by another git: {exc}") from exc
     except GIT_READ_ERRORS as exc:
         raise GitFailure("export checkpoints", str(exc)) from exc
     if not ok:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from steve.errors import InvalidInput
-from steve.exec import DockerRunner, Engine
+from steve.exec import DockerRunner, Engine, FailureClass
 from steve.exec.launch import ENTRYPOINT, launch_script
 from steve.repo import Repo
 from tests.exec.conftest import MakeSpec
@@ -83,5 +83,5 @@ def test_a_missing_program_still_fails_to_start(
     spec = make_spec("true")
     spec = type(spec)(**{**spec.__dict__, "command": ("no-such-program", "x")})
     result = DockerRunner(engine).run(repo, spec)
-    assert result.failure is not None and result.failure.value == "ContainerError.StartFailed"
+    assert result.failure is FailureClass.START_FAILED
     assert "no-such-program" in result.failure_detail

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from steve.errors import InvalidInput, UnsafeArchive
 from steve.exec import store_tar, tar_stream
-from steve.objects.model import CHUNK_SIZE
+from steve.objects.model import CHUNK_SIZE, Mode
 from steve.repo import Repo
 
 names = st.text(alphabet="abcXYZ019._- ", min_size=1, max_size=8).filter(
@@ -215,6 +215,34 @@ def test_a_deeply_nested_output_is_stored_and_streamed_back_without_recursion(
     stream = b"".join(tar_stream(repo, {"in": tree}, uid=1, gid=1))
     with tarfile.open(fileobj=io.BytesIO(stream)) as members:
         assert sum(m.isdir() for m in members.getmembers()) == 1 + 1 + 1200  # "/", in/, d...
+
+
+def test_a_deeply_nested_output_is_listed_recursively_without_recursion(
+    repo: Repo,
+) -> None:
+    """`steve ls-tree -r` (and replay, which lists a step's outputs) of a 1,200-deep
+    output gave RecursionError, exit 10."""
+    _, tree = store_tar(repo, deep_archive(1200))
+    deep = "/".join(["d"] * 1200)
+    shallow = store_tar(
+        repo,
+        archive(
+            (entry("out/", tarfile.DIRTYPE), None),
+            (entry("out/a/", tarfile.DIRTYPE), None),
+            (entry("out/a/x"), b"1"),
+            (entry("out/b"), b"2"),
+            (entry("out/c/", tarfile.DIRTYPE), None),
+            (entry("out/c/y"), b"3"),
+        ),
+    )[1]
+    assert [(e.path, e.mode) for e in repo.ls_tree(tree, recursive=True)] == [
+        (f"{deep}/leaf", Mode.FILE)
+    ]
+    assert [e.path for e in repo.ls_tree(shallow, recursive=True, prefix="p/")] == [
+        "p/a/x",
+        "p/b",
+        "p/c/y",
+    ]
 
 
 def test_nesting_beyond_the_depth_limit_is_a_typed_error(repo: Repo) -> None:

@@ -14,6 +14,7 @@ from steve.objects.model import Blob, Mode, Tree, TreeEntry
 from steve.repo import MAX_TREE_DEPTH, Repo
 
 from .conftest import Git
+from .helpers import make_history
 from .hostile import write_loose
 
 
@@ -47,3 +48,27 @@ def test_export_of_a_too_deep_steve_tree_is_refused(steve_repo: Repo, tmp_path: 
     steve_repo.update_ref("refs/tags/deep", tree)
     with pytest.raises(NotRepresentable, match="nested deeper"):
         export_git(steve_repo, tmp_path / "out", ["refs/tags/deep"])
+
+
+def test_export_all_skips_a_ref_whose_tree_is_too_deep_and_writes_the_rest(
+    steve_repo: Repo, tmp_path: Path, git: Git
+) -> None:
+    """A build output may nest 2,048 levels (exec's limit), git's side 256: one such
+    ref made every `export-git --all` (and the default export) fail as a whole."""
+    ids = make_history(steve_repo, {"a": [], "b": ["a"]})
+    steve_repo.update_ref("refs/heads/main", ids["b"])
+    oid = steve_repo.write(Blob(b"x"))
+    tree = steve_repo.write(Tree.from_entries([TreeEntry("f", Mode.FILE, oid)]))
+    for _ in range(1200):
+        tree = steve_repo.write(Tree.from_entries([TreeEntry("d", Mode.TREE, tree)]))
+    steve_repo.update_ref("refs/tags/deep", tree)
+    out = tmp_path / "all"
+    report = export_git(steve_repo, out, all_refs=True)
+    assert [(s.steve_ref, "nested deeper" in s.reason) for s in report.skipped] == [
+        ("refs/tags/deep", True)
+    ]
+    listed = git(out, "for-each-ref", "--format=%(refname)").stdout.decode().split()
+    assert listed == ["refs/heads/main"]
+    assert git(out, "fsck", "--strict").returncode == 0
+    with pytest.raises(NotRepresentable, match="nested deeper"):  # named: refused
+        export_git(steve_repo, tmp_path / "named", ["main", "refs/tags/deep"])

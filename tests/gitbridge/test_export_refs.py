@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from steve.errors import NotRepresentable
+from steve.errors import GitFailure, NotRepresentable
 from steve.gitbridge import export_git
 from steve.repo import Repo
 from steve.store.kdf import KdfParams
@@ -106,3 +106,60 @@ def test_a_killed_exports_temporary_pack_is_removed_by_the_next_run(
     assert report.pack is not None
     assert not list(pack_dir.glob("tmp-steve-*"))
     assert git(out, "fsck", "--strict", "--full").returncode == 0
+
+
+@pytest.mark.parametrize(
+    "lock", ["refs/heads/zz.lock", "refs/heads/mm.lock", "refs/steve/checkpoints.lock"]
+)
+def test_a_stale_git_lock_refuses_the_export_before_any_ref_is_written(
+    steve_repo: Repo, tmp_path: Path, git: Git, lock: str
+) -> None:
+    """A lock file a killed git left behind: the export used to write the refs before
+    the locked one, then stop with a traceback (dulwich's FileLocked)."""
+    ids = make_history(steve_repo, {"a": []})
+    for name in ("refs/heads/aa", "refs/heads/mm", "refs/heads/zz"):
+        steve_repo.update_ref(name, ids["a"])
+    out = tmp_path / "locked"
+    git(tmp_path, "init", "-q", str(out))
+    (out / ".git" / lock).parent.mkdir(parents=True, exist_ok=True)
+    (out / ".git" / lock).write_bytes(b"")
+    with pytest.raises(GitFailure, match=r"\.lock"):
+        export_git(steve_repo, out, all_refs=True)
+    assert git_refs(git, out) == {}  # not a single ref written
+    assert pack_files(out) == []
+    (out / ".git" / lock).unlink()  # once the lock is gone, the same export succeeds
+    export_git(steve_repo, out, all_refs=True)
+    assert set(git_refs(git, out)) == {"refs/heads/aa", "refs/heads/mm", "refs/heads/zz"}
+
+
+def test_an_empty_directory_where_a_ref_goes_is_cleared_as_git_does(
+    steve_repo: Repo, tmp_path: Path, git: Git
+) -> None:
+    """Empty directories left in refs/ (git removes them when it needs the name): the
+    export used to write the refs before, then stop at that one."""
+    ids = make_history(steve_repo, {"a": []})
+    for name in ("refs/heads/aa", "refs/heads/zz"):
+        steve_repo.update_ref(name, ids["a"])
+    out = tmp_path / "dirs"
+    git(tmp_path, "init", "-q", str(out))
+    (out / ".git" / "refs" / "heads" / "zz" / "empty" / "below").mkdir(parents=True)
+    export_git(steve_repo, out, all_refs=True)
+    assert set(git_refs(git, out)) == {"refs/heads/aa", "refs/heads/zz"}
+
+
+def test_a_stray_file_in_the_way_of_a_ref_refuses_before_anything_is_written(
+    steve_repo: Repo, tmp_path: Path, git: Git
+) -> None:
+    """A file git does not list as a ref (another ref's lock) where a ref's directory
+    is: no ref can be written there, so nothing is written at all."""
+    ids = make_history(steve_repo, {"a": []})
+    for name in ("refs/heads/aa", "refs/heads/mm"):
+        steve_repo.update_ref(name, ids["a"])
+    out = tmp_path / "stray"
+    git(tmp_path, "init", "-q", str(out))
+    (out / ".git" / "refs" / "heads" / "mm").mkdir()
+    (out / ".git" / "refs" / "heads" / "mm" / "x.lock").write_text("")
+    with pytest.raises(GitFailure, match="in the way"):
+        export_git(steve_repo, out, all_refs=True)
+    assert git_refs(git, out) == {}
+    assert pack_files(out) == []

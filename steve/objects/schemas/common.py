@@ -384,5 +384,5 @@ def _cross_problems(partial: ManifestBody) -> list[Problem]:
     """The cross-field rules on a salvaged body; none when a rule needs a broken field."""
     try:
         return partial.problems()
-    except (TypeError, AttributeError):  # a rule compared or read a field that is None
+    except (TypeError, AttributeError, ValidationError):  # a rule read a field that is None
         return []

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 import posixpath
 import re
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from steve.errors import MalformedObject
 from steve.objects.model import check_entry_name
@@ -54,6 +54,110 @@ DEFAULT_TMPFS = {"/tmp": "rw,nosuid,nodev,size=64m"}
 DEFAULT_NANO_CPUS = DEFAULT_CPU_MILLIS * 1_000_000
 NO_NEW_PRIVILEGES = "no-new-privileges"
 USER_PATTERN = r"^([0-9]{1,10}):([0-9]{1,10})$"
+MAX_USER_ID = 2**31 - 1
+"""The largest uid or gid the engine accepts (it refuses larger ones at creation)."""
+
+
+def checked_user(user: str) -> str:
+    """``user`` (``uid:gid``, already matching USER_PATTERN) if the engine accepts both
+    ids; ValueError otherwise, so freeze refuses what the runtime would."""
+    if any(int(part) > MAX_USER_ID for part in user.split(":")):
+        raise ValueError(f"uid and gid are 0..{MAX_USER_ID} (the engine refuses larger ids)")
+    return user
+
+
+MIN_MEMORY_BYTES = 6 << 20
+"""The smallest memory limit the engine accepts (0 is no limit)."""
+MIN_CPU_MILLIS = 10
+"""The smallest CPU limit, in 1/1000 CPU, the runtime accepts (a CFS quota of 1 ms per
+100 ms period; 0 is no limit)."""
+
+
+def checked_memory(value: int) -> int:
+    """``value`` (bytes) if the engine accepts it as a memory limit; ValueError if not."""
+    if 0 < value < MIN_MEMORY_BYTES:
+        raise ValueError(
+            f"a memory limit is 0 or at least {MIN_MEMORY_BYTES} bytes (the engine refuses less)"
+        )
+    return value
+
+
+def checked_cpu_millis(value: int) -> int:
+    """``value`` (1/1000 CPU) if the runtime accepts it as a CPU limit; ValueError if not."""
+    if 0 < value < MIN_CPU_MILLIS:
+        raise ValueError(
+            f"a CPU limit is 0 or at least {MIN_CPU_MILLIS}/1000 CPU (the engine refuses less)"
+        )
+    return value
+
+
+def checked_nano_cpus(value: int) -> int:
+    checked_cpu_millis(-(-value // 1_000_000))
+    return value
+
+
+LINUX_CAPABILITIES = frozenset(
+    (
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "DAC_READ_SEARCH",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "SETGID",
+        "SETUID",
+        "SETPCAP",
+        "LINUX_IMMUTABLE",
+        "NET_BIND_SERVICE",
+        "NET_BROADCAST",
+        "NET_ADMIN",
+        "NET_RAW",
+        "IPC_LOCK",
+        "IPC_OWNER",
+        "SYS_MODULE",
+        "SYS_RAWIO",
+        "SYS_CHROOT",
+        "SYS_PTRACE",
+        "SYS_PACCT",
+        "SYS_ADMIN",
+        "SYS_BOOT",
+        "SYS_NICE",
+        "SYS_RESOURCE",
+        "SYS_TIME",
+        "SYS_TTY_CONFIG",
+        "MKNOD",
+        "LEASE",
+        "AUDIT_WRITE",
+        "AUDIT_CONTROL",
+        "SETFCAP",
+        "MAC_OVERRIDE",
+        "MAC_ADMIN",
+        "SYSLOG",
+        "WAKE_ALARM",
+        "BLOCK_SUSPEND",
+        "AUDIT_READ",
+        "PERFMON",
+        "BPF",
+        "CHECKPOINT_RESTORE",
+    )
+)
+"""The capability names the engine knows (with or without ``CAP_``, any case), and
+``ALL``."""
+
+
+def checked_capability(name: str) -> str:
+    """``name`` if the engine knows it as a capability; ValueError otherwise."""
+    bare = name.upper().removeprefix("CAP_")
+    if bare != "ALL" and bare not in LINUX_CAPABILITIES:
+        raise ValueError(f"unknown capability {name!r} (the engine refuses it)")
+    return name
+
+
+CapabilityName = Annotated[str, AfterValidator(checked_capability)]
+
+UserSpec = Annotated[
+    str, Field(pattern=USER_PATTERN, description="uid:gid"), AfterValidator(checked_user)
+]
 
 # Where container engines listen (Docker, containerd, Podman, CRI-O; rootful and
 # rootless).  A host mount of one of these, or of a directory above one, is refused.
@@ -76,10 +180,13 @@ def engine_socket_problem(source: str) -> str | None:
     """Why a host mount of ``source`` would expose a container engine, or None.
 
     Judged on the normalised path: a known engine socket, a directory above one
-    (``/run``, ``/var``, ``/``), a ``*.sock`` named after an engine, or anything
+    (``/run``, ``/var``, ``/``), anything in ``/proc`` (``/proc/<pid>/root`` is the
+    host's root, socket included), a ``*.sock`` named after an engine, or anything
     in an engine's run directory (``/run/docker/...``, a rootless engine's
     ``/run/user/<uid>``).  The runner also judges the path the host resolves it to."""
     path = "/" + posixpath.normpath("/" + source).lstrip("/")
+    if path == "/proc" or path.startswith("/proc/"):
+        return f"{source} is in /proc, whose /proc/<pid>/root links reach the host's root"
     for sock in ENGINE_SOCKETS:
         if path == sock:
             return f"{source} is the container engine's socket"
@@ -120,15 +227,15 @@ class ContainerPolicy(BaseModel):
 
     network_mode: Literal["none", "bridge", "host"] = "none"
     cap_drop: tuple[str, ...] = ("ALL",)
-    cap_add: tuple[str, ...] = ()
+    cap_add: tuple[CapabilityName, ...] = ()
     security_opt: tuple[str, ...] = (NO_NEW_PRIVILEGES,)
     privileged: bool = False
     read_only_root: bool = True
     tmpfs: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_TMPFS))
     pids_limit: int = Field(default=DEFAULT_PIDS, ge=0)
-    memory_bytes: int = Field(default=DEFAULT_MEMORY_BYTES, ge=0)
-    nano_cpus: int = Field(default=DEFAULT_NANO_CPUS, ge=0)
-    user: str = Field(default=DEFAULT_USER, pattern=USER_PATTERN)
+    memory_bytes: Annotated[int, Field(ge=0), AfterValidator(checked_memory)] = DEFAULT_MEMORY_BYTES
+    nano_cpus: Annotated[int, Field(ge=0), AfterValidator(checked_nano_cpus)] = DEFAULT_NANO_CPUS
+    user: UserSpec = DEFAULT_USER
     host_mounts: tuple[HostMountSpec, ...] = ()
     host_pid: bool = False
     host_ipc: bool = False

@@ -21,7 +21,7 @@ import heapq
 from dataclasses import dataclass
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import AfterValidator, Field
 
 from steve.objects.schemas.common import (
     Count,
@@ -44,6 +44,10 @@ from steve.objects.schemas.container import (
     Capability,
     ContainerPolicy,
     HostMountSpec,
+    UserSpec,
+    checked_capability,
+    checked_cpu_millis,
+    checked_memory,
     relative_path_problem,
 )
 
@@ -92,7 +96,6 @@ LIMIT_POLICIES: dict[str, int] = {
 }
 
 AbsPath = Annotated[str, Field(pattern=r"^/[^\x00]*$", max_length=4096)]
-UserSpec = Annotated[str, Field(pattern=r"^[0-9]{1,10}:[0-9]{1,10}$", description="uid:gid")]
 
 
 class Budgets(Strict):
@@ -103,7 +106,9 @@ class Budgets(Strict):
             f"wall-clock limit, milliseconds (0: the plan's time_ms policy, else {DEFAULT_TIME_MS})"
         ),
     )
-    memory_bytes: Count = Field(default=0, description="memory limit, bytes (0: none)")
+    memory_bytes: Annotated[Count, AfterValidator(checked_memory)] = Field(
+        default=0, description="memory limit, bytes (0: none)"
+    )
 
 
 class NodeInput(Strict):
@@ -134,10 +139,10 @@ class NodeRequests(Strict):
     host_mounts: list[HostMount] = Field(default_factory=list)
     writable_root: bool = False
     pids: Count | None = Field(default=None, description=f"pids limit (default {DEFAULT_PIDS})")
-    cpu_millis: Count | None = Field(
+    cpu_millis: Annotated[Count, AfterValidator(checked_cpu_millis)] | None = Field(
         default=None, description=f"CPU limit, 1/1000 CPU (default {DEFAULT_CPU_MILLIS})"
     )
-    cap_add: list[Name] = Field(default_factory=list)
+    cap_add: list[Annotated[Name, AfterValidator(checked_capability)]] = Field(default_factory=list)
     user: UserSpec | None = Field(default=None, description=f"uid:gid (default {DEFAULT_USER})")
     host_pid: bool = False
     host_ipc: bool = False
