@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, BinaryIO, Protocol
+from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
 
 from steve.config import RepoConfig
 from steve.errors import (
@@ -422,6 +422,35 @@ class RepoTransaction:
         return self._tx.delete_outbox(upto)
 
 
+class _SerialBackend:
+    """A backend proxy: every call and every whole transaction holds one lock, and a
+    stream is read whole under it (see :meth:`Repo.serialized`)."""
+
+    def __init__(self, inner: Backend, lock: threading.RLock) -> None:
+        self._inner = inner
+        self._lock = lock
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        with self._lock, self._inner.transaction() as tx:
+            yield tx
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._inner, name)
+        if not callable(attr):
+            return attr
+        lock = self._lock
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                result = attr(*args, **kwargs)
+                if isinstance(result, Iterator):
+                    return list(result)  # a stream must not outlive the lock
+                return result
+
+        return call
+
+
 class Repo:
     """An open STEVE repository.  Use :meth:`init`, :meth:`open` or :meth:`memory`."""
 
@@ -509,6 +538,17 @@ class Repo:
     @property
     def repository_id(self) -> str:
         return self.config.repository_id if self.config else "memory"
+
+    def serialized(self) -> Repo:
+        """A view of this repository that threads may share: the same database, key and
+        event routing (outbox sink, correlation id, actor), with every storage call and
+        every whole transaction under one lock."""
+        if isinstance(self.backend, _SerialBackend):
+            return self
+        backend = cast(Backend, _SerialBackend(self.backend, threading.RLock()))
+        view = Repo(backend, self.root, self.config, self.identity, self.key)
+        view.events = self.events
+        return view
 
     @classmethod
     def memory(cls, identity: Identity = DEFAULT_IDENTITY) -> Repo:

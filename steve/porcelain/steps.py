@@ -30,7 +30,7 @@ gets a receipt recording ``ContainerError.EngineFailed`` or
 ``ContainerError.ImageMissing``.
 
 The store is shared by the worker threads through a lock
-(:func:`serialized`): one transaction at a time, reads in between.  With an
+(:meth:`Repo.serialized`): one transaction at a time, reads in between.  With an
 event log, each node's state changes are ``step.*`` events and its
 stdout/stderr are spooled as ``log.chunk``/``log.end`` events
 (:class:`steve.events.LogSpooler`, bounded chunks).
@@ -41,11 +41,10 @@ from __future__ import annotations
 import enum
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Protocol, cast, runtime_checkable
+from typing import Protocol, cast, runtime_checkable
 
 from steve.errors import (
     BuildNotReady,
@@ -75,7 +74,6 @@ from steve.porcelain.records import (
     step_receipt,
 )
 from steve.repo import Repo
-from steve.store.base import Backend
 
 WORKDIR = "/work"
 MAX_JOBS = 64
@@ -142,47 +140,6 @@ class NodeOutcome:
         return self.status in (NodeStatus.BUILT, NodeStatus.CACHED)
 
 
-# --- a store shared by threads ---------------------------------------------------------
-
-
-class _SerialBackend:
-    """A backend proxy: every call and every whole transaction holds one lock."""
-
-    def __init__(self, inner: Backend, lock: threading.RLock) -> None:
-        self._inner = inner
-        self._lock = lock
-
-    @contextmanager
-    def transaction(self) -> Iterator[Any]:
-        with self._lock, self._inner.transaction() as tx:
-            yield tx
-
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._inner, name)
-        if not callable(attr):
-            return attr
-        lock = self._lock
-
-        def call(*args: Any, **kwargs: Any) -> Any:
-            with lock:
-                result = attr(*args, **kwargs)
-                if isinstance(result, Iterator):
-                    return list(result)  # a stream must not outlive the lock
-                return result
-
-        return call
-
-
-def serialized(repo: Repo) -> Repo:
-    """A view of ``repo`` that threads may share (same database, observers and key)."""
-    if isinstance(repo.backend, _SerialBackend):
-        return repo
-    backend = cast(Backend, _SerialBackend(repo.backend, threading.RLock()))
-    view = Repo(backend, repo.root, repo.config, repo.identity, repo.key)
-    view.events = repo.events  # the same outbox routing (sink, correlation id, actor)
-    return view
-
-
 # --- plan order ----------------------------------------------------------------------
 
 
@@ -246,7 +203,7 @@ class Executor:
     def __post_init__(self) -> None:
         if not 1 <= self.jobs <= MAX_JOBS:
             raise InvalidInput("invalid number of jobs", f"{self.jobs} (1..{MAX_JOBS})")
-        self.repo = serialized(self.repo)
+        self.repo = self.repo.serialized()
         self.nodes: dict[str, Node] = {n.id: n for n in self.plan.nodes}
         self.ups = upstream_of(self.plan)
         self.order = topological(self.plan)
