@@ -89,10 +89,15 @@ def iter_fsck(
 
 
 def fsck(
-    repo: Repo, log: EventLog | None = None, *, public_key: bytes | None = None
+    repo: Repo,
+    log: EventLog | None = None,
+    *,
+    public_key: bytes | None = None,
+    witnessed: Sequence[Checkpoint] = (),
 ) -> FullReport:
+    """:func:`iter_fsck`, collected into one report."""
     report = FullReport()
-    for item in iter_fsck(repo, log, public_key=public_key):
+    for item in iter_fsck(repo, log, public_key=public_key, witnessed=witnessed):
         if isinstance(item, FsckProblem):
             report.problems.append(item)
         elif isinstance(item, ObjectId):
