@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-import unicodedata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,19 +31,12 @@ def _human(event: Event) -> str:
     shown = redact(event.payload)
     data = event.payload.get("data")
     if event.event_type == "log.chunk" and isinstance(data, bytes):
-        shown["data"] = _printable(data.decode("utf-8", "replace"))  # step output, as text
+        from steve.porcelain.escape import escape_text
+
+        shown["data"] = escape_text(data.decode("utf-8", "replace"))  # step output, as text
     payload = json.dumps(shown, ensure_ascii=False, sort_keys=True)
     parts.append(payload)
     return " ".join(parts)
-
-
-def _printable(text: str) -> str:
-    """``text`` with control and bidirectional-override characters escaped (``\\x1b``);
-    newlines and tabs are kept for JSON to escape."""
-    return "".join(
-        c if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf") else f"\\u{ord(c):04x}"
-        for c in text
-    )
 
 
 @cli.group(invoke_without_command=True)

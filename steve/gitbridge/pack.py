@@ -86,7 +86,8 @@ def git_sha(type_num: int, data: bytes) -> bytes:
     return h.digest()
 
 
-def _entry_header(type_num: int, size: int) -> bytes:
+def entry_header(type_num: int, size: int) -> bytes:
+    """A pack entry's header: its type and inflated size (git's size varint)."""
     out = bytearray()
     c = (type_num << 4) | (size & 0x0F)
     size >>= 4
@@ -145,7 +146,7 @@ class PackWriter:
             return sha
         f = self._open()
         wbits = SMALL_WBITS if len(data) <= SMALL else zlib.MAX_WBITS
-        entry = _entry_header(type_num, len(data)) + zlib.compress(data, COMPRESSION, wbits)
+        entry = entry_header(type_num, len(data)) + zlib.compress(data, COMPRESSION, wbits)
         try:
             f.write(entry)
         except OSError as exc:
@@ -191,7 +192,7 @@ class PackWriter:
         self._offset = offset
 
     def _write_entry(self, f: BinaryIO, type_num: int, size: int, chunks: Iterable[bytes]) -> int:
-        header = _entry_header(type_num, size)
+        header = entry_header(type_num, size)
         comp = zlib.compressobj(COMPRESSION)
         try:
             f.write(header)

@@ -29,7 +29,7 @@ import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from dulwich.objects import ObjectID, RawObjectID
 from dulwich.repo import Repo as GitRepo
@@ -51,10 +51,25 @@ def _damaged(sha: bytes, why: str) -> GitFailure:
     return GitFailure("read object", f"{sha.hex()}: {why}")
 
 
-def _inflate(f: BinaryIO, size: int, sha: bytes) -> Iterator[bytes]:
-    """The zlib stream at ``f``'s position, exactly ``size`` bytes, in bounded pieces."""
-    d = zlib.decompressobj()
-    total = 0
+def _inflate(
+    f: BinaryIO,
+    size: int,
+    sha: bytes,
+    d: Any = None,
+    head: bytes = b"",
+) -> Iterator[bytes]:
+    """The zlib stream at ``f``'s position, exactly ``size`` bytes, in bounded pieces.
+
+    ``d`` and ``head``: a decompressor already started on the stream (a loose
+    object's header read) and the bytes it gave after that header.
+    """
+    if d is None:
+        d = zlib.decompressobj()
+    total = len(head)
+    if total > size:
+        raise _damaged(sha, f"inflates to more than its declared {size} bytes")
+    if head:
+        yield head
     while not d.eof:
         data = d.unconsumed_tail or f.read(READ_BLOCK)
         if not data:
@@ -351,23 +366,7 @@ class ObjectReader:
 
         def chunks() -> Iterator[bytes]:
             with f:
-                total = len(rest)
-                if total > size:
-                    raise _damaged(sha, f"inflates to more than its declared {size} bytes")
-                if rest:
-                    yield rest
-                while not d.eof:
-                    data = d.unconsumed_tail or f.read(READ_BLOCK)
-                    if not data:
-                        raise _damaged(sha, "the compressed data is truncated")
-                    out = d.decompress(data, OUT_BLOCK)
-                    total += len(out)
-                    if total > size:
-                        raise _damaged(sha, f"inflates to more than its declared {size} bytes")
-                    if out:
-                        yield out
-                if total != size:
-                    raise _damaged(sha, f"inflates to {total} bytes, not its declared {size}")
+                yield from _inflate(f, size, sha, d, rest)
 
         return _TYPES[kind], size, chunks()
 

@@ -402,7 +402,6 @@ class Executor:
         if node.kind == "test":
             evidence = tuple(junit_evidence(self.repo, node.outputs, result.outputs))
         failure, detail = judge(node.kind, result, evidence)
-        parents = [self.plan_id, *(known[u].receipt for u in self.ups[node.id])]
         _, grants = policy_for(self.plan, node)
         receipt = self.freeze_receipt(
             node,
@@ -411,7 +410,7 @@ class Executor:
             result,
             failure,
             detail,
-            [p for p in parents if p is not None],
+            self._receipt_parents(node, known),
             grants,
             why,
         )
@@ -446,6 +445,11 @@ class Executor:
         self._progress(node, outcome.status, outcome)
         return outcome
 
+    def _receipt_parents(self, node: Node, known: Mapping[str, NodeOutcome]) -> list[ObjectId]:
+        """A receipt's parents: the plan, then the receipts of the node's upstream nodes."""
+        ups = (known[u].receipt for u in self.ups[node.id])
+        return [self.plan_id, *(r for r in ups if r is not None)]
+
     def _environment_failed(
         self,
         node: Node,
@@ -474,11 +478,10 @@ class Executor:
             nondeterminism=node.nondeterminism,
             at_ns=time.time_ns(),
         )
-        parents = [self.plan_id, *(known[u].receipt for u in self.ups[node.id])]
         receipt = freeze_record(
             self.repo,
             body,
-            parents=[p for p in parents if p is not None],
+            parents=self._receipt_parents(node, known),
             now=body.finished_at,
             tz=self.tz,
             ref=receipt_ref(self.run_id, node.id),

@@ -11,6 +11,8 @@ from pathlib import Path
 
 from dulwich.pack import write_pack_index
 
+from steve.gitbridge.pack import entry_header as entry_header  # re-exported for the tests
+
 
 def varint(n: int) -> bytes:
     out = bytearray()
@@ -22,18 +24,6 @@ def varint(n: int) -> bytes:
         else:
             out.append(c)
             return bytes(out)
-
-
-def entry_header(type_num: int, size: int) -> bytes:
-    out = bytearray()
-    c = (type_num << 4) | (size & 0x0F)
-    size >>= 4
-    while size:
-        out.append(c | 0x80)
-        c = size & 0x7F
-        size >>= 7
-    out.append(c)
-    return bytes(out)
 
 
 def ofs_encoding(back: int) -> bytes:
