@@ -7,12 +7,12 @@ parameters plus the key check.  Nothing in it reveals repository content.
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from steve.errors import BadConfig, InvalidInput, UnsupportedFormat
+from steve.store.files import write_private
 from steve.store.kdf import KdfParams
 
 FORMAT = 1
@@ -56,13 +56,7 @@ class RepoConfig:
         return replace(self, events_public_key=public_key)
 
     def write(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(self.to_toml())
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
+        write_private(path, self.to_toml())
 
     @classmethod
     def read(cls, path: Path) -> RepoConfig:

@@ -46,6 +46,7 @@ from steve.errors import (
     WrongSigningPassphrase,
 )
 from steve.events.model import chain_hash
+from steve.store.files import write_private
 from steve.store.kdf import KdfParams, derive_key
 
 KEY_FILE = "signing-key"
@@ -160,15 +161,8 @@ def create_identity(
         "nonce": nonce.hex(),
         "ciphertext": sealed.hex(),
     }
-    tmp = path.with_name(KEY_FILE + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(record, fh, indent=1, sort_keys=True)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.link(tmp, path)  # fails if another process created one meanwhile
-    tmp.unlink()
+    # exclusive: fails if another process created one meanwhile
+    write_private(path, json.dumps(record, indent=1, sort_keys=True) + "\n", exclusive=True)
     return IdentityInfo(path, public)
 
 
@@ -247,14 +241,7 @@ def _record_name(repository: str) -> str:
 
 def _write_record(folder: Path, name: str, record: dict[str, str]) -> Path:
     path = folder / f"{name}.json"
-    tmp = folder / f".{name}.{os.getpid()}.tmp"
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        json.dump(record, fh)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    write_private(path, json.dumps(record) + "\n")
     return path
 
 
