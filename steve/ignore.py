@@ -65,6 +65,10 @@ def load_ignore_file(path: Path) -> GitIgnoreSpec | None:
     from pathspec import GitIgnoreSpec  # heavy (60 ms): only when an ignore file exists
 
     try:
-        return GitIgnoreSpec.from_lines(text.splitlines())
+        # the pure-Python backend, whatever else is installed: google-re2's
+        # refuses the surrogate-escaped names of non-UTF-8 files (which must
+        # reach write-tree's typed error, or be ignored), and one backend means
+        # one behaviour on every machine
+        return GitIgnoreSpec.from_lines(text.splitlines(), backend="simple")
     except ValueError as exc:  # GitWildMatchPatternError
         raise BadIgnoreFile(str(path), str(exc)) from None
