@@ -27,7 +27,7 @@ DOCS = ROOT / "docs"
 README = ROOT / "README.md"
 
 MAIN_JOB = "python3 -m pip install -e . && bash examples/tour.sh"
-TEST_JOB = "python3 -m pip install -e '.[test]' && python3 -m pytest -q"
+TEST_JOB = "python3 -m pip install -e '.[test]' && python3 -m pytest -q -n 4"
 
 HEADING = re.compile(r"^(#{1,6})\s+(.*?)\s*$", re.M)
 FENCE = re.compile(r"^```([\w-]*)\n(.*?)^```\s*$", re.M | re.S)
@@ -207,7 +207,7 @@ def test_readme_has_exactly_the_two_setup_commands() -> None:
     assert blocks == [MAIN_JOB, TEST_JOB]
     assert ".ci/run" in body
     ci = read(ROOT / ".ci" / "run")
-    assert "python3 -m pytest -q" in ci
+    assert "python3 -m pytest -q -n 4" in ci
     assert "-e '.[test]'" in ci
     assert "ruff check" in ci
     assert "mypy" in ci
@@ -230,6 +230,7 @@ def clean_env(tmp_path: Path) -> dict[str, str]:
     return env
 
 
+@pytest.mark.slow
 def test_tour_runs_end_to_end(tmp_path: Path) -> None:
     env = clean_env(tmp_path)
     assert shutil.which("steve", path=env["PATH"]), "the steve console script is not installed"

@@ -75,6 +75,7 @@ def test_a_ref_clashing_with_the_targets_own_refs_is_refused_first(
     assert (git_refs(git, out), pack_files(out)) == before
 
 
+@pytest.mark.slow
 def test_a_killed_exports_temporary_pack_is_removed_by_the_next_run(
     tmp_path: Path, fast_kdf: KdfParams, git: Git
 ) -> None:

@@ -12,6 +12,8 @@ import zlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from steve.gitbridge import export_git, verify_git
 from steve.gitbridge.convert import build_tree
 from steve.gitbridge.reader import MAX_DELTA_DEPTH
@@ -22,6 +24,8 @@ from steve.store.kdf import KdfParams
 from .conftest import PASSPHRASE, Git
 from .helpers import write_manifest
 from .hostile import entry_header, fake_sha, ofs_encoding, varint, write_loose, write_pack, zeros
+
+pytestmark = pytest.mark.slow
 
 LIMIT_MIB = 150
 HOSTILE_REFS = ["refs/heads/bomb", "refs/heads/expand", "refs/heads/huge", "refs/heads/deep"]

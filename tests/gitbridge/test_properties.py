@@ -7,6 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -53,6 +54,7 @@ def build(repo: Repo, nodes: list[Node]) -> list[ObjectId]:
     return ids
 
 
+@pytest.mark.slow
 @settings(max_examples=25)
 @given(histories())
 def test_random_histories_export_reexport_and_verify(nodes: list[Node]) -> None:

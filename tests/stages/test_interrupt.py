@@ -31,6 +31,8 @@ from tests.conftest import PASSPHRASE
 from tests.docker_fixtures import labelled
 from tests.stages.helpers import node, pinned, plan_draft, run_with_plan
 
+pytestmark = pytest.mark.slow
+
 
 def receipt(repo: Repo, oid: ObjectId) -> BuildReceipt:
     obj = repo.read_object(oid)

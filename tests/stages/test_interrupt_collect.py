@@ -9,6 +9,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from steve.errors import EXIT_INTERRUPTED
 from steve.exec import Engine, ImageRecord
 from steve.repo import Repo
@@ -16,6 +18,8 @@ from tests.conftest import PASSPHRASE
 from tests.docker_fixtures import labelled
 from tests.stages.helpers import node, pinned, plan_draft, run_with_plan
 from tests.stages.test_interrupt import _start_build
+
+pytestmark = pytest.mark.slow
 
 # 400 files of 1 MiB of random bytes: collecting them takes a while after the exit
 WRITE = "mkdir out && for i in $(seq 400); do head -c 1048576 /dev/urandom > out/f$i; done"

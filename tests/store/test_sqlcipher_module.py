@@ -186,6 +186,7 @@ READERS = [
 ]
 
 
+@pytest.mark.slow
 def test_read_only_media_can_be_read(tmp_path: Path, fast_kdf: KdfParams) -> None:
     with tmpfs(tmp_path / "media", size_kib=16384) as media:
         root = media / "repo"
@@ -222,6 +223,7 @@ time.sleep(600)
 """
 
 
+@pytest.mark.slow
 def test_read_only_media_with_an_unfolded_wal_reads_its_transactions(
     tmp_path: Path, fast_kdf: KdfParams
 ) -> None:
