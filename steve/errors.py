@@ -1027,3 +1027,79 @@ class FsckFailed(SteveError):
 class InternalError(SteveError):
     code = "STEVE-INT-001"
     exit_code = EXIT_INTERNAL
+
+
+# --- backup, restore, rekey, vacuum (issue 16) ------------------------------------------
+
+
+class RepositoryInUse(SteveError):
+    code = "STEVE-BACKUP-001"
+    exit_code = EXIT_BUSY
+    action = (
+        "Nothing changed. Close the other STEVE processes using this repository "
+        "(a running build, `steve events --follow`, steved) and retry."
+    )
+
+    def __init__(self, path: str, waited: float) -> None:
+        super().__init__(
+            "the repository is open in another process",
+            f"{path}: the exclusive repository lock was not obtained within {waited:g}s",
+        )
+        self.path = path
+
+
+class BackupExists(SteveError):
+    code = "STEVE-BACKUP-002"
+    exit_code = EXIT_INVALID
+    action = "Nothing was written. Choose a path that does not exist yet."
+
+    def __init__(self, path: str) -> None:
+        super().__init__("the backup path already exists", path)
+        self.path = path
+
+
+class NotABackup(SteveError):
+    code = "STEVE-BACKUP-003"
+    exit_code = EXIT_INVALID
+    action = "Give the directory `steve backup PATH` wrote (it holds manifest.json and config)."
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__("not a STEVE backup", f"{path}: {why}")
+        self.path = path
+
+
+class BackupMismatch(SteveError):
+    code = "STEVE-BACKUP-004"
+    exit_code = EXIT_CORRUPT
+    action = (
+        "Nothing was restored. The backup is damaged or was altered; restore an older "
+        "backup, or run `steve fsck` on the original repository and back it up again."
+    )
+
+    def __init__(self, path: str, problems: Sequence[str]) -> None:
+        shown = "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else "")
+        super().__init__("the backup does not match its manifest", f"{path}: {shown}")
+        self.path = path
+        self.problems = list(problems)
+
+
+class RestoreTargetNotEmpty(SteveError):
+    code = "STEVE-BACKUP-005"
+    exit_code = EXIT_REPO
+    action = "Nothing was written. Restore into a new or empty directory."
+
+    def __init__(self, path: str) -> None:
+        super().__init__("the restore target is not empty", path)
+        self.path = path
+
+
+class BackupFailed(SteveError):
+    code = "STEVE-BACKUP-006"
+    exit_code = EXIT_CORRUPT
+    action = (
+        "Nothing was left half-written. Check free space and permissions at the target "
+        "(the detail names the cause) and retry."
+    )
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(f"{what} failed", why)
