@@ -19,7 +19,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
@@ -322,6 +322,20 @@ class LsTreeEntry:
     mode: Mode
     type: ObjectType
     oid: ObjectId
+
+
+@dataclass(frozen=True, slots=True)
+class VacuumReport:
+    before: int
+    """Bytes of ``steve.db`` and its WAL before the vacuum."""
+    after: int
+    free_pages: int
+    """Free pages the database held before (4 KiB each)."""
+    full: bool
+
+    @property
+    def reclaimed(self) -> int:
+        return max(0, self.before - self.after)
 
 
 DRAIN_BATCH = 512
@@ -1089,6 +1103,28 @@ class Repo:
         from steve.store import maint
 
         return maint.gc(self.backend, prune_before=prune_before, dry_run=dry_run)
+
+    def vacuum(self, *, full: bool = False) -> VacuumReport:
+        """Give the space of deleted objects back to the file system (``steve vacuum``).
+
+        Runs SQLite's incremental vacuum (the database uses ``auto_vacuum =
+        INCREMENTAL``; ``full``: ``VACUUM``, which rebuilds the file) as one write
+        transaction, under the single-writer lock like any other write, then
+        checkpoints and truncates the WAL.  Readers keep their snapshots."""
+        before = self.disk_usage()
+        free = self.backend.free_pages()
+        self.backend.vacuum(full=full)
+        return VacuumReport(before, self.disk_usage(), free, full)
+
+    def disk_usage(self) -> int:
+        """Bytes of ``steve.db`` and its WAL on disk (0 for a memory repository)."""
+        if self.steve_dir is None:
+            return 0
+        total = 0
+        for name in (DB_NAME, f"{DB_NAME}-wal"):
+            with suppress(FileNotFoundError):
+                total += (self.steve_dir / name).stat().st_size
+        return total
 
     # --- derived data ------------------------------------------------------------------
 

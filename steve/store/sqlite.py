@@ -508,11 +508,23 @@ class SqlCipherBackend:
         """Fold the WAL into the main file (before the database files move)."""
         self._db.checkpoint()
 
-    def vacuum(self) -> None:
-        """Return the pages freed by deletes to the file system (incremental vacuum)."""
+    def vacuum(self, full: bool = False) -> None:
+        """Return the pages freed by deletes to the file system, then fold the WAL into
+        the main file and truncate it.  ``incremental_vacuum`` frees one page per
+        step of the statement, so it is stepped to the end (``fetchall``); ``full``
+        rebuilds the whole file instead (``VACUUM``: also defragments, needs free
+        space for a second copy)."""
         with self._errors():
-            self._conn.execute("PRAGMA incremental_vacuum")
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if full:
+                self._conn.execute("VACUUM").fetchall()
+            else:
+                self._conn.execute("PRAGMA incremental_vacuum").fetchall()
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+
+    def free_pages(self) -> int:
+        """Pages on the free list (space a vacuum can give back), in 4 KiB pages."""
+        with self._errors():
+            return int(self._conn.execute("PRAGMA freelist_count").fetchone()[0])
 
     def close(self) -> None:
         self._db.close()
