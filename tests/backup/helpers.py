@@ -32,7 +32,9 @@ def check_clean(root: Path, *, key: bytes | None = None, passphrase: str | None 
     repo = Repo.open(root, key=key, passphrase=passphrase)
     log = EventLog.attach(repo)
     try:
-        report = full_fsck(repo, log, public_key=repo.config.events_public_key if repo.config else None)
+        report = full_fsck(
+            repo, log, public_key=repo.config.events_public_key if repo.config else None
+        )
     finally:
         log.close()
     assert report.problems == [], [str(p) for p in report.problems[:5]]

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from steve.config import RepoConfig
-from steve.events import EventLog
 from steve.errors import RepositoryInUse, WrongKey
+from steve.events import EventLog
 from steve.repo import Repo
 from steve.store import rekey as rk
 from steve.store.kdf import KdfParams, derive_key, key_check
@@ -98,9 +98,7 @@ def test_rekey_waits_for_other_processes_and_gives_up_with_a_typed_error(
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == b"ready"
         with pytest.raises(RepositoryInUse):
-            Repo.rekey(
-                repo_path, old_passphrase=PASSPHRASE, new_passphrase="x", busy_timeout=0.3
-            )
+            Repo.rekey(repo_path, old_passphrase=PASSPHRASE, new_passphrase="x", busy_timeout=0.3)
     finally:
         holder.kill()
         holder.wait()
@@ -115,7 +113,9 @@ def _stage(root: Path, new_passphrase: str) -> tuple[Path, RepoConfig]:
     old_key = derive_key(PASSPHRASE, old.kdf)
     params = KdfParams(os.urandom(16), old.kdf.memory_kib, 1, 1)
     new_key = derive_key(new_passphrase, params)
-    new = RepoConfig(old.repository_id, params, key_check(new_key), old.format, old.events_public_key)
+    new = RepoConfig(
+        old.repository_id, params, key_check(new_key), old.format, old.events_public_key
+    )
     staging = steve_dir / rk.STAGING
     staging.mkdir(mode=0o700)
     for name in rk.DATABASES:
@@ -178,7 +178,10 @@ def test_the_cli_rekey_reads_the_new_passphrase_from_the_environment(
     env = {**steve_env, "STEVE_NEW_PASSPHRASE": "from env"}
     out = subprocess.run(
         [sys.executable, "-m", "steve", "rekey", "--iterations", "2"],
-        env=env, capture_output=True, text=True, check=False,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("rekeyed steve.db, events.db: Argon2id")
@@ -188,7 +191,11 @@ def test_the_cli_rekey_reads_the_new_passphrase_from_the_environment(
     missing["STEVE_PASSPHRASE"] = "from env"
     out = subprocess.run(
         [sys.executable, "-m", "steve", "rekey"],
-        env=missing, capture_output=True, text=True, check=False, stdin=subprocess.DEVNULL,
+        env=missing,
+        capture_output=True,
+        text=True,
+        check=False,
+        stdin=subprocess.DEVNULL,
     )
     assert out.returncode == 4 and "[STEVE-KEY-002]" in out.stderr, out.stderr
     assert "Traceback" not in out.stderr
