@@ -11,20 +11,22 @@ rules, not from stopping writers:
   every reader to be past the WAL), so the frames of the snapshot stay in
   place; a checkpoint may still copy frames *of* the snapshot into the main
   file while it is read, but those pages are then also in the WAL.
-* so the main file is copied first and the WAL second.  The copied WAL holds
-  every frame of the snapshot, possibly followed by frames of later commits
-  (or a frame half written as it was read).  Opening the copy runs SQLite's
-  WAL recovery, which keeps the frames up to the last commit whose checksums
-  chain, so the copy is the snapshot or a later committed state, never a
-  torn one.  The copy is then checkpointed into one file.
+* so the main file is copied first, and then the WAL up to the snapshot's last
+  frame: its count (``mxFrame``) and how many frames are already in the main
+  file (``nBackfill``) are read from the WAL index (``-shm``, which holds no
+  content) while nothing can commit.  Opening the copy runs SQLite's WAL
+  recovery over exactly those frames, so the copy is the snapshot, and it is
+  then checkpointed into one file.  When every frame of the snapshot is
+  already in the main file, no WAL is copied: the reader then reads the main
+  file only, and no checkpoint may write to it while that reader lasts.
 
-The two databases are pinned together: the snapshot of ``events.db`` and the
-one of ``steve.db`` are both taken while this process holds ``steve.db``'s
-write lock for a moment (nothing commits to ``steve.db``, so no outbox row is
-deleted).  Every event in the ``events.db`` copy was drained from a change in
-the ``steve.db`` copy, and every change in the ``steve.db`` copy has its event
-in the ``events.db`` copy or still in the copied outbox.  Writers wait only
-for that moment (milliseconds), not for the copy.
+The two databases are pinned together: both snapshots (and both WAL marks)
+are taken while this process holds the write locks of ``steve.db`` and
+``events.db`` for a moment, so the pair is one instant: every event in the
+``events.db`` copy was drained from a change in the ``steve.db`` copy, and
+every change in the ``steve.db`` copy has its event in the ``events.db`` copy
+or still in the copied outbox.  Writers wait only for that moment
+(milliseconds), not for the copy.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +42,7 @@ from pathlib import Path
 
 from sqlcipher3 import dbapi2 as sqlite
 
+from steve.errors import StorageError
 from steve.store.sqlcipher import FILE_MODE, KeyedConnection, connect
 
 MAIN_DB = "steve.db"
@@ -77,12 +81,49 @@ def _read_snapshot(db: KeyedConnection) -> Iterator[None]:
             db.conn.execute("ROLLBACK")
 
 
-def _copy_db(src: Path, dst: Path) -> None:
+_WAL_HEADER = 32
+_FRAME_HEADER = 24
+
+
+def wal_mark(path: Path) -> tuple[int, int, int]:
+    """(mxFrame, nBackfill, page size) from the WAL index of the database at ``path``:
+    the frames committed to its WAL and how many of them a checkpoint already
+    copied into the main file ((0, 0, 0) without a WAL index).  Meaningful while
+    the caller holds the database's write lock (no commit moves mxFrame)."""
+    try:
+        with Path(f"{path}-shm").open("rb") as fh:
+            head = fh.read(100)
+    except FileNotFoundError:
+        return 0, 0, 0
+    if len(head) < 100 or head[0:48] != head[48:96]:  # two copies: equal when settled
+        raise StorageError(f"{path}-shm: unreadable WAL index header")
+    mx_frame = struct.unpack_from("=I", head, 16)[0]
+    page = struct.unpack_from("=H", head, 14)[0]
+    backfilled = struct.unpack_from("=I", head, 96)[0]
+    return mx_frame, backfilled, (65536 if page == 1 else page)
+
+
+def _copy_prefix(src: Path, dst: Path, size: int) -> None:
+    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    with os.fdopen(fd, "wb") as out, src.open("rb") as inp:
+        left = size
+        while left:
+            block = inp.read(min(left, 1 << 20))
+            if not block:
+                break
+            out.write(block)
+            left -= len(block)
+        out.flush()
+        os.fsync(out.fileno())
+
+
+def _copy_db(src: Path, dst: Path, mark: tuple[int, int, int]) -> None:
     copy_private(src, dst)
-    wal = Path(f"{src}-wal")
-    if wal.is_file():  # after the main file: see the module docstring
-        with contextlib.suppress(FileNotFoundError):  # the last connection just closed
-            copy_private(wal, Path(f"{dst}-wal"))
+    frames, backfilled, page = mark
+    if frames > backfilled:  # after the main file: see the module docstring
+        _copy_prefix(
+            Path(f"{src}-wal"), Path(f"{dst}-wal"), _WAL_HEADER + frames * (_FRAME_HEADER + page)
+        )
 
 
 def fold_wal(path: Path, key: bytes, *, busy_timeout: float) -> int:
@@ -123,8 +164,10 @@ def snapshot_databases(
         raise CannotOpenDatabase(str(steve_dir / MAIN_DB), "no such file")
     conns: list[KeyedConnection] = []
     try:
-        writer = connect(steve_dir / MAIN_DB, key, busy_timeout=busy_timeout, create=False)
-        conns.append(writer)
+        writers = {
+            n: connect(steve_dir / n, key, busy_timeout=busy_timeout, create=False) for n in names
+        }
+        conns.extend(writers.values())
         readers = {
             n: connect(steve_dir / n, key, busy_timeout=busy_timeout, create=False) for n in names
         }
@@ -134,11 +177,14 @@ def snapshot_databases(
             with db.errors():
                 db.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
         with contextlib.ExitStack() as pinned:
-            with writer.transaction():  # a moment with no commit to steve.db
-                for name in reversed(names):  # events.db first, then steve.db
+            with contextlib.ExitStack() as locked:  # a moment in which nothing commits
+                for name in names:  # steve.db first, as a drain takes them one by one
+                    locked.enter_context(writers[name].transaction())
+                for name in names:
                     pinned.enter_context(_read_snapshot(readers[name]))
+                marks = {name: wal_mark(steve_dir / name) for name in names}
             for name in names:
-                _copy_db(steve_dir / name, dest / name)
+                _copy_db(steve_dir / name, dest / name, marks[name])
     finally:
         for db in conns:
             db.close()
