@@ -519,7 +519,14 @@ class SqlCipherBackend:
                 self._conn.execute("VACUUM").fetchall()
             else:
                 self._conn.execute("PRAGMA incremental_vacuum").fetchall()
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            # a reader on an older snapshot keeps the WAL; waiting the whole busy
+            # timeout for it (`steve events --follow`) would gain nothing: the next
+            # checkpoint after it moves on truncates the file
+            self._conn.execute("PRAGMA busy_timeout = 1000")
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            finally:
+                self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
 
     def free_pages(self) -> int:
         """Pages on the free list (space a vacuum can give back), in 4 KiB pages."""
