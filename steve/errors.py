@@ -512,8 +512,7 @@ class GitFailure(SteveError):
     code = "STEVE-GIT-003"
     exit_code = EXIT_CORRUPT
     action = (
-        "Check the git repository with `git fsck` and its permissions and free space, "
-        "then retry."
+        "Check the git repository with `git fsck` and its permissions and free space, then retry."
     )
 
     def __init__(self, operation: str, why: str) -> None:
@@ -560,7 +559,6 @@ class GitRevisionNotFound(SteveError):
         self.rev = rev
 
 
-
 class NothingToExport(SteveError):
     code = "STEVE-GIT-007"
     exit_code = EXIT_NOT_FOUND
@@ -586,6 +584,7 @@ class GitObjectTooLarge(NotRepresentable):
         super().__init__(what, f"{amount} {unit}, more than the {limit} STEVE reads")
         self.message = "a git object is too large to read in bounded memory"
         self.amount, self.limit = amount, limit
+
 
 # --- trees from directories (STEVE-TREE-*; Repo.write_tree) ----------------------------
 
@@ -686,9 +685,7 @@ class EventLogUnsigned(SteveError):
 class NoPinnedKey(SteveError):
     code = "STEVE-EVT-021"
     exit_code = EXIT_USAGE
-    action = (
-        "Pin the signing identity's public key (`steve events pin-key`) or pass --public-key."
-    )
+    action = "Pin the signing identity's public key (`steve events pin-key`) or pass --public-key."
 
     def __init__(self, detail: str) -> None:
         super().__init__("no public key is pinned for the event log", detail)
@@ -735,9 +732,7 @@ class IdentityInsecure(SteveError):
     action = "Make the key file private (`chmod 600 FILE`) and retry."
 
     def __init__(self, path: str, mode: str) -> None:
-        super().__init__(
-            "the signing key file is readable by others", f"{path} has mode {mode}"
-        )
+        super().__init__("the signing key file is readable by others", f"{path} has mode {mode}")
         self.path = path
 
 
@@ -868,6 +863,7 @@ class PolicyViolation(SteveError):
         super().__init__("refused by the container policy", f"{rule}: {detail}")
         self.rule = rule
 
+
 class StepsInterrupted(SteveError):
     """SIGINT or SIGTERM stopped a build, test or replay; what ran is recorded as such."""
 
@@ -987,9 +983,7 @@ class BuildNotReady(SteveError):
 
     def __init__(self, run_id: str, stage: str, problems: Sequence[str]) -> None:
         shown = "; ".join(problems[:10]) + (" ..." if len(problems) > 10 else "")
-        super().__init__(
-            "the plan cannot be built here", f"run {run_id} stays in {stage}: {shown}"
-        )
+        super().__init__("the plan cannot be built here", f"run {run_id} stays in {stage}: {shown}")
         self.run_id = run_id
         self.problems = list(problems)
 
@@ -1008,6 +1002,7 @@ class ReplayMismatch(SteveError):
         super().__init__("a replay did not match its receipt", f"{which}: differs at {shown}")
         self.receipts = list(receipts)
         self.paths = list(paths)
+
 
 # --- fsck ---------------------------------------------------------------------------
 

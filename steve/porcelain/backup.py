@@ -45,7 +45,6 @@ from steve.errors import (
     RestoreTargetNotEmpty,
     WrongKey,
 )
-from steve.events.fsck import fsck as full_fsck
 from steve.events.log import EventLog
 from steve.events.store import EventStore
 from steve.repo import CONFIG_NAME, STEVE_DIR, Repo
@@ -294,6 +293,8 @@ def restore(
         problems = compare(manifest, have)
         if problems:
             raise BackupMismatch(str(src), problems)
+        from steve.events.fsck import fsck as full_fsck  # restore only: fsck's imports
+
         with Repo.open(staging, key=key, busy_timeout=busy_timeout) as repo:
             log = EventLog.attach(repo)
             try:

@@ -144,13 +144,17 @@ CREATE TABLE IF NOT EXISTS outbox (
 
 # v3 -> v4: copy the index in time order (a history's rows end up in order),
 # then link first parents.
-_V3_TO_V4 = """
+_V3_TO_V4 = (
+    """
 ALTER TABLE manifests RENAME TO manifests_v3;
-""" + _MANIFESTS + """
+"""
+    + _MANIFESTS
+    + """
 INSERT INTO manifests (oid, kind, time, tz, parents, summary)
     SELECT oid, kind, time, tz, parents, summary FROM manifests_v3 ORDER BY time, oid;
 DROP TABLE manifests_v3;
 """
+)
 
 # Fill every missing or stale first-parent position (after a migration, a
 # backfill in arbitrary order, a child stored before its parent, or gc).
@@ -227,9 +231,7 @@ class SqlCipherBackend:
                     for stmt in schema.split(";"):
                         if stmt.strip():
                             conn.execute(stmt)
-                    conn.execute(
-                        "INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-                    )
+                    conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         except BaseException:
             db.close()
             raise
