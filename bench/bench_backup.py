@@ -106,10 +106,13 @@ def main() -> None:
         ]
         env = {**os.environ, "STEVE_PASSPHRASE": PASSPHRASE}
         env.pop("STEVE_KEY_FILE", None)
+        env.pop("PYTHONDONTWRITEBYTECODE", None)  # start-up as installed: compiled once, cached
         exe = steve_exe()
         # compile and cache the modules `steve backup` imports (not timed)
-        subprocess.run(
-            [sys.executable, "-c", "import steve.cli.backup, steve.porcelain.backup"], check=True
+subprocess.run(
+            [sys.executable, "-c", "import steve.cli.main, steve.cli.backup, steve.porcelain.backup"],
+            check=True,
+            env=env,
         )
         cp_s: list[float] = []
         sync_s: list[float] = []
