@@ -109,8 +109,12 @@ def main() -> None:
         env.pop("PYTHONDONTWRITEBYTECODE", None)  # start-up as installed: compiled once, cached
         exe = steve_exe()
         # compile and cache the modules `steve backup` imports (not timed)
-subprocess.run(
-            [sys.executable, "-c", "import steve.cli.main, steve.cli.backup, steve.porcelain.backup"],
+        subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import steve.cli.main, steve.cli.backup, steve.porcelain.backup",
+            ],
             check=True,
             env=env,
         )
