@@ -512,8 +512,7 @@ class GitFailure(SteveError):
     code = "STEVE-GIT-003"
     exit_code = EXIT_CORRUPT
     action = (
-        "Check the git repository with `git fsck` and its permissions and free space, "
-        "then retry."
+        "Check the git repository with `git fsck` and its permissions and free space, then retry."
     )
 
     def __init__(self, operation: str, why: str) -> None:
@@ -560,7 +559,6 @@ class GitRevisionNotFound(SteveError):
         self.rev = rev
 
 
-
 class NothingToExport(SteveError):
     code = "STEVE-GIT-007"
     exit_code = EXIT_NOT_FOUND
@@ -586,6 +584,7 @@ class GitObjectTooLarge(NotRepresentable):
         super().__init__(what, f"{amount} {unit}, more than the {limit} STEVE reads")
         self.message = "a git object is too large to read in bounded memory"
         self.amount, self.limit = amount, limit
+
 
 # --- trees from directories (STEVE-TREE-*; Repo.write_tree) ----------------------------
 
@@ -686,9 +685,7 @@ class EventLogUnsigned(SteveError):
 class NoPinnedKey(SteveError):
     code = "STEVE-EVT-021"
     exit_code = EXIT_USAGE
-    action = (
-        "Pin the signing identity's public key (`steve events pin-key`) or pass --public-key."
-    )
+    action = "Pin the signing identity's public key (`steve events pin-key`) or pass --public-key."
 
     def __init__(self, detail: str) -> None:
         super().__init__("no public key is pinned for the event log", detail)
@@ -735,9 +732,7 @@ class IdentityInsecure(SteveError):
     action = "Make the key file private (`chmod 600 FILE`) and retry."
 
     def __init__(self, path: str, mode: str) -> None:
-        super().__init__(
-            "the signing key file is readable by others", f"{path} has mode {mode}"
-        )
+        super().__init__("the signing key file is readable by others", f"{path} has mode {mode}")
         self.path = path
 
 
@@ -868,6 +863,7 @@ class PolicyViolation(SteveError):
         super().__init__("refused by the container policy", f"{rule}: {detail}")
         self.rule = rule
 
+
 class StepsInterrupted(SteveError):
     """SIGINT or SIGTERM stopped a build, test or replay; what ran is recorded as such."""
 
@@ -987,9 +983,7 @@ class BuildNotReady(SteveError):
 
     def __init__(self, run_id: str, stage: str, problems: Sequence[str]) -> None:
         shown = "; ".join(problems[:10]) + (" ..." if len(problems) > 10 else "")
-        super().__init__(
-            "the plan cannot be built here", f"run {run_id} stays in {stage}: {shown}"
-        )
+        super().__init__("the plan cannot be built here", f"run {run_id} stays in {stage}: {shown}")
         self.run_id = run_id
         self.problems = list(problems)
 
@@ -1009,6 +1003,7 @@ class ReplayMismatch(SteveError):
         self.receipts = list(receipts)
         self.paths = list(paths)
 
+
 # --- fsck ---------------------------------------------------------------------------
 
 
@@ -1027,3 +1022,79 @@ class FsckFailed(SteveError):
 class InternalError(SteveError):
     code = "STEVE-INT-001"
     exit_code = EXIT_INTERNAL
+
+
+# --- backup, restore, rekey, vacuum (issue 16) ------------------------------------------
+
+
+class RepositoryInUse(SteveError):
+    code = "STEVE-BACKUP-001"
+    exit_code = EXIT_BUSY
+    action = (
+        "Nothing changed. Close the other STEVE processes using this repository "
+        "(a running build, `steve events --follow`, steved) and retry."
+    )
+
+    def __init__(self, path: str, waited: float) -> None:
+        super().__init__(
+            "the repository is open in another process",
+            f"{path}: the exclusive repository lock was not obtained within {waited:g}s",
+        )
+        self.path = path
+
+
+class BackupExists(SteveError):
+    code = "STEVE-BACKUP-002"
+    exit_code = EXIT_INVALID
+    action = "Nothing was written. Choose a path that does not exist yet."
+
+    def __init__(self, path: str) -> None:
+        super().__init__("the backup path already exists", path)
+        self.path = path
+
+
+class NotABackup(SteveError):
+    code = "STEVE-BACKUP-003"
+    exit_code = EXIT_INVALID
+    action = "Give the directory `steve backup PATH` wrote (it holds manifest.json and config)."
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__("not a STEVE backup", f"{path}: {why}")
+        self.path = path
+
+
+class BackupMismatch(SteveError):
+    code = "STEVE-BACKUP-004"
+    exit_code = EXIT_CORRUPT
+    action = (
+        "Nothing was restored. The backup is damaged or was altered; restore an older "
+        "backup, or run `steve fsck` on the original repository and back it up again."
+    )
+
+    def __init__(self, path: str, problems: Sequence[str]) -> None:
+        shown = "; ".join(problems[:5]) + (" ..." if len(problems) > 5 else "")
+        super().__init__("the backup does not match its manifest", f"{path}: {shown}")
+        self.path = path
+        self.problems = list(problems)
+
+
+class RestoreTargetNotEmpty(SteveError):
+    code = "STEVE-BACKUP-005"
+    exit_code = EXIT_REPO
+    action = "Nothing was written. Restore into a new or empty directory."
+
+    def __init__(self, path: str) -> None:
+        super().__init__("the restore target is not empty", path)
+        self.path = path
+
+
+class BackupFailed(SteveError):
+    code = "STEVE-BACKUP-006"
+    exit_code = EXIT_CORRUPT
+    action = (
+        "Nothing was left half-written. Check free space and permissions at the target "
+        "(the detail names the cause) and retry."
+    )
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__(f"{what} failed", why)

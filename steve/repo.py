@@ -19,8 +19,8 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
@@ -63,6 +63,7 @@ from steve.objects.summary import HeadRow, ManifestHead
 from steve.refs.names import HEAD, check_branch_or_tag_name, check_ref_name
 from steve.refs.refs import Identity, Ref, RefStore, local_offset_minutes
 from steve.refs.revparse import Resolved, resolve
+from steve.store import rekey
 from steve.store.base import (
     ANY,
     Backend,
@@ -76,6 +77,7 @@ from steve.store.base import (
     Unset,
 )
 from steve.store.kdf import KdfParams, derive_key, key_check, key_matches
+from steve.store.lock import DirLock
 from steve.store.sqlcipher import secure_directory, secure_file
 from steve.store.sqlite import SqlCipherBackend
 
@@ -92,6 +94,23 @@ MAX_TREE_DEPTH = 256  # directory levels below the root write-tree accepts
 # A batch is committed when it holds this many bytes or objects.
 BATCH_BYTES = 8 << 20
 BATCH_OBJECTS = 4096
+
+
+def lock_repository(steve_dir: Path, timeout: float) -> DirLock:
+    """The shared repository lock of ``steve_dir``, after finishing or undoing a rekey
+    that a crash interrupted (:func:`steve.store.rekey.recover`)."""
+    lock = DirLock.acquire(steve_dir, exclusive=False, timeout=timeout)
+    if not (steve_dir / rekey.STAGING).exists():
+        return lock
+    lock.release()
+    with DirLock.acquire(steve_dir, exclusive=True, timeout=timeout):
+        try:
+            rekey.recover(steve_dir)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot finish the rekey interrupted in {steve_dir}: {exc}"
+            ) from exc
+    return DirLock.acquire(steve_dir, exclusive=False, timeout=timeout)
 
 
 def find_repository(start: Path) -> Path:
@@ -305,6 +324,20 @@ class LsTreeEntry:
     oid: ObjectId
 
 
+@dataclass(frozen=True, slots=True)
+class VacuumReport:
+    before: int
+    """Bytes of ``steve.db`` and its WAL before the vacuum."""
+    after: int
+    free_pages: int
+    """Free pages the database held before (4 KiB each)."""
+    full: bool
+
+    @property
+    def reclaimed(self) -> int:
+        return max(0, self.before - self.after)
+
+
 DRAIN_BATCH = 512
 """Outbox rows appended to the event log per transaction when draining."""
 
@@ -469,6 +502,7 @@ class Repo:
         self.refs = RefStore(backend)
         self.key = key  # the raw SQLCipher key; the event log keys events.db with it
         self.events = EventRouting()
+        self._lock: DirLock | None = None  # the shared repository lock (steve.store.lock)
 
     # --- transactions and their events -----------------------------------------------
 
@@ -651,23 +685,98 @@ class Repo:
     ) -> Repo:
         """Open the repository whose ``.steve`` is in ``path``."""
         root = Path(path)
-        config = cls.read_config(root)
-        db = root / STEVE_DIR / DB_NAME
-        if not db.is_file():
-            raise NotARepository(str(root))
-        if key is None:
-            if passphrase is None:
-                raise InvalidInput("a passphrase or key is required to open a repository")
-            key = derive_key(passphrase, config.kdf)
-        if not key_matches(key, config.key_check):
-            raise WrongKey(str(db))
-        secure_directory(db.parent)  # 0700 and 0600 (a repository made before this rule)
-        secure_file(db.parent / CONFIG_NAME)
-        backend = SqlCipherBackend.open(db, key, busy_timeout)
-        return cls(backend, root, config, identity, key=key)
+        cls.read_config(root)  # NotARepository before anything else
+        lock = lock_repository(root / STEVE_DIR, busy_timeout)
+        try:
+            config = cls.read_config(root)  # read under the lock: a rekey may just have ended
+            db = root / STEVE_DIR / DB_NAME
+            if not db.is_file():
+                raise NotARepository(str(root))
+            if key is None:
+                if passphrase is None:
+                    raise InvalidInput("a passphrase or key is required to open a repository")
+                key = derive_key(passphrase, config.kdf)
+            if not key_matches(key, config.key_check):
+                raise WrongKey(str(db))
+            secure_directory(db.parent)  # 0700 and 0600 (a repository made before this rule)
+            secure_file(db.parent / CONFIG_NAME)
+            backend = SqlCipherBackend.open(db, key, busy_timeout)
+        except BaseException:
+            lock.release()
+            raise
+        repo = cls(backend, root, config, identity, key=key)
+        repo._lock = lock
+        return repo
+
+    @classmethod
+    def rekey(
+        cls,
+        path: Path | str,
+        *,
+        new_passphrase: str | bytes,
+        old_passphrase: str | bytes | None = None,
+        old_key: bytes | None = None,
+        memory_kib: int | None = None,
+        iterations: int | None = None,
+        parallelism: int | None = None,
+        busy_timeout: float = 30.0,
+    ) -> rekey.RekeyReport:
+        """Change the passphrase of the repository at ``path`` (and optionally its
+        Argon2id parameters; the salt is always new), crash-safe: a kill at any
+        instant leaves it opening with the old passphrase or the new one (see
+        :mod:`steve.store.rekey`).  Waits up to ``busy_timeout`` for every other
+        process to close the repository (RepositoryInUse otherwise).  Records a
+        ``repo.rekeyed`` event (it waits in the outbox until a command with an
+        event log drains it)."""
+        root = Path(path)
+        steve_dir = root / STEVE_DIR
+        cls.read_config(root)
+        with DirLock.acquire(steve_dir, exclusive=True, timeout=busy_timeout):
+            rekey.recover(steve_dir)
+            config = cls.read_config(root)
+            if old_key is None:
+                if old_passphrase is None:
+                    raise InvalidInput("the current passphrase or key is required to rekey")
+                old_key = derive_key(old_passphrase, config.kdf)
+            if not key_matches(old_key, config.key_check):
+                raise WrongKey(str(steve_dir / DB_NAME))
+            old = config.kdf
+            params = KdfParams(
+                KdfParams.fresh().salt,
+                old.memory_kib if memory_kib is None else memory_kib,
+                old.iterations if iterations is None else iterations,
+                old.parallelism if parallelism is None else parallelism,
+            )
+            new_key = derive_key(new_passphrase, params)
+            new_config = replace(config, kdf=params, key_check=key_check(new_key))
+            try:
+                report = rekey.rekey_files(
+                    steve_dir, old_key, new_key, new_config, busy_timeout=busy_timeout
+                )
+            except OSError as exc:
+                raise StorageError(f"rekey of {steve_dir} failed: {exc}") from exc
+        with (
+            cls.open(root, key=new_key, busy_timeout=busy_timeout) as repo,
+            repo.transaction() as tx,
+        ):
+            tx.emit(
+                "repo.rekeyed",
+                {
+                    "memory_kib": params.memory_kib,
+                    "iterations": params.iterations,
+                    "parallelism": params.parallelism,
+                    "databases": list(report.databases),
+                },
+            )
+        return report
 
     def close(self) -> None:
-        self.backend.close()
+        try:
+            self.backend.close()
+        finally:
+            if self._lock is not None:
+                self._lock.release()
+                self._lock = None
 
     def __enter__(self) -> Repo:
         return self
@@ -994,6 +1103,28 @@ class Repo:
         from steve.store import maint
 
         return maint.gc(self.backend, prune_before=prune_before, dry_run=dry_run)
+
+    def vacuum(self, *, full: bool = False) -> VacuumReport:
+        """Give the space of deleted objects back to the file system (``steve vacuum``).
+
+        Runs SQLite's incremental vacuum (the database uses ``auto_vacuum =
+        INCREMENTAL``; ``full``: ``VACUUM``, which rebuilds the file) as one write
+        transaction, under the single-writer lock like any other write, then
+        checkpoints and truncates the WAL.  Readers keep their snapshots."""
+        before = self.disk_usage()
+        free = self.backend.free_pages()
+        self.backend.vacuum(full=full)
+        return VacuumReport(before, self.disk_usage(), free, full)
+
+    def disk_usage(self) -> int:
+        """Bytes of ``steve.db`` and its WAL on disk (0 for a memory repository)."""
+        if self.steve_dir is None:
+            return 0
+        total = 0
+        for name in (DB_NAME, f"{DB_NAME}-wal"):
+            with suppress(FileNotFoundError):
+                total += (self.steve_dir / name).stat().st_size
+        return total
 
     # --- derived data ------------------------------------------------------------------
 

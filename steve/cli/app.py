@@ -12,6 +12,8 @@ terminal.  Environment:
 ``STEVE_LOG_FILE``       append the JSON Lines logs to this file instead of stderr
 ``STEVE_IDENTITY_DIR``   the signing identity's directory (default ~/.config/steve)
 ``STEVE_SIGNING_PASSPHRASE`` the signing key's passphrase (automation)
+``STEVE_NEW_PASSPHRASE`` the new passphrase of `steve rekey` (automation)
+``STEVE_NEW_KEY_FILE``   file whose first line is that new passphrase
 """
 
 from __future__ import annotations
@@ -81,6 +83,7 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(["image", "janitor"], "steve.cli.containers"),
     **dict.fromkeys(["events", "verify"], "steve.cli.events"),
     "identity": "steve.cli.identity",
+    **dict.fromkeys(["backup", "rekey", "restore", "vacuum"], "steve.cli.backup"),
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
 }  # fmt: skip
 

@@ -220,8 +220,10 @@ def _reconcile_refs(
 ) -> Iterator[FsckProblem]:
     for name, (seq, want) in sorted(refs.items()):
         record = repo.read_ref_record(name)
-        have = None if record is None else (
-            record.target.hex if record.target is not None else f"ref: {record.symbolic}"
+        have = (
+            None
+            if record is None
+            else (record.target.hex if record.target is not None else f"ref: {record.symbolic}")
         )
         if have != want:
             yield _state(

@@ -546,9 +546,7 @@ class EventStore:
             )
             return seg
 
-    def checkpoint(
-        self, now_ms: int | None = None, *, key: SigningKey | None = None
-    ) -> Checkpoint:
+    def checkpoint(self, now_ms: int | None = None, *, key: SigningKey | None = None) -> Checkpoint:
         """Sign the current chain head with ``key`` (else the signer's) without
         sealing a segment.  Raises NoSigningIdentity when there is no key.
         """

@@ -218,9 +218,7 @@ class RefStore:
         if old != new and new is not None:
             stamp = int(time.time()) if now is None else now
             tx.append_reflog(
-                ReflogEntry(
-                    name, old, new, str(who), stamp, local_offset_minutes(stamp), message
-                )
+                ReflogEntry(name, old, new, str(who), stamp, local_offset_minutes(stamp), message)
             )
 
     def delete_symbolic(self, name: str, tx: Transaction | None = None) -> str:

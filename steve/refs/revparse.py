@@ -100,8 +100,9 @@ def _parse_count(rev: str, digits: str) -> int:
 def resolve_base(reader: ObjectReader, refs: RefStore, base: str, rev: str) -> Resolved:
     m = _REFLOG.match(base)
     if m is not None:
-        name, n = m.group(1), _parse_count(rev, m.group(2).lstrip("-")) * (
-            -1 if m.group(2).startswith("-") else 1
+        name, n = (
+            m.group(1),
+            _parse_count(rev, m.group(2).lstrip("-")) * (-1 if m.group(2).startswith("-") else 1),
         )
         if n < 0:
             raise BadRevision(rev, "@{-N} (previous branch) is not supported")

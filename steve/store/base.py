@@ -307,8 +307,12 @@ class Maintenance(Protocol):
         """The storage's own consistency check (page HMACs, structure); empty when sound."""
         ...
 
-    def vacuum(self) -> None:
-        """Give the space freed by deletes back (after gc)."""
+    def vacuum(self, full: bool = False) -> None:
+        """Give the space freed by deletes back (after gc); ``full`` rebuilds the storage."""
+        ...
+
+    def free_pages(self) -> int:
+        """Storage pages freed by deletes and not yet given back (0 if not paged)."""
         ...
 
 

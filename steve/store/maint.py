@@ -373,9 +373,7 @@ def gc(backend: Backend, *, prune_before: int | None, dry_run: bool = False) -> 
         total += 1
         if info.oid not in live:
             unreachable.append(info)
-    recent = {
-        i.oid for i in unreachable if prune_before is None or i.created >= prune_before
-    }
+    recent = {i.oid for i in unreachable if prune_before is None or i.created >= prune_before}
     keep = reachable(backend, recent, set(live)) if recent else live
     doomed = {i.oid for i in unreachable if i.oid not in keep}
     kept = len(unreachable) - len(doomed)

@@ -328,8 +328,11 @@ class MemoryBackend:
     def check_integrity(self) -> list[str]:
         return []  # nothing on disk to damage
 
-    def vacuum(self) -> None:
+    def vacuum(self, full: bool = False) -> None:
         pass  # freed memory is returned as objects are dropped
+
+    def free_pages(self) -> int:
+        return 0
 
     def close(self) -> None:
         pass

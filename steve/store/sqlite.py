@@ -144,13 +144,17 @@ CREATE TABLE IF NOT EXISTS outbox (
 
 # v3 -> v4: copy the index in time order (a history's rows end up in order),
 # then link first parents.
-_V3_TO_V4 = """
+_V3_TO_V4 = (
+    """
 ALTER TABLE manifests RENAME TO manifests_v3;
-""" + _MANIFESTS + """
+"""
+    + _MANIFESTS
+    + """
 INSERT INTO manifests (oid, kind, time, tz, parents, summary)
     SELECT oid, kind, time, tz, parents, summary FROM manifests_v3 ORDER BY time, oid;
 DROP TABLE manifests_v3;
 """
+)
 
 # Fill every missing or stale first-parent position (after a migration, a
 # backfill in arbitrary order, a child stored before its parent, or gc).
@@ -227,9 +231,7 @@ class SqlCipherBackend:
                     for stmt in schema.split(";"):
                         if stmt.strip():
                             conn.execute(stmt)
-                    conn.execute(
-                        "INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-                    )
+                    conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         except BaseException:
             db.close()
             raise
@@ -508,11 +510,30 @@ class SqlCipherBackend:
         """Fold the WAL into the main file (before the database files move)."""
         self._db.checkpoint()
 
-    def vacuum(self) -> None:
-        """Return the pages freed by deletes to the file system (incremental vacuum)."""
+    def vacuum(self, full: bool = False) -> None:
+        """Return the pages freed by deletes to the file system, then fold the WAL into
+        the main file and truncate it.  ``incremental_vacuum`` frees one page per
+        step of the statement, so it is stepped to the end (``fetchall``); ``full``
+        rebuilds the whole file instead (``VACUUM``: also defragments, needs free
+        space for a second copy)."""
         with self._errors():
-            self._conn.execute("PRAGMA incremental_vacuum")
-            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            if full:
+                self._conn.execute("VACUUM").fetchall()
+            else:
+                self._conn.execute("PRAGMA incremental_vacuum").fetchall()
+            # a reader on an older snapshot keeps the WAL; waiting the whole busy
+            # timeout for it (`steve events --follow`) would gain nothing: the next
+            # checkpoint after it moves on truncates the file
+            self._conn.execute("PRAGMA busy_timeout = 1000")
+            try:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+            finally:
+                self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+
+    def free_pages(self) -> int:
+        """Pages on the free list (space a vacuum can give back), in 4 KiB pages."""
+        with self._errors():
+            return int(self._conn.execute("PRAGMA freelist_count").fetchone()[0])
 
     def close(self) -> None:
         self._db.close()
