@@ -12,6 +12,7 @@ terminal.  Environment:
 ``STEVE_LOG_FILE``       append the JSON Lines logs to this file instead of stderr
 ``STEVE_IDENTITY_DIR``   the signing identity's directory (default ~/.config/steve)
 ``STEVE_SIGNING_PASSPHRASE`` the signing key's passphrase (automation)
+``STEVE_KILL_SWITCH``    1: the policy gate's kill switch is on for this command
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(["events", "verify"], "steve.cli.events"),
     "identity": "steve.cli.identity",
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
+    **dict.fromkeys(["approvals", "approve", "deny", "deploy", "kill-switch"], "steve.cli.gate"),
 }  # fmt: skip
 
 
