@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from steve.porcelain.approvals import Approval
     from steve.porcelain.gate import Action
     from steve.porcelain.hostaction import Answer, Preview, Prompt
+    from steve.repo import Repo
 
 
 def kill_env() -> bool:
@@ -164,6 +165,21 @@ def _on_terminal() -> bool:
         return False
 
 
+PROMPT_TIMEOUT = 300
+
+
+def gate_options(repo: Repo) -> dict[str, Any]:
+    """``gate`` and ``prompt`` for a library call that may run host actions (build and
+    test review host-reaching container grants): the repository's gate with
+    STEVE_KILL_SWITCH, and the yes/no prompt when on a terminal."""
+    from steve.porcelain.hostaction import gate_settings
+
+    return {
+        "gate": gate_settings(repo, kill_env=kill_env()),
+        "prompt": _terminal_prompt(PROMPT_TIMEOUT) if _on_terminal() else None,
+    }
+
+
 @cli.command("deploy")
 @click.option(
     "--to",
@@ -183,7 +199,7 @@ def _on_terminal() -> bool:
 @click.option(
     "--timeout",
     type=click.IntRange(1, 86400),
-    default=300,
+    default=PROMPT_TIMEOUT,
     show_default=True,
     help="Seconds to wait for the yes/no answer on a terminal.",
 )
