@@ -142,7 +142,7 @@ def kill_switch_cmd(state: Context, change: str, reason: str | None, as_json: bo
         click.echo(f"steve: warning: {warning}", err=True)
 
 
-def _terminal_prompt(timeout: int) -> Prompt:
+def _terminal_prompt(timeout: int, reason: str | None = None) -> Prompt:
     from steve.porcelain.hostaction import Answer
 
     def ask(action: Action, preview: Preview) -> tuple[Answer, str | None]:
@@ -153,7 +153,7 @@ def _terminal_prompt(timeout: int) -> Prompt:
             click.echo("", err=True)
             return Answer.TIMED_OUT, f"no answer within {timeout}s"
         line = sys.stdin.readline().strip().lower()
-        return (Answer.YES, None) if line in ("y", "yes") else (Answer.NO, None)
+        return (Answer.YES, reason) if line in ("y", "yes") else (Answer.NO, reason)
 
     return ask
 
@@ -248,7 +248,7 @@ def deploy_cmd(
         override_reason=reason,
         override=override_unverified,
         gate=gate_settings(repo, kill_env=kill_env()),
-        prompt=_terminal_prompt(timeout) if _on_terminal() else None,
+        prompt=_terminal_prompt(timeout, reason) if _on_terminal() else None,
         clock=lambda: frozen_time()[0],
         tz=tz,
         actor=str(identity()),
