@@ -278,7 +278,9 @@ def plan_deploy(
         for name, oid in read_receipt(repo, rid).outputs.items():
             artifacts.append(ObjectId.from_hex(oid))
             for path, blob, exe in _entries(repo, name, ObjectId.from_hex(oid)):
-                if path in files or any(p.startswith(path + "/") for p in files):
+                if path in files or any(
+                    p.startswith(path + "/") or path.startswith(p + "/") for p in files
+                ):
                     raise UnsafeArtifact(path, "two build outputs write this path")
                 if len(files) >= MAX_FILES:
                     raise UnsafeArtifact(path, f"more than {MAX_FILES} files")
@@ -384,6 +386,9 @@ def write_files(repo: Repo, plan: DeployPlan) -> tuple[WrittenFile, ...]:
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise DeployWriteFailed(str(target), str(exc)) from exc
+    except CorruptObject as exc:  # changed since the dry run re-hashed it
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ArtifactTampered(str(target), exc.oid, exc.detail) from exc
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -463,8 +468,11 @@ class _Deploy:
                     repo, tx, plan.run.id, Stage.DEPLOY, "steve deploy", now, self.actor, stage
                 )
             tx.emit("manifest.frozen", frozen_payload(manifest, oid, ref), plan.run.id)
+            outcome = "finished" if deployed else "refused"
+            if not deployed and decision.decision == "approved":
+                outcome = "failed"  # approved, but writing failed: nothing is in place
             tx.emit(
-                "deploy.finished" if deployed else "deploy.refused",
+                f"deploy.{outcome}",
                 {
                     "receipt": oid.hex,
                     "decision": decision.decision,

@@ -40,6 +40,7 @@ from steve.errors import (
     GateDenied,
     HostActionDeclined,
     KillSwitchEngaged,
+    SteveError,
 )
 from steve.objects.oid import ObjectId
 from steve.objects.schemas.receipts import HostDecision
@@ -280,5 +281,9 @@ def perform(
 
 
 def _execute(host: HostAction[R], decision: HostDecision, verdict: Decision) -> Performed[R]:
-    result = host.execute()
+    try:
+        result = host.execute()
+    except SteveError:
+        host.record(decision, None)  # approved, but it failed: the receipt says so
+        raise
     return Performed(decision, verdict, result, host.record(decision, result))

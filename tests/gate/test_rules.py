@@ -11,6 +11,7 @@ from steve.errors import (
     ApprovalRequired,
     CertificateFailed,
     CertificateStale,
+    DeployTargetExists,
     GateDenied,
     KillSwitchEngaged,
     NoCertificate,
@@ -185,3 +186,24 @@ def test_the_kill_switch_denies_containers(repo: Repo, tmp_path: Path) -> None:
     with pytest.raises(KillSwitchEngaged):
         build(repo, runner, gate=gate_settings(repo, kill_env=True))
     assert build(repo, runner).ok
+
+
+def test_an_approved_deploy_that_cannot_be_written_is_recorded_and_leaves_nothing(
+    repo: Repo, tmp_path: Path
+) -> None:
+    certify(repo, tmp_path)
+    target = tmp_path / "site"
+
+    def racing_yes(action: object, preview: object) -> tuple[Answer, str | None]:
+        target.mkdir()  # someone else fills the folder between the preview and the write
+        (target / "theirs").write_text("x")
+        return Answer.YES, None
+
+    with pytest.raises(DeployTargetExists):
+        deploy(repo, target, gate=gate(repo), prompt=racing_yes, clock=clock)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["repo", "site", "src"]  # no temp
+    assert [p.name for p in target.iterdir()] == ["theirs"]
+    kinds = [e.type for e in repo.pending_events() if e.type.startswith("deploy.")]
+    assert kinds == ["deploy.failed"]
+    run = runs.current_run(repo)
+    assert run is not None and run.stage is Stage.TEST
