@@ -26,6 +26,7 @@ matches only the exact action digest it was requested for; after
 from __future__ import annotations
 
 import enum
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -263,6 +264,7 @@ def request(
         "requested_at": now,
         "expires_at": now + ttl,
         "run": run_id,
+        "nonce": os.urandom(16).hex(),  # two requests for one action at one time differ
     }
     with repo.transaction() as tx:
         oid = _put_record(tx, record)

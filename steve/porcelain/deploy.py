@@ -56,6 +56,7 @@ from steve.errors import (
     SteveError,
     UnsafeArtifact,
 )
+from steve.exec.tarconv import IterReader
 from steve.objects.model import Mode, ObjectType
 from steve.objects.oid import ObjectId
 from steve.objects.schemas.receipts import (
@@ -142,39 +143,24 @@ def _current_build(repo: Repo, run: Run) -> tuple[ObjectId, list[tuple[str, Obje
     return plan_id, out
 
 
-def _unverified(
+def _verification(
     repo: Repo, run: Run, receipts: Iterable[ObjectId]
-) -> tuple[ObjectId | None, str | None]:
-    """The run's certificate and, if it does not vouch for ``receipts``, the error why."""
+) -> tuple[ObjectId | None, SteveError | None]:
+    """The run's certificate and, if it does not vouch for ``receipts``, the refusal."""
     cert_id = run_manifests(repo, run.id).get(ObjectType.TEST_CERTIFICATE)
     if cert_id is None:
-        return None, _why(NoCertificate(run.id))
+        return None, NoCertificate(run.id)
     cert = read_certificate(repo, cert_id)
     if cert.verdict != "pass":
-        return cert_id, _why(CertificateFailed(cert_id.hex, len(cert.failures)))
+        return cert_id, CertificateFailed(cert_id.hex, len(cert.failures))
     if cert.replay is not None:
-        return cert_id, _why(CertificateStale(cert_id.hex, "it is a replay verdict, not a test"))
+        return cert_id, CertificateStale(cert_id.hex, "it is a replay verdict, not a test")
     covered = set(cert.builds)
-    missing = [r.hex for r in receipts if r.hex not in covered]
+    missing = [r.hex[:12] for r in receipts if r.hex not in covered]
     if missing:
-        why = f"it does not cover the current build receipts {', '.join(m[:12] for m in missing)}"
-        return cert_id, _why(CertificateStale(cert_id.hex, why))
+        why = f"it does not cover the current build receipts {', '.join(missing)}"
+        return cert_id, CertificateStale(cert_id.hex, why)
     return cert_id, None
-
-
-def _why(err: SteveError) -> str:
-    return f"[{err.code}] {err.message}: {err.detail}"
-
-
-def _refuse(repo: Repo, run: Run, receipts: list[ObjectId]) -> None:
-    cert_id = run_manifests(repo, run.id).get(ObjectType.TEST_CERTIFICATE)
-    if cert_id is None:
-        raise NoCertificate(run.id)
-    cert = read_certificate(repo, cert_id)
-    if cert.verdict != "pass":
-        raise CertificateFailed(cert_id.hex, len(cert.failures))
-    _, why = _unverified(repo, run, receipts)
-    raise CertificateStale(cert_id.hex, why or "")
 
 
 def _entries(repo: Repo, name: str, oid: ObjectId) -> Iterator[tuple[str, ObjectId, bool]]:
@@ -189,26 +175,6 @@ def _entries(repo: Repo, name: str, oid: ObjectId) -> Iterator[tuple[str, Object
         yield e.path, e.oid, e.mode is Mode.EXECUTABLE
 
 
-class _Chunks(io.RawIOBase):
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._it = iter(chunks)
-        self._buf = b""
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, b: bytearray | memoryview) -> int:  # type: ignore[override]
-        while not self._buf:
-            try:
-                self._buf = next(self._it)
-            except StopIteration:
-                return 0
-        n = min(len(b), len(self._buf))
-        b[:n] = self._buf[:n]
-        self._buf = self._buf[n:]
-        return n
-
-
 def _verified_size(repo: Repo, path: str, oid: ObjectId) -> int:
     """The content size of blob ``oid`` after re-hashing its stored bytes (ArtifactTampered
     if they no longer match the id)."""
@@ -221,7 +187,7 @@ def _verified_size(repo: Repo, path: str, oid: ObjectId) -> int:
             yield chunk
 
     try:
-        again = Repo.hash_stream(io.BufferedReader(_Chunks(counted()), 1 << 16))
+        again = Repo.hash_stream(io.BufferedReader(IterReader(counted()), 1 << 16))
     except CorruptObject as exc:
         raise ArtifactTampered(path, oid.hex, exc.detail) from None
     except ObjectNotFound as exc:
@@ -266,9 +232,10 @@ def plan_deploy(
     target = _absolute(target)
     _, built = _current_build(repo, found)
     receipts = [r for _, r in built]
-    cert_id, unverified = _unverified(repo, found, receipts)
-    if unverified is not None and not override:
-        _refuse(repo, found, receipts)
+    cert_id, refusal = _verification(repo, found, receipts)
+    if refusal is not None and not override:
+        raise refusal
+    unverified = None if refusal is None else str(refusal)
     if unverified is None and found.stage is not Stage.DEPLOY:
         check_transition(found.id, found.stage, Stage.DEPLOY)
     _target_problem(target)
