@@ -61,6 +61,7 @@ run steve log --oneline --graph
 run steve status
 say "build and test the example project in containers (examples/project)"
 bash "$here/project/build-and-test.sh"
+bash "$here/deploy.sh" "$work/deployed"   # DEPLOY: a real approval, then the certified files
 run steve events --type run.transition
 run steve events verify
 run steve export-git "$work/mirror.git" --all --bare   # manifests -> git commits (dulwich)

@@ -7,9 +7,11 @@ parameters plus the key check.  Nothing in it reveals repository content.
 
 from __future__ import annotations
 
+import json
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from steve.errors import BadConfig, InvalidInput, UnsupportedFormat
 from steve.store.files import write_private
@@ -27,6 +29,10 @@ class RepoConfig:
     events_public_key: bytes | None = None
     """The Ed25519 public key event-log checkpoints must be signed with (pinned by
     ``steve init`` or ``steve events pin-key``; the private key is never here)."""
+    gate: dict[str, Any] | None = field(default=None, compare=False)
+    """The ``[gate]`` table: the policy gate's extra rules and approval TTL, as read
+    (:func:`steve.porcelain.gate.parse_rules` validates it).  Kept when the config is
+    rewritten."""
 
     def to_toml(self) -> str:
         return (
@@ -50,7 +56,7 @@ class RepoConfig:
             if self.events_public_key is None
             else "\n# The event log's checkpoints are verified with this key (not a secret).\n"
             f'[events]\npublic_key = "{self.events_public_key.hex()}"\n'
-        )
+        ) + ("" if self.gate is None else _gate_toml(self.gate))
 
     def with_events_key(self, public_key: bytes | None) -> RepoConfig:
         return replace(self, events_public_key=public_key)
@@ -95,6 +101,38 @@ class RepoConfig:
                 key_check=bytes.fromhex(kdf["key_check"]),
                 format=fmt,
                 events_public_key=events_key,
+                gate=_gate_table(data.get("gate")),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BadConfig(str(path), f"missing or invalid field: {exc}") from exc
+
+
+def _gate_table(value: object) -> dict[str, Any] | None:
+    """The ``[gate]`` table if it has the shape the config can write back: integers at
+    the top and ``[[gate.rule]]`` tables of strings (the gate checks the meaning)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError("[gate] must be a table")
+    for key, item in value.items():
+        if key == "rule":
+            if not isinstance(item, list) or not all(
+                isinstance(r, dict) and all(isinstance(v, str) for v in r.values())
+                for r in item
+            ):
+                raise ValueError("[[gate.rule]] entries must be tables of strings")
+        elif not isinstance(item, int) or isinstance(item, bool):
+            raise ValueError(f"[gate] {key} must be an integer")
+    return value
+
+
+def _gate_toml(gate: dict[str, Any]) -> str:
+    lines = [
+        "\n# The policy gate (docs/policy.md): rules here can only tighten the defaults.",
+        "[gate]",
+    ]
+    lines += [f"{k} = {int(v)}" for k, v in sorted(gate.items()) if k != "rule"]
+    for rule in gate.get("rule", []):
+        lines += ["", "[[gate.rule]]"]
+        lines += [f"{k} = {json.dumps(v)}" for k, v in sorted(rule.items())]
+    return "\n".join(lines) + "\n"

@@ -460,18 +460,18 @@ class StageChanged(SteveError):
 
 
 class StageNotAvailable(SteveError):
-    """A stage the table allows but that no command can work in yet (DEPLOY)."""
+    """A stage the table allows that a hand-made move may not enter (DEPLOY)."""
 
     code = "STEVE-STATE-010"
     exit_code = EXIT_INVALID
     action = (
-        "Stay in TEST (or go back with `steve run goto BUILD`); "
-        "DEPLOY opens when `steve deploy` exists."
+        "Deploy with `steve deploy --to PATH` (it moves the run to DEPLOY), "
+        "or go back with `steve run goto BUILD`."
     )
 
     def __init__(self, run: str, current: str, wanted: str, why: str) -> None:
         super().__init__(
-            f"{wanted} cannot be entered by hand yet",
+            f"{wanted} cannot be entered by hand",
             f"run {run} is in {current}; {current} -> {wanted} refused: {why}",
         )
         self.run, self.current, self.wanted = run, current, wanted
@@ -1098,3 +1098,216 @@ class BackupFailed(SteveError):
 
     def __init__(self, what: str, why: str) -> None:
         super().__init__(f"{what} failed", why)
+# --- policy gate, approvals, kill switch, host actions, deploy (issue 15) -------------
+
+
+class GateDenied(SteveError):
+    """The policy gate denied an action (a deny rule; no approval can change it)."""
+
+    code = "STEVE-GATE-001"
+    exit_code = EXIT_POLICY
+    action = (
+        "Read the rule named above (`steve approvals` lists requests; docs/policy.md lists "
+        "the rules); a deny rule cannot be approved."
+    )
+
+    def __init__(self, action: str, reason: str, rule: str) -> None:
+        super().__init__("the policy gate denied the action", f"{action}: {reason} (rule {rule})")
+        self.action_name, self.reason, self.rule = action, reason, rule
+
+
+class ApprovalRequired(SteveError):
+    """A host action without a terminal and without a matching approval."""
+
+    code = "STEVE-GATE-002"
+    exit_code = EXIT_POLICY
+    action = (
+        "Approve the request with `steve approve ID --reason TEXT` (ID is printed above) "
+        "and run the command again, or run it on a terminal to be asked."
+    )
+
+    def __init__(self, action: str, approval_id: str, created: bool) -> None:
+        state = "recorded" if created else "already pending"
+        super().__init__(
+            "this host action needs an approval",
+            f"{action}\nno terminal to ask on and no matching approval; "
+            f"approval request {approval_id} {state}",
+        )
+        self.approval_id = approval_id
+
+
+class ApprovalNotFound(SteveError):
+    code = "STEVE-GATE-003"
+    exit_code = EXIT_NOT_FOUND
+    action = "List approval requests with `steve approvals`."
+
+    def __init__(self, spec: str, why: str = "no approval request with that id") -> None:
+        super().__init__("unknown approval request", f"{spec}: {why}")
+
+
+class ApprovalDecided(SteveError):
+    code = "STEVE-GATE-004"
+    exit_code = EXIT_REJECTED
+    action = "An answer is final; request the action again to get a new approval request."
+
+    def __init__(self, approval_id: str, state: str) -> None:
+        super().__init__("the approval request was already answered", f"{approval_id} is {state}")
+        self.approval_id, self.state = approval_id, state
+
+
+class ApprovalExpired(SteveError):
+    code = "STEVE-GATE-005"
+    exit_code = EXIT_REJECTED
+    action = "Run the command again to record a fresh approval request, then approve that one."
+
+    def __init__(self, approval_id: str, expires_at: int) -> None:
+        super().__init__(
+            "the approval request has expired", f"{approval_id} expired at {expires_at}"
+        )
+
+
+class GateConfigInvalid(SteveError):
+    code = "STEVE-GATE-006"
+    exit_code = EXIT_INVALID
+    action = "Fix the [gate] section of .steve/config (docs/policy.md shows the format)."
+
+    def __init__(self, where: str, why: str) -> None:
+        super().__init__("the policy gate's rules cannot be read", f"{where}: {why}")
+
+
+class KillSwitchEngaged(SteveError):
+    code = "STEVE-GATE-007"
+    exit_code = EXIT_POLICY
+    action = (
+        "The kill switch is on (`steve kill-switch status`); turn it off with "
+        "`steve kill-switch off` and unset STEVE_KILL_SWITCH once it is safe."
+    )
+
+    def __init__(self, action: str, source: str) -> None:
+        super().__init__(
+            "the kill switch denies every host action and container",
+            f"{action}: refused (kill switch on: {source})",
+        )
+
+
+class HostActionDeclined(SteveError):
+    code = "STEVE-GATE-008"
+    exit_code = EXIT_POLICY
+    action = "Nothing was done; run the command again and answer yes to go ahead."
+
+    def __init__(self, action: str, outcome: str, receipt: str | None) -> None:
+        where = f"; recorded in receipt {receipt}" if receipt else ""
+        super().__init__(f"the host action was {outcome}", f"{action}{where}")
+        self.outcome, self.receipt = outcome, receipt
+
+
+class ApprovalUsed(SteveError):
+    code = "STEVE-GATE-009"
+    exit_code = EXIT_REJECTED
+    action = "An approval allows one action once; run the command again for a new request."
+
+    def __init__(self, approval_id: str) -> None:
+        super().__init__("the approval was already used", approval_id)
+
+
+class NoCertificate(SteveError):
+    code = "STEVE-DEPLOY-001"
+    exit_code = EXIT_POLICY
+    action = (
+        "Run `steve test` until it passes, or deploy unverified artifacts explicitly with "
+        "`--override-unverified --reason TEXT`."
+    )
+
+    def __init__(self, run: str) -> None:
+        super().__init__("nothing verified to deploy", f"run {run} has no test certificate")
+
+
+class CertificateFailed(SteveError):
+    code = "STEVE-DEPLOY-002"
+    exit_code = EXIT_POLICY
+    action = NoCertificate.action
+
+    def __init__(self, certificate: str, failures: int) -> None:
+        super().__init__(
+            "the test certificate did not pass",
+            f"certificate {certificate} says fail ({failures} failures)",
+        )
+
+
+class CertificateStale(SteveError):
+    code = "STEVE-DEPLOY-003"
+    exit_code = EXIT_POLICY
+    action = "Run `steve test` on the current build, then deploy."
+
+    def __init__(self, certificate: str, why: str) -> None:
+        super().__init__(
+            "the test certificate covers another build", f"certificate {certificate}: {why}"
+        )
+
+
+class ArtifactTampered(SteveError):
+    code = "STEVE-DEPLOY-004"
+    exit_code = EXIT_CORRUPT
+    action = "Nothing was written; run `steve fsck`, restore the object from a backup and rebuild."
+
+    def __init__(self, path: str, oid: str, why: str) -> None:
+        super().__init__(
+            "an artifact's bytes no longer match its id", f"{path} ({oid[:12]}): {why}"
+        )
+
+
+class DeployTargetExists(SteveError):
+    code = "STEVE-DEPLOY-005"
+    exit_code = EXIT_INVALID
+    action = "Deploy to a new folder, or remove the old one first (STEVE never overwrites it)."
+
+    def __init__(self, path: str) -> None:
+        super().__init__("the deploy target exists and is not empty", path)
+
+
+class DeployWriteFailed(SteveError):
+    code = "STEVE-DEPLOY-006"
+    exit_code = EXIT_INVALID
+    action = "Check that the target's parent folder exists and is writable, then retry."
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__("the deploy could not be written", f"{path}: {why}")
+
+
+class OverrideNeedsReason(SteveError):
+    code = "STEVE-DEPLOY-007"
+    exit_code = EXIT_INVALID
+    action = "Give the reason with --reason TEXT; it is recorded in the deploy receipt."
+
+    def __init__(self) -> None:
+        super().__init__("an override needs a reason", "--override-unverified without --reason")
+
+
+class NothingToDeploy(SteveError):
+    code = "STEVE-DEPLOY-008"
+    exit_code = EXIT_INVALID
+    action = "Declare outputs on the plan's build nodes (`outputs: [...]`) and build again."
+
+    def __init__(self, run: str) -> None:
+        super().__init__("no artifacts to deploy", f"the build of run {run} declared no outputs")
+
+
+class UnsafeArtifact(SteveError):
+    code = "STEVE-DEPLOY-009"
+    exit_code = EXIT_POLICY
+    action = "Change the plan so its build outputs hold only regular files and folders."
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__("an artifact cannot be deployed safely", f"{path}: {why}")
+
+
+class DeployVerifyFailed(SteveError):
+    code = "STEVE-DEPLOY-010"
+    exit_code = EXIT_CORRUPT
+    action = "Nothing was put in place; check the disk under the target's parent and retry."
+
+    def __init__(self, path: str, expected: str, actual: str) -> None:
+        super().__init__(
+            "a written file does not hash to its artifact id",
+            f"{path}: expected {expected[:12]}, read back {actual[:12]}",
+        )

@@ -14,6 +14,7 @@ terminal.  Environment:
 ``STEVE_SIGNING_PASSPHRASE`` the signing key's passphrase (automation)
 ``STEVE_NEW_PASSPHRASE`` the new passphrase of `steve rekey` (automation)
 ``STEVE_NEW_KEY_FILE``   file whose first line is that new passphrase
+``STEVE_KILL_SWITCH``    1: the policy gate's kill switch is on for this command
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ COMMAND_MODULES: dict[str, str] = {
     "identity": "steve.cli.identity",
     **dict.fromkeys(["backup", "rekey", "restore", "vacuum"], "steve.cli.backup"),
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
+    **dict.fromkeys(["approvals", "approve", "deny", "deploy", "kill-switch"], "steve.cli.gate"),
 }  # fmt: skip
 
 

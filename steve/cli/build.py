@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from steve.cli.app import Context, cli, frozen_time, identity, is_terminal, pass_state
+from steve.cli.gate import gate_options
 
 if TYPE_CHECKING:
     from steve.exec import DockerRunner
@@ -298,6 +299,7 @@ def build_cmd(
             on_progress=progress,
             on_log=live,
             events=state.event_log(),
+            **gate_options(repo),
         )
     if as_json:
         _print_json(
@@ -404,6 +406,7 @@ def test_cmd(
             on_progress=progress,
             on_log=live,
             events=state.event_log(),
+            **gate_options(repo),
         )
     if as_json:
         _print_json(

@@ -21,8 +21,10 @@ from steve.exec.base import (
     LABEL_OWNER_HOST,
     LABEL_OWNER_PID,
     LABEL_OWNER_START,
+    LABEL_REPO,
     LABEL_RUN,
     LABEL_STEP,
+    TRANSPORT_ERRORS,
     engine_call,
     process_start,
 )
@@ -114,6 +116,32 @@ class Janitor:
                     continue  # someone else removed it first
             removed.append(item)
         return JanitorReport(tuple(found), tuple(removed), dry_run)
+
+
+    def stop_running(self, repository_id: str) -> list[str]:
+        """Kill every running STEVE container of the repository ``repository_id`` (the
+        kill switch); returns their ids.  Their owners see the step killed and record it;
+        ``clean`` removes what an owner that died leaves behind."""
+        api, where = self._engine.api, self._engine.where
+        flt = {"label": f"{LABEL_REPO}={repository_id}", "status": "running"}
+        with engine_call(where, "list containers"):
+            running: list[dict[str, Any]] = api.containers(filters=flt)
+        stopped = []
+        for c in running:
+            try:
+                api.kill(str(c["Id"]))
+            except docker.errors.NotFound:
+                continue  # it ended and was removed meanwhile
+            except docker.errors.APIError as exc:
+                if exc.status_code == 409:  # no longer running
+                    continue
+                with engine_call(where, "kill container"):
+                    raise exc
+            except TRANSPORT_ERRORS as exc:
+                with engine_call(where, "kill container"):
+                    raise exc
+            stopped.append(str(c["Id"]))
+        return stopped
 
 
 def _leftover(kind: str, ident: str, labels: dict[str, str], status: str, all_: bool) -> Leftover:

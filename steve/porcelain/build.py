@@ -31,6 +31,7 @@ from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
 from steve.objects.schemas.plan import PlanManifest
 from steve.porcelain.actioncache import StaleEntry
+from steve.porcelain.hostaction import GateSettings, Prompt
 from steve.porcelain.records import load_plan
 from steve.porcelain.runs import (
     Run,
@@ -164,6 +165,8 @@ def build(
     on_progress: ProgressCallback | None = None,
     on_log: NodeLogCallback | None = None,
     events: EventLog | None = None,
+    gate: GateSettings | None = None,
+    prompt: Prompt | None = None,
 ) -> BuildReport:
     """Build the run's plan (see the module docstring)."""
     target = find_run(repo, run)
@@ -182,6 +185,9 @@ def build(
         on_progress=on_progress,
         on_log=on_log,
         events=events,
+        gate=gate,
+        prompt=prompt,
+        actor=actor,
     )
     executor.preflight(todo, target.stage.value, {})  # refused before anything moves
     change = enter_stage(

@@ -90,12 +90,12 @@ UPSTREAM: dict[ObjectType, tuple[ObjectType, ...]] = {
 }
 
 
-# Stages the table allows but no command works in yet, with why a hand-made move
-# there is refused.  DEPLOY is terminal: a run moved there by `steve run goto` could
-# never leave it, and no deploy receipt could be made for it.
+# Stages the table allows that a hand-made move may not enter, with why.  DEPLOY is
+# terminal and entered only by `steve deploy` (steve.porcelain.deploy), which writes
+# the certified artifacts and freezes the deploy receipt in the same transaction.
 NOT_AVAILABLE: dict[Stage, str] = {
-    Stage.DEPLOY: "DEPLOY is terminal and no deploy command exists yet, "
-    "so the run could never leave it",
+    Stage.DEPLOY: "DEPLOY is terminal and entered only by `steve deploy`, "
+    "which records the deploy receipt",
 }
 
 
@@ -297,7 +297,7 @@ def goto(
 
     ``expected`` (optional) is the stage the caller believes the run is in:
     if another writer moved it meanwhile, StageChanged is raised.  A stage in
-    :data:`NOT_AVAILABLE` (DEPLOY, until deploy exists) is refused with
+    :data:`NOT_AVAILABLE` (DEPLOY: only `steve deploy` enters it) is refused with
     StageNotAvailable.
     """
     why = NOT_AVAILABLE.get(target)

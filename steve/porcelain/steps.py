@@ -63,6 +63,8 @@ from steve.objects.schemas.plan import Grant, Node, PlanManifest
 from steve.objects.schemas.receipts import LogRef
 from steve.porcelain import actioncache
 from steve.porcelain.actioncache import CachedAction, StaleEntry
+from steve.porcelain.grants import review_containers
+from steve.porcelain.hostaction import GateSettings, Prompt, gate_settings
 from steve.porcelain.records import (
     JUnitEvidence,
     environment_receipt,
@@ -196,6 +198,9 @@ class Executor:
     on_progress: ProgressCallback | None = None
     on_log: NodeLogCallback | None = None
     events: EventLog | None = None
+    gate: GateSettings | None = None  # None: the repository's gate (its rules, kill switch)
+    prompt: Prompt | None = None  # the caller's yes/no on a terminal, for host-reaching grants
+    actor: str = "steve"
     stale: list[StaleEntry] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _hits: dict[ObjectId, CachedAction] = field(default_factory=dict)
@@ -277,7 +282,8 @@ class Executor:
         """Check what running ``node_ids`` needs before anything moves: every policy
         (PolicyViolation), every pinned input in the store, and the image of every node
         the cache cannot serve present where the runner runs (BuildNotReady, listing
-        every problem)."""
+        every problem), and the policy gate's review of every container that will run
+        and the grants it uses (:mod:`steve.porcelain.grants`)."""
         self.check_policies(node_ids)
         problems: list[str] = []
         for nid in node_ids:
@@ -286,8 +292,8 @@ class Executor:
                     ObjectId.from_hex(inp.pinned)
                 ):
                     problems.append(f"node {nid}: input {inp.name} ({inp.pinned[:12]}) is missing")
+        running = self.to_run(node_ids, known)
         if isinstance(self.runner, ImageCheck):
-            running = self.to_run(node_ids, known)
             for image in dict.fromkeys(self.nodes[nid].image for nid in running):
                 why = self.runner.image_problem(image)
                 if why is not None:
@@ -295,6 +301,16 @@ class Executor:
                     problems.append(f"{why}, needed by {', '.join(users)}")
         if problems:
             raise BuildNotReady(self.run_id, stage, problems)
+        review_containers(
+            self.repo,
+            self.plan_id,
+            self.plan,
+            running,
+            gate=self.gate if self.gate is not None else gate_settings(self.repo),
+            prompt=self.prompt,
+            actor=self.actor,
+            run_id=self.run_id,
+        )
 
     def spec_for(self, node: Node, known: Mapping[str, NodeOutcome]) -> StepSpec:
         policy, _ = policy_for(self.plan, node)

@@ -59,6 +59,7 @@ from steve.objects.schemas.receipts import (
 from steve.porcelain.actioncache import StaleEntry
 from steve.porcelain.build import enter_stage, plan_of, split_nodes
 from steve.porcelain.freeze import frozen_payload, store_manifest
+from steve.porcelain.hostaction import GateSettings, Prompt
 from steve.porcelain.junit import JUnitReport
 from steve.porcelain.records import envelope, load_plan, read_certificate
 from steve.porcelain.runs import (
@@ -119,6 +120,8 @@ def run_tests(
     on_progress: ProgressCallback | None = None,
     on_log: NodeLogCallback | None = None,
     events: EventLog | None = None,
+    gate: GateSettings | None = None,
+    prompt: Prompt | None = None,
 ) -> TestReport:
     """Test the run's built plan and freeze a certificate (see the module docstring)."""
     target = find_run(repo, run)
@@ -141,6 +144,9 @@ def run_tests(
         on_progress=on_progress,
         on_log=on_log,
         events=events,
+        gate=gate,
+        prompt=prompt,
+        actor=actor,
     )
     executor.check_policies(test_ids)
     built: dict[str, NodeOutcome] = {}

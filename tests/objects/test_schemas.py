@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from steve.errors import ManifestInvalid
 from steve.objects import cbor
-from steve.objects.schemas import SCHEMAS, json_schema, validate
+from steve.objects.schemas import SCHEMAS, DeployReceipt, json_schema, read_body, validate
 from tests.porcelain.strategies import (
     DIGEST,
     POOL,
@@ -253,9 +253,17 @@ def test_receipts_rules() -> None:
         "artifacts": [POOL[1]],
         "target": "prod",
         "dry_run_preview": POOL[2],
-        "decision": {"decision": "approved", "actor": "me", "decided_at": 3},
+        "decision": {"decision": "approved", "via": "prompt", "actor": "me", "decided_at": 3},
     }
     assert validate("deploy_receipt", deploy).model_dump()["target"] == "prod"
+    # a v1 receipt (no `via`) is still read, upgraded to the current model
+    v1 = {**deploy, "decision": {"decision": "denied", "actor": "me", "decided_at": 3}}
+    upgraded = read_body("deploy_receipt", 1, v1)
+    assert isinstance(upgraded, DeployReceipt) and upgraded.decision.via == "prompt"
+    # v2 rules: no certificate needs an override; nothing written unless approved
+    with pytest.raises(ManifestInvalid) as info:
+        validate("deploy_receipt", {**deploy, "certificate": None})
+    assert paths(info.value) == ["override"]
 
 
 @given(st.sampled_from(sorted(k.value for k in SCHEMAS)), json_values)
@@ -295,7 +303,8 @@ def test_json_schema_is_json(kind: str) -> None:
     schema = json.loads(json_schema(kind))
     assert schema["type"] == "object"
     assert schema["additionalProperties"] is False
-    version = 2 if kind == "build_receipt" else 1  # build receipts label their logs (v2)
+    # build receipts label their logs (v2); deploy receipts record the host decision (v2)
+    version = 2 if kind in ("build_receipt", "deploy_receipt") else 1
     assert schema["$id"] == f"steve:{kind}/v{version}"
 
 

@@ -26,6 +26,7 @@ from steve.objects.schemas.receipts import (
     BuildReceipt,
     BuildReceiptV1,
     DeployReceipt,
+    DeployReceiptV1,
     TestCertificate,
 )
 from steve.objects.schemas.research import ResearchManifest
@@ -43,6 +44,7 @@ SCHEMAS: dict[ObjectType, type[ManifestBody]] = {
 # Versions older than SCHEMAS' that stored manifests may still have (read only).
 OLDER_SCHEMAS: dict[tuple[ObjectType, int], type[ManifestBody]] = {
     (ObjectType.BUILD_RECEIPT, 1): BuildReceiptV1,
+    (ObjectType.DEPLOY_RECEIPT, 1): DeployReceiptV1,
 }
 
 
@@ -65,7 +67,7 @@ def read_body(kind: ObjectType | str, version: int, body: Mapping[str, Any]) -> 
             [("schema_version", f"version: v{version} unknown (knows v{current.SCHEMA_VERSION})")],
         )
     value = validate_body(model, body)
-    if isinstance(value, BuildReceiptV1):
+    if isinstance(value, BuildReceiptV1 | DeployReceiptV1):
         return value.upgraded()
     return value
 
@@ -96,6 +98,7 @@ __all__ = [
     "BuildReceipt",
     "BuildReceiptV1",
     "DeployReceipt",
+    "DeployReceiptV1",
     "DesignManifest",
     "ManifestBody",
     "PlanManifest",

@@ -304,14 +304,101 @@ class TestCertificate(ManifestBody):
 
 
 class Decision(Strict):
+    """A deploy receipt v1's decision (read only; v2 records :class:`HostDecision`)."""
+
     decision: Literal["approved", "denied"]
     actor: Name
     decided_at: Timestamp
     reason: Text | None = None
 
 
-class DeployReceipt(ManifestBody):
+class HostDecision(Strict):
+    """What was decided about a host action (DEVPATH 1.9, 4.7): the outcome, how it was
+    reached (a person at the prompt, a recorded approval, a rule of the policy gate),
+    who, when and why."""
+
+    decision: Literal["approved", "denied", "timed_out"]
+    via: Literal["prompt", "approval", "rule", "kill_switch"]
+    actor: Name
+    decided_at: Timestamp
+    reason: Text | None = None
+    rule: Name | None = Field(default=None, description="the gate rule that decided")
+    approval: Oid | None = Field(default=None, description="the approval request honoured")
+    action_digest: Oid | None = Field(
+        default=None, description="BLAKE3 of the canonical action description"
+    )
+
+
+class DeployedFile(Strict):
+    path: Text = Field(min_length=1, description="relative to the target, / separated")
+    blob: Oid
+    size: Count
+    executable: bool = False
+
+
+class WrittenFile(Strict):
+    path: Text = Field(min_length=1)
+    blob: Oid = Field(description="the blob id of the bytes read back after writing")
+
+
+class DeployOverride(Strict):
+    """A deploy of artifacts no passing certificate of the current build covers."""
+
+    who: Name
+    why: Text = Field(min_length=1)
+    at: Timestamp
+    unverified: Text = Field(min_length=1, description="what was missing or wrong")
+
+
+class _DeployFields(ManifestBody):
     KIND: ClassVar[str] = "deploy_receipt"
+
+
+class DeployReceipt(_DeployFields):
+    """A deploy receipt, schema version 2: the decision, the files and what was written."""
+
+    SCHEMA_VERSION: ClassVar[int] = 2
+    ID_FIELDS: ClassVar[tuple[str, ...]] = (
+        "certificate",
+        "builds",
+        "artifacts",
+        "dry_run_preview",
+        "files.blob",
+        "written.blob",
+        "decision.approval",
+    )
+
+    certificate: Oid | None = Field(description="the test certificate (None: overridden)")
+    builds: list[Oid] = Field(default_factory=list, description="build receipts deployed")
+    artifacts: list[Oid] = Field(min_length=1, description="the outputs deployed (tree/blob)")
+    files: list[DeployedFile] = Field(default_factory=list)
+    target: Text = Field(min_length=1, description="the folder deployed to (absolute)")
+    dry_run_preview: Oid = Field(description="blob: the preview shown before deciding")
+    decision: HostDecision
+    written: list[WrittenFile] = Field(
+        default_factory=list, description="files written, re-hashed after writing"
+    )
+    override: DeployOverride | None = None
+
+    def problems(self) -> list[Problem]:
+        out: list[Problem] = []
+        if self.certificate is None and self.override is None:
+            out.append(("override", "required: a deploy without a certificate is an override"))
+        if self.written and self.decision.decision != "approved":
+            out.append(("written", "forbidden: nothing is written unless approved"))
+        files = {f.path: f.blob for f in self.files}
+        if len(files) != len(self.files):
+            out.append(("files", "unique: one entry per path"))
+        if any(files.get(w.path) != w.blob for w in self.written):
+            out.append(("written", "match: a written file must match its artifact"))
+        if self.written and len(self.written) != len(self.files):
+            out.append(("written", "complete: every file is written or none"))
+        return out
+
+
+class DeployReceiptV1(_DeployFields):
+    """A deploy receipt, schema version 1 (read only)."""
+
     SCHEMA_VERSION: ClassVar[int] = 1
     ID_FIELDS: ClassVar[tuple[str, ...]] = ("certificate", "artifacts", "dry_run_preview")
 
@@ -320,3 +407,20 @@ class DeployReceipt(ManifestBody):
     target: Name
     dry_run_preview: Oid
     decision: Decision
+
+    def upgraded(self) -> DeployReceipt:
+        d = self.decision
+        return DeployReceipt(
+            amends=self.amends,
+            certificate=self.certificate,
+            artifacts=list(self.artifacts),
+            target=self.target,
+            dry_run_preview=self.dry_run_preview,
+            decision=HostDecision(
+                decision=d.decision,
+                via="prompt",
+                actor=d.actor,
+                decided_at=d.decided_at,
+                reason=d.reason,
+            ),
+        )
