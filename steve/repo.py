@@ -20,7 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
@@ -78,9 +78,11 @@ from steve.store.base import (
 from steve.store.kdf import KdfParams, derive_key, key_check, key_matches
 from steve.store.sqlcipher import secure_directory, secure_file
 from steve.store.sqlite import SqlCipherBackend
+from steve.trust.records import sign_bytes
 
 if TYPE_CHECKING:
     from steve.store.maint import FsckProblem, FsckReport, GcReport
+    from steve.trust.keys import SigningKey
 
 STEVE_DIR = ".steve"
 DB_NAME = "steve.db"
@@ -921,11 +923,15 @@ class Repo:
         force: bool = False,
         now: int | None = None,
         tz: int | None = None,
+        signers: Sequence[SigningKey] = (),
     ) -> ObjectId:
-        """Create ``refs/tags/NAME``; annotated (a tag object) when ``message`` is given.
+        """Create ``refs/tags/NAME``; annotated (a tag object) when ``message`` is given,
+        signed by each of ``signers`` (a signed tag, :mod:`steve.objects.signatures`).
 
         Returns the id the ref points at (the tag object's id if annotated).
         """
+        if signers and message is None:
+            raise InvalidInput("a signed tag needs a message", f"tag {name}")
         check_branch_or_tag_name(name)
         refname = check_ref_name(f"refs/tags/{name}")
         kind = self.object_type(target)
@@ -940,6 +946,8 @@ class Repo:
                 tz=local_offset_minutes(stamp) if tz is None else tz,
                 message=message,
             )
+            if signers:
+                tag = replace(tag, signatures=sign_bytes(tag.signed_bytes(), signers))
             target = self.write(tag)
         old: ObjectId | Unset | None = ANY if force else None
         with self.transaction() as tx:

@@ -12,6 +12,7 @@ terminal.  Environment:
 ``STEVE_LOG_FILE``       append the JSON Lines logs to this file instead of stderr
 ``STEVE_IDENTITY_DIR``   the signing identity's directory (default ~/.config/steve)
 ``STEVE_SIGNING_PASSPHRASE`` the signing key's passphrase (automation)
+``STEVE_SIGNING_PASSPHRASE_<NAME>`` the passphrase of the named identity NAME (co-signing)
 """
 
 from __future__ import annotations
@@ -81,6 +82,10 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(["image", "janitor"], "steve.cli.containers"),
     **dict.fromkeys(["events", "verify"], "steve.cli.events"),
     "identity": "steve.cli.identity",
+    **dict.fromkeys(
+        ["attest", "key", "supersede", "supersessions", "verify-attestation", "verify-tag"],
+        "steve.cli.trust",
+    ),
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
 }  # fmt: skip
 

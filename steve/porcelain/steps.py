@@ -73,6 +73,7 @@ from steve.porcelain.records import (
     receipt_ref,
     step_receipt,
 )
+from steve.porcelain.trust import check_plan_images
 from steve.repo import Repo
 
 WORKDIR = "/work"
@@ -279,6 +280,7 @@ class Executor:
         the cache cannot serve present where the runner runs (BuildNotReady, listing
         every problem)."""
         self.check_policies(node_ids)
+        check_plan_images(self.repo, self.plan, node_ids)  # signed images, or a grant
         problems: list[str] = []
         for nid in node_ids:
             for inp in self.nodes[nid].inputs:
