@@ -1,0 +1,109 @@
+"""Signed tags: made with -s (and co-signers), verified, rejected after tampering,
+exported to git and checked there, covered by `steve verify`."""
+
+from __future__ import annotations
+
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from steve.errors import SignatureInvalid, TagNotSigned
+from steve.objects.model import Blob, Tag, decode_object
+from steve.objects.signatures import SignatureEntry
+from steve.porcelain.trust import keyring, verify_tag
+from steve.porcelain.verify import VerifyKind, verify
+from steve.repo import Repo
+from tests.trust.conftest import Signer, Steve
+
+
+def test_a_signed_tag_verifies_and_a_one_byte_change_does_not(
+    pinned_repo: Repo, signer: Signer
+) -> None:
+    repo = pinned_repo
+    blob = repo.write(Blob(b"release\n"))
+    tid = repo.create_tag(
+        "v1", blob, message="release 1", signers=[signer.key, signer.co], now=100, tz=0
+    )
+    tag = repo.read_object(tid)
+    assert isinstance(tag, Tag) and len(tag.signatures) == 2
+    assert decode_object(repo.read_raw(tid)) == tag  # v2 round-trips strictly
+    result = verify_tag(repo, "v1", keyring(repo), required=[signer.co.public_key])
+    assert result.verdict.ok and result.target == blob
+    assert verify(repo, tid, keyring(repo)).ok
+
+    # one byte of the message changed, signatures kept: a new object, refused
+    forged = replace(tag, message="release 2")
+    repo.update_ref("refs/tags/v1", repo.write(forged))
+    with pytest.raises(SignatureInvalid):
+        verify_tag(repo, "v1", keyring(repo))
+    report = verify(repo, "v1", keyring(repo))
+    assert [p.kind for p in report.problems] == [VerifyKind.SIGNATURE]
+
+    # one bit of a signature flipped
+    e = tag.signatures[0]
+    flipped = SignatureEntry(e.key, bytes([e.sig[0] ^ 1]) + e.sig[1:])
+    repo.update_ref(
+        "refs/tags/v1", repo.write(replace(tag, signatures=(flipped, *tag.signatures[1:])))
+    )
+    with pytest.raises(SignatureInvalid, match="does not verify"):
+        verify_tag(repo, "v1", keyring(repo))
+    assert not verify(repo, "v1").ok  # even with no trust root: a bad signature is bad
+
+
+def test_unsigned_tags_and_untrusted_keys_are_refused(pinned_repo: Repo, signer: Signer) -> None:
+    repo = pinned_repo
+    blob = repo.write(Blob(b"x"))
+    repo.create_tag("plain", blob, message="not signed", now=1, tz=0)
+    with pytest.raises(TagNotSigned):
+        verify_tag(repo, "plain", keyring(repo))
+    repo.create_tag("co-only", blob, message="co", signers=[signer.co], now=1, tz=0)
+    with pytest.raises(SignatureInvalid, match="trusted"):
+        verify_tag(repo, "co-only", keyring(repo))
+    # trusting the co-signer's key explicitly accepts it
+    assert verify_tag(repo, "co-only", keyring(repo, [signer.co.public_key])).verdict.ok
+
+
+def test_tag_s_and_verify_tag_on_the_command_line(
+    pinned_repo: Repo, signer: Signer, steve: Steve, tmp_path: Path
+) -> None:
+    blob = pinned_repo.write(Blob(b"cli\n"))
+    pinned_repo.close()
+    made = steve("tag", "-s", "--identity", "co", "v1", blob.hex, "-m", "signed on the CLI")
+    assert made.exit_code == 0, made.stderr
+    checked = steve("verify-tag", "v1", "--key", str(signer.pem(tmp_path, signer.co)))
+    assert checked.exit_code == 0, checked.stderr
+    assert f"good signature by {signer.co.public_key.hex()}" in checked.stdout
+    pinned = steve("verify-tag", "v1")  # the pinned key by default
+    assert f"good signature by {signer.key.public_key.hex()}" in pinned.stdout
+    assert steve("verify", "v1").exit_code == 0
+    no_msg = steve("tag", "-s", "v2", blob.hex)
+    assert no_msg.exit_code == 2
+    # a tag signed by nobody trusted: exit 9 with the code
+    stranger = tmp_path / "stranger.pem"
+    from steve.trust.keys import SigningKey, public_pem
+
+    stranger.write_text(public_pem(SigningKey.generate().public_key))
+    refused = steve("verify-tag", "v1", "--key", str(stranger))
+    assert refused.exit_code == 9 and refused.error_code() == "[STEVE-SIGN-011]"
+
+
+def test_signed_tags_export_to_git_and_verify_there(
+    pinned_repo: Repo, signer: Signer, steve: Steve, tmp_path: Path
+) -> None:
+    blob = pinned_repo.write(Blob(b"to git\n"))
+    pinned_repo.create_tag("v1", blob, message="signed", signers=[signer.key], now=5, tz=0)
+    pinned_repo.close()
+    mirror = tmp_path / "mirror.git"
+    assert steve("export-git", str(mirror), "--all", "--bare").exit_code == 0
+    checked = steve("verify-git", str(mirror))
+    assert checked.exit_code == 0, checked.stdout + checked.stderr
+    shown = subprocess.run(
+        ["git", "-C", str(mirror), "cat-file", "-p", "v1"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LC_ALL": "C"},
+    ).stdout
+    assert f"ed25519 {signer.key.public_key.hex()} " in shown
