@@ -107,10 +107,12 @@ class SignatureCheck:
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """Every signature of one signed thing, judged; ``ok`` when none is invalid, at
-    least one is valid and trusted, and every key in ``required`` signed validly."""
+    least one is valid and trusted, and no required key is ``missing`` (a required key
+    is accounted for by a valid, trusted signature of it or of a key its rotations
+    reach)."""
 
     checks: tuple[SignatureCheck, ...]
-    required: tuple[bytes, ...] = ()
+    missing: tuple[bytes, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -121,13 +123,9 @@ class Verdict:
         if not self.checks:
             out.append("no signature")
         elif not any(c.valid and c.trusted for c in self.checks):
-            out.append("no valid signature by a trusted key")
-        valid = {c.key for c in self.checks if c.valid}
-        out += [
-            f"key {k.hex()[:16]}: required, but did not sign"
-            for k in self.required
-            if k not in valid
-        ]
+            why = "; ".join(f"key {c.key.hex()[:16]}: {c.why}" for c in self.checks if c.valid)
+            out.append("no valid signature by a trusted key" + (f" ({why})" if why else ""))
+        out += [f"key {k.hex()[:16]}: required, but did not sign" for k in self.missing]
         return out
 
 
@@ -176,6 +174,10 @@ class Keyring:
                     changed = True
         return keys
 
+    def chain_of(self, key: bytes) -> set[bytes]:
+        """``key`` and every key rotations connect it to."""
+        return Keyring({key}, self.rotations).trusted()
+
     def accepts(self, key: bytes, time: int) -> tuple[bool, str]:
         if key not in self.trusted():
             return False, "not a trusted key (nor rotated to or from one)"
@@ -210,7 +212,9 @@ class Keyring:
                 continue
             trusted, why = self.accepts(e.key, time)
             checks.append(SignatureCheck(e.key, True, trusted, why))
-        return Verdict(tuple(checks), tuple(required))
+        good = {c.key for c in checks if c.valid and c.trusted}
+        missing = tuple(k for k in required if not self.chain_of(k) & good)
+        return Verdict(tuple(checks), missing)
 
 
 # --- signed records -----------------------------------------------------------------

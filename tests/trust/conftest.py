@@ -16,6 +16,7 @@ from steve.config import RepoConfig
 from steve.repo import CONFIG_NAME, STEVE_DIR, Repo
 from steve.store.kdf import KdfParams
 from steve.trust.keys import SigningKey, create_identity, load_signing_key
+from tests.docker_fixtures import busybox_image, engine  # noqa: F401
 
 PASSPHRASE = "pw"
 SIGNING = "sign-pw"

@@ -40,7 +40,7 @@ def test_a_record_signed_by_several_keys_round_trips_and_verifies() -> None:
     back = decode_record(data)
     assert back == record and back.encode() == data
     assert [e.key for e in back.signatures] == sorted([A.public_key, B.public_key])
-    ring = Keyring({A.public_key})
+    ring = Keyring({A.public_key, B.public_key})
     verdict = back.judge(ring, required=[A.public_key, B.public_key])
     assert verdict.ok, verdict.problems()
     assert not back.judge(ring, required=[C.public_key]).ok  # C did not sign
@@ -59,7 +59,9 @@ def test_changing_any_byte_of_a_signed_record_is_caught(data: st.DataObject) -> 
         changed = decode_record(bytes(raw))
     except (MalformedObject, ValueError):
         return  # no longer a record at all
-    verdict = changed.judge(Keyring({A.public_key}), required=[A.public_key, B.public_key])
+    both = Keyring({A.public_key, B.public_key})
+    verdict = changed.judge(both, required=[A.public_key, B.public_key])
+    assert record.judge(both, required=[A.public_key, B.public_key]).ok
     assert changed == record or not verdict.ok
 
 

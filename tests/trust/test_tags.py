@@ -29,7 +29,8 @@ def test_a_signed_tag_verifies_and_a_one_byte_change_does_not(
     tag = repo.read_object(tid)
     assert isinstance(tag, Tag) and len(tag.signatures) == 2
     assert decode_object(repo.read_raw(tid)) == tag  # v2 round-trips strictly
-    result = verify_tag(repo, "v1", keyring(repo), required=[signer.co.public_key])
+    both = [signer.key.public_key, signer.co.public_key]
+    result = verify_tag(repo, "v1", keyring(repo, both), required=both)
     assert result.verdict.ok and result.target == blob
     assert verify(repo, tid, keyring(repo)).ok
 
