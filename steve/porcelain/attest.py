@@ -37,7 +37,15 @@ from typing import Any
 import blake3
 
 from steve import __version__
-from steve.errors import AttestationInvalid, AttestationMalformed, NotAttestable
+from steve.errors import (
+    AttestationInvalid,
+    AttestationMalformed,
+    CorruptObject,
+    MalformedObject,
+    NotAttestable,
+    ObjectNotFound,
+    SbomFailed,
+)
 from steve.objects.model import Mode, ObjectType
 from steve.objects.oid import ObjectId
 from steve.objects.schemas.receipts import BuildReceipt
@@ -81,7 +89,15 @@ def _digests(chunks: Iterator[bytes]) -> tuple[int, str, str]:
 
 
 def artifact_files(repo: Repo, outputs: dict[str, str], prefix: str = "") -> list[FileDigest]:
-    """Every file of the output trees (or blobs) ``outputs``, under ``prefix``."""
+    """Every file of the output trees (or blobs) ``outputs``, under ``prefix``
+    (SbomFailed when one is missing or damaged in the store)."""
+    try:
+        return _artifact_files(repo, outputs, prefix)
+    except (ObjectNotFound, CorruptObject, MalformedObject) as exc:
+        raise SbomFailed(prefix.rstrip("/") or "outputs", f"{exc.message}: {exc.detail}") from exc
+
+
+def _artifact_files(repo: Repo, outputs: dict[str, str], prefix: str) -> list[FileDigest]:
     files: list[FileDigest] = []
     for name, hex_id in sorted(outputs.items()):
         oid = ObjectId.from_hex(hex_id)

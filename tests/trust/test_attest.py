@@ -216,3 +216,11 @@ def test_steve_verify_flags_an_attestation_no_trusted_key_signed(
     assert [p.kind for p in report.problems] == [VerifyKind.SIGNATURE]
     with pytest.raises(AttestationMalformed):
         verify_attestation(b"{}", [signer.key.public_key])
+
+
+def test_an_artifact_missing_from_the_store_fails_the_sbom(pinned_repo: Repo) -> None:
+    from steve.errors import SbomFailed
+    from steve.porcelain.attest import artifact_files
+
+    with pytest.raises(SbomFailed):
+        artifact_files(pinned_repo, {"out": "ab" * 32}, "n/")
