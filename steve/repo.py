@@ -861,6 +861,32 @@ class Repo:
             tx.emit("ref.updated", _ref_change(target, previous, new))
         return previous
 
+    def write_named_blobs(
+        self, items: Sequence[tuple[str, bytes]], *, message: str
+    ) -> list[ObjectId]:
+        """Store each ``(ref, data)`` blob and move its ref to it (from whatever the ref
+        held), objects, refs and their events in ONE transaction; returns the ids."""
+        rows: dict[ObjectId, tuple[ObjectType, int, bytes]] = {}
+
+        def add(obj: StoredObject) -> ObjectId:
+            oid, data = hash_object(obj)
+            rows[oid] = (obj.type, object_size(obj), data)
+            return oid
+
+        oids = [write_blob_stream(io.BytesIO(data), add) for _, data in items]
+        with self.transaction() as tx:
+            tx.put_many([(oid, t, n, d) for oid, (t, n, d) in rows.items()])
+            for (name, _), oid in zip(items, oids, strict=True):
+                current = self.refs.resolve(name)
+                old = None if current is None else current.target
+                if old == oid:
+                    continue
+                target, previous = self.refs.update(
+                    name, oid, old, who=self.identity, message=message, tx=tx
+                )
+                tx.emit("ref.updated", _ref_change(target, previous, oid))
+        return oids
+
     def delete_ref(
         self, name: str, old: ObjectId | Unset | None = ANY, *, deref: bool = True
     ) -> ObjectId | None:

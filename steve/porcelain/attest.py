@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import datetime
 import hashlib
+import io
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -305,20 +306,21 @@ def _store_blob_ref(repo: Repo, ref: str, data: bytes, message: str) -> ObjectId
 
 
 def attest(repo: Repo, rev: str | ObjectId, keys: Sequence[SigningKey]) -> Attestation:
-    """Write the signed attestation of ``rev`` (see the module docstring)."""
+    """Write the signed attestation of ``rev`` (see the module docstring): the SBOM and
+    the envelope, and their refs, in one transaction."""
     oid = rev if isinstance(rev, ObjectId) else repo.rev_parse(rev)
+    kind = repo.object_type(oid)
     statement, sbom = statement_for(repo, oid)
-    sbom_id = repo.write_blob(sbom)
+    sbom_id = Repo.hash_stream(io.BytesIO(sbom))
     statement["predicate"]["buildDefinition"]["resolvedDependencies"].append(
         _sbom_dependency(sbom_id, sbom)
     )
     payload = json.dumps(statement, sort_keys=True, separators=(",", ":")).encode()
-    envelope = sign_envelope(payload, IN_TOTO_PAYLOAD_TYPE, keys)
-    data = envelope.to_json()
-    _store_blob_ref(repo, SBOM_PREFIX + oid.hex, sbom, f"sbom {oid.short()}")
+    data = sign_envelope(payload, IN_TOTO_PAYLOAD_TYPE, keys).to_json()
     ref = ATTESTATIONS_PREFIX + oid.hex
-    blob = _store_blob_ref(repo, ref, data, f"attest {oid.short()}")
-    kind = repo.object_type(oid)
+    _, blob = repo.write_named_blobs(
+        [(SBOM_PREFIX + oid.hex, sbom), (ref, data)], message=f"attest {oid.short()}"
+    )
     return Attestation(oid, kind, blob, sbom_id, ref, data, len(statement["subject"]))
 
 
