@@ -8,13 +8,27 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from steve.errors import SignatureInvalid, TagNotSigned
-from steve.objects.model import Blob, Tag, decode_object
+from steve.errors import MalformedObject, SignatureInvalid, TagNotSigned
+from steve.objects import cbor
+from steve.objects.model import (
+    Blob,
+    ObjectType,
+    Person,
+    Tag,
+    decode_object,
+    encode_object,
+    object_from_value,
+)
+from steve.objects.oid import ObjectId
 from steve.objects.signatures import SignatureEntry
 from steve.porcelain.trust import keyring, verify_tag
 from steve.porcelain.verify import VerifyKind, verify
 from steve.repo import Repo
+from steve.trust.keys import SigningKey, verify_signature
+from steve.trust.records import sign_bytes
 from tests.trust.conftest import Signer, Steve
 
 
@@ -83,7 +97,7 @@ def test_tag_s_and_verify_tag_on_the_command_line(
     assert no_msg.exit_code == 2
     # a tag signed by nobody trusted: exit 9 with the code
     stranger = tmp_path / "stranger.pem"
-    from steve.trust.keys import SigningKey, public_pem
+    from steve.trust.keys import public_pem
 
     stranger.write_text(public_pem(SigningKey.generate().public_key))
     refused = steve("verify-tag", "v1", "--key", str(stranger))
@@ -108,3 +122,31 @@ def test_signed_tags_export_to_git_and_verify_there(
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LC_ALL": "C"},
     ).stdout
     assert f"ed25519 {signer.key.public_key.hex()} " in shown
+
+
+KEYS = [SigningKey.generate() for _ in range(3)]
+
+
+@given(
+    message=st.text(max_size=200),
+    signers=st.lists(st.sampled_from(KEYS), min_size=1, max_size=3),
+    time=st.integers(0, 253_402_300_799),
+)
+def test_signed_tags_round_trip_strictly_and_only_canonical_forms_decode(
+    message: str, signers: list[SigningKey], time: int
+) -> None:
+    target = ObjectId(b"\7" * 32)
+    unsigned = Tag(target, ObjectType.BLOB, "v1", Person("a", "a@b"), time, 0, message)
+    tag = replace(unsigned, signatures=sign_bytes(unsigned.signed_bytes(), signers))
+    data = encode_object(tag)
+    assert decode_object(data) == tag
+    message_bytes = tag.signed_bytes()
+    assert all(verify_signature(e.key, e.sig, message_bytes) for e in tag.signatures)
+    value = cbor.decode(data)
+    if len(tag.signatures) > 1:  # unsorted entries are not the canonical form
+        with pytest.raises(MalformedObject):
+            object_from_value({**value, "signatures": value["signatures"][::-1]})
+    with pytest.raises(MalformedObject):
+        object_from_value({**value, "signatures": []})
+    with pytest.raises(MalformedObject):
+        object_from_value({**value, "v": 1})  # v1 has no signatures field
