@@ -151,22 +151,24 @@ def key_rotate(state: Context, name: str | None, reason: str) -> None:
     from steve.trust.keys import SigningKey, replace_identity
     from steve.trust.records import rotation_record
 
+    try:  # opened first: a repository that cannot be opened fails before anything changes
+        repo: Repo | None = state.repo()
+    except NotARepository:
+        repo = None
     directory = identity_dir()
     old = load_signing_key(interactive=True, name=name)
     secret = signing_passphrase(interactive=True, name=name)
     assert secret is not None  # load_signing_key needed it
     now, _ = frozen_time()
-    # the record first (the new key is made from a fresh one below; vouched for before use)
     staged = SigningKey.generate()
     record = rotation_record(old, staged, now, reason)
     rotations = directory / "rotations"
     rotations.mkdir(mode=0o700, exist_ok=True)
+    # the record first: the new key is never in place without the old key's word for it
     write_private(rotations / f"{old.public_key.hex()}.cbor.hex", record.encode().hex() + "\n")
     new = replace_identity(directory, old, secret, name=name, staged=staged)
     click.echo(new.public_key.hex())
-    try:
-        repo = state.repo()
-    except NotARepository:
+    if repo is None:
         click.echo("rotated; not in a repository: nothing pinned there changed", err=True)
         return
     from steve.porcelain.trust import record_rotation

@@ -43,7 +43,6 @@ from steve.trust.keys import SigningKey
 from steve.trust.records import (
     Keyring,
     RecordKind,
-    SignatureCheck,
     SignedRecord,
     Supersession,
     SupersessionType,
@@ -133,16 +132,12 @@ def image_verdict(repo: Repo, image: str, ring: Keyring) -> Verdict | None:
     try:
         record = read_record(repo, ref.target)
     except MalformedObject as exc:
-        return _broken(str(exc))
+        return Verdict((), broken=f"the signature record is damaged: {exc.detail or exc}")
     if record.kind is not RecordKind.IMAGE or record.body.get("image") != (
         "sha256:" + image_hex(image)
     ):
-        return _broken("the record does not sign this image")
+        return Verdict((), broken="the record does not sign this image")
     return record.judge(ring)
-
-
-def _broken(why: str) -> Verdict:
-    return Verdict((SignatureCheck(b"\0" * 32, False, False, why),))
 
 
 def check_plan_images(repo: Repo, plan: PlanManifest, node_ids: Sequence[str]) -> None:

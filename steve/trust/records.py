@@ -113,12 +113,15 @@ class Verdict:
 
     checks: tuple[SignatureCheck, ...]
     missing: tuple[bytes, ...] = ()
+    broken: str = ""  # why the signed record itself is unusable (then nothing counts)
 
     @property
     def ok(self) -> bool:
         return not self.problems()
 
     def problems(self) -> list[str]:
+        if self.broken:
+            return [self.broken]
         out = [f"key {c.key.hex()[:16]}: {c.why}" for c in self.checks if not c.valid]
         if not self.checks:
             out.append("no signature")
