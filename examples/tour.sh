@@ -3,7 +3,8 @@
 # then a design frozen from examples/design.yaml, a run walked through its
 # stages by the state machine, `steve log`, an example project built and
 # tested in containers (image built offline from a static busybox), the
-# event log verified, and the history exported to git and audited there.
+# event log verified, a signed attestation of the test certificate verified
+# with only the public key, and the history exported to git and audited there.
 # Needs no network and no API key.  Run from anywhere.  If /bin/busybox is
 # missing, examples/project/build-and-test.sh says so and installs Debian's
 # busybox-static (a system package) before going on; the image it builds is
@@ -62,6 +63,8 @@ run steve status
 say "build and test the example project in containers (examples/project)"
 bash "$here/project/build-and-test.sh"
 bash "$here/deploy.sh" "$work/deployed"   # DEPLOY: a real approval, then the certified files
+say "sign SLSA provenance for the certificate and verify it offline (examples/attest.sh)"
+bash "$here/attest.sh"
 run steve events --type run.transition
 run steve events verify
 run steve export-git "$work/mirror.git" --all --bare   # manifests -> git commits (dulwich)

@@ -1311,3 +1311,134 @@ class DeployVerifyFailed(SteveError):
             "a written file does not hash to its artifact id",
             f"{path}: expected {expected[:12]}, read back {actual[:12]}",
         )
+# --- signing (issue 16) -----------------------------------------------------------------
+
+
+class TagNotSigned(SteveError):
+    code = "STEVE-SIGN-010"
+    exit_code = EXIT_CORRUPT
+    action = "Make a signed tag with `steve tag -s NAME REV -m MESSAGE` (needs an identity)."
+
+    def __init__(self, name: str) -> None:
+        super().__init__("the tag is not signed", f"refs/tags/{name} is not a signed tag object")
+        self.name = name
+
+
+class SignatureInvalid(SteveError):
+    code = "STEVE-SIGN-011"
+    exit_code = EXIT_CORRUPT
+    action = (
+        "Do not trust the object: it was changed after signing or signed by a key you do "
+        "not trust. Compare the keys with `steve key show --public` and docs/trust.md."
+    )
+
+    def __init__(self, what: str, why: str) -> None:
+        super().__init__("a signature does not verify", f"{what}: {why}")
+        self.what = what
+
+
+class SupersessionInvalid(SteveError):
+    code = "STEVE-SIGN-012"
+    exit_code = EXIT_CORRUPT
+    action = "Inspect the chain with `steve supersessions REV`; see docs/trust.md (supersession)."
+
+    def __init__(self, oid: str, why: str) -> None:
+        super().__init__("the supersession chain does not verify", f"{oid[:12]}: {why}")
+        self.oid = oid
+
+
+class NoTrustRoot(SteveError):
+    code = "STEVE-SIGN-013"
+    exit_code = EXIT_KEY
+    action = (
+        "Pin your identity's key (`steve events pin-key`) or name the keys to trust with "
+        "--key PUB.pem (from `steve key show --public`)."
+    )
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("no key to verify with", detail)
+
+
+class BadPublicKey(SteveError):
+    code = "STEVE-SIGN-014"
+    exit_code = EXIT_INVALID
+    action = "Give an Ed25519 public key as PEM (`steve key show --public > PUB.pem`) or hex."
+
+    def __init__(self, source: str, why: str) -> None:
+        super().__init__("not an Ed25519 public key", f"{source}: {why}")
+        self.source = source
+
+
+class AttestationInvalid(SteveError):
+    code = "STEVE-ATTEST-001"
+    exit_code = EXIT_CORRUPT
+    action = (
+        "Do not trust the attestation: it was changed after signing or was signed by "
+        "another key. Check the key you verify with (`steve key show --public`)."
+    )
+
+    def __init__(self, source: str, why: str) -> None:
+        super().__init__("the attestation does not verify", f"{source}: {why}")
+        self.source = source
+
+
+class AttestationMalformed(SteveError):
+    code = "STEVE-ATTEST-002"
+    exit_code = EXIT_INVALID
+    action = "Give a DSSE envelope (JSON) as `steve attest` writes it."
+
+    def __init__(self, source: str, why: str) -> None:
+        super().__init__("not a DSSE in-toto attestation", f"{source}: {why}")
+        self.source = source
+
+
+class NotAttestable(SteveError):
+    code = "STEVE-ATTEST-003"
+    exit_code = EXIT_INVALID
+    action = "Name a build receipt or a test certificate (e.g. refs/runs/<run>/test_certificate)."
+
+    def __init__(self, rev: str, kind: str) -> None:
+        super().__init__("only build receipts and test certificates are attested",
+                         f"{rev} is a {kind}")
+        self.rev = rev
+
+
+class SbomFailed(SteveError):
+    code = "STEVE-SBOM-001"
+    exit_code = EXIT_INVALID
+    action = "Check that the artifacts named by the receipt are in the store (`steve fsck`)."
+
+    def __init__(self, subject: str, why: str) -> None:
+        super().__init__("the SBOM could not be made", f"{subject}: {why}")
+        self.subject = subject
+
+
+class ImageUnsigned(SteveError):
+    code = "STEVE-IMAGE-001"
+    exit_code = EXIT_POLICY
+    action = (
+        "Sign the image (`steve image sign IMAGE`, or build it with `steve image build` in "
+        "the repository with your identity), or grant the node `unsigned_image` with a "
+        "reason in the plan's grants."
+    )
+
+    def __init__(self, image: str, node: str) -> None:
+        super().__init__("refused: the image is not signed",
+                         f"node {node}: no signature record for {image}")
+        self.image = image
+        self.node = node
+
+
+class ImageSignatureInvalid(SteveError):
+    code = "STEVE-IMAGE-002"
+    exit_code = EXIT_POLICY
+    action = (
+        "Do not run the image: rebuild it and sign it with a trusted key (`steve image "
+        "sign IMAGE`), or grant the node `unsigned_image` with a reason."
+    )
+
+    def __init__(self, image: str, node: str, why: str) -> None:
+        super().__init__("refused: the image's signature does not verify",
+                         f"node {node}: {image}: {why}")
+        self.image = image
+        self.node = node

@@ -80,9 +80,11 @@ from steve.store.kdf import KdfParams, derive_key, key_check, key_matches
 from steve.store.lock import DirLock
 from steve.store.sqlcipher import secure_directory, secure_file
 from steve.store.sqlite import SqlCipherBackend
+from steve.trust.records import sign_bytes
 
 if TYPE_CHECKING:
     from steve.store.maint import FsckProblem, FsckReport, GcReport
+    from steve.trust.keys import SigningKey
 
 STEVE_DIR = ".steve"
 DB_NAME = "steve.db"
@@ -968,6 +970,32 @@ class Repo:
             tx.emit("ref.updated", _ref_change(target, previous, new))
         return previous
 
+    def write_named_blobs(
+        self, items: Sequence[tuple[str, bytes]], *, message: str
+    ) -> list[ObjectId]:
+        """Store each ``(ref, data)`` blob and move its ref to it (from whatever the ref
+        held), objects, refs and their events in ONE transaction; returns the ids."""
+        rows: dict[ObjectId, tuple[ObjectType, int, bytes]] = {}
+
+        def add(obj: StoredObject) -> ObjectId:
+            oid, data = hash_object(obj)
+            rows[oid] = (obj.type, object_size(obj), data)
+            return oid
+
+        oids = [write_blob_stream(io.BytesIO(data), add) for _, data in items]
+        with self.transaction() as tx:
+            tx.put_many([(oid, t, n, d) for oid, (t, n, d) in rows.items()])
+            for (name, _), oid in zip(items, oids, strict=True):
+                current = self.refs.resolve(name)
+                old = None if current is None else current.target
+                if old == oid:
+                    continue
+                target, previous = self.refs.update(
+                    name, oid, old, who=self.identity, message=message, tx=tx
+                )
+                tx.emit("ref.updated", _ref_change(target, previous, oid))
+        return oids
+
     def delete_ref(
         self, name: str, old: ObjectId | Unset | None = ANY, *, deref: bool = True
     ) -> ObjectId | None:
@@ -1030,11 +1058,15 @@ class Repo:
         force: bool = False,
         now: int | None = None,
         tz: int | None = None,
+        signers: Sequence[SigningKey] = (),
     ) -> ObjectId:
-        """Create ``refs/tags/NAME``; annotated (a tag object) when ``message`` is given.
+        """Create ``refs/tags/NAME``; annotated (a tag object) when ``message`` is given,
+        signed by each of ``signers`` (a signed tag, :mod:`steve.objects.signatures`).
 
         Returns the id the ref points at (the tag object's id if annotated).
         """
+        if signers and message is None:
+            raise InvalidInput("a signed tag needs a message", f"tag {name}")
         check_branch_or_tag_name(name)
         refname = check_ref_name(f"refs/tags/{name}")
         kind = self.object_type(target)
@@ -1049,6 +1081,8 @@ class Repo:
                 tz=local_offset_minutes(stamp) if tz is None else tz,
                 message=message,
             )
+            if signers:
+                tag = replace(tag, signatures=sign_bytes(tag.signed_bytes(), signers))
             target = self.write(tag)
         old: ObjectId | Unset | None = ANY if force else None
         with self.transaction() as tx:

@@ -15,6 +15,7 @@ terminal.  Environment:
 ``STEVE_NEW_PASSPHRASE`` the new passphrase of `steve rekey` (automation)
 ``STEVE_NEW_KEY_FILE``   file whose first line is that new passphrase
 ``STEVE_KILL_SWITCH``    1: the policy gate's kill switch is on for this command
+``STEVE_SIGNING_PASSPHRASE_<NAME>`` the passphrase of the named identity NAME (co-signing)
 """
 
 from __future__ import annotations
@@ -85,6 +86,10 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(["events", "verify"], "steve.cli.events"),
     "identity": "steve.cli.identity",
     **dict.fromkeys(["backup", "rekey", "restore", "vacuum"], "steve.cli.backup"),
+    **dict.fromkeys(
+        ["attest", "key", "supersede", "supersessions", "verify-attestation", "verify-tag"],
+        "steve.cli.trust",
+    ),
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
     **dict.fromkeys(["approvals", "approve", "deny", "deploy", "kill-switch"], "steve.cli.gate"),
 }  # fmt: skip

@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING
 
 import click
 
-from steve.cli.app import cli
+from steve.cli.app import cli, frozen_time, pass_state
 
 if TYPE_CHECKING:
+    from steve.cli.app import Context
     from steve.exec import Engine, ImageRecord
 
 
@@ -56,11 +57,64 @@ def image_import(tarball: Path, name: str) -> None:
 @image.command("build")
 @click.argument("context", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--tag", "-t", default=None, help="Name[:tag] for the built image.")
-def image_build(context: Path, tag: str | None) -> None:
-    """Build the Dockerfile in CONTEXT offline; print the image id (sha256:...)."""
+@click.option(
+    "--no-sign", is_flag=True, help="Do not sign the image or record its SBOM (see below)."
+)
+@pass_state
+def image_build(state: Context, context: Path, tag: str | None, no_sign: bool) -> None:
+    """Build the Dockerfile in CONTEXT offline; print the image id (sha256:...).
+
+    Inside a repository, with a signing identity usable without a prompt
+    (STEVE_SIGNING_PASSPHRASE), the image id is signed and its SBOM recorded in the
+    repository (refs/tags/trust/images/, refs/tags/trust/sbom/images/); otherwise a
+    warning says why it was not."""
     with engine() as eng:
         record = eng.images.build(context, tag)
+    if not no_sign:
+        _sign_built(state, record, context)
     click.echo(record.id)
+
+
+def _sign_built(state: Context, record: ImageRecord, context: Path) -> None:
+    from steve.cli.identity import load_signing_key
+    from steve.errors import SteveError
+    from steve.porcelain.attest import record_image_sbom
+    from steve.porcelain.trust import sign_image
+
+    try:
+        key = load_signing_key(interactive=False)
+        repo = state.repo()
+    except SteveError as exc:
+        click.echo(f"steve: warning: image not signed: {exc.message} ({exc.detail})", err=True)
+        return
+    now, _ = frozen_time()
+    sign_image(repo, record.id, [key], now=now)
+    record_image_sbom(repo, record.id, record.tags, context, now=now)
+    click.echo(f"signed image {record.id} with {key.public_key.hex()}", err=True)
+
+
+@image.command("sign")
+@click.argument("image_id", metavar="IMAGE")
+@click.option(
+    "--identity",
+    "identities",
+    multiple=True,
+    metavar="NAME",
+    help="Also sign with the named identity (co-signing; repeatable).",
+)
+@pass_state
+def image_sign(state: Context, image_id: str, identities: tuple[str, ...]) -> None:
+    """Sign the local image IMAGE (sha256:<64 hex>, e.g. one built outside STEVE) in
+    this repository; an image signed before keeps its signatures.  Prints the record id."""
+    from steve.cli.identity import load_signing_keys
+    from steve.porcelain.trust import sign_image
+
+    with engine() as eng:
+        record = eng.images.get(image_id)
+    repo = state.repo()
+    keys = load_signing_keys(identities)
+    now, _ = frozen_time()
+    click.echo(sign_image(repo, record.id, keys, now=now).hex)
 
 
 @image.command("ls")

@@ -348,10 +348,12 @@ def verify(state: Context, rev: str, as_json: bool) -> None:
 
     Exit 9 if anything is wrong.
     """
+    from steve.porcelain.trust import keyring
     from steve.porcelain.verify import VerifyKind
     from steve.porcelain.verify import verify as verify_closure
 
-    report = verify_closure(state.repo(), rev)
+    repo = state.repo()
+    report = verify_closure(repo, rev, keyring(repo))
     for problem in report.problems:
         if as_json:
             click.echo(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,32 +35,51 @@ def identity_dir() -> Path:
     return base / "steve"
 
 
-def signing_passphrase(*, interactive: bool, confirm: bool = False) -> bytes | None:
-    """STEVE_SIGNING_PASSPHRASE, else a hidden prompt when ``interactive`` and on a
-    terminal, else None."""
-    env = os.environ.get("STEVE_SIGNING_PASSPHRASE")
+def passphrase_variable(name: str | None) -> str:
+    """The environment variable holding identity ``name``'s passphrase:
+    STEVE_SIGNING_PASSPHRASE, or STEVE_SIGNING_PASSPHRASE_<NAME> for a named identity
+    (upper case, ``-`` as ``_``)."""
+    if name is None:
+        return "STEVE_SIGNING_PASSPHRASE"
+    return "STEVE_SIGNING_PASSPHRASE_" + name.upper().replace("-", "_")
+
+
+def signing_passphrase(
+    *, interactive: bool, confirm: bool = False, name: str | None = None
+) -> bytes | None:
+    """STEVE_SIGNING_PASSPHRASE (or _<NAME> for a named identity), else a hidden prompt
+    when ``interactive`` and on a terminal, else None."""
+    env = os.environ.get(passphrase_variable(name))
     if env:
         return os.fsencode(env)
     if interactive and sys.stdin.isatty() and sys.stderr.isatty():
+        which = "STEVE signing passphrase" + (f" of identity {name}" if name else "")
         value: str = click.prompt(
-            "STEVE signing passphrase", hide_input=True, confirmation_prompt=confirm, err=True
+            which, hide_input=True, confirmation_prompt=confirm, err=True
         )
         if value:
             return os.fsencode(value)
     return None
 
 
-def load_signing_key(*, interactive: bool) -> SigningKey:
+def load_signing_key(*, interactive: bool, name: str | None = None) -> SigningKey:
     """The identity's signing key (raises NoSigningIdentity, NoSigningPassphrase, ...)."""
-    from steve.events.signing import load_signing_key as load
-    from steve.events.signing import read_identity
+    from steve.trust.keys import load_signing_key as load
+    from steve.trust.keys import read_identity
 
     directory = identity_dir()
-    read_identity(directory)  # NoSigningIdentity before asking for a passphrase
-    secret = signing_passphrase(interactive=interactive)
+    read_identity(directory, name)  # NoSigningIdentity before asking for a passphrase
+    secret = signing_passphrase(interactive=interactive, name=name)
     if secret is None:
-        raise NoSigningPassphrase()
-    return load(directory, secret)
+        raise NoSigningPassphrase(f"set {passphrase_variable(name)} or run on a terminal")
+    return load(directory, secret, name)
+
+
+def load_signing_keys(names: Sequence[str], *, interactive: bool = True) -> list[SigningKey]:
+    """The default identity's key, then each named co-signer's."""
+    keys = [load_signing_key(interactive=interactive)]
+    keys += [load_signing_key(interactive=interactive, name=n) for n in dict.fromkeys(names)]
+    return keys
 
 
 def pin_identity(steve_dir: Path) -> bytes | None:

@@ -706,6 +706,16 @@ def reflog(state: Context, as_json: bool, ref: str) -> None:
 @click.option("-f", "force", is_flag=True, help="Replace an existing tag.")
 @click.option("-d", "delete", is_flag=True, help="Delete the tag.")
 @click.option("-l", "list_", is_flag=True, help="List tags.")
+@click.option(
+    "-s", "sign", is_flag=True, help="Make a signed tag with the signing identity (needs -m)."
+)
+@click.option(
+    "--identity",
+    "identities",
+    multiple=True,
+    metavar="NAME",
+    help="Also sign with the named identity (co-signing; repeatable; implies -s).",
+)
 @click.argument("name", required=False)
 @click.argument("rev", required=False, default="HEAD")
 @pass_state
@@ -716,10 +726,12 @@ def tag(
     force: bool,
     delete: bool,
     list_: bool,
+    sign: bool,
+    identities: tuple[str, ...],
     name: str | None,
     rev: str,
 ) -> None:
-    """Create, list or delete tags (refs/tags/NAME)."""
+    """Create, list or delete tags (refs/tags/NAME); -s signs (see `steve verify-tag`)."""
     repo = state.repo()
     if list_ or name is None:
         for ref in repo.list_refs("refs/tags/"):
@@ -728,11 +740,19 @@ def tag(
     if delete:
         repo.delete_ref(f"refs/tags/{name}")
         return
-    if annotate and message is None:
-        raise click.UsageError("-a needs -m MESSAGE (no editor is started)")
+    sign = sign or bool(identities)
+    if (annotate or sign) and message is None:
+        raise click.UsageError("-a and -s need -m MESSAGE (no editor is started)")
     target = repo.rev_parse(rev)
     now, tz = frozen_time()  # SOURCE_DATE_EPOCH makes annotated tags reproducible
-    oid = repo.create_tag(name, target, message=message, force=force, now=now, tz=tz)
+    signers = []
+    if sign:
+        from steve.cli.identity import load_signing_keys
+
+        signers = load_signing_keys(identities)
+    oid = repo.create_tag(
+        name, target, message=message, force=force, now=now, tz=tz, signers=signers
+    )
     if message is not None:
         write_line(oid.hex)
 

@@ -1,5 +1,9 @@
 """The checkpoint signing key: an Ed25519 key that lives with the *user*, not the repository.
 
+The identity itself (key files, named identities, PEM) is :mod:`steve.trust.keys`,
+shared by everything that signs; this module re-exports it for the event log and
+keeps the signer's checkpoint records.
+
     >>> public = create_identity(Path("~/.config/steve"), b"signing passphrase")
     >>> key = load_signing_key(Path("~/.config/steve"), b"signing passphrase")
     >>> log = EventLog(path, repo_key, signer=key)      # or signer=<callable -> key|None>
@@ -21,90 +25,47 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import stat
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
-from cryptography.hazmat.primitives.serialization import (
-    Encoding,
-    NoEncryption,
-    PrivateFormat,
-    PublicFormat,
-)
-
-from steve.errors import (
-    IdentityDamaged,
-    IdentityExists,
-    IdentityInsecure,
-    InvalidInput,
-    NoSigningIdentity,
-    WrongSigningPassphrase,
-)
-from steve.events.model import chain_hash
+from steve.errors import IdentityDamaged
 from steve.store.files import write_private
-from steve.store.kdf import KdfParams, derive_key
+from steve.trust.keys import (
+    KEY_FILE,
+    IdentityInfo,
+    SigningKey,
+    create_identity,
+    events_key_id,
+    key_path,
+    load_signing_key,
+    parse_public_key,
+    read_identity,
+    verify_signature,
+)
 
-KEY_FILE = "signing-key"
-"""The file, inside the identity directory, that holds the encrypted signing key."""
-
-_FORMAT = "steve-signing-key"
-_AAD = b"steve signing key v1\x00"
+__all__ = [
+    "KEY_FILE",
+    "WITNESS_DIR",
+    "IdentityInfo",
+    "SignerSource",
+    "SigningKey",
+    "create_identity",
+    "key_id_of",
+    "key_path",
+    "load_signing_key",
+    "parse_public_key",
+    "read_identity",
+    "record_checkpoint",
+    "recorded_checkpoint",
+    "recorded_for_repositories",
+    "resolve_signer",
+    "verify_signature",
+]
 
 
 def key_id_of(public_key: bytes) -> bytes:
     """The id a checkpoint records for the key that signed it."""
-    return chain_hash(b"steve-events-key", public_key)
-
-
-def verify_signature(public_key: bytes, signature: bytes, message: bytes) -> bool:
-    try:
-        Ed25519PublicKey.from_public_bytes(public_key).verify(signature, message)
-    except (InvalidSignature, ValueError):
-        return False
-    return True
-
-
-def parse_public_key(text: str) -> bytes:
-    """A raw Ed25519 public key from 64 hex digits (ValueError otherwise)."""
-    raw = bytes.fromhex(text.strip())
-    if len(raw) != 32:
-        raise ValueError(f"an Ed25519 public key is 32 bytes, not {len(raw)}")
-    Ed25519PublicKey.from_public_bytes(raw)
-    return raw
-
-
-class SigningKey:
-    """An Ed25519 private key held in memory only while it is used."""
-
-    __slots__ = ("_private", "public_key")
-
-    def __init__(self, private: Ed25519PrivateKey) -> None:
-        self._private = private
-        self.public_key: bytes = private.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-
-    @classmethod
-    def generate(cls) -> SigningKey:
-        return cls(Ed25519PrivateKey.generate())
-
-    @classmethod
-    def from_raw(cls, raw: bytes) -> SigningKey:
-        return cls(Ed25519PrivateKey.from_private_bytes(raw))
-
-    @property
-    def key_id(self) -> bytes:
-        return key_id_of(self.public_key)
-
-    def sign(self, message: bytes) -> bytes:
-        signature: bytes = self._private.sign(message)
-        return signature
-
-    def __repr__(self) -> str:
-        return f"SigningKey(public_key={self.public_key.hex()})"
+    return events_key_id(public_key)
 
 
 SignerSource = Callable[[], "SigningKey | None"]
@@ -116,119 +77,6 @@ def resolve_signer(signer: SigningKey | SignerSource | None) -> SigningKey | Non
     if signer is None or isinstance(signer, SigningKey):
         return signer
     return signer()
-
-
-@dataclass(frozen=True, slots=True)
-class IdentityInfo:
-    path: Path
-    public_key: bytes
-
-
-def key_path(directory: Path) -> Path:
-    return directory / KEY_FILE
-
-
-def create_identity(
-    directory: Path, passphrase: bytes, *, kdf: KdfParams | None = None
-) -> IdentityInfo:
-    """Generate a signing key and store it encrypted under ``directory`` (created 0700).
-
-    Raises IdentityExists when the directory already holds one (never overwritten).
-    """
-    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
-    directory.chmod(0o700)
-    path = key_path(directory)
-    if path.exists():
-        raise IdentityExists(str(path))
-    key = Ed25519PrivateKey.generate()
-    raw = key.private_bytes(Encoding.Raw, PrivateFormat.Raw, NoEncryption())
-    public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
-    params = kdf or KdfParams.fresh()
-    nonce = os.urandom(12)
-    sealed = ChaCha20Poly1305(derive_key(passphrase, params)).encrypt(nonce, raw, _AAD + public)
-    record = {
-        "format": _FORMAT,
-        "v": 1,
-        "public_key": public.hex(),
-        "kdf": {
-            "algorithm": "argon2id",
-            "salt": params.salt.hex(),
-            "memory_kib": params.memory_kib,
-            "iterations": params.iterations,
-            "parallelism": params.parallelism,
-        },
-        "cipher": "chacha20poly1305",
-        "nonce": nonce.hex(),
-        "ciphertext": sealed.hex(),
-    }
-    # exclusive: fails if another process created one meanwhile
-    write_private(path, json.dumps(record, indent=1, sort_keys=True) + "\n", exclusive=True)
-    return IdentityInfo(path, public)
-
-
-def _read(directory: Path) -> tuple[Path, dict[str, object]]:
-    path = key_path(directory)
-    try:
-        st = path.stat()
-        text = path.read_bytes()
-    except FileNotFoundError:
-        raise NoSigningIdentity(f"{path} does not exist") from None
-    except OSError as exc:
-        raise IdentityDamaged(str(path), exc.strerror or str(exc)) from exc
-    if st.st_mode & 0o077:
-        raise IdentityInsecure(str(path), stat.filemode(st.st_mode))
-    try:
-        record = json.loads(text)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise IdentityDamaged(str(path), f"not JSON: {exc}") from exc
-    if not isinstance(record, dict) or record.get("format") != _FORMAT or record.get("v") != 1:
-        raise IdentityDamaged(str(path), "not a version 1 steve-signing-key file")
-    return path, record
-
-
-def read_identity(directory: Path) -> IdentityInfo:
-    """The identity's public key (no passphrase needed).  NoSigningIdentity if absent."""
-    path, record = _read(directory)
-    try:
-        return IdentityInfo(path, parse_public_key(str(record["public_key"])))
-    except (KeyError, ValueError) as exc:
-        raise IdentityDamaged(str(path), f"bad public_key: {exc}") from exc
-
-
-def load_signing_key(directory: Path, passphrase: bytes) -> SigningKey:
-    """Decrypt the identity's signing key with ``passphrase``.
-
-    Raises NoSigningIdentity, IdentityInsecure, IdentityDamaged, WrongSigningPassphrase.
-    """
-    path, record = _read(directory)
-    try:
-        public = parse_public_key(str(record["public_key"]))
-        kdf = record["kdf"]
-        if not isinstance(kdf, dict) or kdf.get("algorithm") != "argon2id":
-            raise ValueError("unknown KDF")
-        if record.get("cipher") != "chacha20poly1305":
-            raise ValueError("unknown cipher")
-        params = KdfParams(
-            salt=bytes.fromhex(str(kdf["salt"])),
-            memory_kib=int(kdf["memory_kib"]),
-            iterations=int(kdf["iterations"]),
-            parallelism=int(kdf["parallelism"]),
-        )
-        params.validate()
-        nonce = bytes.fromhex(str(record["nonce"]))
-        sealed = bytes.fromhex(str(record["ciphertext"]))
-    except (KeyError, TypeError, ValueError) as exc:
-        raise IdentityDamaged(str(path), f"missing or invalid field: {exc}") from exc
-    except InvalidInput as exc:  # KDF parameters out of range
-        raise IdentityDamaged(str(path), f"{exc.message}: {exc.detail}") from exc
-    try:
-        raw = ChaCha20Poly1305(derive_key(passphrase, params)).decrypt(nonce, sealed, _AAD + public)
-    except (InvalidTag, ValueError) as exc:
-        raise WrongSigningPassphrase(str(path)) from exc
-    key = SigningKey.from_raw(raw)
-    if key.public_key != public:
-        raise IdentityDamaged(str(path), "the private key does not match the public key")
-    return key
 
 
 WITNESS_DIR = "checkpoints"

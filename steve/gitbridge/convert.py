@@ -172,7 +172,7 @@ def build_tag(target: bytes, target_type: int, oid: ObjectId, tag: Tag) -> bytes
     t.tagger = _person(tag, oid)
     t.tag_time = tag.time
     t.tag_timezone = tag.tz * 60
-    t.message = tag_message(oid, tag.message)
+    t.message = tag_message(oid, tag.message, tag.signatures)
     return t.as_raw_string()
 
 

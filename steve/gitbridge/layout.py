@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from json.encoder import encode_basestring as _quote
 from typing import Any
@@ -32,6 +32,7 @@ from steve.errors import NotRepresentable
 from steve.objects.frozen import FrozenManifest
 from steve.objects.model import Manifest, ObjectType
 from steve.objects.oid import OID_HEX, ObjectId
+from steve.objects.signatures import SignatureEntry
 from steve.objects.summary import summarize
 
 EXPORT_IDENTITY = b"STEVE <steve@localhost>"
@@ -131,11 +132,41 @@ def commit_message(oid: ObjectId, manifest: Manifest) -> bytes:
     return ((subject or manifest.kind.value) + trailers(oid, manifest.kind)).encode()
 
 
-def tag_message(oid: ObjectId, message: str) -> bytes:
-    """An annotated tag's message: the STEVE message, then the trailers."""
+SIGNATURES_BEGIN = "-----BEGIN STEVE SIGNATURES-----"
+SIGNATURES_END = "-----END STEVE SIGNATURES-----"
+
+
+def tag_message(
+    oid: ObjectId, message: str, signatures: Sequence[SignatureEntry] = ()
+) -> bytes:
+    """An annotated tag's message: the STEVE message, the signature block of a signed
+    tag (one ``ed25519 <key hex> <signature hex>`` line per signature), the trailers."""
     if "\x00" in message:
         raise NotRepresentable(oid.hex, "a tag message with a NUL character")
-    return (message + trailers(oid, ObjectType.TAG)).encode()
+    block = ""
+    if signatures:
+        lines = "".join(f"ed25519 {e.key.hex()} {e.sig.hex()}\n" for e in signatures)
+        block = f"\n{SIGNATURES_BEGIN}\n{lines}{SIGNATURES_END}"
+    return (message + block + trailers(oid, ObjectType.TAG)).encode()
+
+
+def split_signatures(body: str) -> tuple[str, tuple[SignatureEntry, ...]] | None:
+    """(message, signatures) of a tag message body that ends in a signature block
+    (:func:`tag_message`), or None."""
+    start = body.rfind(f"\n{SIGNATURES_BEGIN}\n")
+    if start < 0 or not body.endswith(SIGNATURES_END):
+        return None
+    lines = body[start + len(SIGNATURES_BEGIN) + 2 : -len(SIGNATURES_END)].splitlines()
+    entries = []
+    for line in lines:
+        parts = line.split(" ")
+        if len(parts) != 3 or parts[0] != "ed25519":
+            return None
+        try:
+            entries.append(SignatureEntry(bytes.fromhex(parts[1]), bytes.fromhex(parts[2])))
+        except ValueError:
+            return None
+    return body[:start], tuple(entries)
 
 
 @dataclass(frozen=True, slots=True)

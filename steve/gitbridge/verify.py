@@ -19,7 +19,7 @@ trailer.  Problems are returned, not raised (the CLI decides the exit).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from dulwich.objects import Commit as GitCommit
@@ -47,6 +47,7 @@ from steve.gitbridge.layout import (
     attachments,
     manifest_json,
     parse_trailers,
+    split_signatures,
 )
 from steve.gitbridge.pack import BLOB, COMMIT, TAG, TREE, git_sha
 from steve.gitbridge.target import (
@@ -177,6 +178,7 @@ class _Verifier:
             if tag.tagger is None:
                 raise NotRepresentable(sha.hex(), "no tagger")
             name, _, email = tag.tagger.decode().rpartition(" <")
+            body = tr.body.decode()
             rebuilt = Tag(
                 object=found[0],
                 object_type=found[1],
@@ -184,9 +186,13 @@ class _Verifier:
                 tagger=Person(name, email.removesuffix(">")),
                 time=tag.tag_time,
                 tz=tag.tag_timezone // 60,
-                message=tr.body.decode(),
+                message=body,
             )
             oid, _ = hash_object(rebuilt)
+            signed = split_signatures(body)
+            if oid != tr.oid and signed is not None:  # a signed tag: its block split off
+                rebuilt = replace(rebuilt, message=signed[0], signatures=signed[1])
+                oid, _ = hash_object(rebuilt)
         except (UnicodeDecodeError, NotRepresentable, MalformedObject) as exc:
             self.problem(sha, tr.oid, f"the tag cannot be rebuilt as a STEVE tag: {exc}")
             return target, target_type

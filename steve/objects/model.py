@@ -17,7 +17,9 @@ bytes.  The types:
     040000).
 ``tag``
     an annotated tag: target id and type, tag name, tagger, time, offset,
-    message.
+    message; a *signed* tag (``"v": 2``) adds ``signatures``, a list of
+    signature entries (:mod:`steve.objects.signatures`) over the tag without
+    that field, purpose ``tag``.
 manifests (``design`` ... ``deploy_receipt``)
     ``{"type": kind, "v": N, "parents": [ids], "links": [ids], "time": T,
     "tz": minutes, "body": {...}}``: ``parents`` are the manifests it builds
@@ -36,6 +38,12 @@ from typing import Any, TypeAlias
 from steve.errors import MalformedObject
 from steve.objects import cbor
 from steve.objects.oid import OID_BYTES, ObjectId
+from steve.objects.signatures import (
+    SignatureEntry,
+    parse_signatures,
+    signatures_value,
+    signing_input,
+)
 
 CHUNK_SIZE = 1 << 20  # 1 MiB
 
@@ -229,14 +237,15 @@ class Tag:
     time: int
     tz: int  # offset from UTC in minutes
     message: str
+    signatures: tuple[SignatureEntry, ...] = ()  # a signed tag (v2) when not empty
 
     type = ObjectType.TAG
 
     def to_value(self) -> dict[str, Any]:
         check_time(self.time, self.tz, "tag")
-        return {
+        value: dict[str, Any] = {
             "type": "tag",
-            "v": 1,
+            "v": 2 if self.signatures else 1,
             "object": self.object.raw,
             "object_type": self.object_type.value,
             "tag": self.name,
@@ -245,6 +254,17 @@ class Tag:
             "tz": self.tz,
             "message": self.message,
         }
+        if self.signatures:
+            keys = [e.key for e in self.signatures]
+            if keys != sorted(set(keys)):
+                raise MalformedObject("tag signatures must be sorted by key, one per key")
+            value["signatures"] = signatures_value(self.signatures)
+        return value
+
+    def signed_bytes(self) -> bytes:
+        """What each signature of the tag signs: the signed tag without ``signatures``."""
+        value = self.to_value() if self.signatures else {**self.to_value(), "v": 2}
+        return signing_input("tag", value)
 
     def references(self) -> list[ObjectId]:
         return [self.object]
@@ -383,13 +403,10 @@ def object_from_value(value: Any) -> StoredObject:
         tree.validate()
         return tree
     if kind is ObjectType.TAG:
-        if version != 1:
+        if version not in (1, 2):
             raise MalformedObject(f"tag schema version {version} is not supported")
-        _keys(
-            value,
-            {"type", "v", "object", "object_type", "tag", "tagger", "time", "tz", "message"},
-            "tag",
-        )
+        fields = {"type", "v", "object", "object_type", "tag", "tagger", "time", "tz", "message"}
+        _keys(value, fields | {"signatures"} if version == 2 else fields, "tag")
         tagger = value["tagger"]
         if type(tagger) is not dict:
             raise MalformedObject("tag.tagger: expected a map")
@@ -405,6 +422,9 @@ def object_from_value(value: Any) -> StoredObject:
             time=_int(value["time"], "tag.time"),
             tz=_int(value["tz"], "tag.tz"),
             message=_str(value["message"], "tag.message"),
+            signatures=(
+                parse_signatures(value["signatures"], "tag.signatures") if version == 2 else ()
+            ),
         )
     # manifests
     _keys(value, {"type", "v", "parents", "links", "time", "tz", "body"}, kind.value)

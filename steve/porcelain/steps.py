@@ -75,6 +75,7 @@ from steve.porcelain.records import (
     receipt_ref,
     step_receipt,
 )
+from steve.porcelain.trust import check_plan_images
 from steve.repo import Repo
 
 WORKDIR = "/work"
@@ -285,6 +286,7 @@ class Executor:
         every problem), and the policy gate's review of every container that will run
         and the grants it uses (:mod:`steve.porcelain.grants`)."""
         self.check_policies(node_ids)
+        check_plan_images(self.repo, self.plan, node_ids)  # signed images, or a grant
         problems: list[str] = []
         for nid in node_ids:
             for inp in self.nodes[nid].inputs:

@@ -12,7 +12,11 @@ once and checked:
 * **invalid**: a manifest whose schema version is unknown, whose body does
   not validate against its schema (steve.objects.schemas) or is not in the
   normalised form freeze writes, or whose links differ from the ids its body
-  references.
+  references;
+* **bad-signature**: a signed tag with a signature that does not verify (or,
+  given a keyring with roots, none by a trusted key), or, for the root, a
+  stored attestation (``refs/tags/trust/attestations/<root>``) that no trusted
+  key signed (docs/trust.md).
 
 The walk holds the set of visited ids and a stack of pending references,
 never object bodies, so memory grows with the closure's id count only.
@@ -26,13 +30,17 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from steve.errors import ManifestInvalid, VerifyFailed
-from steve.objects.model import Blob, ChunkedBlob, Manifest, ObjectType
+from steve.objects.model import Blob, ChunkedBlob, Manifest, ObjectType, Tag
 from steve.objects.oid import ObjectId
 from steve.objects.schemas import SCHEMAS, schema_for_version
 from steve.objects.schemas.common import validate_body
 from steve.porcelain.freeze import body_value
+from steve.porcelain.trust import ATTESTATIONS_PREFIX
 from steve.repo import Repo
 from steve.store.maint import check_object, expected_types
+from steve.trust.dsse import parse_envelope
+from steve.trust.keys import verify_signature
+from steve.trust.records import Keyring
 
 
 class VerifyKind(enum.StrEnum):
@@ -40,6 +48,7 @@ class VerifyKind(enum.StrEnum):
     MISSING = "missing"
     BAD_TYPE = "bad-type"
     INVALID = "invalid"
+    SIGNATURE = "bad-signature"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +81,9 @@ class VerifyReport:
                 rev,
                 self.count(VerifyKind.CORRUPT),
                 self.count(VerifyKind.MISSING),
-                self.count(VerifyKind.INVALID) + self.count(VerifyKind.BAD_TYPE),
+                self.count(VerifyKind.INVALID)
+                + self.count(VerifyKind.BAD_TYPE)
+                + self.count(VerifyKind.SIGNATURE),
             )
 
 
@@ -104,8 +115,41 @@ def check_manifest(obj: Manifest) -> str | None:
     return None
 
 
-def iter_verify(repo: Repo, root: ObjectId) -> Iterator[VerifyProblem | tuple[ObjectId, int]]:
+def check_tag_signatures(tag: Tag, ring: Keyring | None) -> str | None:
+    """Why the signed ``tag``'s signatures do not verify (None: they do, or it is not
+    signed); with a keyring that has roots, one must also be by a trusted key."""
+    if not tag.signatures:
+        return None
+    if ring is None or not ring.roots:
+        message = tag.signed_bytes()
+        bad = [e for e in tag.signatures if not verify_signature(e.key, e.sig, message)]
+        return "; ".join(f"key {e.key.hex()[:16]}: does not verify" for e in bad) or None
+    verdict = ring.judge_bytes(tag.signed_bytes(), tag.signatures, tag.time)
+    return "; ".join(verdict.problems()) or None
+
+
+def check_attestation(repo: Repo, root: ObjectId, ring: Keyring | None) -> str | None:
+    """Why the stored attestation of ``root`` does not verify with the keyring's trusted
+    keys (None: it does, there is none, or there is no trust root)."""
+    ref = repo.refs.resolve(ATTESTATIONS_PREFIX + root.hex)
+    if ref is None or ref.target is None or ring is None or not ring.roots:
+        return None
+    try:
+        envelope = parse_envelope(repo.read_blob(ref.target))
+    except ValueError as exc:
+        return f"attestation {ref.target.short()}: {exc}"
+    if not envelope.verified_by(sorted(ring.trusted())):
+        return f"attestation {ref.target.short()}: no valid signature by a trusted key"
+    return None
+
+
+def iter_verify(
+    repo: Repo, root: ObjectId, ring: Keyring | None = None
+) -> Iterator[VerifyProblem | tuple[ObjectId, int]]:
     """Yield each problem as found and ``(id, stored size)`` for each object checked."""
+    why_attest = check_attestation(repo, root, ring)
+    if why_attest is not None:
+        yield VerifyProblem(VerifyKind.SIGNATURE, root, why_attest)
     seen: set[bytes] = {root.raw}
     stack: list[_Ref] = [(root, None, "the root", None)]
     while stack:
@@ -131,6 +175,10 @@ def iter_verify(repo: Repo, root: ObjectId) -> Iterator[VerifyProblem | tuple[Ob
             why = check_manifest(obj)
             if why is not None:
                 yield VerifyProblem(VerifyKind.INVALID, oid, why)
+        if isinstance(obj, Tag):
+            why = check_tag_signatures(obj, ring)
+            if why is not None:
+                yield VerifyProblem(VerifyKind.SIGNATURE, oid, why)
         lengths = dict(obj.chunks) if isinstance(obj, ChunkedBlob) else {}
         for ref, types, ref_label in expected_types(obj):
             if ref.raw in seen:
@@ -139,12 +187,13 @@ def iter_verify(repo: Repo, root: ObjectId) -> Iterator[VerifyProblem | tuple[Ob
             stack.append((ref, types, f"{ref_label} of {obj.type} {oid.short()}", lengths.get(ref)))
 
 
-def verify(repo: Repo, rev: str | ObjectId) -> VerifyReport:
-    """Verify the closure of ``rev`` (see the module docstring); never raises for damage,
-    the report lists it (use :meth:`VerifyReport.raise_for_problems`)."""
+def verify(repo: Repo, rev: str | ObjectId, ring: Keyring | None = None) -> VerifyReport:
+    """Verify the closure of ``rev`` (see the module docstring), signatures judged by
+    ``ring`` (None: only whether they verify); never raises for damage, the report
+    lists it (use :meth:`VerifyReport.raise_for_problems`)."""
     root = rev if isinstance(rev, ObjectId) else repo.rev_parse(rev)
     report = VerifyReport(root)
-    for item in iter_verify(repo, root):
+    for item in iter_verify(repo, root, ring):
         if isinstance(item, VerifyProblem):
             report.problems.append(item)
         else:

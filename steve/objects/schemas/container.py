@@ -42,8 +42,11 @@ Capability = Literal[
     "root_user",
     "host_pid",
     "host_ipc",
+    "unsigned_image",  # run an image without a trusted signature (steve.porcelain.trust)
 ]
 CAPABILITIES: tuple[str, ...] = Capability.__args__  # type: ignore[attr-defined]
+GRANT_ONLY: tuple[str, ...] = ("unsigned_image",)
+"""Capabilities no container setting asks for: only a plan grant names them."""
 
 # The default container limits a node gets without a grant.
 DEFAULT_MEMORY_BYTES = 1 << 30
