@@ -1027,3 +1027,16 @@ class FsckFailed(SteveError):
 class InternalError(SteveError):
     code = "STEVE-INT-001"
     exit_code = EXIT_INTERNAL
+
+
+# --- secrets (issue 16) ---------------------------------------------------------
+
+
+class WeakSecretValue(SteveError):
+    code = "STEVE-REDACT-001"
+    exit_code = EXIT_INVALID
+    action = "Use a longer value (at least 4 bytes) that does not look like `[REDACTED:...]`."
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__("a secret value cannot be redacted reliably", f"{name}: {why}")
+        self.name = name
