@@ -1035,7 +1035,7 @@ class InternalError(SteveError):
 class WeakSecretValue(SteveError):
     code = "STEVE-REDACT-001"
     exit_code = EXIT_INVALID
-    action = "Use a longer value (at least 4 bytes) that does not look like `[REDACTED:...]`."
+    action = "Use a longer value (at least 8 bytes) that does not look like `[REDACTED:...]`."
 
     def __init__(self, name: str, why: str) -> None:
         super().__init__("a secret value cannot be redacted reliably", f"{name}: {why}")
