@@ -43,6 +43,7 @@ Capability = Literal[
     "host_pid",
     "host_ipc",
     "unsigned_image",  # run an image without a trusted signature (steve.porcelain.trust)
+    "secrets",
 ]
 CAPABILITIES: tuple[str, ...] = Capability.__args__  # type: ignore[attr-defined]
 GRANT_ONLY: tuple[str, ...] = ("unsigned_image",)
