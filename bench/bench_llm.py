@@ -20,6 +20,8 @@ Everything against the loopback Anthropic Messages server of the tests
    Every exchange ends in one durable SQLCipher commit (``synchronous=FULL``:
    an fsync of the WAL), whose cost is the disk's; the cheapest durable
    commit (one ``set_meta``) is timed at the same moments for comparison.
+   The same is measured with the repository on tmpfs, where an fsync costs
+   nothing: the software's own cost.
 3. **Offline replay.**  A 50-request run recorded from the server, the server
    stopped, then one new process (interpreter start, opening the encrypted
    repository with a raw key, 50 ``complete`` calls with ``--llm replay``'s
@@ -115,6 +117,7 @@ def new_repo(where: Path) -> Repo:
 
 
 def overhead(n: int, tmp: Path) -> dict[str, float]:
+    """Bare SDK call vs ``complete`` on a repository in ``tmp`` (see the module doc)."""
     server = AnthropicServer(REPLY).start()
     repo = new_repo(tmp / "overhead")
     try:
@@ -230,6 +233,10 @@ def main() -> None:
         tmp = Path(d)
         o = overhead(args.requests, tmp)
         r = replay(args.replay, tmp, args.runs)
+    shm = None
+    if Path("/dev/shm").is_dir():
+        with tempfile.TemporaryDirectory(prefix="steve-bench-llm-", dir="/dev/shm") as d:
+            shm = overhead(args.requests, Path(d))
     extra = o["steve_ms"] - o["bare_ms"]
     ratio = extra / o["bare_ms"] * 100
     limit = max(5.0, o["bare_ms"] * 0.10)
@@ -250,6 +257,15 @@ def main() -> None:
         f"| overhead less that commit (median of per-request differences) "
         f"| {o['without_commit_ms']:.2f} ms | | |"
     )
+    if shm is not None:
+        shm_extra = shm["steve_ms"] - shm["bare_ms"]
+        shm_limit = max(5.0, shm["bare_ms"] * 0.1)
+        print(
+            f"| same, repository on tmpfs (/dev/shm: fsync is free), overhead "
+            f"| {shm_extra:.2f} ms ({shm_extra / shm['bare_ms'] * 100:.1f} % of "
+            f"{shm['bare_ms']:.2f} ms) | < {shm_limit:.2f} ms "
+            f"| {'pass' if shm_extra < shm_limit else 'FAIL'} |"
+        )
     print(
         f"| first SDK text event -> bytes written | {o['latency_ms'] * 1000:.0f} us "
         f"(p95 {o['latency_p95_ms'] * 1000:.0f} us) | < 2 ms "
