@@ -101,3 +101,23 @@ def test_the_provider_is_chosen_by_flag_env_config_default(
 def test_unknown_provider_names_are_refused(name: str) -> None:
     with pytest.raises(UnknownProvider):
         choose(flag=name)
+
+
+def test_a_vault_secret_pasted_into_a_prompt_is_redacted_before_anything(
+    invoke: Invoke, cli_repo: Path
+) -> None:
+    value = "vault-value-9f3c2a7b1e"
+    stored = invoke("secret", "set", "DB_PASSWORD", input=value + "\n")
+    assert stored.exit_code == 0, stored.stderr
+    out = invoke("llm", "ask", "--json", f"steve-selftest: the password is {value}")
+    assert out.exit_code == 0, out.stderr
+    ex = json.loads(out.stdout)
+    with Repo.open(cli_repo, passphrase="pw") as repo:
+        from steve.llm import record
+        from steve.objects.oid import ObjectId
+
+        found = record.find(repo, ObjectId.from_hex(ex["request"]))
+        assert found is not None
+        text = found.request.messages[0].text
+        assert value not in text and "[REDACTED:DB_PASSWORD]" in text
+        assert value.encode() not in repo.read_blob(found.request_oid)
