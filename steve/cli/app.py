@@ -109,6 +109,7 @@ COMMAND_MODULES: dict[str, str] = {
         ["attest", "key", "supersede", "supersessions", "verify-attestation", "verify-tag"],
         "steve.cli.trust",
     ),
+    **dict.fromkeys(["budget", "llm"], "steve.cli.llm"),
     "secret": "steve.cli.secret",
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
     **dict.fromkeys(["approvals", "approve", "deny", "deploy", "kill-switch"], "steve.cli.gate"),
