@@ -1027,3 +1027,82 @@ class FsckFailed(SteveError):
 class InternalError(SteveError):
     code = "STEVE-INT-001"
     exit_code = EXIT_INTERNAL
+
+
+# --- stages (issue 14) ----------------------------------------------------------------
+
+
+class PatchMalformed(SteveError):
+    code = "STEVE-PATCH-001"
+    exit_code = EXIT_INVALID
+    action = (
+        "Give a unified diff (`diff -u` or `git diff` format) whose hunk headers count "
+        "their lines; the line named above is where reading stopped."
+    )
+
+    def __init__(self, line: int, why: str) -> None:
+        super().__init__("the patch is not a well-formed unified diff", f"line {line}: {why}")
+        self.line = line
+        self.why = why
+
+
+class PatchDoesNotApply(SteveError):
+    code = "STEVE-PATCH-002"
+    exit_code = EXIT_INVALID
+    action = (
+        "The patch was written against other content: make it against the input tree "
+        "(`steve ls-tree -r` and `steve cat-file -p` show it); nothing was changed."
+    )
+
+    def __init__(self, path: str, hunk: int, line: int, why: str) -> None:
+        super().__init__(
+            "the patch does not apply", f"{path}: hunk {hunk} (old line {line}): {why}"
+        )
+        self.path = path
+        self.hunk = hunk
+        self.line = line
+        self.why = why
+
+
+class PatchBinary(SteveError):
+    code = "STEVE-PATCH-003"
+    exit_code = EXIT_INVALID
+    action = "Binary changes are refused: change text files only, or add binaries as inputs."
+
+    def __init__(self, path: str) -> None:
+        super().__init__("binary patches are refused", path)
+        self.path = path
+
+
+class PatchPathUnsafe(SteveError):
+    code = "STEVE-PATCH-004"
+    exit_code = EXIT_INVALID
+    action = "Name files by relative paths inside the tree (no `..`, no absolute paths, no .steve)."
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__("the patch names a path outside the tree", f"{path!r}: {why}")
+        self.path = path
+        self.why = why
+
+
+class PatchConflict(SteveError):
+    code = "STEVE-PATCH-005"
+    exit_code = EXIT_INVALID
+    action = (
+        "The patch does not fit the tree's files (a file added that exists, changed that "
+        "does not, or a mode that differs); make it against the input tree."
+    )
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__("the patch conflicts with the tree", f"{path}: {why}")
+        self.path = path
+        self.why = why
+
+
+class PatchEmpty(SteveError):
+    code = "STEVE-PATCH-006"
+    exit_code = EXIT_INVALID
+    action = "Give a diff that changes at least one file."
+
+    def __init__(self, detail: str = "no file header (`--- a/PATH` / `diff --git`) found") -> None:
+        super().__init__("the patch changes nothing", detail)
