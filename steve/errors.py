@@ -1029,6 +1029,169 @@ class InternalError(SteveError):
     exit_code = EXIT_INTERNAL
 
 
+# --- llm (issue 14) ---------------------------------------------------------------
+
+
+class LlmError(SteveError):
+    """A model exchange failed; ``provider`` names the provider.  Raised as is when the
+    server cannot be reached (connection refused, DNS); the subclasses say more."""
+
+    code = "STEVE-LLM-001"
+    exit_code = EXIT_UNAVAILABLE
+    action = "Check that the model server is reachable (base URL, network) and retry."
+
+    def __init__(self, provider: str, detail: str, message: str = "") -> None:
+        super().__init__(message or f"the {provider} model server cannot be reached", detail)
+        self.provider = provider
+
+
+class LlmAuthFailed(LlmError):
+    code = "STEVE-LLM-002"
+    exit_code = EXIT_KEY
+    action = "Check the API key (ANTHROPIC_API_KEY or OPENAI_API_KEY) and its permissions."
+
+    def __init__(self, provider: str, detail: str) -> None:
+        super().__init__(provider, detail, f"the {provider} model server refused the API key")
+
+
+class LlmRateLimited(LlmError):
+    code = "STEVE-LLM-003"
+    action = "Wait a minute and retry, or lower the request rate; nothing was recorded."
+
+    def __init__(self, provider: str, detail: str) -> None:
+        super().__init__(provider, detail, f"the {provider} model server is rate limiting")
+
+
+class LlmRequestRejected(LlmError):
+    code = "STEVE-LLM-004"
+    exit_code = EXIT_INVALID
+    action = "Check the model name and the request's size and parameters."
+
+    def __init__(self, provider: str, detail: str) -> None:
+        super().__init__(provider, detail, f"the {provider} model server rejected the request")
+
+
+class LlmServerError(LlmError):
+    code = "STEVE-LLM-005"
+    action = "The model server failed or is overloaded; retry later."
+
+    def __init__(self, provider: str, detail: str) -> None:
+        super().__init__(provider, detail, f"the {provider} model server failed")
+
+
+class LlmStreamError(LlmError):
+    code = "STEVE-LLM-006"
+    action = "The answer broke off mid-stream; retry (nothing of it was recorded)."
+
+    def __init__(self, provider: str, detail: str) -> None:
+        super().__init__(provider, detail, f"the {provider} answer stream failed")
+
+
+class ReplayMiss(SteveError):
+    code = "STEVE-LLM-007"
+    exit_code = EXIT_NOT_FOUND
+    action = (
+        "Run once with a live provider (--llm anthropic/openai) to record the answer; "
+        "replay answers only requests recorded before."
+    )
+
+    def __init__(self, request_oid: str, model: str) -> None:
+        super().__init__(
+            "no recorded answer for this request",
+            f"request {request_oid} to model {model} was never recorded in this repository",
+        )
+        self.request_oid = request_oid
+
+
+class UnknownProvider(SteveError):
+    code = "STEVE-LLM-008"
+    exit_code = EXIT_INVALID
+    action = "Choose one of: anthropic, openai, scripted, replay (--llm, STEVE_LLM or [llm])."
+
+    def __init__(self, name: str, where: str) -> None:
+        super().__init__("unknown model provider", f"{name!r} (from {where})")
+        self.name = name
+
+
+class NoApiKey(SteveError):
+    code = "STEVE-LLM-009"
+    exit_code = EXIT_KEY
+    action = "Set the provider's key in the environment (ANTHROPIC_API_KEY or OPENAI_API_KEY)."
+
+    def __init__(self, provider: str, variable: str) -> None:
+        super().__init__(f"no API key for {provider}", f"{variable} is not set")
+
+
+class ScriptExhausted(SteveError):
+    code = "STEVE-LLM-010"
+    exit_code = EXIT_INVALID
+    action = "Add answers to the fixture, or match them by key (see docs/llm.md#scripted)."
+
+    def __init__(self, fixture: str, detail: str) -> None:
+        super().__init__(
+            "the scripted provider has no answer for this request", f"{fixture}: {detail}"
+        )
+
+
+class BadFixture(SteveError):
+    code = "STEVE-LLM-011"
+    exit_code = EXIT_INVALID
+    action = "Fix the fixture file (a YAML or JSON list of answers, see docs/llm.md#scripted)."
+
+    def __init__(self, fixture: str, detail: str) -> None:
+        super().__init__("the scripted provider's fixture is invalid", f"{fixture}: {detail}")
+
+
+class LlmTimeout(LlmError):
+    code = "STEVE-LLM-012"
+    action = "The model server did not answer in time; retry, or raise the timeout."
+
+    def __init__(self, provider: str, detail: str) -> None:
+        super().__init__(provider, detail, f"the {provider} model server timed out")
+
+
+class BadLlmConfig(SteveError):
+    code = "STEVE-LLM-013"
+    exit_code = EXIT_INVALID
+    action = "Fix the [llm] section of .steve/config or the --llm / STEVE_LLM value."
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("invalid model provider settings", detail)
+
+
+class BadModelOutput(SteveError):
+    code = "STEVE-LLM-014"
+    exit_code = EXIT_INVALID
+    action = "The server's answer does not follow its wire format; check the base URL."
+
+    def __init__(self, provider: str, detail: str) -> None:
+        super().__init__(f"the {provider} answer could not be read", detail)
+
+
+class BudgetExceeded(SteveError):
+    code = "STEVE-BUDGET-001"
+    exit_code = EXIT_POLICY
+    action = "Raise the budget with `steve budget set SCOPE TOKENS`, or shorten the request."
+
+    def __init__(self, scope: str, limit: int, used: int, needed: int) -> None:
+        super().__init__(
+            "the token budget would be exceeded; nothing was sent",
+            f"{scope}: limit {limit}, used {used}, this request may need up to {needed}",
+        )
+        self.scope = scope
+        self.limit = limit
+        self.used = used
+        self.needed = needed
+
+
+class BadBudgetScope(SteveError):
+    code = "STEVE-BUDGET-002"
+    exit_code = EXIT_INVALID
+    action = "Use project, run, run:RUN_ID, stage, stage:STAGE or node (see docs/llm.md#budgets)."
+
+    def __init__(self, scope: str) -> None:
+        super().__init__("invalid budget scope", repr(scope))
+        self.scope = scope
 # --- stages (issue 14) ----------------------------------------------------------------
 
 

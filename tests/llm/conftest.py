@@ -1,0 +1,68 @@
+"""Fixtures for the LLM layer tests: repositories, a redactor, events read back."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from steve.objects import cbor
+from steve.repo import Repo
+from steve.store.kdf import KdfParams
+
+try:
+    from steve.redact import Redactor as _Redactor
+except ImportError:  # until the secrets branch's pipeline is merged
+    _Redactor = None  # type: ignore[assignment,misc]
+
+
+class _Identity:
+    """Stands in for steve.redact until it is merged: redacts nothing."""
+
+    def text(self, value: str) -> str:
+        return value
+
+    def stream(self) -> Any:
+        class _S:
+            def feed(self, data: bytes) -> bytes:
+                return data
+
+            def close(self) -> bytes:
+                return b""
+
+        return _S()
+
+
+def make_redactor(secrets: dict[str, bytes] | None = None) -> Any:
+    if _Redactor is None:
+        return _Identity()
+    return _Redactor(secrets or {})
+
+
+@pytest.fixture
+def redactor() -> Any:
+    return make_redactor()
+
+
+@pytest.fixture(params=["memory", "sqlcipher"])
+def any_repo(request: pytest.FixtureRequest, tmp_path: Path, fast_kdf: KdfParams) -> Iterator[Repo]:
+    """Each kind of repository in turn."""
+    if request.param == "memory":
+        yield Repo.memory()
+        return
+    r = Repo.init(tmp_path / "r", passphrase="pw", kdf=fast_kdf)
+    try:
+        yield r
+    finally:
+        r.close()
+
+
+def events(repo: Repo, prefix: str = "") -> list[tuple[str, str | None, dict[str, Any]]]:
+    """(type, run id, payload) of the events waiting in the outbox (no sink attached)."""
+    return [
+        (e.type, e.run_id, cbor.decode(e.payload))
+        for e in repo.pending_events()
+        if e.type.startswith(prefix)
+    ]
