@@ -1269,3 +1269,85 @@ class PatchEmpty(SteveError):
 
     def __init__(self, detail: str = "no file header (`--- a/PATH` / `diff --git`) found") -> None:
         super().__init__("the patch changes nothing", detail)
+
+
+class ModelOutputInvalid(SteveError):
+    code = "STEVE-LLM-030"
+    exit_code = EXIT_INVALID
+    action = (
+        "Nothing was frozen. Rephrase the request (more detail helps), use a stronger model "
+        "(--llm), or write the draft by hand and run `steve design FILE` / `steve plan FILE`."
+    )
+
+    def __init__(
+        self, kind: str, rounds: int, problems: Sequence[tuple[str, str]], responses: Sequence[str]
+    ) -> None:
+        shown = "; ".join(f"{p or '(root)'}: {r}" for p, r in problems[:5])
+        super().__init__(
+            f"the model gave no valid {kind} draft",
+            f"still invalid after {rounds} repair rounds: {shown} "
+            f"(responses {', '.join(r[:12] for r in responses)})",
+        )
+        self.kind = kind
+        self.problems = list(problems)
+        self.responses = list(responses)
+
+
+class ApprovalRequired(SteveError):
+    code = "STEVE-LLM-031"
+    exit_code = EXIT_USAGE
+    action = (
+        "Run on a terminal to review and approve it, or pass --yes to approve without "
+        "review (recorded as approved by --yes)."
+    )
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(
+            f"the {kind} needs an approval; nothing was frozen",
+            "no terminal to ask on and no --yes",
+        )
+        self.kind = kind
+
+
+class ApprovalDeclined(SteveError):
+    code = "STEVE-LLM-032"
+    exit_code = EXIT_FALSE
+    action = (
+        "Nothing was frozen; the model's answer stays recorded. Run the command again with "
+        "more detail, or edit the draft (`--edit` for plans)."
+    )
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"the {kind} was not approved; nothing was frozen", "answered no")
+        self.kind = kind
+
+
+class NothingToDecompose(SteveError):
+    code = "STEVE-LLM-033"
+    exit_code = EXIT_NOT_FOUND
+    action = "Freeze a design first (`steve design --intake TEXT` or `steve design FILE`)."
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__("the run has no design to decompose", f"run {run_id}")
+        self.run_id = run_id
+
+
+class EditorFailed(SteveError):
+    code = "STEVE-LLM-034"
+    exit_code = EXIT_INVALID
+    action = "Check $VISUAL/$EDITOR (it must wait for the file to close), or run without --edit."
+
+    def __init__(self, editor: str, detail: str) -> None:
+        super().__init__("the editor failed; nothing was frozen", f"{editor}: {detail}")
+
+
+class GenerateNeedsModel(SteveError):
+    code = "STEVE-LLM-035"
+    exit_code = EXIT_USAGE
+    action = "Choose a model with --llm (or STEVE_LLM); `--llm replay` answers from the record."
+
+    def __init__(self, run_id: str, nodes: Sequence[str]) -> None:
+        super().__init__(
+            "generate nodes need a model", f"run {run_id}: nodes {', '.join(nodes[:10])}"
+        )
+        self.nodes = list(nodes)
