@@ -1159,13 +1159,13 @@ class BadLlmConfig(SteveError):
         super().__init__("invalid model provider settings", detail)
 
 
-class BadModelOutput(SteveError):
+class BadModelOutput(LlmError):
     code = "STEVE-LLM-014"
     exit_code = EXIT_INVALID
     action = "The server's answer does not follow its wire format; check the base URL."
 
     def __init__(self, provider: str, detail: str) -> None:
-        super().__init__(f"the {provider} answer could not be read", detail)
+        super().__init__(provider, detail, f"the {provider} answer could not be read")
 
 
 class BudgetExceeded(SteveError):

@@ -17,6 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
+from steve.errors import (
+    LlmAuthFailed,
+    LlmError,
+    LlmRateLimited,
+    LlmRequestRejected,
+    LlmServerError,
+    LlmTimeout,
+)
 from steve.llm.types import Done, ModelInfo, Request, Response, StreamEvent
 
 BYTES_PER_TOKEN_BOUND = 1
@@ -61,3 +69,17 @@ def send_by_stream(provider: Provider, request: Request) -> Response:
         if isinstance(event, Done):
             return event.response
     raise AssertionError(f"{provider.name}: stream ended without a response")
+
+
+def error_for_status(provider: str, status: int, detail: str) -> LlmError:
+    """The typed error for an HTTP status a model server answered with (after retries)."""
+    text = f"HTTP {status}: {detail}"
+    if status in (401, 403):
+        return LlmAuthFailed(provider, text)
+    if status == 429:
+        return LlmRateLimited(provider, text)
+    if status == 408:
+        return LlmTimeout(provider, text)
+    if status >= 500:
+        return LlmServerError(provider, text)
+    return LlmRequestRejected(provider, text)

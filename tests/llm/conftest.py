@@ -66,3 +66,25 @@ def events(repo: Repo, prefix: str = "") -> list[tuple[str, str | None, dict[str
         for e in repo.pending_events()
         if e.type.startswith(prefix)
     ]
+
+
+@pytest.fixture
+def anthropic_server() -> Iterator[Any]:
+    from tests.llm.servers import AnthropicServer
+
+    server = AnthropicServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def openai_server() -> Iterator[Any]:
+    from tests.llm.servers import OpenAIServer
+
+    server = OpenAIServer().start()
+    try:
+        yield server
+    finally:
+        server.stop()
