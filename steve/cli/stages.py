@@ -1,0 +1,323 @@
+"""The model-driven stage commands: ``steve design --intake``, ``steve plan --decompose``.
+
+The commands themselves are ``design`` and ``plan`` (:mod:`steve.cli.porcelain`);
+they call here when given ``--intake`` or ``--decompose``.  This module
+parses the model options, shows the draft, asks for the approval on a
+terminal (``--yes`` approves without asking; with neither, nothing is
+frozen) and runs ``$VISUAL``/``$EDITOR`` for ``plan --edit``; the library
+(:mod:`steve.porcelain.intake`, :mod:`steve.porcelain.decompose`) does the
+rest and never prompts.
+
+Model options (also on ``steve build``, for generate nodes):
+
+``--llm NAME``  ``scripted`` (the fixture shipped with STEVE; ``scripted:PATH``
+another fixture), ``replay[:PROVIDER]`` (answers only from the record of
+PROVIDER's exchanges, default ``scripted``), ``anthropic`` (``ANTHROPIC_API_KEY``,
+``ANTHROPIC_BASE_URL``) or ``openai`` (any OpenAI-compatible server, e.g. Ollama:
+``OPENAI_BASE_URL=http://localhost:11434/v1``, ``OPENAI_API_KEY``).  Default
+``STEVE_LLM``.  ``--model ID`` (default ``STEVE_LLM_MODEL``, else the
+provider's default).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from steve.cli.app import Context, frozen_time, identity, is_terminal
+from steve.errors import (
+    ApprovalDeclined,
+    ApprovalRequired,
+    EditorFailed,
+    InvalidInput,
+    ManifestInvalid,
+)
+
+if TYPE_CHECKING:
+    from steve.objects.oid import ObjectId
+    from steve.porcelain.modelio import ModelTarget
+    from steve.porcelain.stages import Recorded
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DEFAULT_MODELS = {
+    "scripted": "scripted",
+    "anthropic": "claude-sonnet-4-5",
+    "openai": "gpt-4o-mini",
+}
+PROVIDERS = ("scripted", "scripted:PATH", "replay", "replay:PROVIDER", "anthropic", "openai")
+
+
+def llm_options(f: F) -> F:
+    """``--llm`` and ``--model`` (see the module docstring)."""
+    f = click.option(
+        "--model",
+        "model",
+        envvar="STEVE_LLM_MODEL",
+        default=None,
+        metavar="ID",
+        help="The model id (default: STEVE_LLM_MODEL, else the provider's default).",
+    )(f)
+    return click.option(
+        "--llm",
+        "llm",
+        envvar="STEVE_LLM",
+        default=None,
+        metavar="NAME",
+        help="The model provider: scripted[:PATH], replay[:PROVIDER], anthropic or openai "
+        "(default: STEVE_LLM).",
+    )(f)
+
+
+class _NoSecrets:
+    """The redactor until STEVE's redaction pipeline (steve.redact) is present."""
+
+    def text(self, value: str) -> str:
+        return value
+
+    def stream(self) -> Any:
+        class _Pass:
+            def feed(self, data: bytes) -> bytes:
+                return data
+
+            def close(self) -> bytes:
+                return b""
+
+        return _Pass()
+
+
+def _redactor() -> Any:
+    try:
+        from steve.redact import Redactor  # type: ignore[import-not-found,unused-ignore]
+    except ImportError:
+        return _NoSecrets()
+    return Redactor({})
+
+
+def model_target(state: Context, llm: str | None, model: str | None) -> ModelTarget:
+    """The model a stage asks, from ``--llm``/``--model`` (InvalidInput if none)."""
+    from steve.llm.session import LLMSession
+    from steve.porcelain.modelio import ModelTarget
+
+    if not llm:
+        raise InvalidInput(
+            "no model provider chosen", f"give --llm or set STEVE_LLM ({', '.join(PROVIDERS)})"
+        )
+    repo = state.repo()
+    name, _, arg = llm.partition(":")
+    provider: Any
+    recorded = name
+    if name == "scripted":
+        from steve.llm.scripted import ScriptedProvider
+
+        provider = ScriptedProvider.from_file(Path(arg)) if arg else ScriptedProvider.default()
+    elif name == "replay":
+        from steve.llm.replay import ReplayProvider
+
+        provider = ReplayProvider(repo)
+        recorded = arg or "scripted"
+    elif name == "anthropic":
+        from steve.llm.anthropic_provider import AnthropicProvider
+
+        provider = AnthropicProvider(
+            api_key=_key("ANTHROPIC_API_KEY"), base_url=os.environ.get("ANTHROPIC_BASE_URL")
+        )
+    elif name == "openai":
+        from steve.llm.openai_provider import OpenAIProvider
+
+        provider = OpenAIProvider(
+            api_key=os.environ.get("OPENAI_API_KEY") or "none",
+            base_url=os.environ.get("OPENAI_BASE_URL"),
+        )
+    else:
+        raise InvalidInput("unknown model provider", f"{llm!r} (known: {', '.join(PROVIDERS)})")
+    session = LLMSession(repo, provider, redactor=_redactor())
+    return ModelTarget(session, recorded, model or DEFAULT_MODELS.get(recorded, recorded))
+
+
+def _key(var: str) -> str:
+    value = os.environ.get(var)
+    if not value:
+        raise InvalidInput("no API key", f"set {var} (it is never stored or logged)")
+    return value
+
+
+def _stream_text(quiet: bool) -> Callable[[str], None] | None:
+    if quiet:
+        return None
+
+    def write(text: str) -> None:
+        sys.stderr.write(text)
+        sys.stderr.flush()
+
+    return write
+
+
+def _approval(kind: str, yes: bool) -> str:
+    """How the draft shown is approved: ``yes-flag``, ``terminal``, or an error."""
+    if yes:
+        return "yes-flag"
+    if not (is_terminal(sys.stdin.buffer) and is_terminal(sys.stderr.buffer)):
+        raise ApprovalRequired(kind)
+    if not click.confirm(f"Freeze this {kind}?", default=False, err=True):
+        raise ApprovalDeclined(kind)
+    return "terminal"
+
+
+def _show(title: str, text: str, quiet: bool) -> None:
+    if not quiet:
+        click.echo(f"\n--- {title} ---\n{text.rstrip()}\n---", err=True)
+
+
+def _report(result: Recorded, kind: str, quiet: bool) -> None:
+    if quiet:
+        return
+    sys.stdout.write(result.oid.hex + "\n")
+    sys.stdout.flush()
+    if result.transition is not None:
+        t = result.transition
+        click.echo(f"run {result.run.id}: {t.from_stage} -> {t.to_stage}", err=True)
+    if result.amends is not None:
+        click.echo(f"run {result.run.id}: amended {kind} {result.amends.short()}", err=True)
+
+
+def design_intake(
+    state: Context,
+    text: str,
+    *,
+    run: str | None,
+    project: str | None,
+    yes: bool,
+    rounds: int,
+    llm: str | None,
+    model: str | None,
+    quiet: bool,
+) -> None:
+    from steve.porcelain.intake import approve_design, propose_design
+    from steve.porcelain.modelio import dump_yaml
+
+    if text == "-":
+        text = sys.stdin.read()
+    if not text.strip():
+        raise InvalidInput("nothing to design", "--intake needs a description of the work")
+    target = model_target(state, llm, model)
+    repo = state.repo()
+    now, _ = frozen_time()
+    proposal = propose_design(
+        repo,
+        target,
+        text,
+        run_id=run,
+        project_id=project,
+        now=now,
+        rounds=rounds,
+        on_text=_stream_text(quiet),
+    )
+    _show("design draft (from the model)", dump_yaml(proposal.model_draft), quiet)
+    how = _approval("design", yes)
+    answered, tz = frozen_time()  # the time of the answer
+    result = approve_design(
+        repo,
+        proposal,
+        how="terminal" if how == "terminal" else "yes-flag",
+        now=answered,
+        tz=tz,
+        actor=str(identity()),
+    )
+    _report(result, "design", quiet)
+
+
+def _pairs(values: tuple[str, ...], what: str) -> list[tuple[str, str]]:
+    out = []
+    for v in values:
+        name, sep, ref = v.partition("=")
+        if not sep:
+            name, ref = what, v
+        if not name or not ref:
+            raise InvalidInput(f"invalid --{what}", f"{v!r}: give NAME=VALUE")
+        out.append((name, ref))
+    return out
+
+
+def _edit(editor: str, text: str) -> bytes:
+    """The text after ``editor`` edited it in a private temporary file (memory-backed
+    when /dev/shm exists), removed right after."""
+    base = "/dev/shm" if Path("/dev/shm").is_dir() else None
+    with tempfile.TemporaryDirectory(prefix="steve-edit-", dir=base) as tmp:
+        os.chmod(tmp, 0o700)  # noqa: PTH101
+        path = Path(tmp) / "plan.yaml"
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        try:
+            proc = subprocess.run([*shlex.split(editor), str(path)], check=False)
+        except OSError as exc:
+            raise EditorFailed(editor, exc.strerror or str(exc)) from None
+        if proc.returncode != 0:
+            raise EditorFailed(editor, f"exit status {proc.returncode}")
+        return path.read_bytes()
+
+
+def plan_decompose(
+    state: Context,
+    *,
+    run: str | None,
+    images: tuple[str, ...],
+    inputs: tuple[str, ...],
+    hint: str | None,
+    edit: bool,
+    editor: str | None,
+    yes: bool,
+    rounds: int,
+    llm: str | None,
+    model: str | None,
+    quiet: bool,
+) -> None:
+    from steve.porcelain.decompose import approve_plan, propose_plan, render_plan, revise_plan
+
+    repo = state.repo()
+    image_map = dict(_pairs(images, "image"))
+    input_map: dict[str, ObjectId] = {n: repo.rev_parse(r) for n, r in _pairs(inputs, "input")}
+    if not image_map:
+        raise InvalidInput("no image offered", "give --image NAME=sha256:<id> (`steve image ls`)")
+    if edit and not editor:
+        raise EditorFailed("(none)", "set VISUAL or EDITOR")
+    target = model_target(state, llm, model)
+    proposal = propose_plan(
+        repo,
+        target,
+        images=image_map,
+        inputs=input_map,
+        run_id=run,
+        hint=hint,
+        rounds=rounds,
+        on_text=_stream_text(quiet),
+    )
+    if edit:
+        assert editor is not None
+        text = render_plan(proposal)
+        while True:
+            edited = _edit(editor, text)
+            try:
+                proposal = revise_plan(proposal, edited, images=image_map, inputs=input_map)
+                break
+            except (ManifestInvalid, InvalidInput) as exc:
+                if not is_terminal(sys.stdin.buffer):
+                    raise
+                click.echo(f"steve: the edited plan is not valid:\n{exc}", err=True)
+                if not click.confirm("Edit it again?", default=True, err=True):
+                    raise
+                text = edited.decode("utf-8", "replace")
+    _show("plan draft" + (" (edited)" if proposal.edited else " (from the model)"),
+          render_plan(proposal), quiet)  # fmt: skip
+    _approval("plan", yes)
+    now, tz = frozen_time()
+    _report(approve_plan(repo, proposal, now=now, tz=tz, actor=str(identity())), "plan", quiet)
