@@ -1192,6 +1192,19 @@ class BadBudgetScope(SteveError):
     def __init__(self, scope: str) -> None:
         super().__init__("invalid budget scope", repr(scope))
         self.scope = scope
+
+
+# --- secrets (issue 16) ---------------------------------------------------------
+
+
+class WeakSecretValue(SteveError):
+    code = "STEVE-REDACT-001"
+    exit_code = EXIT_INVALID
+    action = "Use a longer value (at least 4 bytes) that does not look like `[REDACTED:...]`."
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__("a secret value cannot be redacted reliably", f"{name}: {why}")
+        self.name = name
 # --- stages (issue 14) ----------------------------------------------------------------
 
 

@@ -77,29 +77,13 @@ def llm_options(f: F) -> F:
     )(f)
 
 
-class _NoSecrets:
-    """The redactor until STEVE's redaction pipeline (steve.redact) is present."""
-
-    def text(self, value: str) -> str:
-        return value
-
-    def stream(self) -> Any:
-        class _Pass:
-            def feed(self, data: bytes) -> bytes:
-                return data
-
-            def close(self) -> bytes:
-                return b""
-
-        return _Pass()
-
-
 def _redactor() -> Any:
-    try:
-        from steve.redact import Redactor  # type: ignore[import-not-found,unused-ignore]
-    except ImportError:
-        return _NoSecrets()
-    return Redactor({})
+    """STEVE's redaction pipeline, with the API keys in the environment registered (so
+    a key pasted into a prompt is replaced too, not only the key shapes it knows)."""
+    from steve.redact import Redactor
+
+    keys = {v: os.environ.get(v, "") for v in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")}
+    return Redactor({name: value.encode() for name, value in keys.items() if len(value) >= 8})
 
 
 def model_target(state: Context, llm: str | None, model: str | None) -> ModelTarget:

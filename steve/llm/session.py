@@ -14,8 +14,8 @@
 3. checks the budgets of every scope the exchange falls in against an
    upper estimate (input tokens + ``max_tokens``); over a limit it raises
    BudgetExceeded and sends nothing;
-4. streams the answer, handing each (redacted) text delta to ``on_text`` as
-   it arrives; the library never prints;
+4. streams the answer, handing each text delta (redacted on its own) to
+   ``on_text`` as it arrives; the library never prints;
 5. on a provider failure applies the fallback policy (F-LLM-008): the coded
    error, or with ``fallback="recorded"`` the recorded answer to the same
    request when one exists;
@@ -26,7 +26,6 @@
 
 from __future__ import annotations
 
-import codecs
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Literal, Protocol
@@ -54,16 +53,10 @@ Fallback = Literal["error", "recorded"]
 TextCallback = Callable[[str], None]
 
 
-class RedactStream(Protocol):
-    def feed(self, data: bytes) -> bytes: ...
-    def close(self) -> bytes: ...
-
-
 class Redactor(Protocol):
     """What the session needs of STEVE's one redaction pipeline (:mod:`steve.redact`)."""
 
-    def text(self, value: str) -> str: ...
-    def stream(self) -> RedactStream: ...
+    def text(self, s: str) -> str: ...
 
 
 def redact_block(redactor: Redactor, block: Block) -> Block:
@@ -90,26 +83,22 @@ def redact_response(redactor: Redactor, response: Response) -> Response:
 
 
 class _TextOut:
-    """Streamed deltas -> redaction stream -> UTF-8 decoder -> the callback."""
+    """Streamed deltas -> redaction -> the callback, one delta at a time.
+
+    Each delta is redacted on its own and handed on at once (no hold-back, so
+    text appears as it arrives).  A value split across two deltas is not
+    caught here; the model never saw a registered secret (the request was
+    redacted before it was sent), and what is *stored* is the whole response
+    redacted in one piece.  docs/llm.md#redaction says so.
+    """
 
     def __init__(self, redactor: Redactor, callback: TextCallback | None) -> None:
+        self._redactor = redactor
         self._callback = callback
-        self._stream = redactor.stream() if callback is not None else None
-        self._decoder = codecs.getincrementaldecoder("utf-8")("replace")
 
     def write(self, text: str) -> None:
-        if self._stream is None or self._callback is None:
-            return
-        out = self._decoder.decode(self._stream.feed(text.encode("utf-8")))
-        if out:
-            self._callback(out)
-
-    def close(self) -> None:
-        if self._stream is None or self._callback is None:
-            return
-        out = self._decoder.decode(self._stream.close(), final=True)
-        if out:
-            self._callback(out)
+        if self._callback is not None and text:
+            self._callback(self._redactor.text(text))
 
 
 class LLMSession:
@@ -161,15 +150,16 @@ class LLMSession:
         out = _TextOut(self.redactor, on_text)
         try:
             response = self._ask(sent, out)
-        except (LlmAuthFailed, LlmRequestRejected):
-            raise  # the request itself is wrong: a recorded answer would hide it
-        except LlmError:
+        except LlmError as exc:
+            exc.message = self.redactor.text(exc.message)  # a server may echo the prompt
+            exc.detail = self.redactor.text(exc.detail)
+            if isinstance(exc, LlmAuthFailed | LlmRequestRejected):
+                raise  # the request itself is wrong: a recorded answer would hide it
             if self.fallback == "recorded":
                 found = record.find(self.repo, record.request_oid(sent), self.provider.name)
                 if found is not None:
                     return self._replayed(found, charge, on_text, "llm.fallback")
             raise
-        out.close()
         return self._record(sent, redact_response(self.redactor, response), charge)
 
     # --- steps ----------------------------------------------------------------------------

@@ -9,40 +9,17 @@ from typing import Any
 import pytest
 
 from steve.objects import cbor
+from steve.redact import Redactor
 from steve.repo import Repo
 from steve.store.kdf import KdfParams
 
-try:
-    from steve.redact import Redactor as _Redactor
-except ImportError:  # until the secrets branch's pipeline is merged
-    _Redactor = None  # type: ignore[assignment,misc]
 
-
-class _Identity:
-    """Stands in for steve.redact until it is merged: redacts nothing."""
-
-    def text(self, value: str) -> str:
-        return value
-
-    def stream(self) -> Any:
-        class _S:
-            def feed(self, data: bytes) -> bytes:
-                return data
-
-            def close(self) -> bytes:
-                return b""
-
-        return _S()
-
-
-def make_redactor(secrets: dict[str, bytes] | None = None) -> Any:
-    if _Redactor is None:
-        return _Identity()
-    return _Redactor(secrets or {})
+def make_redactor(secrets: dict[str, bytes] | None = None) -> Redactor:
+    return Redactor(secrets or {})
 
 
 @pytest.fixture
-def redactor() -> Any:
+def redactor() -> Redactor:
     return make_redactor()
 
 

@@ -1,0 +1,263 @@
+"""The one redaction pipeline of STEVE.
+
+Every writer of text that lasts (step logs, receipts, event payloads, error
+messages, the LLM request log, git exports) passes it through a
+:class:`Redactor` first.  A redactor replaces
+
+* the values of registered secrets with ``[REDACTED:<name>]``, and
+* common key shapes (:data:`SHAPES`) with ``[REDACTED:<shape>]``.
+
+All of it is one RE2 automaton (``google-re2``): registered values first in
+the alternation, longest first, then the shapes, so at any position a
+registered secret wins over a shape and a longer secret over a shorter one.
+RE2 runs in time linear in the input whatever the number of secrets, which
+is what makes the pipeline fast (docs/benchmarks.md).
+
+Streams (:meth:`Redactor.stream`) hold back the last ``window - 1`` bytes of
+what they were fed, where ``window`` is the longest match the redactor can
+make (the longest registered value; with shapes, the longest bounded shape),
+so a value split across chunk boundaries is still caught: the concatenated
+output of a stream is byte-for-byte the output of :meth:`Redactor.bytes` on
+the concatenated input.
+
+Limits (docs/secrets.md): encodings of a value (base64, hex, URL-escaping) are
+not recognised; values shorter than :data:`MIN_SECRET_LEN` bytes, or that
+could merge with a placeholder into a new occurrence of themselves, are
+refused by :func:`check_secret` rather than redacted badly.
+"""
+
+from __future__ import annotations
+
+import builtins
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import re2
+
+from steve.errors import WeakSecretValue
+
+MIN_SECRET_LEN = 4
+PLACEHOLDER_PREFIX = b"[REDACTED:"
+NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
+
+# How far ahead a shape needs to see to decide a match (its longest fixed
+# part: a PEM header or footer line); a stream holds back this much.
+SHAPE_WINDOW = 128
+# A stream holds a shape match that may still grow (it ends near the end of
+# what was fed) at most this long; a longer one is cut (docs/secrets.md).
+STREAM_HOLD_MAX = 64 * 1024
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A common key shape: its placeholder name and its RE2 pattern.
+
+    ``keep`` means the pattern's first group is kept in clear (``Bearer ``).
+    """
+
+    name: str
+    pattern: str
+    keep: bool = False
+
+
+SHAPES: tuple[Shape, ...] = (
+    Shape("anthropic-key", r"sk-ant-[A-Za-z0-9_\-]{20,}"),
+    Shape("openai-key", r"sk-(?:proj-|svcacct-)?[A-Za-z0-9_\-]{20,}"),
+    Shape("aws-access-key", r"(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}"),
+    Shape("github-token", r"(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"),
+    Shape("slack-token", r"xox[abposr]-[A-Za-z0-9\-]{10,}"),
+    Shape("google-api-key", r"AIza[0-9A-Za-z_\-]{35}"),
+    Shape("pem-private-key",
+          r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----[A-Za-z0-9+/=\s]*"
+          r"(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----)?"),
+    Shape("bearer-token", r"([Bb]earer[ \t]{1,16})[A-Za-z0-9\-._~+/]{8,}={0,2}", keep=True),
+)
+_SHAPE_GROUPS = {s.name: int(re2.compile(s.pattern).groups) for s in SHAPES}
+
+
+def placeholder(name: str) -> bytes:
+    """The bytes that replace a value: ``[REDACTED:name]``."""
+    return PLACEHOLDER_PREFIX + name.encode() + b"]"
+
+
+def _escape(value: bytes) -> str:
+    """An RE2 (Latin-1) pattern matching exactly ``value``."""
+    return "".join(
+        chr(b) if (48 <= b <= 57 or 65 <= b <= 90 or 97 <= b <= 122) else f"\\x{b:02x}"
+        for b in value
+    )
+
+
+_SHAPE_ANY = re2.compile("|".join(f"(?:{s.pattern})" for s in SHAPES))
+
+
+def check_name(name: str) -> None:
+    """Raise :class:`WeakSecretValue` unless ``name`` can name a secret.
+
+    A name is 1-64 of ``A-Z a-z 0-9 _ . -`` starting with a letter or ``_``,
+    and must not itself look like a key (its placeholder would be redacted).
+    """
+    if not NAME_RE.fullmatch(name) or _SHAPE_ANY.search(name) is not None:
+        raise WeakSecretValue(name, "not a valid secret name")
+
+
+def check_secret(name: str, value: bytes, names: Iterable[str] = ()) -> None:
+    """Raise :class:`WeakSecretValue` when ``value`` cannot be redacted reliably.
+
+    ``names`` are the other names whose placeholders may sit next to it.
+    A value is refused when it is shorter than :data:`MIN_SECRET_LEN`, occurs
+    inside a placeholder, contains ``[REDACTED:``, or could join the edge of
+    a placeholder into a new occurrence of itself (it ends with the start of
+    one or starts with the end of one).
+    """
+    if len(value) < MIN_SECRET_LEN:
+        raise WeakSecretValue(name, f"shorter than {MIN_SECRET_LEN} bytes")
+    if PLACEHOLDER_PREFIX in value:
+        raise WeakSecretValue(name, "contains a redaction placeholder")
+    holders = [placeholder(n) for n in {name, *names, *(s.name for s in SHAPES)}]
+    for ph in holders:
+        if value in ph:
+            raise WeakSecretValue(name, "occurs inside a redaction placeholder")
+        for k in range(1, min(len(value), len(ph))):
+            if value.endswith(ph[:k]) or value.startswith(ph[-k:]):
+                raise WeakSecretValue(name, "could merge with a redaction placeholder")
+
+
+class Redactor:
+    """Replaces registered secret values and common key shapes.
+
+    ``secrets`` maps names to values (bytes); ``patterns`` turns the key
+    shapes on.  Construction compiles one automaton; use it for many calls.
+    """
+
+    def __init__(self, secrets: Mapping[str, bytes] = MappingProxyType({}),
+                 patterns: bool = True) -> None:
+        by_value: dict[bytes, str] = {}
+        for name in sorted(secrets):
+            check_name(name)
+            value = bytes(secrets[name])
+            check_secret(name, value, secrets)
+            by_value.setdefault(value, name)
+        self._names = by_value
+        self._shapes = SHAPES if patterns else ()
+        alts: list[str] = []
+        if by_value:
+            ordered = sorted(by_value, key=lambda v: (-len(v), v))
+            alts.append("(" + "|".join(_escape(v) for v in ordered) + ")")
+        for shape in self._shapes:
+            alts.append(f"({shape.pattern})")
+        self.window = max([len(v) for v in by_value] +
+                          ([SHAPE_WINDOW] if self._shapes else []) + [1])
+        self._regex: Any = None
+        if alts:
+            options = re2.Options()
+            options.encoding = re2.Options.Encoding.LATIN1
+            options.max_mem = 256 << 20
+            self._regex = re2.compile("|".join(alts).encode("latin-1"), options)
+        # group index of each shape's whole match (and of its kept prefix)
+        self._groups: list[tuple[int, Shape]] = []
+        index = 1 + (1 if by_value else 0)
+        for shape in self._shapes:
+            self._groups.append((index, shape))
+            index += 1 + _SHAPE_GROUPS[shape.name]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The registered names (not their values)."""
+        return tuple(sorted(set(self._names.values())))
+
+    def _replacement(self, m: Any) -> bytes:
+        if self._names and m.group(1) is not None:
+            return placeholder(self._names[m.group(1)])
+        for index, shape in self._groups:
+            if m.group(index) is not None:
+                kept = m.group(index + 1) if shape.keep else b""
+                return bytes(kept or b"") + placeholder(shape.name)
+        raise AssertionError("a match without a group")  # pragma: no cover
+
+    def text(self, s: str) -> str:
+        """``s`` with every secret and key shape replaced (UTF-8 view of the values)."""
+        if self._regex is None or not s:
+            return s
+        raw = s.encode("utf-8", "surrogatepass")
+        out = self.bytes(raw)
+        if out == raw:
+            return s
+        try:
+            return out.decode("utf-8", "surrogatepass")
+        except UnicodeDecodeError:
+            return out.decode("utf-8", "replace")
+
+    def stream(self) -> StreamRedactor:
+        """A redactor for chunks of one stream (a step's log)."""
+        return StreamRedactor(self)
+
+    def _split(self, buffer: builtins.bytes, final: bool) -> tuple[builtins.bytes, builtins.bytes]:
+        """Redact what of ``buffer`` is settled; return (output, held back).
+
+        Positions before ``cut`` are settled: every registered value and the
+        fixed part of every shape starting there lies inside the buffer.  A
+        shape match ending in the last ``window - 1`` bytes may still grow
+        (a longer token, a PEM footer still to come), so it is held back
+        from its start, up to :data:`STREAM_HOLD_MAX` bytes.
+        """
+        size = len(buffer)
+        cut = size if final else max(0, size - (self.window - 1))
+        if self._regex is None:
+            return buffer[:cut], buffer[cut:]
+        out: list[builtins.bytes] = []
+        pos = 0
+        for m in self._regex.finditer(buffer):
+            start, end = m.start(), m.end()
+            if start >= cut:
+                break
+            growing = not final and end > size - (self.window - 1) and not (
+                self._names and m.group(1) is not None)
+            if growing and size - start <= STREAM_HOLD_MAX:
+                cut = start
+                break
+            out.append(buffer[pos:start])
+            out.append(self._replacement(m))
+            pos = end
+        settled = max(pos, cut)
+        out.append(buffer[pos:settled])
+        return b"".join(out), buffer[settled:]
+
+    def bytes(self, data: builtins.bytes) -> builtins.bytes:
+        """``data`` with every secret and key shape replaced."""
+        if self._regex is None or not data:
+            return data
+        return builtins.bytes(self._regex.sub(self._replacement, data))
+
+
+class StreamRedactor:
+    """Redacts a stream fed in chunks; values split across chunks are caught.
+
+    ``feed`` returns what is settled, holding back at most ``window - 1``
+    bytes; ``close`` returns the rest.  The concatenation of the outputs is
+    ``Redactor.bytes`` of the concatenation of the inputs.
+    """
+
+    def __init__(self, redactor: Redactor) -> None:
+        self._redactor = redactor
+        self._held = b""
+        self._closed = False
+
+    def feed(self, chunk: bytes) -> bytes:
+        if self._closed:
+            raise ValueError("feed() after close()")
+        if not chunk:
+            return b""
+        out, self._held = self._redactor._split(self._held + chunk, final=False)
+        return out
+
+    def close(self) -> bytes:
+        if self._closed:
+            return b""
+        self._closed = True
+        out, _ = self._redactor._split(self._held, final=True)
+        self._held = b""
+        return out
