@@ -80,10 +80,18 @@ def llm_options(f: F) -> F:
 def _redactor() -> Any:
     """STEVE's redaction pipeline, with the API keys in the environment registered (so
     a key pasted into a prompt is replaced too, not only the key shapes it knows)."""
-    from steve.redact import Redactor
+    from steve.errors import WeakSecretValue
+    from steve.redact import Redactor, check_secret
 
-    keys = {v: os.environ.get(v, "") for v in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY")}
-    return Redactor({name: value.encode() for name, value in keys.items() if len(value) >= 8})
+    keys: dict[str, bytes] = {}
+    for name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
+        value = os.environ.get(name, "").encode()
+        try:
+            check_secret(name, value)
+        except WeakSecretValue:  # e.g. a local server's dummy key: nothing to hide
+            continue
+        keys[name] = value
+    return Redactor(keys)
 
 
 def model_target(state: Context, llm: str | None, model: str | None) -> ModelTarget:
