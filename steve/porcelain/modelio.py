@@ -59,7 +59,7 @@ class ModelTarget:
     provider: str
     model: str
     max_tokens: int = 4096
-    temperature_milli: int | None = 0
+    temperature_milli: int | None = None  # the provider's default (SDK 2.x has no temperature)
 
     def request(
         self, messages: Sequence[Message], *, system: str, tools: Sequence[Tool] = ()
