@@ -19,17 +19,20 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 import yaml
 
 from steve.errors import InvalidInput, ManifestInvalid, ModelOutputInvalid
+from steve.llm.budget import Budgets
 from steve.llm.record import Exchange
+from steve.llm.replay import ReplayProvider
 from steve.llm.session import LLMSession, TextCallback
 from steve.llm.types import Message, Request, TextBlock, Tool, ToolResultBlock
 from steve.objects.schemas.common import ModelExchange, ModelProvenance
 from steve.porcelain.freeze import load_draft
+from steve.repo import Repo
 
 __all__ = [
     "DEFAULT_ROUNDS",
@@ -60,6 +63,23 @@ class ModelTarget:
     model: str
     max_tokens: int = 4096
     temperature_milli: int | None = None  # the provider's default (SDK 2.x has no temperature)
+
+    def bound(self, repo: Repo) -> ModelTarget:
+        """The same target whose session (and replay record) uses ``repo``, e.g. the
+        thread-safe view a build shares between its workers (:meth:`Repo.serialized`)."""
+        s = self.session
+        if s.repo is repo:
+            return self
+        provider = ReplayProvider(repo) if isinstance(s.provider, ReplayProvider) else s.provider
+        session = LLMSession(
+            repo,
+            provider,
+            redactor=s.redactor,
+            budgets=Budgets(repo),
+            fallback=s.fallback,
+            exact_count=s.exact_count,
+        )
+        return replace(self, session=session)
 
     def request(
         self, messages: Sequence[Message], *, system: str, tools: Sequence[Tool] = ()

@@ -216,6 +216,8 @@ class Executor:
         if not 1 <= self.jobs <= MAX_JOBS:
             raise InvalidInput("invalid number of jobs", f"{self.jobs} (1..{MAX_JOBS})")
         self.repo = self.repo.serialized()
+        if self.model is not None:  # its exchanges are recorded through the shared view
+            self.model = self.model.bound(self.repo)
         self.nodes: dict[str, Node] = {n.id: n for n in self.plan.nodes}
         self.ups = upstream_of(self.plan)
         self.order = topological(self.plan)

@@ -177,3 +177,37 @@ def test_replay_reproduces_the_design_plan_patch_and_trees(
     body2 = read_receipt(mem_repo, second.outcomes[0].receipt)  # type: ignore[arg-type]
     assert body2.generated == body1.generated and body2.provenance == body1.provenance
     assert [o.outputs for o in second.outcomes] == [o.outputs for o in first.outcomes]
+
+
+def test_generate_nodes_in_parallel_on_an_encrypted_repository(repo: Repo, tmp_path: Any) -> None:
+    """Two generate nodes at once (-j 2): the exchanges go through the build's shared,
+    thread-safe view of the repository."""
+    from steve.porcelain.stages import record
+
+    run = new_run(repo, name="par", now=NOW, actor="t")
+    src = source(repo, tmp_path)
+    nodes = [
+        {
+            "id": nid,
+            "kind": "generate",
+            "description": f"Add the word {nid} to words.txt.",
+            "image": IMAGE,
+            "command": ["true"],
+            "inputs": [{"name": "src", "pinned": src.hex}],
+            "outputs": ["src"],
+        }
+        for nid in ("one", "two")
+    ]
+    for stage in (Stage.RESEARCH, Stage.PLAN):
+        goto(repo, run.id, stage, now=NOW, actor="t")
+    record(repo, "plan", {"title": "p", "nodes": nodes}, now=NOW, tz=0, actor="t")
+    diff = "```diff\n--- a/words.txt\n+++ b/words.txt\n@@ -2 +2,2 @@\n world\n+{w}\n```\n"
+    answers = [{"match": f"plan node '{w}'", "text": diff.format(w=w)} for w in ("one", "two")]
+    report = build(repo, FakeRunner(delay=0.2), model=target(repo, answers), jobs=2)
+    assert report.ok, report.failed
+    for o in report.outcomes:
+        gen = read_receipt(repo, o.receipt).generated  # type: ignore[arg-type]
+        assert gen is not None and gen.result is not None
+        words = tree_files(repo, ObjectId.from_hex(gen.result))["words.txt"].data
+        assert words == f"hello\nworld\n{o.node}\n".encode()
+    assert repo.fsck().ok
