@@ -16,6 +16,56 @@ from steve.store.files import write_private
 from steve.store.kdf import KdfParams
 
 FORMAT = 1
+LLM_KEYS = ("provider", "model", "base_url", "fixture")
+
+
+@dataclass(frozen=True, slots=True)
+class LlmSettings:
+    """The ``[llm]`` section: which model provider STEVE uses by default.
+
+    ``provider`` (anthropic, openai, scripted, replay), ``model``, ``base_url``
+    (an OpenAI-compatible or Anthropic-compatible server) and ``fixture`` (the
+    scripted provider's answers file).  Never a key: a section that holds one
+    is refused (keys come from the environment only).
+    """
+
+    provider: str | None = None
+    model: str | None = None
+    base_url: str | None = None
+    fixture: str | None = None
+
+    def to_toml(self) -> str:
+        lines = [f"{k} = {_quote(v)}" for k in LLM_KEYS if (v := getattr(self, k)) is not None]
+        return "\n[llm]\n" + "".join(line + "\n" for line in lines) if lines else ""
+
+    @classmethod
+    def from_toml(cls, section: object, path: Path) -> LlmSettings | None:
+        if section is None:
+            return None
+        if not isinstance(section, dict):
+            raise BadConfig(str(path), "[llm] is not a table")
+        unknown = sorted(set(section) - set(LLM_KEYS))
+        if unknown:
+            why = "API keys are never stored in the config; set them in the environment"
+            if not any("key" in k or "token" in k for k in unknown):
+                why = f"unknown keys {unknown} (known: {', '.join(LLM_KEYS)})"
+            raise BadConfig(str(path), f"[llm] {why}")
+        values = {}
+        for k in LLM_KEYS:
+            v = section.get(k)
+            if v is not None and (not isinstance(v, str) or not v or "\n" in v):
+                raise BadConfig(str(path), f"[llm] {k} must be a one-line string")
+            values[k] = v
+        return cls(**values)
+
+
+def _quote(value: str) -> str:
+    """A TOML basic string (backslash, quote and control characters escaped)."""
+    out = "".join(
+        f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F or c in '"\\' else c
+        for c in value
+    )
+    return f'"{out}"'
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +77,8 @@ class RepoConfig:
     events_public_key: bytes | None = None
     """The Ed25519 public key event-log checkpoints must be signed with (pinned by
     ``steve init`` or ``steve events pin-key``; the private key is never here)."""
+    llm: LlmSettings | None = None
+    """The ``[llm]`` section (``steve llm use``), None when absent."""
 
     def to_toml(self) -> str:
         return (
@@ -50,10 +102,13 @@ class RepoConfig:
             if self.events_public_key is None
             else "\n# The event log's checkpoints are verified with this key (not a secret).\n"
             f'[events]\npublic_key = "{self.events_public_key.hex()}"\n'
-        )
+        ) + ("" if self.llm is None else self.llm.to_toml())
 
     def with_events_key(self, public_key: bytes | None) -> RepoConfig:
         return replace(self, events_public_key=public_key)
+
+    def with_llm(self, settings: LlmSettings | None) -> RepoConfig:
+        return replace(self, llm=settings)
 
     def write(self, path: Path) -> None:
         write_private(path, self.to_toml())
@@ -95,6 +150,7 @@ class RepoConfig:
                 key_check=bytes.fromhex(kdf["key_check"]),
                 format=fmt,
                 events_public_key=events_key,
+                llm=LlmSettings.from_toml(data.get("llm"), path),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BadConfig(str(path), f"missing or invalid field: {exc}") from exc

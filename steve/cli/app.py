@@ -81,6 +81,7 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(["image", "janitor"], "steve.cli.containers"),
     **dict.fromkeys(["events", "verify"], "steve.cli.events"),
     "identity": "steve.cli.identity",
+    **dict.fromkeys(["budget", "llm"], "steve.cli.llm"),
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
 }  # fmt: skip
 

@@ -33,7 +33,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from steve.cli.app import Context, cli, frozen_time, identity, is_terminal, pass_state
-from steve.cli.stages import llm_options, model_target
+from steve.cli.llmopts import llm_options
+from steve.cli.stages import build_target
 
 if TYPE_CHECKING:
     from steve.exec import DockerRunner
@@ -270,8 +271,8 @@ def build_cmd(
     jobs: int,
     no_cache: bool,
     verbose: bool,
-    llm: str | None,
-    model: str | None,
+    llm_name: str | None,
+    llm_model: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -286,7 +287,7 @@ def build_cmd(
 
     repo = state.repo()
     plan = repo.rev_parse(plan_rev) if plan_rev else None
-    target = model_target(state, llm, model) if llm else None
+    target = build_target(state, llm_name, llm_model)
     runner, clock, tz = _runner_and_clock()
     assert isinstance(runner, DockerRunner)
     with (

@@ -30,7 +30,7 @@ from steve.cli.app import (
     is_terminal,
     pass_state,
 )
-from steve.cli.stages import llm_options
+from steve.cli.llmopts import llm_options
 from steve.errors import EXIT_FALSE, InvalidInput
 
 if TYPE_CHECKING:
@@ -435,8 +435,8 @@ def design(
     project: str | None,
     yes: bool,
     rounds: int,
-    llm: str | None,
-    model: str | None,
+    llm_name: str | None,
+    llm_model: str | None,
     run: str | None,
     quiet: bool,
 ) -> None:
@@ -450,8 +450,8 @@ def design(
         from steve.cli.stages import design_intake
 
         design_intake(
-            state, intake, run=run, project=project, yes=yes, rounds=rounds, llm=llm,
-            model=model, quiet=quiet,
+            state, intake, run=run, project=project, yes=yes, rounds=rounds,
+            llm_name=llm_name, llm_model=llm_model, quiet=quiet,
         )  # fmt: skip
         return
     assert file is not None
@@ -503,8 +503,8 @@ def plan(
     edit: bool,
     yes: bool,
     rounds: int,
-    llm: str | None,
-    model: str | None,
+    llm_name: str | None,
+    llm_model: str | None,
     run: str | None,
     quiet: bool,
 ) -> None:
@@ -523,7 +523,7 @@ def plan(
         editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
         plan_decompose(
             state, run=run, images=images, inputs=inputs, hint=hint, edit=edit, editor=editor,
-            yes=yes, rounds=rounds, llm=llm, model=model, quiet=quiet,
+            yes=yes, rounds=rounds, llm_name=llm_name, llm_model=llm_model, quiet=quiet,
         )  # fmt: skip
         return
     if edit or images or inputs or hint:

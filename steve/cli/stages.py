@@ -8,15 +8,9 @@ frozen) and runs ``$VISUAL``/``$EDITOR`` for ``plan --edit``; the library
 (:mod:`steve.porcelain.intake`, :mod:`steve.porcelain.decompose`) does the
 rest and never prompts.
 
-Model options (also on ``steve build``, for generate nodes):
-
-``--llm NAME``  ``scripted`` (the fixture shipped with STEVE; ``scripted:PATH``
-another fixture), ``replay[:PROVIDER]`` (answers only from the record of
-PROVIDER's exchanges, default ``scripted``), ``anthropic`` (``ANTHROPIC_API_KEY``,
-``ANTHROPIC_BASE_URL``) or ``openai`` (any OpenAI-compatible server, e.g. Ollama:
-``OPENAI_BASE_URL=http://localhost:11434/v1``, ``OPENAI_API_KEY``).  Default
-``STEVE_LLM``.  ``--model ID`` (default ``STEVE_LLM_MODEL``, else the
-provider's default).
+Model options (also on ``steve build``, for generate nodes): ``--llm`` and
+``--llm-model`` of :mod:`steve.cli.llmopts` (``scripted``, ``replay[:PROVIDER]``,
+``anthropic``, ``openai``; docs/llm.md).
 """
 
 from __future__ import annotations
@@ -28,7 +22,7 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import click
 
@@ -46,100 +40,24 @@ if TYPE_CHECKING:
     from steve.porcelain.modelio import ModelTarget
     from steve.porcelain.stages import Recorded
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-DEFAULT_MODELS = {
-    "scripted": "scripted",
-    "anthropic": "claude-sonnet-4-5",
-    "openai": "gpt-4o-mini",
-}
-PROVIDERS = ("scripted", "scripted:PATH", "replay", "replay:PROVIDER", "anthropic", "openai")
-
-
-def llm_options(f: F) -> F:
-    """``--llm`` and ``--model`` (see the module docstring)."""
-    f = click.option(
-        "--model",
-        "model",
-        envvar="STEVE_LLM_MODEL",
-        default=None,
-        metavar="ID",
-        help="The model id (default: STEVE_LLM_MODEL, else the provider's default).",
-    )(f)
-    return click.option(
-        "--llm",
-        "llm",
-        envvar="STEVE_LLM",
-        default=None,
-        metavar="NAME",
-        help="The model provider: scripted[:PATH], replay[:PROVIDER], anthropic or openai "
-        "(default: STEVE_LLM).",
-    )(f)
-
-
-def _redactor() -> Any:
-    """STEVE's redaction pipeline, with the API keys in the environment registered (so
-    a key pasted into a prompt is replaced too, not only the key shapes it knows)."""
-    from steve.errors import WeakSecretValue
-    from steve.redact import Redactor, check_secret
-
-    keys: dict[str, bytes] = {}
-    for name in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY"):
-        value = os.environ.get(name, "").encode()
-        try:
-            check_secret(name, value)
-        except WeakSecretValue:  # e.g. a local server's dummy key: nothing to hide
-            continue
-        keys[name] = value
-    return Redactor(keys)
-
-
-def model_target(state: Context, llm: str | None, model: str | None) -> ModelTarget:
-    """The model a stage asks, from ``--llm``/``--model`` (InvalidInput if none)."""
-    from steve.llm.session import LLMSession
+def model_target(state: Context, llm_name: str | None, llm_model: str | None) -> ModelTarget:
+    """The model a stage asks, from ``--llm``/``--llm-model`` (:mod:`steve.cli.llmopts`)."""
+    from steve.cli.llmopts import open_llm
     from steve.porcelain.modelio import ModelTarget
 
-    if not llm:
-        raise InvalidInput(
-            "no model provider chosen", f"give --llm or set STEVE_LLM ({', '.join(PROVIDERS)})"
-        )
-    repo = state.repo()
-    name, _, arg = llm.partition(":")
-    provider: Any
-    recorded = name
-    if name == "scripted":
-        from steve.llm.scripted import ScriptedProvider
-
-        provider = ScriptedProvider.from_file(Path(arg)) if arg else ScriptedProvider.default()
-    elif name == "replay":
-        from steve.llm.replay import ReplayProvider
-
-        provider = ReplayProvider(repo)
-        recorded = arg or "scripted"
-    elif name == "anthropic":
-        from steve.llm.anthropic_provider import AnthropicProvider
-
-        provider = AnthropicProvider(
-            api_key=_key("ANTHROPIC_API_KEY"), base_url=os.environ.get("ANTHROPIC_BASE_URL")
-        )
-    elif name == "openai":
-        from steve.llm.openai_provider import OpenAIProvider
-
-        provider = OpenAIProvider(
-            api_key=os.environ.get("OPENAI_API_KEY") or "none",
-            base_url=os.environ.get("OPENAI_BASE_URL"),
-        )
-    else:
-        raise InvalidInput("unknown model provider", f"{llm!r} (known: {', '.join(PROVIDERS)})")
-    session = LLMSession(repo, provider, redactor=_redactor())
-    return ModelTarget(session, recorded, model or DEFAULT_MODELS.get(recorded, recorded))
+    llm = open_llm(state, llm_name, llm_model)
+    return ModelTarget(llm.session, llm.provider, llm.model)
 
 
-def _key(var: str) -> str:
-    value = os.environ.get(var)
-    if not value:
-        raise InvalidInput("no API key", f"set {var} (it is never stored or logged)")
-    return value
+def build_target(state: Context, llm_name: str | None, llm_model: str | None) -> ModelTarget | None:
+    """The model ``steve build`` gives generate nodes: only one chosen on purpose
+    (``--llm``, ``STEVE_LLM`` or the repository config), never the offline default."""
+    from steve.cli.llmopts import choose
+
+    if choose(state, llm_name, llm_model).source == "default":
+        return None
+    return model_target(state, llm_name, llm_model)
 
 
 def _stream_text(quiet: bool) -> Callable[[str], None] | None:
@@ -189,8 +107,8 @@ def design_intake(
     project: str | None,
     yes: bool,
     rounds: int,
-    llm: str | None,
-    model: str | None,
+    llm_name: str | None,
+    llm_model: str | None,
     quiet: bool,
 ) -> None:
     from steve.porcelain.intake import approve_design, propose_design
@@ -200,7 +118,7 @@ def design_intake(
         text = sys.stdin.read()
     if not text.strip():
         raise InvalidInput("nothing to design", "--intake needs a description of the work")
-    target = model_target(state, llm, model)
+    target = model_target(state, llm_name, llm_model)
     repo = state.repo()
     now, _ = frozen_time()
     proposal = propose_design(
@@ -269,8 +187,8 @@ def plan_decompose(
     editor: str | None,
     yes: bool,
     rounds: int,
-    llm: str | None,
-    model: str | None,
+    llm_name: str | None,
+    llm_model: str | None,
     quiet: bool,
 ) -> None:
     from steve.porcelain.decompose import approve_plan, propose_plan, render_plan, revise_plan
@@ -282,7 +200,7 @@ def plan_decompose(
         raise InvalidInput("no image offered", "give --image NAME=sha256:<id> (`steve image ls`)")
     if edit and not editor:
         raise EditorFailed("(none)", "set VISUAL or EDITOR")
-    target = model_target(state, llm, model)
+    target = model_target(state, llm_name, llm_model)
     proposal = propose_plan(
         repo,
         target,

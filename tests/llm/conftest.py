@@ -12,6 +12,7 @@ from steve.objects import cbor
 from steve.redact import Redactor
 from steve.repo import Repo
 from steve.store.kdf import KdfParams
+from tests.cli.conftest import cli_repo, invoke  # noqa: F401  (the CLI fixtures)
 
 
 def make_redactor(secrets: dict[str, bytes] | None = None) -> Redactor:

@@ -42,6 +42,7 @@ class Status:
     code: int
     headers: dict[str, str] = field(default_factory=dict)
     error_type: str = "api_error"
+    message: str = "planned"
 
 
 @dataclass
@@ -197,7 +198,9 @@ class AnthropicServer(LoopbackServer):
             return
         if isinstance(behaviour, Status):
             kind = {429: "rate_limit_error", 529: "overloaded_error", 400: "invalid_request_error"}
-            body = self.error_body(kind.get(behaviour.code, behaviour.error_type), "planned")
+            body = self.error_body(
+                kind.get(behaviour.code, behaviour.error_type), behaviour.message
+            )
             h.send_json(behaviour.code, body, behaviour.headers)
             return
         path = seen.path.split("?")[0]
@@ -361,7 +364,7 @@ class OpenAIServer(LoopbackServer):
         if isinstance(behaviour, Status):
             h.send_json(
                 behaviour.code,
-                {"error": {"message": "planned", "type": behaviour.error_type}},
+                {"error": {"message": behaviour.message, "type": behaviour.error_type}},
                 behaviour.headers,
             )
             return

@@ -65,9 +65,8 @@ def test_yes_approves_and_says_so(env: dict[str, str]) -> None:
         assert body["approved_by"] == "yes-flag" and body["human_approved"] is True
         assert body["approval_timestamp"] == 1700000000
     assert run(env, "design", "f.yaml", "--intake", ASK).exit_code == 2  # one source only
-    no_model = {k: v for k, v in env.items() if k != "STEVE_LLM"}
-    res = run(no_model, "design", "--intake", ASK, "--yes")
-    assert res.exit_code == 6 and "--llm" in res.stderr
+    res = run(env, "design", "--intake", ASK, "--yes", "--llm", "nonesuch")
+    assert res.exit_code != 0 and "[STEVE-LLM-" in res.stderr
 
 
 def test_decompose_with_edit(env: dict[str, str], tmp_path: Path) -> None:
