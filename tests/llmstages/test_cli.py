@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import pexpect
 import pytest
@@ -118,3 +119,27 @@ def test_a_person_approves_on_the_terminal(env: dict[str, str], answer: str, sta
         assert design is not None
         body = read_manifest_body(repo, design, ObjectType.DESIGN).body
         assert body["approved_by"] == "terminal"
+
+
+def test_build_without_a_chosen_provider_refuses_generate_nodes_then_builds_with_one(
+    env: dict[str, str], tmp_path: Path, busybox_image: Any
+) -> None:
+    """The real Docker Engine: no provider chosen -> STEVE-LLM-035 before the run moves;
+    --llm scripted -> the patched tree is built in a container and tested."""
+    run(env, "run", "new", "--name", "words")
+    run(env, "design", "--intake", ASK, "--yes")
+    run(env, "run", "goto", "RESEARCH")
+    src = Path(__file__).resolve().parents[2] / "examples" / "project" / "src"
+    tree = run(env, "write-tree", str(src)).stdout.strip()
+    image = f"busybox={busybox_image.id}"
+    res = run(env, "plan", "--decompose", "--image", image, "--input", f"src={tree}", "--yes")
+    assert res.exit_code == 0, res.output
+    no_llm = {k: v for k, v in env.items() if k != "STEVE_LLM"}
+    res = run(no_llm, "build", "-q")
+    assert res.exit_code == 2 and "[STEVE-LLM-035]" in res.stderr and "words" in res.stderr
+    with open_repo(env) as repo:
+        assert find_run(repo).stage.value == "PLAN"
+    res = run(env, "build", "--llm", "scripted")
+    assert res.exit_code == 0, res.output
+    res = run(no_llm, "test")  # the generate node's receipt serves TEST: no model needed
+    assert res.exit_code == 0, res.output
