@@ -5,8 +5,12 @@
 # drafted from one sentence, the plan decomposed from the design (using only
 # the image and the input offered), and its generate node gets a unified diff
 # from the model that STEVE applies in Python to the input tree before the
-# container steps build and test the result.  Then the same work is replayed
-# answered only from the record: the same design, plan and patch ids.
+# container steps build and test the result.  Then the same work again in a
+# new run, answered only from the record (--llm replay:scripted): the same
+# design and plan ids, and the generate node's request finds its receipt by
+# its generate key, so nothing is asked or built again (`steve build
+# --no-cache` would ask the replay provider and rebuild the same trees; the
+# tests do that, tests/llmstages).
 # Needs the Docker Engine (the image is built offline from a static busybox
 # and removed at the end).  Expects STEVE_DIR (an initialised repository) and
 # a key in the environment, like examples/tour.sh sets them.
@@ -53,7 +57,7 @@ run_id2=$(steve run new --name word-tool)
 design2=$(steve design --intake "$ask" --yes 2>/dev/null)
 steve run goto RESEARCH --reason "nothing to research" >/dev/null
 plan2=$(steve plan --decompose --image "busybox=$image" --input "src=$src" --yes 2>/dev/null)
-run steve build --no-cache   # the generate node asks again: replay answers from the record
+run steve build   # the same request on the same input: the generate key finds the receipt
 generated() {   # the diff and the patched tree a generate node's receipt names
     steve cat-manifest "refs/receipts/$1/words" --format json \
         | python3 -c 'import json, sys; g = json.load(sys.stdin)["body"]["generated"]; print(g["diff"], g["result"])'
