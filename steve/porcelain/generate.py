@@ -31,8 +31,9 @@ its detail, and the next attempt's request carries it.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 
 import blake3
 
@@ -46,6 +47,8 @@ from steve.errors import (
     SteveError,
 )
 from steve.llm import record
+from steve.llm.context import Piece, assemble
+from steve.llm.provider import BYTES_PER_TOKEN_BOUND
 from steve.llm.record import Exchange
 from steve.llm.session import redact_request
 from steve.llm.types import Message, Request
@@ -69,8 +72,8 @@ __all__ = [
 ]
 
 CONTEXT_BYTES = 48 * 1024
-"""File contents put into a generate request, at most (the paths are always listed)."""
-MAX_FILE_BYTES = 16 * 1024
+"""File contents put into a generate request, at most (the paths are always listed);
+at most half the node's ``budgets.tokens`` when it has one (upper-estimate tokens)."""
 MAX_PATHS = 500
 FEEDBACK_BYTES = 8 * 1024
 KEY_VERSION = 1
@@ -97,39 +100,39 @@ def _clip(text: str, limit: int) -> str:
     return data[:limit].decode("utf-8", "ignore") + f"\n[... {len(data) - limit} bytes left out]"
 
 
-def _tree_context(repo: Repo, input_name: str, tree: ObjectId) -> str:
-    if repo.object_type(tree) is not ObjectType.TREE:
-        return f"The input {input_name!r} is a single file, not a directory.\n"
-    entries = list(repo.ls_tree(tree, recursive=True))
-    lines = [f"The input directory {input_name!r} holds {len(entries)} files:\n"]
-    lines += [f"  {e.path}\n" for e in entries[:MAX_PATHS]]
-    if len(entries) > MAX_PATHS:
-        lines.append(f"  [... {len(entries) - MAX_PATHS} more paths left out]\n")
-    budget = CONTEXT_BYTES
-    left_out: list[str] = []
-    for e in entries:
+def _file_text(repo: Repo, oid: ObjectId, size: int) -> str:
+    data = repo.read_blob(oid)
+    if b"\x00" in data:
+        return f"[a binary file of {size} bytes, not shown]\n"
+    text = data.decode("utf-8", "replace")
+    return text if text.endswith("\n") or not text else text + "\n[no newline at end of file]\n"
+
+
+def _files(repo: Repo, tree: ObjectId) -> Iterator[Piece]:
+    """The input's files as context pieces (each loaded only if it may fit)."""
+    for e in repo.ls_tree(tree, recursive=True):
         if e.type is not ObjectType.BLOB or e.mode.git == "120000":
             continue
         size = repo.object_info(e.oid).size
-        if size > MAX_FILE_BYTES or size > budget:
-            left_out.append(e.path)
-            continue
-        data = repo.read_blob(e.oid)
-        if b"\x00" in data:
-            left_out.append(f"{e.path} (binary)")
-            continue
-        try:
-            text = data.decode("utf-8")
-        except UnicodeDecodeError:
-            left_out.append(f"{e.path} (not UTF-8)")
-            continue
-        budget -= len(data)
-        lines.append(f"\n--- file {e.path} ---\n{text}")
-        if not text.endswith("\n") and text:
-            lines.append("\n[no newline at end of file]\n")
-    if left_out:
-        lines.append("\nContents left out (too large for the request, or not text): ")
-        lines.append(", ".join(left_out[:50]) + (" ..." if len(left_out) > 50 else "") + "\n")
+        yield Piece(f"file {e.path}", size, partial(_file_text, repo, e.oid, size))
+
+
+def _tree_context(repo: Repo, input_name: str, tree: ObjectId, budget: int) -> str:
+    """The input's paths, then as many files' contents as ``budget`` tokens hold
+    (:func:`steve.llm.context.assemble`), then what was left out."""
+    if repo.object_type(tree) is not ObjectType.TREE:
+        return f"The input {input_name!r} is a single file, not a directory.\n"
+    paths = [e.path for e in repo.ls_tree(tree, recursive=True)]
+    lines = [f"The input directory {input_name!r} holds {len(paths)} files:\n"]
+    lines += [f"  {p}\n" for p in paths[:MAX_PATHS]]
+    if len(paths) > MAX_PATHS:
+        lines.append(f"  [... {len(paths) - MAX_PATHS} more paths left out]\n")
+    got = assemble([_files(repo, tree)], budget, report_limit=50)
+    lines += [f"\n--- {label} ---\n{text}" for label, text in got.parts]
+    if got.left_out:
+        shown = ", ".join(f"{x.label.removeprefix('file ')}" for x in got.left_out)
+        more = " ..." if got.more_left_out else ""
+        lines.append(f"\nContents left out (too large for the request): {shown}{more}\n")
     return "".join(lines)
 
 
@@ -148,7 +151,10 @@ def patch_request(
     parts = [f"The task (plan node {node.id!r}):\n{(node.description or '').strip()}\n"]
     if design:
         parts.append(f"\nThe design it serves:\n{_clip(design, 8 * 1024)}\n")
-    parts.append("\n" + _tree_context(repo, input_name, base))
+    budget = CONTEXT_BYTES // BYTES_PER_TOKEN_BOUND
+    if node.budgets.tokens:
+        budget = min(budget, node.budgets.tokens // 2)
+    parts.append("\n" + _tree_context(repo, input_name, base, budget))
     if feedback:
         parts.append("\nThe previous attempt failed; fix it:\n")
         parts += [f"- {_clip(f, FEEDBACK_BYTES)}\n" for f in feedback]

@@ -211,3 +211,29 @@ def test_generate_nodes_in_parallel_on_an_encrypted_repository(repo: Repo, tmp_p
         words = tree_files(repo, ObjectId.from_hex(gen.result))["words.txt"].data
         assert words == f"hello\nworld\n{o.node}\n".encode()
     assert repo.fsck().ok
+
+
+def test_the_request_holds_what_fits_and_says_what_it_left_out(
+    mem_repo: Repo, tmp_path: Any
+) -> None:
+    from steve.objects.schemas.plan import Node
+    from steve.porcelain.generate import patch_request
+
+    d = tmp_path / "big"
+    d.mkdir()
+    (d / "a.txt").write_bytes(b"small\n")
+    (d / "b.bin").write_bytes(b"\x00" * 10)
+    (d / "z.txt").write_bytes(b"x" * 5000)
+    tree = mem_repo.write_tree(d)
+    node = Node.model_validate(
+        {"id": "g", "kind": "generate", "description": "change a.txt", "command": ["true"],
+         "image": IMAGE, "inputs": [{"name": "in", "pinned": tree.hex}], "outputs": ["in"],
+         "budgets": {"tokens": 2000}}
+    )  # fmt: skip
+    text = patch_request(mem_repo, target(mem_repo), node, "in", tree, design=None).messages[0]
+    body = text.text
+    assert "holds 3 files" in body and "  z.txt\n" in body  # every path is listed
+    assert "--- file a.txt ---\nsmall\n" in body
+    assert "[a binary file of 10 bytes, not shown]" in body
+    assert "Contents left out (too large for the request): z.txt" in body
+    assert "x" * 5000 not in body
