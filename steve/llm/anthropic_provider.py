@@ -85,7 +85,9 @@ def request_params(request: Request) -> dict[str, Any]:
             for t in request.tools
         ]
     if request.temperature is not None:
-        params["temperature"] = request.temperature
+        # the SDK's create() has no temperature parameter (2.x); the Messages API
+        # takes it in the body
+        params["extra_body"] = {"temperature": request.temperature}
     if request.stop:
         params["stop_sequences"] = list(request.stop)
     return params
@@ -228,7 +230,7 @@ class AnthropicProvider:
     def count_tokens(self, request: Request) -> int:
         """Input tokens, counted by the server (``/v1/messages/count_tokens``)."""
         params = request_params(request)
-        for unused in ("max_tokens", "temperature", "stop_sequences"):
+        for unused in ("max_tokens", "extra_body", "stop_sequences"):
             params.pop(unused, None)
         try:
             counted = self._client.messages.count_tokens(**params)

@@ -10,7 +10,8 @@
    become ``[REDACTED:name]``): the model sees the redacted request, and it
    is what is stored and hashed, so the record is exactly what was sent;
 2. with the replay provider, answers from the record only (a miss is
-   ReplayMiss, STEVE-LLM-007) and stops here;
+   ReplayMiss, STEVE-LLM-007) and stops here: a replay is a read and records
+   nothing;
 3. checks the budgets of every scope the exchange falls in against an
    upper estimate (input tokens + ``max_tokens``); over a limit it raises
    BudgetExceeded and sends nothing;
@@ -145,7 +146,7 @@ class LLMSession:
         sent = redact_request(self.redactor, request)
         charge = Charge(run_id, stage, node, node_budget)
         if isinstance(self.provider, ReplayProvider):
-            return self._replayed(self.provider.recorded(sent), charge, on_text, "llm.replayed")
+            return self._replayed(self.provider.recorded(sent), charge, on_text, None)
         self._check_budget(sent, charge)
         out = _TextOut(self.redactor, on_text)
         try:
@@ -243,20 +244,23 @@ class LLMSession:
         )
 
     def _replayed(
-        self, found: Exchange, charge: Charge, on_text: TextCallback | None, event: str
+        self, found: Exchange, charge: Charge, on_text: TextCallback | None, event: str | None
     ) -> Exchange:
-        with self.repo.transaction() as tx:
-            tx.emit(
-                event,
-                {
-                    "request": found.request_oid.hex,
-                    "response": found.response_oid.hex,
-                    "exchange": found.exchange_oid.hex,
-                    "stage": charge.stage,
-                    "node": charge.node,
-                },
-                charge.run_id,
-            )
+        """``found`` as the answer; ``event`` (a fallback) is recorded, a plain replay is a
+        read like ``cat-file`` and records nothing."""
+        if event is not None:
+            with self.repo.transaction() as tx:
+                tx.emit(
+                    event,
+                    {
+                        "request": found.request_oid.hex,
+                        "response": found.response_oid.hex,
+                        "exchange": found.exchange_oid.hex,
+                        "stage": charge.stage,
+                        "node": charge.node,
+                    },
+                    charge.run_id,
+                )
         if on_text is not None and found.response.text:
             on_text(found.response.text)  # stored redacted: no second pass needed
         return found

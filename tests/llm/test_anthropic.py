@@ -198,3 +198,15 @@ def test_replay_with_the_server_stopped_gives_the_same_ids(
     assert [b.response.id for b in again] == [f"msg_loop_{i:04d}" for i in range(1, 6)]
     with pytest.raises(LlmError):  # the live provider really has no server now
         live.complete(req("question 0"))
+
+
+def test_temperature_and_stop_sequences_reach_the_server(anthropic_server: AnthropicServer) -> None:
+    from steve.llm.types import Message
+
+    request = Request(
+        "anthropic", "claude-loop", (Message.user("hi"),), temperature_milli=700, stop=("END",)
+    )
+    provider(anthropic_server).send(request)
+    body = anthropic_server.seen[-1].body
+    assert body["temperature"] == 0.7 and body["stop_sequences"] == ["END"]
+    assert "system" not in body
