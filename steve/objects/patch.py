@@ -179,15 +179,7 @@ def _unquote(raw: bytes, lineno: int) -> bytes:
     out = bytearray()
     i = 1
     escapes = {
-        ord("n"): 10,
-        ord("t"): 9,
-        ord("r"): 13,
-        ord('"'): 34,
-        ord("\\"): 92,
-        ord("a"): 7,
-        ord("b"): 8,
-        ord("f"): 12,
-        ord("v"): 11,
+        ord(k): v for k, v in zip('ntr"\\abfv', (10, 9, 13, 34, 92, 7, 8, 12, 11), strict=True)
     }
     while i < len(raw):
         c = raw[i]
