@@ -3,8 +3,11 @@
 # then a design frozen from examples/design.yaml, a run walked through its
 # stages by the state machine, `steve log`, an example project built and
 # tested in containers (image built offline from a static busybox), the
-# event log verified, a signed attestation of the test certificate verified
-# with only the public key, and the history exported to git and audited there.
+# certified files deployed through a real approval, a signed attestation of
+# the test certificate verified with only the public key, the event log
+# verified, and the history exported to git and audited there; then the same
+# stages driven by a model (examples/lifecycle-llm.sh: the
+# scripted provider answers offline from the fixture shipped with STEVE).
 # Needs no network and no API key.  Run from anywhere.  If /bin/busybox is
 # missing, examples/project/build-and-test.sh says so and installs Debian's
 # busybox-static (a system package) before going on; the image it builds is
@@ -65,6 +68,8 @@ bash "$here/project/build-and-test.sh"
 bash "$here/deploy.sh" "$work/deployed"   # DEPLOY: a real approval, then the certified files
 say "sign SLSA provenance for the certificate and verify it offline (examples/attest.sh)"
 bash "$here/attest.sh"
+say "intake -> design -> plan -> build -> test with a model, offline (examples/lifecycle-llm.sh)"
+bash "$here/lifecycle-llm.sh"
 run steve events --type run.transition
 run steve events verify
 run steve export-git "$work/mirror.git" --all --bare   # manifests -> git commits (dulwich)

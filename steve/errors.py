@@ -1681,3 +1681,162 @@ class NoSecretValue(SteveError):
     def __init__(self, name: str, why: str) -> None:
         super().__init__("no secret value given", f"{name}: {why}")
         self.name = name
+# --- stages (issue 14) ----------------------------------------------------------------
+
+
+class PatchMalformed(SteveError):
+    code = "STEVE-PATCH-001"
+    exit_code = EXIT_INVALID
+    action = (
+        "Give a unified diff (`diff -u` or `git diff` format) whose hunk headers count "
+        "their lines; the line named above is where reading stopped."
+    )
+
+    def __init__(self, line: int, why: str) -> None:
+        super().__init__("the patch is not a well-formed unified diff", f"line {line}: {why}")
+        self.line = line
+        self.why = why
+
+
+class PatchDoesNotApply(SteveError):
+    code = "STEVE-PATCH-002"
+    exit_code = EXIT_INVALID
+    action = (
+        "The patch was written against other content: make it against the input tree "
+        "(`steve ls-tree -r` and `steve cat-file -p` show it); nothing was changed."
+    )
+
+    def __init__(self, path: str, hunk: int, line: int, why: str) -> None:
+        super().__init__(
+            "the patch does not apply", f"{path}: hunk {hunk} (old line {line}): {why}"
+        )
+        self.path = path
+        self.hunk = hunk
+        self.line = line
+        self.why = why
+
+
+class PatchBinary(SteveError):
+    code = "STEVE-PATCH-003"
+    exit_code = EXIT_INVALID
+    action = "Binary changes are refused: change text files only, or add binaries as inputs."
+
+    def __init__(self, path: str) -> None:
+        super().__init__("binary patches are refused", path)
+        self.path = path
+
+
+class PatchPathUnsafe(SteveError):
+    code = "STEVE-PATCH-004"
+    exit_code = EXIT_INVALID
+    action = "Name files by relative paths inside the tree (no `..`, no absolute paths, no .steve)."
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__("the patch names a path outside the tree", f"{path!r}: {why}")
+        self.path = path
+        self.why = why
+
+
+class PatchConflict(SteveError):
+    code = "STEVE-PATCH-005"
+    exit_code = EXIT_INVALID
+    action = (
+        "The patch does not fit the tree's files (a file added that exists, changed that "
+        "does not, or a mode that differs); make it against the input tree."
+    )
+
+    def __init__(self, path: str, why: str) -> None:
+        super().__init__("the patch conflicts with the tree", f"{path}: {why}")
+        self.path = path
+        self.why = why
+
+
+class PatchEmpty(SteveError):
+    code = "STEVE-PATCH-006"
+    exit_code = EXIT_INVALID
+    action = "Give a diff that changes at least one file."
+
+    def __init__(self, detail: str = "no file header (`--- a/PATH` / `diff --git`) found") -> None:
+        super().__init__("the patch changes nothing", detail)
+
+
+class ModelOutputInvalid(SteveError):
+    code = "STEVE-LLM-030"
+    exit_code = EXIT_INVALID
+    action = (
+        "Nothing was frozen. Rephrase the request (more detail helps), use a stronger model "
+        "(--llm), or write the draft by hand and run `steve design FILE` / `steve plan FILE`."
+    )
+
+    def __init__(
+        self, kind: str, rounds: int, problems: Sequence[tuple[str, str]], responses: Sequence[str]
+    ) -> None:
+        shown = "; ".join(f"{p or '(root)'}: {r}" for p, r in problems[:5])
+        super().__init__(
+            f"the model gave no valid {kind} draft",
+            f"still invalid after {rounds} repair rounds: {shown} "
+            f"(responses {', '.join(r[:12] for r in responses)})",
+        )
+        self.kind = kind
+        self.problems = list(problems)
+        self.responses = list(responses)
+
+
+class ModelOutputNeedsApproval(SteveError):
+    code = "STEVE-LLM-031"
+    exit_code = EXIT_USAGE
+    action = (
+        "Run on a terminal to review and approve it, or pass --yes to approve without "
+        "review (recorded as approved by --yes)."
+    )
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(
+            f"the {kind} needs an approval; nothing was frozen",
+            "no terminal to ask on and no --yes",
+        )
+        self.kind = kind
+
+
+class ApprovalDeclined(SteveError):
+    code = "STEVE-LLM-032"
+    exit_code = EXIT_FALSE
+    action = (
+        "Nothing was frozen; the model's answer stays recorded. Run the command again with "
+        "more detail, or edit the draft (`--edit` for plans)."
+    )
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"the {kind} was not approved; nothing was frozen", "answered no")
+        self.kind = kind
+
+
+class NothingToDecompose(SteveError):
+    code = "STEVE-LLM-033"
+    exit_code = EXIT_NOT_FOUND
+    action = "Freeze a design first (`steve design --intake TEXT` or `steve design FILE`)."
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__("the run has no design to decompose", f"run {run_id}")
+        self.run_id = run_id
+
+
+class EditorFailed(SteveError):
+    code = "STEVE-LLM-034"
+    exit_code = EXIT_INVALID
+    action = "Check $VISUAL/$EDITOR (it must wait for the file to close), or run without --edit."
+
+    def __init__(self, editor: str, detail: str) -> None:
+        super().__init__("the editor failed; nothing was frozen", f"{editor}: {detail}")
+
+
+class GenerateNeedsModel(SteveError):
+    code = "STEVE-LLM-035"
+    exit_code = EXIT_USAGE
+    action = "Choose a model with --llm (or STEVE_LLM); `--llm replay` answers from the record."
+
+    def __init__(self, run_id: str, nodes: Sequence[str]) -> None:
+        super().__init__(
+            "generate nodes need a model", f"run {run_id}: nodes {', '.join(nodes[:10])}"
+        )
+        self.nodes = list(nodes)

@@ -8,30 +8,14 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 ctx="$(mktemp -d)"
 tag="steve-example-busybox:tour-$$"   # this run's tag, removed on exit with its image
-untag() {
-    python3 -c 'import sys, docker.errors
-from steve.exec import connect
-engine = connect()
-try:
-    engine.api.remove_image(sys.argv[1], force=True)
-except docker.errors.NotFound:
-    pass
-finally:
-    engine.close()' "$tag" || echo "could not remove the image tag $tag" >&2
-}
-trap 'rm -rf "$ctx"; untag' EXIT
+# shellcheck source=examples/project/image.sh
+source "$here/image.sh"   # example_image_build, example_image_remove
+trap 'rm -rf "$ctx"; example_image_remove "$tag"' EXIT
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 run() { say "$*"; "$@"; }
 
-if [ ! -x /bin/busybox ]; then   # Debian's static busybox: the image's only file
-    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-    say "${SUDO:+$SUDO }apt-get install busybox-static   (installing a system package: /bin/busybox is missing and the offline FROM scratch image is built from it)"
-    $SUDO apt-get install -y -q busybox-static >/dev/null 2>&1 \
-        || { $SUDO apt-get update -q >/dev/null && $SUDO apt-get install -y -q busybox-static >/dev/null; }
-fi
-cp /bin/busybox "$here/image/Dockerfile" "$ctx/"
 say "steve image build --tag $tag   (FROM scratch + static busybox, offline; removed at the end)"
-image=$(steve image build "$ctx" --tag "$tag")
+image=$(example_image_build "$ctx" "$tag")
 echo "$image"
 src=$(steve write-tree "$here/src")
 sed -e "s|@IMAGE@|$image|g" -e "s|@SRC@|$src|g" "$here/plan.yaml.in" > "$ctx/plan.yaml"

@@ -34,6 +34,8 @@ import click
 
 from steve.cli.app import Context, cli, frozen_time, identity, is_terminal, pass_state
 from steve.cli.gate import gate_options
+from steve.cli.llmopts import llm_options
+from steve.cli.stages import build_target
 
 if TYPE_CHECKING:
     from steve.exec import DockerRunner
@@ -259,6 +261,7 @@ def _print_json(value: dict[str, Any]) -> None:
 @click.option(
     "-v", "--verbose", is_flag=True, help="Show the steps' output on stderr as it arrives."
 )
+@llm_options
 @_JSON
 @_QUIET
 @pass_state
@@ -269,16 +272,23 @@ def build_cmd(
     jobs: int,
     no_cache: bool,
     verbose: bool,
+    llm_name: str | None,
+    llm_model: str | None,
     as_json: bool,
     quiet: bool,
 ) -> None:
-    """Run the plan's build nodes in containers; one receipt per node."""
+    """Run the plan's build nodes in containers; one receipt per node.
+
+    Generate nodes ask the model chosen with --llm for a diff (applied in Python to
+    the node's input, then built in the container).
+    """
     from steve.errors import BuildFailed
     from steve.exec import DockerRunner
     from steve.porcelain.build import build
 
     repo = state.repo()
     plan = repo.rev_parse(plan_rev) if plan_rev else None
+    target = build_target(state, llm_name, llm_model)
     runner, clock, tz = _runner_and_clock()
     assert isinstance(runner, DockerRunner)
     with (
@@ -300,6 +310,7 @@ def build_cmd(
             on_log=live,
             events=state.event_log(),
             **gate_options(repo),
+            model=target,
         )
     if as_json:
         _print_json(

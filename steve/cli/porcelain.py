@@ -30,6 +30,7 @@ from steve.cli.app import (
     is_terminal,
     pass_state,
 )
+from steve.cli.llmopts import llm_options
 from steve.errors import EXIT_FALSE, InvalidInput
 
 if TYPE_CHECKING:
@@ -396,13 +397,64 @@ _RUN_OPT = click.option(
 )
 
 
+_YES = click.option(
+    "--yes", "yes", is_flag=True, help="Approve without review (recorded as approved by --yes)."
+)
+_ROUNDS = click.option(
+    "--rounds",
+    type=click.IntRange(0, 10),
+    default=2,
+    show_default=True,
+    help="Repair rounds for invalid model output.",
+)
+
+
+def _one_source(file: str | None, flag: str, used: bool) -> None:
+    if (file is None) == (not used):
+        raise click.UsageError(f"give FILE or {flag}, not both" if used else f"give FILE or {flag}")
+
+
 @cli.command()
-@click.argument("file")
+@click.argument("file", required=False)
+@click.option(
+    "--intake", "intake", default=None, metavar="TEXT", help="Ask the model for a design of TEXT."
+)
+@click.option(
+    "--project", default=None, metavar="NAME", help="project_id of an intake (default: run name)."
+)
+@_YES
+@_ROUNDS
+@llm_options
 @_RUN_OPT
 @_QUIET
 @pass_state
-def design(state: Context, file: str, run: str | None, quiet: bool) -> None:
-    """Freeze FILE as the run's design manifest (moves the run to DESIGN)."""
+def design(
+    state: Context,
+    file: str | None,
+    intake: str | None,
+    project: str | None,
+    yes: bool,
+    rounds: int,
+    llm_name: str | None,
+    llm_model: str | None,
+    run: str | None,
+    quiet: bool,
+) -> None:
+    """Freeze FILE as the run's design manifest (moves the run to DESIGN).
+
+    With --intake TEXT the model drafts it (- reads TEXT from stdin); the draft is
+    shown and frozen only when approved on the terminal or with --yes.
+    """
+    _one_source(file, "--intake TEXT", intake is not None)
+    if intake is not None:
+        from steve.cli.stages import design_intake
+
+        design_intake(
+            state, intake, run=run, project=project, yes=yes, rounds=rounds,
+            llm_name=llm_name, llm_model=llm_model, quiet=quiet,
+        )  # fmt: skip
+        return
+    assert file is not None
     _record(state, "design", file, run, quiet)
 
 
@@ -417,13 +469,66 @@ def research(state: Context, file: str, run: str | None, quiet: bool) -> None:
 
 
 @cli.command()
-@click.argument("file")
+@click.argument("file", required=False)
+@click.option("--decompose", is_flag=True, help="Ask the model for a plan of the run's design.")
+@click.option(
+    "--image",
+    "images",
+    multiple=True,
+    metavar="NAME=ID",
+    help="An image the plan may use, pinned by id (repeatable).",
+)
+@click.option(
+    "--input",
+    "inputs",
+    multiple=True,
+    metavar="NAME=REV",
+    help="An object the plan may pin as an input (repeatable).",
+)
+@click.option("--hint", default=None, metavar="TEXT", help="More guidance for the model.")
+@click.option("--edit", is_flag=True, help="Edit the draft in $VISUAL/$EDITOR before approval.")
+@_YES
+@_ROUNDS
+@llm_options
 @_RUN_OPT
 @_QUIET
 @pass_state
-def plan(state: Context, file: str, run: str | None, quiet: bool) -> None:
+def plan(
+    state: Context,
+    file: str | None,
+    decompose: bool,
+    images: tuple[str, ...],
+    inputs: tuple[str, ...],
+    hint: str | None,
+    edit: bool,
+    yes: bool,
+    rounds: int,
+    llm_name: str | None,
+    llm_model: str | None,
+    run: str | None,
+    quiet: bool,
+) -> None:
     """Freeze FILE as the run's plan (moves the run to PLAN; in BUILD or TEST it amends
-    the run's plan and the run stays)."""
+    the run's plan and the run stays).
+
+    With --decompose the model drafts it from the run's design, using only the images
+    and inputs offered; it is frozen when approved on the terminal or with --yes.
+    """
+    _one_source(file, "--decompose", decompose)
+    if decompose:
+        import os
+
+        from steve.cli.stages import plan_decompose
+
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+        plan_decompose(
+            state, run=run, images=images, inputs=inputs, hint=hint, edit=edit, editor=editor,
+            yes=yes, rounds=rounds, llm_name=llm_name, llm_model=llm_model, quiet=quiet,
+        )  # fmt: skip
+        return
+    if edit or images or inputs or hint:
+        raise click.UsageError("--edit, --image, --input and --hint go with --decompose")
+    assert file is not None
     _record(state, "plan", file, run, quiet)
 
 

@@ -16,6 +16,11 @@ Two steps with the same key run the same command on the same bytes under
 the same policy, so a successful receipt for the key can stand in for
 running it again (F-BUILD-007).  Only successful receipts are cached.
 
+A ``generate`` node's receipt is cached under its *generate key* (the
+model request and the base step, :func:`steve.porcelain.generate.generate_key`),
+which its ``generated.key`` records, so the same request on the same input
+asks the model once.
+
 The map lives in the encrypted database as derived data (space
 ``action-cache``): it can be dropped at any time and never keeps objects
 alive.  :func:`lookup` checks an entry before trusting it, like fsck: the
@@ -101,7 +106,8 @@ def _validate(repo: Repo, key: ObjectId, value: bytes) -> CachedAction | StaleEn
     body = find_receipt(repo, receipt)
     if body is None:
         return StaleEntry(key.raw, receipt, "the receipt is missing or not a build receipt")
-    if body.action_key != key.hex:
+    generated = body.generated is not None and body.generated.key == key.hex
+    if body.action_key != key.hex and not generated:
         return StaleEntry(key.raw, receipt, "the receipt records a different action key")
     if body.exit_status != 0 or body.failure is not None:
         return StaleEntry(key.raw, receipt, "the receipt records a failed step")

@@ -32,7 +32,8 @@ from steve.objects.oid import ObjectId
 from steve.objects.schemas.plan import PlanManifest
 from steve.porcelain.actioncache import StaleEntry
 from steve.porcelain.hostaction import GateSettings, Prompt
-from steve.porcelain.records import load_plan
+from steve.porcelain.modelio import ModelTarget, dump_yaml
+from steve.porcelain.records import load_plan, read_manifest_body
 from steve.porcelain.runs import (
     Run,
     Stage,
@@ -59,6 +60,7 @@ from steve.repo import Repo
 __all__ = [
     "BuildReport",
     "build",
+    "design_text",
     "enter_stage",
     "plan_of",
     "split_nodes",
@@ -95,6 +97,29 @@ def split_nodes(plan: PlanManifest) -> tuple[list[str], list[str]]:
         tested[nid] = kind[nid] == "test" or any(tested[u] for u in ups[nid])
     order = topological(plan)
     return [n for n in order if not tested[n]], [n for n in order if tested[n]]
+
+
+# Design fields a model does not need (ids and times: they would make requests differ).
+DESIGN_BOOKKEEPING = (
+    "provenance",
+    "intake_session_id",
+    "approved_by",
+    "amends",
+    "created_at",
+    "approval_timestamp",
+    "human_approved",
+)
+
+
+def design_text(repo: Repo, run_id: str) -> str | None:
+    """The run's design as YAML (without provenance ids), for generate requests."""
+    design = run_manifests(repo, run_id).get(ObjectType.DESIGN)
+    if design is None:
+        return None
+    body = dict(read_manifest_body(repo, design, ObjectType.DESIGN).body)
+    for key in DESIGN_BOOKKEEPING:
+        body.pop(key, None)
+    return dump_yaml(body)
 
 
 def plan_of(repo: Repo, run: Run) -> ObjectId:
@@ -167,8 +192,11 @@ def build(
     events: EventLog | None = None,
     gate: GateSettings | None = None,
     prompt: Prompt | None = None,
+    model: ModelTarget | None = None,
 ) -> BuildReport:
-    """Build the run's plan (see the module docstring)."""
+    """Build the run's plan (see the module docstring).  ``model``: who the plan's
+    generate nodes ask (:mod:`steve.porcelain.generate`); a plan with generate nodes
+    that must run needs one (GenerateNeedsModel)."""
     target = find_run(repo, run)
     plan_id = plan if plan is not None else plan_of(repo, target)
     manifest = load_plan(repo, plan_id)
@@ -188,6 +216,8 @@ def build(
         gate=gate,
         prompt=prompt,
         actor=actor,
+        model=model,
+        design=design_text(repo, target.id) if model is not None else None,
     )
     executor.preflight(todo, target.stage.value, {})  # refused before anything moves
     change = enter_stage(

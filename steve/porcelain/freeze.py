@@ -36,7 +36,7 @@ from steve.objects.model import (
 )
 from steve.objects.oid import ObjectId
 from steve.objects.schemas import ManifestBody, schema_for
-from steve.objects.schemas.common import Problem, validate_body
+from steve.objects.schemas.common import PROVENANCE_ID_FIELDS, Problem, validate_body
 from steve.objects.values import check_depth, load_json
 from steve.porcelain.show import FrozenManifest, read_manifest
 from steve.refs.names import check_ref_name
@@ -49,6 +49,14 @@ EXPECTED_TYPES: dict[tuple[ObjectType, str], ObjectType] = {
     (ObjectType.BUILD_RECEIPT, "plan"): ObjectType.PLAN,
     (ObjectType.TEST_CERTIFICATE, "builds"): ObjectType.BUILD_RECEIPT,
     (ObjectType.DEPLOY_RECEIPT, "certificate"): ObjectType.TEST_CERTIFICATE,
+    **{
+        (kind, spec): ObjectType.BLOB
+        for kind in (ObjectType.DESIGN, ObjectType.PLAN, ObjectType.BUILD_RECEIPT)
+        for spec in PROVENANCE_ID_FIELDS
+    },
+    (ObjectType.BUILD_RECEIPT, "generated.base"): ObjectType.TREE,
+    (ObjectType.BUILD_RECEIPT, "generated.diff"): ObjectType.BLOB,
+    (ObjectType.BUILD_RECEIPT, "generated.result"): ObjectType.TREE,
 }
 
 

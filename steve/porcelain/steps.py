@@ -43,40 +43,50 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, cast, runtime_checkable
 
 from steve.errors import (
+    BudgetExceeded,
     BuildNotReady,
     ContainerFailed,
     EngineUnavailable,
+    GenerateNeedsModel,
     ImageNotFound,
     ImageNotPinned,
     InvalidInput,
+    LlmError,
     PlanNotBuilt,
+    ReplayMiss,
     SteveError,
 )
 from steve.events import EventLog, LogSpooler
 from steve.exec import FailureClass, Runner, StepResult, StepSpec, policy_for
+from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
 from steve.objects.schemas.plan import Grant, Node, PlanManifest
-from steve.objects.schemas.receipts import LogRef
+from steve.objects.schemas.receipts import GeneratedPatch, LogRef
 from steve.porcelain import actioncache
 from steve.porcelain.actioncache import CachedAction, StaleEntry
+from steve.porcelain.generate import apply_answer, generate_key, is_generating, patch_request
 from steve.porcelain.grants import review_containers
 from steve.porcelain.hostaction import GateSettings, Prompt, gate_settings
+from steve.porcelain.modelio import ModelTarget, provenance
 from steve.porcelain.records import (
     JUnitEvidence,
     environment_receipt,
+    find_receipt,
     freeze_record,
     judge,
     junit_evidence,
+    read_certificate,
     read_receipt,
     receipt_ref,
     step_receipt,
 )
-from steve.porcelain.trust import check_plan_images
+from steve.porcelain.runs import run_manifests
 from steve.porcelain.secrets import ResolvedSecret, redactor_for, resolve, secret_info
+from steve.porcelain.trust import check_plan_images
 from steve.redact import Redactor
 from steve.repo import Repo
 
@@ -205,6 +215,8 @@ class Executor:
     prompt: Prompt | None = None  # the caller's yes/no on a terminal, for host-reaching grants
     actor: str = "steve"
     stale: list[StaleEntry] = field(default_factory=list)
+    model: ModelTarget | None = None  # who generate nodes ask (steve.porcelain.generate)
+    design: str | None = None  # the run's design, as text, for generate requests
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _hits: dict[ObjectId, CachedAction] = field(default_factory=dict)
 
@@ -212,6 +224,8 @@ class Executor:
         if not 1 <= self.jobs <= MAX_JOBS:
             raise InvalidInput("invalid number of jobs", f"{self.jobs} (1..{MAX_JOBS})")
         self.repo = self.repo.serialized()
+        if self.model is not None:  # its exchanges are recorded through the shared view
+            self.model = self.model.bound(self.repo)
         self.nodes: dict[str, Node] = {n.id: n for n in self.plan.nodes}
         self.ups = upstream_of(self.plan)
         self.order = topological(self.plan)
@@ -278,6 +292,13 @@ class Executor:
             if any(u not in results for u in self.ups[nid]):
                 out.append(nid)  # an upstream node will run: so will this one
                 continue
+            if is_generating(node):
+                hit = self.generated_hit(node, results)
+                if hit is None or self._tested_and_failed(hit):
+                    out.append(nid)
+                else:
+                    results[nid] = hit
+                continue
             key = actioncache.action_key(self.spec_for(node, results))
             found = actioncache.lookup(self.repo, key)
             if isinstance(found, CachedAction):
@@ -305,6 +326,9 @@ class Executor:
                 ):
                     problems.append(f"node {nid}: input {inp.name} ({inp.pinned[:12]}) is missing")
         running = self.to_run(node_ids, known)
+        asking = [n for n in self.to_run(node_ids, known) if is_generating(self.nodes[n])]
+        if asking and self.model is None:
+            raise GenerateNeedsModel(self.run_id, asking)
         if isinstance(self.runner, ImageCheck):
             for image in dict.fromkeys(self.nodes[nid].image for nid in running):
                 why = self.runner.image_problem(image)
@@ -373,7 +397,11 @@ class Executor:
     # --- one node ----------------------------------------------------------------------
 
     def cached(self, node: Node, known: Mapping[str, NodeOutcome]) -> NodeOutcome | None:
-        """The node's outcome from the action cache, or None (a stale entry is recorded)."""
+        """The node's outcome from the action cache, or None (a stale entry is recorded).
+        A generate node's is its last successful receipt in the run for the same input
+        (:meth:`generated_hit`): finding it needs no model."""
+        if is_generating(node):
+            return self.generated_hit(node, known)
         spec = self.spec_for(node, known)
         key = actioncache.action_key(spec)
         found = self._hits.pop(key, None) or actioncache.lookup(self.repo, key)
@@ -409,6 +437,8 @@ class Executor:
         )
 
     def run_node(self, node: Node, known: Mapping[str, NodeOutcome], *, why: str) -> NodeOutcome:
+        if is_generating(node):
+            return self._generate(node, known, why=why)
         spec = self.spec_for(node, known)
         key = actioncache.action_key(spec)
         if not self.no_cache:
@@ -417,12 +447,29 @@ class Executor:
                 self.move_ref(node.id, cast(ObjectId, hit.receipt), why)
                 self._progress(node, NodeStatus.CACHED, hit)
                 return hit
+        return self._execute_step(node, spec, key, known, why=why)
+
+    def _execute_step(
+        self,
+        node: Node,
+        spec: StepSpec,
+        key: ObjectId,
+        known: Mapping[str, NodeOutcome],
+        *,
+        why: str,
+        extra: Mapping[str, object] | None = None,
+        cache_key: ObjectId | None = None,
+        started: bool = False,
+    ) -> NodeOutcome:
+        """Run ``spec`` in a container and freeze its receipt (``extra``: more receipt
+        fields; ``cache_key``: the action-cache key, default ``key``)."""
         if self.runner is None:
             raise PlanNotBuilt(self.run_id, node.id)
         if node.secrets:  # the values now (external commands run here), same read as versions
             spec = self.spec_for(node, known, resolve(self.repo, node.secrets))
             key = actioncache.action_key(spec)
-        self._progress(node, NodeStatus.STARTED)
+        if not started:
+            self._progress(node, NodeStatus.STARTED)
         spoolers: dict[str, LogSpooler] = {}
         sink = self.on_log
         events = self.events
@@ -440,7 +487,9 @@ class Executor:
         try:
             result = self.runner.run(self.repo, spec, on_log)
         except (EngineUnavailable, ContainerFailed, ImageNotFound, ImageNotPinned) as exc:
-            return self._environment_failed(node, spec, key, known, exc, why)
+            missing = isinstance(exc, (ImageNotFound, ImageNotPinned))
+            cls = FailureClass.IMAGE_MISSING if missing else FailureClass.ENGINE_FAILED
+            return self._not_run(node, spec, key, known, cls, _error_line(exc), why, extra)
         finally:
             for spooler in spoolers.values():
                 spooler.close()
@@ -461,9 +510,10 @@ class Executor:
             self._receipt_parents(node, known),
             grants,
             why,
+            extra,
         )
         if failure is None:
-            actioncache.record(self.repo, key, receipt)
+            actioncache.record(self.repo, cache_key or key, receipt)
         outcome = NodeOutcome(
             node.id,
             node.kind,
@@ -498,20 +548,20 @@ class Executor:
         ups = (known[u].receipt for u in self.ups[node.id])
         return [self.plan_id, *(r for r in ups if r is not None)]
 
-    def _environment_failed(
+    def _not_run(
         self,
         node: Node,
         spec: StepSpec,
         key: ObjectId,
         known: Mapping[str, NodeOutcome],
-        exc: SteveError,
+        failure: FailureClass,
+        detail: str,
         why: str,
+        extra: Mapping[str, object] | None = None,
     ) -> NodeOutcome:
-        """A step the environment could not run: its receipt records why (the build
-        does not stop without a record)."""
-        missing = isinstance(exc, (ImageNotFound, ImageNotPinned))
-        failure = FailureClass.IMAGE_MISSING if missing else FailureClass.ENGINE_FAILED
-        detail = f"{exc.code}: {exc.message}" + (f" ({exc.detail})" if exc.detail else "")
+        """A step that did not run (the environment could not start it, or a generate
+        node's patch was rejected): its receipt records why (the build does not stop
+        without a record)."""
         _, grants = policy_for(self.plan, node)
         body = environment_receipt(
             plan=self.plan_id.hex,
@@ -526,6 +576,8 @@ class Executor:
             nondeterminism=node.nondeterminism,
             at_ns=time.time_ns(),
         )
+        if extra:
+            body = body.model_copy(update=dict(extra))
         receipt = freeze_record(
             self.repo,
             body,
@@ -533,7 +585,7 @@ class Executor:
             now=body.finished_at,
             tz=self.tz,
             ref=receipt_ref(self.run_id, node.id),
-            message=f"steve {why}: environment failure (run {self.run_id})",
+            message=f"steve {why}: {failure.value} (run {self.run_id})",
         )
         outcome = NodeOutcome(
             node.id,
@@ -560,8 +612,10 @@ class Executor:
         parents: Sequence[ObjectId],
         grants: Sequence[Grant],
         why: str,
+        extra: Mapping[str, object] | None = None,
     ) -> ObjectId:
-        """Freeze the receipt and move the node's receipt ref to it, in one transaction."""
+        """Freeze the receipt and move the node's receipt ref to it, in one transaction
+        (``extra``: more fields of the receipt, e.g. a generate node's provenance)."""
         body = step_receipt(
             plan=self.plan_id.hex,
             node=node.id,
@@ -575,6 +629,8 @@ class Executor:
             nondeterminism=node.nondeterminism,
             truncated=result.truncated,
         )
+        if extra:
+            body = body.model_copy(update=dict(extra))
         return freeze_record(
             self.repo,
             body,
@@ -583,6 +639,124 @@ class Executor:
             tz=self.tz,
             ref=receipt_ref(self.run_id, node.id),
             message=f"steve {why} (run {self.run_id})",
+        )
+
+    # --- generate nodes (steve.porcelain.generate) ------------------------------------
+
+    def generated_hit(self, node: Node, known: Mapping[str, NodeOutcome]) -> NodeOutcome | None:
+        """The node's last receipt in this run, as a cached outcome, if it succeeded on
+        the same input tree and its step's action key and outputs still check out."""
+        current = self.repo.refs.resolve(receipt_ref(self.run_id, node.id))
+        if current is None or current.target is None:
+            return None
+        body = find_receipt(self.repo, current.target)
+        if body is None or body.failure is not None or body.generated is None:
+            return None
+        gen = body.generated
+        spec0 = self.spec_for(node, known)
+        if gen.result is None or spec0.inputs.get(gen.input, None) != ObjectId.from_hex(gen.base):
+            return None
+        spec = replace(spec0, inputs={**spec0.inputs, gen.input: ObjectId.from_hex(gen.result)})
+        key = actioncache.action_key(spec)
+        if key.hex != body.action_key:
+            return None
+        outputs = {k: ObjectId.from_hex(v) for k, v in body.outputs.items()}
+        if not all(self.repo.has_object(o) for o in outputs.values()):
+            return None
+        return self._cached_outcome(node, key, CachedAction(key, current.target, outputs))
+
+    def _tested_and_failed(self, hit: NodeOutcome) -> bool:
+        """Whether the run's last test certificate failed on a build with this receipt
+        (then the generate node asks again, with the failures as feedback)."""
+        cert = run_manifests(self.repo, self.run_id).get(ObjectType.TEST_CERTIFICATE)
+        if cert is None or hit.receipt is None:
+            return False
+        body = read_certificate(self.repo, cert)
+        return body.verdict == "fail" and hit.receipt.hex in body.builds
+
+    def _feedback(self, node: Node) -> list[str]:
+        """What the node's previous attempt in the run taught: its rejected or failed
+        patch and why, and the failures of the run's last failing test certificate."""
+        out: list[str] = []
+        current = self.repo.refs.resolve(receipt_ref(self.run_id, node.id))
+        body = None
+        if current is not None and current.target is not None:
+            body = find_receipt(self.repo, current.target)
+        if body is not None and body.failure is not None:
+            line = f"{body.failure}: {body.failure_detail or ''}"
+            if body.generated is not None and body.generated.diff is not None:
+                diff = self.repo.read_blob(ObjectId.from_hex(body.generated.diff))
+                line += "\nThe diff was:\n" + diff.decode("utf-8", "replace")
+            out.append(line)
+        cert = run_manifests(self.repo, self.run_id).get(ObjectType.TEST_CERTIFICATE)
+        if cert is not None:
+            verdict = read_certificate(self.repo, cert)
+            if verdict.verdict == "fail":
+                out += [f"test {f.node}: {f.classification}: {f.message}" for f in verdict.failures]
+        return out
+
+    def _generate(self, node: Node, known: Mapping[str, NodeOutcome], *, why: str) -> NodeOutcome:
+        """Build a generate node: ask for a diff, apply it in Python, run the step on the
+        patched tree (see :mod:`steve.porcelain.generate`)."""
+        spec0 = self.spec_for(node, known)
+        step0 = actioncache.action_key(spec0)
+        if not self.no_cache:
+            hit = self.generated_hit(node, known)
+            if hit is not None and not self._tested_and_failed(hit):
+                self._progress(node, NodeStatus.CACHED, hit)
+                return hit
+        if self.model is None:
+            raise GenerateNeedsModel(self.run_id, [node.id])
+        name = node.inputs[0].name
+        base = spec0.inputs[name]
+        request = patch_request(
+            self.repo, self.model, node, name, base, design=self.design,
+            feedback=self._feedback(node),
+        )  # fmt: skip
+        gkey = generate_key(self.model, step0, request)
+        if not self.no_cache:
+            found = actioncache.lookup(self.repo, gkey)
+            if isinstance(found, CachedAction):
+                hit = self._cached_outcome(node, found.key, found)
+                self.move_ref(node.id, found.receipt, why)
+                self._progress(node, NodeStatus.CACHED, hit)
+                return hit
+        self._progress(node, NodeStatus.STARTED)
+        try:
+            exchange = self.model.session.complete(
+                request,
+                run_id=self.run_id,
+                stage="BUILD",
+                node=node.id,
+                node_budget=node.budgets.tokens or None,
+            )
+        except (LlmError, ReplayMiss, BudgetExceeded) as exc:
+            failure = (
+                FailureClass.TOKEN_BUDGET_EXCEEDED
+                if isinstance(exc, BudgetExceeded)
+                else FailureClass.PROVIDER_UNAVAILABLE
+            )
+            return self._not_run(node, spec0, step0, known, failure, _error_line(exc), why)
+        answer = apply_answer(self.repo, exchange, base)
+        patched = answer.patched
+        extra = {
+            "provenance": provenance(self.model, [exchange]),
+            "generated": GeneratedPatch(
+                key=gkey.hex,
+                input=name,
+                base=base.hex,
+                diff=answer.diff.hex,
+                result=None if patched is None else patched.tree.hex,
+                changed=[] if patched is None else patched.changed,
+            ),
+        }
+        if patched is None:
+            failure = FailureClass.PATCH_REJECTED
+            return self._not_run(node, spec0, step0, known, failure, answer.detail, why, extra)
+        spec = replace(spec0, inputs={**spec0.inputs, name: patched.tree})
+        key = actioncache.action_key(spec)
+        return self._execute_step(
+            node, spec, key, known, why=why, extra=extra, cache_key=gkey, started=True
         )
 
     # --- many nodes --------------------------------------------------------------------
@@ -650,3 +824,7 @@ class Executor:
 
 def now_s() -> int:
     return int(time.time())
+
+
+def _error_line(exc: SteveError) -> str:
+    return f"{exc.code}: {exc.message}" + (f" ({exc.detail})" if exc.detail else "")

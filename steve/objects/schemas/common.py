@@ -82,6 +82,16 @@ NodeId = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")]
 Problem = tuple[str, str]
 
 
+def _is_none(value: object) -> bool:
+    return value is None
+
+
+def Absent(description: str) -> Any:  # noqa: N802 (a Field factory, used like Field)
+    """A field that is None by default and then *absent* from the stored body, so a body
+    written before the field existed keeps its bytes and its id."""
+    return Field(default=None, description=description, exclude_if=_is_none)
+
+
 def _has_surrogate(value: Any) -> bool:
     if isinstance(value, str):
         try:
@@ -132,6 +142,25 @@ class ManifestBody(Strict):
         for spec in self.ID_FIELDS:
             for path, hex_id in _walk(self, spec.split("."), ""):
                 yield spec, path, hex_id
+
+
+class ModelExchange(Strict):
+    """One request to a language model and its answer, each a blob of canonical CBOR
+    (redacted before it was stored; see docs/llm.md)."""
+
+    request: Oid = Field(description="blob id of the request")
+    response: Oid = Field(description="blob id of the response")
+
+
+class ModelProvenance(Strict):
+    """The model exchanges a record came from, in order (repair rounds included)."""
+
+    provider: Name
+    model: Name
+    exchanges: list[ModelExchange] = Field(min_length=1)
+
+
+PROVENANCE_ID_FIELDS = ("provenance.exchanges.request", "provenance.exchanges.response")
 
 
 def _walk(value: Any, parts: list[str], path: str) -> Iterator[tuple[str, str]]:

@@ -13,7 +13,10 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Field
 
 from steve.objects.schemas.common import (
+    PROVENANCE_ID_FIELDS,
+    Absent,
     ManifestBody,
+    ModelProvenance,
     Name,
     Oid,
     Problem,
@@ -80,7 +83,10 @@ class ResearchQuestion(Strict):
 class DesignManifest(ManifestBody):
     KIND: ClassVar[str] = "design"
     SCHEMA_VERSION: ClassVar[int] = 1
-    ID_FIELDS: ClassVar[tuple[str, ...]] = ("research_questions.answered_by",)
+    ID_FIELDS: ClassVar[tuple[str, ...]] = (
+        "research_questions.answered_by",
+        *PROVENANCE_ID_FIELDS,
+    )
 
     project_id: Name
     name: Name
@@ -97,6 +103,13 @@ class DesignManifest(ManifestBody):
     intake_session_id: Name | None = None
     human_approved: bool
     approval_timestamp: Timestamp | None = None
+    approved_by: Literal["terminal", "yes-flag"] | None = Absent(
+        "how the approval was given: an answer on a terminal, or --yes (absent: a "
+        "hand-written draft, approved by whoever froze it)"
+    )
+    provenance: ModelProvenance | None = Absent(
+        "the model exchanges the design came from (absent: written by hand)"
+    )
 
     def problems(self) -> list[Problem]:
         out: list[Problem] = []
@@ -118,6 +131,8 @@ class DesignManifest(ManifestBody):
                 out.append((path, f"axiom_hard: {ref!r} is a soft constraint (hard=false)"))
         if self.human_approved is True and self.approval_timestamp is None:
             out.append(("approval_timestamp", "required: human_approved=true needs a timestamp"))
+        if self.approved_by is not None and self.human_approved is not True:
+            out.append(("approved_by", "forbidden: set only when human_approved=true"))
         if self.human_approved is False and self.approval_timestamp is not None:
             out.append(("approval_timestamp", "forbidden: set only when human_approved=true"))
         return out

@@ -22,6 +22,12 @@ Who produces which class:
   and ``ContainerError.ImageMissing`` / ``ContainerError.EngineFailed`` for a
   step the environment could not start.
 
+A ``generate`` node whose model answer holds no diff, or a diff that does not
+apply to its input tree, is ``LLMError.PatchRejected`` (the detail carries the
+``STEVE-PATCH-*`` error, which the node's next attempt gets as feedback); a
+model call refused by a budget or a provider is ``LLMError.TokenBudgetExceeded``
+or ``LLMError.ProviderUnavailable``.
+
 The other classes are part of the taxonomy (later stages produce them) and
 stay valid in records written by older versions of STEVE (which recorded
 ``BuildError.CompileError`` for any failing build step and
@@ -73,6 +79,7 @@ class FailureClass(StrEnum):
     TOKEN_BUDGET_EXCEEDED = "LLMError.TokenBudgetExceeded"
     RESPONSE_INVALID = "LLMError.ResponseInvalid"
     RATE_LIMITED = "LLMError.RateLimited"
+    PATCH_REJECTED = "LLMError.PatchRejected"
     INTERNAL = "InternalError"
 
     @property

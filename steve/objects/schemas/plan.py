@@ -24,9 +24,12 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import AfterValidator, Field, SerializerFunctionWrapHandler, model_serializer
 
 from steve.objects.schemas.common import (
+    PROVENANCE_ID_FIELDS,
+    Absent,
     Count,
     ImageDigest,
     ManifestBody,
+    ModelProvenance,
     Name,
     NodeId,
     Oid,
@@ -183,6 +186,10 @@ class Node(Strict):
         if not self.secrets:
             data.pop("secrets", None)
         return data
+    description: Text | None = Absent(
+        "what the node is for; on a generate node, the model's task (the model then "
+        "patches the node's one input, see docs/llm.md)"
+    )
 
     def container_policy(self, granted: tuple[Capability, ...] = ()) -> ContainerPolicy:
         """The container policy this node runs under (``granted``: the plan's grants for
@@ -224,6 +231,19 @@ class Node(Strict):
             entry = (CAPABILITY_FIELDS[cap], cap)
             if entry not in out:
                 out.append(entry)
+        return out
+
+    def generate_problems(self) -> list[Problem]:
+        """A generate node with a description (the model's task) patches one input tree
+        and has one output (see docs/llm.md).  One without a description (plans frozen
+        before issue 14) runs its command like a ``run`` node."""
+        out: list[Problem] = []
+        if not (self.description or "").strip():
+            out.append(("description", "required: a generate node says what to change"))
+        if len(self.inputs) != 1:
+            out.append(("inputs", "generate: a generate node has exactly one input to patch"))
+        if len(self.outputs) != 1:
+            out.append(("outputs", "generate: a generate node declares exactly one output"))
         return out
 
     def path_problems(self) -> list[Problem]:
@@ -288,7 +308,7 @@ class NodeLimits:
 class PlanManifest(ManifestBody):
     KIND: ClassVar[str] = "plan"
     SCHEMA_VERSION: ClassVar[int] = 1
-    ID_FIELDS: ClassVar[tuple[str, ...]] = ("nodes.inputs.pinned",)
+    ID_FIELDS: ClassVar[tuple[str, ...]] = ("nodes.inputs.pinned", *PROVENANCE_ID_FIELDS)
 
     title: Name
     nodes: list[Node] = Field(min_length=1)
@@ -299,10 +319,16 @@ class PlanManifest(ManifestBody):
         default_factory=dict, description="environment pins, e.g. python: 3.12.4"
     )
     notes: Text | None = None
+    provenance: ModelProvenance | None = Absent(
+        "the model exchanges the plan came from (absent: written by hand)"
+    )
 
     def problems(self) -> list[Problem]:
         out: list[Problem] = []
         ids = [n.id for n in self.nodes]
+        for i, n in enumerate(self.nodes):
+            if n.kind == "generate" and n.description is not None:
+                out.extend((f"nodes[{i}].{p}", r) for p, r in n.generate_problems())
         seen: set[str] = set()
         for i, nid in enumerate(ids):
             if nid in seen:

@@ -25,9 +25,12 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from steve.objects.schemas.common import (
+    PROVENANCE_ID_FIELDS,
+    Absent,
     Count,
     ImageDigest,
     ManifestBody,
+    ModelProvenance,
     Name,
     NodeId,
     Oid,
@@ -101,6 +104,19 @@ class LogRef(Strict):
     truncated: bool = Field(default=False, description="the output limit cut the log short")
 
 
+class GeneratedPatch(Strict):
+    """What a ``generate`` node's model answer did to its input tree (the exchanges are
+    the receipt's ``provenance``): the diff as a blob, applied in Python to ``base``,
+    giving ``result``, the tree the node's step then ran on."""
+
+    key: Oid = Field(description="the generate key: BLAKE3 of the request and the base step")
+    input: Name = Field(description="the input the patch applies to")
+    base: Oid = Field(description="tree id of the input before the patch")
+    diff: Oid | None = Field(default=None, description="blob id of the diff (None: no diff)")
+    result: Oid | None = Field(default=None, description="tree id after it (None: rejected)")
+    changed: list[Text] = Field(default_factory=list, description="paths the patch changed")
+
+
 class _ReceiptFields(ManifestBody):
     """The fields every build receipt version has (all but ``logs``)."""
 
@@ -167,6 +183,10 @@ class BuildReceipt(_ReceiptFields):
         "inputs",
         "outputs",
         "logs.blob",
+        *PROVENANCE_ID_FIELDS,
+        "generated.base",
+        "generated.diff",
+        "generated.result",
     )
 
     logs: list[LogRef] = Field(
@@ -184,6 +204,12 @@ class BuildReceipt(_ReceiptFields):
         if not self.secrets:
             data.pop("secrets", None)
         return data
+    provenance: ModelProvenance | None = Absent(
+        "the model exchanges of a generate node (absent for other nodes)"
+    )
+    generated: GeneratedPatch | None = Absent(
+        "a generate node's patch: diff, base tree and result (absent for other nodes)"
+    )
 
     def log(self, stream: LogStream) -> LogRef | None:
         """The log object of ``stream`` (``stdout`` or ``stderr``), if recorded."""
@@ -194,6 +220,10 @@ class BuildReceipt(_ReceiptFields):
         streams = [ref.stream for ref in self.logs]
         if len(set(streams)) != len(streams):
             out.append(("logs", "unique: one log object per stream"))
+        if (self.generated is None) != (self.provenance is None):
+            out.append(("generated", "together: a generated patch names its model exchanges"))
+        if self.generated is not None and self.generated.result is None and self.failure is None:
+            out.append(("failure", "required: a rejected patch is a failure"))
         return out
 
 
