@@ -23,6 +23,7 @@ from steve.porcelain import backup as bk
 from steve.repo import Repo
 from steve.store import snapshot
 from steve.store.kdf import KdfParams
+from steve.store.sqlite import SCHEMA_VERSION
 from tests.backup.helpers import check_clean, contents, fill
 from tests.conftest import PASSPHRASE
 
@@ -80,7 +81,7 @@ def test_the_manifest_describes_the_copy_and_holds_no_content(source: Path, tmp_
         assert m.counts["objects"] == sum(1 for _ in repo.iter_objects())
         main = repo.rev_parse("refs/heads/b1")
     assert m.refs["refs/heads/b1"] == main.hex and m.refs["HEAD"] == "ref: refs/heads/main"
-    assert m.schema_version == 5 and m.events is not None and m.events.events >= 9
+    assert m.schema_version == SCHEMA_VERSION and m.events is not None and m.events.events >= 9
     assert m.events.delivered == m.events.events  # every change's event is in the log
     assert m.files == {n: (tmp_path / "b" / n).stat().st_size for n in ("steve.db", "events.db")}
     # nothing readable outside the encrypted databases: the content never appears in
