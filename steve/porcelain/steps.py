@@ -53,6 +53,7 @@ from steve.errors import (
     ImageNotFound,
     ImageNotPinned,
     InvalidInput,
+    KillSwitchEngaged,
     PlanNotBuilt,
     SteveError,
 )
@@ -64,7 +65,7 @@ from steve.objects.schemas.receipts import LogRef
 from steve.porcelain import actioncache
 from steve.porcelain.actioncache import CachedAction, StaleEntry
 from steve.porcelain.grants import review_containers
-from steve.porcelain.hostaction import GateSettings, Prompt, gate_settings
+from steve.porcelain.hostaction import GateSettings, Prompt, gate_settings, kill_switch
 from steve.porcelain.records import (
     JUnitEvidence,
     environment_receipt,
@@ -392,6 +393,10 @@ class Executor:
                 return hit
         if self.runner is None:
             raise PlanNotBuilt(self.run_id, node.id)
+        gate = self.gate if self.gate is not None else gate_settings(self.repo)
+        if gate.kill.env or kill_switch(self.repo).on:  # turned on while this build runs
+            refused = KillSwitchEngaged(f"run node {node.id} in a container", "repository")
+            return self._environment_failed(node, spec, key, known, refused, why)
         self._progress(node, NodeStatus.STARTED)
         spoolers: dict[str, LogSpooler] = {}
         sink = self.on_log
@@ -479,6 +484,8 @@ class Executor:
         does not stop without a record)."""
         missing = isinstance(exc, (ImageNotFound, ImageNotPinned))
         failure = FailureClass.IMAGE_MISSING if missing else FailureClass.ENGINE_FAILED
+        if isinstance(exc, KillSwitchEngaged):
+            failure = FailureClass.POLICY_DENIED
         detail = f"{exc.code}: {exc.message}" + (f" ({exc.detail})" if exc.detail else "")
         _, grants = policy_for(self.plan, node)
         body = environment_receipt(
