@@ -55,6 +55,7 @@ from steve.errors import (
     ImageNotFound,
     ImageNotPinned,
     InvalidInput,
+    KillSwitchEngaged,
     LlmError,
     PlanNotBuilt,
     ReplayMiss,
@@ -70,7 +71,7 @@ from steve.porcelain import actioncache
 from steve.porcelain.actioncache import CachedAction, StaleEntry
 from steve.porcelain.generate import apply_answer, generate_key, is_generating, patch_request
 from steve.porcelain.grants import review_containers
-from steve.porcelain.hostaction import GateSettings, Prompt, gate_settings
+from steve.porcelain.hostaction import GateSettings, Prompt, gate_settings, kill_switch
 from steve.porcelain.modelio import ModelTarget, provenance
 from steve.porcelain.records import (
     JUnitEvidence,
@@ -465,6 +466,12 @@ class Executor:
         fields; ``cache_key``: the action-cache key, default ``key``)."""
         if self.runner is None:
             raise PlanNotBuilt(self.run_id, node.id)
+        gate = self.gate if self.gate is not None else gate_settings(self.repo)
+        if gate.kill.env or kill_switch(self.repo).on:  # turned on while this build runs
+            refused = KillSwitchEngaged(f"run node {node.id} in a container", "repository")
+            return self._not_run(
+                node, spec, key, known, FailureClass.POLICY_DENIED, _error_line(refused), why, extra
+            )
         if node.secrets:  # the values now (external commands run here), same read as versions
             spec = self.spec_for(node, known, resolve(self.repo, node.secrets))
             key = actioncache.action_key(spec)

@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 from steve.cli.main import cli
 from steve.errors import KillSwitchEngaged
-from steve.exec import LABEL_REPO, DockerRunner, Engine, ImageRecord
+from steve.exec import LABEL_REPO, DockerRunner, Engine, FailureClass, ImageRecord
 from steve.porcelain.build import BuildReport, build
 from steve.repo import Repo
 from tests.stages.helpers import node, plan_draft, run_with_plan
@@ -39,7 +39,13 @@ def test_kill_switch_on_stops_running_containers_and_denies_new_ones(
         outputs=[],
         budgets={"time_ms": 180_000},
     )
-    run_with_plan(repo, plan_draft([sleeper]))
+    after = node(
+        "after",  # independent of slow; with -j 1 it would start once slow ends
+        image=busybox_image.id,
+        command=["/bin/sh", "-c", "echo should not run"],
+        outputs=[],
+    )
+    run_with_plan(repo, plan_draft([sleeper, after]))
     result: list[BuildReport | BaseException] = []
 
     def work() -> None:
@@ -66,6 +72,11 @@ def test_kill_switch_on_stops_running_containers_and_denies_new_ones(
     assert time.monotonic() - started < 100  # killed, not slept out
     (report,) = result
     assert isinstance(report, BuildReport) and not report.ok
+    outcome = {o.node: o for o in report.outcomes}
+    assert outcome["slow"].failure is not None  # killed
+    # the next node is refused by the switch turned on while the build ran: no container
+    assert outcome["after"].failure is FailureClass.POLICY_DENIED
+    assert "STEVE-GATE-007" in outcome["after"].detail
     assert running(engine, repo) == []
     with pytest.raises(KillSwitchEngaged):
         build(repo, DockerRunner(engine))
