@@ -200,6 +200,7 @@ class Executor:
     stale: list[StaleEntry] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _hits: dict[ObjectId, CachedAction] = field(default_factory=dict)
+    _image_grants: dict[str, Grant] = field(default_factory=dict)  # nodes run unsigned
 
     def __post_init__(self) -> None:
         if not 1 <= self.jobs <= MAX_JOBS:
@@ -246,6 +247,13 @@ class Executor:
         level = "error" if status is NodeStatus.FAILED else "info"
         self.emit(f"step.{status.value}", payload, level)
 
+    def _grants_used(self, node: Node) -> list[Grant]:
+        """The plan's grants ``node`` runs on: its container policy's, and
+        ``unsigned_image`` when its image had no trusted signature."""
+        _, grants = policy_for(self.plan, node)
+        extra = self._image_grants.get(node.id)
+        return [*grants, extra] if extra is not None else list(grants)
+
     def check_policies(self, node_ids: Sequence[str]) -> None:
         """Refuse (PolicyViolation) before any container exists if a node asks too much."""
         for nid in node_ids:
@@ -280,7 +288,8 @@ class Executor:
         the cache cannot serve present where the runner runs (BuildNotReady, listing
         every problem)."""
         self.check_policies(node_ids)
-        check_plan_images(self.repo, self.plan, node_ids)  # signed images, or a grant
+        # signed images, or an unsigned_image grant (then recorded in the receipt)
+        self._image_grants.update(check_plan_images(self.repo, self.plan, node_ids))
         problems: list[str] = []
         for nid in node_ids:
             for inp in self.nodes[nid].inputs:
@@ -404,7 +413,7 @@ class Executor:
         if node.kind == "test":
             evidence = tuple(junit_evidence(self.repo, node.outputs, result.outputs))
         failure, detail = judge(node.kind, result, evidence)
-        _, grants = policy_for(self.plan, node)
+        grants = self._grants_used(node)
         receipt = self.freeze_receipt(
             node,
             spec,
@@ -466,7 +475,7 @@ class Executor:
         missing = isinstance(exc, (ImageNotFound, ImageNotPinned))
         failure = FailureClass.IMAGE_MISSING if missing else FailureClass.ENGINE_FAILED
         detail = f"{exc.code}: {exc.message}" + (f" ({exc.detail})" if exc.detail else "")
-        _, grants = policy_for(self.plan, node)
+        grants = self._grants_used(node)
         body = environment_receipt(
             plan=self.plan_id.hex,
             node=node.id,

@@ -37,7 +37,7 @@ from steve.errors import (
 )
 from steve.objects.model import Tag
 from steve.objects.oid import ObjectId
-from steve.objects.schemas.plan import PlanManifest
+from steve.objects.schemas.plan import Grant, PlanManifest
 from steve.repo import Repo
 from steve.trust.keys import SigningKey
 from steve.trust.records import (
@@ -140,23 +140,31 @@ def image_verdict(repo: Repo, image: str, ring: Keyring) -> Verdict | None:
     return record.judge(ring)
 
 
-def check_plan_images(repo: Repo, plan: PlanManifest, node_ids: Sequence[str]) -> None:
+def check_plan_images(
+    repo: Repo, plan: PlanManifest, node_ids: Sequence[str]
+) -> dict[str, Grant]:
     """Refuse (ImageUnsigned, ImageSignatureInvalid) a node whose image has no valid
     signature by a trusted key, unless the plan grants it ``unsigned_image`` with a
-    reason.  Without a trust root (no pinned key) nothing is checked."""
+    reason; returns the nodes that run on that grant (their receipts record it).
+    Without a trust root (no pinned key) nothing is checked."""
     ring = keyring(repo)
     if not ring.roots:
-        return
+        return {}
     nodes = {n.id: n for n in plan.nodes}
+    relied: dict[str, Grant] = {}
     for nid in node_ids:
         node = nodes[nid]
-        if UNSIGNED_IMAGE in plan.grants_for(nid):
-            continue
         verdict = image_verdict(repo, node.image, ring)
-        if verdict is None:
+        if verdict is not None and verdict.ok:
+            continue
+        grant = plan.grants_for(nid).get(UNSIGNED_IMAGE)
+        if grant is not None:
+            relied[nid] = grant
+        elif verdict is None:
             raise ImageUnsigned(node.image, nid)
-        if not verdict.ok:
+        else:
             raise ImageSignatureInvalid(node.image, nid, "; ".join(verdict.problems()))
+    return relied
 
 
 # --- tags ---------------------------------------------------------------------------

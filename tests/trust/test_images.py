@@ -15,6 +15,7 @@ from steve.errors import ImageSignatureInvalid, ImageUnsigned
 from steve.exec import DockerRunner, Engine, ImageRecord
 from steve.porcelain.attest import image_sbom_ref
 from steve.porcelain.build import build
+from steve.porcelain.records import read_receipt
 from steve.porcelain.trust import IMAGES_PREFIX, image_verdict, keyring, sign_image
 from steve.repo import Repo
 from steve.trust.records import image_record
@@ -70,7 +71,25 @@ def test_an_unsigned_or_wrongly_signed_image_is_refused(pinned_repo: Repo, signe
 
 def test_a_grant_with_a_reason_allows_an_unsigned_image(pinned_repo: Repo) -> None:
     run_with_plan(pinned_repo, one_node(grants=[GRANT]))
-    assert build(pinned_repo, FakeRunner()).ok
+    report = build(pinned_repo, FakeRunner())
+    assert report.ok
+    receipt = report.outcomes[0].receipt
+    assert receipt is not None
+    body = read_receipt(pinned_repo, receipt)
+    # the receipt says the image ran unsigned, on which grant, and why
+    assert [g.capability for g in body.grants] == ["unsigned_image"]
+    assert any(
+        d.rule == "grant:unsigned_image" and d.detail == GRANT["reason"]
+        for d in body.policy_decisions
+    )
+
+
+def test_a_signed_image_does_not_use_the_grant(pinned_repo: Repo, signer: Signer) -> None:
+    sign_image(pinned_repo, IMAGE, [signer.key], now=1)
+    run_with_plan(pinned_repo, one_node(grants=[GRANT]))
+    report = build(pinned_repo, FakeRunner())
+    receipt = report.outcomes[0].receipt
+    assert receipt is not None and read_receipt(pinned_repo, receipt).grants == []
 
 
 def test_without_a_pinned_key_there_is_nothing_to_check_against(repo: Repo) -> None:
