@@ -143,3 +143,19 @@ def test_image_build_signs_the_image_and_records_its_sbom(
     # without a usable identity the build still succeeds, with a warning
     unsigned = steve("image", "build", str(ctx), env={"STEVE_SIGNING_PASSPHRASE": ""})
     assert unsigned.exit_code == 0 and "image not signed" in unsigned.stderr
+
+
+def test_signing_again_cosigns_an_intact_record_and_replaces_a_broken_one(
+    pinned_repo: Repo, signer: Signer
+) -> None:
+    repo = pinned_repo
+    sign_image(repo, IMAGE, [signer.co], now=5)
+    sign_image(repo, IMAGE, [signer.key], now=6)
+    verdict = image_verdict(repo, IMAGE, keyring(repo))
+    assert verdict is not None and verdict.ok and len(verdict.checks) == 2
+    ref = IMAGES_PREFIX + IMAGE.removeprefix("sha256:")
+    repo.update_ref(ref, repo.write_blob(b"not a record"))
+    assert not image_verdict(repo, IMAGE, keyring(repo)).ok  # type: ignore[union-attr]
+    sign_image(repo, IMAGE, [signer.key], now=7)
+    verdict = image_verdict(repo, IMAGE, keyring(repo))
+    assert verdict is not None and verdict.ok and len(verdict.checks) == 1
