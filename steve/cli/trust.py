@@ -183,6 +183,38 @@ def key_rotate(state: Context, name: str | None, reason: str) -> None:
         click.echo(f"re-pinned {new.public_key.hex()} in this repository", err=True)
 
 
+@key_group.command("record-rotations")
+@click.option("--name", default=None, help="A named identity instead of the default.")
+@pass_state
+def key_record_rotations(state: Context, name: str | None) -> None:
+    """Copy the rotation records of the identity directory into this repository and,
+    if the repository pins a key the identity rotated away from, pin the identity's
+    current key (for repositories other than the one `steve key rotate` ran in)."""
+    from steve.errors import IdentityDamaged, MalformedObject
+    from steve.porcelain.trust import keyring, record_rotation
+    from steve.repo import CONFIG_NAME, STEVE_DIR
+    from steve.trust.keys import read_identity
+    from steve.trust.records import decode_record
+
+    repo = state.repo()
+    directory = identity_dir()
+    current = read_identity(directory, name).public_key
+    count = 0
+    for path in sorted((directory / "rotations").glob("*.cbor.hex")):
+        try:
+            record = decode_record(bytes.fromhex(path.read_text(encoding="ascii").strip()))
+            record_rotation(repo, record)
+        except (OSError, ValueError, MalformedObject) as exc:
+            raise IdentityDamaged(str(path), f"not a rotation record: {exc}") from exc
+        count += 1
+    click.echo(f"recorded {count} rotation(s)", err=True)
+    pinned = None if repo.config is None else repo.config.events_public_key
+    if pinned is not None and pinned != current and current in keyring(repo).trusted():
+        assert repo.config is not None
+        repo.config.with_events_key(current).write(state.root() / STEVE_DIR / CONFIG_NAME)
+        click.echo(f"re-pinned {current.hex()} (was {pinned.hex()})", err=True)
+
+
 # --- tags ---------------------------------------------------------------------------
 
 

@@ -220,6 +220,7 @@ class Executor:
     design: str | None = None  # the run's design, as text, for generate requests
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _hits: dict[ObjectId, CachedAction] = field(default_factory=dict)
+    _image_grants: dict[str, Grant] = field(default_factory=dict)  # nodes run unsigned
 
     def __post_init__(self) -> None:
         if not 1 <= self.jobs <= MAX_JOBS:
@@ -276,6 +277,13 @@ class Executor:
         level = "error" if status is NodeStatus.FAILED else "info"
         self.emit(f"step.{status.value}", payload, level)
 
+    def _grants_used(self, node: Node) -> list[Grant]:
+        """The plan's grants ``node`` runs on: its container policy's, and
+        ``unsigned_image`` when its image had no trusted signature."""
+        _, grants = policy_for(self.plan, node)
+        extra = self._image_grants.get(node.id)
+        return [*grants, extra] if extra is not None else list(grants)
+
     def check_policies(self, node_ids: Sequence[str]) -> None:
         """Refuse (PolicyViolation) before any container exists if a node asks too much."""
         for nid in node_ids:
@@ -318,7 +326,8 @@ class Executor:
         every problem), and the policy gate's review of every container that will run
         and the grants it uses (:mod:`steve.porcelain.grants`)."""
         self.check_policies(node_ids)
-        check_plan_images(self.repo, self.plan, node_ids)  # signed images, or a grant
+        # signed images, or an unsigned_image grant (then recorded in the receipt)
+        self._image_grants.update(check_plan_images(self.repo, self.plan, node_ids))
         problems: list[str] = []
         for nid in node_ids:
             for inp in self.nodes[nid].inputs:
@@ -506,7 +515,7 @@ class Executor:
         failure, detail = judge(node.kind, result, evidence)
         if spec.redactor is not None:
             detail = spec.redactor.text(detail)
-        _, grants = policy_for(self.plan, node)
+        grants = self._grants_used(node)
         receipt = self.freeze_receipt(
             node,
             spec,
@@ -569,7 +578,7 @@ class Executor:
         """A step that did not run (the environment could not start it, or a generate
         node's patch was rejected): its receipt records why (the build does not stop
         without a record)."""
-        _, grants = policy_for(self.plan, node)
+        grants = self._grants_used(node)
         body = environment_receipt(
             plan=self.plan_id.hex,
             node=node.id,

@@ -27,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from steve.errors import (
+    CorruptObject,
     ImageSignatureInvalid,
     ImageUnsigned,
     MalformedObject,
@@ -34,10 +35,11 @@ from steve.errors import (
     SignatureInvalid,
     SupersessionInvalid,
     TagNotSigned,
+    WrongObjectType,
 )
 from steve.objects.model import Tag
 from steve.objects.oid import ObjectId
-from steve.objects.schemas.plan import PlanManifest
+from steve.objects.schemas.plan import Grant, PlanManifest
 from steve.repo import Repo
 from steve.trust.keys import SigningKey
 from steve.trust.records import (
@@ -87,8 +89,13 @@ def keyring(repo: Repo, roots: Sequence[bytes] = ()) -> Keyring:
 
 
 def read_record(repo: Repo, oid: ObjectId) -> SignedRecord:
-    """The signed record stored as blob ``oid`` (MalformedObject if it is not one)."""
-    return decode_record(repo.read_blob(oid))
+    """The signed record stored as blob ``oid`` (MalformedObject if it is not one, or
+    cannot be read)."""
+    try:
+        data = repo.read_blob(oid)
+    except (ObjectNotFound, CorruptObject, WrongObjectType) as exc:
+        raise MalformedObject(f"signed record {oid.short()}: {exc.message}") from exc
+    return decode_record(data)
 
 
 def _store(repo: Repo, ref: str, record: SignedRecord, message: str) -> ObjectId:
@@ -117,10 +124,20 @@ def sign_image(
     ref = IMAGES_PREFIX + image_hex(image)
     current = repo.refs.resolve(ref)
     stamp = int(_time.time()) if now is None else now
+    record = image_record(image_id, stamp, keys)
     if current is not None and current.target is not None:
-        record = read_record(repo, current.target).cosigned(keys)
-    else:
-        record = image_record(image_id, stamp, keys)
+        try:
+            old = read_record(repo, current.target)
+        except MalformedObject:
+            old = None  # a damaged record is replaced, not co-signed
+        intact = (
+            old is not None
+            and old.kind is RecordKind.IMAGE
+            and old.body.get("image") == image_id
+            and all(c.valid for c in old.judge(Keyring()).checks)
+        )
+        if intact and old is not None:
+            record = old.cosigned(keys)
     return _store(repo, ref, record, f"sign image {image_id}")
 
 
@@ -140,23 +157,31 @@ def image_verdict(repo: Repo, image: str, ring: Keyring) -> Verdict | None:
     return record.judge(ring)
 
 
-def check_plan_images(repo: Repo, plan: PlanManifest, node_ids: Sequence[str]) -> None:
+def check_plan_images(
+    repo: Repo, plan: PlanManifest, node_ids: Sequence[str]
+) -> dict[str, Grant]:
     """Refuse (ImageUnsigned, ImageSignatureInvalid) a node whose image has no valid
     signature by a trusted key, unless the plan grants it ``unsigned_image`` with a
-    reason.  Without a trust root (no pinned key) nothing is checked."""
+    reason; returns the nodes that run on that grant (their receipts record it).
+    Without a trust root (no pinned key) nothing is checked."""
     ring = keyring(repo)
     if not ring.roots:
-        return
+        return {}
     nodes = {n.id: n for n in plan.nodes}
+    relied: dict[str, Grant] = {}
     for nid in node_ids:
         node = nodes[nid]
-        if UNSIGNED_IMAGE in plan.grants_for(nid):
-            continue
         verdict = image_verdict(repo, node.image, ring)
-        if verdict is None:
+        if verdict is not None and verdict.ok:
+            continue
+        grant = plan.grants_for(nid).get(UNSIGNED_IMAGE)
+        if grant is not None:
+            relied[nid] = grant
+        elif verdict is None:
             raise ImageUnsigned(node.image, nid)
-        if not verdict.ok:
+        else:
             raise ImageSignatureInvalid(node.image, nid, "; ".join(verdict.problems()))
+    return relied
 
 
 # --- tags ---------------------------------------------------------------------------

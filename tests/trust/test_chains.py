@@ -113,3 +113,29 @@ def test_key_rotate_on_the_command_line(
     assert events.exit_code == 0, events.stderr
     listed = steve("key", "list").stdout.split()
     assert listed[:2] == ["-", new_hex] and "co" in listed
+
+
+def test_another_repository_learns_the_rotation_from_the_identity(
+    pinned_repo: Repo, signer: Signer, steve: Steve, tmp_path: Path
+) -> None:
+    """`steve key rotate` ran elsewhere; this repository still pins the old key."""
+    import os
+
+    from steve.trust.keys import load_signing_key, replace_identity
+
+    blob = pinned_repo.write(Blob(b"z"))
+    pinned_repo.create_tag("old", blob, message="old key", signers=[signer.key], now=10, tz=0)
+    pinned_repo.close()
+    new = SigningKey.generate()
+    record = rotation_record(signer.key, new, 20, "elsewhere")
+    rotations = signer.directory / "rotations"
+    rotations.mkdir(mode=0o700)
+    (rotations / f"{signer.key.public_key.hex()}.cbor.hex").write_text(record.encode().hex())
+    old_key = load_signing_key(signer.directory, os.environ["STEVE_SIGNING_PASSPHRASE"].encode())
+    replace_identity(signer.directory, old_key, b"sign-pw", staged=new)
+    done = steve("key", "record-rotations")
+    assert done.exit_code == 0, done.stderr
+    assert f"re-pinned {new.public_key.hex()}" in done.stderr
+    assert steve("verify-tag", "old").exit_code == 0  # made before the rotation
+    again = steve("key", "record-rotations")  # idempotent
+    assert again.exit_code == 0 and "re-pinned" not in again.stderr

@@ -15,6 +15,7 @@ from steve.errors import ImageSignatureInvalid, ImageUnsigned
 from steve.exec import DockerRunner, Engine, ImageRecord
 from steve.porcelain.attest import image_sbom_ref
 from steve.porcelain.build import build
+from steve.porcelain.records import read_receipt
 from steve.porcelain.trust import IMAGES_PREFIX, image_verdict, keyring, sign_image
 from steve.repo import Repo
 from steve.trust.records import image_record
@@ -70,7 +71,25 @@ def test_an_unsigned_or_wrongly_signed_image_is_refused(pinned_repo: Repo, signe
 
 def test_a_grant_with_a_reason_allows_an_unsigned_image(pinned_repo: Repo) -> None:
     run_with_plan(pinned_repo, one_node(grants=[GRANT]))
-    assert build(pinned_repo, FakeRunner()).ok
+    report = build(pinned_repo, FakeRunner())
+    assert report.ok
+    receipt = report.outcomes[0].receipt
+    assert receipt is not None
+    body = read_receipt(pinned_repo, receipt)
+    # the receipt says the image ran unsigned, on which grant, and why
+    assert [g.capability for g in body.grants] == ["unsigned_image"]
+    assert any(
+        d.rule == "grant:unsigned_image" and d.detail == GRANT["reason"]
+        for d in body.policy_decisions
+    )
+
+
+def test_a_signed_image_does_not_use_the_grant(pinned_repo: Repo, signer: Signer) -> None:
+    sign_image(pinned_repo, IMAGE, [signer.key], now=1)
+    run_with_plan(pinned_repo, one_node(grants=[GRANT]))
+    report = build(pinned_repo, FakeRunner())
+    receipt = report.outcomes[0].receipt
+    assert receipt is not None and read_receipt(pinned_repo, receipt).grants == []
 
 
 def test_without_a_pinned_key_there_is_nothing_to_check_against(repo: Repo) -> None:
@@ -124,3 +143,19 @@ def test_image_build_signs_the_image_and_records_its_sbom(
     # without a usable identity the build still succeeds, with a warning
     unsigned = steve("image", "build", str(ctx), env={"STEVE_SIGNING_PASSPHRASE": ""})
     assert unsigned.exit_code == 0 and "image not signed" in unsigned.stderr
+
+
+def test_signing_again_cosigns_an_intact_record_and_replaces_a_broken_one(
+    pinned_repo: Repo, signer: Signer
+) -> None:
+    repo = pinned_repo
+    sign_image(repo, IMAGE, [signer.co], now=5)
+    sign_image(repo, IMAGE, [signer.key], now=6)
+    verdict = image_verdict(repo, IMAGE, keyring(repo))
+    assert verdict is not None and verdict.ok and len(verdict.checks) == 2
+    ref = IMAGES_PREFIX + IMAGE.removeprefix("sha256:")
+    repo.update_ref(ref, repo.write_blob(b"not a record"))
+    assert not image_verdict(repo, IMAGE, keyring(repo)).ok  # type: ignore[union-attr]
+    sign_image(repo, IMAGE, [signer.key], now=7)
+    verdict = image_verdict(repo, IMAGE, keyring(repo))
+    assert verdict is not None and verdict.ok and len(verdict.checks) == 1

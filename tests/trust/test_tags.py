@@ -93,6 +93,9 @@ def test_tag_s_and_verify_tag_on_the_command_line(
     pinned = steve("verify-tag", "v1")  # the pinned key by default
     assert f"good signature by {signer.key.public_key.hex()}" in pinned.stdout
     assert steve("verify", "v1").exit_code == 0
+    shown = steve("cat-file", "-p", "v1").stdout.splitlines()
+    assert shown[-4] == "-----BEGIN STEVE SIGNATURES-----"
+    assert f"ed25519 {signer.key.public_key.hex()}" in "\n".join(shown)
     no_msg = steve("tag", "-s", "v2", blob.hex)
     assert no_msg.exit_code == 2
     # a tag signed by nobody trusted: exit 9 with the code
