@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -73,10 +74,10 @@ def build(root: Path, size_mib: int) -> int:
     )
 
 
-def timed(argv: list[str], env: dict[str, str] | None = None) -> float:
+def timed(argv: list[str], env: dict[str, str] | None = None) -> tuple[float, str]:
     start = time.perf_counter()
-    subprocess.run(argv, check=True, env=env, stdout=subprocess.DEVNULL)
-    return time.perf_counter() - start
+    out = subprocess.run(argv, check=True, env=env, stdout=subprocess.PIPE, text=True).stdout
+    return time.perf_counter() - start, out
 
 
 def settle() -> None:
@@ -121,6 +122,7 @@ def main() -> None:
         cp_s: list[float] = []
         sync_s: list[float] = []
         backup_s: list[float] = []
+        inproc_s: list[float] = []  # the backup itself, as the command reports it
         for run in range(args.runs):
             order = ("cp", "backup") if run % 2 == 0 else ("backup", "cp")
             for what in order:
@@ -128,20 +130,27 @@ def main() -> None:
                 if what == "cp":
                     dest = base / f"cp{run}"
                     dest.mkdir()
-                    cp_s.append(timed(["cp", *dbs, str(dest)]))
+                    cp_s.append(timed(["cp", *dbs, str(dest)])[0])
                     copies = [str(dest / Path(d).name) for d in dbs]
-                    sync_s.append(timed(["sync", *copies]))
+                    sync_s.append(timed(["sync", *copies])[0])
                     shutil.rmtree(dest)
                 else:
                     dest = base / f"backup{run}"
-                    backup_s.append(timed([exe, "-C", str(root), "backup", str(dest)], env))
+                    wall, out = timed([exe, "-C", str(root), "backup", str(dest)], env)
+                    backup_s.append(wall)
+                    inside = re.search(r" in ([0-9.]+)s$", out.strip())
+                    assert inside is not None, out
+                    inproc_s.append(float(inside.group(1)))
                     shutil.rmtree(dest)
             print(
                 f"run {run + 1}: cp {cp_s[-1]:.2f}s (+ sync {sync_s[-1]:.2f}s), "
-                f"steve backup {backup_s[-1]:.2f}s",
+                f"steve backup {backup_s[-1]:.2f}s (the copy itself {inproc_s[-1]:.2f}s)",
                 file=sys.stderr,
             )
-        cp, sync, bk = (statistics.median(x) for x in (cp_s, sync_s, backup_s))
+        start = [timed([exe, "-C", str(root), "show-ref"], env)[0] for _ in range(5)]
+        cp, sync, bk, inproc, startup = (
+            statistics.median(x) for x in (cp_s, sync_s, backup_s, inproc_s, start)
+        )
         ratio, ratio_sync = bk / cp, bk / (cp + sync)
         print(f"| what | median of {args.runs} |")
         print("|---|---|")
@@ -152,6 +161,11 @@ def main() -> None:
             f"| ratio backup / cp | {ratio:.2f}x (goal <= {GOAL}x: {'met' if ratio <= GOAL else 'NOT met'}) |"
         )
         print(f"| ratio backup / (cp + sync) | {ratio_sync:.2f}x |")
+        print(
+            f"| the backup inside the process (consistent copy, fsync, manifest) | {inproc:.2f} s |"
+        )
+        print(f"| ratio of that / cp | {inproc / cp:.2f}x |")
+        print(f"| `steve show-ref` (process start-up and open, for scale) | {startup:.2f} s |")
     finally:
         shutil.rmtree(base, ignore_errors=True)
 

@@ -30,11 +30,8 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Literal
-
-from pydantic import BaseModel, ConfigDict, ValidationError
 
 from steve.config import RepoConfig
 from steve.errors import (
@@ -62,11 +59,12 @@ from steve.store.sqlcipher import DIR_MODE
 MANIFEST_NAME = "manifest.json"
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+FORMAT = "steve-backup"
+VERSION = 1
 
 
-class EventsSummary(_Model):
+@dataclass(frozen=True, slots=True)
+class EventsSummary:
     """The event log a backup holds: its length and chain head."""
 
     events: int
@@ -77,11 +75,10 @@ class EventsSummary(_Model):
     """The highest outbox seq of this repository the log holds."""
 
 
-class BackupManifest(_Model):
+@dataclass(frozen=True, slots=True)
+class BackupManifest:
     """``manifest.json``: what a backup holds, checked by ``steve restore``."""
 
-    format: Literal["steve-backup"] = "steve-backup"
-    version: Literal[1] = 1
     created: int
     """Unix milliseconds when the copy was taken."""
     repository_id: str
@@ -96,19 +93,63 @@ class BackupManifest(_Model):
     """The event log (None: the repository had no ``events.db`` yet)."""
 
     def to_json(self) -> str:
-        return json.dumps(self.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
+        data = {"format": FORMAT, "version": VERSION, **asdict(self)}
+        return json.dumps(data, indent=2, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> BackupManifest:
+        """Parse and check a manifest; ValueError says what is wrong."""
+        data = json.loads(text)
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        version = data.get("version")
+        if data.get("format") != FORMAT or type(version) is not int or version != VERSION:
+            raise ValueError(f"not format {FORMAT!r} version {VERSION}")
+        want = {"format", "version", "created", "repository_id", "schema_version", "files",
+                "counts", "refs", "events"}  # fmt: skip
+        if set(data) != want:
+            raise ValueError(f"fields {sorted(set(data) ^ want)} missing or unknown")
+        events = data["events"]
+        if events is not None:
+            fields = {"events": int, "head_seq": int, "head_hash": str, "delivered": int}
+            if not isinstance(events, dict) or set(events) != set(fields):
+                raise ValueError(
+                    "events: not an object with events, head_seq, head_hash, delivered"
+                )
+            for name, kind in fields.items():
+                _check(f"events.{name}", events[name], kind)
+            events = EventsSummary(**events)
+        _check("created", data["created"], int)
+        _check("repository_id", data["repository_id"], str)
+        _check("schema_version", data["schema_version"], int)
+        for name, kind in (("files", int), ("counts", int), ("refs", str)):
+            if not isinstance(data[name], dict):
+                raise ValueError(f"{name}: not an object")
+            for key, value in data[name].items():
+                _check(f"{name}.{key}", value, kind)
+        return cls(
+            created=data["created"],
+            repository_id=data["repository_id"],
+            schema_version=data["schema_version"],
+            files=data["files"],
+            counts=data["counts"],
+            refs=data["refs"],
+            events=events,
+        )
 
     @classmethod
     def read(cls, path: Path) -> BackupManifest:
         try:
-            return cls.model_validate_json(path.read_bytes())
+            return cls.from_json(path.read_bytes())
         except FileNotFoundError:
             raise NotABackup(str(path.parent), f"no {MANIFEST_NAME}") from None
-        except (OSError, ValidationError) as exc:
-            first = str(exc).splitlines()[0:3]
-            raise NotABackup(
-                str(path.parent), f"unreadable {MANIFEST_NAME}: {' '.join(first)}"
-            ) from exc
+        except (OSError, ValueError) as exc:  # JSONDecodeError and UnicodeDecodeError too
+            raise NotABackup(str(path.parent), f"unreadable {MANIFEST_NAME}: {exc}") from exc
+
+
+def _check(name: str, value: object, kind: type) -> None:
+    if type(value) is not kind:  # bool is not an int here
+        raise ValueError(f"{name}: {value!r} is not {kind.__name__}")
 
 
 def _events_summary(path: Path, key: bytes, repository_id: str) -> EventsSummary | None:

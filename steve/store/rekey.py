@@ -41,6 +41,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steve.config import RepoConfig
+from steve.store.snapshot import fsync_path
 from steve.store.sqlcipher import DIR_MODE, FILE_MODE, connect
 
 STAGING = "rekey"
@@ -51,19 +52,7 @@ DATABASES = ("steve.db", "events.db")
 
 def fsync_dir(directory: Path) -> None:
     """Make the entries of ``directory`` (creations, renames, deletions) durable."""
-    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def fsync_file(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_path(directory, directory=True)
 
 
 def _raw(key: bytes) -> str:
@@ -97,7 +86,7 @@ def export_database(
             new.conn.execute("PRAGMA journal_mode = WAL")
     finally:
         new.close()
-    fsync_file(dst)
+    fsync_path(dst)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,8 +32,8 @@ or still in the copied outbox.  Writers wait only for that moment
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import shutil
 import struct
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -58,14 +58,46 @@ def fsync_path(path: Path, *, directory: bool = False) -> None:
         os.close(fd)
 
 
-def copy_private(src: Path, dst: Path) -> int:
-    """Copy ``src`` to the new file ``dst`` (mode 0600 from its creation); returns the
-    bytes copied.  The file is fsynced."""
-    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    os.close(fd)
-    shutil.copyfile(src, dst)
-    fsync_path(dst)
-    return dst.stat().st_size
+def copy_private(src: Path, dst: Path, size: int | None = None) -> int:
+    """Copy ``src`` (its first ``size`` bytes; None: all of it) to the new file ``dst``,
+    mode 0600 from its creation, and fsync it; returns the bytes copied.
+
+    The copy stays in the kernel (``copy_file_range``, what ``cp`` uses; plain
+    reads and writes where a file system refuses it)."""
+    out = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+    try:
+        inp = os.open(src, os.O_RDONLY)
+        try:
+            left = os.fstat(inp).st_size if size is None else size
+            copied = 0
+            while left > 0:
+                try:
+                    n = os.copy_file_range(inp, out, min(left, _COPY_BLOCK))
+                except OSError as exc:
+                    if exc.errno not in (errno.EXDEV, errno.ENOSYS, errno.EOPNOTSUPP, errno.EINVAL):
+                        raise
+                    n = _copy_plain(inp, out, min(left, _COPY_BLOCK))
+                if n == 0:  # the source ended early (a WAL being truncated)
+                    break
+                copied += n
+                left -= n
+        finally:
+            os.close(inp)
+        os.fsync(out)
+    finally:
+        os.close(out)
+    return copied
+
+
+_COPY_BLOCK = 1 << 30
+
+
+def _copy_plain(inp: int, out: int, n: int) -> int:
+    block = os.read(inp, min(n, 1 << 20))
+    view = memoryview(block)
+    while view:
+        view = view[os.write(out, view) :]
+    return len(block)
 
 
 @contextmanager
@@ -103,27 +135,12 @@ def wal_mark(path: Path) -> tuple[int, int, int]:
     return mx_frame, backfilled, (65536 if page == 1 else page)
 
 
-def _copy_prefix(src: Path, dst: Path, size: int) -> None:
-    fd = os.open(dst, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-    with os.fdopen(fd, "wb") as out, src.open("rb") as inp:
-        left = size
-        while left:
-            block = inp.read(min(left, 1 << 20))
-            if not block:
-                break
-            out.write(block)
-            left -= len(block)
-        out.flush()
-        os.fsync(out.fileno())
-
-
 def _copy_db(src: Path, dst: Path, mark: tuple[int, int, int]) -> None:
     copy_private(src, dst)
     frames, backfilled, page = mark
     if frames > backfilled:  # after the main file: see the module docstring
-        _copy_prefix(
-            Path(f"{src}-wal"), Path(f"{dst}-wal"), _WAL_HEADER + frames * (_FRAME_HEADER + page)
-        )
+        size = _WAL_HEADER + frames * (_FRAME_HEADER + page)
+        copy_private(Path(f"{src}-wal"), Path(f"{dst}-wal"), size)
 
 
 def fold_wal(path: Path, key: bytes, *, busy_timeout: float) -> int:

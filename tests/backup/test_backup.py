@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from steve.errors import (
     BackupExists,
@@ -204,3 +208,60 @@ def test_the_cli_backs_up_restores_and_the_result_passes_fsck_and_events_verify(
         assert out.returncode == 0, (args, out.stderr)
     out = steve("restore", str(tmp_path / "b"), str(tmp_path / "out"), env=env)
     assert out.returncode == 3 and "[STEVE-BACKUP-005]" in out.stderr
+
+
+manifests = st.builds(
+    bk.BackupManifest,
+    created=st.integers(0, 2**53),
+    repository_id=st.text(max_size=40),
+    schema_version=st.integers(-1, 10),
+    files=st.dictionaries(st.text(max_size=20), st.integers(0, 2**53), max_size=3),
+    counts=st.dictionaries(st.text(max_size=20), st.integers(0, 2**53), max_size=9),
+    refs=st.dictionaries(st.text(max_size=60), st.text(max_size=70), max_size=5),
+    events=st.none()
+    | st.builds(
+        bk.EventsSummary,
+        events=st.integers(0, 2**53),
+        head_seq=st.integers(0, 2**53),
+        head_hash=st.text(max_size=64),
+        delivered=st.integers(0, 2**53),
+    ),
+)
+
+
+@given(manifests)
+def test_a_manifest_round_trips_through_its_json(manifest: bk.BackupManifest) -> None:
+    assert bk.BackupManifest.from_json(manifest.to_json()) == manifest
+
+
+@given(
+    st.one_of(
+        st.binary(max_size=200),
+        st.recursive(
+            st.none() | st.booleans() | st.integers() | st.text(max_size=10),
+            lambda inner: (
+                st.lists(inner, max_size=4)
+                | st.dictionaries(st.text(max_size=10), inner, max_size=4)
+            ),
+            max_leaves=20,
+        ).map(json.dumps),
+    )
+)
+def test_a_garbage_manifest_is_refused_with_a_typed_error(text: bytes | str) -> None:
+    path_dir = Path(tempfile.mkdtemp())
+    try:
+        (path_dir / "manifest.json").write_bytes(text if isinstance(text, bytes) else text.encode())
+        with pytest.raises(NotABackup):
+            bk.BackupManifest.read(path_dir / "manifest.json")
+    finally:
+        shutil.rmtree(path_dir)
+
+
+@given(manifests, st.sampled_from(["created", "refs", "events", "format", "version"]))
+def test_a_manifest_with_a_field_of_the_wrong_type_is_refused(
+    manifest: bk.BackupManifest, field: str
+) -> None:
+    data = json.loads(manifest.to_json())
+    data[field] = True if field != "events" else [1]
+    with pytest.raises(ValueError):
+        bk.BackupManifest.from_json(json.dumps(data))
