@@ -141,12 +141,24 @@ def test_bad_names_are_refused(name: str) -> None:
         Redactor({name: b"long enough value"})
 
 
-def test_stream_holds_back_at_most_the_longest_secret_minus_one() -> None:
+def test_stream_holds_back_only_what_may_begin_a_secret() -> None:
     stream = Redactor({"S": b"0123456789"}, patterns=False).stream()
-    assert stream.feed(b"a" * 100) == b"a" * 91
-    assert stream.feed(b"a012345") == b"a" * 7
-    assert stream.feed(b"6789tail") == b"aaa[REDACTED:S]"
-    assert stream.close() == b"tail"
+    assert stream.feed(b"a" * 100) == b"a" * 100  # nothing here can begin the value
+    assert stream.feed(b"a012345") == b"a"  # "012345" may: held
+    assert stream.feed(b"6789tail") == b"[REDACTED:S]tail"
+    assert stream.close() == b""
+
+
+def test_stream_passes_ordinary_lines_on_at_once_with_shapes_on() -> None:
+    """Live step output: a line is not held back waiting for a key that cannot come."""
+    stream = Redactor({"S": b"0123456789"}).stream()
+    assert stream.feed(b"first\n") == b"first\n"
+    assert stream.feed(b"compiling module_1.c ... ok\n") == b"compiling module_1.c ... ok\n"
+    assert stream.feed(b"token: sk-") == b"token: "  # may begin a key: held
+    assert stream.feed(b"ant-" + b"k" * 30 + b"\n") == b"[REDACTED:anthropic-key]\n"
+    assert stream.feed(b"Authorization: Bearer abc") == b"Authorization: "
+    assert stream.feed(b"defgh12\n") == b"Bearer [REDACTED:bearer-token]\n"
+    assert stream.close() == b""
 
 
 def test_stream_catches_a_pem_block_fed_line_by_line() -> None:
