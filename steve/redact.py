@@ -132,12 +132,16 @@ def check_secret(name: str, value: bytes, names: Iterable[str] = ()) -> None:
     if PLACEHOLDER_PREFIX in value:
         raise WeakSecretValue(name, "contains a redaction placeholder")
     holders = [placeholder(n) for n in {name, *names, *(s.name for s in SHAPES)}]
-    for ph in holders:
-        if value in ph:
-            raise WeakSecretValue(name, "occurs inside a redaction placeholder")
-        for k in range(1, min(len(value), len(ph))):
-            if value.endswith(ph[:k]) or value.startswith(ph[-k:]):
-                raise WeakSecretValue(name, "could merge with a redaction placeholder")
+    if any(value in ph for ph in holders):
+        raise WeakSecretValue(name, "occurs inside a redaction placeholder")
+    # a proper suffix that begins a placeholder starts at a "[", a proper prefix
+    # that ends one ends at a "]": only those can merge
+    for i in (i for i in range(1, len(value)) if value[i] == 0x5B):
+        if any(ph.startswith(value[i:]) for ph in holders):
+            raise WeakSecretValue(name, "could merge with a redaction placeholder")
+    for j in (j for j in range(len(value) - 1) if value[j] == 0x5D):
+        if any(ph.endswith(value[: j + 1]) for ph in holders):
+            raise WeakSecretValue(name, "could merge with a redaction placeholder")
 
 
 class Redactor:
