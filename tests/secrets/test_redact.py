@@ -112,6 +112,35 @@ def test_common_key_shapes(shape: str, sample: str) -> None:
     assert out.startswith("before [REDACTED:")
 
 
+SHAPE_SAMPLES = [
+    "sk-ant-api03-" + "Ab9_-" * 10,
+    "AKIAIOSFODNN7EXAMPLE",
+    "ghp_" + "a1B2c3" * 6,
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nIBAAK==\n-----END RSA PRIVATE KEY-----",
+    "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc=",
+]
+
+
+@given(
+    st.lists(st.sampled_from(SHAPE_SAMPLES), min_size=1, max_size=4),
+    st.lists(st.text(alphabet="ab \n-sAkB", max_size=12), min_size=5, max_size=5),
+    st.lists(st.integers(0, 400), max_size=12),
+)
+def test_key_shapes_split_anywhere_are_caught_like_the_whole(
+    samples: list[str], fillers: list[str], cuts: list[int]
+) -> None:
+    data = "".join(f + s for f, s in zip(fillers, samples, strict=False)).encode()
+    redactor = Redactor({"S": b"sentinel-value"})
+    stream = redactor.stream()
+    bounds = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
+    out = b"".join(stream.feed(data[a:b]) for a, b in itertools.pairwise(bounds))
+    out += stream.close()
+    assert out == redactor.bytes(data)
+    for sample in samples:
+        secret_part = sample.removeprefix("Authorization: Bearer ")
+        assert secret_part.encode() not in out
+
+
 def test_bearer_keeps_the_scheme_word() -> None:
     out = Redactor().text("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc=")
     assert out == "Authorization: Bearer [REDACTED:bearer-token]"
