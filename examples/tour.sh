@@ -7,7 +7,9 @@
 # the test certificate verified with only the public key, the event log
 # verified, and the history exported to git and audited there; then the same
 # stages driven by a model (examples/lifecycle-llm.sh: the
-# scripted provider answers offline from the fixture shipped with STEVE).
+# scripted provider answers offline from the fixture shipped with STEVE), a
+# backup restored and rekeyed, and a vault secret used by a build step yet
+# absent from an export (examples/secrets.sh).
 # Needs no network and no API key.  Run from anywhere.  If /bin/busybox is
 # missing, examples/project/build-and-test.sh says so and installs Debian's
 # busybox-static (a system package) before going on; the image it builds is
@@ -76,6 +78,7 @@ run steve export-git "$work/mirror.git" --all --bare   # manifests -> git commit
 run git -C "$work/mirror.git" log --graph --all --format='%h %s'
 run steve verify-git "$work/mirror.git"              # audit by hash: needs no key
 bash "$here/backup.sh"                                # a backup restored, then rekeyed
+bash "$here/secrets.sh"   # a vault secret used by a build step, absent from the export
 run steve lock
 echo
 echo "Everything above lives in $STEVE_DIR/.steve/steve.db, encrypted with SQLCipher."
