@@ -121,3 +121,19 @@ def test_a_vault_secret_pasted_into_a_prompt_is_redacted_before_anything(
         text = found.request.messages[0].text
         assert value not in text and "[REDACTED:DB_PASSWORD]" in text
         assert value.encode() not in repo.read_blob(found.request_oid)
+
+
+def test_show_decodes_an_exchange_from_any_of_its_ids(invoke: Invoke) -> None:
+    ex = json.loads(invoke("llm", "ask", "--json", "--system", "sys", "steve-selftest").stdout)
+    for rev in (ex["exchange"], ex["request"], ex["request"][:12], f"refs/llm/{ex['request']}"):
+        shown = invoke("llm", "show", rev)
+        assert shown.exit_code == 0, shown.stderr
+        value = json.loads(shown.stdout)
+        assert value["exchange"] == ex["exchange"]
+        assert value["request"]["system"] == "sys"
+        assert value["response"]["content"][0]["text"] == ex["text"]
+    alone = json.loads(invoke("llm", "show", ex["response"]).stdout)
+    assert set(alone) == {"response"}
+    blob = invoke("hash-object", "-w", "--stdin", input=b"plain text").stdout.decode().strip()
+    invoke("llm", "show", blob).assert_error(6, "STEVE-OBJ-004")
+    invoke("llm", "show", "HEAD").assert_error(5, "STEVE-REV-001")
