@@ -137,3 +137,28 @@ def test_show_decodes_an_exchange_from_any_of_its_ids(invoke: Invoke) -> None:
     blob = invoke("hash-object", "-w", "--stdin", input=b"plain text").stdout.decode().strip()
     invoke("llm", "show", blob).assert_error(6, "STEVE-OBJ-004")
     invoke("llm", "show", "HEAD").assert_error(5, "STEVE-REV-001")
+
+
+def test_fallback_to_the_record_when_the_server_is_gone(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.llm.servers import KEY, AnthropicServer
+
+    server = AnthropicServer("recorded answer").start()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+    try:
+        first = invoke("llm", "ask", "--llm", "anthropic", "--json", "hello")
+        assert first.exit_code == 0, first.stderr
+    finally:
+        server.stop()
+    down = invoke("llm", "ask", "--llm", "anthropic", "hello")
+    down.assert_error(11, "STEVE-LLM-001")
+    monkeypatch.setenv("STEVE_LLM_FALLBACK", "recorded")
+    again = invoke("llm", "ask", "--llm", "anthropic", "--json", "hello")
+    assert again.exit_code == 0, again.stderr
+    a, b = json.loads(first.stdout), json.loads(again.stdout)
+    assert (b["response"], b["replayed"], b["text"]) == (a["response"], True, "recorded answer")
+    invoke("llm", "ask", "--llm", "anthropic", "never recorded").assert_error(11, "STEVE-LLM-001")
+    monkeypatch.setenv("STEVE_LLM_FALLBACK", "sometimes")
+    invoke("llm", "ask", "hello").assert_error(6, "STEVE-LLM-013")
