@@ -179,6 +179,7 @@ def llm_use(
     are never written: they come from the environment."""
     from steve.cli.llmopts import choose
     from steve.config import LlmSettings
+    from steve.llm.registry import check_settings
     from steve.llm.registry import choose as check_choice
     from steve.repo import CONFIG_NAME, STEVE_DIR, Repo
 
@@ -190,6 +191,7 @@ def llm_use(
     settings = None if clear else LlmSettings(name, model, base_url, fixture)
     if settings is not None:
         check_choice(settings=settings)  # an unknown name is refused before writing
+        check_settings(settings)
     path = root / STEVE_DIR / CONFIG_NAME
     Repo.read_config(root).with_llm(settings).write(path)
 

@@ -162,3 +162,9 @@ def test_fallback_to_the_record_when_the_server_is_gone(
     invoke("llm", "ask", "--llm", "anthropic", "never recorded").assert_error(11, "STEVE-LLM-001")
     monkeypatch.setenv("STEVE_LLM_FALLBACK", "sometimes")
     invoke("llm", "ask", "hello").assert_error(6, "STEVE-LLM-013")
+
+
+def test_llm_use_refuses_values_it_could_not_use(invoke: Invoke, cli_repo: Path) -> None:
+    invoke("llm", "use", "openai", "--base-url", "localhost:11434").assert_error(6, "STEVE-LLM-013")
+    invoke("llm", "use", "openai", "--model", "a\nb").assert_error(6, "STEVE-LLM-013")
+    assert Repo.read_config(cli_repo).llm is None
