@@ -32,7 +32,13 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Literal, Protocol
 
-from steve.errors import BudgetExceeded, LlmAuthFailed, LlmError, LlmRequestRejected
+from steve.errors import (
+    BudgetExceeded,
+    LlmAuthFailed,
+    LlmError,
+    LlmRequestRejected,
+    MalformedObject,
+)
 from steve.llm import record
 from steve.llm.budget import Budgets, Charge
 from steve.llm.provider import Provider, estimate_tokens
@@ -79,10 +85,9 @@ def redact_json(redactor: Redactor, text: str) -> str:
         return value
 
     try:
-        parsed = json.loads(text)
-    except ValueError:
+        return canonical_json(walk(json.loads(text)))
+    except (ValueError, MalformedObject):  # not JSON STEVE writes: redact it as text
         return redactor.text(text)
-    return canonical_json(walk(parsed))
 
 
 def redact_block(redactor: Redactor, block: Block) -> Block:

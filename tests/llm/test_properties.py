@@ -64,3 +64,50 @@ def test_a_wrong_map_is_a_malformed_request(value: dict[str, object]) -> None:
     )
     with pytest.raises(MalformedObject):
         Request.from_canonical(data)
+
+
+SECRET = 'p"a\\ss\nw0rd'
+
+
+def _strings(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [s for v in value for s in _strings(v)]
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in [k, *_strings(v)]]
+    return []
+
+
+json_with_secret = st.recursive(
+    st.one_of(
+        st.integers(),
+        st.booleans(),
+        st.none(),
+        st.builds(lambda a, b: a + SECRET + b, st.text(max_size=5), st.text(max_size=5)),
+        st.text(max_size=8),
+    ),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3),
+        st.dictionaries(
+            st.one_of(st.text(max_size=5), st.builds(lambda a: a + SECRET, st.text(max_size=3))),
+            inner,
+            max_size=3,
+        ),
+    ),
+    max_leaves=8,
+)
+
+
+@given(json_with_secret)
+def test_no_secret_survives_in_any_json_string(value: object) -> None:
+    import json
+
+    from steve.llm.session import redact_json
+    from tests.llm.conftest import make_redactor
+
+    redactor = make_redactor({"ODD": SECRET.encode()})
+    text = json.dumps(value, ensure_ascii=False)
+    out = redact_json(redactor, text)
+    assert all(SECRET not in s for s in _strings(json.loads(out)))
+    assert json.dumps(SECRET)[1:-1] not in out and SECRET not in out
