@@ -698,6 +698,7 @@ class Executor:
                 input=name,
                 base=base.hex,
                 diff=answer.diff.hex,
+                patch=answer.record.hex,
                 result=None if patched is None else patched.tree.hex,
                 changed=[] if patched is None else patched.changed,
             ),

@@ -112,6 +112,9 @@ class GeneratedPatch(Strict):
     input: Name = Field(description="the input the patch applies to")
     base: Oid = Field(description="tree id of the input before the patch")
     diff: Oid | None = Field(default=None, description="blob id of the diff (None: no diff)")
+    patch: Oid | None = Field(
+        default=None, description="tree id of the patch record: diff, request, response"
+    )
     result: Oid | None = Field(default=None, description="tree id after it (None: rejected)")
     changed: list[Text] = Field(default_factory=list, description="paths the patch changed")
 
@@ -185,6 +188,7 @@ class BuildReceipt(_ReceiptFields):
         *PROVENANCE_ID_FIELDS,
         "generated.base",
         "generated.diff",
+        "generated.patch",
         "generated.result",
     )
 
