@@ -1200,11 +1200,76 @@ class BadBudgetScope(SteveError):
 class WeakSecretValue(SteveError):
     code = "STEVE-REDACT-001"
     exit_code = EXIT_INVALID
-    action = "Use a longer value (at least 4 bytes) that does not look like `[REDACTED:...]`."
+    action = "Use a longer value (at least 8 bytes) that does not look like `[REDACTED:...]`."
 
     def __init__(self, name: str, why: str) -> None:
         super().__init__("a secret value cannot be redacted reliably", f"{name}: {why}")
         self.name = name
+
+
+class SecretNotFound(SteveError):
+    code = "STEVE-SECRET-001"
+    exit_code = EXIT_NOT_FOUND
+    action = "List the vault with `steve secret list`; add it with `steve secret set NAME`."
+
+    def __init__(self, name: str) -> None:
+        super().__init__("no such secret", f"{name!r} is not in the vault")
+        self.name = name
+
+
+class BadSecretName(SteveError):
+    code = "STEVE-SECRET-002"
+    exit_code = EXIT_INVALID
+    action = "Name secrets like environment variables: [A-Za-z_][A-Za-z0-9_]*, at most 64."
+
+    def __init__(self, name: str) -> None:
+        super().__init__("invalid secret name", f"{name[:80]!r}")
+        self.name = name
+
+
+class BadSecretCommand(SteveError):
+    code = "STEVE-SECRET-003"
+    exit_code = EXIT_INVALID
+    action = "Give the command as one string of shell-like words, e.g. --command 'pass show x'."
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__("invalid external secret command", f"{name}: {why}")
+        self.name = name
+
+
+class SecretCommandFailed(SteveError):
+    code = "STEVE-SECRET-004"
+    exit_code = EXIT_UNAVAILABLE
+    action = "Run the secret's command yourself to see why it fails (its output is not shown)."
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__("the external secret command failed", f"{name}: {why}")
+        self.name = name
+
+
+class SecretNotGranted(SteveError):
+    code = "STEVE-SECRET-005"
+    exit_code = EXIT_POLICY
+    action = "Add a grant {node: NODE, capability: secrets, reason: ...} to the plan's grants."
+
+    def __init__(self, node: str, names: Sequence[str]) -> None:
+        super().__init__(
+            "refused by policy: a node uses secrets without a grant",
+            f"node {node!r} declares secrets {', '.join(names)} but the plan grants it none",
+        )
+        self.node = node
+
+
+class NoSecretValue(SteveError):
+    code = "STEVE-SECRET-006"
+    exit_code = EXIT_INVALID
+    action = "Give the value on standard input (`steve secret set NAME < FILE`) or use a terminal."
+
+    def __init__(self, name: str, why: str) -> None:
+        super().__init__("no secret value given", f"{name}: {why}")
+        self.name = name
+
+
 # --- stages (issue 14) ----------------------------------------------------------------
 
 

@@ -65,6 +65,8 @@ def load_ignore_file(path: Path) -> GitIgnoreSpec | None:
     from pathspec import GitIgnoreSpec  # heavy (60 ms): only when an ignore file exists
 
     try:
-        return GitIgnoreSpec.from_lines(text.splitlines())
+        # the pure-Python backend: the re2 one pathspec prefers when google-re2 is
+        # installed (STEVE's redactor needs it) cannot match non-UTF-8 file names
+        return GitIgnoreSpec.from_lines(text.splitlines(), backend="simple")
     except ValueError as exc:  # GitWildMatchPatternError
         raise BadIgnoreFile(str(path), str(exc)) from None

@@ -39,7 +39,7 @@ import re2
 
 from steve.errors import WeakSecretValue
 
-MIN_SECRET_LEN = 4
+MIN_SECRET_LEN = 8
 PLACEHOLDER_PREFIX = b"[REDACTED:"
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
 
@@ -190,6 +190,20 @@ class Redactor:
             return out.decode("utf-8", "surrogatepass")
         except UnicodeDecodeError:
             return out.decode("utf-8", "replace")
+
+    def value(self, v: object) -> object:
+        """``v`` with every text and bytes inside it redacted (dicts, lists, tuples;
+        keys too).  For event payloads and other structured records."""
+        if isinstance(v, str):
+            return self.text(v)
+        if isinstance(v, bytes | bytearray | memoryview):
+            return self.bytes(bytes(v))
+        if isinstance(v, Mapping):
+            return {self.value(k): self.value(x) for k, x in v.items()}
+        if isinstance(v, list | tuple):
+            return type(v)(self.value(x) for x in v) if isinstance(v, tuple) else [
+                self.value(x) for x in v]
+        return v
 
     def stream(self) -> StreamRedactor:
         """A redactor for chunks of one stream (a step's log)."""

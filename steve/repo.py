@@ -71,6 +71,7 @@ from steve.store.base import (
     ReflogEntry,
     RefRecord,
     RunRecord,
+    SecretRecord,
     Transaction,
     TransitionRecord,
     Unset,
@@ -420,6 +421,12 @@ class RepoTransaction:
 
     def delete_outbox(self, upto: int) -> int:
         return self._tx.delete_outbox(upto)
+
+    def read_secret(self, name: str) -> SecretRecord | None:
+        return self._tx.read_secret(name)
+
+    def put_secret(self, record: SecretRecord) -> None:
+        self._tx.put_secret(record)
 
 
 class _SerialBackend:
@@ -965,6 +972,16 @@ class Repo:
     def get_meta(self, key: str) -> str | None:
         """A repository setting kept in ``steve.db`` (e.g. ``current_run``)."""
         return self.backend.get_meta(key)
+
+    # --- the secrets vault (steve.porcelain.secrets owns the rules) -------------------
+
+    def get_secret(self, name: str) -> SecretRecord | None:
+        """The vault row of ``name`` (a tombstone too), or None."""
+        return self.backend.get_secret(name)
+
+    def list_secrets(self) -> list[SecretRecord]:
+        """Every vault row, tombstones included, by name."""
+        return self.backend.list_secrets()
 
     # --- maintenance ------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ terminal.  Environment:
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import io
 import os
@@ -48,10 +49,28 @@ if TYPE_CHECKING:
     from steve.store.base import OutboxEvent
 
 
+# The vault's values, kept by Context.close for the redaction of an error's text
+# printed after the repository is closed (docs/secrets.md).
+_VAULT_VALUES: dict[str, bytes] = {}
+
+
+def redact_error_text(text: str) -> str:
+    """``text`` through the one redaction pipeline: the values of the vault of the
+    repository this command opened, and the common key shapes."""
+    from steve.redact import Redactor
+
+    try:
+        return Redactor(_VAULT_VALUES).text(text)
+    except SteveError:  # a value the redactor refuses: redact the shapes at least
+        return Redactor().text(text)
+
+
 def report(err: SteveError) -> None:
-    """Print ``err`` as STEVE prints every error: message, fact, action, code."""
-    lines = [f"steve: error: {err.message}"]
-    lines.extend(f"  {line}" for line in err.detail.splitlines())  # one fact per line
+    """Print ``err`` as STEVE prints every error: message, fact, action, code (the
+    message and the fact redacted)."""
+    lines = [f"steve: error: {redact_error_text(err.message)}"]
+    detail = redact_error_text(err.detail) if err.detail else ""
+    lines.extend(f"  {line}" for line in detail.splitlines())  # one fact per line
     lines.append(f"  hint: {err.action}")
     lines.append(f"  [{err.code}]")
     click.echo("\n".join(lines), err=True)
@@ -82,6 +101,7 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(["events", "verify"], "steve.cli.events"),
     "identity": "steve.cli.identity",
     **dict.fromkeys(["budget", "llm"], "steve.cli.llm"),
+    "secret": "steve.cli.secret",
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
 }  # fmt: skip
 
@@ -179,12 +199,15 @@ class EventSink:
                         raise InvalidInput("cannot open STEVE_LOG_FILE", str(exc)) from exc
                 stream = self._log_stream or sys.stderr
                 logger = JsonLogger(stream, level=level, correlation_id=self.correlation_id)
+            from steve.porcelain.secrets import redactor_for
+
             self.log = EventLog.for_repo(
                 self.repo,
                 correlation_id=self.correlation_id,
                 actor=str(identity()),
                 logger=logger,
                 signer=(signer := CliSigner()),
+                redactor=redactor_for(self.repo),
             )
             self._signer = signer
         return self.log
@@ -256,6 +279,10 @@ class Context:
                 warn_undelivered(self._repo.events.error)
         finally:
             if self._repo is not None:
+                with contextlib.suppress(SteveError):  # a damaged database reports itself
+                    _VAULT_VALUES.update(
+                        (r.name, r.data) for r in self._repo.list_secrets() if r.kind == "value"
+                    )
                 self._repo.close()
                 self._repo = None
 

@@ -13,6 +13,7 @@ import click
 
 from steve.cli.app import INT64_MAX, Context, cli, pass_state
 from steve.cli.llmopts import llm_options, open_llm
+from steve.errors import SteveError
 
 
 @cli.group("llm")
@@ -116,6 +117,47 @@ def llm_log(state: Context, as_json: bool) -> None:
         )
 
 
+@llm.command("show")
+@click.argument("rev")
+@pass_state
+def llm_show(state: Context, rev: str) -> None:
+    """Print an exchange as JSON: REV names its tree, its request or its response."""
+    from steve.errors import WrongObjectType
+    from steve.llm import record
+    from steve.llm.types import Request, Response
+    from steve.objects.model import ObjectType
+
+    repo = state.repo()
+    oid = repo.rev_parse(rev)
+    kind = repo.object_type(oid)
+    out: dict[str, object]
+    if kind is ObjectType.TREE:
+        ex = record.load(repo, oid, "")
+        out = {
+            "exchange": oid.hex,
+            "request": ex.request.to_value(),
+            "response": ex.response.to_value(),
+        }
+    elif kind is ObjectType.BLOB and (found := record.find(repo, oid, "")) is not None:
+        out = {
+            "exchange": found.exchange_oid.hex,
+            "request": found.request.to_value(),
+            "response": found.response.to_value(),
+        }
+    elif kind is ObjectType.BLOB:
+        data = repo.read_blob(oid)
+        try:
+            out = {"response": Response.from_canonical(data).to_value()}
+        except SteveError:
+            try:
+                out = {"request": Request.from_canonical(data).to_value()}
+            except SteveError:
+                raise WrongObjectType(oid.hex, "LLM exchange", "blob") from None
+    else:
+        raise WrongObjectType(oid.hex, "LLM exchange", kind.value)
+    click.echo(json.dumps(out, indent=2, sort_keys=True, ensure_ascii=False))
+
+
 @llm.command("use")
 @click.argument("name", required=False)
 @click.option("--model", default=None, help="Model id to record in [llm] model.")
@@ -137,6 +179,7 @@ def llm_use(
     are never written: they come from the environment."""
     from steve.cli.llmopts import choose
     from steve.config import LlmSettings
+    from steve.llm.registry import check_settings
     from steve.llm.registry import choose as check_choice
     from steve.repo import CONFIG_NAME, STEVE_DIR, Repo
 
@@ -148,6 +191,7 @@ def llm_use(
     settings = None if clear else LlmSettings(name, model, base_url, fixture)
     if settings is not None:
         check_choice(settings=settings)  # an unknown name is refused before writing
+        check_settings(settings)
     path = root / STEVE_DIR / CONFIG_NAME
     Repo.read_config(root).with_llm(settings).write(path)
 

@@ -11,7 +11,8 @@ Environment read here (and only here): ``STEVE_LLM``, ``STEVE_LLM_MODEL``,
 ``STEVE_LLM_FALLBACK``, ``STEVE_LLM_FIXTURE``, ``ANTHROPIC_API_KEY``,
 ``ANTHROPIC_BASE_URL``, ``OPENAI_API_KEY``, ``OPENAI_BASE_URL``.  Keys are
 passed to the SDK client and registered with the redactor; they are never
-written anywhere.  The redactor also registers the values of environment
+written anywhere.  The redactor also registers the vault's values (``steve
+secret set``) and the values of environment
 variables whose names end in ``_KEY``, ``_TOKEN``, ``_SECRET``, ``_PASSWORD``
 or ``_PASSPHRASE`` (see docs/llm.md#redaction).
 """
@@ -80,7 +81,8 @@ def env_secrets(environ: Mapping[str, str]) -> dict[str, bytes]:
 
 
 def cli_redactor(extra: Mapping[str, bytes] | None = None) -> Redactor:
-    """STEVE's redactor with the environment's secrets (and ``extra``) registered."""
+    """STEVE's redactor with the environment's secrets and ``extra`` (the vault's
+    values, ``steve secret set``) registered."""
     from steve.redact import Redactor
 
     secrets = env_secrets(os.environ)
@@ -173,10 +175,13 @@ def open_llm(
         base_url=base_url or None,
         fixture=Path(fixture) if fixture else None,
     )
+    if redactor is None:
+        vault = {r.name: r.data for r in repo.list_secrets() if r.kind == "value"}
+        redactor = cli_redactor(vault)
     session = LLMSession(
         repo,
         provider,
-        redactor=redactor if redactor is not None else cli_redactor(),
+        redactor=redactor,
         fallback="recorded" if fallback == "recorded" else "error",
     )
     return OpenLlm(session, choice)

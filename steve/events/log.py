@@ -58,6 +58,7 @@ from steve.store.base import OutboxEvent
 
 if TYPE_CHECKING:
     from steve.events.jsonlog import JsonLogger
+    from steve.redact import Redactor
     from steve.repo import Repo
 
 EVENTS_DB = "events.db"
@@ -223,6 +224,7 @@ class EventLog:
         logger: JsonLogger | None = None,
         signer: SigningKey | SignerSource | None = None,
         key_checked: bool = False,
+        redactor: Redactor | None = None,
     ) -> None:
         if queue_size < 1 or batch_size < 1:
             raise ValueError("queue_size and batch_size must be positive")
@@ -245,6 +247,8 @@ class EventLog:
         self._write_lock = threading.Lock()  # held while a batch is taken and written
         self._thread: threading.Thread | None = None
         self._closed = False
+        # every payload is redacted before it is encoded (docs/secrets.md); settable
+        self.redactor = redactor
 
     # --- construction ------------------------------------------------------------------
 
@@ -293,7 +297,7 @@ class EventLog:
                     e.correlation_id or self.correlation_id,
                     None,
                     e.actor or self.actor,
-                    encode_payload(decode_outbox_payload(e)),
+                    encode_payload(self._redacted(decode_outbox_payload(e))),
                 ),
             )
             for e in events
@@ -411,6 +415,13 @@ class EventLog:
                     correlation_id=e.correlation_id,
                 )
 
+    def _redacted(self, payload: Mapping[str, object]) -> Mapping[str, object]:
+        if self.redactor is None or not isinstance(payload, Mapping):
+            return payload
+        out = self.redactor.value(payload)
+        assert isinstance(out, dict)
+        return out
+
     def _submit(
         self,
         event_type: str,
@@ -427,7 +438,7 @@ class EventLog:
         lv = Level.parse(level)
         row = _pending(
             check_event_type(event_type),
-            encode_payload(payload),
+            encode_payload(self._redacted(payload)),
             check_text("run id", run_id),
             check_text("correlation id", correlation_id) or self.correlation_id,
             check_text("causation id", causation_id),

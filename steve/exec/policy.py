@@ -19,7 +19,7 @@ from typing import Any
 
 import docker.types
 
-from steve.errors import EngineSocketMount, PolicyViolation
+from steve.errors import EngineSocketMount, PolicyViolation, SecretNotGranted
 from steve.objects.schemas.container import (
     CAPABILITIES,
     DEFAULT_NANO_CPUS,
@@ -215,12 +215,16 @@ def create_kwargs(policy: ContainerPolicy) -> dict[str, Any]:
 def policy_for(plan: PlanManifest, node: Node) -> tuple[ContainerPolicy, list[Grant]]:
     """The container policy of ``node`` in the frozen ``plan`` and the grants it uses.
 
-    Raises :class:`~steve.errors.PolicyViolation` if the node asks for a
+    Raises :class:`~steve.errors.SecretNotGranted` if the node lists
+    ``secrets`` without a ``secrets`` grant,
+    :class:`~steve.errors.PolicyViolation` if the node asks for a
     capability the plan does not grant, :class:`~steve.errors.EngineSocketMount`
     if it mounts the engine's socket (a plan that passed freeze does neither,
     unless a host path resolves to the socket on this host).
     """
     granted = plan.grants_for(node.id)
+    if node.secrets and "secrets" not in granted:
+        raise SecretNotGranted(node.id, node.secrets)
     policy = node.container_policy(tuple(granted))  # type: ignore[arg-type]
     require_allowed(policy)
     used = [granted[cap] for cap in dict.fromkeys(c for _, c in node.requested_capabilities())]

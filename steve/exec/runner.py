@@ -42,6 +42,7 @@ from steve.errors import (
     ContainerFailed,
     ImageNotFound,
     ImageNotPinned,
+    InvalidInput,
     ObjectNotFound,
     UnsafeArchive,
 )
@@ -68,6 +69,7 @@ from steve.objects.model import CHUNK_SIZE, Blob, ChunkedBlob
 from steve.objects.oid import ObjectId
 from steve.objects.schemas.failures import FailureClass
 from steve.objects.schemas.plan import DEFAULT_LOG_BYTES, DEFAULT_OUTPUT_BYTES
+from steve.redact import Redactor, StreamRedactor
 from steve.repo import BatchWriter, Repo
 
 if TYPE_CHECKING:
@@ -100,6 +102,12 @@ class StepSpec:
     workdir: str = "/work"
     output_limit: int | None = DEFAULT_OUTPUT_BYTES  # bytes in the work dir / collected
     log_limit: int | None = DEFAULT_LOG_BYTES  # bytes kept of each of stdout and stderr
+    # vault secrets: name -> version (in the action key and the receipt) and name ->
+    # value (set in the container's environment at create time, nowhere else)
+    secret_versions: Mapping[str, int] = field(default_factory=dict)
+    secret_values: Mapping[str, bytes] = field(default_factory=dict, repr=False)
+    # every log byte passes through it before it is stored or passed on
+    redactor: Redactor | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -222,18 +230,49 @@ class BlobBuilder:
         return self._w.add(ChunkedBlob(self.size, tuple(self._chunks)))
 
 
+def _secret_environment(spec: StepSpec) -> dict[str, str] | None:
+    """The step's secrets as the container's environment (set at create time; the
+    engine holds them until the container is removed at the end of the step)."""
+    if not spec.secret_values:
+        return None
+    env: dict[str, str] = {}
+    for name, value in sorted(spec.secret_values.items()):
+        try:
+            env[name] = value.decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidInput(
+                "a secret is not UTF-8 text", f"{name}: an environment variable holds text"
+            ) from None
+        if "\0" in env[name]:
+            raise InvalidInput("a NUL byte in a secret", f"{name}: not allowed in the environment")
+    return env
+
+
 class _Logs:
-    """Both log streams: kept up to ``limit`` bytes each (the rest counted, not stored,
-    not passed on), passed to ``on_log`` in bounded pieces."""
+    """Both log streams: redacted (a stream redactor per stream, so a secret split
+    across chunks is caught), kept up to ``limit`` bytes each (the rest counted, not
+    stored, not passed on), passed to ``on_log`` in bounded pieces."""
 
     def __init__(
-        self, writer: BatchWriter, on_log: LogCallback | None, limit: int | None = None
+        self,
+        writer: BatchWriter,
+        on_log: LogCallback | None,
+        limit: int | None = None,
+        redactor: Redactor | None = None,
     ) -> None:
         self.streams = {"stdout": BlobBuilder(writer), "stderr": BlobBuilder(writer)}
         self.on_log = on_log
         self.tail = bytearray()
         self.limit = limit
         self.dropped = {"stdout": 0, "stderr": 0}
+        self.redactors: dict[str, StreamRedactor] = (
+            {} if redactor is None else {name: redactor.stream() for name in self.streams}
+        )
+
+    def close(self) -> None:
+        """Let out what the redactors still hold back (idempotent)."""
+        for name, stream in self.redactors.items():
+            self._keep(name, stream.close())
 
     def notes(self) -> list[str]:
         return [
@@ -244,6 +283,12 @@ class _Logs:
         ]
 
     def feed(self, name: str, data: bytes) -> None:
+        redactor = self.redactors.get(name)
+        self._keep(name, data if redactor is None else redactor.feed(data))
+
+    def _keep(self, name: str, data: bytes) -> None:
+        if not data:
+            return
         if self.limit is not None:
             room = max(0, self.limit - self.streams[name].size)
             if len(data) > room:
@@ -523,8 +568,11 @@ class DockerRunner:
                     repo, started, FailureClass.INTERRUPTED, self._interrupted_detail(None)
                 )
             with repo.writer() as w:
-                logs = _Logs(w, on_log, spec.log_limit)
-                outcome = self._execute(cid, spec, logs, notes, volumes)
+                logs = _Logs(w, on_log, spec.log_limit, spec.redactor)
+                try:
+                    outcome = self._execute(cid, spec, logs, notes, volumes)
+                finally:
+                    logs.close()
                 stdout = logs.streams["stdout"].finish()
                 stderr = logs.streams["stderr"].finish()
             notes.extend(logs.notes())
@@ -579,6 +627,7 @@ class DockerRunner:
                 labels=labels,
                 mounts=mounts,
                 log_config=docker.types.LogConfig(type="none"),
+                environment=_secret_environment(spec),
                 stdin_open=False,
                 tty=False,
                 **kwargs,
@@ -626,6 +675,7 @@ class DockerRunner:
                     notes.append(f"log stream broke: {item}")
                     continue
                 logs.feed(*item)
+            logs.close()
             exit_code = self._wait(cid, watch)
             with engine_call(where, "inspect container"):
                 state = api.inspect_container(cid)["State"]

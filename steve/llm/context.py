@@ -169,3 +169,51 @@ def blob_tail(repo: Repo, oid: ObjectId, label: str, *, max_bytes: int = 64 << 1
         return data.decode("utf-8", "replace")
 
     return Piece(label, size, load)
+
+
+RUN_KINDS = (
+    ObjectType.DESIGN,
+    ObjectType.RESEARCH,
+    ObjectType.PLAN,
+    ObjectType.TEST_CERTIFICATE,
+    ObjectType.BUILD_RECEIPT,
+)
+"""The order :func:`run_sources` offers a run's records in (most needed first)."""
+
+
+def run_sources(
+    repo: Repo, run_id: str, *, logs: bool = True, log_bytes: int = 16 << 10
+) -> list[Iterator[Piece]]:
+    """Sources for a prompt about run ``run_id``: its design, research, plan, test
+    certificates and build receipts, each kind's history newest first (from the
+    ``refs/runs/<run>/<kind>`` refs), then the tails of the newest receipts' logs."""
+    sources: list[Iterator[Piece]] = []
+    heads: dict[ObjectType, ObjectId] = {}
+    for kind in RUN_KINDS:
+        record = repo.read_ref_record(f"refs/runs/{run_id}/{kind.value}")
+        if record is not None and record.target is not None:
+            heads[kind] = record.target
+            sources.append(manifest_history(repo, record.target, kinds=[kind]))
+    receipt = heads.get(ObjectType.BUILD_RECEIPT)
+    if logs and receipt is not None:
+        sources.append(receipt_log_tails(repo, receipt, log_bytes))
+    return sources
+
+
+def receipt_log_tails(repo: Repo, head: ObjectId, max_bytes: int) -> Iterator[Piece]:
+    """The tails of the logs each build receipt names, newest receipt first; a
+    receipt is read (and validated by its schema) only when the walk reaches it."""
+    from steve.objects.schemas import read_body
+    from steve.objects.schemas.receipts import BuildReceipt
+
+    nxt: ObjectId | None = head
+    while nxt is not None:
+        obj = repo.read_object(nxt)
+        if not isinstance(obj, Manifest) or obj.kind is not ObjectType.BUILD_RECEIPT:
+            return
+        receipt = read_body(obj.kind, obj.version, obj.body)
+        assert isinstance(receipt, BuildReceipt)
+        for log in receipt.logs:
+            label = f"{log.stream} of {nxt.short()}"
+            yield blob_tail(repo, ObjectId.from_hex(str(log.blob)), label, max_bytes=max_bytes)
+        nxt = obj.parents[0] if obj.parents else None

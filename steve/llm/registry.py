@@ -96,6 +96,19 @@ def choose(
     )
 
 
+def check_settings(settings: LlmSettings) -> None:
+    """BadLlmConfig unless ``settings`` can be written as the ``[llm]`` section: a
+    known provider, an http(s) base URL, one-line values."""
+    if settings.provider:
+        _parse(settings.provider, "[llm] provider")
+    if settings.base_url is not None and not settings.base_url.startswith(("http://", "https://")):
+        raise BadLlmConfig(f"base URL {settings.base_url!r} is not an http(s) URL")
+    for key in ("provider", "model", "base_url", "fixture"):
+        value = getattr(settings, key)
+        if value is not None and (not value or any(ord(c) < 0x20 for c in value)):
+            raise BadLlmConfig(f"[llm] {key} must be a non-empty one-line string")
+
+
 def make_provider(
     choice: Choice,
     repo: Repo,

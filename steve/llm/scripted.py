@@ -27,6 +27,7 @@ the answer, and the usage (when the answer gives none) from their sizes.
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -135,6 +136,7 @@ class ScriptedProvider:
         self.answers = list(answers)
         self.source = source
         self._next = 0  # the next ordered (keyless) answer
+        self._lock = threading.Lock()  # generate nodes may ask from several threads
 
     @classmethod
     def from_file(cls, path: Path) -> ScriptedProvider:
@@ -167,11 +169,12 @@ class ScriptedProvider:
         for a in self.answers:
             if a.match is not None and a.match in whole:
                 return a
-        while self._next < len(self.answers):
-            a = self.answers[self._next]
-            self._next += 1
-            if a.match is None and a.match_last is None:
-                return a
+        with self._lock:
+            while self._next < len(self.answers):
+                a = self.answers[self._next]
+                self._next += 1
+                if a.match is None and a.match_last is None:
+                    return a
         raise ScriptExhausted(
             self.source,
             f"no answer matches and the {len(self.answers)} answers in order are used up",

@@ -27,11 +27,18 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
-from steve.errors import BudgetExceeded, LlmAuthFailed, LlmError, LlmRequestRejected
+from steve.errors import (
+    BudgetExceeded,
+    LlmAuthFailed,
+    LlmError,
+    LlmRequestRejected,
+    MalformedObject,
+)
 from steve.llm import record
 from steve.llm.budget import Budgets, Charge
 from steve.llm.provider import Provider, estimate_tokens
@@ -45,8 +52,10 @@ from steve.llm.types import (
     Response,
     TextBlock,
     TextDelta,
+    Tool,
     ToolResultBlock,
     ToolUseBlock,
+    canonical_json,
 )
 from steve.repo import Repo
 
@@ -60,15 +69,38 @@ class Redactor(Protocol):
     def text(self, s: str) -> str: ...
 
 
+def redact_json(redactor: Redactor, text: str) -> str:
+    """JSON text with every string in it (keys too) redacted, as canonical JSON.
+
+    Redacting the decoded strings, not the JSON text, also catches a value
+    that JSON escapes (a quote, a backslash, a control character in it)."""
+
+    def walk(value: Any) -> Any:
+        if isinstance(value, str):
+            return redactor.text(value)
+        if isinstance(value, list):
+            return [walk(v) for v in value]
+        if isinstance(value, dict):
+            return {redactor.text(k): walk(v) for k, v in value.items()}
+        return value
+
+    try:
+        return canonical_json(walk(json.loads(text)))
+    except (ValueError, MalformedObject):  # not JSON STEVE writes: redact it as text
+        return redactor.text(text)
+
+
 def redact_block(redactor: Redactor, block: Block) -> Block:
     if isinstance(block, TextBlock):
         return TextBlock(redactor.text(block.text))
     if isinstance(block, ToolUseBlock):
-        return ToolUseBlock(block.id, block.name, redactor.text(block.input_json))
+        return ToolUseBlock(block.id, block.name, redact_json(redactor, block.input_json))
     return ToolResultBlock(block.tool_use_id, redactor.text(block.content), block.is_error)
 
 
 def redact_request(redactor: Redactor, request: Request) -> Request:
+    """``request`` with every text it carries redacted (system, messages, tool
+    descriptions and schemas, stop sequences); names and ids are kept."""
     return replace(
         request,
         system=redactor.text(request.system),
@@ -76,6 +108,11 @@ def redact_request(redactor: Redactor, request: Request) -> Request:
             Message(m.role, tuple(redact_block(redactor, b) for b in m.content))
             for m in request.messages
         ),
+        tools=tuple(
+            Tool(t.name, redactor.text(t.description), redact_json(redactor, t.schema_json))
+            for t in request.tools
+        ),
+        stop=tuple(redactor.text(x) for x in request.stop),
     )
 
 

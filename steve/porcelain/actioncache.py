@@ -7,6 +7,10 @@ that decides what the step computes::
      "inputs": {name: <id bytes>}, "outputs": [declared paths],
      "workdir": "/work", "timeout_ms": N | None, "policy": {canonical policy}}
 
+plus ``"secrets": {name: version}`` when the step is given vault secrets:
+their names and versions, never their values, so a rotated secret (a new
+version) runs the step again and a key reveals nothing of a value.
+
 The image is its bare id (a ``name@`` prefix does not change the image).
 Two steps with the same key run the same command on the same bytes under
 the same policy, so a successful receipt for the key can stand in for
@@ -52,7 +56,7 @@ def bare_image(image: str) -> str:
 def key_material(spec: StepSpec) -> dict[str, Any]:
     """The CBOR value an action key hashes (see the module docstring)."""
     timeout_ms = None if spec.timeout_s is None else round(spec.timeout_s * 1000)
-    return {
+    material: dict[str, Any] = {
         "v": KEY_VERSION,
         "image": bare_image(spec.image),
         "command": list(spec.command),
@@ -63,6 +67,9 @@ def key_material(spec: StepSpec) -> dict[str, Any]:
         "timeout_ms": timeout_ms,
         "policy": spec.policy.canonical(),
     }
+    if spec.secret_versions:  # name -> version, never a value: a rotated secret re-runs
+        material["secrets"] = dict(sorted(spec.secret_versions.items()))
+    return material
 
 
 def action_key(spec: StepSpec) -> ObjectId:

@@ -219,13 +219,14 @@ def step_receipt(
     started = result.started_at // 1_000_000_000
     finished = max(started, result.finished_at // 1_000_000_000)
     denied = result.failure is FailureClass.POLICY_DENIED
+    clean = spec.redactor.text if spec.redactor is not None else str  # text that lasts
     decision: Literal["allow", "deny"] = "deny" if denied else "allow"
     decisions = [
         PolicyDecision(rule="image-pinned", decision=decision, detail=spec.image),
         PolicyDecision(
             rule="container-policy",
             decision=decision,
-            detail=result.failure_detail if denied else _policy_summary(spec.policy),
+            detail=clean(result.failure_detail) if denied else _policy_summary(spec.policy),
         ),
         *(
             PolicyDecision(rule=f"grant:{g.capability}", decision="allow", detail=g.reason)
@@ -245,11 +246,11 @@ def step_receipt(
         grants=list(grants),
         image_diff_ids=list(result.image_diff_ids),
         failure=None if failure is None else failure.value,
-        failure_detail=detail or None,
-        notes=list(result.notes),
+        failure_detail=clean(detail) or None,
+        notes=[clean(note) for note in result.notes],
         image=spec.image,
         command=list(spec.command),
-        env=dict(spec.env),
+        env={name: clean(value) for name, value in spec.env.items()},
         toolchain=dict(toolchain),
         outputs={name: oid.hex for name, oid in result.outputs.items()},
         logs=[
@@ -262,6 +263,7 @@ def step_receipt(
         finished_at=finished,
         duration_ms=max(0, (result.finished_at - result.started_at) // 1_000_000),
         nondeterminism=list(nondeterminism),
+        secrets=dict(sorted(spec.secret_versions.items())),
     )
 
 

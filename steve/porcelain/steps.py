@@ -83,6 +83,8 @@ from steve.porcelain.records import (
     step_receipt,
 )
 from steve.porcelain.runs import run_manifests
+from steve.porcelain.secrets import ResolvedSecret, redactor_for, resolve, secret_info
+from steve.redact import Redactor
 from steve.repo import Repo
 
 WORKDIR = "/work"
@@ -223,6 +225,14 @@ class Executor:
         self.order = topological(self.plan)
         self._done = 0
         self._total = 0
+        # the vault versions of every secret a node declares (a missing one refuses the
+        # build before anything moves); values are resolved when a node runs
+        declared = sorted({name for n in self.plan.nodes for name in n.secrets})
+        self._versions = {name: secret_info(self.repo, name).version for name in declared}
+        # every stored value (and key shapes): logs, receipts and events of this build
+        self.redactor: Redactor = redactor_for(self.repo)
+        if self.events is not None and self.events.redactor is None:
+            self.events.redactor = self.redactor
 
     # --- helpers -----------------------------------------------------------------------
 
@@ -320,7 +330,14 @@ class Executor:
         if problems:
             raise BuildNotReady(self.run_id, stage, problems)
 
-    def spec_for(self, node: Node, known: Mapping[str, NodeOutcome]) -> StepSpec:
+    def spec_for(
+        self,
+        node: Node,
+        known: Mapping[str, NodeOutcome],
+        resolved: Mapping[str, ResolvedSecret] | None = None,
+    ) -> StepSpec:
+        """The node's step; with ``resolved``, carrying the secrets' values (for a run)
+        and a redactor that knows them, else their vault versions only (for the key)."""
         policy, _ = policy_for(self.plan, node)
         inputs: dict[str, ObjectId] = {}
         for inp in node.inputs:
@@ -343,6 +360,14 @@ class Executor:
             workdir=WORKDIR,
             output_limit=limits.output_bytes,
             log_limit=limits.log_bytes,
+            secret_versions={
+                name: (resolved[name].version if resolved else self._versions[name])
+                for name in node.secrets
+            },
+            secret_values={name: resolved[name].value for name in node.secrets}
+            if resolved
+            else {},
+            redactor=redactor_for(self.repo, resolved) if resolved else self.redactor,
         )
 
     def move_ref(self, node_id: str, receipt: ObjectId, why: str) -> None:
@@ -422,6 +447,10 @@ class Executor:
         fields; ``cache_key``: the action-cache key, default ``key``)."""
         if self.runner is None:
             raise PlanNotBuilt(self.run_id, node.id)
+        if node.secrets:  # the values now (external commands run here), same read as versions
+            fresh = self.spec_for(node, known, resolve(self.repo, node.secrets))
+            spec = replace(fresh, inputs=spec.inputs)  # a generate node's patched input stays
+            key = actioncache.action_key(spec)
         if not started:
             self._progress(node, NodeStatus.STARTED)
         spoolers: dict[str, LogSpooler] = {}
@@ -451,6 +480,8 @@ class Executor:
         if node.kind == "test":
             evidence = tuple(junit_evidence(self.repo, node.outputs, result.outputs))
         failure, detail = judge(node.kind, result, evidence)
+        if spec.redactor is not None:
+            detail = spec.redactor.text(detail)
         _, grants = policy_for(self.plan, node)
         receipt = self.freeze_receipt(
             node,

@@ -87,6 +87,24 @@ class OutboxEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class SecretRecord:
+    """A vault entry (schema v6 ``secrets`` table): one row per name, its latest version.
+
+    ``kind`` is ``value`` (``data`` is the value), ``command`` (``data`` is the
+    command line, UTF-8, run at use time) or ``removed`` (a tombstone: ``data``
+    is empty and the version is remembered, so a name set again gets a newer
+    version and never reuses an action-cache key).
+    """
+
+    name: str
+    version: int
+    kind: str
+    data: bytes
+    created: int
+    who: str
+
+
+@dataclass(frozen=True, slots=True)
 class ObjectInfo:
     oid: ObjectId
     type: ObjectType
@@ -192,7 +210,15 @@ class OutboxWrites(Protocol):
         ...
 
 
+class SecretWrites(Protocol):
+    def read_secret(self, name: str) -> SecretRecord | None: ...
+    def put_secret(self, record: SecretRecord) -> None:
+        """Insert or replace the vault row of ``record.name``."""
+        ...
+
+
 class Transaction(
+    SecretWrites,
     ObjectWrites,
     RefWrites,
     RunWrites,
@@ -302,6 +328,13 @@ class OutboxReads(Protocol):
     def outbox_count(self) -> int: ...
 
 
+class SecretReads(Protocol):
+    def get_secret(self, name: str) -> SecretRecord | None: ...
+    def list_secrets(self) -> list[SecretRecord]:
+        """Every vault row (tombstones included), by name."""
+        ...
+
+
 class Maintenance(Protocol):
     def check_integrity(self) -> list[str]:
         """The storage's own consistency check (page HMACs, structure); empty when sound."""
@@ -313,6 +346,7 @@ class Maintenance(Protocol):
 
 
 class Backend(
+    SecretReads,
     ObjectReads,
     RefReads,
     RunReads,

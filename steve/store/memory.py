@@ -25,6 +25,7 @@ from steve.store.base import (
     ReflogEntry,
     RefRecord,
     RunRecord,
+    SecretRecord,
     TransitionRecord,
     Unset,
     check_expected,
@@ -47,6 +48,7 @@ class _MemoryTx:
         self.derived: dict[tuple[str, bytes], bytes | None] = {}
         self.outbox: list[OutboxEvent] = []
         self.outbox_upto = 0
+        self.secrets: dict[str, SecretRecord] = {}
 
     def put(self, oid: ObjectId, type_: ObjectType, size: int, data: bytes) -> None:
         if oid not in self.objects and type_.is_manifest and oid not in self._b._objects:
@@ -73,6 +75,12 @@ class _MemoryTx:
 
     def put_derived(self, space: str, key: bytes, value: bytes) -> None:
         self.derived[(space, bytes(key))] = bytes(value)
+
+    def read_secret(self, name: str) -> SecretRecord | None:
+        return self.secrets.get(name) or self._b._secrets.get(name)
+
+    def put_secret(self, record: SecretRecord) -> None:
+        self.secrets[record.name] = record
 
     def delete_derived(self, space: str, key: bytes) -> None:
         self.derived[(space, bytes(key))] = None
@@ -161,6 +169,7 @@ class MemoryBackend:
         self._derived: dict[str, dict[bytes, bytes]] = {}
         self._outbox: list[OutboxEvent] = []
         self._outbox_seq = 0
+        self._secrets: dict[str, SecretRecord] = {}
 
     # reads
     def has(self, oid: ObjectId) -> bool:
@@ -319,11 +328,19 @@ class MemoryBackend:
                     self._derived.get(space, {}).pop(dkey, None)
                 else:
                     self._derived.setdefault(space, {})[dkey] = blob
+            self._secrets.update(tx.secrets)
             if tx.outbox_upto:
                 self._outbox = [e for e in self._outbox if e.seq > tx.outbox_upto]
             for event in tx.outbox:
                 self._outbox_seq += 1
                 self._outbox.append(replace(event, seq=self._outbox_seq))
+
+    def get_secret(self, name: str) -> SecretRecord | None:
+        return self._secrets.get(name)
+
+    def list_secrets(self) -> list[SecretRecord]:
+        with self._lock:
+            return [self._secrets[n] for n in sorted(self._secrets)]
 
     def check_integrity(self) -> list[str]:
         return []  # nothing on disk to damage

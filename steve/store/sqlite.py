@@ -31,6 +31,7 @@ from steve.store.base import (
     ReflogEntry,
     RefRecord,
     RunRecord,
+    SecretRecord,
     TransitionRecord,
     Unset,
     check_expected,
@@ -38,7 +39,7 @@ from steve.store.base import (
 )
 from steve.store.sqlcipher import KeyedConnection, connect
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) STRICT;
@@ -142,6 +143,21 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 """
 
+# Schema version 6: the secrets vault (steve.porcelain.secrets).  One row per
+# name with its latest version; ``kind`` is value, command or removed (a
+# tombstone keeping the version).  Values live only here, inside the
+# encrypted database.
+_SECRETS = """
+CREATE TABLE IF NOT EXISTS secrets (
+    name TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    data BLOB NOT NULL,
+    created INTEGER NOT NULL,
+    who TEXT NOT NULL
+) STRICT;
+"""
+
 # v3 -> v4: copy the index in time order (a history's rows end up in order),
 # then link first parents.
 _V3_TO_V4 = """
@@ -185,12 +201,22 @@ SELECT oid, kind, time, tz, parents, summary FROM chain
 # what brings a database of each older version to SCHEMA_VERSION, and whether
 # the manifest index is then backfilled from the stored manifests
 _MIGRATIONS = {
-    1: (_SCHEMA_V2 + _DERIVED + _MANIFESTS + _OUTBOX, True),
-    2: (_DERIVED + _MANIFESTS + _OUTBOX, True),
-    3: (_V3_TO_V4 + _OUTBOX, False),
-    4: (_OUTBOX, False),
+    1: (_SCHEMA_V2 + _DERIVED + _MANIFESTS + _OUTBOX + _SECRETS, True),
+    2: (_DERIVED + _MANIFESTS + _OUTBOX + _SECRETS, True),
+    3: (_V3_TO_V4 + _OUTBOX + _SECRETS, False),
+    4: (_OUTBOX + _SECRETS, False),
+    5: (_SECRETS, False),
 }
 _MANIFEST_TYPES = tuple(t.value for t in ObjectType if t.is_manifest)
+
+
+_GET_SECRET = "SELECT name, version, kind, data, created, who FROM secrets WHERE name = ?"
+_LIST_SECRETS = "SELECT name, version, kind, data, created, who FROM secrets ORDER BY name"
+
+
+def _secret(row: tuple[Any, ...]) -> SecretRecord:
+    name, version, kind, data, created, who = row
+    return SecretRecord(str(name), int(version), str(kind), bytes(data), int(created), str(who))
 
 
 def _oid(raw: bytes | None) -> ObjectId | None:
@@ -223,7 +249,7 @@ class SqlCipherBackend:
                 conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 conn.execute("PRAGMA journal_mode = WAL")
                 with db.transaction():
-                    schema = _SCHEMA + _SCHEMA_V2 + _DERIVED + _MANIFESTS + _OUTBOX
+                    schema = _SCHEMA + _SCHEMA_V2 + _DERIVED + _MANIFESTS + _OUTBOX + _SECRETS
                     for stmt in schema.split(";"):
                         if stmt.strip():
                             conn.execute(stmt)
@@ -484,6 +510,16 @@ class SqlCipherBackend:
         ):
             yield bytes(key), bytes(value)
 
+    def get_secret(self, name: str) -> SecretRecord | None:
+        with self._errors():
+            row = self._conn.execute(_GET_SECRET, (name,)).fetchone()
+        return None if row is None else _secret(row)
+
+    def list_secrets(self) -> list[SecretRecord]:
+        with self._errors():
+            rows = self._conn.execute(_LIST_SECRETS).fetchall()
+        return [_secret(row) for row in rows]
+
     def outbox(self, limit: int, after: int = 0) -> list[OutboxEvent]:
         with self._errors():
             rows = self._conn.execute(
@@ -562,6 +598,20 @@ class _SqlTx:
                 self._conn.execute("DELETE FROM manifests WHERE oid = ?", (oid.raw,))
             else:
                 self._conn.execute(_PUT_HEAD.format("OR REPLACE"), head.row(oid))
+
+    def read_secret(self, name: str) -> SecretRecord | None:
+        with self._b._errors():
+            row = self._conn.execute(_GET_SECRET, (name,)).fetchone()
+        return None if row is None else _secret(row)
+
+    def put_secret(self, record: SecretRecord) -> None:
+        with self._b._errors():
+            self._conn.execute(
+                "INSERT OR REPLACE INTO secrets (name, version, kind, data, created, who) "
+                "VALUES (?,?,?,?,?,?)",
+                (record.name, record.version, record.kind, bytes(record.data), record.created,
+                 record.who),
+            )
 
     def put_derived(self, space: str, key: bytes, value: bytes) -> None:
         with self._b._errors():

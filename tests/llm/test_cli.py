@@ -101,3 +101,70 @@ def test_the_provider_is_chosen_by_flag_env_config_default(
 def test_unknown_provider_names_are_refused(name: str) -> None:
     with pytest.raises(UnknownProvider):
         choose(flag=name)
+
+
+def test_a_vault_secret_pasted_into_a_prompt_is_redacted_before_anything(
+    invoke: Invoke, cli_repo: Path
+) -> None:
+    value = "vault-value-9f3c2a7b1e"
+    stored = invoke("secret", "set", "DB_PASSWORD", input=value + "\n")
+    assert stored.exit_code == 0, stored.stderr
+    out = invoke("llm", "ask", "--json", f"steve-selftest: the password is {value}")
+    assert out.exit_code == 0, out.stderr
+    ex = json.loads(out.stdout)
+    with Repo.open(cli_repo, passphrase="pw") as repo:
+        from steve.llm import record
+        from steve.objects.oid import ObjectId
+
+        found = record.find(repo, ObjectId.from_hex(ex["request"]))
+        assert found is not None
+        text = found.request.messages[0].text
+        assert value not in text and "[REDACTED:DB_PASSWORD]" in text
+        assert value.encode() not in repo.read_blob(found.request_oid)
+
+
+def test_show_decodes_an_exchange_from_any_of_its_ids(invoke: Invoke) -> None:
+    ex = json.loads(invoke("llm", "ask", "--json", "--system", "sys", "steve-selftest").stdout)
+    for rev in (ex["exchange"], ex["request"], ex["request"][:12], f"refs/llm/{ex['request']}"):
+        shown = invoke("llm", "show", rev)
+        assert shown.exit_code == 0, shown.stderr
+        value = json.loads(shown.stdout)
+        assert value["exchange"] == ex["exchange"]
+        assert value["request"]["system"] == "sys"
+        assert value["response"]["content"][0]["text"] == ex["text"]
+    alone = json.loads(invoke("llm", "show", ex["response"]).stdout)
+    assert set(alone) == {"response"}
+    blob = invoke("hash-object", "-w", "--stdin", input=b"plain text").stdout.decode().strip()
+    invoke("llm", "show", blob).assert_error(6, "STEVE-OBJ-004")
+    invoke("llm", "show", "HEAD").assert_error(5, "STEVE-REV-001")
+
+
+def test_fallback_to_the_record_when_the_server_is_gone(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.llm.servers import KEY, AnthropicServer
+
+    server = AnthropicServer("recorded answer").start()
+    monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", server.base_url)
+    try:
+        first = invoke("llm", "ask", "--llm", "anthropic", "--json", "hello")
+        assert first.exit_code == 0, first.stderr
+    finally:
+        server.stop()
+    down = invoke("llm", "ask", "--llm", "anthropic", "hello")
+    down.assert_error(11, "STEVE-LLM-001")
+    monkeypatch.setenv("STEVE_LLM_FALLBACK", "recorded")
+    again = invoke("llm", "ask", "--llm", "anthropic", "--json", "hello")
+    assert again.exit_code == 0, again.stderr
+    a, b = json.loads(first.stdout), json.loads(again.stdout)
+    assert (b["response"], b["replayed"], b["text"]) == (a["response"], True, "recorded answer")
+    invoke("llm", "ask", "--llm", "anthropic", "never recorded").assert_error(11, "STEVE-LLM-001")
+    monkeypatch.setenv("STEVE_LLM_FALLBACK", "sometimes")
+    invoke("llm", "ask", "hello").assert_error(6, "STEVE-LLM-013")
+
+
+def test_llm_use_refuses_values_it_could_not_use(invoke: Invoke, cli_repo: Path) -> None:
+    invoke("llm", "use", "openai", "--base-url", "localhost:11434").assert_error(6, "STEVE-LLM-013")
+    invoke("llm", "use", "openai", "--model", "a\nb").assert_error(6, "STEVE-LLM-013")
+    assert Repo.read_config(cli_repo).llm is None

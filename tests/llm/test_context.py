@@ -79,3 +79,60 @@ def test_blob_tail_reads_the_end_of_a_chunked_log(repo: Repo) -> None:
     piece = blob_tail(repo, oid, "log", max_bytes=100)
     assert piece.size == 100
     assert piece.load() == ("b" * 92) + "the end\n"
+
+
+def test_run_sources_give_the_run_records_then_the_newest_logs(repo: Repo) -> None:
+    from steve.llm.context import run_sources
+    from steve.objects.schemas import validate
+
+    design = repo.write(
+        Manifest(ObjectType.DESIGN, 1, (), (), 1700000000, 0, {"title": "the design"})
+    )
+    repo.update_ref("refs/runs/r1/design", design)
+    parent: ObjectId | None = None
+    for n in range(2):
+        out = repo.write_blob(f"stdout of build {n}\n".encode())
+        err = repo.write_blob(f"stderr of build {n}\n".encode())
+        body = {
+            "plan": design.hex,
+            "node": "a",
+            "action_key": out.hex,
+            "image": "sha256:" + "ab" * 32,
+            "command": ["make"],
+            "exit_status": 0,
+            "started_at": 10,
+            "finished_at": 11,
+            "logs": [{"stream": "stdout", "blob": out.hex}, {"stream": "stderr", "blob": err.hex}],
+        }
+        validate("build_receipt", body)
+        parent = repo.write(
+            Manifest(
+                ObjectType.BUILD_RECEIPT,
+                2,
+                (parent,) if parent else (),
+                (),
+                1700000100 + n,
+                0,
+                body,
+            )
+        )
+    assert parent is not None
+    repo.update_ref("refs/runs/r1/build_receipt", parent)
+    first = repo.manifest_parents(parent)[0]
+    out_ctx = assemble(run_sources(repo, "r1"), 10_000)
+    labels = out_ctx.included
+    assert len(labels) == 7 and not out_ctx.left_out
+    assert labels[0].startswith(f"design {design.short()}")
+    assert labels[1].startswith(f"build_receipt {parent.short()}")
+    assert labels[2].startswith(f"build_receipt {first.short()}")
+    assert labels[3:] == [
+        f"stdout of {parent.short()}",
+        f"stderr of {parent.short()}",
+        f"stdout of {first.short()}",
+        f"stderr of {first.short()}",
+    ]
+    texts = [t for _, t in out_ctx.parts]
+    assert texts[3] == "stdout of build 1\n" and texts[-1] == "stderr of build 0\n"
+    small = assemble(run_sources(repo, "r1"), 72)  # only the four logs fit (18 each)
+    assert small.tokens == 72 and small.included == labels[3:]
+    assert [x.label for x in small.left_out] == labels[:3]

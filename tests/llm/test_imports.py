@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -46,3 +47,30 @@ def test_the_session_and_the_offline_providers_load_no_sdk() -> None:
         cwd=ROOT.parent,
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_offline_model_commands_load_no_sdk(cli_repo: Path) -> None:
+    """``steve llm ask`` with the scripted provider and ``steve budget show`` run
+    without importing a model SDK or an HTTP client."""
+    code = (
+        "import sys, json\n"
+        "from steve.cli.main import cli\n"
+        "for argv in (['llm', 'ask', 'steve-selftest'], ['budget', 'show']):\n"
+        "    try:\n"
+        f"        cli.main(['--repo', {str(cli_repo)!r}, *argv], prog_name='steve')\n"
+        "    except SystemExit as exc:\n"
+        "        assert not exc.code, exc.code\n"
+        "print(json.dumps(sorted(m for m in ('anthropic', 'openai', 'httpx', 'httpx2')"
+        " if m in sys.modules)))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STEVE_")}
+    env["STEVE_PASSPHRASE"] = "pw"
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+        cwd=ROOT.parent,
+    )
+    assert out.stdout.strip().splitlines()[-1] == "[]"

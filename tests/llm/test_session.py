@@ -213,3 +213,34 @@ def test_response_text_block_order_is_kept(any_repo: Repo, redactor: Any) -> Non
     assert isinstance(ex.response.content[0], TextBlock)
     assert ex.response.tool_uses[0].input == {"a": [1.5, None], "b": 1}
     assert ex.response.stop_reason == "tool_use"
+
+
+def test_secrets_are_redacted_inside_tool_json_even_when_json_escapes_them(
+    any_repo: Repo,
+) -> None:
+    from steve.llm.types import Message, Tool, ToolUseBlock
+    from tests.llm.conftest import make_redactor
+
+    secret = 'quo"te\\pass'
+    redactor = make_redactor({"ODD_SECRET": secret.encode()})
+    provider = ScriptedProvider.from_answers(
+        [{"text": "ok", "tool_use": {"name": "f", "input": {"echo": f"x{secret}y"}}}]
+    )
+    request = Request(
+        "scripted",
+        "m",
+        (
+            Message("assistant", (ToolUseBlock.of("t1", "f", {"arg": secret, secret: 1}),)),
+            Message.user(f"go {secret}"),
+        ),
+        tools=(Tool.of("f", f"uses {secret}", {"description": secret}),),
+        stop=(secret,),
+    )
+    ex = LLMSession(any_repo, provider, redactor=redactor).complete(request)
+    stored = any_repo.read_blob(ex.request_oid) + any_repo.read_blob(ex.response_oid)
+    assert secret.encode() not in stored
+    assert b'quo\\"te' not in stored  # nor its JSON-escaped form
+    assert ex.request.messages[0].content[0] == ToolUseBlock.of(
+        "t1", "f", {"arg": "[REDACTED:ODD_SECRET]", "[REDACTED:ODD_SECRET]": 1}
+    )
+    assert ex.response.tool_uses[0].input == {"echo": "x[REDACTED:ODD_SECRET]y"}

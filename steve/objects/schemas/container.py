@@ -42,6 +42,7 @@ Capability = Literal[
     "root_user",
     "host_pid",
     "host_ipc",
+    "secrets",
 ]
 CAPABILITIES: tuple[str, ...] = Capability.__args__  # type: ignore[attr-defined]
 

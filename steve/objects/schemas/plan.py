@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, SerializerFunctionWrapHandler, model_serializer
 
 from steve.objects.schemas.common import (
     PROVENANCE_ID_FIELDS,
@@ -79,6 +79,7 @@ __all__ = [
     "NodeRequests",
     "PlanManifest",
     "Policy",
+    "SecretName",
     "UserSpec",
 ]
 
@@ -151,6 +152,10 @@ class NodeRequests(Strict):
     host_ipc: bool = False
 
 
+SecretName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")]
+"""A vault secret's name (an environment variable name; steve.porcelain.secrets)."""
+
+
 class Node(Strict):
     id: NodeId
     kind: NodeKind
@@ -172,6 +177,19 @@ class Node(Strict):
         "what the node is for; on a generate node, the model's task (the model then "
         "patches the node's one input, see docs/llm.md)"
     )
+    secrets: list[SecretName] = Field(
+        default_factory=list,
+        description="vault secrets given to the step as environment variables of the same "
+        "name (needs a 'secrets' grant); omitted from the body when empty",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_secrets(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        # plans frozen before ``secrets`` existed keep their bodies (and ids)
+        data: dict[str, Any] = handler(self)
+        if not self.secrets:
+            data.pop("secrets", None)
+        return data
 
     def container_policy(self, granted: tuple[Capability, ...] = ()) -> ContainerPolicy:
         """The container policy this node runs under (``granted``: the plan's grants for
@@ -207,6 +225,8 @@ class Node(Strict):
         out: list[tuple[str, Capability]] = []
         if self.network:  # asked for, even where host networking subsumes it
             out.append((CAPABILITY_FIELDS["network"], "network"))
+        if self.secrets:
+            out.append((CAPABILITY_FIELDS["secrets"], "secrets"))
         for cap, _ in self.container_policy().used_capabilities():
             entry = (CAPABILITY_FIELDS[cap], cap)
             if entry not in out:
@@ -254,6 +274,7 @@ CAPABILITY_FIELDS: dict[str, str] = {
     "root_user": "requests.user",
     "host_pid": "requests.host_pid",
     "host_ipc": "requests.host_ipc",
+    "secrets": "secrets",
 }
 
 
@@ -328,6 +349,18 @@ class PlanManifest(ManifestBody):
                 )
         out.extend(self._grant_problems())
         for i, n in enumerate(self.nodes):
+            seen_secret: set[str] = set()
+            for j, name in enumerate(n.secrets):
+                if name in seen_secret:
+                    out.append((f"nodes[{i}].secrets[{j}]", f"unique: secret {name!r} repeated"))
+                seen_secret.add(name)
+                if name in n.env:
+                    out.append(
+                        (
+                            f"nodes[{i}].secrets[{j}]",
+                            f"secret_env: {name!r} is both a secret and an env variable",
+                        )
+                    )
             dup_out: set[str] = set()
             for j, o in enumerate(n.outputs):
                 if o in dup_out:

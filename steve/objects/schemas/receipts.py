@@ -20,9 +20,9 @@ whose outputs differ.
 
 from __future__ import annotations
 
-from typing import ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
 
 from steve.objects.schemas.common import (
     PROVENANCE_ID_FIELDS,
@@ -51,6 +51,7 @@ from steve.objects.schemas.plan import (
     Capability,
     Grant,
     HostMount,
+    SecretName,
     UserSpec,
 )
 
@@ -201,6 +202,18 @@ class BuildReceipt(_ReceiptFields):
     generated: GeneratedPatch | None = Absent(
         "a generate node's patch: diff, base tree and result (absent for other nodes)"
     )
+    secrets: dict[SecretName, Annotated[int, Field(ge=1)]] = Field(
+        default_factory=dict,
+        description="the vault secrets the step was given: name -> version (never a value); "
+        "omitted when empty",
+    )
+
+    @model_serializer(mode="wrap")
+    def _omit_empty_secrets(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not self.secrets:
+            data.pop("secrets", None)
+        return data
 
     def log(self, stream: LogStream) -> LogRef | None:
         """The log object of ``stream`` (``stdout`` or ``stderr``), if recorded."""
