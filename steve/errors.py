@@ -1681,6 +1681,8 @@ class NoSecretValue(SteveError):
     def __init__(self, name: str, why: str) -> None:
         super().__init__("no secret value given", f"{name}: {why}")
         self.name = name
+
+
 # --- stages (issue 14) ----------------------------------------------------------------
 
 

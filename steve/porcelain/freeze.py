@@ -57,6 +57,7 @@ EXPECTED_TYPES: dict[tuple[ObjectType, str], ObjectType] = {
     },
     (ObjectType.BUILD_RECEIPT, "generated.base"): ObjectType.TREE,
     (ObjectType.BUILD_RECEIPT, "generated.diff"): ObjectType.BLOB,
+    (ObjectType.BUILD_RECEIPT, "generated.patch"): ObjectType.TREE,
     (ObjectType.BUILD_RECEIPT, "generated.result"): ObjectType.TREE,
 }
 

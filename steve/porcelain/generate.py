@@ -15,9 +15,11 @@ A plan node of kind ``generate`` with a ``description`` is built like this
    ``steve build``, asks nothing);
 3. the model answers through :class:`~steve.llm.session.LLMSession`
    (recorded, budgeted with the node's ``budgets.tokens``, redacted);
-4. the diff in the answer (:func:`extract_diff`) is stored as a blob and
-   applied to the input tree *in Python* (:mod:`steve.porcelain.patch`):
-   nothing the model wrote runs on the host;
+4. the diff in the answer (:func:`extract_diff`) is stored as a blob, with a
+   *patch record* (a tree of ``diff``, ``request`` and ``response``: the patch
+   names the exchange it came from), and applied to the input tree *in
+   Python* (:mod:`steve.porcelain.patch`): nothing the model wrote runs on
+   the host;
 5. the patched tree replaces the input and the node's command runs on it in
    a container, like any step (a check, a formatter, a build); the node's
    declared output is the tree that step leaves.
@@ -53,7 +55,7 @@ from steve.llm.record import Exchange
 from steve.llm.session import redact_request
 from steve.llm.types import Message, Request
 from steve.objects import cbor
-from steve.objects.model import ObjectType
+from steve.objects.model import Mode, ObjectType, Tree, TreeEntry
 from steve.objects.oid import ObjectId
 from steve.objects.patch import parse_patch
 from steve.objects.schemas.plan import Node
@@ -196,6 +198,7 @@ class PatchAnswer:
 
     exchange: Exchange
     diff: ObjectId
+    record: ObjectId  # the patch record: a tree of diff, request and response
     patched: PatchedTree | None
     error: SteveError | None
 
@@ -212,6 +215,15 @@ def apply_answer(repo: Repo, exchange: Exchange, base: ObjectId) -> PatchAnswer:
     ``STEVE-PATCH-*`` error is returned, not raised: it is the node's failure."""
     diff = extract_diff(exchange.response.text)
     diff_id = repo.write_blob(diff)
+    record_id = repo.write(
+        Tree.from_entries(
+            [
+                TreeEntry("diff", Mode.FILE, diff_id),
+                TreeEntry("request", Mode.FILE, exchange.request_oid),
+                TreeEntry("response", Mode.FILE, exchange.response_oid),
+            ]
+        )
+    )
     try:
         patched = apply_to_tree(repo, base, parse_patch(diff))
     except (
@@ -222,5 +234,5 @@ def apply_answer(repo: Repo, exchange: Exchange, base: ObjectId) -> PatchAnswer:
         PatchConflict,
         PatchEmpty,
     ) as exc:
-        return PatchAnswer(exchange, diff_id, None, exc)
-    return PatchAnswer(exchange, diff_id, patched, None)
+        return PatchAnswer(exchange, diff_id, record_id, None, exc)
+    return PatchAnswer(exchange, diff_id, record_id, patched, None)

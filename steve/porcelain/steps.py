@@ -482,7 +482,8 @@ class Executor:
                 node, spec, key, known, FailureClass.POLICY_DENIED, _error_line(refused), why, extra
             )
         if node.secrets:  # the values now (external commands run here), same read as versions
-            spec = self.spec_for(node, known, resolve(self.repo, node.secrets))
+            fresh = self.spec_for(node, known, resolve(self.repo, node.secrets))
+            spec = replace(fresh, inputs=spec.inputs)  # a generate node's patched input stays
             key = actioncache.action_key(spec)
         if not started:
             self._progress(node, NodeStatus.STARTED)
@@ -762,6 +763,7 @@ class Executor:
                 input=name,
                 base=base.hex,
                 diff=answer.diff.hex,
+                patch=answer.record.hex,
                 result=None if patched is None else patched.tree.hex,
                 changed=[] if patched is None else patched.changed,
             ),

@@ -85,6 +85,15 @@ def test_the_patch_is_applied_in_python_and_pinned_in_the_receipt(
     patched = tree_files(mem_repo, ObjectId.from_hex(gen.result))
     assert patched["words.txt"].data == b"hello\nworld\nsteve\n"
     assert b"+steve" in mem_repo.read_blob(ObjectId.from_hex(gen.diff or ""))
+    # the patch record names the exchange it came from
+    record_entries = {
+        e.path: e.oid.hex for e in mem_repo.ls_tree(ObjectId.from_hex(gen.patch or ""))
+    }
+    assert record_entries == {
+        "diff": gen.diff,
+        "request": body.provenance.exchanges[0].request,
+        "response": body.provenance.exchanges[0].response,
+    }
     # the container step ran on the patched tree, never on anything the model wrote
     assert runner.calls[0].inputs["src"] == ObjectId.from_hex(gen.result)
     request = Request.from_canonical(

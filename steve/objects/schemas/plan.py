@@ -173,6 +173,10 @@ class Node(Strict):
         default_factory=list,
         description="declared non-deterministic aspects (a replay mismatch is then expected)",
     )
+    description: Text | None = Absent(
+        "what the node is for; on a generate node, the model's task (the model then "
+        "patches the node's one input, see docs/llm.md)"
+    )
     secrets: list[SecretName] = Field(
         default_factory=list,
         description="vault secrets given to the step as environment variables of the same "
@@ -186,10 +190,6 @@ class Node(Strict):
         if not self.secrets:
             data.pop("secrets", None)
         return data
-    description: Text | None = Absent(
-        "what the node is for; on a generate node, the model's task (the model then "
-        "patches the node's one input, see docs/llm.md)"
-    )
 
     def container_policy(self, granted: tuple[Capability, ...] = ()) -> ContainerPolicy:
         """The container policy this node runs under (``granted``: the plan's grants for

@@ -113,6 +113,9 @@ class GeneratedPatch(Strict):
     input: Name = Field(description="the input the patch applies to")
     base: Oid = Field(description="tree id of the input before the patch")
     diff: Oid | None = Field(default=None, description="blob id of the diff (None: no diff)")
+    patch: Oid | None = Field(
+        default=None, description="tree id of the patch record: diff, request, response"
+    )
     result: Oid | None = Field(default=None, description="tree id after it (None: rejected)")
     changed: list[Text] = Field(default_factory=list, description="paths the patch changed")
 
@@ -186,11 +189,18 @@ class BuildReceipt(_ReceiptFields):
         *PROVENANCE_ID_FIELDS,
         "generated.base",
         "generated.diff",
+        "generated.patch",
         "generated.result",
     )
 
     logs: list[LogRef] = Field(
         default_factory=list, description="the step's log objects, labelled by stream"
+    )
+    provenance: ModelProvenance | None = Absent(
+        "the model exchanges of a generate node (absent for other nodes)"
+    )
+    generated: GeneratedPatch | None = Absent(
+        "a generate node's patch: diff, base tree and result (absent for other nodes)"
     )
     secrets: dict[SecretName, Annotated[int, Field(ge=1)]] = Field(
         default_factory=dict,
@@ -204,12 +214,6 @@ class BuildReceipt(_ReceiptFields):
         if not self.secrets:
             data.pop("secrets", None)
         return data
-    provenance: ModelProvenance | None = Absent(
-        "the model exchanges of a generate node (absent for other nodes)"
-    )
-    generated: GeneratedPatch | None = Absent(
-        "a generate node's patch: diff, base tree and result (absent for other nodes)"
-    )
 
     def log(self, stream: LogStream) -> LogRef | None:
         """The log object of ``stream`` (``stdout`` or ``stderr``), if recorded."""
