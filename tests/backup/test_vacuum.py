@@ -96,3 +96,21 @@ def test_vacuum_runs_beside_a_reader_and_a_writer_in_other_processes(
         assert repo.fsck().ok
         assert repo.read_blob(repo.rev_parse("after")) == b"after vacuum"
         assert repo.disk_usage() < sizes["before"] // 4  # the reader gone, the file shrank
+
+
+def test_gc_gives_the_space_back_too(repo_path: Path, fast_kdf: KdfParams) -> None:
+    """gc ends with the same vacuum: it used to step incremental_vacuum once,
+    which frees one page."""
+    import time
+
+    with Repo.init(repo_path, passphrase=PASSPHRASE, kdf=fast_kdf) as repo:
+        repo.update_ref("refs/heads/kept", repo.write_blob(b"kept"))
+        with repo.writer() as w:
+            for _ in range(2000):
+                w.add(Blob(os.urandom(3000)))
+        repo.backend.checkpoint()
+        before = repo.disk_usage()
+        report = repo.gc(prune_before=int(time.time()) + 10)
+        assert report.pruned == 2000
+        assert repo.backend.free_pages() == 0
+        assert repo.disk_usage() < before // 4
