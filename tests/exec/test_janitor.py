@@ -8,9 +8,15 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 from steve.exec import Engine, ImageRecord
 from steve.exec.base import owner_labels
 from tests.docker_fixtures import labelled
+
+# `steve janitor` removes every orphan on the engine: these tests leave orphans
+# and look for them, so they share one xdist worker (pyproject: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("janitor")
 
 CHILD = textwrap.dedent(
     """

@@ -112,6 +112,7 @@ def test_cli_usage_errors(steve_env: dict[str, str]) -> None:
     assert res.exit_code == 2 and "give RECEIPT or --all RUN" in res.output
 
 
+@pytest.mark.xdist_group("janitor")  # see tests/exec/test_janitor.py
 def test_a_killed_build_leaves_nothing_after_janitor(
     repo: Repo,
     repo_path: Path,
