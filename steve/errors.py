@@ -1268,3 +1268,16 @@ class NoSecretValue(SteveError):
     def __init__(self, name: str, why: str) -> None:
         super().__init__("no secret value given", f"{name}: {why}")
         self.name = name
+
+
+class SecretInDraft(SteveError):
+    code = "STEVE-SECRET-007"
+    exit_code = EXIT_INVALID
+    action = "Remove the value from the draft; give it to a step with `secrets:` instead."
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(
+            "refused to freeze a draft that holds a secret's value",
+            f"the {kind} draft contains the value of vault secret {name}",
+        )
+        self.name = name

@@ -238,7 +238,7 @@ def test_tour_runs_end_to_end(tmp_path: Path) -> None:
         cwd=tmp_path,
         env=env,
         capture_output=True,
-        timeout=180,
+        timeout=300,  # two offline image builds and two builds; a loaded 2-core machine
         check=False,
     )
     out = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout.decode())
