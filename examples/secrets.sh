@@ -29,7 +29,6 @@ image=$(steve image build "$ctx" --tag "$tag")
 token="tour-token-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"   # a fresh value
 say "steve secret set DEPLOY_TOKEN   (the value from standard input, never an argument)"
 printf '%s\n' "$token" | steve secret set DEPLOY_TOKEN
-run steve secret list
 cat > "$ctx/plan.yaml" <<YAML
 title: Use a secret
 nodes:
@@ -48,10 +47,10 @@ steve run goto PLAN --reason "plan written by hand" >/dev/null
 run steve plan "$ctx/plan.yaml"
 run steve build
 run steve logs --node publish       # what the step printed, as it was stored
-run steve cat "refs/runs/$run_id/build_receipt"
+say "steve cat-manifest --format yaml refs/runs/$run_id/build_receipt | grep -A1 secrets:   (the receipt names the secret and its version, never the value)"
+steve cat-manifest --format yaml "refs/runs/$run_id/build_receipt" | grep -A1 ' secrets:'
 run steve export-git "$ctx/export.git" --all --bare
 say "git cat-file --batch-all-objects --batch | grep -c THE-VALUE   (every object, decompressed)"
 found=$(git -C "$ctx/export.git" cat-file --batch-all-objects --batch | grep -c -a -F "$token" || true)
 echo "$found"
 if [ "$found" != 0 ]; then echo "the secret leaked into the export" >&2; exit 1; fi
-run steve secret rm DEPLOY_TOKEN
