@@ -7,12 +7,17 @@ commands start without it.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from steve.cli.app import Context, cli, pass_state
 from steve.errors import GitVerifyFailed
+
+if TYPE_CHECKING:
+    from steve.gitbridge.export import SkippedRef
 
 
 def _line(text: str) -> None:
@@ -62,8 +67,7 @@ def export_git(
         _line(f"{r.new} {r.git_ref} {r.status.value}")
         if r.status is RefStatus.FORCED:
             _note(f"forced {r.git_ref}: was {r.old}")
-    for s in report.skipped:
-        _note(f"skipped {s.steve_ref}: {s.reason}")
+    _note_skipped(report.skipped)
     if report.head is not None:
         _note(f"HEAD -> {report.head}")
     from steve.cli.events import export_checkpoints
@@ -114,3 +118,21 @@ def import_git(state: Context, path: Path, rev: str, ref: str | None) -> None:
     _line(result.tree.hex)
     source = f"commit {result.commit}" if result.commit else f"tree {result.git_tree}"
     _note(f"imported {source}" + (f"; {result.ref} -> {result.tree.short()}" if result.ref else ""))
+
+
+def _note_skipped(skipped: Sequence[SkippedRef], most: int = 5) -> None:
+    """One line per skipped ref, but a namespace with more than ``most`` of them
+    (the index refs of model exchanges or approvals under ``--all``) in one line
+    with its count and the first reason."""
+    groups: dict[str, list[SkippedRef]] = {}
+    for s in skipped:
+        groups.setdefault("/".join(s.steve_ref.split("/")[:2]) + "/", []).append(s)
+    for prefix, refs in groups.items():
+        if len(refs) <= most:
+            for s in refs:
+                _note(f"skipped {s.steve_ref}: {s.reason}")
+        else:
+            _note(
+                f"skipped {len(refs)} refs under {prefix} (the first: {refs[0].steve_ref}: "
+                f"{refs[0].reason})"
+            )

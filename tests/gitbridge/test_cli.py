@@ -143,3 +143,20 @@ def test_cli_errors_and_import(tmp_path: Path, fast_kdf: KdfParams, git: Git) ->
         6,
         "[STEVE-INPUT-001]",
     )
+
+
+def test_many_skipped_refs_of_one_namespace_are_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from steve.cli.git import _note_skipped
+    from steve.gitbridge.export import SkippedRef
+
+    why = "points at a tree; git branches hold commits"
+    many = [SkippedRef(f"refs/llm/{i:064x}", why) for i in range(7)]
+    few = [SkippedRef("refs/approvals/a/request", "points at a blob")]
+    _note_skipped([*many, *few])
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"skipped 7 refs under refs/llm/ (the first: refs/llm/{0:064x}: {why})",
+        "skipped refs/approvals/a/request: points at a blob",
+    ]
