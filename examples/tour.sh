@@ -3,9 +3,11 @@
 # then a design frozen from examples/design.yaml, a run walked through its
 # stages by the state machine, `steve log`, an example project built and
 # tested in containers (image built offline from a static busybox), the
-# event log verified, and the history exported to git and audited there;
-# then the same stages driven by a model (examples/lifecycle-llm.sh: the
-# scripted provider answers offline from the fixture shipped with STEVE).
+# event log verified, the history exported to git and audited there, a
+# vault secret used by a build step yet absent from an export
+# (examples/secrets.sh), and the same stages driven by a model
+# (examples/lifecycle-llm.sh: the scripted provider answers offline from the
+# fixture shipped with STEVE).
 # Needs no network and no API key.  Run from anywhere.  If /bin/busybox is
 # missing, examples/project/build-and-test.sh says so and installs Debian's
 # busybox-static (a system package) before going on; the image it builds is
@@ -70,6 +72,7 @@ run steve events verify
 run steve export-git "$work/mirror.git" --all --bare   # manifests -> git commits (dulwich)
 run git -C "$work/mirror.git" log --graph --all --format='%h %s'
 run steve verify-git "$work/mirror.git"              # audit by hash: needs no key
+bash "$here/secrets.sh"   # a vault secret used by a build step, absent from the export
 run steve lock
 echo
 echo "Everything above lives in $STEVE_DIR/.steve/steve.db, encrypted with SQLCipher."

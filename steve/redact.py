@@ -28,6 +28,7 @@ refused by :func:`check_secret` rather than redacted badly.
 
 from __future__ import annotations
 
+import bisect
 import builtins
 import re
 from collections.abc import Iterable, Mapping
@@ -44,7 +45,7 @@ PLACEHOLDER_PREFIX = b"[REDACTED:"
 NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_.\-]{0,63}")
 
 # How far ahead a shape needs to see to decide a match (its longest fixed
-# part: a PEM header or footer line); a stream holds back this much.
+# part: a PEM header or footer line): the most a stream holds back for one.
 SHAPE_WINDOW = 128
 # A stream holds a shape match that may still grow (it ends near the end of
 # what was fed) at most this long; a longer one is cut (docs/secrets.md).
@@ -53,28 +54,41 @@ STREAM_HOLD_MAX = 64 * 1024
 
 @dataclass(frozen=True)
 class Shape:
-    """A common key shape: its placeholder name and its RE2 pattern.
+    """A common key shape: its placeholder name, its RE2 pattern, and the literal
+    starts of a match (``starts``; a stream holds back text from where one of
+    them begins, or may begin, near the end of what it was fed).
 
-    ``keep`` means the pattern's first group is kept in clear (``Bearer ``).
+    ``keep`` means the pattern's first group is kept in clear (``Bearer ``);
+    ``footer`` is an optional closing line the match may still be waiting for.
     """
 
     name: str
     pattern: str
+    starts: tuple[str, ...]
     keep: bool = False
+    footer: str | None = None
 
 
 SHAPES: tuple[Shape, ...] = (
-    Shape("anthropic-key", r"sk-ant-[A-Za-z0-9_\-]{20,}"),
-    Shape("openai-key", r"sk-(?:proj-|svcacct-)?[A-Za-z0-9_\-]{20,}"),
-    Shape("aws-access-key", r"(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}"),
-    Shape("github-token", r"(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})"),
-    Shape("slack-token", r"xox[abposr]-[A-Za-z0-9\-]{10,}"),
-    Shape("google-api-key", r"AIza[0-9A-Za-z_\-]{35}"),
+    Shape("anthropic-key", r"sk-ant-[A-Za-z0-9_\-]{20,}", ("sk-",)),
+    Shape("openai-key", r"sk-(?:proj-|svcacct-)?[A-Za-z0-9_\-]{20,}", ("sk-",)),
+    Shape("aws-access-key", r"(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}",
+          ("AKIA", "ASIA", "AGPA", "AIDA", "AROA")),
+    Shape("github-token", r"(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",
+          (*(f"gh{c}_" for c in "pousr"), "github_pat_")),
+    Shape("slack-token", r"xox[abposr]-[A-Za-z0-9\-]{10,}", tuple(f"xox{c}-" for c in "abposr")),
+    Shape("google-api-key", r"AIza[0-9A-Za-z_\-]{35}", ("AIza",)),
     Shape("pem-private-key",
           r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----[A-Za-z0-9+/=\s]*"
-          r"(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----)?"),
-    Shape("bearer-token", r"([Bb]earer[ \t]{1,16})[A-Za-z0-9\-._~+/]{8,}={0,2}", keep=True),
+          r"(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----)?",
+          ("-----BEGIN ",), footer="-----END "),
+    Shape("bearer-token", r"([Bb]earer[ \t]{1,16})[A-Za-z0-9\-._~+/]{8,}={0,2}",
+          tuple(f"{b}earer{w}" for b in "Bb" for w in " \t"), keep=True),
 )
+_STARTS = sorted({start.encode() for s in SHAPES for start in s.starts})
+_START_RE = re.compile(b"|".join(re.escape(s) for s in _STARTS))
+_START_MAX = max(len(s) for s in _STARTS)
+_START_FIRST = frozenset(s[0] for s in _STARTS)
 _SHAPE_GROUPS = {s.name: int(re2.compile(s.pattern).groups) for s in SHAPES}
 
 
@@ -118,12 +132,16 @@ def check_secret(name: str, value: bytes, names: Iterable[str] = ()) -> None:
     if PLACEHOLDER_PREFIX in value:
         raise WeakSecretValue(name, "contains a redaction placeholder")
     holders = [placeholder(n) for n in {name, *names, *(s.name for s in SHAPES)}]
-    for ph in holders:
-        if value in ph:
-            raise WeakSecretValue(name, "occurs inside a redaction placeholder")
-        for k in range(1, min(len(value), len(ph))):
-            if value.endswith(ph[:k]) or value.startswith(ph[-k:]):
-                raise WeakSecretValue(name, "could merge with a redaction placeholder")
+    if any(value in ph for ph in holders):
+        raise WeakSecretValue(name, "occurs inside a redaction placeholder")
+    # a proper suffix that begins a placeholder starts at a "[", a proper prefix
+    # that ends one ends at a "]": only those can merge
+    for i in (i for i in range(1, len(value)) if value[i] == 0x5B):
+        if any(ph.startswith(value[i:]) for ph in holders):
+            raise WeakSecretValue(name, "could merge with a redaction placeholder")
+    for j in (j for j in range(len(value) - 1) if value[j] == 0x5D):
+        if any(ph.endswith(value[: j + 1]) for ph in holders):
+            raise WeakSecretValue(name, "could merge with a redaction placeholder")
 
 
 class Redactor:
@@ -151,6 +169,11 @@ class Redactor:
             alts.append(f"({shape.pattern})")
         self.window = max([len(v) for v in by_value] +
                           ([SHAPE_WINDOW] if self._shapes else []) + [1])
+        # what a stream's tail is compared with: values and literal shape starts
+        self._secret_window = max([len(v) for v in by_value] + [1])
+        self._values_sorted = sorted(by_value)
+        self._first_bytes = frozenset(v[0] for v in by_value)
+        self._starts = _STARTS if self._shapes else []
         self._regex: Any = None
         if alts:
             options = re2.Options()
@@ -209,29 +232,85 @@ class Redactor:
         """A redactor for chunks of one stream (a step's log)."""
         return StreamRedactor(self)
 
+    def _shape_of(self, m: Any) -> Shape | None:
+        if self._names and m.group(1) is not None:
+            return None
+        return next((shape for index, shape in self._groups if m.group(index) is not None), None)
+
+    def _hold_from(self, buffer: builtins.bytes, matched: set[int]) -> int:
+        """Where a stream holds ``buffer`` back from (its length: nowhere): the earliest
+        position near the end where a registered value or a shape may still begin.
+
+        That is where the rest of ``buffer`` is a proper prefix of a value (or a
+        value a longer one may extend) or of a literal shape start, or where a
+        shape start begins that no match begins at (``matched``) and that no
+        line end has ruled out yet.
+        """
+        size = len(buffer)
+        found = size
+        values = self._values_sorted
+        if values:
+            first = self._first_bytes
+            for p in range(max(0, size - (self._secret_window - 1)), size):
+                if buffer[p] not in first:
+                    continue
+                tail = buffer[p:]
+                i = bisect.bisect_left(values, tail)
+                if i < len(values) and values[i] == tail:
+                    i += 1  # complete here; a longer value may still begin with it
+                if i < len(values) and values[i].startswith(tail):
+                    found = p
+                    break
+        if self._starts:
+            lo = max(0, size - (self.window - 1))
+            for m in _START_RE.finditer(buffer, lo, found):
+                if m.start() not in matched and b"\n" not in buffer[m.end():]:
+                    return int(m.start())
+            for p in range(max(lo, size - _START_MAX + 1), found):
+                if buffer[p] in _START_FIRST:
+                    tail = buffer[p:]
+                    if any(start.startswith(tail) for start in self._starts):
+                        return p
+        return found
+
+    def _growing(self, m: Any, size: int) -> bool:
+        """Whether a match of a shape may still grow with more input."""
+        shape = self._shape_of(m)
+        if shape is None:
+            return False  # a registered value is a fixed string
+        if int(m.end()) >= size:
+            return True  # a token (or padding) running into the end
+        if shape.footer is not None and shape.footer.encode() not in m.group():
+            return bool(m.end() > size - (self.window - 1))  # a footer may still come
+        return False
+
     def _split(self, buffer: builtins.bytes, final: bool) -> tuple[builtins.bytes, builtins.bytes]:
         """Redact what of ``buffer`` is settled; return (output, held back).
 
-        Positions before ``cut`` are settled: every registered value and the
-        fixed part of every shape starting there lies inside the buffer.  A
-        shape match ending in the last ``window - 1`` bytes may still grow
-        (a longer token, a PEM footer still to come), so it is held back
+        Positions before ``cut`` are settled: no registered value and no shape
+        that begins there can change with more input.  A shape match that may
+        still grow (a longer token, a PEM footer still to come) is held back
         from its start, up to :data:`STREAM_HOLD_MAX` bytes.
         """
         size = len(buffer)
-        cut = size if final else max(0, size - (self.window - 1))
         if self._regex is None:
+            cut = size if final else self._hold_from(buffer, set())
             return buffer[:cut], buffer[cut:]
+        matches = list(self._regex.finditer(buffer))
+        cut = size
+        if not final:
+            cut = self._hold_from(buffer, {int(m.start()) for m in matches})
+            for m in matches:  # a match that may still grow is held from its start
+                if m.start() >= cut:
+                    break
+                if self._growing(m, size) and size - m.start() <= STREAM_HOLD_MAX:
+                    cut = m.start()
+                    break
         out: list[builtins.bytes] = []
         pos = 0
-        for m in self._regex.finditer(buffer):
+        for m in matches:
             start, end = m.start(), m.end()
             if start >= cut:
-                break
-            growing = not final and end > size - (self.window - 1) and not (
-                self._names and m.group(1) is not None)
-            if growing and size - start <= STREAM_HOLD_MAX:
-                cut = start
                 break
             out.append(buffer[pos:start])
             out.append(self._replacement(m))

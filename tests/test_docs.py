@@ -238,7 +238,7 @@ def test_tour_runs_end_to_end(tmp_path: Path) -> None:
         cwd=tmp_path,
         env=env,
         capture_output=True,
-        timeout=420,  # the tour builds two example projects in containers (~2 min idle)
+        timeout=420,  # three offline image builds, builds and tests; a loaded 2-core machine
         check=False,
     )
     out = re.sub(r"\x1b\[[0-9;]*m", "", proc.stdout.decode())

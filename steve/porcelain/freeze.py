@@ -23,7 +23,8 @@ from typing import Any
 
 import yaml
 
-from steve.errors import InvalidInput, ManifestInvalid
+from steve.errors import InvalidInput, ManifestInvalid, SecretInDraft
+from steve.objects import cbor
 from steve.objects.cbor import MAX_DEPTH
 from steve.objects.model import (
     TIME_MAX,
@@ -192,6 +193,8 @@ def build_manifest(
             problems.append((path, f"object_type: {oid.short()} is a {info.type}, not a {want}"))
     if problems:
         raise ManifestInvalid(kind.value, problems)
+    value = body_value(body)
+    refuse_secret_values(repo, kind.value, value)
     return Manifest(
         kind=kind,
         version=model.SCHEMA_VERSION,
@@ -199,8 +202,20 @@ def build_manifest(
         links=tuple(sorted(links)),
         time=now,
         tz=tz,
-        body=body_value(body),
+        body=value,
     )
+
+
+def refuse_secret_values(repo: Repo, kind: str, body: Mapping[str, Any]) -> None:
+    """Raise SecretInDraft if ``body`` holds the value of a secret in the vault: a
+    manifest is an object, and no object may hold a secret (docs/secrets.md)."""
+    values = [(r.name, r.data) for r in repo.list_secrets() if r.kind == "value"]
+    if not values:
+        return
+    encoded = cbor.encode(dict(body))
+    for name, data in values:
+        if data in encoded:
+            raise SecretInDraft(kind, name)
 
 
 def store_manifest(

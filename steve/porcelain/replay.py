@@ -55,6 +55,7 @@ from steve.porcelain.records import (
     step_receipt,
 )
 from steve.porcelain.runs import find_run
+from steve.porcelain.secrets import redactor_for, resolve
 from steve.repo import Repo
 
 __all__ = ["ReplayReport", "compare_outputs", "replay", "replay_all", "replay_ref"]
@@ -124,6 +125,14 @@ def spec_from_receipt(repo: Repo, receipt: ObjectId, body: BuildReceipt) -> Step
         host_userns=p.host_userns,
         granted=tuple(p.granted),
     )
+    resolved = resolve(repo, body.secrets) if body.secrets else {}
+    for name, version in body.secrets.items():
+        if resolved[name].version != version:
+            raise InvalidInput(
+                "the receipt's secret has been rotated",
+                f"{name}: the receipt used version {version}, the vault holds version "
+                f"{resolved[name].version}; a replay needs the same value",
+            )
     return StepSpec(
         run_id=REPLAY_RUN,
         step_id=body.node,
@@ -135,6 +144,9 @@ def spec_from_receipt(repo: Repo, receipt: ObjectId, body: BuildReceipt) -> Step
         policy=policy,
         timeout_s=None if body.timeout_ms is None else body.timeout_ms / 1000,
         workdir=body.workdir,
+        secret_versions=dict(body.secrets),
+        secret_values={name: s.value for name, s in resolved.items()},
+        redactor=redactor_for(repo, resolved),
     )
 
 

@@ -83,6 +83,7 @@ REQUESTS: dict[str, tuple[str, Any, str]] = {
     "root_user": ("requests.user", "0:0", "requests.user"),
     "host_pid": ("requests.host_pid", True, "requests.host_pid"),
     "host_ipc": ("requests.host_ipc", True, "requests.host_ipc"),
+    "secrets": ("secrets", ["DEPLOY_TOKEN"], "secrets"),
 }
 
 
@@ -127,8 +128,9 @@ def test_requests_freeze_exactly_when_granted(asked: list[str], granted: list[st
     assert all(g.reason == "needed" for g in grants)
     assert check(policy) == []  # what the plan grants, the runner allows
     used = {c for c, _ in policy.used_capabilities()}
-    # host networking subsumes network access: one network mode is used
-    expected = set(asked) - ({"network"} if "host_network" in asked else set())
+    # host networking subsumes network access: one network mode is used; secrets are
+    # environment values, not a container setting
+    expected = set(asked) - ({"network"} if "host_network" in asked else set()) - {"secrets"}
     assert used == expected
 
 

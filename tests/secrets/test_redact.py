@@ -112,6 +112,35 @@ def test_common_key_shapes(shape: str, sample: str) -> None:
     assert out.startswith("before [REDACTED:")
 
 
+SHAPE_SAMPLES = [
+    "sk-ant-api03-" + "Ab9_-" * 10,
+    "AKIAIOSFODNN7EXAMPLE",
+    "ghp_" + "a1B2c3" * 6,
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEow\nIBAAK==\n-----END RSA PRIVATE KEY-----",
+    "Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc=",
+]
+
+
+@given(
+    st.lists(st.sampled_from(SHAPE_SAMPLES), min_size=1, max_size=4),
+    st.lists(st.text(alphabet="ab \n-sAkB", max_size=12), min_size=5, max_size=5),
+    st.lists(st.integers(0, 400), max_size=12),
+)
+def test_key_shapes_split_anywhere_are_caught_like_the_whole(
+    samples: list[str], fillers: list[str], cuts: list[int]
+) -> None:
+    data = "".join(f + s for f, s in zip(fillers, samples, strict=False)).encode()
+    redactor = Redactor({"S": b"sentinel-value"})
+    stream = redactor.stream()
+    bounds = sorted({min(c, len(data)) for c in cuts} | {0, len(data)})
+    out = b"".join(stream.feed(data[a:b]) for a, b in itertools.pairwise(bounds))
+    out += stream.close()
+    assert out == redactor.bytes(data)
+    for sample in samples:
+        secret_part = sample.removeprefix("Authorization: Bearer ")
+        assert secret_part.encode() not in out
+
+
 def test_bearer_keeps_the_scheme_word() -> None:
     out = Redactor().text("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.e30.abc=")
     assert out == "Authorization: Bearer [REDACTED:bearer-token]"
@@ -141,12 +170,24 @@ def test_bad_names_are_refused(name: str) -> None:
         Redactor({name: b"long enough value"})
 
 
-def test_stream_holds_back_at_most_the_longest_secret_minus_one() -> None:
+def test_stream_holds_back_only_what_may_begin_a_secret() -> None:
     stream = Redactor({"S": b"0123456789"}, patterns=False).stream()
-    assert stream.feed(b"a" * 100) == b"a" * 91
-    assert stream.feed(b"a012345") == b"a" * 7
-    assert stream.feed(b"6789tail") == b"aaa[REDACTED:S]"
-    assert stream.close() == b"tail"
+    assert stream.feed(b"a" * 100) == b"a" * 100  # nothing here can begin the value
+    assert stream.feed(b"a012345") == b"a"  # "012345" may: held
+    assert stream.feed(b"6789tail") == b"[REDACTED:S]tail"
+    assert stream.close() == b""
+
+
+def test_stream_passes_ordinary_lines_on_at_once_with_shapes_on() -> None:
+    """Live step output: a line is not held back waiting for a key that cannot come."""
+    stream = Redactor({"S": b"0123456789"}).stream()
+    assert stream.feed(b"first\n") == b"first\n"
+    assert stream.feed(b"compiling module_1.c ... ok\n") == b"compiling module_1.c ... ok\n"
+    assert stream.feed(b"token: sk-") == b"token: "  # may begin a key: held
+    assert stream.feed(b"ant-" + b"k" * 30 + b"\n") == b"[REDACTED:anthropic-key]\n"
+    assert stream.feed(b"Authorization: Bearer abc") == b"Authorization: "
+    assert stream.feed(b"defgh12\n") == b"Bearer [REDACTED:bearer-token]\n"
+    assert stream.close() == b""
 
 
 def test_stream_catches_a_pem_block_fed_line_by_line() -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from steve.errors import SecretNotGranted
+from steve.errors import InvalidInput, SecretNotGranted
 from steve.events import EventLog
 from steve.exec import DockerRunner, Engine, ImageRecord, policy_for
 from steve.gitbridge.export import export_git
@@ -26,6 +26,7 @@ from steve.objects.schemas.receipts import BuildReceipt
 from steve.porcelain import secrets as vault
 from steve.porcelain.build import build
 from steve.porcelain.records import read_receipt
+from steve.porcelain.replay import replay
 from steve.repo import Repo
 from steve.store.sqlcipher import connect
 from tests.gitenv import git_exe, scrubbed_git_env
@@ -182,7 +183,11 @@ def test_rotating_a_secret_reruns_the_step_and_the_key_holds_no_value(
     first = build(repo, runner).outcomes[0]
     assert first.status.value == "built", first.detail
     assert build(repo, runner).outcomes[0].status.value == "cached"
+    assert first.receipt is not None
+    assert replay(repo, runner, first.receipt).verdict == "match"  # the same value again
     vault.set_secret(repo, "SENTINEL", SENTINEL + b"-rotated")
+    with pytest.raises(InvalidInput, match="rotated"):  # a replay needs the same value
+        replay(repo, runner, first.receipt)
     third = build(repo, runner).outcomes[0]
     assert third.status.value == "built"  # version 2: a new action key
     assert third.action_key != first.action_key

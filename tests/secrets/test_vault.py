@@ -134,3 +134,26 @@ def test_a_missing_program_is_a_coded_error(mem_repo: Repo) -> None:
 def test_unparseable_commands_are_refused_at_set(mem_repo: Repo, command: str) -> None:
     with pytest.raises(BadSecretCommand):
         vault.set_secret(mem_repo, "EXT", command=command)
+
+
+def test_a_draft_holding_a_vault_value_is_not_frozen(mem_repo: Repo) -> None:
+    from steve.errors import SecretInDraft
+    from steve.porcelain.freeze import freeze
+
+    draft = {
+        "title": "a plan",
+        "nodes": [
+            {
+                "id": "n",
+                "kind": "run",
+                "command": ["sh", "-c", f"deploy --token {VALUE.decode()}"],
+                "image": "sha256:" + "ab" * 32,
+            }
+        ],
+    }
+    oid = freeze(mem_repo, "plan", draft, now=1_700_000_000, tz=0)  # no secret yet: frozen
+    vault.set_secret(mem_repo, "TOKEN", VALUE)
+    with pytest.raises(SecretInDraft) as err:
+        freeze(mem_repo, "plan", {**draft, "title": "again"}, now=1_700_000_000, tz=0)
+    assert err.value.code == "STEVE-SECRET-007" and VALUE.decode() not in str(err.value)
+    assert mem_repo.has_object(oid)

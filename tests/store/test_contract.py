@@ -13,7 +13,7 @@ import pytest
 from steve.errors import RefUpdateRejected
 from steve.objects.model import Blob, ObjectType, Tree, TreeEntry, hash_object
 from steve.objects.oid import ObjectId
-from steve.store.base import ANY, Backend, OutboxEvent, ReflogEntry, RefRecord
+from steve.store.base import ANY, Backend, OutboxEvent, ReflogEntry, RefRecord, SecretRecord
 
 
 class Boom(Exception):
@@ -509,3 +509,23 @@ def test_integrity_check_and_vacuum(backend: Backend) -> None:
     backend.vacuum()
     assert backend.check_integrity() == []
     assert backend.count() == 0
+
+
+def test_secret_rows_replace_by_name_and_roll_back(backend: Backend) -> None:
+    one = SecretRecord("TOKEN", 1, "value", b"first-value", 100, "a <a@x>")
+    two = SecretRecord("TOKEN", 2, "command", b"pass show x", 101, "b <b@x>")
+    assert backend.get_secret("TOKEN") is None and backend.list_secrets() == []
+    with backend.transaction() as tx:
+        tx.put_secret(one)
+        assert tx.read_secret("TOKEN") == one  # visible inside its transaction
+    assert backend.get_secret("TOKEN") == one
+    with pytest.raises(Boom), backend.transaction() as tx:
+        tx.put_secret(two)
+        raise Boom
+    assert backend.get_secret("TOKEN") == one  # rolled back
+    with backend.transaction() as tx:
+        tx.put_secret(two)
+        tx.put_secret(SecretRecord("A", 1, "removed", b"", 102, "c <c@x>"))
+    assert backend.list_secrets() == [
+        SecretRecord("A", 1, "removed", b"", 102, "c <c@x>"), two
+    ]
