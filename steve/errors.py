@@ -1683,6 +1683,19 @@ class NoSecretValue(SteveError):
         self.name = name
 
 
+class SecretInDraft(SteveError):
+    code = "STEVE-SECRET-007"
+    exit_code = EXIT_INVALID
+    action = "Remove the value from the draft; give it to a step with `secrets:` instead."
+
+    def __init__(self, kind: str, name: str) -> None:
+        super().__init__(
+            "refused to freeze a draft that holds a secret's value",
+            f"the {kind} draft contains the value of vault secret {name}",
+        )
+        self.name = name
+
+
 # --- stages (issue 14) ----------------------------------------------------------------
 
 
@@ -1843,15 +1856,3 @@ class GenerateNeedsModel(SteveError):
         )
         self.nodes = list(nodes)
 
-
-class SecretInDraft(SteveError):
-    code = "STEVE-SECRET-007"
-    exit_code = EXIT_INVALID
-    action = "Remove the value from the draft; give it to a step with `secrets:` instead."
-
-    def __init__(self, kind: str, name: str) -> None:
-        super().__init__(
-            "refused to freeze a draft that holds a secret's value",
-            f"the {kind} draft contains the value of vault secret {name}",
-        )
-        self.name = name

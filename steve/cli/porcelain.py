@@ -398,7 +398,10 @@ _RUN_OPT = click.option(
 
 
 _YES = click.option(
-    "--yes", "yes", is_flag=True, help="Approve without review (recorded as approved by --yes)."
+    "--yes",
+    "yes",
+    is_flag=True,
+    help="Approve without review (a design records approved_by: yes-flag).",
 )
 _ROUNDS = click.option(
     "--rounds",
