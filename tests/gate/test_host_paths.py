@@ -77,6 +77,11 @@ IDENTITY = (
     "(STEVE_IDENTITY_DIR, kept outside the repository by design, mode 0700/0600)"
 )
 PROBE = "signal 0: asks whether a process exists, changes nothing"
+BACKUP = (
+    "`steve backup PATH` / `steve restore BACKUP DIR`: the user named the directory to "
+    "write; the copy is built in a private temporary directory beside it and renamed "
+    "into place (a failure removes it)"
+)
 
 ALLOWED: dict[tuple[str, str], str] = {
     ("steve/cli/app.py", "EventSink.open"): (
@@ -105,6 +110,28 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("steve/store/sqlcipher.py", "secure_file"): INSIDE_STEVE + " (mode 0600)",
     ("steve/store/sqlcipher.py", "_secure_files"): INSIDE_STEVE + " (mode 0600)",
     ("steve/store/sqlcipher.py", "connect"): INSIDE_STEVE + ": steve.db and events.db",
+    ("steve/store/lock.py", "DirLock.acquire"): INSIDE_STEVE + ": opens .steve/ to flock it",
+    ("steve/store/rekey.py", "export_database"): INSIDE_STEVE + ": .steve/rekey/",
+    ("steve/store/rekey.py", "recover"): INSIDE_STEVE + ": finishes or undoes a rekey",
+    ("steve/store/rekey.py", "rekey_files"): INSIDE_STEVE + ": .steve/rekey/",
+    ("steve/store/snapshot.py", "copy_private"): BACKUP,
+    ("steve/store/snapshot.py", "fold_wal"): BACKUP,
+    ("steve/store/snapshot.py", "fsync_path"): BACKUP,
+    ("steve/porcelain/backup.py", "backup"): BACKUP,
+    ("steve/porcelain/backup.py", "restore"): BACKUP,
+    ("steve/porcelain/backup.py", "_undo"): BACKUP,
+    ("steve/porcelain/backup.py", "_write_plain"): BACKUP,
+    ("steve/cli/trust.py", "key_rotate"): IDENTITY,
+    ("steve/trust/keys.py", "_private_dir"): IDENTITY,
+    ("steve/cli/stages.py", "_edit"): (
+        "`steve plan --decompose --edit`: the user asked for their $VISUAL/$EDITOR on a "
+        "private temporary copy of the plan (the result is validated before anything freezes)"
+    ),
+    ("steve/porcelain/secrets.py", "run_command"): (
+        "an external secret (F-SEC-005): the command the user configured for exactly this "
+        "with `steve secret set NAME --command`, run without a shell and with a timeout; its "
+        "output is a secret value, never shown"
+    ),
 }
 
 
