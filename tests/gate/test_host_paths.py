@@ -88,7 +88,6 @@ ALLOWED: dict[tuple[str, str], str] = {
         "STEVE_LOG_FILE: the user named the log file to append to"
     ),
     ("steve/cli/app.py", "SteveGroup.main"): "opens /dev/null for a reader that went away",
-    ("steve/events/signing.py", "create_identity"): IDENTITY,
     ("steve/events/signing.py", "record_checkpoint"): IDENTITY,
     ("steve/exec/janitor.py", "owner_alive"): PROBE,
     ("steve/gitbridge/pack.py", "_alive"): PROBE,
