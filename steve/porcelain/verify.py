@@ -22,17 +22,27 @@ The object walker and per-object check are fsck's (:mod:`steve.store.maint`).
 from __future__ import annotations
 
 import enum
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from steve.errors import ManifestInvalid, VerifyFailed
-from steve.objects.model import Blob, ChunkedBlob, Manifest, ObjectType
-from steve.objects.oid import ObjectId
+from steve.objects.model import (
+    Blob,
+    ChunkedBlob,
+    Manifest,
+    Mode,
+    ObjectType,
+    Tree,
+    inline_blob_length,
+)
+from steve.objects.oid import ObjectId, digest
 from steve.objects.schemas import SCHEMAS, schema_for_version
 from steve.objects.schemas.common import validate_body
 from steve.porcelain.freeze import body_value
 from steve.repo import Repo
-from steve.store.maint import check_object, expected_types
+from steve.store.base import ObjectRow
+from steve.store.maint import INLINE_MAX, SCAN_PAGE, check_object, expected_types
 
 
 class VerifyKind(enum.StrEnum):
@@ -76,8 +86,15 @@ class VerifyReport:
             )
 
 
-# A pending reference: (id, allowed types or None for any, label, expected chunk length)
-_Ref = tuple[ObjectId, tuple[ObjectType, ...] | None, str, int | None]
+# A pending reference: (id, allowed types or None for any, label, expected chunk length);
+# a tree entry's label is (entry name, tree id), worded only if a problem needs it
+_Ref = tuple[ObjectId, tuple[ObjectType, ...] | None, str | tuple[str, ObjectId], int | None]
+
+
+def _label(label: str | tuple[str, ObjectId]) -> str:
+    if isinstance(label, str):
+        return label
+    return f"entry {label[0]!r} of tree {label[1].short()}"
 
 
 def check_manifest(obj: Manifest) -> str | None:
@@ -104,17 +121,36 @@ def check_manifest(obj: Manifest) -> str | None:
     return None
 
 
+BATCH = 256
+"""References resolved per batched lookup."""
+SCAN_FRACTION = 4
+"""Blobs still to check are found by one pass over the whole store when they are
+at least a quarter of it (a sequential read costs a fraction of a lookup)."""
+
+
 def iter_verify(repo: Repo, root: ObjectId) -> Iterator[VerifyProblem | tuple[ObjectId, int]]:
-    """Yield each problem as found and ``(id, stored size)`` for each object checked."""
+    """Yield each problem as found and ``(id, stored size)`` for each object checked.
+
+    References to trees, tags and manifests are followed in batches of
+    :data:`BATCH` lookups; references that can only be blobs (tree files,
+    chunks) are set aside and checked together at the end of each round,
+    by one sequential scan when they are a large part of the store.  Every
+    reference is checked exactly once, and one never found is missing."""
     seen: set[bytes] = {root.raw}
     stack: list[_Ref] = [(root, None, "the root", None)]
-    while stack:
-        oid, allowed, label, chunk_len = stack.pop()
-        found = repo.read_with_info(oid)
-        if found is None:
-            yield VerifyProblem(VerifyKind.MISSING, oid, f"{label} is not in the store")
-            continue
-        stored_type, size, data = found
+    blobs: dict[bytes, _Ref] = {}  # set aside: blob-only references
+    only_blob, only_tree = (ObjectType.BLOB,), (ObjectType.TREE,)
+
+    def check(ref: _Ref, row: ObjectRow) -> Iterator[VerifyProblem | tuple[ObjectId, int]]:
+        oid, allowed, lazy_label, chunk_len = ref
+        label = _label(lazy_label)
+        _, stored_type, size, data = row
+        if data is None:
+            found = repo.read_with_info(oid)
+            if found is None:  # deleted under us
+                yield VerifyProblem(VerifyKind.MISSING, oid, f"{label} is not in the store")
+                return
+            stored_type, size, data = found
         if allowed is not None and stored_type not in allowed:
             yield VerifyProblem(VerifyKind.BAD_TYPE, oid, f"{label} is a {stored_type}")
         obj, problems = check_object(oid, data, stored_type, size)
@@ -122,21 +158,80 @@ def iter_verify(repo: Repo, root: ObjectId) -> Iterator[VerifyProblem | tuple[Ob
             yield VerifyProblem(VerifyKind.CORRUPT, oid, p.detail)
         yield oid, len(data)
         if obj is None:
-            continue
+            return
         if chunk_len is not None and (not isinstance(obj, Blob) or len(obj.data) != chunk_len):
             yield VerifyProblem(
                 VerifyKind.CORRUPT, oid, f"{label} is not an inline blob of {chunk_len} bytes"
             )
+        if isinstance(obj, Blob):
+            return
         if isinstance(obj, Manifest):
             why = check_manifest(obj)
             if why is not None:
                 yield VerifyProblem(VerifyKind.INVALID, oid, why)
-        lengths = dict(obj.chunks) if isinstance(obj, ChunkedBlob) else {}
-        for ref, types, ref_label in expected_types(obj):
-            if ref.raw in seen:
+        if isinstance(obj, Tree):  # the common case, without a label per entry
+            for e in obj.entries:
+                if e.oid.raw in seen:
+                    continue
+                seen.add(e.oid.raw)
+                if e.mode is Mode.TREE:
+                    stack.append((e.oid, only_tree, (e.name, oid), None))
+                else:
+                    blobs[e.oid.raw] = (e.oid, only_blob, (e.name, oid), None)
+            return
+        lengths = dict(obj.chunks) if isinstance(obj, ChunkedBlob) else None
+        owner = f" of {obj.type} {oid.short()}"
+        for child, types, ref_label in expected_types(obj):
+            if child.raw in seen:
                 continue
-            seen.add(ref.raw)
-            stack.append((ref, types, f"{ref_label} of {obj.type} {oid.short()}", lengths.get(ref)))
+            seen.add(child.raw)
+            pending = (child, types, ref_label + owner, lengths[child] if lengths else None)
+            if types == only_blob:
+                blobs[child.raw] = pending
+            else:
+                stack.append(pending)
+
+    def lookup(refs: list[_Ref]) -> Iterator[VerifyProblem | tuple[ObjectId, int]]:
+        rows = {row[0].raw: row for row in repo.lookup_objects([r[0] for r in refs], INLINE_MAX)}
+        for ref in refs:
+            row = rows.get(ref[0].raw)
+            if row is None:
+                yield VerifyProblem(
+                    VerifyKind.MISSING, ref[0], f"{_label(ref[2])} is not in the store"
+                )
+            else:
+                yield from check(ref, row)
+
+    while stack or blobs:
+        while stack:
+            batch = stack[-BATCH:]
+            del stack[-BATCH:]
+            yield from lookup(batch[::-1])
+        if len(blobs) * SCAN_FRACTION >= repo.count_estimate():
+            after = 0
+            while blobs:
+                after_next, rows = repo.scan_objects(after, SCAN_PAGE, INLINE_MAX)
+                if after_next == after:
+                    break
+                after = after_next
+                for row in rows:
+                    ref = blobs.pop(row[0].raw, None)
+                    if ref is None:
+                        continue
+                    oid, stored_type, size, data = row
+                    if (  # the common case, exactly what check() accepts without a word
+                        data is not None
+                        and stored_type is ObjectType.BLOB
+                        and ref[3] is None
+                        and inline_blob_length(data) == size
+                        and digest(data) == oid.raw
+                    ):
+                        yield oid, len(data)
+                    else:
+                        yield from check(ref, row)
+        while blobs:  # what the scan did not meet (or all of them, for a few)
+            refs = [blobs.pop(k) for k in list(itertools.islice(blobs, BATCH))]
+            yield from lookup(refs)
 
 
 def verify(repo: Repo, rev: str | ObjectId) -> VerifyReport:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from steve.objects.summary import HeadRow, ManifestHead, read_head
 from steve.store.base import (
     ANY,
     ObjectInfo,
+    ObjectRow,
     OutboxEvent,
     ReflogEntry,
     RefRecord,
@@ -39,6 +40,9 @@ from steve.store.base import (
 from steve.store.sqlcipher import KeyedConnection, connect
 
 SCHEMA_VERSION = 5
+
+_TYPES = {t.value: t for t in ObjectType}
+_IN_BATCH = 256  # ids per ``oid IN (...)`` lookup
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) STRICT;
@@ -144,13 +148,17 @@ CREATE TABLE IF NOT EXISTS outbox (
 
 # v3 -> v4: copy the index in time order (a history's rows end up in order),
 # then link first parents.
-_V3_TO_V4 = """
+_V3_TO_V4 = (
+    """
 ALTER TABLE manifests RENAME TO manifests_v3;
-""" + _MANIFESTS + """
+"""
+    + _MANIFESTS
+    + """
 INSERT INTO manifests (oid, kind, time, tz, parents, summary)
     SELECT oid, kind, time, tz, parents, summary FROM manifests_v3 ORDER BY time, oid;
 DROP TABLE manifests_v3;
 """
+)
 
 # Fill every missing or stale first-parent position (after a migration, a
 # backfill in arbitrary order, a child stored before its parent, or gc).
@@ -227,9 +235,7 @@ class SqlCipherBackend:
                     for stmt in schema.split(";"):
                         if stmt.strip():
                             conn.execute(stmt)
-                    conn.execute(
-                        "INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,)
-                    )
+                    conn.execute("INSERT INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         except BaseException:
             db.close()
             raise
@@ -367,6 +373,46 @@ class SqlCipherBackend:
             "SELECT oid, type, size, created FROM objects WHERE oid > ? ORDER BY oid LIMIT ?"
         ):
             yield ObjectInfo(ObjectId(bytes(oid)), ObjectType(t), size, created)
+
+    def scan_objects(self, after: int, limit: int, inline_max: int) -> tuple[int, list[ObjectRow]]:
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT rowid, oid, type, size, CASE WHEN length(data) <= ? THEN data END "
+                "FROM objects WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (inline_max, after, limit),
+            ).fetchall()
+        if not rows:
+            return after, []
+        trusted, types = ObjectId.trusted, _TYPES
+        out: list[ObjectRow] = [
+            (trusted(bytes(o)), types[t], s, None if d is None else bytes(d))
+            for _, o, t, s, d in rows
+        ]
+        return int(rows[-1][0]), out
+
+    def count_estimate(self) -> int:
+        with self._errors():
+            return int(
+                self._conn.execute("SELECT coalesce(max(rowid), 0) FROM objects").fetchone()[0]
+            )
+
+    def lookup_objects(self, oids: Sequence[ObjectId], inline_max: int) -> list[ObjectRow]:
+        trusted, types = ObjectId.trusted, _TYPES
+        out: list[ObjectRow] = []
+        for i in range(0, len(oids), _IN_BATCH):
+            part = sorted(o.raw for o in oids[i : i + _IN_BATCH])
+            marks = ",".join("?" * len(part))
+            with self._errors():
+                rows = self._conn.execute(
+                    "SELECT oid, type, size, CASE WHEN length(data) <= ? THEN data END "
+                    f"FROM objects WHERE oid IN ({marks})",
+                    (inline_max, *part),
+                ).fetchall()
+            out.extend(
+                (trusted(bytes(o)), types[t], s, None if d is None else bytes(d))
+                for o, t, s, d in rows
+            )
+        return out
 
     def iter_raw(self) -> Iterator[tuple[ObjectId, bytes]]:
         for oid, data in self._stream(
