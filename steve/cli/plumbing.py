@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 import click
 
@@ -38,6 +38,7 @@ from steve.errors import (
 )
 
 if TYPE_CHECKING:
+    from steve.events.fsck import EventsVerified
     from steve.events.store import Checkpoint
     from steve.objects.model import ObjectType, StoredObject
     from steve.objects.oid import ObjectId
@@ -759,7 +760,6 @@ def fsck(state: Context, as_json: bool, with_events: bool) -> None:
     also 'events', 'state' (a run or ref its events disagree with) and
     'undelivered'.  Exit 9 on any problem.
     """
-    from steve.events.fsck import EventsVerified, iter_fsck
     from steve.objects.oid import ObjectId
     from steve.store.maint import FsckProblem
 
@@ -775,7 +775,12 @@ def fsck(state: Context, as_json: bool, with_events: bool) -> None:
 
         log = state.event_log()
         key, kept, _ = trusted_key(log, repo, pinned_key(state), explicit=False)
-    for item in iter_fsck(repo, log, public_key=key, witnessed=kept):
+    items: Iterable[object] = repo.iter_fsck()  # the event log's modules only when asked
+    if with_events:
+        from steve.events.fsck import iter_fsck
+
+        items = iter_fsck(repo, log, public_key=key, witnessed=kept)
+    for item in items:
         if isinstance(item, FsckProblem):
             counts[item.kind.value] = counts.get(item.kind.value, 0) + 1
             if as_json:
@@ -791,10 +796,10 @@ def fsck(state: Context, as_json: bool, with_events: bool) -> None:
                 write_line(str(item))
         elif isinstance(item, ObjectId):
             objects += 1
-        elif isinstance(item, EventsVerified):
-            events = item.events
-        else:
+        elif isinstance(item, str):
             refs += 1
+        else:
+            events = cast("EventsVerified", item).events
     summary: dict[str, object] = {"objects": objects, "refs": refs, "problems": counts}
     events_text = ""
     if events is not None:

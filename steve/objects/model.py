@@ -492,6 +492,70 @@ def decode_inline_blob(data: bytes) -> Blob | None:
     return Blob(data[len(data) - 10 - length : len(data) - 10])
 
 
+_TREE_HEAD = b"\xa3\x61v\x01\x64type\x64tree\x67entries"  # canonical key order
+_ENTRY_ID = b"\x58\x20"  # a 32-byte byte string
+
+
+def _head(data: bytes, at: int, major: int) -> tuple[int, int]:
+    """Length argument and new offset of the shortest-form CBOR header of ``major``
+    type (0x40, 0x60, 0x80) at ``at``; (-1, at) if it is not one."""
+    first = data[at]
+    if major <= first < major + 24:
+        return first - major, at + 1
+    if first == major + 24 and data[at + 1] >= 24:
+        return data[at + 1], at + 2
+    if first == major + 25:
+        n = int.from_bytes(data[at + 1 : at + 3], "big")
+        return (n, at + 3) if n >= 256 else (-1, at)
+    if first == major + 26:
+        n = int.from_bytes(data[at + 1 : at + 5], "big")
+        return (n, at + 5) if n >= 65536 else (-1, at)
+    return -1, at
+
+
+def tree_entries(data: bytes) -> list[tuple[str, Mode, bytes]] | None:
+    """The entries ``(name, mode, raw id)`` of the valid tree whose canonical encoding
+    ``data`` is exactly, else None.
+
+    The tree counterpart of :func:`inline_blob_length`: no intermediate CBOR
+    values and no objects per entry; it accepts only what :func:`decode_object`
+    accepts as a tree (shortest-form headers, valid names in strictly increasing
+    byte order, known modes), and None says nothing about validity.
+    """
+    try:
+        if not data.startswith(_TREE_HEAD):
+            return None
+        count, at = _head(data, len(_TREE_HEAD), 0x80)
+        if count < 0:
+            return None
+        out: list[tuple[str, Mode, bytes]] = []
+        prev = b""
+        modes, bad = _MODES, _BAD_NAME
+        for _ in range(count):
+            if data[at] != 0x83:
+                return None
+            n, at = _head(data, at + 1, 0x60)
+            if n < 0:
+                return None
+            key = data[at : at + n]
+            at += n
+            if len(key) != n or (out and key <= prev) or data[at] != 0x19:
+                return None
+            mode = modes.get(int.from_bytes(data[at + 1 : at + 3], "big"))
+            if mode is None or data[at + 3 : at + 5] != _ENTRY_ID:
+                return None
+            raw = data[at + 5 : at + 37]
+            at += 37
+            name = key.decode()
+            if not name or name in (".", "..", ".steve") or bad.search(name) or len(raw) != 32:
+                return None
+            out.append((name, mode, raw))
+            prev = key
+        return out if at == len(data) else None
+    except (IndexError, UnicodeDecodeError):
+        return None
+
+
 def decode_object_trusted(data: bytes) -> StoredObject:
     """Decode bytes read back from the authenticated store (no canonical re-check)."""
     return object_from_value(cbor.decode_trusted(data))

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import enum
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 from steve.errors import ManifestInvalid, VerifyFailed
@@ -35,14 +35,12 @@ from steve.objects.model import (
     ObjectType,
     Tree,
     inline_blob_length,
+    tree_entries,
 )
 from steve.objects.oid import ObjectId, digest
-from steve.objects.schemas import SCHEMAS, schema_for_version
-from steve.objects.schemas.common import validate_body
-from steve.porcelain.freeze import body_value
 from steve.repo import Repo
 from steve.store.base import ObjectRow
-from steve.store.maint import INLINE_MAX, SCAN_PAGE, check_object, expected_types
+from steve.store.maint import INLINE_MAX, SCAN_PAGE, TYPES, check_object, expected_types
 
 
 class VerifyKind(enum.StrEnum):
@@ -99,6 +97,12 @@ def _label(label: str | tuple[str, ObjectId]) -> str:
 
 def check_manifest(obj: Manifest) -> str | None:
     """Why ``obj`` is not a valid manifest of its kind and schema version, or None."""
+    # imported here: the schemas load pydantic (~0.1 s), which a closure without
+    # manifests never needs
+    from steve.objects.schemas import SCHEMAS, schema_for_version
+    from steve.objects.schemas.common import validate_body
+    from steve.porcelain.freeze import body_value
+
     current = SCHEMAS.get(obj.kind)
     if current is None:
         return f"no schema for kind {obj.kind}"
@@ -141,16 +145,44 @@ def iter_verify(repo: Repo, root: ObjectId) -> Iterator[VerifyProblem | tuple[Ob
     blobs: dict[bytes, _Ref] = {}  # set aside: blob-only references
     only_blob, only_tree = (ObjectType.BLOB,), (ObjectType.TREE,)
 
+    def push_entries(oid: ObjectId, entries: Iterable[tuple[str, Mode, bytes]]) -> None:
+        trusted = ObjectId.trusted
+        for name, mode, raw in entries:
+            if raw in seen:
+                continue
+            seen.add(raw)
+            if mode is Mode.TREE:
+                stack.append((trusted(raw), only_tree, (name, oid), None))
+            else:
+                blobs[raw] = (trusted(raw), only_blob, (name, oid), None)
+
     def check(ref: _Ref, row: ObjectRow) -> Iterator[VerifyProblem | tuple[ObjectId, int]]:
         oid, allowed, lazy_label, chunk_len = ref
-        label = _label(lazy_label)
-        _, stored_type, size, data = row
+        _, type_name, size, data = row
+        stored_type = TYPES.get(type_name)
+        if stored_type is None:
+            yield VerifyProblem(VerifyKind.CORRUPT, oid, f"indexed with unknown type {type_name!r}")
+            return
         if data is None:
             found = repo.read_with_info(oid)
             if found is None:  # deleted under us
+                label = _label(lazy_label)
                 yield VerifyProblem(VerifyKind.MISSING, oid, f"{label} is not in the store")
                 return
             stored_type, size, data = found
+        if (  # a sound tree: exactly what the general path accepts without a word
+            stored_type is ObjectType.TREE
+            and (allowed is None or stored_type in allowed)
+            and chunk_len is None
+            and size == len(data)
+            and digest(data) == oid.raw
+        ):
+            entries = tree_entries(data)
+            if entries is not None:
+                yield oid, len(data)
+                push_entries(oid, entries)
+                return
+        label = _label(lazy_label)
         if allowed is not None and stored_type not in allowed:
             yield VerifyProblem(VerifyKind.BAD_TYPE, oid, f"{label} is a {stored_type}")
         obj, problems = check_object(oid, data, stored_type, size)
@@ -169,15 +201,8 @@ def iter_verify(repo: Repo, root: ObjectId) -> Iterator[VerifyProblem | tuple[Ob
             why = check_manifest(obj)
             if why is not None:
                 yield VerifyProblem(VerifyKind.INVALID, oid, why)
-        if isinstance(obj, Tree):  # the common case, without a label per entry
-            for e in obj.entries:
-                if e.oid.raw in seen:
-                    continue
-                seen.add(e.oid.raw)
-                if e.mode is Mode.TREE:
-                    stack.append((e.oid, only_tree, (e.name, oid), None))
-                else:
-                    blobs[e.oid.raw] = (e.oid, only_blob, (e.name, oid), None)
+        if isinstance(obj, Tree):  # without a label per entry
+            push_entries(oid, ((e.name, e.mode, e.oid.raw) for e in obj.entries))
             return
         lengths = dict(obj.chunks) if isinstance(obj, ChunkedBlob) else None
         owner = f" of {obj.type} {oid.short()}"
@@ -192,7 +217,7 @@ def iter_verify(repo: Repo, root: ObjectId) -> Iterator[VerifyProblem | tuple[Ob
                 stack.append(pending)
 
     def lookup(refs: list[_Ref]) -> Iterator[VerifyProblem | tuple[ObjectId, int]]:
-        rows = {row[0].raw: row for row in repo.lookup_objects([r[0] for r in refs], INLINE_MAX)}
+        rows = {row[0]: row for row in repo.lookup_objects([r[0] for r in refs], INLINE_MAX)}
         for ref in refs:
             row = rows.get(ref[0].raw)
             if row is None:
@@ -215,18 +240,18 @@ def iter_verify(repo: Repo, root: ObjectId) -> Iterator[VerifyProblem | tuple[Ob
                     break
                 after = after_next
                 for row in rows:
-                    ref = blobs.pop(row[0].raw, None)
+                    raw, type_name, size, data = row
+                    ref = blobs.pop(raw, None)
                     if ref is None:
                         continue
-                    oid, stored_type, size, data = row
                     if (  # the common case, exactly what check() accepts without a word
                         data is not None
-                        and stored_type is ObjectType.BLOB
+                        and type_name == "blob"
                         and ref[3] is None
                         and inline_blob_length(data) == size
-                        and digest(data) == oid.raw
+                        and digest(data) == raw
                     ):
-                        yield oid, len(data)
+                        yield ref[0], len(data)
                     else:
                         yield from check(ref, row)
         while blobs:  # what the scan did not meet (or all of them, for a few)

@@ -94,8 +94,10 @@ class ObjectInfo:
     created: int
 
 
-ObjectRow: TypeAlias = tuple[ObjectId, ObjectType, int, bytes | None]
-"""One object as :meth:`ObjectReads.scan_objects` returns it: id, type, size, bytes."""
+ObjectRow: TypeAlias = tuple[bytes, str, int, bytes | None]
+"""One object as :meth:`ObjectReads.scan_objects` returns it: the id's 32 bytes, the
+type's name (an :class:`ObjectType` value), size, stored bytes: plain values, for
+passes over millions of rows."""
 
 
 class Unset:

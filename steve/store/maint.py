@@ -28,6 +28,7 @@ from steve.objects.model import (
     decode_object,
     decode_object_trusted,
     inline_blob_length,
+    tree_entries,
 )
 from steve.objects.oid import ObjectId, digest
 from steve.objects.summary import ManifestHead, read_head
@@ -103,6 +104,7 @@ INLINE_MAX = 1 << 16
 (chunks, big trees) are read one at a time so a page of rows stays small."""
 SCAN_PAGE = 512
 REF_BATCH = 4096
+TYPES = {t.value: t for t in ObjectType}
 RECENT = 32768  # objects whose type and size fsck keeps at hand (two generations)
 
 
@@ -155,8 +157,8 @@ def _check_refs(backend: Backend, pending: list[_PendingRef]) -> Iterator[FsckPr
     against its bytes when the scan reaches it, and a chunked blob's size is
     always above one chunk, so a matching size is an inline blob of that length."""
     found = {
-        oid.raw: (t, size)
-        for oid, t, size, _ in backend.lookup_objects(list({p[0] for p in pending}), -1)
+        raw: (t, size)
+        for raw, t, size, _ in backend.lookup_objects(list({p[0] for p in pending}), -1)
     }
     for target, allowed, label, owner, owner_type, chunk_len in pending:
         row = found.get(target.raw)
@@ -185,8 +187,9 @@ def iter_fsck(backend: Backend) -> Iterator[FsckProblem | ObjectId | str]:
         pending: list[_PendingRef] = []
         # the (type, size) of the objects scanned last: most references point at
         # objects stored shortly before the referrer, and need no lookup then
-        recent: dict[bytes, tuple[ObjectType, int]] = {}
-        older: dict[bytes, tuple[ObjectType, int]] = {}
+        recent: dict[bytes, tuple[str, int]] = {}
+        older: dict[bytes, tuple[str, int]] = {}
+        trusted = ObjectId.trusted
         after = 0
         while True:
             after_next, rows = backend.scan_objects(after, SCAN_PAGE, INLINE_MAX)
@@ -195,18 +198,41 @@ def iter_fsck(backend: Backend) -> Iterator[FsckProblem | ObjectId | str]:
             after = after_next
             if len(recent) >= RECENT:
                 older, recent = recent, {}
-            for oid, stored_type, size, data in rows:
-                recent[oid.raw] = (stored_type, size)
+            for raw, type_name, size, data in rows:
+                recent[raw] = (type_name, size)
+                oid = trusted(raw)
                 if data is None:
                     data = backend.read(oid)
                     if data is None:  # deleted while we walked
                         continue
-                if (  # the common case, exactly what check_object accepts without a word
-                    stored_type is ObjectType.BLOB
-                    and inline_blob_length(data) == size
-                    and digest(data) == oid.raw
-                ):
-                    yield oid
+                # the common cases, exactly what check_object accepts without a word
+                if type_name == "blob":
+                    if inline_blob_length(data) == size and digest(data) == raw:
+                        yield oid
+                        continue
+                elif type_name == "tree" and size == len(data) and digest(data) == raw:
+                    entries = tree_entries(data)
+                    if entries is not None:
+                        for name, mode, ref in entries:
+                            want = "tree" if mode is Mode.TREE else "blob"
+                            known = recent.get(ref) or older.get(ref)
+                            if known is None or known[0] != want:
+                                pending.append(
+                                    (
+                                        trusted(ref),
+                                        (ObjectType(want),),
+                                        f"entry {name!r}",
+                                        oid,
+                                        ObjectType.TREE,
+                                        None,
+                                    )
+                                )
+                        yield oid
+                        continue
+                stored_type = TYPES.get(type_name)
+                if stored_type is None:
+                    detail = f"indexed with unknown type {type_name!r}"
+                    yield FsckProblem(ProblemKind.CORRUPT, oid, detail)
                     continue
                 obj, problems = check_object(oid, data, stored_type, size)
                 yield from problems
@@ -215,24 +241,16 @@ def iter_fsck(backend: Backend) -> Iterator[FsckProblem | ObjectId | str]:
                         problem = _check_head(backend, oid, data)
                         if problem is not None:
                             yield problem
-                    if isinstance(obj, Tree):  # the common case: no label unless needed
-                        for e in obj.entries:
-                            want = ObjectType.TREE if e.mode is Mode.TREE else ObjectType.BLOB
-                            known = recent.get(e.oid.raw) or older.get(e.oid.raw)
-                            if known is None or known[0] is not want:
-                                label = f"entry {e.name!r}"
-                                pending.append((e.oid, (want,), label, oid, obj.type, None))
-                    else:
-                        lengths = dict(obj.chunks) if isinstance(obj, ChunkedBlob) else None
-                        for ref_oid, allowed, label in expected_types(obj):
-                            chunk_len = lengths[ref_oid] if lengths else None
-                            known = recent.get(ref_oid.raw) or older.get(ref_oid.raw)
-                            if (
-                                known is None
-                                or known[0] not in allowed
-                                or (chunk_len is not None and known[1] != chunk_len)
-                            ):  # looked up (again) and worded by _check_refs
-                                pending.append((ref_oid, allowed, label, oid, obj.type, chunk_len))
+                    lengths = dict(obj.chunks) if isinstance(obj, ChunkedBlob) else None
+                    for ref_oid, allowed, label in expected_types(obj):
+                        chunk_len = lengths[ref_oid] if lengths else None
+                        known = recent.get(ref_oid.raw) or older.get(ref_oid.raw)
+                        if (
+                            known is None
+                            or known[0] not in allowed
+                            or (chunk_len is not None and known[1] != chunk_len)
+                        ):  # looked up (again) and worded by _check_refs
+                            pending.append((ref_oid, allowed, label, oid, obj.type, chunk_len))
                 yield oid
             if len(pending) >= REF_BATCH:
                 yield from _check_refs(backend, pending)
@@ -248,11 +266,11 @@ def iter_fsck(backend: Backend) -> Iterator[FsckProblem | ObjectId | str]:
             if record.target is not None and not backend.has(record.target):
                 yield FsckProblem(ProblemKind.MISSING, record.target, f"ref {name}")
             yield name
-        for ref in backend.reflog_refs():
-            for entry in backend.reflog(ref):
+        for ref_name in backend.reflog_refs():
+            for entry in backend.reflog(ref_name):
                 for logged in (entry.old, entry.new):
                     if logged is not None and not backend.has(logged):
-                        yield FsckProblem(ProblemKind.MISSING, logged, f"reflog of {ref}")
+                        yield FsckProblem(ProblemKind.MISSING, logged, f"reflog of {ref_name}")
         yield from check_runs(backend)
     except SteveError as exc:
         yield FsckProblem(ProblemKind.DATABASE, None, f"{exc.message}: {exc.detail}")

@@ -208,7 +208,12 @@ class MemoryBackend:
             data = self._data.get(info.oid)
             if data is not None:
                 out.append(
-                    (info.oid, info.type, info.size, data if len(data) <= inline_max else None)
+                    (
+                        info.oid.raw,
+                        info.type.value,
+                        info.size,
+                        data if len(data) <= inline_max else None,
+                    )
                 )
         return after + len(infos), out
 
@@ -220,7 +225,9 @@ class MemoryBackend:
         for oid in oids:
             info, data = self._objects.get(oid), self._data.get(oid)
             if info is not None and data is not None:
-                out.append((oid, info.type, info.size, data if len(data) <= inline_max else None))
+                out.append(
+                    (oid.raw, info.type.value, info.size, data if len(data) <= inline_max else None)
+                )
         return out
 
     def iter_raw(self) -> Iterator[tuple[ObjectId, bytes]]:

@@ -41,7 +41,6 @@ from steve.store.sqlcipher import KeyedConnection, connect
 
 SCHEMA_VERSION = 5
 
-_TYPES = {t.value: t for t in ObjectType}
 _IN_BATCH = 256  # ids per ``oid IN (...)`` lookup
 
 _SCHEMA = """
@@ -377,41 +376,30 @@ class SqlCipherBackend:
     def scan_objects(self, after: int, limit: int, inline_max: int) -> tuple[int, list[ObjectRow]]:
         with self._errors():
             rows = self._conn.execute(
-                "SELECT rowid, oid, type, size, CASE WHEN length(data) <= ? THEN data END "
+                "SELECT oid, type, size, CASE WHEN length(data) <= ? THEN data END, rowid "
                 "FROM objects WHERE rowid > ? ORDER BY rowid LIMIT ?",
                 (inline_max, after, limit),
             ).fetchall()
         if not rows:
             return after, []
-        trusted, types = ObjectId.trusted, _TYPES
-        out: list[ObjectRow] = [
-            (trusted(bytes(o)), types[t], s, None if d is None else bytes(d))
-            for _, o, t, s, d in rows
-        ]
-        return int(rows[-1][0]), out
+        return int(rows[-1][4]), [(o, t, s, d) for o, t, s, d, _ in rows]
 
     def count_estimate(self) -> int:
         with self._errors():
-            return int(
-                self._conn.execute("SELECT coalesce(max(rowid), 0) FROM objects").fetchone()[0]
-            )
+            row = self._conn.execute("SELECT coalesce(max(rowid), 0) FROM objects").fetchone()
+        return int(row[0])
 
     def lookup_objects(self, oids: Sequence[ObjectId], inline_max: int) -> list[ObjectRow]:
-        trusted, types = ObjectId.trusted, _TYPES
         out: list[ObjectRow] = []
         for i in range(0, len(oids), _IN_BATCH):
             part = sorted(o.raw for o in oids[i : i + _IN_BATCH])
             marks = ",".join("?" * len(part))
             with self._errors():
-                rows = self._conn.execute(
+                out += self._conn.execute(
                     "SELECT oid, type, size, CASE WHEN length(data) <= ? THEN data END "
                     f"FROM objects WHERE oid IN ({marks})",
                     (inline_max, *part),
                 ).fetchall()
-            out.extend(
-                (trusted(bytes(o)), types[t], s, None if d is None else bytes(d))
-                for o, t, s, d in rows
-            )
         return out
 
     def iter_raw(self) -> Iterator[tuple[ObjectId, bytes]]:

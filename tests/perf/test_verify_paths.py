@@ -30,6 +30,7 @@ from steve.objects.model import (
     decode_object,
     encode_object,
     inline_blob_length,
+    tree_entries,
 )
 from steve.objects.oid import ObjectId
 from steve.porcelain import verify as verify_module
@@ -93,6 +94,36 @@ def test_fast_blob_decoder_refuses_non_shortest_lengths() -> None:
         decode_object(long_form)
     too_big = encode_object(Blob(b"x" * CHUNK_SIZE)).replace(b"\x5a\x00\x10\x00\x00", b"", 1)
     assert decode_inline_blob(too_big) is None
+
+
+_names = st.text(min_size=1, max_size=30).filter(
+    lambda n: n not in (".", "..", ".steve") and "/" not in n and "\x00" not in n
+)
+_trees = st.dictionaries(
+    _names, st.tuples(st.sampled_from(list(Mode)), st.binary(min_size=32, max_size=32)), max_size=30
+).map(lambda d: Tree.from_entries([TreeEntry(n, m, ObjectId(r)) for n, (m, r) in d.items()]))
+
+
+@given(_trees)
+@settings(max_examples=100, deadline=None)
+def test_fast_tree_decoder_reads_every_canonical_tree(tree: Tree) -> None:
+    assert tree_entries(encode_object(tree)) == [(e.name, e.mode, e.oid.raw) for e in tree]
+
+
+@given(_trees, st.lists(st.tuples(st.integers(0, 2000), st.integers(0, 255)), max_size=4))
+@settings(max_examples=400, deadline=None)
+def test_fast_tree_decoder_never_accepts_what_the_strict_one_refuses(
+    tree: Tree, edits: list[tuple[int, int]]
+) -> None:
+    data = bytearray(encode_object(tree))
+    for at, value in edits:
+        if at < len(data):
+            data[at] = value
+    fast = tree_entries(bytes(data))
+    if fast is not None:
+        strict = _strict(bytes(data))
+        assert isinstance(strict, Tree)
+        assert fast == [(e.name, e.mode, e.oid.raw) for e in strict]
 
 
 # --- verify and fsck over a damaged store -------------------------------------------------
@@ -194,16 +225,17 @@ def test_scan_and_lookup_contract(repo: Repo) -> None:
     large = repo.write(Blob(os.urandom(70_000)))
     absent = ObjectId(b"\x07" * 32)
     rows = {r[0]: r for r in repo.lookup_objects([small, large, absent], 65_536)}
-    assert set(rows) == {small, large}
-    assert rows[small][3] == encode_object(Blob(b"small")) and rows[large][3] is None
-    assert rows[large][2] == 70_000
+    assert set(rows) == {small.raw, large.raw}
+    assert rows[small.raw] == ((small.raw, "blob", 5, encode_object(Blob(b"small"))))
+    assert rows[large.raw] == (large.raw, "blob", 70_000, None)
     assert all(r[3] is None for r in repo.lookup_objects([small], -1))
-    seen, after = [], 0
+    seen: list[bytes] = []
+    after = 0
     while True:
         nxt, page = repo.scan_objects(after, 1, 65_536)
         if nxt == after:
             break
         after = nxt
         seen += [r[0] for r in page]
-    assert set(seen) == {small, large} and len(seen) == 2
+    assert sorted(seen) == sorted([small.raw, large.raw])
     assert repo.count_estimate() >= 2
