@@ -97,7 +97,9 @@ def main() -> None:
     print(reports[-1].markdown(), flush=True)
     reports.append(bench_build.measure(runs=3 if quick else 7))
     print(reports[-1].markdown(), flush=True)
-    reports.append(bench_events.measure(runs=1 if quick else 3, events=50_000 if quick else 200_000))
+    reports.append(
+        bench_events.measure(runs=1 if quick else 3, events=50_000 if quick else 200_000)
+    )
     print(reports[-1].markdown(), flush=True)
     reports.append(bench_export.measure(runs=3 if quick else 5))
     print(reports[-1].markdown(), flush=True)
