@@ -42,7 +42,7 @@ from bench.common import (
 
 COUNT = 20_000
 SIZE = 1024
-GOAL = 1.5
+GOALS = {"cached": 1.0, "passphrase": 1.2}  # issue 13 (issue 2: 1.5x)
 
 
 def check_batch_output(out: Path, ids: Path, listing: Path) -> None:
@@ -139,11 +139,12 @@ def measure(runs: int = 5) -> Report:
             ]
         )
         if ser.name.startswith("steve"):
+            goal = GOALS["cached" if "cached" in ser.name else "passphrase"]
             goals.append(
                 (
-                    f"cat-file --batch 20k, {ser.name}: <= {GOAL}x git's time",
+                    f"4. cat-file --batch 20k, {ser.name}: <= {goal}x git's time",
                     f"{ratio:.2f}x",
-                    verdict(ratio <= GOAL),
+                    verdict(ratio <= goal),
                 )
             )
     detail = (

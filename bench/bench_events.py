@@ -37,7 +37,7 @@ from bench.common import (
 )
 from steve.events import EventLog
 from steve.events.store import SCHEMA
-from steve.store.sqlite import SqlCipherBackend
+from steve.store.sqlcipher import connect
 
 GOAL_RATIO = 0.7  # issue 13 (issue 5 set 0.5)
 SYNC_MODES = [m for m in ("NORMAL", "FULL") if os.environ.get("BENCH_SYNC", m) == m]
@@ -79,7 +79,7 @@ def read_rows(path: Path, key: bytes) -> list[tuple[Any, ...]]:
 
 
 def raw_insert(path: Path, key: bytes, rows: list[tuple[Any, ...]], sync: str) -> float:
-    conn = SqlCipherBackend._connect(path, key, 30.0)
+    conn = connect(path, key).conn
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute(f"PRAGMA synchronous = {sync}")
     conn.execute("PRAGMA cache_size = -8192")
