@@ -38,6 +38,7 @@ from bench.common import (
     PASSPHRASE,
     Report,
     Series,
+    ensure_bytecode,
     fast_kdf,
     fmt_s,
     git_env,
@@ -138,6 +139,7 @@ def rev_parse(repo: Path, rev: str, home: Path) -> str:
 
 
 def measure(runs: int = 5, count: int = 10_000) -> Report:
+    ensure_bytecode()
     names = (
         "steve export-git (first export)",
         "steve export-git (nothing new)",

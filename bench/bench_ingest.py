@@ -27,6 +27,7 @@ if __package__ in (None, ""):
 from bench.common import (
     Report,
     Series,
+    ensure_bytecode,
     fmt_s,
     git_env,
     git_exe,
@@ -60,6 +61,7 @@ def _ids(path: Path) -> list[str]:
 
 
 def measure(runs: int = 5) -> Report:
+    ensure_bytecode()
     steve = steve_exe()
     series = {
         name: Series(name)

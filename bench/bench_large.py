@@ -30,6 +30,7 @@ from bench.common import (
     Run,
     Series,
     b3sum_file,
+    ensure_bytecode,
     fmt_s,
     git_env,
     git_exe,
@@ -66,6 +67,7 @@ def _size_arg() -> int:
 
 
 def measure(runs: int = 3, size: int = 1 << 30) -> Report:
+    ensure_bytecode()
     steve = steve_exe()
     names = (
         "steve hash-object -w (passphrase)",

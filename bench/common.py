@@ -97,6 +97,7 @@ class Run:
     wall: float  # seconds
     maxrss_kib: int
     returncode: int
+    cpu: float = 0.0  # user + system seconds of the command (GNU time or wait4)
 
 
 def run(
@@ -126,21 +127,23 @@ def run(
             fd, name = tempfile.mkstemp(prefix="steve-bench-rss-")
             os.close(fd)
             rss_file = Path(name)
-            full = [GNU_TIME, "-f", "%M", "-o", name, *full]
+            full = [GNU_TIME, "-f", "%M %U %S", "-o", name, *full]
         start = time.perf_counter()
         proc = subprocess.Popen(full, cwd=cwd, env=env, stdin=fin, stdout=fout)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
     rss = int(usage.ru_maxrss)
+    cpu = usage.ru_utime + usage.ru_stime
     if rss_file is not None:
         text = rss_file.read_text().strip().splitlines()
         rss_file.unlink()
-        if text and text[-1].isdigit():
-            rss = int(text[-1])
+        fields = text[-1].split() if text else []
+        if len(fields) == 3 and fields[0].isdigit():
+            rss, cpu = int(fields[0]), float(fields[1]) + float(fields[2])
     if check and proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}")
-    return Run(wall, rss, proc.returncode)
+    return Run(wall, rss, proc.returncode, cpu)
 
 
 GNU_TIME = "/usr/bin/time" if Path("/usr/bin/time").is_file() else None
@@ -159,6 +162,10 @@ class Series:
     @property
     def median(self) -> float:
         return statistics.median(r.wall for r in self.runs)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(r.cpu for r in self.runs)
 
     @property
     def minimum(self) -> float:
