@@ -88,7 +88,7 @@ def check() -> int:
     started = time.time()
     print(machine())
     steps = (
-        ("1. verify / fsck (20,001 objects)", lambda: bench_verify.measure(runs=1, dirs=200)),
+        ("1. verify / fsck (100,001 objects)", lambda: bench_verify.measure(runs=1, dirs=1000)),
         ("2. export-git (2,000 manifests)", lambda: bench_export.measure(runs=2, count=2000)),
         ("3. event append (50,000 events)", lambda: bench_events.measure(runs=1, events=50_000)),
         ("4. ingest", lambda: bench_ingest.measure(runs=2)),
