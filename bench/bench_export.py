@@ -18,9 +18,10 @@ Per run, alternating, in the same run of the script:
 - the same command again (nothing new: writes nothing);
 - ``git fast-import --quiet`` of the stream into a fresh bare repository.
 
-Goals (issue 4): first export within 2x of ``git fast-import``; re-export
-with nothing new under 1 s; steve's peak RSS under 200 MiB (GNU time ``%M``
-of the steve process).
+Goals (issue 13): first export within 1.5x of ``git fast-import``; re-export
+with nothing new under 100 ms beyond start-up (``steve cat-file -t TIP`` on
+the same repository, timed in the same runs); steve's peak RSS under 200
+MiB (GNU time ``%M`` of the steve process; issue 4).
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from bench.common import (
     PASSPHRASE,
     Report,
     Series,
+    ensure_bytecode,
     fast_kdf,
     fmt_s,
     git_env,
@@ -55,8 +57,8 @@ from steve.objects.oid import ObjectId
 from steve.repo import Repo
 
 T0 = 1_600_000_000
-GOAL_RATIO = 2.0
-GOAL_REEXPORT = 1.0
+GOAL_RATIO = 1.5  # issue 13 (issue 4: 2x)
+GOAL_REEXPORT = 0.1  # issue 13: seconds of work beyond start-up (issue 4: 1 s in all)
 GOAL_RSS_MIB = 200
 
 
@@ -137,7 +139,13 @@ def rev_parse(repo: Path, rev: str, home: Path) -> str:
 
 
 def measure(runs: int = 5, count: int = 10_000) -> Report:
-    names = ("steve export-git (first export)", "steve export-git (nothing new)", "git fast-import")
+    ensure_bytecode()
+    names = (
+        "steve export-git (first export)",
+        "steve export-git (nothing new)",
+        "git fast-import",
+        "steve cat-file -t TIP (start-up: open the repository, one lookup)",
+    )
     series = {n: Series(n) for n in names}
     with workdir("steve-bench-export-") as tmp:
         root = tmp / "steve"
@@ -155,6 +163,8 @@ def measure(runs: int = 5, count: int = 10_000) -> Report:
             cmd = [steve, "-C", str(root), "export-git", str(out), "--bare"]
             series[names[0]].add(run(cmd, env=env))
             series[names[1]].add(run(cmd, env=env))
+            probe = [steve, "-C", str(root), "cat-file", "-t", ids[-1].hex]
+            series[names[3]].add(run(probe, env=env))
             g = tmp / f"fi{i}.git"
             run([git_exe(), "init", "-q", "--bare", str(g)], env=git_env(home), with_rss=False)
             series[names[2]].add(
@@ -170,7 +180,8 @@ def measure(runs: int = 5, count: int = 10_000) -> Report:
                     raise SystemExit(f"export and fast-import differ: {mine} != {theirs}")
             shutil.rmtree(out)
             shutil.rmtree(g)
-    first, again, fi = (series[n] for n in names)
+    first, again, fi, startup = (series[n] for n in names)
+    beyond = again.median - startup.median
     ratio = first.median / fi.median
     rows = [
         [s.name, fmt_s(s.median), fmt_s(s.minimum), f"{s.max_rss_mib:.0f}"] for s in series.values()
@@ -183,14 +194,14 @@ def measure(runs: int = 5, count: int = 10_000) -> Report:
     )
     goals = [
         (
-            f"export of {count:,} manifests within {GOAL_RATIO:g}x of git fast-import",
+            f"2. export-git of {count:,} manifests within {GOAL_RATIO:g}x of git fast-import",
             f"{ratio:.2f}x ({fmt_s(first.median)} vs {fmt_s(fi.median)})",
             verdict(ratio <= GOAL_RATIO),
         ),
         (
-            f"re-export with nothing new < {GOAL_REEXPORT:g} s",
-            fmt_s(again.median),
-            verdict(again.median < GOAL_REEXPORT),
+            "2. re-export with nothing new: < 100 ms beyond start-up (`cat-file -t`)",
+            f"{fmt_s(beyond)} ({fmt_s(again.median)} - {fmt_s(startup.median)})",
+            verdict(beyond < GOAL_REEXPORT),
         ),
         (
             f"steve export-git peak RSS < {GOAL_RSS_MIB} MiB",

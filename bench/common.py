@@ -97,6 +97,7 @@ class Run:
     wall: float  # seconds
     maxrss_kib: int
     returncode: int
+    cpu: float = 0.0  # user + system seconds of the command (GNU time or wait4)
 
 
 def run(
@@ -126,21 +127,23 @@ def run(
             fd, name = tempfile.mkstemp(prefix="steve-bench-rss-")
             os.close(fd)
             rss_file = Path(name)
-            full = [GNU_TIME, "-f", "%M", "-o", name, *full]
+            full = [GNU_TIME, "-f", "%M %U %S", "-o", name, *full]
         start = time.perf_counter()
         proc = subprocess.Popen(full, cwd=cwd, env=env, stdin=fin, stdout=fout)
         _, status, usage = os.wait4(proc.pid, 0)
         wall = time.perf_counter() - start
         proc.returncode = os.waitstatus_to_exitcode(status)
     rss = int(usage.ru_maxrss)
+    cpu = usage.ru_utime + usage.ru_stime
     if rss_file is not None:
         text = rss_file.read_text().strip().splitlines()
         rss_file.unlink()
-        if text and text[-1].isdigit():
-            rss = int(text[-1])
+        fields = text[-1].split() if text else []
+        if len(fields) == 3 and fields[0].isdigit():
+            rss, cpu = int(fields[0]), float(fields[1]) + float(fields[2])
     if check and proc.returncode != 0:
         raise SystemExit(f"command failed ({proc.returncode}): {' '.join(cmd)}")
-    return Run(wall, rss, proc.returncode)
+    return Run(wall, rss, proc.returncode, cpu)
 
 
 GNU_TIME = "/usr/bin/time" if Path("/usr/bin/time").is_file() else None
@@ -159,6 +162,10 @@ class Series:
     @property
     def median(self) -> float:
         return statistics.median(r.wall for r in self.runs)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(r.cpu for r in self.runs)
 
     @property
     def minimum(self) -> float:
@@ -281,3 +288,44 @@ class Report:
 
     def markdown(self) -> str:
         return f"### {self.title}\n\n{self.detail}\n"
+
+
+def timed_cpu(
+    cmd: Sequence[str],
+    env: dict[str, str] | None = None,
+    cwd: Path | None = None,
+    stdin: Path | None = None,
+    stdout: Path | None = None,
+) -> tuple[float, float]:
+    """Run ``cmd`` once: (wall seconds, CPU seconds of that child, user + system).
+
+    On a shared machine the CPU time is the steadier figure: wall time also
+    counts the time other jobs held the cores."""
+    with contextlib.ExitStack() as stack:
+        fin = stack.enter_context(stdin.open("rb")) if stdin else subprocess.DEVNULL
+        fout = stack.enter_context(stdout.open("wb")) if stdout else subprocess.DEVNULL
+        start = time.perf_counter()
+        proc = subprocess.Popen(
+            list(cmd), cwd=cwd, env=env, stdin=fin, stdout=fout, stderr=subprocess.PIPE
+        )
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {err.decode()[-500:]}")
+    return wall, usage.ru_utime + usage.ru_stime
+
+
+def ensure_bytecode() -> None:
+    """Write the bytecode cache of the ``steve`` package being measured.
+
+    This machine sets PYTHONDONTWRITEBYTECODE=1, so without a cache every
+    ``steve`` process would recompile the modules it imports (~0.1-0.3 s), a
+    cost no installed copy pays (pip writes the cache at install time)."""
+    import compileall
+
+    import steve
+
+    compileall.compile_dir(Path(steve.__file__).parent, quiet=1)

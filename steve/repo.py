@@ -68,6 +68,7 @@ from steve.store.base import (
     ANY,
     Backend,
     ObjectInfo,
+    ObjectRow,
     OutboxEvent,
     ReflogEntry,
     RefRecord,
@@ -869,6 +870,19 @@ class Repo:
         """Type, size and stored bytes of ``oid`` in one lookup (None if absent); the
         bytes are not checked here (:meth:`iter_content` checks them)."""
         return self.backend.read_with_info(oid)
+
+    def lookup_objects(self, oids: Sequence[ObjectId], inline_max: int) -> list[ObjectRow]:
+        """The stored ones of ``oids`` in one pass, bytes up to ``inline_max`` long (None
+        when longer: read those with :meth:`read_with_info`); not checked here."""
+        return self.backend.lookup_objects(oids, inline_max)
+
+    def scan_objects(self, after: int, limit: int, inline_max: int) -> tuple[int, list[ObjectRow]]:
+        """One page of every stored object in storage order (see the backend's)."""
+        return self.backend.scan_objects(after, limit, inline_max)
+
+    def count_estimate(self) -> int:
+        """An upper bound on the number of stored objects, in constant time."""
+        return self.backend.count_estimate()
 
     def object_type(self, oid: ObjectId) -> ObjectType:
         return self.object_info(oid).type

@@ -10,7 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING, BinaryIO, cast
 
 import click
 
@@ -30,7 +30,6 @@ from steve.errors import (
     EXIT_FALSE,
     AmbiguousPrefix,
     BadRevision,
-    CorruptObject,
     InvalidInput,
     MalformedObject,
     ObjectNotFound,
@@ -38,6 +37,7 @@ from steve.errors import (
 )
 
 if TYPE_CHECKING:
+    from steve.events.fsck import EventsVerified
     from steve.events.store import Checkpoint
     from steve.objects.model import ObjectType, StoredObject
     from steve.objects.oid import ObjectId
@@ -376,49 +376,57 @@ def cat_file(
             out().write(piece)
 
 
+_LOOKAHEAD = 1 << 16
+"""Bytes of ids ``cat-file --batch`` reads ahead when stdin is a regular file."""
+_INLINE_MAX = 1 << 16  # rows up to this size come with the batched lookup
+
+
 def _cat_batch(repo: Repo, *, content: bool, all_objects: bool) -> None:
-    from steve.objects.cbor import decode_trusted
-    from steve.objects.model import ObjectType
-    from steve.objects.oid import OID_HEX, ObjectId
+    import stat
+
+    from steve.objects.model import inline_blob_length
+    from steve.objects.oid import OID_HEX, ObjectId, digest
 
     # One write per 64 KiB at most, even when PYTHONUNBUFFERED makes stdout
     # raw; each record flushed at once when stdout is not a regular file.
     writer = BlockWriter(out(), flush_each=not all_objects and _flush_per_line())
     put = writer.write
 
-    def emit(oid: ObjectId) -> None:
-        got = repo.read_with_info(oid)
-        if got is None:
-            put(f"{oid.hex} missing\n".encode())
-            return
-        kind, size, data = got
-        put(f"{oid.hex} {kind.value} {size}\n".encode())
+    def emit(oid: ObjectId, row: tuple[str, int, bytes | None] | None = None) -> None:
+        if row is None:
+            got = repo.read_with_info(oid)
+            if got is None:
+                put(f"{oid.hex} missing\n".encode())
+                return
+            row = (got[0].value, got[1], got[2])
+        type_name, size, data = row
+        put(f"{oid.hex} {type_name} {size}\n".encode())
         if not content:
             return
-        value = None
-        if kind is ObjectType.BLOB and ObjectId.of(data) == oid:
-            try:
-                value = decode_trusted(data)
-            except MalformedObject as exc:
-                raise CorruptObject(oid.hex, exc.detail) from exc
-        if value is not None and "data" in value:
-            put(value["data"])  # inline blob, verified: no second decode
+        if (
+            data is not None
+            and type_name == "blob"
+            and inline_blob_length(data) == size
+            and digest(data) == oid.raw
+        ):
+            put(data[len(data) - 10 - size : len(data) - 10])  # inline blob, verified
         else:  # checks the hash itself and raises CorruptObject
+            got = repo.read_with_info(oid)
+            if got is None:  # deleted since the lookup
+                raise ObjectNotFound(oid.hex)
             for piece in repo.iter_content(oid, got):
                 put(piece)
         put(b"\n")
 
-    if all_objects:
-        for info in repo.iter_objects():
-            emit(info.oid)
-        writer.flush()
-        return
-    for raw_line in sys.stdin.buffer:
-        line = raw_line.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
-        if not line:
-            continue
+    def answer(line: str, found: dict[bytes, tuple[str, int, bytes | None]] | None) -> None:
         if len(line) == OID_HEX and _FULL_HEX.fullmatch(line):
-            emit(ObjectId.from_hex(line))
+            oid = ObjectId.from_hex(line)
+            if found is None:
+                emit(oid)
+            elif oid.raw in found:
+                emit(oid, found[oid.raw])
+            else:
+                put(f"{oid.hex} missing\n".encode())
         else:
             try:
                 emit(repo.rev_parse(line))
@@ -427,6 +435,38 @@ def _cat_batch(repo: Repo, *, content: bool, all_objects: bool) -> None:
             except (UnknownRevision, ObjectNotFound, BadRevision):
                 put(f"{line} missing\n".encode())
         writer.end()
+
+    if all_objects:
+        for info in repo.iter_objects():
+            emit(info.oid)
+        writer.flush()
+        return
+    stdin = sys.stdin.buffer
+    try:
+        regular = stat.S_ISREG(os.fstat(stdin.fileno()).st_mode)
+    except (OSError, ValueError):  # no file descriptor (an in-memory stream)
+        regular = False
+    if not regular:
+        # a pipe or terminal: answer each line before reading the next (a
+        # driver may wait for the answer before it asks again)
+        for raw_line in stdin:
+            line = raw_line.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
+            if line:
+                answer(line, None)
+        writer.flush()
+        return
+    # a regular file cannot block: read ahead and look the full ids up in batches
+    while chunk := stdin.readlines(_LOOKAHEAD):
+        lines = [r.rstrip(b"\r\n").decode("utf-8", "surrogateescape") for r in chunk]
+        lines = [line for line in lines if line]
+        wanted = [
+            ObjectId.from_hex(line)
+            for line in lines
+            if len(line) == OID_HEX and _FULL_HEX.fullmatch(line)
+        ]
+        found = {r[0]: r[1:] for r in repo.lookup_objects(wanted, _INLINE_MAX)}
+        for line in lines:
+            answer(line, found)
     writer.flush()
 
 
@@ -784,7 +824,6 @@ def fsck(state: Context, as_json: bool, with_events: bool) -> None:
     also 'events', 'state' (a run or ref its events disagree with) and
     'undelivered'.  Exit 9 on any problem.
     """
-    from steve.events.fsck import EventsVerified, iter_fsck
     from steve.objects.oid import ObjectId
     from steve.store.maint import FsckProblem
 
@@ -800,7 +839,12 @@ def fsck(state: Context, as_json: bool, with_events: bool) -> None:
 
         log = state.event_log()
         key, kept, _ = trusted_key(log, repo, pinned_key(state), explicit=False)
-    for item in iter_fsck(repo, log, public_key=key, witnessed=kept):
+    items: Iterable[object] = repo.iter_fsck()  # the event log's modules only when asked
+    if with_events:
+        from steve.events.fsck import iter_fsck
+
+        items = iter_fsck(repo, log, public_key=key, witnessed=kept)
+    for item in items:
         if isinstance(item, FsckProblem):
             counts[item.kind.value] = counts.get(item.kind.value, 0) + 1
             if as_json:
@@ -816,10 +860,10 @@ def fsck(state: Context, as_json: bool, with_events: bool) -> None:
                 write_line(str(item))
         elif isinstance(item, ObjectId):
             objects += 1
-        elif isinstance(item, EventsVerified):
-            events = item.events
-        else:
+        elif isinstance(item, str):
             refs += 1
+        else:
+            events = cast("EventsVerified", item).events
     summary: dict[str, object] = {"objects": objects, "refs": refs, "problems": counts}
     events_text = ""
     if events is not None:

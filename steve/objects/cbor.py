@@ -62,7 +62,7 @@ def encode(value: Value) -> bytes:
 def _encode_unchecked(value: Value) -> bytes:
     try:
         out: bytes = cbor2.dumps(value, canonical=True)
-    except (cbor2.CBOREncodeError, ValueError, TypeError) as exc:  # pragma: no cover
+    except (cbor2.CBOREncodeError, ValueError, TypeError, RecursionError, OverflowError) as exc:
         raise MalformedObject(f"cannot encode: {exc}") from exc
     return out
 
@@ -73,6 +73,19 @@ def _reject_tag(decoder: object, tag: object) -> object:
 
 def decode(data: bytes) -> Value:
     """Strictly decode ``data``: it must be the canonical encoding of one value."""
+    value = decode_canonical(data)
+    _check(value, 0)
+    return value
+
+
+def check_model(value: Value) -> None:
+    """Raise MalformedObject unless ``value`` lies in STEVE's data model."""
+    _check(value, 0)
+
+
+def decode_canonical(data: bytes) -> Value:
+    """:func:`decode` without the data-model check (:func:`check_model`): for callers
+    that check every value's type themselves (the object model's fixed shapes)."""
     try:
         value = cbor2.loads(
             data,
@@ -95,7 +108,6 @@ def decode(data: bytes) -> Value:
         MemoryError,
     ) as exc:
         raise MalformedObject(f"not valid CBOR: {exc}") from exc
-    _check(value, 0)
     if _encode_unchecked(value) != data:
         raise MalformedObject("not the canonical CBOR encoding (RFC 8949 section 4.2.1)")
     return value

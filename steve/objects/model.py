@@ -352,6 +352,12 @@ def _keys(value: dict[str, Any], required: set[str], where: str) -> None:
         )
 
 
+_MODES = {m.value: m for m in Mode}
+_FIXED_SHAPES = frozenset({"blob", "tree", "tag"})
+"""Types whose :func:`object_from_value` checks the type of every value it holds
+(so their decoding need not walk the value for the data model first)."""
+
+
 def object_from_value(value: Any) -> StoredObject:
     """Build the typed object from a decoded envelope, checking its shape."""
     if type(value) is not dict:
@@ -389,16 +395,21 @@ def object_from_value(value: Any) -> StoredObject:
         if type(raw_entries) is not list:
             raise MalformedObject("tree.entries: expected an array")
         entries = []
+        modes, trusted = _MODES, ObjectId.trusted
         for i, e in enumerate(raw_entries):
             if type(e) is not list or len(e) != 3:
                 raise MalformedObject(f"tree.entries[{i}]: expected [name, mode, id]")
-            name = _str(e[0], f"tree.entries[{i}].name")
-            mode_int = _int(e[1], f"tree.entries[{i}].mode")
-            try:
-                mode = Mode(mode_int)
-            except ValueError:
-                raise MalformedObject(f"tree.entries[{i}].mode {mode_int:o} unknown") from None
-            entries.append(TreeEntry(name, mode, _oid(e[2], f"tree.entries[{i}].id")))
+            name, mode_int, raw = e
+            if type(name) is not str:
+                _str(name, f"tree.entries[{i}].name")
+            if type(mode_int) is not int:
+                _int(mode_int, f"tree.entries[{i}].mode")
+            mode = modes.get(mode_int)
+            if mode is None:
+                raise MalformedObject(f"tree.entries[{i}].mode {mode_int:o} unknown")
+            if type(raw) is not bytes or len(raw) != OID_BYTES:
+                _oid(raw, f"tree.entries[{i}].id")
+            entries.append(TreeEntry(name, mode, trusted(raw)))
         tree = Tree(tuple(entries))
         tree.validate()
         return tree
@@ -452,7 +463,117 @@ def object_from_value(value: Any) -> StoredObject:
 
 def decode_object(data: bytes) -> StoredObject:
     """Strictly decode stored bytes into a typed object (canonical form enforced)."""
-    return object_from_value(cbor.decode(data))
+    value = cbor.decode_canonical(data)
+    if type(value) is not dict or value.get("type") not in _FIXED_SHAPES:
+        cbor.check_model(value)  # a manifest's body is free-form
+    return object_from_value(value)
+
+
+_BLOB_HEAD = b"\xa3\x61v\x01\x64data"  # map(3), "v": 1, "data": (canonical key order)
+_BLOB_TAIL = b"\x64type\x64blob"  # "type": "blob"
+_BLOB_MIN = {1: 0, 2: 24, 3: 256, 5: 65536}  # shortest-form rule per header length
+assert len(_BLOB_HEAD) == 9 and len(_BLOB_TAIL) == 10
+
+
+def inline_blob_length(data: bytes) -> int | None:
+    """The content length of the inline blob whose canonical encoding ``data`` is
+    exactly, else None.
+
+    A strict fast path for the commonest object (verify and fsck read every
+    one): it accepts only bytes equal to ``encode_object(Blob(content))``,
+    header lengths in shortest form, content of at most :data:`CHUNK_SIZE`
+    bytes.  None says nothing about validity: :func:`decode_object` then
+    decides, and explains.
+    """
+    head = 9  # len(_BLOB_HEAD)
+    if not data.startswith(_BLOB_HEAD) or not data.endswith(_BLOB_TAIL) or len(data) < 20:
+        return None
+    first = data[head]
+    if 0x40 <= first < 0x58:
+        hlen, length = 1, first - 0x40
+    elif first == 0x58:
+        hlen, length = 2, data[head + 1]
+    elif first == 0x59:
+        hlen, length = 3, int.from_bytes(data[head + 1 : head + 3], "big")
+    elif first == 0x5A:
+        hlen, length = 5, int.from_bytes(data[head + 1 : head + 5], "big")
+    else:
+        return None
+    if length < _BLOB_MIN[hlen] or length > CHUNK_SIZE or length + hlen + 19 != len(data):
+        return None
+    return length
+
+
+def decode_inline_blob(data: bytes) -> Blob | None:
+    """:func:`inline_blob_length`'s blob itself."""
+    length = inline_blob_length(data)
+    if length is None:
+        return None
+    return Blob(data[len(data) - 10 - length : len(data) - 10])
+
+
+_TREE_HEAD = b"\xa3\x61v\x01\x64type\x64tree\x67entries"  # canonical key order
+_ENTRY_ID = b"\x58\x20"  # a 32-byte byte string
+
+
+def _head(data: bytes, at: int, major: int) -> tuple[int, int]:
+    """Length argument and new offset of the shortest-form CBOR header of ``major``
+    type (0x40, 0x60, 0x80) at ``at``; (-1, at) if it is not one."""
+    first = data[at]
+    if major <= first < major + 24:
+        return first - major, at + 1
+    if first == major + 24 and data[at + 1] >= 24:
+        return data[at + 1], at + 2
+    if first == major + 25:
+        n = int.from_bytes(data[at + 1 : at + 3], "big")
+        return (n, at + 3) if n >= 256 else (-1, at)
+    if first == major + 26:
+        n = int.from_bytes(data[at + 1 : at + 5], "big")
+        return (n, at + 5) if n >= 65536 else (-1, at)
+    return -1, at
+
+
+def tree_entries(data: bytes) -> list[tuple[str, Mode, bytes]] | None:
+    """The entries ``(name, mode, raw id)`` of the valid tree whose canonical encoding
+    ``data`` is exactly, else None.
+
+    The tree counterpart of :func:`inline_blob_length`: no intermediate CBOR
+    values and no objects per entry; it accepts only what :func:`decode_object`
+    accepts as a tree (shortest-form headers, valid names in strictly increasing
+    byte order, known modes), and None says nothing about validity.
+    """
+    try:
+        if not data.startswith(_TREE_HEAD):
+            return None
+        count, at = _head(data, len(_TREE_HEAD), 0x80)
+        if count < 0:
+            return None
+        out: list[tuple[str, Mode, bytes]] = []
+        prev = b""
+        modes, bad = _MODES, _BAD_NAME
+        for _ in range(count):
+            if data[at] != 0x83:
+                return None
+            n, at = _head(data, at + 1, 0x60)
+            if n < 0:
+                return None
+            key = data[at : at + n]
+            at += n
+            if len(key) != n or (out and key <= prev) or data[at] != 0x19:
+                return None
+            mode = modes.get(int.from_bytes(data[at + 1 : at + 3], "big"))
+            if mode is None or data[at + 3 : at + 5] != _ENTRY_ID:
+                return None
+            raw = data[at + 5 : at + 37]
+            at += 37
+            name = key.decode()
+            if not name or name in (".", "..", ".steve") or bad.search(name) or len(raw) != 32:
+                return None
+            out.append((name, mode, raw))
+            prev = key
+        return out if at == len(data) else None
+    except (IndexError, UnicodeDecodeError):
+        return None
 
 
 def decode_object_trusted(data: bytes) -> StoredObject:

@@ -26,21 +26,30 @@ The object walker and per-object check are fsck's (:mod:`steve.store.maint`).
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterator
+import itertools
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from steve.errors import ManifestInvalid, VerifyFailed
-from steve.objects.model import Blob, ChunkedBlob, Manifest, ObjectType, Tag
-from steve.objects.oid import ObjectId
-from steve.objects.schemas import SCHEMAS, schema_for_version
-from steve.objects.schemas.common import validate_body
-from steve.porcelain.freeze import body_value
-from steve.porcelain.trust import ATTESTATIONS_PREFIX
+from steve.objects.model import (
+    Blob,
+    ChunkedBlob,
+    Manifest,
+    Mode,
+    ObjectType,
+    Tag,
+    Tree,
+    inline_blob_length,
+    tree_entries,
+)
+from steve.objects.oid import ObjectId, digest
 from steve.repo import Repo
-from steve.store.maint import check_object, expected_types
-from steve.trust.dsse import parse_envelope
-from steve.trust.keys import verify_signature
-from steve.trust.records import Keyring
+from steve.store.base import ObjectRow
+from steve.store.maint import INLINE_MAX, SCAN_PAGE, TYPES, check_object, expected_types
+
+if TYPE_CHECKING:  # the trust code (cryptography) loads only when a signature is met
+    from steve.trust.records import Keyring
 
 
 class VerifyKind(enum.StrEnum):
@@ -87,12 +96,25 @@ class VerifyReport:
             )
 
 
-# A pending reference: (id, allowed types or None for any, label, expected chunk length)
-_Ref = tuple[ObjectId, tuple[ObjectType, ...] | None, str, int | None]
+# A pending reference: (id, allowed types or None for any, label, expected chunk length);
+# a tree entry's label is (entry name, tree id), worded only if a problem needs it
+_Ref = tuple[ObjectId, tuple[ObjectType, ...] | None, str | tuple[str, ObjectId], int | None]
+
+
+def _label(label: str | tuple[str, ObjectId]) -> str:
+    if isinstance(label, str):
+        return label
+    return f"entry {label[0]!r} of tree {label[1].short()}"
 
 
 def check_manifest(obj: Manifest) -> str | None:
     """Why ``obj`` is not a valid manifest of its kind and schema version, or None."""
+    # imported here: the schemas load pydantic (~0.1 s), which a closure without
+    # manifests never needs
+    from steve.objects.schemas import SCHEMAS, schema_for_version
+    from steve.objects.schemas.common import validate_body
+    from steve.porcelain.freeze import body_value
+
     current = SCHEMAS.get(obj.kind)
     if current is None:
         return f"no schema for kind {obj.kind}"
@@ -115,12 +137,21 @@ def check_manifest(obj: Manifest) -> str | None:
     return None
 
 
+BATCH = 256
+"""References resolved per batched lookup."""
+SCAN_FRACTION = 4
+"""Blobs still to check are found by one pass over the whole store when they are
+at least a quarter of it (a sequential read costs a fraction of a lookup)."""
+
+
 def check_tag_signatures(tag: Tag, ring: Keyring | None) -> str | None:
     """Why the signed ``tag``'s signatures do not verify (None: they do, or it is not
     signed); with a keyring that has roots, one must also be by a trusted key."""
     if not tag.signatures:
         return None
     if ring is None or not ring.roots:
+        from steve.trust.keys import verify_signature
+
         message = tag.signed_bytes()
         bad = [e for e in tag.signatures if not verify_signature(e.key, e.sig, message)]
         return "; ".join(f"key {e.key.hex()[:16]}: does not verify" for e in bad) or None
@@ -131,9 +162,13 @@ def check_tag_signatures(tag: Tag, ring: Keyring | None) -> str | None:
 def check_attestation(repo: Repo, root: ObjectId, ring: Keyring | None) -> str | None:
     """Why the stored attestation of ``root`` does not verify with the keyring's trusted
     keys (None: it does, there is none, or there is no trust root)."""
+    from steve.porcelain.trust import ATTESTATIONS_PREFIX
+
     ref = repo.refs.resolve(ATTESTATIONS_PREFIX + root.hex)
     if ref is None or ref.target is None or ring is None or not ring.roots:
         return None
+    from steve.trust.dsse import parse_envelope
+
     try:
         envelope = parse_envelope(repo.read_blob(ref.target))
     except ValueError as exc:
@@ -146,19 +181,60 @@ def check_attestation(repo: Repo, root: ObjectId, ring: Keyring | None) -> str |
 def iter_verify(
     repo: Repo, root: ObjectId, ring: Keyring | None = None
 ) -> Iterator[VerifyProblem | tuple[ObjectId, int]]:
-    """Yield each problem as found and ``(id, stored size)`` for each object checked."""
+    """Yield each problem as found and ``(id, stored size)`` for each object checked.
+
+    References to trees, tags and manifests are followed in batches of
+    :data:`BATCH` lookups; references that can only be blobs (tree files,
+    chunks) are set aside and checked together at the end of each round,
+    by one sequential scan when they are a large part of the store.  Every
+    reference is checked exactly once, and one never found is missing.  Signed tags
+    and the root's stored attestation are judged by ``ring`` (see :func:`verify`)."""
     why_attest = check_attestation(repo, root, ring)
     if why_attest is not None:
         yield VerifyProblem(VerifyKind.SIGNATURE, root, why_attest)
     seen: set[bytes] = {root.raw}
     stack: list[_Ref] = [(root, None, "the root", None)]
-    while stack:
-        oid, allowed, label, chunk_len = stack.pop()
-        found = repo.read_with_info(oid)
-        if found is None:
-            yield VerifyProblem(VerifyKind.MISSING, oid, f"{label} is not in the store")
-            continue
-        stored_type, size, data = found
+    blobs: dict[bytes, _Ref] = {}  # set aside: blob-only references
+    only_blob, only_tree = (ObjectType.BLOB,), (ObjectType.TREE,)
+
+    def push_entries(oid: ObjectId, entries: Iterable[tuple[str, Mode, bytes]]) -> None:
+        trusted = ObjectId.trusted
+        for name, mode, raw in entries:
+            if raw in seen:
+                continue
+            seen.add(raw)
+            if mode is Mode.TREE:
+                stack.append((trusted(raw), only_tree, (name, oid), None))
+            else:
+                blobs[raw] = (trusted(raw), only_blob, (name, oid), None)
+
+    def check(ref: _Ref, row: ObjectRow) -> Iterator[VerifyProblem | tuple[ObjectId, int]]:
+        oid, allowed, lazy_label, chunk_len = ref
+        _, type_name, size, data = row
+        stored_type = TYPES.get(type_name)
+        if stored_type is None:
+            yield VerifyProblem(VerifyKind.CORRUPT, oid, f"indexed with unknown type {type_name!r}")
+            return
+        if data is None:
+            found = repo.read_with_info(oid)
+            if found is None:  # deleted under us
+                label = _label(lazy_label)
+                yield VerifyProblem(VerifyKind.MISSING, oid, f"{label} is not in the store")
+                return
+            stored_type, size, data = found
+        if (  # a sound tree: exactly what the general path accepts without a word
+            stored_type is ObjectType.TREE
+            and (allowed is None or stored_type in allowed)
+            and chunk_len is None
+            and size == len(data)
+            and digest(data) == oid.raw
+        ):
+            entries = tree_entries(data)
+            if entries is not None:
+                yield oid, len(data)
+                push_entries(oid, entries)
+                return
+        label = _label(lazy_label)
         if allowed is not None and stored_type not in allowed:
             yield VerifyProblem(VerifyKind.BAD_TYPE, oid, f"{label} is a {stored_type}")
         obj, problems = check_object(oid, data, stored_type, size)
@@ -166,11 +242,13 @@ def iter_verify(
             yield VerifyProblem(VerifyKind.CORRUPT, oid, p.detail)
         yield oid, len(data)
         if obj is None:
-            continue
+            return
         if chunk_len is not None and (not isinstance(obj, Blob) or len(obj.data) != chunk_len):
             yield VerifyProblem(
                 VerifyKind.CORRUPT, oid, f"{label} is not an inline blob of {chunk_len} bytes"
             )
+        if isinstance(obj, Blob):
+            return
         if isinstance(obj, Manifest):
             why = check_manifest(obj)
             if why is not None:
@@ -179,12 +257,62 @@ def iter_verify(
             why = check_tag_signatures(obj, ring)
             if why is not None:
                 yield VerifyProblem(VerifyKind.SIGNATURE, oid, why)
-        lengths = dict(obj.chunks) if isinstance(obj, ChunkedBlob) else {}
-        for ref, types, ref_label in expected_types(obj):
-            if ref.raw in seen:
+        if isinstance(obj, Tree):  # without a label per entry
+            push_entries(oid, ((e.name, e.mode, e.oid.raw) for e in obj.entries))
+            return
+        lengths = dict(obj.chunks) if isinstance(obj, ChunkedBlob) else None
+        owner = f" of {obj.type} {oid.short()}"
+        for child, types, ref_label in expected_types(obj):
+            if child.raw in seen:
                 continue
-            seen.add(ref.raw)
-            stack.append((ref, types, f"{ref_label} of {obj.type} {oid.short()}", lengths.get(ref)))
+            seen.add(child.raw)
+            pending = (child, types, ref_label + owner, lengths[child] if lengths else None)
+            if types == only_blob:
+                blobs[child.raw] = pending
+            else:
+                stack.append(pending)
+
+    def lookup(refs: list[_Ref]) -> Iterator[VerifyProblem | tuple[ObjectId, int]]:
+        rows = {row[0]: row for row in repo.lookup_objects([r[0] for r in refs], INLINE_MAX)}
+        for ref in refs:
+            row = rows.get(ref[0].raw)
+            if row is None:
+                yield VerifyProblem(
+                    VerifyKind.MISSING, ref[0], f"{_label(ref[2])} is not in the store"
+                )
+            else:
+                yield from check(ref, row)
+
+    while stack or blobs:
+        while stack:
+            batch = stack[-BATCH:]
+            del stack[-BATCH:]
+            yield from lookup(batch[::-1])
+        if len(blobs) * SCAN_FRACTION >= repo.count_estimate():
+            after = 0
+            while blobs:
+                after_next, rows = repo.scan_objects(after, SCAN_PAGE, INLINE_MAX)
+                if after_next == after:
+                    break
+                after = after_next
+                for row in rows:
+                    raw, type_name, size, data = row
+                    ref = blobs.pop(raw, None)
+                    if ref is None:
+                        continue
+                    if (  # the common case, exactly what check() accepts without a word
+                        data is not None
+                        and type_name == "blob"
+                        and ref[3] is None
+                        and inline_blob_length(data) == size
+                        and digest(data) == raw
+                    ):
+                        yield ref[0], len(data)
+                    else:
+                        yield from check(ref, row)
+        while blobs:  # what the scan did not meet (or all of them, for a few)
+            refs = [blobs.pop(k) for k in list(itertools.islice(blobs, BATCH))]
+            yield from lookup(refs)
 
 
 def verify(repo: Repo, rev: str | ObjectId, ring: Keyring | None = None) -> VerifyReport:
@@ -206,7 +334,9 @@ __all__ = [
     "VerifyKind",
     "VerifyProblem",
     "VerifyReport",
+    "check_attestation",
     "check_manifest",
+    "check_tag_signatures",
     "iter_verify",
     "verify",
 ]

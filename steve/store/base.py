@@ -9,10 +9,10 @@ Compare-and-swap on refs is checked inside that same transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeAlias
 
 from steve.errors import RefUpdateRejected
 from steve.objects.model import ObjectType
@@ -110,6 +110,12 @@ class ObjectInfo:
     type: ObjectType
     size: int
     created: int
+
+
+ObjectRow: TypeAlias = tuple[bytes, str, int, bytes | None]
+"""One object as :meth:`ObjectReads.scan_objects` returns it: the id's 32 bytes, the
+type's name (an :class:`ObjectType` value), size, stored bytes: plain values, for
+passes over millions of rows."""
 
 
 class Unset:
@@ -247,6 +253,24 @@ class ObjectReads(Protocol):
     def match_prefix(self, prefix_hex: str, limit: int = 16) -> list[ObjectId]: ...
 
     def iter_info(self) -> Iterator[ObjectInfo]: ...
+
+    def scan_objects(self, after: int, limit: int, inline_max: int) -> tuple[int, list[ObjectRow]]:
+        """Up to ``limit`` objects in storage order after position ``after`` (0: from
+        the start) and the position to continue from; a row's bytes are None when
+        longer than ``inline_max`` (read those one at a time).  Rows are returned
+        whole so that no stream outlives the call; objects stored during a scan
+        may or may not be seen.  Made for passes over every object (fsck): one
+        sequential read instead of a lookup per id."""
+        ...
+
+    def count_estimate(self) -> int:
+        """At least the number of stored objects, in constant time (a scan's cost)."""
+        ...
+
+    def lookup_objects(self, oids: Sequence[ObjectId], inline_max: int) -> list[ObjectRow]:
+        """The stored ones of ``oids`` (any order; absent ids have no row), with bytes
+        up to ``inline_max`` long (None when longer; ``inline_max < 0``: never)."""
+        ...
 
     def iter_raw(self) -> Iterator[tuple[ObjectId, bytes]]: ...
 

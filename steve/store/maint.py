@@ -24,11 +24,13 @@ from steve.objects.model import (
     StoredObject,
     Tag,
     Tree,
+    decode_inline_blob,
     decode_object,
     decode_object_trusted,
-    object_size,
+    inline_blob_length,
+    tree_entries,
 )
-from steve.objects.oid import ObjectId
+from steve.objects.oid import ObjectId, digest
 from steve.objects.summary import ManifestHead, read_head
 from steve.store.base import Backend, ObjectInfo
 
@@ -97,39 +99,84 @@ def expected_types(obj: StoredObject) -> Iterator[tuple[ObjectId, tuple[ObjectTy
             yield link, tuple(ObjectType), "link"
 
 
+INLINE_MAX = 1 << 16
+"""Passes over many objects fetch bytes up to this long with the row; longer ones
+(chunks, big trees) are read one at a time so a page of rows stays small."""
+SCAN_PAGE = 512
+REF_BATCH = 4096
+TYPES = {t.value: t for t in ObjectType}
+RECENT = 32768  # objects whose type and size fsck keeps at hand (two generations)
+
+
 def check_object(
     oid: ObjectId, data: bytes, stored_type: ObjectType | None, stored_size: int | None
 ) -> tuple[StoredObject | None, list[FsckProblem]]:
     """Re-hash and strictly decode one object."""
+    actual = digest(data)
+    if actual != oid.raw:
+        detail = f"hash mismatch (bytes hash to {actual.hex()})"
+        return None, [FsckProblem(ProblemKind.CORRUPT, oid, detail)]
+    obj: StoredObject | None = decode_inline_blob(data)  # the common case, exactly
+    if obj is None:
+        try:
+            obj = decode_object(data)
+        except MalformedObject as exc:
+            return None, [FsckProblem(ProblemKind.CORRUPT, oid, exc.detail)]
     problems: list[FsckProblem] = []
-    actual = ObjectId.of(data)
-    if actual != oid:
-        problems.append(
-            FsckProblem(ProblemKind.CORRUPT, oid, f"hash mismatch (bytes hash to {actual.hex})")
-        )
-        return None, problems
-    try:
-        obj = decode_object(data)
-    except MalformedObject as exc:
-        problems.append(FsckProblem(ProblemKind.CORRUPT, oid, exc.detail))
-        return None, problems
     if stored_type is not None and obj.type is not stored_type:
         problems.append(
             FsckProblem(ProblemKind.CORRUPT, oid, f"indexed as {stored_type}, is a {obj.type}")
         )
-    if stored_size is not None and object_size(obj) != stored_size:
-        problems.append(
-            FsckProblem(
-                ProblemKind.CORRUPT,
-                oid,
-                f"indexed size {stored_size}, real size {object_size(obj)}",
-            )
+    if stored_size is not None:
+        # object_size(obj), without re-encoding: a strict decode proved the bytes canonical
+        real = (
+            len(obj.data)
+            if isinstance(obj, Blob)
+            else obj.size
+            if isinstance(obj, ChunkedBlob)
+            else len(data)
         )
+        if real != stored_size:
+            problems.append(
+                FsckProblem(
+                    ProblemKind.CORRUPT, oid, f"indexed size {stored_size}, real size {real}"
+                )
+            )
     return obj, problems
 
 
+# A reference to check: (target, allowed types, label, referrer, its type, chunk length)
+_PendingRef = tuple[ObjectId, tuple[ObjectType, ...], str, ObjectId, ObjectType, int | None]
+
+
+def _check_refs(backend: Backend, pending: list[_PendingRef]) -> Iterator[FsckProblem]:
+    """Each pending reference's target exists, has an allowed type and, for a chunk,
+    the length its chunked blob says (one batched lookup for the lot).
+
+    A chunk's length is read from the index: the chunk's own row is checked
+    against its bytes when the scan reaches it, and a chunked blob's size is
+    always above one chunk, so a matching size is an inline blob of that length."""
+    found = {
+        raw: (t, size)
+        for raw, t, size, _ in backend.lookup_objects(list({p[0] for p in pending}), -1)
+    }
+    for target, allowed, label, owner, owner_type, chunk_len in pending:
+        row = found.get(target.raw)
+        if row is None:
+            yield FsckProblem(ProblemKind.MISSING, target, f"{label} of {owner_type} {owner.hex}")
+        elif row[0] not in allowed:
+            yield FsckProblem(ProblemKind.BAD_TYPE, target, f"{label} of {owner.hex} is a {row[0]}")
+        elif chunk_len is not None and row[1] != chunk_len:
+            yield FsckProblem(
+                ProblemKind.CORRUPT, owner, f"{label} is not an inline blob of {chunk_len} bytes"
+            )
+
+
 def iter_fsck(backend: Backend) -> Iterator[FsckProblem | ObjectId | str]:
-    """Yield problems as they are found, plus each checked object id / ref name."""
+    """Yield problems as they are found, plus each checked object id / ref name.
+
+    Objects are read in one sequential pass (pages of :data:`SCAN_PAGE` rows in
+    storage order) and the references they hold are checked in batches."""
     try:
         for msg in backend.check_integrity():
             yield FsckProblem(ProblemKind.DATABASE, None, msg)
@@ -137,44 +184,79 @@ def iter_fsck(backend: Backend) -> Iterator[FsckProblem | ObjectId | str]:
         yield FsckProblem(ProblemKind.DATABASE, None, f"{exc.message}: {exc.detail}")
         return
     try:
-        for info in backend.iter_info():
-            data = backend.read(info.oid)
-            if data is None:  # deleted while we walked
-                continue
-            obj, problems = check_object(info.oid, data, info.type, info.size)
-            yield from problems
-            if obj is not None and info.type.is_manifest:
-                problem = _check_head(backend, info.oid, data)
-                if problem is not None:
-                    yield problem
-            if obj is not None:
-                for ref_oid, allowed, label in expected_types(obj):
-                    target = backend.info(ref_oid)
-                    if target is None:
-                        yield FsckProblem(
-                            ProblemKind.MISSING, ref_oid, f"{label} of {obj.type} {info.oid.hex}"
-                        )
-                    elif target.type not in allowed:
-                        yield FsckProblem(
-                            ProblemKind.BAD_TYPE,
-                            ref_oid,
-                            f"{label} of {info.oid.hex} is a {target.type}",
-                        )
-                    elif isinstance(obj, ChunkedBlob):
-                        chunk = backend.read(ref_oid)
-                        if chunk is not None:
-                            try:
-                                decoded = decode_object_trusted(chunk)
-                            except MalformedObject:
-                                continue  # reported when the chunk itself is checked
-                            want = dict(obj.chunks)[ref_oid]
-                            if not isinstance(decoded, Blob) or len(decoded.data) != want:
-                                yield FsckProblem(
-                                    ProblemKind.CORRUPT,
-                                    info.oid,
-                                    f"{label} is not an inline blob of {want} bytes",
+        pending: list[_PendingRef] = []
+        # the (type, size) of the objects scanned last: most references point at
+        # objects stored shortly before the referrer, and need no lookup then
+        recent: dict[bytes, tuple[str, int]] = {}
+        older: dict[bytes, tuple[str, int]] = {}
+        trusted = ObjectId.trusted
+        after = 0
+        while True:
+            after_next, rows = backend.scan_objects(after, SCAN_PAGE, INLINE_MAX)
+            if after_next == after:
+                break
+            after = after_next
+            if len(recent) >= RECENT:
+                older, recent = recent, {}
+            for raw, type_name, size, data in rows:
+                recent[raw] = (type_name, size)
+                oid = trusted(raw)
+                if data is None:
+                    data = backend.read(oid)
+                    if data is None:  # deleted while we walked
+                        continue
+                # the common cases, exactly what check_object accepts without a word
+                if type_name == "blob":
+                    if inline_blob_length(data) == size and digest(data) == raw:
+                        yield oid
+                        continue
+                elif type_name == "tree" and size == len(data) and digest(data) == raw:
+                    entries = tree_entries(data)
+                    if entries is not None:
+                        for name, mode, ref in entries:
+                            want = "tree" if mode is Mode.TREE else "blob"
+                            known = recent.get(ref) or older.get(ref)
+                            if known is None or known[0] != want:
+                                pending.append(
+                                    (
+                                        trusted(ref),
+                                        (ObjectType(want),),
+                                        f"entry {name!r}",
+                                        oid,
+                                        ObjectType.TREE,
+                                        None,
+                                    )
                                 )
-            yield info.oid
+                        yield oid
+                        continue
+                stored_type = TYPES.get(type_name)
+                if stored_type is None:
+                    detail = f"indexed with unknown type {type_name!r}"
+                    yield FsckProblem(ProblemKind.CORRUPT, oid, detail)
+                    continue
+                obj, problems = check_object(oid, data, stored_type, size)
+                yield from problems
+                if obj is not None and not isinstance(obj, Blob):
+                    if stored_type.is_manifest:
+                        problem = _check_head(backend, oid, data)
+                        if problem is not None:
+                            yield problem
+                    lengths = dict(obj.chunks) if isinstance(obj, ChunkedBlob) else None
+                    for ref_oid, allowed, label in expected_types(obj):
+                        chunk_len = lengths[ref_oid] if lengths else None
+                        known = recent.get(ref_oid.raw) or older.get(ref_oid.raw)
+                        if (
+                            known is None
+                            or known[0] not in allowed
+                            or (chunk_len is not None and known[1] != chunk_len)
+                        ):  # looked up (again) and worded by _check_refs
+                            pending.append((ref_oid, allowed, label, oid, obj.type, chunk_len))
+                yield oid
+            if len(pending) >= REF_BATCH:
+                yield from _check_refs(backend, pending)
+                pending = []
+        if pending:
+            yield from _check_refs(backend, pending)
         for indexed, _ in backend.iter_manifest_heads():
             if not backend.has(indexed):
                 yield FsckProblem(
@@ -184,11 +266,11 @@ def iter_fsck(backend: Backend) -> Iterator[FsckProblem | ObjectId | str]:
             if record.target is not None and not backend.has(record.target):
                 yield FsckProblem(ProblemKind.MISSING, record.target, f"ref {name}")
             yield name
-        for ref in backend.reflog_refs():
-            for entry in backend.reflog(ref):
-                for oid in (entry.old, entry.new):
-                    if oid is not None and not backend.has(oid):
-                        yield FsckProblem(ProblemKind.MISSING, oid, f"reflog of {ref}")
+        for ref_name in backend.reflog_refs():
+            for entry in backend.reflog(ref_name):
+                for logged in (entry.old, entry.new):
+                    if logged is not None and not backend.has(logged):
+                        yield FsckProblem(ProblemKind.MISSING, logged, f"reflog of {ref_name}")
         yield from check_runs(backend)
     except SteveError as exc:
         yield FsckProblem(ProblemKind.DATABASE, None, f"{exc.message}: {exc.detail}")

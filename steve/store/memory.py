@@ -8,9 +8,10 @@ transaction stages its changes and applies them on commit.
 from __future__ import annotations
 
 import bisect
+import itertools
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 
@@ -21,6 +22,7 @@ from steve.objects.summary import HeadRow, ManifestHead, read_head
 from steve.store.base import (
     ANY,
     ObjectInfo,
+    ObjectRow,
     OutboxEvent,
     ReflogEntry,
     RefRecord,
@@ -206,6 +208,36 @@ class MemoryBackend:
             info = self._objects.get(ObjectId(raw))
             if info is not None:
                 yield info
+
+    def scan_objects(self, after: int, limit: int, inline_max: int) -> tuple[int, list[ObjectRow]]:
+        with self._lock:
+            infos = list(itertools.islice(self._objects.values(), after, after + limit))
+        out: list[ObjectRow] = []
+        for info in infos:
+            data = self._data.get(info.oid)
+            if data is not None:
+                out.append(
+                    (
+                        info.oid.raw,
+                        info.type.value,
+                        info.size,
+                        data if len(data) <= inline_max else None,
+                    )
+                )
+        return after + len(infos), out
+
+    def count_estimate(self) -> int:
+        return len(self._objects)
+
+    def lookup_objects(self, oids: Sequence[ObjectId], inline_max: int) -> list[ObjectRow]:
+        out: list[ObjectRow] = []
+        for oid in oids:
+            info, data = self._objects.get(oid), self._data.get(oid)
+            if info is not None and data is not None:
+                out.append(
+                    (oid.raw, info.type.value, info.size, data if len(data) <= inline_max else None)
+                )
+        return out
 
     def iter_raw(self) -> Iterator[tuple[ObjectId, bytes]]:
         for info in self.iter_info():

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -27,6 +27,7 @@ from steve.objects.summary import HeadRow, ManifestHead, read_head
 from steve.store.base import (
     ANY,
     ObjectInfo,
+    ObjectRow,
     OutboxEvent,
     ReflogEntry,
     RefRecord,
@@ -40,6 +41,8 @@ from steve.store.base import (
 from steve.store.sqlcipher import KeyedConnection, connect
 
 SCHEMA_VERSION = 6
+
+_IN_BATCH = 256  # ids per ``oid IN (...)`` lookup
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value ANY) STRICT;
@@ -395,6 +398,35 @@ class SqlCipherBackend:
             "SELECT oid, type, size, created FROM objects WHERE oid > ? ORDER BY oid LIMIT ?"
         ):
             yield ObjectInfo(ObjectId(bytes(oid)), ObjectType(t), size, created)
+
+    def scan_objects(self, after: int, limit: int, inline_max: int) -> tuple[int, list[ObjectRow]]:
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT oid, type, size, CASE WHEN length(data) <= ? THEN data END, rowid "
+                "FROM objects WHERE rowid > ? ORDER BY rowid LIMIT ?",
+                (inline_max, after, limit),
+            ).fetchall()
+        if not rows:
+            return after, []
+        return int(rows[-1][4]), [(o, t, s, d) for o, t, s, d, _ in rows]
+
+    def count_estimate(self) -> int:
+        with self._errors():
+            row = self._conn.execute("SELECT coalesce(max(rowid), 0) FROM objects").fetchone()
+        return int(row[0])
+
+    def lookup_objects(self, oids: Sequence[ObjectId], inline_max: int) -> list[ObjectRow]:
+        out: list[ObjectRow] = []
+        for i in range(0, len(oids), _IN_BATCH):
+            part = sorted(o.raw for o in oids[i : i + _IN_BATCH])
+            marks = ",".join("?" * len(part))
+            with self._errors():
+                out += self._conn.execute(
+                    "SELECT oid, type, size, CASE WHEN length(data) <= ? THEN data END "
+                    f"FROM objects WHERE oid IN ({marks})",
+                    (inline_max, *part),
+                ).fetchall()
+        return out
 
     def iter_raw(self) -> Iterator[tuple[ObjectId, bytes]]:
         for oid, data in self._stream(
