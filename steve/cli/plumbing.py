@@ -306,8 +306,8 @@ def pretty(repo: Repo, oid: ObjectId) -> Iterable[bytes]:
             yield b"\n"
         if obj.signatures:  # as the git export writes them (steve verify-tag checks them)
             yield b"-----BEGIN STEVE SIGNATURES-----\n"
-            for e in obj.signatures:
-                yield f"ed25519 {e.key.hex()} {e.sig.hex()}\n".encode()
+            for sig in obj.signatures:
+                yield f"ed25519 {sig.key.hex()} {sig.sig.hex()}\n".encode()
             yield b"-----END STEVE SIGNATURES-----\n"
     elif isinstance(obj, Manifest):
         yield (json.dumps(to_json(obj.to_value()), indent=2, sort_keys=True) + "\n").encode()
