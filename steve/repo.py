@@ -59,6 +59,7 @@ from steve.objects.model import (
     object_size,
 )
 from steve.objects.oid import ObjectId
+from steve.objects.signatures import Signer, sign_bytes
 from steve.objects.summary import HeadRow, ManifestHead
 from steve.refs.names import HEAD, check_branch_or_tag_name, check_ref_name
 from steve.refs.refs import Identity, Ref, RefStore, local_offset_minutes
@@ -82,11 +83,9 @@ from steve.store.kdf import KdfParams, derive_key, key_check, key_matches
 from steve.store.lock import DirLock
 from steve.store.sqlcipher import secure_directory, secure_file
 from steve.store.sqlite import SqlCipherBackend
-from steve.trust.records import sign_bytes
 
 if TYPE_CHECKING:
     from steve.store.maint import FsckProblem, FsckReport, GcReport
-    from steve.trust.keys import SigningKey
 
 STEVE_DIR = ".steve"
 DB_NAME = "steve.db"
@@ -1079,7 +1078,7 @@ class Repo:
         force: bool = False,
         now: int | None = None,
         tz: int | None = None,
-        signers: Sequence[SigningKey] = (),
+        signers: Sequence[Signer] = (),
     ) -> ObjectId:
         """Create ``refs/tags/NAME``; annotated (a tag object) when ``message`` is given,
         signed by each of ``signers`` (a signed tag, :mod:`steve.objects.signatures`).

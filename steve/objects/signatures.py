@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from steve.errors import MalformedObject
 from steve.objects import cbor
@@ -31,6 +31,21 @@ def signing_input(purpose: str, value: Mapping[str, Any]) -> bytes:
     """The exact bytes a key signs for ``value`` (its ``signatures`` field left out)."""
     unsigned = {k: v for k, v in value.items() if k != "signatures"}
     return SIGNED_PREFIX + purpose.encode() + b"\x00" + cbor.encode(unsigned)
+
+
+class Signer(Protocol):
+    """What signs: a key that knows its public half (``steve.trust.keys.SigningKey``)."""
+
+    @property
+    def public_key(self) -> bytes: ...
+
+    def sign(self, message: bytes) -> bytes: ...
+
+
+def sign_bytes(message: bytes, keys: Sequence[Signer]) -> tuple[SignatureEntry, ...]:
+    """One signature of ``message`` per distinct key, sorted by key."""
+    unique = {k.public_key: k for k in keys}
+    return tuple(SignatureEntry(pub, unique[pub].sign(message)) for pub in sorted(unique))
 
 
 def signatures_value(entries: Sequence[SignatureEntry]) -> list[dict[str, bytes]]:
@@ -58,7 +73,9 @@ def parse_signatures(value: Any, where: str) -> tuple[SignatureEntry, ...]:
 __all__ = [
     "SIGNED_PREFIX",
     "SignatureEntry",
+    "Signer",
     "parse_signatures",
+    "sign_bytes",
     "signatures_value",
     "signing_input",
 ]

@@ -48,6 +48,7 @@ from steve.objects.signatures import (
     SIGNED_PREFIX,
     SignatureEntry,
     parse_signatures,
+    sign_bytes,
     signatures_value,
     signing_input,
 )
@@ -69,12 +70,6 @@ class SupersessionType(enum.StrEnum):
     CORRECTION = "correction"  # the earlier one was wrong
     RETRACTION = "retraction"  # the earlier one no longer holds; ``by`` says why
     PARADIGM = "paradigm"  # a new epoch: the grounds changed
-
-
-def sign_bytes(message: bytes, keys: Sequence[SigningKey]) -> tuple[SignatureEntry, ...]:
-    """One signature of ``message`` per distinct key, sorted by key."""
-    unique = {k.public_key: k for k in keys}
-    return tuple(SignatureEntry(pub, unique[pub].sign(message)) for pub in sorted(unique))
 
 
 def sign_value(
