@@ -98,12 +98,21 @@ def encode(request: Request, response: Response) -> Encoded:
 def store(repo: Repo, tx: RepoTransaction, encoded: Encoded) -> None:
     """Put the objects and point the request's ref at the exchange, inside ``tx``."""
     tx.put_many(encoded.rows)
-    repo.refs.update(
+    target, previous = repo.refs.update(
         ref_name(encoded.request_oid),
         encoded.exchange_oid,
         who=repo.identity,
         message="llm exchange",
         tx=tx,
+    )
+    # every ref change has its ref event (fsck --events reconciles refs with them)
+    tx.emit(
+        "ref.updated",
+        {
+            "ref": target,
+            "old": previous.hex if previous is not None else None,
+            "new": encoded.exchange_oid.hex,
+        },
     )
 
 

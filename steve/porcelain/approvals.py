@@ -334,7 +334,11 @@ def mark_used(
 def _create_ref(
     repo: Repo, tx: RepoTransaction, name: str, oid: ObjectId, message: str, now: int
 ) -> None:
-    repo.refs.update(name, oid, None, who=repo.identity, message=message, now=now, tx=tx)
+    target, _ = repo.refs.update(
+        name, oid, None, who=repo.identity, message=message, now=now, tx=tx
+    )
+    # every ref change has its ref event (fsck --events reconciles refs with them)
+    tx.emit("ref.updated", {"ref": target, "old": None, "new": oid.hex})
 
 
 def check_usable(repo: Repo, approval_id: str, *, now: int) -> Approval:

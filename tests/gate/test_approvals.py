@@ -279,3 +279,27 @@ def test_an_allow_rule_runs_without_asking(repo: Repo) -> None:
     probe = Probe(Action.of(ActionKind.CONTAINER_RUN, "gen", {}))
     done = perform(repo, probe, gate=fixed_gate(repo), prompt=None, actor="ci")
     assert probe.executed == 1 and (done.decision.via, done.decision.rule) == ("rule", "container")
+
+
+def test_approval_refs_reconcile_with_their_events() -> None:
+    """Every ref an approval writes (request, decision, use) has its ref event, so
+    `fsck --events` (and restore, which runs it) finds the repository consistent."""
+    from steve.events import EventLog
+    from steve.events.fsck import fsck
+
+    repo = Repo.memory()
+    with EventLog.memory() as log:
+        repo.events.sink = log
+        probe = Probe(deploy_action())
+        with pytest.raises(ApprovalRequired):
+            perform(repo, probe, gate=fixed_gate(repo), prompt=None, actor="ci")
+        pending = approvals.list_approvals(repo, now=T)
+        approvals.answer(repo, pending[0].id.hex, approve=True, now=T + 1, actor="ana", reason="ok")
+        perform(repo, probe, gate=fixed_gate(repo, T + 2), prompt=None, actor="ci")
+        other, _ = approvals.request(repo, deploy_action("/x"), now=T, actor="ci", ttl=60)
+        approvals.answer(repo, other.id.hex, approve=False, now=T + 1, actor="ana", reason="no")
+        repo.drain()
+        report = fsck(repo, log)
+        assert report.ok, [p.detail for p in report.problems]
+        assert probe.executed == 1
+        assert report.events >= 5  # requests, answers and the use, each with its ref event

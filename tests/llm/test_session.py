@@ -244,3 +244,19 @@ def test_secrets_are_redacted_inside_tool_json_even_when_json_escapes_them(
         "t1", "f", {"arg": "[REDACTED:ODD_SECRET]", "[REDACTED:ODD_SECRET]": 1}
     )
     assert ex.response.tool_uses[0].input == {"echo": "x[REDACTED:ODD_SECRET]y"}
+
+
+def test_exchange_refs_reconcile_with_their_events(redactor: Any) -> None:
+    """The exchange's index ref has its ref event, so `fsck --events` is clean."""
+    from steve.events import EventLog
+    from steve.events.fsck import fsck
+
+    repo = Repo.memory()
+    with EventLog.memory() as log:
+        repo.events.sink = log
+        session = LLMSession(repo, scripted(), redactor=redactor)
+        session.complete(req("write the design"), run_id="r1", stage="DESIGN")
+        session.complete(req("write the design"), run_id="r1", stage="DESIGN")  # again
+        repo.drain()
+        report = fsck(repo, log)
+        assert report.ok, [p.detail for p in report.problems]
