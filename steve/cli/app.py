@@ -22,6 +22,7 @@ import os
 import stat
 import sys
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
@@ -81,6 +82,7 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(["image", "janitor"], "steve.cli.containers"),
     **dict.fromkeys(["events", "verify"], "steve.cli.events"),
     "identity": "steve.cli.identity",
+    **dict.fromkeys(["daemon", "ping"], "steve.cli.daemon"),
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
 }  # fmt: skip
 
@@ -111,6 +113,13 @@ class SteveGroup(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         try:
+            if LENT_REPO.get() is None:  # not already inside steved
+                argv = list(args[0] if args else kwargs.get("args") or sys.argv[1:])
+                from steve.cli.forward import forward_if_served
+
+                forwarded = forward_if_served(argv)
+                if forwarded is not None:
+                    sys.exit(forwarded)
             rv = super().main(*args, **kwargs)
         except SteveError as err:
             report(err)
@@ -215,6 +224,16 @@ class EventSink:
                 self._log_stream = None
 
 
+LENT_REPO: ContextVar[LentRepo | None] = ContextVar("steve_lent_repo", default=None)
+"""Set by steved while it runs a forwarded command: the repository it holds open."""
+
+
+@dataclass
+class LentRepo:
+    root: Path
+    repo: Repo
+
+
 @dataclass
 class Context:
     repo_dir: Path | None
@@ -231,7 +250,17 @@ class Context:
 
     def repo(self) -> Repo:
         if self._repo is None:
-            repo = self._repo = open_repo(self.root())
+            lent = LENT_REPO.get()
+            if lent is not None:
+                root = self.root().resolve()
+                if root != lent.root:
+                    from steve.errors import DaemonWrongRepository
+
+                    raise DaemonWrongRepository(str(lent.root), str(root))
+                repo = self._repo = lent.repo
+                repo.identity = identity()
+            else:
+                repo = self._repo = open_repo(self.root())
             self._events = EventSink(repo, self.correlation_id)
             repo.events.sink = self._events
             repo.events.correlation_id = self.correlation_id
@@ -255,7 +284,11 @@ class Context:
                 warn_undelivered(self._repo.events.error)
         finally:
             if self._repo is not None:
-                self._repo.close()
+                lent = LENT_REPO.get()
+                if lent is not None and lent.repo is self._repo:
+                    self._repo.events.sink = None  # steved keeps it open
+                else:
+                    self._repo.close()
                 self._repo = None
 
 
