@@ -232,6 +232,7 @@ LENT_REPO: ContextVar[LentRepo | None] = ContextVar("steve_lent_repo", default=N
 class LentRepo:
     root: Path
     repo: Repo
+    correlation_id: str
 
 
 @dataclass
@@ -259,6 +260,7 @@ class Context:
                     raise DaemonWrongRepository(str(lent.root), str(root))
                 repo = self._repo = lent.repo
                 repo.identity = identity()
+                self.correlation_id = lent.correlation_id  # the daemon's log lines carry it
             else:
                 repo = self._repo = open_repo(self.root())
             self._events = EventSink(repo, self.correlation_id)

@@ -125,15 +125,15 @@ class CommandExecutor:
         self._repo: Repo | None = None
         self._key: bytes | None = None
 
-    def _lent(self, key: bytes) -> LentRepo:
+    def _lent(self, key: bytes, correlation_id: str) -> LentRepo:
         if self._repo is None or self._key != key:
             self.drop()
             self._repo = Repo.open(self.root, key=key)
             self._key = key
-        return LentRepo(self.root, self._repo)
+        return LentRepo(self.root, self._repo, correlation_id)
 
     def run(self, job: Job, key: bytes) -> int:
-        lent = self._lent(key)
+        lent = self._lent(key, job.correlation_id)
         token = LENT_REPO.set(lent)
         code: int = 0
         try:

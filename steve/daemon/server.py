@@ -657,17 +657,18 @@ class Server:
                 head = reader.head()  # before the page: the page then covers up to it
                 events = reader.page(nxt, PAGE, filters)
                 for event in events:
+                    if conn.buffered() > low_water:
+                        break  # the rest after the client caught up (or a lag notice)
                     conn.send({"t": "event", "id": rid, "event": event})
-                if len(events) == PAGE:
-                    nxt = int(events[-1]["seq"]) + 1
-                    continue
-                nxt = max(nxt, head + 1)  # every event up to head was matched or filtered out
-                if events:
-                    continue
-                if once or self.stopping:
-                    conn.send({"t": "end", "id": rid, "next": nxt})
-                    return
-                time.sleep(0.05)
+                    nxt = int(event["seq"]) + 1
+                else:
+                    if len(events) < PAGE:  # up to head, everything matched was sent
+                        nxt = max(nxt, head + 1)
+                    if not events and (once or self.stopping):
+                        conn.send({"t": "end", "id": rid, "next": nxt})
+                        return
+                    if not events:
+                        time.sleep(0.05)
         except SteveError as exc:
             conn.send({**error_message(exc), "id": rid})
         finally:
