@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import socket
 import threading
 import urllib.error
 import urllib.request
@@ -25,8 +26,13 @@ from tests.daemon.conftest import PASSPHRASE, Daemon, steve
 def _run(daemon: Daemon, argv: list[str], stdin: bytes = b"") -> tuple[int, bytes, bytes]:
     out: dict[int, list[bytes]] = {1: [], 2: []}
     with daemon.client() as c:
-        code = c.run(argv, cwd=str(daemon.repo), env={"STEVE_AUTHOR_NAME": "T"},
-                     stdin=io.BytesIO(stdin), write=lambda fd, d: out[fd].append(d))
+        code = c.run(
+            argv,
+            cwd=str(daemon.repo),
+            env={"STEVE_AUTHOR_NAME": "T"},
+            stdin=io.BytesIO(stdin),
+            write=lambda fd, d: out[fd].append(d),
+        )
     return code, b"".join(out[1]), b"".join(out[2])
 
 
@@ -53,7 +59,7 @@ def test_fifty_concurrent_clients_mixed_reads_and_writes(daemon: Daemon) -> None
                 code, out, _ = _run(daemon, ["rev-parse", "HEAD"])
                 with daemon.client() as c:  # a plain request between commands
                     c.call("ping")
-        except Exception as exc:  # noqa: BLE001 - reported below
+        except Exception as exc:  # reported below
             failures.append(f"{n}: {type(exc).__name__}: {exc}")
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(50)]
@@ -104,8 +110,10 @@ def test_cli_follow_through_the_daemon(daemon: Daemon) -> None:
     from tests.daemon.conftest import env_for
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "steve.cli.main", "events", "--follow", "--from-seq", "3",
-         "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env_for(daemon.repo),
+        [sys.executable, "-m", "steve.cli.main", "events", "--follow", "--from-seq", "3", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env_for(daemon.repo),
     )
     try:
         assert proc.stdout is not None
@@ -143,7 +151,7 @@ def test_a_lagging_follower_is_told_what_it_missed(served_repo: Path, tmp_path: 
         from steve.daemon.client import Client
 
         with Client(server.paths.socket) as c:
-            c.sock.setsockopt(__import__("socket").SOL_SOCKET, __import__("socket").SO_RCVBUF, 4096)
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             stream = c.follow(1, once=True)
             first = next(stream)
             import time
@@ -183,8 +191,11 @@ def test_health_and_metrics_on_loopback(served_repo: Path) -> None:
         from prometheus_client.parser import text_string_to_metric_families
 
         families = {f.name: f for f in text_string_to_metric_families(text)}
-        samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-                   for f in families.values() for s in f.samples}
+        samples = {
+            (s.name, tuple(sorted(s.labels.items()))): s.value
+            for f in families.values()
+            for s in f.samples
+        }
         assert samples[("steved_requests_total", (("method", "append"), ("outcome", "ok")))] == 1
         assert samples[("steved_events_appended_total", ())] == 2
         assert samples[("steved_resident_memory_bytes", ())] > 1 << 20
