@@ -66,6 +66,7 @@ run steve events verify
 run steve export-git "$work/mirror.git" --all --bare   # manifests -> git commits (dulwich)
 run git -C "$work/mirror.git" log --graph --all --format='%h %s'
 run steve verify-git "$work/mirror.git"              # audit by hash: needs no key
+bash "$here/daemon.sh"   # steved: one writer, event stream with resume (examples/daemon.sh)
 run steve lock
 echo
 echo "Everything above lives in $STEVE_DIR/.steve/steve.db, encrypted with SQLCipher."
