@@ -63,6 +63,9 @@ class Limits:
     max_lag: int = 100_000
     """Events a follower may fall behind the head before the gap is skipped (and reported)."""
     stdin_chunks: int = 4
+    stall: float = 10.0
+    """Seconds a command's output may wait for a client that reads nothing before the
+    client is cut off (the writer thread waits that long at most)."""
 
 
 def peer_uid(sock: socket.socket) -> int:
@@ -97,7 +100,10 @@ class Job:
 
     def write(self, fd: int, data: bytes) -> None:
         """Send output to the client (a cut-off client's output is discarded)."""
+        limits = self.conn.server.limits
         for start in range(0, len(data), CHUNK):
+            if not self.conn.wait_room(limits.output // 2, limits.stall):
+                return
             self.conn.send({"t": "out", "fd": fd, "data": data[start : start + CHUNK]})
 
     def read_stdin(self) -> bytes:
@@ -236,6 +242,36 @@ class Connection:
                     self._cv.notify_all()
         finally:
             self.closed.set()
+
+    def wait_room(self, threshold: int, stall: float) -> bool:
+        """Wait until at most ``threshold`` bytes are buffered (back-pressure for a
+        command's output); a client that reads nothing for ``stall`` seconds is cut
+        off.  False when the client is gone."""
+        with self._cv:
+            while self._out_bytes > threshold and not self.closed.is_set():
+                before = self._out_bytes
+                self._cv.wait(stall)
+                if self._out_bytes >= before and not self.closed.is_set():
+                    self.server.log(
+                        Level.WARNING,
+                        "client cut off",
+                        client=self.number,
+                        code=SlowClient.code,
+                        buffered=self._out_bytes,
+                    )
+                    self._cut()
+                    return False
+            return not self.closed.is_set()
+
+    def _cut(self) -> None:
+        self.closed.set()
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self._out.clear()
+        self._out_bytes = 0
+        self._cv.notify_all()
 
     def drain(self, timeout: float) -> None:
         """Wait until everything queued was sent (or the client is gone)."""

@@ -212,3 +212,69 @@ def test_a_non_loopback_listener_is_refused(served_repo: Path, address: str) -> 
     result = steve(served_repo, "daemon", "start", "--http", address)
     assert result.returncode == 6 and b"[STEVE-DAEMON-009]" in result.stderr
     assert not (served_repo / ".steve" / "steved.sock").exists()
+
+
+def test_a_stuck_reader_is_cut_off_and_a_slow_one_gets_everything(
+    served_repo: Path,
+) -> None:
+    key = Repo.derive_key(served_repo, PASSPHRASE)
+    big = os.urandom(5 << 20)
+    with Repo.open(served_repo, key=key) as repo:
+        oid = repo.write_blob(big).hex
+    server = Server(
+        DaemonPaths(served_repo / ".steve"),
+        CommandExecutor(served_repo),
+        RepoEvents(served_repo / ".steve"),
+        key,
+        repository_id="slow-test",
+        limits=Limits(output=256 * 1024, stall=2.0),
+    )
+    server.bind()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        from steve.daemon.client import Client
+        from steve.daemon.protocol import encode_frame, read_frame
+
+        stuck = Client(server.paths.socket)
+        stuck.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stuck.send(
+            {
+                "t": "run",
+                "id": 1,
+                "argv": ["cat-file", "-p", oid],
+                "cwd": str(served_repo),
+                "env": {},
+            }
+        )
+        import time
+
+        time.sleep(1.0)
+        with Client(server.paths.socket) as other:  # served meanwhile (ping needs no writer)
+            assert other.call("ping")["t"] == "pong"
+        time.sleep(4.0)  # past the stall limit: the stuck reader was cut off
+        stuck.sock.settimeout(30)
+        total = 0
+        with pytest.raises(Exception):  # noqa: B017 - truncated stream or reset
+            while (message := read_frame(stuck.sock)) is not None:
+                total += len(message.get("data", b""))
+            raise EOFError("closed")
+        assert 0 < total < len(big)  # it got output, then was cut off
+        stuck.close()
+        # a reader that reads, however slowly, gets every byte and the exit code
+        got: list[bytes] = []
+
+        def slow(fd: int, data: bytes) -> None:
+            got.append(data)
+            if len(got) % 16 == 0:
+                time.sleep(0.01)
+
+        with Client(server.paths.socket) as reader:
+            code = reader.run(
+                ["cat-file", "-p", oid], cwd=str(served_repo), env={}, stdin=None, write=slow
+            )
+        assert code == 0 and b"".join(got) == big
+        assert encode_frame({"t": "x"})  # the codec still works (nothing global broke)
+    finally:
+        server.stop()
+        thread.join(30)
