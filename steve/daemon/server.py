@@ -265,10 +265,8 @@ class Connection:
 
     def _cut(self) -> None:
         self.closed.set()
-        try:
+        with contextlib.suppress(OSError):
             self.sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
         self._out.clear()
         self._out_bytes = 0
         self._cv.notify_all()
