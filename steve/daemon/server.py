@@ -154,6 +154,9 @@ class EventSource(Protocol):
 
     def reader(self, key: bytes) -> EventReader: ...
 
+    def close(self) -> None:
+        """Close the appender (the key was dropped, or the daemon stops)."""
+
 
 class EventReader(Protocol):
     def head(self) -> int: ...
@@ -458,7 +461,7 @@ class Server:
             for conn in conns:
                 conn.drain(2.0)
                 conn.close()
-            self.executor.drop()
+            self.drop_key("exit")
             self.log(Level.INFO, "stopped")
 
     def stop(self) -> None:
@@ -594,8 +597,16 @@ class Server:
 
     def _write_loop(self) -> None:
         while True:
-            job = self._queue.get()
+            try:
+                job = self._queue.get(timeout=0.5)
+            except queue.Empty:
+                if self.key() is None:  # dropped: close what was opened with it, here
+                    self.executor.drop()
+                    self.event_source.close()
+                continue
             if job is None:
+                self.executor.drop()
+                self.event_source.close()
                 return
             self.in_flight = 1
             try:
