@@ -56,7 +56,9 @@ def test_fifty_concurrent_clients_mixed_reads_and_writes(daemon: Daemon) -> None
                 code, out, err = _run(daemon, ["cat-file", "-p", oid])
                 if code != 0 or out != data:
                     failures.append(f"{n}/{i}: read back {code} {err!r}")
-                code, out, _ = _run(daemon, ["rev-parse", "HEAD"])
+                code, _, err = _run(daemon, ["update-ref", f"refs/heads/c{n}", oid])
+                if code != 0:
+                    failures.append(f"{n}/{i}: update-ref exit {code} {err!r}")
                 with daemon.client() as c:  # a plain request between commands
                     c.call("ping")
         except Exception as exc:  # reported below
@@ -72,8 +74,15 @@ def test_fifty_concurrent_clients_mixed_reads_and_writes(daemon: Daemon) -> None
     with Repo.open(daemon.repo, passphrase=PASSPHRASE) as repo:
         for oid, data in acked.items():
             assert repo.read_object(ObjectId.from_hex(oid)).data == data  # type: ignore[attr-defined]
+        for n in range(50):  # each client's last write is its branch
+            assert repo.refs.resolve(f"refs/heads/c{n}") is not None
     fsck = steve(daemon.repo, "fsck")
     assert fsck.returncode == 0, fsck.stdout + fsck.stderr
+    verify = steve(daemon.repo, "events", "verify", "--json")
+    assert verify.returncode == 0, verify.stdout + verify.stderr
+    with daemon.client() as c:  # one ref event per update-ref, all delivered from the outbox
+        updates = sum(1 for m in c.follow(1, once=True, event_type="ref.*") if m["t"] == "event")
+    assert updates == 200
 
 
 def test_follow_resume_has_no_gap_and_no_duplicate(daemon: Daemon) -> None:
