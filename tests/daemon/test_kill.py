@@ -148,3 +148,38 @@ def test_event_flood_with_queries_keeps_rss_bounded(daemon: Daemon) -> None:
     assert n == FLOOD
     verify = steve(daemon.repo, "events", "verify")
     assert verify.returncode == 0, verify.stdout + verify.stderr
+
+
+@pytest.mark.slow
+def test_a_cli_follower_reconnects_after_kill_9_without_gap_or_duplicate(served_repo: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from tests.daemon.conftest import env_for
+
+    daemon = Daemon(served_repo).start()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "steve.cli.main", "events", "--follow", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env_for(served_repo),
+    )
+    try:
+        assert proc.stdout is not None
+        with daemon.client() as c:
+            c.append("test.resume", [{"i": i} for i in range(50)])
+        seqs = [json.loads(proc.stdout.readline())["seq"] for _ in range(50)]
+        daemon.kill()  # the follower's connection drops; it retries for up to 10 s
+        daemon = Daemon(served_repo).start()
+        with daemon.client() as c:
+            c.append("test.resume", [{"i": i} for i in range(50, 100)])
+        seqs += [json.loads(proc.stdout.readline())["seq"] for _ in range(50)]
+        assert seqs == list(range(1, 101))
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+        daemon.stop()
