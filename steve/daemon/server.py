@@ -84,6 +84,7 @@ class Job:
         self._stdin: queue.Queue[bytes | None] = queue.Queue(conn.server.limits.stdin_chunks)
         self._stdin_asked = False
         self._stdin_done = False
+        self.done = threading.Event()
 
     @property
     def argv(self) -> list[str]:
@@ -127,7 +128,7 @@ class Job:
             return chunk
 
     def feed_stdin(self, data: bytes | None) -> None:
-        while not self.conn.closed.is_set():
+        while not self.conn.closed.is_set() and not self.done.is_set():
             try:
                 self._stdin.put(data, timeout=0.5)
                 return
@@ -613,6 +614,7 @@ class Server:
                 self._run(job)
             finally:
                 self.in_flight = 0
+                job.done.set()  # stdin it did not read is dropped, not waited for
                 job.conn.jobs.pop(int(job.request.get("id") or 0), None)
 
     def _run(self, job: Job) -> None:
