@@ -114,7 +114,8 @@ class SteveGroup(click.Group):
         kwargs["standalone_mode"] = False
         try:
             if LENT_REPO.get() is None:  # not already inside steved
-                argv = list(args[0] if args else kwargs.get("args") or sys.argv[1:])
+                given = args[0] if args else kwargs.get("args")
+                argv = list(sys.argv[1:] if given is None else given)
                 from steve.cli.forward import forward_if_served
 
                 forwarded = forward_if_served(argv)
