@@ -19,6 +19,7 @@ from steve.daemon.client import Client
 from steve.daemon.paths import DaemonPaths
 from steve.errors import (
     DaemonConnectionLost,
+    DaemonLocked,
     DaemonNotRunning,
     DaemonStartFailed,
     DaemonStopTimeout,
@@ -246,6 +247,9 @@ def follow_through(client: Client, root: Path, args: list[str]) -> int:
                 out.line(format_event(event, p["as_json"]).encode())
                 nxt = event.seq + 1
             return 0
+        except DaemonLocked:
+            assert current is not None
+            unlock_daemon(current, root)  # then follow again from nxt
         except (DaemonConnectionLost, DaemonNotRunning) as exc:
             if current is not None:
                 current.close()
