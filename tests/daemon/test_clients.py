@@ -287,3 +287,46 @@ def test_a_stuck_reader_is_cut_off_and_a_slow_one_gets_everything(
     finally:
         server.stop()
         thread.join(30)
+
+
+def test_a_full_writer_queue_answers_busy(served_repo: Path) -> None:
+    from steve.daemon.client import Client
+    from steve.errors import DaemonBusy
+
+    key = Repo.derive_key(served_repo, PASSPHRASE)
+    server = Server(
+        DaemonPaths(served_repo / ".steve"),
+        CommandExecutor(served_repo),
+        RepoEvents(served_repo / ".steve"),
+        key,
+        repository_id="busy-test",
+        limits=Limits(queue=1),
+    )
+    server.bind()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    run = {"argv": ["hash-object", "-w", "--stdin"], "cwd": str(served_repo), "env": {}}
+    try:
+        first = Client(server.paths.socket)
+        first.send({"t": "run", "id": 1, **run})
+        assert first.receive()["t"] == "want-stdin"  # in flight: the writer waits for stdin
+        second = Client(server.paths.socket)
+        second.send({"t": "run", "id": 1, **run})  # queued (the queue holds one)
+        with Client(server.paths.socket) as third, pytest.raises(DaemonBusy):
+            third.call("run", **run)
+        assert server.queue_depth() == 1
+        first.send({"t": "stdin", "id": 1, "data": b"one\n"})
+        first.send({"t": "stdin", "id": 1, "data": b""})
+        while (m := first.receive())["t"] != "exit":
+            pass
+        assert m["code"] == 0
+        assert second.receive()["t"] == "want-stdin"  # the queued one runs next
+        second.send({"t": "stdin", "id": 1, "data": b""})
+        while (m := second.receive())["t"] != "exit":
+            pass
+        assert m["code"] == 0
+        first.close()
+        second.close()
+    finally:
+        server.stop()
+        thread.join(30)
