@@ -308,6 +308,7 @@ def steved(
             health.start()
         tmp = paths.pid.with_suffix(".tmp")
         tmp.write_text(f"{os.getpid()}\n")
+        tmp.chmod(0o600)
         tmp.replace(paths.pid)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: server.stop())

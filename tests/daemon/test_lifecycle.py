@@ -28,7 +28,10 @@ def test_start_status_ping_forwarded_write_stop(served_repo: Path) -> None:
     pid = int(started.stdout.decode().split()[0])
     try:
         sock = served_repo / ".steve" / "steved.sock"
-        assert oct(sock.stat().st_mode & 0o777) == "0o600"
+        for name in ("steved.sock", "steved.pid", "steved.log", "steved.lock"):
+            mode = (served_repo / ".steve" / name).stat().st_mode & 0o777
+            assert mode == 0o600, (name, oct(mode))
+        assert (served_repo / ".steve" / "steved.pid").read_text().strip() == str(pid)
         again = steve(served_repo, "daemon", "start")
         assert again.returncode == 8 and b"[STEVE-DAEMON-002]" in again.stderr
         ping = steve(served_repo, "ping", "-c", "3")
