@@ -27,7 +27,6 @@ def test_start_status_ping_forwarded_write_stop(served_repo: Path) -> None:
     assert started.returncode == 0, started.stderr
     pid = int(started.stdout.decode().split()[0])
     try:
-        sock = served_repo / ".steve" / "steved.sock"
         for name in ("steved.sock", "steved.pid", "steved.log", "steved.lock"):
             mode = (served_repo / ".steve" / name).stat().st_mode & 0o777
             assert mode == 0o600, (name, oct(mode))
