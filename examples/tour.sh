@@ -79,6 +79,7 @@ run git -C "$work/mirror.git" log --graph --all --format='%h %s'
 run steve verify-git "$work/mirror.git"              # audit by hash: needs no key
 bash "$here/backup.sh"                                # a backup restored, then rekeyed
 bash "$here/secrets.sh"   # a vault secret used by a build step, absent from the export
+bash "$here/daemon.sh"   # steved: one writer, event stream with resume (examples/daemon.sh)
 run steve lock
 echo
 echo "Everything above lives in $STEVE_DIR/.steve/steve.db, encrypted with SQLCipher."

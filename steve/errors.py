@@ -1856,3 +1856,163 @@ class GenerateNeedsModel(SteveError):
         )
         self.nodes = list(nodes)
 
+# --- daemon (issue 15) ------------------------------------------------------------------
+
+
+class DaemonNotRunning(SteveError):
+    code = "STEVE-DAEMON-001"
+    exit_code = EXIT_UNAVAILABLE
+    action = "Start it with `steve daemon start`, or run the command without the daemon."
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("steved is not running", detail)
+
+
+class DaemonAlreadyRunning(SteveError):
+    code = "STEVE-DAEMON-002"
+    exit_code = EXIT_BUSY
+    action = "Use the running daemon (`steve daemon status`), or stop it with `steve daemon stop`."
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("a steved already serves this repository", detail)
+
+
+class BadFrame(SteveError):
+    code = "STEVE-DAEMON-003"
+    exit_code = EXIT_UNAVAILABLE
+    action = "Use a steve client of the same version as steved; the connection was closed."
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("malformed frame on the daemon socket", detail)
+
+
+class FrameTooLarge(SteveError):
+    code = "STEVE-DAEMON-004"
+    exit_code = EXIT_UNAVAILABLE
+    action = "Send smaller requests (stdin is streamed in chunks by the steve client)."
+
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__("frame too large", f"{size} bytes announced, the limit is {limit}")
+        self.size = size
+        self.limit = limit
+
+
+class PeerRefused(SteveError):
+    code = "STEVE-DAEMON-005"
+    exit_code = EXIT_POLICY
+    action = "Connect as the user that started steved; the socket serves its owner only."
+
+    def __init__(self, uid: int, owner: int) -> None:
+        super().__init__(
+            "connection refused: foreign user", f"peer uid {uid}, steved runs as {owner}"
+        )
+        self.uid = uid
+
+
+class DaemonBusy(SteveError):
+    code = "STEVE-DAEMON-006"
+    exit_code = EXIT_BUSY
+    action = "Retry shortly; the daemon's request queue is full."
+
+    def __init__(self, depth: int) -> None:
+        super().__init__(
+            "steved is busy", f"the writer queue holds its maximum of {depth} requests"
+        )
+
+
+class DaemonLocked(SteveError):
+    code = "STEVE-DAEMON-007"
+    exit_code = EXIT_KEY
+    action = (
+        "Run the command again with a passphrase (the client unlocks the daemon), or restart it."
+    )
+
+    def __init__(self, detail: str = "steve lock or the key's TTL dropped it") -> None:
+        super().__init__("steved holds no key", detail)
+
+
+class DaemonConnectionLost(SteveError):
+    code = "STEVE-DAEMON-008"
+    exit_code = EXIT_UNAVAILABLE
+    action = (
+        "Check `steve daemon status`; a write whose result was not printed may or may not "
+        "have committed (look it up before repeating it)."
+    )
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("the connection to steved was lost", detail)
+
+
+class NonLoopbackAddress(SteveError):
+    code = "STEVE-DAEMON-009"
+    exit_code = EXIT_INVALID
+    action = "Give a loopback address such as 127.0.0.1:9464 or [::1]:9464."
+
+    def __init__(self, address: str, why: str) -> None:
+        super().__init__("the metrics listener must bind to loopback", f"{address}: {why}")
+        self.address = address
+
+
+class FollowerLagged(SteveError):
+    code = "STEVE-DAEMON-010"
+    exit_code = EXIT_FAILED
+    action = (
+        "Read the missed range with `steve events --from-seq FIRST` (the log keeps every event)."
+    )
+
+    def __init__(self, first: int, last: int) -> None:
+        super().__init__(
+            "the follower fell behind and skipped events",
+            f"events {first}..{last} were not sent on this stream",
+        )
+        self.first = first
+        self.last = last
+
+
+class DaemonStartFailed(SteveError):
+    code = "STEVE-DAEMON-011"
+    exit_code = EXIT_UNAVAILABLE
+    action = "Read .steve/steved.log (JSON Lines) for the cause, fix it and start again."
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("steved did not start", detail)
+
+
+class DaemonWrongRepository(SteveError):
+    code = "STEVE-DAEMON-012"
+    exit_code = EXIT_REPO
+    action = "Each repository has its own steved; talk to the one in that repository's .steve."
+
+    def __init__(self, served: str, asked: str) -> None:
+        super().__init__("this steved serves another repository", f"serves {served}, asked {asked}")
+
+
+class SlowClient(SteveError):
+    code = "STEVE-DAEMON-013"
+    exit_code = EXIT_UNAVAILABLE
+    action = "Read the daemon's output promptly; a stuck reader is cut off to bound memory."
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(
+            "cut off: the client did not read its output", f"buffer limit {limit} bytes"
+        )
+
+
+class DaemonShuttingDown(SteveError):
+    code = "STEVE-DAEMON-014"
+    exit_code = EXIT_UNAVAILABLE
+    action = "Start steved again (`steve daemon start`) and retry; nothing of this request ran."
+
+    def __init__(self) -> None:
+        super().__init__("steved is shutting down", "new requests are refused while it drains")
+
+
+class DaemonStopTimeout(SteveError):
+    code = "STEVE-DAEMON-015"
+    exit_code = EXIT_BUSY
+    action = (
+        "Wait for its in-flight write to finish, or send SIGKILL (no acknowledged write is lost)."
+    )
+
+    def __init__(self, pid: int, waited: float) -> None:
+        super().__init__("steved did not stop in time", f"pid {pid} still runs after {waited:g}s")

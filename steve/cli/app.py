@@ -27,6 +27,7 @@ import os
 import stat
 import sys
 import time
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
@@ -111,6 +112,7 @@ COMMAND_MODULES: dict[str, str] = {
     ),
     **dict.fromkeys(["budget", "llm"], "steve.cli.llm"),
     "secret": "steve.cli.secret",
+    **dict.fromkeys(["daemon", "ping"], "steve.cli.daemon"),
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
     **dict.fromkeys(["approvals", "approve", "deny", "deploy", "kill-switch"], "steve.cli.gate"),
 }  # fmt: skip
@@ -142,6 +144,14 @@ class SteveGroup(click.Group):
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
         try:
+            if LENT_REPO.get() is None:  # not already inside steved
+                given = args[0] if args else kwargs.get("args")
+                argv = list(sys.argv[1:] if given is None else given)
+                from steve.cli.forward import forward_if_served
+
+                forwarded = forward_if_served(argv)
+                if forwarded is not None:
+                    sys.exit(forwarded)
             rv = super().main(*args, **kwargs)
         except SteveError as err:
             report(err)
@@ -249,6 +259,17 @@ class EventSink:
                 self._log_stream = None
 
 
+LENT_REPO: ContextVar[LentRepo | None] = ContextVar("steve_lent_repo", default=None)
+"""Set by steved while it runs a forwarded command: the repository it holds open."""
+
+
+@dataclass
+class LentRepo:
+    root: Path
+    repo: Repo
+    correlation_id: str
+
+
 @dataclass
 class Context:
     repo_dir: Path | None
@@ -265,7 +286,18 @@ class Context:
 
     def repo(self) -> Repo:
         if self._repo is None:
-            repo = self._repo = open_repo(self.root())
+            lent = LENT_REPO.get()
+            if lent is not None:
+                root = self.root().resolve()
+                if root != lent.root:
+                    from steve.errors import DaemonWrongRepository
+
+                    raise DaemonWrongRepository(str(lent.root), str(root))
+                repo = self._repo = lent.repo
+                repo.identity = identity()
+                self.correlation_id = lent.correlation_id  # the daemon's log lines carry it
+            else:
+                repo = self._repo = open_repo(self.root())
             self._events = EventSink(repo, self.correlation_id)
             repo.events.sink = self._events
             repo.events.correlation_id = self.correlation_id
@@ -294,6 +326,11 @@ class Context:
                         (r.name, r.data) for r in self._repo.list_secrets() if r.kind == "value"
                     )
                 self._repo.close()
+                lent = LENT_REPO.get()
+                if lent is not None and lent.repo is self._repo:
+                    self._repo.events.sink = None  # steved keeps it open
+                else:
+                    self._repo.close()
                 self._repo = None
 
 

@@ -85,9 +85,13 @@ def events(
     }
     source = log.follow(**kwargs) if follow else log.events(**kwargs)
     for event in source:
-        text = json.dumps(event.to_json(), sort_keys=True) if as_json else _human(event)
-        out.line(text.encode())
+        out.line(format_event(event, as_json).encode())
     out.flush()
+
+
+def format_event(event: Event, as_json: bool) -> str:
+    """One event as `steve events` prints it (directly or through steved)."""
+    return json.dumps(event.to_json(), sort_keys=True) if as_json else _human(event)
 
 
 @events.command("append")

@@ -143,12 +143,27 @@ def unlock(state: Context, ttl: str) -> None:
 @cli.command()
 @pass_state
 def lock(state: Context) -> None:
-    """Drop the cached key of this repository (see `steve unlock`)."""
+    """Drop the cached key of this repository (see `steve unlock`), and tell a running
+    steved to drop the key it holds."""
     from steve.repo import Repo
     from steve.store import keycache
 
-    dropped = keycache.forget_key(Repo.read_config(state.root()).repository_id)
+    root = state.root()
+    dropped = keycache.forget_key(Repo.read_config(root).repository_id)
     click.echo("locked" if dropped else "no cached key", err=True)
+    from steve.cli.forward import socket_path
+
+    if socket_path(root.resolve()).exists():  # a running steved drops its key too
+        from steve.daemon.client import Client
+        from steve.errors import DaemonNotRunning
+
+        try:
+            with Client(socket_path(root.resolve())) as client:
+                reply = client.call("lock")
+        except DaemonNotRunning:
+            return
+        click.echo("steved dropped its key" if reply.get("dropped") else "steved held no key",
+                   err=True)
 
 
 # --- hash-object ---------------------------------------------------------------------
