@@ -46,11 +46,28 @@ ROUTES: dict[str, Route | dict[str, Route]] = {
     "identity": {"": L, "init": L, "show": L},
     "events": {"": R, "verify": R, "append": W, "seal": W, "pin-key": W},
     "run": {"": R, "list": R, "show": R, "transitions": R, "new": W, "goto": W, "switch": W},
-    "image": {"": R, "ls": R, "build": W, "import": W},
+    "image": {"": R, "ls": R, "build": W, "import": W, "sign": W},
+    # the LLM layer (issue 14): exchanges, budgets and the config are writes
+    "llm": {"": R, "log": R, "show": R, "ask": W, "use": W},
+    "budget": {"": R, "show": R, "set": W},
+    # secrets: the value of `secret set` comes on standard input (no prompt through steved)
+    "secret": {"": R, "list": R, "set": W, "rm": W},
+    # trust: identities live outside the repository; attestations and records inside
+    "key": {"": L, "show": L, "add": L, "list": L, "rotate": W, "record-rotations": W},
+    "attest": W, "supersede": W, "supersessions": R, "verify-tag": R,
+    "verify-attestation": L,
+    # the policy gate and deploy (deploy through steved cannot ask: it needs an approval)
+    "approvals": R, "approve": W, "deny": W, "deploy": W, "kill-switch": W,
+    # backup and maintenance; rekey needs the repository to itself (stop steved first)
+    "backup": W, "vacuum": W, "restore": L, "rekey": L,
 }  # fmt: skip
 """Every command's route; a group maps its subcommands ("" for the group alone)."""
 
-FORWARDED_ENV = ("SOURCE_DATE_EPOCH", "USER", "LOGNAME", "TZ", "NO_COLOR", "COLUMNS")
+FORWARDED_ENV = (
+    "SOURCE_DATE_EPOCH", "USER", "LOGNAME", "TZ", "NO_COLOR", "COLUMNS",
+    # the model providers' settings (keys stay in memory: never logged or stored)
+    "ANTHROPIC_API_KEY", "ANTHROPIC_BASE_URL", "OPENAI_API_KEY", "OPENAI_BASE_URL",
+)  # fmt: skip
 """Besides ``STEVE_*`` (minus the passphrase variables: the daemon holds the key)."""
 NOT_FORWARDED = ("STEVE_PASSPHRASE", "STEVE_KEY_FILE")
 _GLOBAL_WITH_VALUE = ("--repo", "-C")

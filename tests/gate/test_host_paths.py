@@ -77,6 +77,10 @@ IDENTITY = (
     "(STEVE_IDENTITY_DIR, kept outside the repository by design, mode 0700/0600)"
 )
 PROBE = "signal 0: asks whether a process exists, changes nothing"
+DAEMON = (
+    "steved: its socket, pid, lock and log files inside the repository's own .steve/ "
+    "(modes 0600), and starting or stopping its own process (`steve daemon start|stop`)"
+)
 BACKUP = (
     "`steve backup PATH` / `steve restore BACKUP DIR`: the user named the directory to "
     "write; the copy is built in a private temporary directory beside it and renamed "
@@ -122,6 +126,14 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("steve/porcelain/backup.py", "_write_plain"): BACKUP,
     ("steve/cli/trust.py", "key_rotate"): IDENTITY,
     ("steve/trust/keys.py", "_private_dir"): IDENTITY,
+    ("steve/cli/daemon.py", "daemon_start"): DAEMON,
+    ("steve/cli/daemon.py", "daemon_stop"): DAEMON + " (SIGTERM to the daemon of this repository)",
+    ("steve/cli/serve.py", "acquire_lock"): DAEMON,
+    ("steve/cli/serve.py", "lock_is_held"): DAEMON,
+    ("steve/cli/serve.py", "steved"): DAEMON,
+    ("steve/daemon/paths.py", "socket_address"): DAEMON + " (an O_PATH descriptor of .steve/)",
+    ("steve/daemon/server.py", "Server.bind"): DAEMON,
+    ("steve/daemon/server.py", "Server.serve_forever"): DAEMON,
     ("steve/cli/stages.py", "_edit"): (
         "`steve plan --decompose --edit`: the user asked for their $VISUAL/$EDITOR on a "
         "private temporary copy of the plan (the result is validated before anything freezes)"
