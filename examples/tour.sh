@@ -65,9 +65,14 @@ run steve run goto BUILD --reason "plan reviewed"
 run steve run transitions
 run steve log --oneline --graph
 run steve status
+say "from here to the deploy every write goes through steved, the single writer (docs/daemon.md)"
+run steve daemon start --ttl 30m
+trap 'steve daemon stop >/dev/null 2>&1 || true; rm -rf "$work"' EXIT
 say "build and test the example project in containers (examples/project)"
 bash "$here/project/build-and-test.sh"
 bash "$here/deploy.sh" "$work/deployed"   # DEPLOY: a real approval, then the certified files
+run steve daemon status
+run steve daemon stop
 say "sign SLSA provenance for the certificate and verify it offline (examples/attest.sh)"
 bash "$here/attest.sh"
 say "intake -> design -> plan -> build -> test with a model, offline (examples/lifecycle-llm.sh)"

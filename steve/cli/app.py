@@ -325,7 +325,6 @@ class Context:
                     _VAULT_VALUES.update(
                         (r.name, r.data) for r in self._repo.list_secrets() if r.kind == "value"
                     )
-                self._repo.close()
                 lent = LENT_REPO.get()
                 if lent is not None and lent.repo is self._repo:
                     self._repo.events.sink = None  # steved keeps it open

@@ -180,6 +180,11 @@ def _stop_on_signals(runner: DockerRunner) -> Iterator[list[str]]:
         # os.write: a signal handler must not re-enter a buffered stream
         os.write(2, msg.encode())
 
+    if threading.current_thread() is not threading.main_thread():
+        # inside steved (a forwarded command runs on its writer thread): signals are
+        # the daemon's (SIGTERM lets in-flight writes finish, docs/daemon.md)
+        yield seen
+        return
     signals = (signal.SIGINT, signal.SIGTERM)
     previous = {sig: signal.signal(sig, handler) for sig in signals}
     try:
