@@ -9,23 +9,13 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 ctx="$(mktemp -d)"
 tag="steve-example-secrets:tour-$$"
-untag() {
-    python3 -c 'import sys, docker.errors
-from steve.exec import connect
-engine = connect()
-try:
-    engine.api.remove_image(sys.argv[1], force=True)
-except docker.errors.NotFound:
-    pass
-finally:
-    engine.close()' "$tag" || echo "could not remove the image tag $tag" >&2
-}
-trap 'rm -rf "$ctx"; untag' EXIT
+# shellcheck source=project/image.sh
+. "$here/project/image.sh"   # example_image_build, example_image_remove
+trap 'rm -rf "$ctx"; example_image_remove "$tag"' EXIT
 say() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 run() { say "$*"; "$@"; }
 
-cp /bin/busybox "$here/project/image/Dockerfile" "$ctx/"
-image=$(steve image build "$ctx" --tag "$tag")
+image=$(example_image_build "$ctx" "$tag")
 token="tour-token-$(od -An -N12 -tx1 /dev/urandom | tr -d ' \n')"   # a fresh value
 say "steve secret set DEPLOY_TOKEN   (the value from standard input, never an argument)"
 printf '%s\n' "$token" | steve secret set DEPLOY_TOKEN

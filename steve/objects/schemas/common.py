@@ -92,6 +92,16 @@ def Absent(description: str) -> Any:  # noqa: N802 (a Field factory, used like F
     return Field(default=None, description=description, exclude_if=_is_none)
 
 
+def _is_empty(value: object) -> bool:
+    return not value
+
+
+def OmitEmpty(factory: Any, description: str) -> Any:  # noqa: N802 (a Field factory)
+    """A collection field that is empty by default and then *absent* from the stored
+    body, so a body written before the field existed keeps its bytes and its id."""
+    return Field(default_factory=factory, description=description, exclude_if=_is_empty)
+
+
 def _has_surrogate(value: Any) -> bool:
     if isinstance(value, str):
         try:

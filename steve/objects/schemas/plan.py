@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import AfterValidator, Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import AfterValidator, Field
 
 from steve.objects.schemas.common import (
     PROVENANCE_ID_FIELDS,
@@ -33,6 +33,7 @@ from steve.objects.schemas.common import (
     Name,
     NodeId,
     Oid,
+    OmitEmpty,
     Problem,
     Strict,
     Text,
@@ -177,19 +178,11 @@ class Node(Strict):
         "what the node is for; on a generate node, the model's task (the model then "
         "patches the node's one input, see docs/llm.md)"
     )
-    secrets: list[SecretName] = Field(
-        default_factory=list,
-        description="vault secrets given to the step as environment variables of the same "
-        "name (needs a 'secrets' grant); omitted from the body when empty",
+    secrets: list[SecretName] = OmitEmpty(
+        list,
+        "vault secrets given to the step as environment variables of the same name "
+        "(needs a 'secrets' grant); omitted from the body when empty",
     )
-
-    @model_serializer(mode="wrap")
-    def _omit_empty_secrets(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        # plans frozen before ``secrets`` existed keep their bodies (and ids)
-        data: dict[str, Any] = handler(self)
-        if not self.secrets:
-            data.pop("secrets", None)
-        return data
 
     def container_policy(self, granted: tuple[Capability, ...] = ()) -> ContainerPolicy:
         """The container policy this node runs under (``granted``: the plan's grants for

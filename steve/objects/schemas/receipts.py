@@ -20,9 +20,9 @@ whose outputs differ.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, SerializerFunctionWrapHandler, model_serializer
+from pydantic import Field
 
 from steve.objects.schemas.common import (
     PROVENANCE_ID_FIELDS,
@@ -34,6 +34,7 @@ from steve.objects.schemas.common import (
     Name,
     NodeId,
     Oid,
+    OmitEmpty,
     Problem,
     Strict,
     Text,
@@ -202,18 +203,11 @@ class BuildReceipt(_ReceiptFields):
     generated: GeneratedPatch | None = Absent(
         "a generate node's patch: diff, base tree and result (absent for other nodes)"
     )
-    secrets: dict[SecretName, Annotated[int, Field(ge=1)]] = Field(
-        default_factory=dict,
-        description="the vault secrets the step was given: name -> version (never a value); "
+    secrets: dict[SecretName, Annotated[int, Field(ge=1)]] = OmitEmpty(
+        dict,
+        "the vault secrets the step was given: name -> version (never a value); "
         "omitted when empty",
     )
-
-    @model_serializer(mode="wrap")
-    def _omit_empty_secrets(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
-        data: dict[str, Any] = handler(self)
-        if not self.secrets:
-            data.pop("secrets", None)
-        return data
 
     def log(self, stream: LogStream) -> LogRef | None:
         """The log object of ``stream`` (``stdout`` or ``stderr``), if recorded."""
