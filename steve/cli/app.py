@@ -388,35 +388,42 @@ def _user() -> str:
     return pwd.getpwuid(os.getuid()).pw_name
 
 
-def passphrase(confirm: bool = False) -> str:
-    """The passphrase from STEVE_KEY_FILE, STEVE_PASSPHRASE or a TTY prompt."""
-    key_file = os.environ.get("STEVE_KEY_FILE")
+def passphrase(
+    confirm: bool = False,
+    *,
+    file_var: str = "STEVE_KEY_FILE",
+    env_var: str = "STEVE_PASSPHRASE",
+    prompt: str = "STEVE passphrase",
+    missing: str | None = None,
+) -> str:
+    """The passphrase from ``$file_var`` (its first line), ``$env_var`` or a TTY prompt
+    (``confirm``: asked twice); NoPassphrase (``missing``: its detail) otherwise.  The
+    defaults read the repository's passphrase; `steve rekey` reads the new one."""
+    key_file = os.environ.get(file_var)
     if key_file:
         try:
             with Path(key_file).open("rb") as fh:
                 raw = fh.readline().rstrip(b"\r\n")
         except OSError as exc:
-            raise NoPassphrase(f"STEVE_KEY_FILE {key_file}: {exc.strerror}") from exc
+            raise NoPassphrase(f"{file_var} {key_file}: {exc.strerror}") from exc
         if not raw:
-            raise NoPassphrase(f"STEVE_KEY_FILE {key_file} is empty")
+            raise NoPassphrase(f"{file_var} {key_file} is empty")
         try:
             return raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise BadPassphrase(f"STEVE_KEY_FILE {key_file}") from None
-    env = os.environ.get("STEVE_PASSPHRASE")
+            raise BadPassphrase(f"{file_var} {key_file}") from None
+    env = os.environ.get(env_var)
     if env:
         try:
             env.encode("utf-8")  # undecodable bytes arrive as lone surrogates
         except UnicodeEncodeError:
-            raise BadPassphrase("STEVE_PASSPHRASE") from None
+            raise BadPassphrase(env_var) from None
         return env
     if sys.stdin.isatty() and sys.stderr.isatty():
-        value: str = click.prompt(
-            "STEVE passphrase", hide_input=True, confirmation_prompt=confirm, err=True
-        )
+        value: str = click.prompt(prompt, hide_input=True, confirmation_prompt=confirm, err=True)
         if value:
             return value
-    raise NoPassphrase()
+    raise NoPassphrase() if missing is None else NoPassphrase(missing)
 
 
 def open_repo(root: Path) -> Repo:

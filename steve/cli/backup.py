@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import click
 
 from steve.cli.app import Context, cli, pass_state, passphrase
-from steve.errors import BadPassphrase, KeyCacheError, NoPassphrase
+from steve.errors import KeyCacheError
 
 
 def _human(n: int) -> str:
@@ -108,33 +106,13 @@ def restore(source: Path, directory: Path, as_json: bool) -> None:
 
 def new_passphrase() -> str:
     """The new passphrase: STEVE_NEW_KEY_FILE, STEVE_NEW_PASSPHRASE or a prompt (twice)."""
-    key_file = os.environ.get("STEVE_NEW_KEY_FILE")
-    if key_file:
-        try:
-            with Path(key_file).open("rb") as fh:
-                raw = fh.readline().rstrip(b"\r\n")
-        except OSError as exc:
-            raise NoPassphrase(f"STEVE_NEW_KEY_FILE {key_file}: {exc.strerror}") from exc
-        if not raw:
-            raise NoPassphrase(f"STEVE_NEW_KEY_FILE {key_file} is empty")
-        try:
-            return raw.decode("utf-8")
-        except UnicodeDecodeError:
-            raise BadPassphrase(f"STEVE_NEW_KEY_FILE {key_file}") from None
-    env = os.environ.get("STEVE_NEW_PASSPHRASE")
-    if env:
-        try:
-            env.encode("utf-8")
-        except UnicodeEncodeError:
-            raise BadPassphrase("STEVE_NEW_PASSPHRASE") from None
-        return env
-    if sys.stdin.isatty() and sys.stderr.isatty():
-        value: str = click.prompt(
-            "New STEVE passphrase", hide_input=True, confirmation_prompt=True, err=True
-        )
-        if value:
-            return value
-    raise NoPassphrase("for the new passphrase set STEVE_NEW_PASSPHRASE or STEVE_NEW_KEY_FILE")
+    return passphrase(
+        True,
+        file_var="STEVE_NEW_KEY_FILE",
+        env_var="STEVE_NEW_PASSPHRASE",
+        prompt="New STEVE passphrase",
+        missing="for the new passphrase set STEVE_NEW_PASSPHRASE or STEVE_NEW_KEY_FILE",
+    )
 
 
 @cli.command()
