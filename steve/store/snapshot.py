@@ -168,17 +168,46 @@ class Snapshot:
     """Each database file copied (``steve.db``, ``events.db``) and its size in bytes."""
 
 
+ATTEMPTS = 3
+"""Copies tried before a damaged one is reported (see :func:`snapshot_databases`)."""
+
+
 def snapshot_databases(
     steve_dir: Path, dest: Path, key: bytes, *, busy_timeout: float = 30.0
 ) -> Snapshot:
     """Copy ``steve.db`` and (if present) ``events.db`` of ``steve_dir`` into the
     existing directory ``dest`` as one consistent pair (module docstring), each
-    folded into a single file."""
+    folded into a single file.
+
+    A copy that SQLite finds damaged when it is folded is thrown away and taken
+    again, up to :data:`ATTEMPTS` times: under a heavy write flood on a loaded
+    machine a copy was seen to fold as "malformed" (a race between the file copy
+    and a concurrent checkpoint that the module docstring's argument misses; the
+    cause is still open).  Nothing damaged is ever kept: the fold opens and
+    checkpoints every page chain it needs, and restore runs a full fsck."""
     names = [n for n in (MAIN_DB, EVENTS_DB) if (steve_dir / n).is_file()]
     if MAIN_DB not in names:
         from steve.errors import CannotOpenDatabase
 
         raise CannotOpenDatabase(str(steve_dir / MAIN_DB), "no such file")
+    from steve.errors import CorruptDatabase
+
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return _snapshot_once(steve_dir, dest, key, names, busy_timeout)
+        except CorruptDatabase:
+            if attempt == ATTEMPTS:
+                raise
+            for name in names:
+                for suffix in ("", "-wal", "-shm"):
+                    with contextlib.suppress(FileNotFoundError):
+                        (dest / f"{name}{suffix}").unlink()
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+def _snapshot_once(
+    steve_dir: Path, dest: Path, key: bytes, names: list[str], busy_timeout: float
+) -> Snapshot:
     conns: list[KeyedConnection] = []
     try:
         writers = {

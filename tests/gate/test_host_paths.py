@@ -118,6 +118,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("steve/store/rekey.py", "recover"): INSIDE_STEVE + ": finishes or undoes a rekey",
     ("steve/store/rekey.py", "rekey_files"): INSIDE_STEVE + ": .steve/rekey/",
     ("steve/store/snapshot.py", "copy_private"): BACKUP,
+    ("steve/store/snapshot.py", "snapshot_databases"): BACKUP + " (a damaged copy is removed)",
     ("steve/store/snapshot.py", "fold_wal"): BACKUP,
     ("steve/store/snapshot.py", "fsync_path"): BACKUP,
     ("steve/porcelain/backup.py", "backup"): BACKUP,
