@@ -66,6 +66,29 @@ def _kill_after(
         return proc.wait(timeout=60)
 
 
+class _Window:
+    """When to kill: a random moment inside the shortest whole run seen so far.
+
+    The first (calibration) run pays cold caches and whatever else the shared
+    machine is doing, so it can be much longer than later runs; a round that
+    finishes before its kill is itself a whole run, and shrinks the window.
+    """
+
+    def __init__(self, rng: random.Random, floor: float) -> None:
+        self.rng, self.floor, self.whole = rng, floor, float("inf")
+
+    def run(self, args: list[str], stdin: Path, stdout: Path, env: dict[str, str]) -> int:
+        if self.whole == float("inf"):
+            self.whole = _timed(args, stdin, stdout, env)
+            return 0
+        delay = self.rng.uniform(self.floor, max(self.floor, 0.85 * self.whole))
+        start = time.monotonic()
+        rc = _kill_after(args, stdin, stdout, env, delay)
+        if rc == 0:
+            self.whole = min(self.whole, time.monotonic() - start)
+        return rc
+
+
 def _printed(path: Path) -> list[str]:
     """The complete lines the child wrote before it died."""
     data = path.read_bytes()
@@ -91,7 +114,7 @@ def test_hash_object_ids_printed_before_sigkill_read_back(
         files = fs / "files"
         files.mkdir()
         listing, out = fs / "list", fs / "ids"
-        window = 0.0
+        window = _Window(rng, 0.1)
         killed = printed_total = 0
         for round_ in range(ROUNDS + 1):
             # fresh contents each round (ids from earlier rounds would already be
@@ -104,11 +127,8 @@ def test_hash_object_ids_printed_before_sigkill_read_back(
                 p.write_bytes(os.urandom(3 * CHUNK_SIZE + 7 if i == 2500 else 4000))
                 names.append(str(p))
             listing.write_text("\n".join(names) + "\n")
-            if round_ == 0:  # calibration: the kill window is one whole run
-                window = _timed(args, listing, out, _env(root))
-                rc = 0
-            else:
-                rc = _kill_after(args, listing, out, _env(root), rng.uniform(0.1, window))
+            # round 0 calibrates: the kill window is one whole run
+            rc = window.run(args, listing, out, _env(root))
             killed += rc == -signal.SIGKILL
             ids = _printed(out)
             printed_total += len(ids) if rc else 0
@@ -132,7 +152,7 @@ def test_freeze_batch_ids_printed_before_sigkill_read_back(
         root = fs / "repo"
         Repo.init(root, passphrase=PASSPHRASE, kdf=fast_kdf).close()
         drafts, out = fs / "drafts.jsonl", fs / "ids"
-        window = 0.0
+        window = _Window(rng, 0.2)
         killed = printed_total = 0
         for round_ in range(ROUNDS + 1):
             # ~5 KB manifests: an 8 MiB batch commits every ~1,700 drafts
@@ -141,11 +161,7 @@ def test_freeze_batch_ids_printed_before_sigkill_read_back(
             drafts.write_text(
                 "".join(json.dumps({"title": t, "questions": question}) + "\n" for t in titles)
             )
-            if round_ == 0:
-                window = _timed(args, drafts, out, _env(root))
-                rc = 0
-            else:
-                rc = _kill_after(args, drafts, out, _env(root), rng.uniform(0.2, window))
+            rc = window.run(args, drafts, out, _env(root))
             killed += rc == -signal.SIGKILL
             ids = _printed(out)
             printed_total += len(ids) if rc else 0
