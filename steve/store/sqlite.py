@@ -40,7 +40,7 @@ from steve.store.base import (
 )
 from steve.store.sqlcipher import KeyedConnection, connect
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 _IN_BATCH = 256  # ids per ``oid IN (...)`` lookup
 
@@ -161,6 +161,25 @@ CREATE TABLE IF NOT EXISTS secrets (
 ) STRICT;
 """
 
+# Schema version 7: RESEARCH's full-text index over mirrored sources (FTS5, so
+# the index is encrypted with the rest of the database; rebuildable from the
+# mirrored blobs) and per-code error counts (what `steve inspect errors` reads).
+_V7 = """
+CREATE VIRTUAL TABLE IF NOT EXISTS research_fts USING fts5(
+    uri UNINDEXED,
+    content UNINDEXED,
+    title,
+    body,
+    tokenize = 'unicode61'
+);
+CREATE TABLE IF NOT EXISTS error_counts (
+    code TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    first INTEGER NOT NULL,
+    last INTEGER NOT NULL
+) STRICT;
+"""
+
 # v3 -> v4: copy the index in time order (a history's rows end up in order),
 # then link first parents.
 _V3_TO_V4 = (
@@ -208,11 +227,12 @@ SELECT oid, kind, time, tz, parents, summary FROM chain
 # what brings a database of each older version to SCHEMA_VERSION, and whether
 # the manifest index is then backfilled from the stored manifests
 _MIGRATIONS = {
-    1: (_SCHEMA_V2 + _DERIVED + _MANIFESTS + _OUTBOX + _SECRETS, True),
-    2: (_DERIVED + _MANIFESTS + _OUTBOX + _SECRETS, True),
-    3: (_V3_TO_V4 + _OUTBOX + _SECRETS, False),
-    4: (_OUTBOX + _SECRETS, False),
-    5: (_SECRETS, False),
+    1: (_SCHEMA_V2 + _DERIVED + _MANIFESTS + _OUTBOX + _SECRETS + _V7, True),
+    2: (_DERIVED + _MANIFESTS + _OUTBOX + _SECRETS + _V7, True),
+    3: (_V3_TO_V4 + _OUTBOX + _SECRETS + _V7, False),
+    4: (_OUTBOX + _SECRETS + _V7, False),
+    5: (_SECRETS + _V7, False),
+    6: (_V7, False),
 }
 _MANIFEST_TYPES = tuple(t.value for t in ObjectType if t.is_manifest)
 
@@ -256,7 +276,7 @@ class SqlCipherBackend:
                 conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
                 conn.execute("PRAGMA journal_mode = WAL")
                 with db.transaction():
-                    schema = _SCHEMA + _SCHEMA_V2 + _DERIVED + _MANIFESTS + _OUTBOX + _SECRETS
+                    schema = _SCHEMA + _SCHEMA_V2 + _DERIVED + _MANIFESTS + _OUTBOX + _SECRETS + _V7
                     for stmt in schema.split(";"):
                         if stmt.strip():
                             conn.execute(stmt)

@@ -277,7 +277,7 @@ def test_v1_database_is_migrated_in_place(tmp_path: Path) -> None:
     _v1_database(path, key)
     db = SqlCipherBackend.open(path, key)
     try:
-        assert db.get_meta("schema_version") == str(SCHEMA_VERSION) == "6"
+        assert db.get_meta("schema_version") == str(SCHEMA_VERSION) == "7"
         assert db.outbox_count() == 0  # the v5 outbox exists, empty
         with db.transaction() as tx:
             from steve.store.base import RunRecord
