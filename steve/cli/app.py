@@ -15,6 +15,7 @@ terminal.  Environment:
 ``STEVE_NEW_PASSPHRASE`` the new passphrase of `steve rekey` (automation)
 ``STEVE_NEW_KEY_FILE``   file whose first line is that new passphrase
 ``STEVE_KILL_SWITCH``    1: the policy gate's kill switch is on for this command
+``STEVE_QUIET``          1: as ``--quiet`` (no progress, no friendly lines)
 ``STEVE_SIGNING_PASSPHRASE_<NAME>`` the passphrase of the named identity NAME (co-signing)
 """
 
@@ -273,6 +274,7 @@ class LentRepo:
 @dataclass
 class Context:
     repo_dir: Path | None
+    quiet: bool = False  # --quiet: no progress, no friendly lines; results and errors only
     _repo: Repo | None = None
     correlation_id: str = field(default_factory=lambda: os.urandom(16).hex())
     _events: EventSink | None = None
@@ -509,9 +511,16 @@ def fail(message: str, code: int = 1) -> NoReturn:
     envvar="STEVE_DIR",
     help="Repository directory (default: search upward from cwd).",
 )
+@click.option(
+    "--quiet",
+    "-q",
+    is_flag=True,
+    envvar="STEVE_QUIET",
+    help="No progress and no friendly lines: only results and errors.",
+)
 @click.version_option(package_name="steve", prog_name="steve")
 @click.pass_context
-def cli(ctx: click.Context, repo_dir: Path | None) -> None:
+def cli(ctx: click.Context, repo_dir: Path | None, quiet: bool) -> None:
     """STEVE: an encrypted, content-addressed record of software work.
 
     Plumbing commands follow git's names and flags.  Exit codes: 0 ok,
@@ -520,7 +529,7 @@ def cli(ctx: click.Context, repo_dir: Path | None) -> None:
     11 engine unavailable, 12 refused by policy, 13 a step or test failed,
     130 interrupted (Ctrl-C).
     """
-    state = Context(repo_dir)
+    state = Context(repo_dir, quiet)
     ctx.obj = state
     ctx.call_on_close(state.close)
 
