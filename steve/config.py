@@ -61,11 +61,43 @@ class LlmSettings:
         return cls(**values)
 
 
+@dataclass(frozen=True, slots=True)
+class ResearchSettings:
+    """The ``[research]`` section: ``offline`` (true: fetches answer only from the
+    mirror unless ``--online`` is given; the rule for reproducible runs) and
+    ``searxng_url`` (the SearxNG-compatible search endpoint)."""
+
+    offline: bool = False
+    searxng_url: str | None = None
+
+    def to_toml(self) -> str:
+        lines = [f"offline = {'true' if self.offline else 'false'}"]
+        if self.searxng_url is not None:
+            lines.append(f"searxng_url = {_quote(self.searxng_url)}")
+        return "\n[research]\n" + "".join(line + "\n" for line in lines)
+
+    @classmethod
+    def from_toml(cls, section: object, path: Path) -> ResearchSettings | None:
+        if section is None:
+            return None
+        if not isinstance(section, dict):
+            raise BadConfig(str(path), "[research] is not a table")
+        unknown = sorted(set(section) - {"offline", "searxng_url"})
+        if unknown:
+            raise BadConfig(str(path), f"[research] unknown keys {unknown}")
+        offline = section.get("offline", False)
+        url = section.get("searxng_url")
+        if not isinstance(offline, bool):
+            raise BadConfig(str(path), "[research] offline must be true or false")
+        if url is not None and (not isinstance(url, str) or not url or "\n" in url):
+            raise BadConfig(str(path), "[research] searxng_url must be a one-line string")
+        return cls(offline, url)
+
+
 def _quote(value: str) -> str:
     """A TOML basic string (backslash, quote and control characters escaped)."""
     out = "".join(
-        f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F or c in '"\\' else c
-        for c in value
+        f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F or c in '"\\' else c for c in value
     )
     return f'"{out}"'
 
@@ -85,31 +117,37 @@ class RepoConfig:
     rewritten."""
     llm: LlmSettings | None = None
     """The ``[llm]`` section (``steve llm use``), None when absent."""
+    research: ResearchSettings | None = None
+    """The ``[research]`` section (offline by default, the SearxNG URL), None when absent."""
 
     def to_toml(self) -> str:
         return (
-            "# STEVE repository config. Holds no secrets; do not edit the [kdf] section:\n"
-            "# without this salt the database cannot be opened.\n"
-            "[core]\n"
-            f"format = {self.format}\n"
-            f'repository_id = "{self.repository_id}"\n'
-            "\n[kdf]\n"
-            'algorithm = "argon2id"\n'
-            f'salt = "{self.kdf.salt.hex()}"\n'
-            f"memory_kib = {self.kdf.memory_kib}\n"
-            f"iterations = {self.kdf.iterations}\n"
-            f"parallelism = {self.kdf.parallelism}\n"
-            f'key_check = "{self.key_check.hex()}"\n'
-            "\n[cipher]\n"
-            'engine = "sqlcipher4"\n'
-            "page_size = 4096\n"
-        ) + (
-            ""
-            if self.events_public_key is None
-            else "\n# The event log's checkpoints are verified with this key (not a secret).\n"
-            f'[events]\npublic_key = "{self.events_public_key.hex()}"\n'
-        ) + ("" if self.gate is None else _gate_toml(self.gate)) + (
-            "" if self.llm is None else self.llm.to_toml()
+            (
+                "# STEVE repository config. Holds no secrets; do not edit the [kdf] section:\n"
+                "# without this salt the database cannot be opened.\n"
+                "[core]\n"
+                f"format = {self.format}\n"
+                f'repository_id = "{self.repository_id}"\n'
+                "\n[kdf]\n"
+                'algorithm = "argon2id"\n'
+                f'salt = "{self.kdf.salt.hex()}"\n'
+                f"memory_kib = {self.kdf.memory_kib}\n"
+                f"iterations = {self.kdf.iterations}\n"
+                f"parallelism = {self.kdf.parallelism}\n"
+                f'key_check = "{self.key_check.hex()}"\n'
+                "\n[cipher]\n"
+                'engine = "sqlcipher4"\n'
+                "page_size = 4096\n"
+            )
+            + (
+                ""
+                if self.events_public_key is None
+                else "\n# The event log's checkpoints are verified with this key (not a secret).\n"
+                f'[events]\npublic_key = "{self.events_public_key.hex()}"\n'
+            )
+            + ("" if self.gate is None else _gate_toml(self.gate))
+            + ("" if self.llm is None else self.llm.to_toml())
+            + ("" if self.research is None else self.research.to_toml())
         )
 
     def with_events_key(self, public_key: bytes | None) -> RepoConfig:
@@ -160,6 +198,7 @@ class RepoConfig:
                 events_public_key=events_key,
                 gate=_gate_table(data.get("gate")),
                 llm=LlmSettings.from_toml(data.get("llm"), path),
+                research=ResearchSettings.from_toml(data.get("research"), path),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BadConfig(str(path), f"missing or invalid field: {exc}") from exc
@@ -175,8 +214,7 @@ def _gate_table(value: object) -> dict[str, Any] | None:
     for key, item in value.items():
         if key == "rule":
             if not isinstance(item, list) or not all(
-                isinstance(r, dict) and all(isinstance(v, str) for v in r.values())
-                for r in item
+                isinstance(r, dict) and all(isinstance(v, str) for v in r.values()) for r in item
             ):
                 raise ValueError("[[gate.rule]] entries must be tables of strings")
         elif not isinstance(item, int) or isinstance(item, bool):
