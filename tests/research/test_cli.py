@@ -1,0 +1,105 @@
+"""`steve research ...` end to end through `python -m steve` against a loopback site."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from steve.repo import Repo
+from steve.store.kdf import KdfParams
+from tests.research.server import NOTES, Site, serve
+
+
+@pytest.fixture
+def site() -> Iterator[Site]:
+    with serve() as s:
+        yield s
+
+
+@pytest.fixture
+def env(repo_path: Path, fast_kdf: KdfParams, steve_env: dict[str, str]) -> dict[str, str]:
+    Repo.init(repo_path, passphrase=steve_env["STEVE_PASSPHRASE"], kdf=fast_kdf).close()
+    for var in ("SOURCE_DATE_EPOCH", "STEVE_KILL_SWITCH"):
+        steve_env.pop(var, None)
+    return steve_env
+
+
+def steve(env: dict[str, str], *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "steve", *args],
+        env={**env, **extra},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_fetch_offline_refresh_search_and_import(
+    env: dict[str, str], site: Site, tmp_path: Path
+) -> None:
+    url = site.url("/article")
+    first = steve(env, "research", "fetch", url, site.url("/notes.txt"))
+    assert first.returncode == 0, first.stderr
+    by_url = {line.split()[1]: line.split()[0] for line in first.stdout.splitlines()}
+    assert sorted(by_url) == sorted([url, site.url("/notes.txt")])  # in commit order
+    ids = [by_url[url]]
+    seen = site.count()
+    # SOURCE_DATE_EPOCH makes fetches offline: same ids, no request, a miss is a coded error
+    offline = steve(env, "research", "fetch", url, "--json", SOURCE_DATE_EPOCH="1767225600")
+    assert offline.returncode == 0, offline.stderr
+    answer = json.loads(offline.stdout)
+    assert answer["record"] == ids[0] and answer["from_mirror"] is True
+    miss = steve(env, "research", "fetch", site.url("/second"), SOURCE_DATE_EPOCH="1")
+    assert miss.returncode == 5 and "[STEVE-RES-009]" in miss.stderr
+    assert site.count() == seen
+    online = steve(env, "research", "fetch", "--online", site.url("/second"), SOURCE_DATE_EPOCH="1")
+    assert online.returncode == 0 and site.count("/second") == 1
+    # refresh prints the old and the new record
+    site.pages[
+        "/article"
+    ].body = b"<html><body><article><p>new words here</p></article></body></html>"
+    fresh = steve(env, "research", "refresh", url)
+    assert fresh.returncode == 0, fresh.stderr
+    old, arrow, new, shown = fresh.stdout.split()
+    assert (old, arrow, shown) == (ids[0], "->", url) and new != old
+    # search over the mirror, recorded
+    found = steve(env, "research", "search", "kestrel", "--json")
+    assert found.returncode == 0, found.stderr
+    result = json.loads(found.stdout)
+    assert [r["url"] for r in result["results"]] == [site.url("/notes.txt")]
+    assert result["query"] == "kestrel" and result["provider"] == "local"
+    sx = steve(
+        env, "research", "search", "kestrel", "--provider", "searxng", "--searxng", site.base
+    )
+    assert sx.returncode == 0 and sx.stdout.split()[0] == site.url("/notes.txt")
+    # import: a mirror shipped in a directory
+    d = tmp_path / "m"
+    d.mkdir()
+    (d / "n.txt").write_bytes(NOTES)
+    (d / "index.json").write_text(json.dumps([{"url": "https://example.org/n", "file": "n.txt",
+                                               "media_type": "text/plain", "fetched_at": 1}]))  # fmt: skip
+    imp = steve(env, "research", "import", str(d))
+    assert imp.returncode == 0 and imp.stdout.split()[1] == "https://example.org/n"
+    again = steve(env, "research", "fetch", "https://example.org/n", "--offline")
+    assert again.returncode == 0 and again.stdout.split()[0] == imp.stdout.split()[0]
+
+
+def test_refusals_exit_with_their_code_and_the_kill_switch_denies(
+    env: dict[str, str], site: Site
+) -> None:
+    robots = steve(env, "research", "fetch", site.url("/private/secret"), site.url("/notes.txt"))
+    assert robots.returncode == 12 and "[STEVE-RES-002]" in robots.stderr
+    assert robots.stdout.split()[1] == site.url("/notes.txt")  # the other one was stored
+    killed = steve(env, "research", "fetch", site.url("/article"), STEVE_KILL_SWITCH="1")
+    assert killed.returncode == 12 and "[STEVE-GATE-007]" in killed.stderr
+    assert site.count("/article") == 0
+    scope = steve(env, "research", "scope", "--ignore-robots", "--json")
+    assert scope.returncode == 4 or scope.returncode == 5, scope.stderr  # no run yet
+    shown = steve(env, "research", "scope", "--show", "--json")
+    assert shown.returncode == 0 and json.loads(shown.stdout)["policy"]["robots"] is True
