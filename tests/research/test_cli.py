@@ -82,8 +82,8 @@ def test_fetch_offline_refresh_search_and_import(
     d = tmp_path / "m"
     d.mkdir()
     (d / "n.txt").write_bytes(NOTES)
-    (d / "index.json").write_text(json.dumps([{"url": "https://example.org/n", "file": "n.txt",
-                                               "media_type": "text/plain", "fetched_at": 1}]))  # fmt: skip
+    entry = {"url": "https://example.org/n", "file": "n.txt", "media_type": "text/plain"}
+    (d / "index.json").write_text(json.dumps([{**entry, "fetched_at": 1}]))
     imp = steve(env, "research", "import", str(d))
     assert imp.returncode == 0 and imp.stdout.split()[1] == "https://example.org/n"
     again = steve(env, "research", "fetch", "https://example.org/n", "--offline")
