@@ -233,3 +233,19 @@ def serve(site: Site | None = None) -> Iterator[Site]:
         server.shutdown()
         server.server_close()
         thread.join(5)
+
+
+def main() -> None:
+    """``python -m tests.research.server N``: serve the fixtures plus N generated pages
+    until stdin closes; prints the base URL first (the benchmark's server process)."""
+    import sys
+
+    site = Site()
+    site.add_pages(int(sys.argv[1]) if len(sys.argv) > 1 else 0)
+    with serve(site):
+        print(site.base, flush=True)
+        sys.stdin.read()
+
+
+if __name__ == "__main__":
+    main()
