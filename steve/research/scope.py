@@ -18,7 +18,7 @@ Without a recorded scope, :func:`load_scope` answers :data:`DEFAULT_SCOPE`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -289,7 +289,3 @@ def record_scope(
             run.id,
         )
     return replace(scope, recorded=oid)
-
-
-def policy_names(questions: Sequence[Question]) -> list[str]:
-    return [q.id for q in questions]

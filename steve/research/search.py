@@ -19,7 +19,7 @@ in one transaction.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -243,7 +243,3 @@ def search(
             run_id,
         )
     return Searched(oid, query, provider.name, provider.endpoint(), hits, previous)
-
-
-def searched_urls(s: Searched) -> Sequence[str]:
-    return [h.url for h in s.hits]

@@ -100,6 +100,37 @@ def test_refusals_exit_with_their_code_and_the_kill_switch_denies(
     assert killed.returncode == 12 and "[STEVE-GATE-007]" in killed.stderr
     assert site.count("/article") == 0
     scope = steve(env, "research", "scope", "--ignore-robots", "--json")
-    assert scope.returncode == 4 or scope.returncode == 5, scope.stderr  # no run yet
+    assert scope.returncode == 5 and "[STEVE-STATE-002]" in scope.stderr  # no run yet
     shown = steve(env, "research", "scope", "--show", "--json")
     assert shown.returncode == 0 and json.loads(shown.stdout)["policy"]["robots"] is True
+
+
+DESIGN_YAML = """\
+project_id: p
+name: demo
+created_at: 1
+intent: {summary: do it}
+human_approved: false
+research_questions:
+  - {id: RQ-001, question: "How does WAL work?", priority: Must}
+  - {id: RQ-002, question: "What is content addressing?", priority: Should}
+"""
+
+
+def test_scope_per_question_drives_fetch(env: dict[str, str], site: Site, tmp_path: Path) -> None:
+    assert steve(env, "run", "new").returncode == 0
+    (tmp_path / "d.yaml").write_text(DESIGN_YAML)
+    assert steve(env, "design", str(tmp_path / "d.yaml")).returncode == 0
+    rec = steve(env, "research", "scope", "--question", "RQ-002", "--allow", "example.org")
+    assert rec.returncode == 0, rec.stderr
+    shown = json.loads(steve(env, "research", "scope", "--show", "--json").stdout)
+    assert shown["id"] == rec.stdout.strip()
+    assert [q["id"] for q in shown["questions"]] == ["RQ-001", "RQ-002"]
+    assert [q["policy"]["allow"] for q in shown["questions"]] == [[], ["example.org"]]
+    refused = steve(env, "research", "fetch", "--question", "RQ-002", site.url("/article"))
+    assert refused.returncode == 12 and "[STEVE-RES-001]" in refused.stderr
+    assert site.count() == 0
+    unknown = steve(env, "research", "fetch", "--question", "RQ-009", site.url("/article"))
+    assert unknown.returncode == 5 and "[STEVE-RES-014]" in unknown.stderr
+    ok = steve(env, "research", "fetch", "--question", "RQ-001", site.url("/article"))
+    assert ok.returncode == 0, ok.stderr
