@@ -365,6 +365,16 @@ def store_fetched(
     return out
 
 
+def _check_mirrored(policy: SourcePolicy, source: SourceRecord) -> None:
+    """The policy's checks that need no network, for an answer from the mirror: every
+    URL of the fetch (asked, redirects, final), the media type and the size cap."""
+    for u in (source.url, *source.redirects, source.final_url):
+        policy.check_url(u)
+    policy.check_media(source.final_url, source.media_type)
+    if source.size > policy.max_page_bytes:
+        raise PageTooLarge(source.final_url, policy.max_page_bytes)
+
+
 def _refused(repo: Repo, outcomes: Iterable[FetchOutcome]) -> None:
     errors = [o for o in outcomes if o.error is not None]
     if not errors:
@@ -405,6 +415,11 @@ def fetch_sources(
     for url in order:
         found = None if refresh else lookup(repo, url)
         if found is not None:
+            try:
+                _check_mirrored(policy, found[1])
+            except SteveError as exc:
+                outcomes[url] = FetchOutcome(url, error=exc)
+                continue
             o = FetchOutcome(url, found[0], found[1], mirrored=True)
             outcomes[url] = o
             if progress is not None:

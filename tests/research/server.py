@@ -21,6 +21,7 @@ is exactly ``site.body(path)``.
 from __future__ import annotations
 
 import json
+import random
 import re
 import threading
 import time
@@ -98,16 +99,40 @@ def fixture_pages() -> dict[str, Page]:
     }
 
 
+SYLLABLES = ("ka", "ro", "mi", "ten", "sul", "bo", "ri", "an", "vel", "to", "qua", "zen",
+             "li", "mor", "pe", "dax", "nu", "ches", "fi", "gar")  # fmt: skip
+
+
+def vocabulary(size: int = 20_000) -> list[str]:
+    """``size`` distinct made-up words (three syllables each, then a number if needed)."""
+    n = len(SYLLABLES)
+    return [
+        SYLLABLES[i % n] + SYLLABLES[(i // n) % n] + SYLLABLES[(i // n // n) % n]
+        + ("" if i < n**3 else str(i // n**3))
+        for i in range(size)
+    ]  # fmt: skip
+
+
+VOCABULARY = vocabulary()
+_WEIGHTS = [1.0 / (rank + 1) ** 1.1 for rank in range(len(VOCABULARY))]  # Zipf, like prose
+
+
+def page_words(n: int, count: int = 400) -> list[str]:
+    """The words of generated page ``n``: ``count`` words drawn with Zipf frequencies
+    (so a word of rank r is in roughly as many pages as in real text), seeded by ``n``."""
+    return random.Random(n).choices(VOCABULARY, weights=_WEIGHTS, k=count)
+
+
 def page_html(n: int) -> bytes:
-    """Generated page ``n`` for benchmarks: an article about a few rotating words."""
-    words = ["kestrel", "harbour", "lattice", "quorum", "saffron", "tundra", "vellum", "zephyr"]
-    w = [words[(n + i) % len(words)] for i in range(4)]
-    para = " ".join(f"{w[i % 4]} item{n} note{i}" for i in range(60))
+    """Generated page ``n`` for benchmarks: an article of Zipf-distributed words
+    between navigation and a footer, with one token unique to it (``u<n>x``)."""
+    words = page_words(n)
+    paras = "".join(f"<p>{' '.join(words[i : i + 100])}.</p>" for i in range(0, len(words), 100))
     return (
-        f"<!DOCTYPE html><html><head><title>Page {n} on {w[0]}</title></head><body>"
-        f"<nav><a href='/'>Home</a></nav><article><h1>Page {n}: {w[0]} and {w[1]}</h1>"
-        f"<p>{para}</p><p>Unique token u{n}x.</p></article><footer>footer</footer>"
-        "</body></html>"
+        f"<!DOCTYPE html><html><head><title>Page {n}: {words[0]} {words[1]}</title></head>"
+        f"<body><nav><a href='/'>Home</a> <a href='/about'>About</a></nav><article>"
+        f"<h1>Page {n}: {words[0]} {words[1]}</h1>{paras}<p>Unique token u{n}x.</p>"
+        "</article><footer>Copyright footer</footer></body></html>"
     ).encode()
 
 

@@ -181,3 +181,17 @@ def test_events_record_fetches_and_refusals(repo: Repo, site: Site) -> None:
     _fetch(repo, [site.url("/article"), site.url("/missing")])
     types = [e.type for e in repo.pending_events()]  # no sink: they wait in the outbox
     assert types.count("research.mirrored") == 1 and types.count("research.refused") == 1
+
+
+def test_the_policy_applies_to_answers_from_the_mirror(repo: Repo, site: Site) -> None:
+    [o] = _fetch(repo, [site.url("/article")])
+    assert o.error is None
+    [denied] = _fetch(repo, [site.url("/article")], policy=SourcePolicy(deny=("127.0.0.1",)),
+                      offline=True)  # fmt: skip
+    assert isinstance(denied.error, SourcePolicyRefused)
+    [small] = _fetch(repo, [site.url("/article")], policy=SourcePolicy(max_page_bytes=10),
+                     offline=True)  # fmt: skip
+    assert isinstance(small.error, PageTooLarge)
+    plain = SourcePolicy(media_types=("text/plain",))
+    [text_only] = _fetch(repo, [site.url("/article")], policy=plain, offline=True)
+    assert isinstance(text_only.error, MediaTypeRefused) and site.count("/article") == 1
