@@ -29,7 +29,8 @@ from steve.research.records import lookup, mirrored
 from tests.research.server import Site, serve
 
 CAP = 64 * 1024
-POLICY = SourcePolicy(max_page_bytes=CAP, timeout_seconds=1)
+POLICY = SourcePolicy(max_page_bytes=CAP, timeout_seconds=20)  # generous: a loaded CI machine
+QUICK = SourcePolicy(max_page_bytes=CAP, timeout_seconds=1)  # for /slow
 
 
 @pytest.fixture
@@ -85,7 +86,7 @@ def test_caps_and_refusals_are_coded_errors_and_store_nothing(
     repo: Repo, site: Site, path: str, error: type[Exception]
 ) -> None:
     before = _objects(repo)
-    [o] = _fetch(repo, [site.url(path)])
+    [o] = _fetch(repo, [site.url(path)], policy=QUICK if path == "/slow" else POLICY)
     assert isinstance(o.error, error) and o.record is None
     assert o.error.code.startswith("STEVE-RES-")
     assert _objects(repo) == before and list(mirrored(repo)) == []
