@@ -212,6 +212,7 @@ def _fetch(
         policy=scope.policy_for(question),
         gate=_gate(repo),
         budget=scope.budget_for(question),
+        account=None if scope.run_id is None else f"{scope.run_id}/{question or '*'}",
         offline=is_offline and not refresh,
         refresh=refresh,
         jobs=jobs,

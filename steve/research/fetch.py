@@ -40,6 +40,7 @@ from urllib.parse import urldefrag, urljoin, urlsplit
 import httpx
 
 from steve.errors import (
+    CorruptObject,
     FetchFailed,
     FetchStatusError,
     FetchTimedOut,
@@ -52,6 +53,7 @@ from steve.errors import (
     SteveError,
     TooManyRedirects,
 )
+from steve.objects import cbor
 from steve.objects.oid import ObjectId
 from steve.porcelain.gate import Action, ActionKind, Context, Reason, Verdict, decide
 from steve.repo import Repo
@@ -65,13 +67,16 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_JOBS",
     "KEPT_HEADERS",
+    "USAGE_SPACE",
     "USER_AGENT",
     "FetchOutcome",
     "Fetched",
     "Fetcher",
+    "Usage",
     "check_gate",
     "fetch_sources",
     "store_fetched",
+    "usage_of",
 ]
 
 USER_AGENT = "steve-research/1 (+https://steve.invalid/docs/research.md)"
@@ -337,12 +342,18 @@ def store_fetched(
     now: int,
     event: tuple[str, str] | None = None,
     refresh: bool = False,
+    account: str | None = None,
 ) -> list[tuple[ObjectId, ObjectId | None]]:
     """Store ``(record, content)`` pairs in one transaction (blobs, records, mirror
-    refs, their events, the index queue, and ``event`` = (type, where from) if
-    given); returns ``(record id, previous id)`` per pair."""
+    refs, their events, the index queue, ``event`` = (type, where from) if given,
+    and the pages and bytes charged to ``account``'s budget usage); returns
+    ``(record id, previous id)`` per pair."""
     out: list[tuple[ObjectId, ObjectId | None]] = []
     with repo.transaction() as tx:
+        if account is not None:
+            used = usage_of(repo, account)
+            spent = Usage(used.pages + len(items), used.bytes + sum(len(c) for _, c in items))
+            tx.put_derived(USAGE_SPACE, account.encode(), cbor.encode(spent.to_record()))
         if event is not None:
             tx.emit(event[0], {"from": event[1], "count": len(items)})
         for record, content in items:
@@ -363,6 +374,32 @@ def store_fetched(
                 )
             out.append((rec_id, previous))
     return out
+
+
+USAGE_SPACE = "research.usage"
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What the network fetches charged to one budget account (``RUN/RQ-nnn``, or
+    ``RUN/*`` for fetches that name no question) have used so far."""
+
+    pages: int = 0
+    bytes: int = 0
+
+    def to_record(self) -> dict[str, int]:
+        return {"pages": self.pages, "bytes": self.bytes}
+
+
+def usage_of(repo: Repo, account: str) -> Usage:
+    """The pages and bytes ``account`` has fetched (zero when it never fetched)."""
+    raw = repo.get_derived(USAGE_SPACE, account.encode())
+    if raw is None:
+        return Usage()
+    value = cbor.decode(raw)
+    if not isinstance(value, dict):
+        raise CorruptObject(USAGE_SPACE, f"usage of {account} is not a map")
+    return Usage(int(value.get("pages", 0)), int(value.get("bytes", 0)))
 
 
 def _check_mirrored(policy: SourcePolicy, source: SourceRecord) -> None:
@@ -398,6 +435,7 @@ def fetch_sources(
     policy: SourcePolicy,
     gate: GateSettings,
     budget: Budget | None = None,
+    account: str | None = None,
     offline: bool = False,
     refresh: bool = False,
     jobs: int = DEFAULT_JOBS,
@@ -407,8 +445,10 @@ def fetch_sources(
     transport: httpx.BaseTransport | None = None,
 ) -> list[FetchOutcome]:
     """Mirror ``urls`` (see the module docstring); one outcome per distinct URL, in
-    the order given.  ``budget`` bounds the network fetches of this call (pages
-    before any request; bytes and seconds as results arrive)."""
+    the order given.  ``budget`` bounds the network fetches: their pages and bytes
+    summed over every call charged to ``account`` (None: this call alone; pages are
+    checked before any request, bytes as results arrive) and the seconds of this
+    call.  Answers from the mirror are free."""
     order = list(dict.fromkeys(urldefrag(u).url for u in urls))
     outcomes: dict[str, FetchOutcome] = {}
     to_fetch: list[str] = []
@@ -429,8 +469,11 @@ def fetch_sources(
         else:
             to_fetch.append(url)
     budget = budget or Budget(pages=0, bytes=0, tokens=0, seconds=0)
-    if budget.pages and len(to_fetch) > budget.pages:
-        err = ResearchBudgetExceeded("this fetch", f"{len(to_fetch)} pages, pages", budget.pages)
+    used = Usage() if account is None else usage_of(repo, account)
+    label = account or "this fetch"
+    if budget.pages and used.pages + len(to_fetch) > budget.pages:
+        what = f"{used.pages} used + {len(to_fetch)} asked: pages"
+        err = ResearchBudgetExceeded(label, what, budget.pages)
         for url in to_fetch:
             outcomes[url] = FetchOutcome(url, error=err)
         to_fetch = []
@@ -439,8 +482,9 @@ def fetch_sources(
         context = gate.context(repo, int(t0))
         with Fetcher(policy, context, jobs, clock, transport) as fetcher:
             _run_pool(
-                repo, fetcher, to_fetch, outcomes, budget, jobs, batch, progress, clock, refresh
-            )
+                repo, fetcher, to_fetch, outcomes, _Charge(budget, used, label, account),
+                jobs, batch, progress, clock, refresh,
+            )  # fmt: skip
     failed = [o for o in outcomes.values() if o.error is not None]
     for o in failed:
         if progress is not None:
@@ -449,12 +493,20 @@ def fetch_sources(
     return [outcomes[u] for u in order]
 
 
+@dataclass(frozen=True, slots=True)
+class _Charge:
+    budget: Budget
+    used: Usage
+    label: str
+    account: str | None
+
+
 def _run_pool(
     repo: Repo,
     fetcher: Fetcher,
     urls: list[str],
     outcomes: dict[str, FetchOutcome],
-    budget: Budget,
+    charge: _Charge,
     jobs: int,
     batch: int,
     progress: Progress | None,
@@ -462,14 +514,17 @@ def _run_pool(
     refresh: bool,
 ) -> None:
     start = time.monotonic()
-    spent = 0
+    budget = charge.budget
+    spent = charge.used.bytes
     pending: list[Fetched] = []
 
     def flush() -> None:
         if not pending:
             return
         pairs = [(f.record(), f.content) for f in pending]
-        ids = store_fetched(repo, pairs, now=int(clock()), refresh=refresh)
+        ids = store_fetched(
+            repo, pairs, now=int(clock()), refresh=refresh, account=charge.account
+        )
         for (record, _), (rec_id, previous) in zip(pairs, ids, strict=True):
             o = FetchOutcome(record.url, rec_id, record, previous=previous)
             outcomes[record.url] = o
@@ -504,12 +559,12 @@ def _run_pool(
                     continue
                 spent += len(fetched.content)
                 if budget.bytes and spent > budget.bytes:
-                    stop = ResearchBudgetExceeded("this fetch", "bytes", budget.bytes)
+                    stop = ResearchBudgetExceeded(charge.label, "bytes", budget.bytes)
                     outcomes[url] = FetchOutcome(url, error=stop)
                     continue
                 pending.append(fetched)
             if budget.seconds and stop is None and time.monotonic() - start > budget.seconds:
-                stop = ResearchBudgetExceeded("this fetch", "seconds", budget.seconds)
+                stop = ResearchBudgetExceeded(charge.label, "seconds", budget.seconds)
             if stop is not None:
                 for url in queue:
                     outcomes[url] = FetchOutcome(url, error=stop)

@@ -22,11 +22,11 @@ from steve.errors import (
 from steve.porcelain.gate import Rule, Verdict, effective_rules
 from steve.porcelain.hostaction import DEFAULT_GATE, GateSettings, KillSwitch, set_kill_switch
 from steve.repo import Repo
-from steve.research.fetch import FetchOutcome, fetch_sources
+from steve.research.fetch import FetchOutcome, Usage, fetch_sources, usage_of
 from steve.research.index import pending_count
 from steve.research.policy import Budget, SourcePolicy
 from steve.research.records import lookup, mirrored
-from tests.research.server import Site, serve
+from tests.research.server import ARTICLE, NOTES, Site, serve
 
 CAP = 64 * 1024
 POLICY = SourcePolicy(max_page_bytes=CAP, timeout_seconds=20)  # generous: a loaded CI machine
@@ -163,6 +163,23 @@ def test_the_budget_bounds_a_fetch(repo: Repo, site: Site) -> None:
     urls = [site.url(p) for p in ("/article", "/second", "/notes.txt")]
     out = _fetch(repo, urls, budget=Budget(pages=2, bytes=0, tokens=0, seconds=0))
     assert all(isinstance(o.error, ResearchBudgetExceeded) for o in out) and site.count() == 0
+
+
+def test_an_account_sums_pages_and_bytes_over_calls(repo: Repo, site: Site) -> None:
+    two = Budget(pages=2, bytes=0, tokens=0, seconds=0)
+    [a] = _fetch(repo, [site.url("/article")], budget=two, account="r/RQ-001")
+    [n] = _fetch(repo, [site.url("/notes.txt")], budget=two, account="r/RQ-001")
+    assert a.error is None and n.error is None
+    assert usage_of(repo, "r/RQ-001") == Usage(2, len(ARTICLE) + len(NOTES))
+    [again] = _fetch(repo, [site.url("/article")], budget=two, account="r/RQ-001")
+    assert again.mirrored and again.error is None  # answers from the mirror are free
+    [third] = _fetch(repo, [site.url("/second")], budget=two, account="r/RQ-001")
+    assert isinstance(third.error, ResearchBudgetExceeded) and "r/RQ-001" in third.error.detail
+    [other] = _fetch(repo, [site.url("/second")], budget=two, account="r/RQ-002")
+    assert other.error is None and site.count("/second") == 1
+    small = Budget(pages=0, bytes=len(NOTES) + 10, tokens=0, seconds=0)
+    [over] = _fetch(repo, [site.url("/r/1")], budget=small, account="r/RQ-002", refresh=True)
+    assert isinstance(over.error, ResearchBudgetExceeded)
 
 
 def test_many_pages_with_a_bounded_pool_and_progress_after_commit(repo: Repo, site: Site) -> None:
