@@ -134,3 +134,42 @@ def test_scope_per_question_drives_fetch(env: dict[str, str], site: Site, tmp_pa
     assert unknown.returncode == 5 and "[STEVE-RES-014]" in unknown.stderr
     ok = steve(env, "research", "fetch", "--question", "RQ-001", site.url("/article"))
     assert ok.returncode == 0, ok.stderr
+
+
+def test_offline_by_config_and_the_config_round_trip(
+    env: dict[str, str], site: Site, repo_path: Path
+) -> None:
+    from steve.config import RepoConfig, ResearchSettings
+
+    path = repo_path / ".steve" / "config"
+    with path.open("a") as fh:
+        fh.write(f'\n[research]\noffline = true\nsearxng_url = "{site.base}"\n')
+    config = RepoConfig.read(path)
+    assert config.research == ResearchSettings(True, site.base)
+    assert RepoConfig.read(path).to_toml() == config.to_toml()  # kept when rewritten
+    miss = steve(env, "research", "fetch", site.url("/article"))
+    assert miss.returncode == 5 and "[STEVE-RES-009]" in miss.stderr and site.count() == 0
+    online = steve(env, "research", "fetch", "--online", site.url("/article"))
+    assert online.returncode == 0 and site.count("/article") == 1
+    sx = steve(env, "research", "search", "--provider", "searxng", "kestrel", "--json")
+    assert sx.returncode == 0 and json.loads(sx.stdout)["endpoint"] == site.base
+    path.write_text(path.read_text() + "\n[research]\n")  # a duplicate table: bad TOML
+    bad = steve(env, "research", "fetch", site.url("/article"))
+    assert bad.returncode != 0 and "STEVE-" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    "section",
+    ['offline = "yes"', 'searxng_url = ""', "searxng_url = 3", 'key = "x"', "research = 1"],
+)
+def test_a_bad_research_section_is_refused(section: str) -> None:
+    import tomllib
+
+    from steve.config import ResearchSettings
+    from steve.errors import BadConfig
+
+    table = tomllib.loads(section)
+    with pytest.raises(BadConfig):
+        ResearchSettings.from_toml(table, Path("config"))
+    with pytest.raises(BadConfig):
+        ResearchSettings.from_toml("not a table", Path("config"))
