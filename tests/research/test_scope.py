@@ -112,3 +112,22 @@ def test_deny_wins_over_allow(domain: str, sub: list[str]) -> None:
     policy = SourcePolicy(allow=(domain,), deny=(domain,))
     assert policy.domain_allowed(host) is not None
     assert SourcePolicy(allow=(domain,)).domain_allowed(host) is None
+
+
+policies = st.builds(
+    SourcePolicy,
+    allow=st.lists(domains, max_size=3).map(tuple),
+    deny=st.lists(domains, max_size=3).map(tuple),
+    media_types=st.lists(
+        st.sampled_from(["text/html", "text/*", "application/pdf"]), min_size=1, max_size=3
+    ).map(tuple),
+    max_page_bytes=st.integers(1, 2**40),
+    robots=st.booleans(),
+    max_redirects=st.integers(0, 50),
+    timeout_seconds=st.integers(1, 3600),
+)
+
+
+@given(policies)
+def test_a_policy_survives_its_record(policy: SourcePolicy) -> None:
+    assert SourcePolicy.from_record(cbor.decode(cbor.encode(policy.to_record()))) == policy
