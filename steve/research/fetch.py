@@ -95,6 +95,7 @@ KEPT_HEADERS = (
 )
 REDIRECTS = frozenset({301, 302, 303, 307, 308})
 ROBOTS_MAX = 512 * 1024
+ROBOTS_REDIRECTS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,16 +238,31 @@ class Fetcher:
         self.close()
 
     def load_robots(self, origin: str, parser: urllib.robotparser.RobotFileParser) -> None:
+        """Fill ``parser`` from ``origin``'s robots.txt (RFC 9309): up to five redirects,
+        each hop under the domain policy and the gate; a 4xx, or a redirect the policy
+        refuses or one too many, means no rules; a 5xx or no answer, disallow all."""
         url = origin + "/robots.txt"
+        status, body = 599, b""
         try:
-            with self.client().stream("GET", url) as resp:
-                status = resp.status_code
-                body = b""
-                if 200 <= status < 300:
-                    for chunk in resp.iter_bytes():
-                        body += chunk
-                        if len(body) > ROBOTS_MAX:
+            for _ in range(ROBOTS_REDIRECTS + 1):
+                with self.client().stream("GET", url) as resp:
+                    status = resp.status_code
+                    if status in REDIRECTS and "location" in resp.headers:
+                        url = urljoin(url, resp.headers["location"])
+                        try:
+                            self.policy.check_url(url)
+                            check_gate(self.context, host_of(url), url)
+                        except SteveError:
+                            status = 404  # not fetched: unavailable
                             break
+                        status = 404  # one redirect too many ends as unavailable too
+                        continue
+                    if 200 <= status < 300:
+                        for chunk in resp.iter_bytes():
+                            body += chunk
+                            if len(body) > ROBOTS_MAX:
+                                break
+                    break
         except httpx.HTTPError:
             status = 599
         if 200 <= status < 300:

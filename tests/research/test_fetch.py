@@ -26,7 +26,7 @@ from steve.research.fetch import FetchOutcome, Usage, fetch_sources, usage_of
 from steve.research.index import pending_count
 from steve.research.policy import Budget, SourcePolicy
 from steve.research.records import lookup, mirrored
-from tests.research.server import ARTICLE, NOTES, Site, serve
+from tests.research.server import ARTICLE, NOTES, ROBOTS, Page, Site, serve
 
 CAP = 64 * 1024
 POLICY = SourcePolicy(max_page_bytes=CAP, timeout_seconds=20)  # generous: a loaded CI machine
@@ -213,3 +213,28 @@ def test_the_policy_applies_to_answers_from_the_mirror(repo: Repo, site: Site) -
     plain = SourcePolicy(media_types=("text/plain",))
     [text_only] = _fetch(repo, [site.url("/article")], policy=plain, offline=True)
     assert isinstance(text_only.error, MediaTypeRefused) and site.count("/article") == 1
+
+
+@pytest.mark.parametrize(
+    ("robots", "allowed"),
+    [
+        ({"/robots.txt": Page(b"", status=404)}, True),  # none: everything allowed
+        ({"/robots.txt": Page(b"oops", status=503)}, False),  # unreachable: nothing
+        (
+            {
+                "/robots.txt": Page(b"", status=301, headers={"Location": "/real-robots.txt"}),
+                "/real-robots.txt": Page(ROBOTS, "text/plain"),
+            },
+            False,  # followed: /private/ is disallowed there
+        ),
+        ({"/robots.txt": Page(b"", status=302, headers={"Location": "/robots.txt"})}, True),
+    ],
+)
+def test_robots_txt_as_rfc_9309_reads_it(
+    repo: Repo, site: Site, robots: dict[str, Page], allowed: bool
+) -> None:
+    site.pages.update(robots)
+    [o] = _fetch(repo, [site.url("/private/secret")])
+    assert (o.error is None) is allowed
+    if not allowed:
+        assert isinstance(o.error, RobotsDisallowed)
