@@ -141,8 +141,18 @@ def scope_cmd(
             timeout, budget,
         )  # fmt: skip
         scope = record_scope(repo, run_id=run, changes=changes, now=frozen_time()[0])
+    from steve.research.fetch import usage_of
+
+    def account(qid: str) -> str | None:
+        return None if scope.run_id is None else f"{scope.run_id}/{qid}"
+
+    used = {
+        a: usage_of(repo, a)
+        for a in (account(q) for q in ("*", *(q.id for q in scope.questions)))
+        if a is not None
+    }
     if as_json:
-        _emit(scope.to_json())
+        _emit({**scope.to_json(), "used": {a: u.to_record() for a, u in used.items()}})
         return
     if scope.recorded is not None and not show:
         click.echo(scope.recorded.hex)
@@ -151,14 +161,16 @@ def scope_cmd(
     if show or not state.quiet:
         out = sys.stdout if show else sys.stderr
         for qid, text, b, p in [
-            ("(default)", "", scope.budget, scope.policy),
+            ("*", "(no question)", scope.budget, scope.policy),
             *((q.id, q.question, q.budget, q.policy) for q in scope.questions),
         ]:
+            u = used.get(account(qid) or "")
+            spent = f" (used {u.pages} pages, {u.bytes} bytes)" if u and u.pages else ""
             click.echo(
                 f"{qid}: pages {b.pages}, bytes {b.bytes}, tokens {b.tokens}, "
-                f"seconds {b.seconds}; allow {','.join(p.allow) or '*'}, deny "
+                f"seconds {b.seconds}{spent}; allow {','.join(p.allow) or '*'}, deny "
                 f"{','.join(p.deny) or '-'}, max {p.max_page_bytes} B, robots "
-                f"{'on' if p.robots else 'off'}" + (f"  {text}" if text else ""),
+                f"{'on' if p.robots else 'off'}  {text}",
                 file=out,
             )
 

@@ -134,6 +134,12 @@ def test_scope_per_question_drives_fetch(env: dict[str, str], site: Site, tmp_pa
     assert unknown.returncode == 5 and "[STEVE-RES-014]" in unknown.stderr
     ok = steve(env, "research", "fetch", "--question", "RQ-001", site.url("/article"))
     assert ok.returncode == 0, ok.stderr
+    used = json.loads(steve(env, "research", "scope", "--show", "--json").stdout)["used"]
+    account = f"{shown['run']}/RQ-001"
+    assert used[account] == {"pages": 1, "bytes": len(site.body("/article"))}
+    assert used[f"{shown['run']}/RQ-002"] == {"pages": 0, "bytes": 0}
+    text = steve(env, "research", "scope", "--show").stdout
+    assert "RQ-001: pages 50" in text and "(used 1 pages," in text
 
 
 def test_offline_by_config_and_the_config_round_trip(
