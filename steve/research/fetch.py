@@ -58,7 +58,7 @@ from steve.objects.oid import ObjectId
 from steve.porcelain.gate import Action, ActionKind, Context, Reason, Verdict, decide
 from steve.repo import Repo
 from steve.research.index import mark_pending
-from steve.research.policy import Budget, SourcePolicy, host_of
+from steve.research.policy import Budget, SourcePolicy, host_of, without_credentials
 from steve.research.records import SourceRecord, lookup, put_source, url_key
 
 if TYPE_CHECKING:
@@ -232,6 +232,7 @@ class Fetcher:
             self._client = None
 
     def __enter__(self) -> Fetcher:
+        self.client()  # made here, once: the fetching threads share it
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -437,8 +438,9 @@ def _refused(repo: Repo, outcomes: Iterable[FetchOutcome]) -> None:
             assert o.error is not None
             tx.emit(
                 "research.refused",
-                {"url": o.url, "code": o.error.code, "detail": o.error.detail},
-            )
+                {"url": without_credentials(o.url), "code": o.error.code,
+                 "detail": o.error.detail},
+            )  # fmt: skip
 
 
 Progress = Callable[[FetchOutcome], None]
@@ -538,9 +540,7 @@ def _run_pool(
         if not pending:
             return
         pairs = [(f.record(), f.content) for f in pending]
-        ids = store_fetched(
-            repo, pairs, now=int(clock()), refresh=refresh, account=charge.account
-        )
+        ids = store_fetched(repo, pairs, now=int(clock()), refresh=refresh, account=charge.account)
         for (record, _), (rec_id, previous) in zip(pairs, ids, strict=True):
             o = FetchOutcome(record.url, rec_id, record, previous=previous)
             outcomes[record.url] = o

@@ -29,6 +29,7 @@ __all__ = [
     "domain_matches",
     "host_of",
     "normalise_domain",
+    "without_credentials",
 ]
 
 DEFAULT_MEDIA_TYPES: tuple[str, ...] = (
@@ -57,6 +58,17 @@ def domain_matches(entry: str, host: str) -> bool:
     compared whole: ``example.org`` never covers ``badexample.org``)."""
     d, h = normalise_domain(entry), host.lower().rstrip(".")
     return bool(d) and (h == d or h.endswith("." + d))
+
+
+def without_credentials(url: str) -> str:
+    """``url`` without a ``user:password@`` part (what may be recorded of it)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return url
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]).geturl()
 
 
 def host_of(url: str) -> str:
@@ -113,11 +125,17 @@ class SourcePolicy:
     def check_url(self, url: str) -> None:
         """Raise :class:`SourcePolicyRefused` unless the policy allows ``url``."""
         try:
-            scheme = urlsplit(url).scheme.lower()
+            parts = urlsplit(url)
+            scheme = parts.scheme.lower()
         except ValueError as exc:
             raise SourcePolicyRefused(url, f"not a URL ({exc})") from None
         if scheme not in SCHEMES:
             raise SourcePolicyRefused(url, f"scheme {scheme or '(none)'!r} is not http(s)")
+        if parts.username is not None or parts.password is not None:
+            # the URL is stored in the source record: never credentials
+            raise SourcePolicyRefused(
+                without_credentials(url), "a URL with credentials is not fetched"
+            )
         why = self.domain_allowed(host_of(url))
         if why is not None:
             raise SourcePolicyRefused(url, why)

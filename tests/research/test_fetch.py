@@ -102,6 +102,15 @@ def test_domain_policy_checks_every_redirect_hop(repo: Repo, site: Site) -> None
     assert isinstance(denied.error, SourcePolicyRefused) and site.count("/second") == 0
 
 
+def test_urls_with_credentials_or_other_schemes_are_refused(repo: Repo, site: Site) -> None:
+    port = site.base.rsplit(":", 1)[1]
+    out = _fetch(repo, [f"http://ana:s3cret@127.0.0.1:{port}/article", "ftp://x/y", "file:///etc"])
+    assert all(isinstance(o.error, SourcePolicyRefused) for o in out)
+    assert "s3cret" not in out[0].error.detail  # type: ignore[union-attr]
+    assert site.count() == 0
+    assert not any(b"s3cret" in e.payload for e in repo.pending_events())
+
+
 def test_robots_can_be_turned_off_by_the_scope(repo: Repo, site: Site) -> None:
     [o] = _fetch(repo, [site.url("/private/secret")], policy=SourcePolicy(robots=False))
     assert o.error is None and site.count("/robots.txt") == 0
