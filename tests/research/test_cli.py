@@ -40,6 +40,7 @@ def steve(env: dict[str, str], *args: str, **extra: str) -> subprocess.Completed
     )
 
 
+@pytest.mark.slow
 def test_fetch_offline_refresh_search_and_import(
     env: dict[str, str], site: Site, tmp_path: Path
 ) -> None:
@@ -117,6 +118,7 @@ research_questions:
 """
 
 
+@pytest.mark.slow
 def test_scope_per_question_drives_fetch(env: dict[str, str], site: Site, tmp_path: Path) -> None:
     assert steve(env, "run", "new").returncode == 0
     (tmp_path / "d.yaml").write_text(DESIGN_YAML)
