@@ -1,0 +1,251 @@
+"""`steve start` and bare `steve`: the guided first run (steve/cli/start.py).
+
+The slow test types through the whole guided run in tmux as a person would, from
+an empty folder to a passing test certificate built in real containers.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from steve.porcelain import guide
+from steve.repo import Repo
+from tests.docker_fixtures import MissingTool, ensure_busybox, remove_tag
+
+WORDS = re.compile(r"\b(dag|manifests?|receipts?)\b", re.IGNORECASE)
+SECRET = "correct horse battery staple"
+
+
+def _env(tmp_path: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("STEVE_PASSPHRASE", "STEVE_KEY_FILE", "STEVE_DIR", "STEVE_LLM", "TMUX")
+    }
+    root = str(Path(__file__).resolve().parents[2])
+    env["PYTHONPATH"] = root + os.pathsep + env.get("PYTHONPATH", "")
+    return env
+
+
+def _steve(
+    tmp_path: Path, cwd: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "steve", *args],
+        cwd=cwd, env=env or _env(tmp_path), stdin=subprocess.DEVNULL,
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+
+
+def test_without_a_terminal_it_refuses_and_lists_the_commands(tmp_path: Path) -> None:
+    proc = _steve(tmp_path, tmp_path, "start")
+    assert proc.returncode == 2, proc.stderr
+    assert "[STEVE-UX-020]" in proc.stderr
+    assert "steve init ." in proc.stderr and "steve test" in proc.stderr
+    assert not (tmp_path / ".steve").exists() and list(tmp_path.iterdir()) == []
+
+
+def test_bare_steve_without_a_terminal_prints_the_help(tmp_path: Path) -> None:
+    proc = _steve(tmp_path, tmp_path)
+    assert proc.returncode == 2
+    assert "Usage: steve" in proc.stdout and "start" in proc.stdout
+    assert list(tmp_path.iterdir()) == []
+    assert _steve(tmp_path, tmp_path, "--version").returncode == 0
+    assert "Usage: steve" in _steve(tmp_path, tmp_path, "--help").stdout
+
+
+def test_yes_needs_a_passphrase_and_leaves_nothing(tmp_path: Path) -> None:
+    proc = _steve(tmp_path, tmp_path, "start", "--yes")
+    assert proc.returncode == 4, proc.stderr
+    assert "[STEVE-KEY-002]" in proc.stderr
+    assert "$ steve init ." not in proc.stdout  # nothing ran
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- the whole walk, typed in tmux ------------------------------------------------------
+
+
+class Tmux:
+    """A private tmux server (its own socket) running one shell in a 120x40 window."""
+
+    def __init__(self, sock: Path, cwd: Path, env: dict[str, str]) -> None:
+        self.base = ["tmux", "-S", str(sock)]
+        self.env = env
+        shell = "bash --norc --noprofile"
+        self._tmux("new-session", "-d", "-x", "120", "-y", "40", "-c", str(cwd), shell)
+        self._tmux("set-option", "-g", "history-limit", "20000")
+        self.type("PS1='$ '; clear")  # a plain prompt, then a clean screen and history
+        self.wait(lambda s: s.strip() == "$", "the prompt")
+        self._tmux("clear-history")
+
+    def _tmux(self, *args: str) -> str:
+        proc = subprocess.run(
+            [*self.base, *args],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        )
+        return proc.stdout
+
+    def type(self, text: str) -> None:
+        if text:
+            self._tmux("send-keys", "-l", text)
+        self._tmux("send-keys", "Enter")
+
+    def keys(self, *keys: str) -> None:
+        self._tmux("send-keys", *keys)
+
+    def screen(self) -> str:
+        """Everything shown so far (scrollback included, wrapped lines joined)."""
+        return self._tmux("capture-pane", "-p", "-J", "-S", "-", "-E", "-")
+
+    def wait(self, ready: Callable[[str], bool], what: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            text = self.screen()
+            if ready(text):
+                return text
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}; screen:\n{text[-3000:]}")
+            time.sleep(0.1)
+
+    def wait_count(self, needle: str, n: int, timeout: float = 60) -> str:
+        return self.wait(lambda t: t.count(needle) >= n, f"{needle!r} x{n}", timeout)
+
+    def kill(self) -> None:
+        subprocess.run([*self.base, "kill-server"], env=self.env, capture_output=True, check=False)
+
+
+@pytest.fixture
+def tmux(tmp_path: Path) -> Iterator[Callable[[Path, dict[str, str]], Tmux]]:
+    if shutil.which("tmux") is None:
+        pytest.fail("tmux is not installed (.ci/run installs it)")
+    made: list[Tmux] = []
+
+    def make(cwd: Path, env: dict[str, str]) -> Tmux:
+        made.append(Tmux(tmp_path / "sock", cwd, env))
+        return made[-1]
+
+    yield make
+    for t in made:
+        t.kill()
+
+
+@pytest.mark.slow
+def test_guided_first_run_typed_in_tmux(
+    tmp_path: Path, tmux: Callable[[Path, dict[str, str]], Tmux], require_docker: str,
+    pytestconfig: pytest.Config,
+) -> None:  # fmt: skip
+    try:
+        ensure_busybox(say=print)
+    except MissingTool as exc:
+        pytest.fail(str(exc))
+    project = tmp_path / "proj"
+    project.mkdir()
+    bin_dir = tmp_path / "bin"  # `steve` on PATH runs this tree's steve
+    bin_dir.mkdir()
+    (bin_dir / "steve").write_text(f'#!/bin/sh\nexec {sys.executable} -m steve "$@"\n')
+    (bin_dir / "steve").chmod(0o755)
+    env = _env(tmp_path)
+    env.update(PATH=f"{bin_dir}{os.pathsep}{env['PATH']}", TERM="xterm")
+    t = tmux(project, env)
+    started = time.monotonic()
+    try:
+        _walk(t, project)
+    finally:
+        transcript = t.screen()
+        (tmp_path / "transcript.txt").write_text(transcript)
+        from steve.exec import connect
+
+        engine = connect()
+        try:
+            remove_tag(engine, guide.IMAGE_TAG)
+        finally:
+            engine.close()
+    seconds = time.monotonic() - started
+    print(f"guided first run typed in tmux: {seconds:.1f} s")
+    assert SECRET not in transcript  # typed hidden, never shown
+    repo = Repo.open(project, passphrase=SECRET)
+    try:
+        facts = guide.gather(project, repo)
+    finally:
+        repo.close()
+    assert facts.verdict == "pass" and facts.certificate is not None
+    assert facts.certificate[:12] in transcript
+
+
+RUN_IT = "Enter to run it"
+
+
+def _walk(t: Tmux, project: Path) -> None:
+    t.type("steve")  # bare `steve` in an empty folder: the guided run
+    t.wait_count("Choose a passphrase", 1)
+    screen = t.screen()
+    assert "no recovery" in screen and "Welcome to STEVE" in screen
+    t.type(SECRET)
+    t.wait_count("Type it again", 1)
+    t.type(SECRET)
+    t.wait_count(RUN_IT, 1)
+    assert "$ steve init ." in t.screen()
+    t.type("")
+    t.wait_count("What would you like to build?", 1)
+    assert (project / ".steve").is_dir()
+    t.type("")  # the example's words
+    t.wait_count("check 1", 1)
+    t.type("")  # the example's check
+    t.wait_count("Enter to accept it", 1)
+    t.type("")
+    t.wait_count(RUN_IT, 2)
+    assert "$ steve run new --name first-steps" in t.screen()
+    t.type("")
+    t.wait_count(RUN_IT, 3)
+    assert "$ steve design design.yaml" in t.screen()
+    # Ctrl-C here: it stops, says how to carry on; `steve start` picks up from here
+    t.keys("C-c")
+    before = t.wait_count("to carry on from", 1)
+    assert not WORDS.search(before), WORDS.findall(before)  # not said before asked
+    t.type("steve")  # a repository exists now: bare `steve` is the help again
+    t.wait_count("Usage: steve", 1)
+    t.type("steve start")
+    resumed_at = len(t.wait_count("$ steve start", 1).rsplit("$ steve start", 1)[0])
+    t.wait_count("The passphrase of this repository", 1)
+    t.type(SECRET)
+    t.wait_count("Picking up where you left off: 3 of 12 steps are done.", 1)
+    expected = [
+        "$ steve design design.yaml",
+        "$ steve run goto RESEARCH --reason 'the example needs no research'",
+        "$ steve image build example/image --tag steve-first-steps:example --no-sign",
+        "$ steve write-tree example/src",
+        "$ steve plan example/plan.yaml",
+    ]
+    for n, command in enumerate(expected, start=4):
+        t.wait_count(RUN_IT, n, timeout=120)
+        assert command in t.screen()
+        t.type("")
+    t.wait_count(RUN_IT, 9, timeout=120)
+    screen = t.screen()
+    assert "$ steve build" in screen and "+ example/plan.yaml" in screen
+    resumed = screen[resumed_at:]  # (the help typed in between lists every command)
+    assert not WORDS.search(resumed), WORDS.findall(resumed)  # not said before asked
+    t.type("?")  # the longer answer, then the same question again
+    more = t.wait_count(RUN_IT, 10)
+    assert "More:" in more and WORDS.search(more[len(screen) :])
+    t.type("")
+    t.wait_count(RUN_IT, 11, timeout=180)
+    assert "$ steve test" in t.screen()
+    t.type("")
+    t.wait_count("? to learn the words", 1, timeout=180)
+    t.type("?")
+    screen = t.wait_count("DAG:", 1)
+    assert "the test passed" in screen and "verdict pass" in screen
