@@ -22,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
@@ -36,8 +37,9 @@ from steve.errors import (
     NotARepository,
     WrongKey,
 )
-from steve.porcelain import guide
-from steve.porcelain.guide import Facts, Step
+
+if TYPE_CHECKING:  # the guide's module loads with the walk, not for bare `steve`'s help
+    from steve.porcelain.guide import Facts, Step
 
 _EXAMPLE_PROMPT_LIMIT = 3  # passphrase tries on a repository that exists
 
@@ -96,6 +98,8 @@ def _repository() -> Path | None:
 
 
 def guided_run(state: Context, *, yes: bool) -> None:
+    from steve.porcelain import guide
+
     root = (state.repo_dir or _repository() or Path.cwd()).resolve()
     intake = _model_configured(root)
     if not yes and not sys.stdin.isatty():
@@ -120,10 +124,12 @@ class Walk:
     against what exists just before it (and a command's result just after)."""
 
     def __init__(self, ui: Ui, root: Path, env: dict[str, str], intake: bool, yes: bool) -> None:
+        from steve.porcelain import guide
+
         self.ui, self.root, self.env, self.intake, self.yes = ui, root, env, intake, yes
         self.key: bytes | None = None
         self.current = "the start"  # the title of the step under way
-        self.values: dict[str, str] = {}  # what capturing commands printed
+        self.values = {"tag": guide.image_tag(root)}  # + what capturing commands printed
         self.answers: tuple[str, tuple[str, ...]] | None = None
         # with a model, the intake text is known only after the questions: the design
         # step is rebuilt from it (the same steps, the design command filled in)
@@ -148,6 +154,8 @@ class Walk:
         self.ui.finish(_facts(self.root, self.key), seconds)
 
     def do(self, index: int, step: Step) -> None:
+        from steve.porcelain import guide
+
         if step.key == "init":
             self.key = _init(self.ui, step, self.root, self.env)
             return
@@ -192,6 +200,7 @@ def _child_env(root: Path) -> dict[str, str]:
 
 
 def _facts(root: Path, key: bytes | None) -> Facts:
+    from steve.porcelain import guide
     from steve.repo import Repo
 
     if key is None or not (root / ".steve").is_dir():
@@ -263,6 +272,8 @@ def _init(ui: Ui, step: Step, root: Path, env: dict[str, str]) -> bytes:
 
 
 def _describe(ui: Ui, step: Step, root: Path, intake: bool) -> tuple[str, tuple[str, ...]]:
+    from steve.porcelain import guide
+
     example = guide.DEFAULT_DESCRIPTION
     if ui.yes:
         description, criteria = example, guide.DEFAULT_CRITERIA
@@ -309,6 +320,8 @@ def _describe(ui: Ui, step: Step, root: Path, intake: bool) -> tuple[str, tuple[
 
 
 def _write_files(ui: Ui, step: Step, root: Path, values: dict[str, str]) -> None:
+    from steve.porcelain import guide
+
     if "example/image/busybox" in step.files and not guide.BUSYBOX.is_file():
         raise GuideNoBusybox(str(guide.BUSYBOX))
     contents = guide.example_files(step, values)
@@ -490,7 +503,9 @@ class Ui:
             return
         answer = self._answer("? to learn the words STEVE uses, Enter to finish")
         if answer == "?":
-            for word, meaning in guide.GLOSSARY:
+            from steve.porcelain.guide import GLOSSARY
+
+            for word, meaning in GLOSSARY:
                 self.say(f"  {word}: {meaning}")
 
     def stopped(self, where: str, *, asked: bool) -> None:

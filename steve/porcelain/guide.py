@@ -45,7 +45,6 @@ __all__ = [
     "DEFAULT_DESCRIPTION",
     "GLOSSARY",
     "GUIDED_RUN",
-    "IMAGE_TAG",
     "TERMS",
     "Facts",
     "Step",
@@ -56,6 +55,7 @@ __all__ = [
     "example_files",
     "gather",
     "guide_steps",
+    "image_tag",
     "intake_text",
     "pending",
     "write_new_file",
@@ -63,8 +63,6 @@ __all__ = [
 
 GUIDED_RUN = "first-steps"
 """The name of the run the guide makes (`steve run new --name first-steps`)."""
-IMAGE_TAG = "steve-first-steps:example"
-"""The tag of the example's container image."""
 DESIGN_FILE = "design.yaml"
 EXAMPLE = "example"
 PLAN_FILE = f"{EXAMPLE}/plan.yaml"
@@ -104,13 +102,22 @@ class Step:
     more: str
     kind: Kind
     done: Callable[[Facts], bool]
-    argv: tuple[str, ...] = ()  # after `steve`; "{name}" is filled from earlier output
+    argv: tuple[str, ...] = ()  # after `steve`; "{name}": earlier output, or "{tag}"
     capture: str | None = None  # keep the command's last output line under this name
     files: tuple[str, ...] = field(default=())  # what a "files" step writes
 
     def command(self, values: Mapping[str, str]) -> tuple[str, ...]:
         """The argv with ``{name}`` placeholders filled in (KeyError: not known yet)."""
         return tuple(a.format_map(values) if "{" in a else a for a in self.argv)
+
+
+def image_tag(root: Path) -> str:
+    """The tag of the example's container image in the folder ``root``: one per folder,
+    so removing one folder's tag never takes another's image."""
+    import hashlib
+
+    digest = hashlib.blake2b(str(root).encode("utf-8", "surrogateescape"), digest_size=4)
+    return f"steve-first-steps:{digest.hexdigest()}"
 
 
 def _planned(f: Facts) -> bool:
@@ -196,7 +203,7 @@ def guide_steps(*, intake: str | None = None, yes: bool = False) -> tuple[Step, 
             "exactly the box it ran in.",
             "Images are pinned by digest in the plan; a plan that names a tag is refused.",
             "command", _planned,
-            ("image", "build", f"{EXAMPLE}/image", "--tag", IMAGE_TAG, "--no-sign"),
+            ("image", "build", f"{EXAMPLE}/image", "--tag", "{tag}", "--no-sign"),
             capture="image",
         ),
         Step(
@@ -266,7 +273,9 @@ def commands_to_type(steps: tuple[Step, ...]) -> list[str]:
     lines: list[str] = []
     for step in steps:
         if step.kind == "command" and step.key != "switch":
-            shown = step.command({"image": "IMAGE_ID", "src": "TREE_ID"})
+            shown = step.command(
+                {"image": "IMAGE_ID", "src": "TREE_ID", "tag": "steve-first-steps:TAG"}
+            )
             lines.append("steve " + " ".join(_quote(a) for a in shown))
         elif step.files:
             lines.append("# write " + ", ".join(step.files))

@@ -170,7 +170,7 @@ def test_guided_first_run_typed_in_tmux(
 
         engine = connect()
         try:
-            remove_tag(engine, guide.IMAGE_TAG)
+            remove_tag(engine, guide.image_tag(project.resolve()))
         finally:
             engine.close()
     seconds = time.monotonic() - started
@@ -225,7 +225,7 @@ def _walk(t: Tmux, project: Path) -> None:
     expected = [
         "$ steve design design.yaml",
         "$ steve run goto RESEARCH --reason 'the example needs no research'",
-        "$ steve image build example/image --tag steve-first-steps:example --no-sign",
+        f"$ steve image build example/image --tag {guide.image_tag(project.resolve())} --no-sign",
         "$ steve write-tree example/src",
         "$ steve plan example/plan.yaml",
     ]

@@ -38,6 +38,10 @@ def test_commands_are_ordinary_steve_commands() -> None:
     assert steps["design"].command({}) == ("design", "design.yaml")
     assert steps["image"].capture == "image" and steps["snapshot"].capture == "src"
     assert steps["plan"].command({}) == ("plan", "example/plan.yaml")
+    tag = guide.image_tag(Path("/home/ada/hello"))
+    assert re.fullmatch(r"steve-first-steps:[0-9a-f]{8}", tag)
+    assert tag != guide.image_tag(Path("/home/ada/other"))
+    assert steps["image"].command({"tag": tag})[-2:] == (tag, "--no-sign")
     intake = {s.key: s for s in guide.guide_steps(intake="a word tool", yes=True)}
     assert intake["design"].command({}) == ("design", "--intake", "a word tool", "--yes")
     assert intake["describe"].files == ()
