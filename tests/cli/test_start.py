@@ -123,6 +123,14 @@ class Tmux:
     def wait_count(self, needle: str, n: int, timeout: float = 60) -> str:
         return self.wait(lambda t: t.count(needle) >= n, f"{needle!r} x{n}", timeout)
 
+    def wait_exit(self, timeout: float = 60) -> tuple[int, str]:
+        """The exit status the shell printed (``echo exit=$?``), and the screen."""
+        found = re.compile(r"^exit=(\d+)$", re.MULTILINE)
+        text = self.wait(lambda s: found.search(s) is not None, "the exit status", timeout)
+        m = found.search(text)
+        assert m is not None
+        return int(m.group(1)), text
+
     def kill(self) -> None:
         subprocess.run([*self.base, "kill-server"], env=self.env, capture_output=True, check=False)
 
@@ -249,3 +257,88 @@ def _walk(t: Tmux, project: Path) -> None:
     t.type("?")
     screen = t.wait_count("DAG:", 1)
     assert "the test passed" in screen and "verdict pass" in screen
+
+
+def _shell(
+    tmp_path: Path, tmux: Callable[[Path, dict[str, str]], Tmux], **extra: str
+) -> tuple[Tmux, Path]:
+    project = tmp_path / "proj"
+    project.mkdir()
+    env = _env(tmp_path)
+    env.update(TERM="xterm", **extra)
+    return tmux(project, env), project
+
+
+def _init(t: Tmux) -> None:
+    t.type(f"{sys.executable} -m steve start; echo exit=$?")
+    t.wait_count("Choose a passphrase", 1)
+    t.type(SECRET)
+    t.wait_count("Type it again", 1)
+    t.type(SECRET)
+    t.wait_count(RUN_IT, 1)
+    t.type("")
+
+
+def test_own_words_edited_then_stopped_with_q(
+    tmp_path: Path, tmux: Callable[[Path, dict[str, str]], Tmux]
+) -> None:
+    editor = tmp_path / "editor"  # what a person would do in $EDITOR: change a word
+    editor.write_text("#!/bin/sh\nsed -i 's/greets/greets kindly/' \"$1\"\n")
+    editor.chmod(0o755)
+    t, project = _shell(tmp_path, tmux, EDITOR=str(editor), VISUAL=str(editor))
+    _init(t)
+    t.wait_count("What would you like to build?", 1)
+    t.type("?")  # the longer answer first
+    t.wait_count("What would you like to build?", 2)
+    t.type("A tool that greets people")
+    t.wait_count("check 1", 1)
+    t.type("It says hello to Ada.")
+    t.wait_count("check 2", 1)
+    t.type("It exits 0.")
+    t.wait_count("check 3", 1)
+    t.type("")
+    t.wait_count("Enter to accept it", 1)
+    t.type("e")
+    t.wait_count("Enter to accept it", 2)
+    assert "summary: A tool that greets kindly people" in t.screen()
+    t.type("")
+    t.wait_count(RUN_IT, 2)
+    t.type("q")
+    status, screen = t.wait_exit()
+    assert "Stopped, as you asked." in screen and status == 0
+    text = (project / "design.yaml").read_text()
+    assert "greets kindly" in text and "human_approved: true" in text
+    assert "It exits 0." in text and "AC-002" in text
+    assert guide.design_problems(text) == []
+    assert not list(project.glob("**/.*.tmp"))  # no temporary file left
+
+
+@pytest.mark.slow
+def test_with_a_model_the_intake_drafts_the_design(
+    tmp_path: Path, tmux: Callable[[Path, dict[str, str]], Tmux]
+) -> None:
+    t, project = _shell(tmp_path, tmux, STEVE_LLM="scripted")  # the offline model
+    _init(t)
+    t.wait_count("What would you like to build?", 1)
+    t.type("")
+    t.wait_count("check 1", 1)
+    t.type("")
+    t.wait_count(RUN_IT, 2)  # no design.yaml to accept: the model drafts it
+    t.type("")
+    t.wait_count(RUN_IT, 3)
+    assert "$ steve design --intake 'A command-line tool" in t.screen()
+    t.type("")
+    t.wait_count("Freeze this design?", 1)  # `steve design --intake` asks itself
+    t.type("y")
+    t.wait_count(RUN_IT, 4)
+    t.type("q")
+    assert t.wait_exit()[0] == 0
+    assert not (project / "design.yaml").exists()
+    repo = Repo.open(project, passphrase=SECRET)
+    try:
+        facts = guide.gather(project, repo)
+    finally:
+        repo.close()
+    from steve.objects.model import ObjectType
+
+    assert ObjectType.DESIGN in facts.kinds and facts.stage is not None
