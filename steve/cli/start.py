@@ -254,18 +254,19 @@ def _init(ui: Ui, step: Step, root: Path, env: dict[str, str]) -> bytes:
     from steve.repo import Repo
     from steve.store.kdf import derive_key
 
-    if _given_passphrase(env) is None:
+    text = _given_passphrase(env)
+    if not ui.yes:
         ui.say(
-            "Choose a passphrase. STEVE encrypts everything with it, and it is the only "
-            "way in: if you lose it, nobody can open your records, not you and not "
-            "anyone else. There is no reset and no recovery. Keep it somewhere safe, "
-            "a password manager for example."
+            ("Choose a passphrase. " if text is None else "Your passphrase is set already. ")
+            + "STEVE encrypts everything with it, and it is the only way in: if you lose "
+            "it, nobody can open your records, not you and not anyone else. There is no "
+            "reset and no recovery. Keep it somewhere safe, a password manager for example."
         )
-        env["STEVE_PASSPHRASE"] = ui.secret("Choose a passphrase", confirm=True)
+    if text is None:
+        text = env["STEVE_PASSPHRASE"] = ui.secret("Choose a passphrase", confirm=True)
         ui.passphrase_note()
     _run(ui, step.command({}), root, env)
-    config = Repo.read_config(root)
-    return derive_key(env["STEVE_PASSPHRASE"], config.kdf)
+    return derive_key(text, Repo.read_config(root).kdf)
 
 
 # --- the steps that are not commands ------------------------------------------------------
