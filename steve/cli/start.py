@@ -418,9 +418,12 @@ class Ui:
             from steve.errors import NoPassphrase
 
             raise NoPassphrase("--yes: set STEVE_PASSPHRASE or STEVE_KEY_FILE")
-        value: str = click.prompt(
-            prompt, hide_input=True, confirmation_prompt="Type it again" if confirm else False
-        )
+        try:
+            value: str = click.prompt(
+                prompt, hide_input=True, confirmation_prompt="Type it again" if confirm else False
+            )
+        except click.exceptions.Abort:  # Ctrl-D or Ctrl-C at the prompt
+            raise KeyboardInterrupt from None
         return value
 
     def _answer(self, prompt: str) -> str:
