@@ -342,3 +342,40 @@ def test_with_a_model_the_intake_drafts_the_design(
     from steve.objects.model import ObjectType
 
     assert ObjectType.DESIGN in facts.kinds and facts.stage is not None
+
+
+def test_every_step_command_parses_as_a_real_steve_command(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the guide prints is what it runs; each one is an ordinary command line
+    that `steve` itself accepts (parsed by click in a folder with the example's files,
+    not run)."""
+    import click
+
+    from steve.cli.app import cli, load_commands
+
+    load_commands()
+    monkeypatch.chdir(tmp_path)
+    for name in ("design.yaml", "example/plan.yaml", "example/src/words.txt"):
+        guide.write_new_file(tmp_path, name, b"x")
+    (tmp_path / "example" / "image").mkdir()
+    values = {"image": "sha256:" + "a" * 64, "src": "b" * 64, "tag": "steve-first-steps:0"}
+    parsed = []
+    for intake in (None, "a word tool"):
+        for step in guide.guide_steps(intake=intake, yes=intake is not None):
+            if step.kind != "command":
+                continue
+            args = list(step.command(values))
+            group: click.Group = cli
+            ctx = click.Context(cli, info_name="steve")
+            while True:
+                name, command, rest = group.resolve_command(ctx, args)
+                assert command is not None, step.argv
+                if isinstance(command, click.Group):  # `run new`, `image build`
+                    group, args = command, list(rest)
+                    ctx = click.Context(command, info_name=name, parent=ctx)
+                    continue
+                command.make_context(str(name), list(rest), parent=ctx)
+                parsed.append(step.key)
+                break
+    assert "build" in parsed and "test" in parsed and parsed.count("design") == 2
