@@ -373,7 +373,7 @@ def test_every_step_command_parses_as_a_real_steve_command(
                 assert command is not None, step.argv
                 if isinstance(command, click.Group):  # `run new`, `image build`
                     group, args = command, list(rest)
-                    ctx = click.Context(command, info_name=name, parent=ctx)
+                    ctx = click.Context(command, info_name=str(name), parent=ctx)
                     continue
                 command.make_context(str(name), list(rest), parent=ctx)
                 parsed.append(step.key)
