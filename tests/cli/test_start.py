@@ -356,8 +356,8 @@ def test_every_step_command_parses_as_a_real_steve_command(
 
     load_commands()
     monkeypatch.chdir(tmp_path)
-    for name in ("design.yaml", "example/plan.yaml", "example/src/words.txt"):
-        guide.write_new_file(tmp_path, name, b"x")
+    for path in ("design.yaml", "example/plan.yaml", "example/src/words.txt"):
+        guide.write_new_file(tmp_path, path, b"x")
     (tmp_path / "example" / "image").mkdir()
     values = {"image": "sha256:" + "a" * 64, "src": "b" * 64, "tag": "steve-first-steps:0"}
     parsed = []
