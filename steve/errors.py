@@ -2016,3 +2016,12 @@ class DaemonStopTimeout(SteveError):
 
     def __init__(self, pid: int, waited: float) -> None:
         super().__init__("steved did not stop in time", f"pid {pid} still runs after {waited:g}s")
+
+
+class NotATerminal(SteveError):
+    code = "STEVE-TUI-001"
+    exit_code = EXIT_USAGE
+    action = "Run `steve tui` in an interactive terminal; scripts use `steve events --follow`."
+
+    def __init__(self, stream: str) -> None:
+        super().__init__("steve tui needs a terminal", f"{stream} is not a terminal")

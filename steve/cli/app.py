@@ -116,6 +116,7 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(["daemon", "ping"], "steve.cli.daemon"),
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
     **dict.fromkeys(["approvals", "approve", "deny", "deploy", "kill-switch"], "steve.cli.gate"),
+    "tui": "steve.cli.tui",
 }  # fmt: skip
 
 

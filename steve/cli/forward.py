@@ -41,6 +41,7 @@ ROUTES: dict[str, Route | dict[str, Route]] = {
     "cat": R, "cat-file": R, "cat-manifest": R, "diff": R, "for-each-ref": R, "fsck": R,
     "log": R, "logs": R, "ls-tree": R, "reflog": R, "rev-parse": R, "show-ref": R,
     "status": R, "verify": R,
+    "tui": L,  # interactive: opens the repository itself and runs its commands as children
     "init": L, "unlock": L, "lock": L, "schema": L, "verify-git": L, "ping": L,
     "daemon": {"": L, "start": L, "stop": L, "status": L},
     "identity": {"": L, "init": L, "show": L},
