@@ -121,7 +121,7 @@ class SteveTui(App[None]):
     #dag { height: 1fr; border: round $primary; border-title-align: left; }
     #manifests { height: 12; border: round $primary; }
     #right { width: 1fr; }
-    #log, #output { height: 1fr; }
+    #node-log, #output-log { height: 1fr; border: round $primary; }
     #manifest-view { height: 1fr; }
     """
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -218,6 +218,10 @@ class SteveTui(App[None]):
             self.follower.stop()
             self.follower.join(timeout=5)
         self._interrupt()
+
+    def _live(self) -> bool:
+        """Whether the main screen is there (not while the app shuts down)."""
+        return bool(self.screen_stack) and self.is_running
 
     def _get(self, selector: str, kind: type[W]) -> W:
         """A widget of the main screen (the help screen may be on top of it)."""
@@ -324,7 +328,7 @@ class SteveTui(App[None]):
 
     def drain(self) -> None:
         """Apply what the follower folded since the last tick, in one batch."""
-        if not self.screen_stack or not self.is_running:
+        if not self._live():
             return
         changes = self.tracker.take()
         if changes.notes:
@@ -361,7 +365,7 @@ class SteveTui(App[None]):
         self.seen = 0
         log = self._get("#node-log", Log)
         log.clear()
-        log.border_title = node
+        log.border_title = "no node selected" if node is None else f"log of {node}"
         if node is not None:
             lines, _, total = self.tracker.log_since(node, 0)
             if not lines:
@@ -395,6 +399,8 @@ class SteveTui(App[None]):
         self.action_tab("manifest")
 
     def _show_manifest(self) -> None:
+        if not self._live():
+            return
         widget = self._get("#manifest-text", Static)
         e = self.shown
         if e is None:
@@ -441,6 +447,7 @@ class SteveTui(App[None]):
         argv = [*self.steve_argv, *action.argv]
         out = self._get("#output-log", Log)
         out.clear()
+        out.border_title = "steve " + " ".join(action.argv)
         out.write_line("$ steve " + " ".join(action.argv))
         self.action_tab("output")
         try:
@@ -472,9 +479,11 @@ class SteveTui(App[None]):
             self.call_from_thread(self._command_done, rc)
 
     def _command_done(self, rc: int) -> None:
-        self._get("#output-log", Log).write_line(f"[exit {rc}]")
         self.proc = None
         self.last_exit = rc
+        if not self._live():
+            return
+        self._get("#output-log", Log).write_line(f"[exit {rc}]")
         self.load()
         self._show_manifest()
 

@@ -99,7 +99,8 @@ class RunTracker:
         self._changed: dict[str, NodeState] = {}
         self._reload = False
         self._notes: list[str] = []
-        self.last_seq = 0
+        self.last_seq = 0  # the last event of the run folded
+        self.polls = 0  # times the follower has read up to the log's end
 
     def set_graph(self, graph: PlanGraph | None, states: dict[str, NodeState]) -> None:
         """A new plan (or a fresh read of the receipts) replaces the node states."""
@@ -234,6 +235,7 @@ class EventFollower(threading.Thread):
                         self._tracker.feed(batch)
                         batch = []
                 self._tracker.feed(batch)
+                self._tracker.polls += 1
                 self._halt.wait(self._poll)
         except SteveError as exc:  # reported on the screen, never a traceback
             if self._on_error is not None:
