@@ -172,6 +172,8 @@ class SteveTui(App[None]):
         self.proc: subprocess.Popen[str] | None = None
         self.last_exit: int | None = None
         self._status = ""
+        self._stages = ""
+        self._listed: list[ManifestEntry] | None = None  # what the manifest list shows
 
     # --- layout ----------------------------------------------------------------------------
 
@@ -234,7 +236,7 @@ class SteveTui(App[None]):
         try:
             self.view = stage_view(self.repo, self.run_spec)
             run = self.view.run
-            graph = None if run is None else plan_graph(self.repo, run.id)
+            graph = None if run is None else plan_graph(self.repo, run.id, self.graph)
             if graph is None or self.graph is None or graph.plan != self.graph.plan:
                 states = (
                     {} if graph is None or run is None else receipt_states(self.repo, run.id, graph)
@@ -271,7 +273,9 @@ class SteveTui(App[None]):
         line.append(f"\nnext allowed: {nxt}", "")
         keys = "  ".join(f"[{a.key}] steve {a.name}" for a in self.view.actions)
         line.append(f"    keys: {keys or 'none'}", "")
-        widget.update(line)
+        if line.plain != self._stages:
+            self._stages = line.plain
+            widget.update(line, layout=False)  # a fixed height
         self.sub_title = f"run {run.name} ({run.id}) · {run.stage.value}"
 
     def _fill_dag(self) -> None:
@@ -298,6 +302,9 @@ class SteveTui(App[None]):
             self._select(graph.nodes[0].id if graph.nodes else None)
 
     def _fill_manifests(self) -> None:
+        if self.entries == self._listed:
+            return
+        self._listed = list(self.entries)
         widget = self._get("#manifests", OptionList)
         keep = widget.highlighted
         widget.clear_options()
@@ -322,7 +329,7 @@ class SteveTui(App[None]):
         text = " · ".join(parts)
         if text != self._status:  # an unchanged line costs no repaint
             self._status = text
-            self._get("#status", Static).update(Text(text))
+            self._get("#status", Static).update(Text(text), layout=False)  # fixed size
 
     # --- live updates ------------------------------------------------------------------------
 
@@ -330,11 +337,12 @@ class SteveTui(App[None]):
         """Apply what the follower folded since the last tick, in one batch."""
         if not self._live():
             return
+        self._show_new_lines()  # first: the rest may read the repository
         changes = self.tracker.take()
         if changes.notes:
             self.note = changes.notes[-1]
-        if changes.reload:
-            self.load()
+        if changes.reload:  # after the lines are painted: reading takes a moment
+            self.call_after_refresh(self.load)
         dag = self._get("#dag", DataTable)
         rows = {n.id for n in self.graph.nodes} if self.graph is not None else set()
         for node, state in changes.states.items():
@@ -342,7 +350,6 @@ class SteveTui(App[None]):
                 mark, style = STYLE[state]
                 dag.update_cell(node, "mark", Text(mark, style))
                 dag.update_cell(node, "state", Text(state.value, style))
-        self._show_new_lines()
         self._fill_status()
 
     def _show_new_lines(self) -> None:

@@ -130,11 +130,14 @@ def stage_view(repo: Repo, run: str | None) -> StageView:
     return StageView(found, allowed, tuple(actions), has_plan)
 
 
-def plan_graph(repo: Repo, run_id: str) -> PlanGraph | None:
-    """The run's latest frozen plan as a graph (None before a plan exists)."""
+def plan_graph(repo: Repo, run_id: str, known: PlanGraph | None = None) -> PlanGraph | None:
+    """The run's latest frozen plan as a graph (None before a plan exists); ``known``
+    is returned as is when it is still that plan (nothing is decoded again)."""
     plan_id = run_manifests(repo, run_id).get(ObjectType.PLAN)
     if plan_id is None:
         return None
+    if known is not None and known.plan == plan_id:
+        return known
     plan = load_plan(repo, plan_id)
     ups = upstream_of(plan)
     kinds = {n.id: n.kind for n in plan.nodes}
