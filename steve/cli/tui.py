@@ -38,8 +38,10 @@ def tui(state: Context, run_id: str | None, poll: float) -> None:
     root = state.root()
     repo = open_repo(root)  # not state.repo(): no outbox drain, nothing is written
     try:
+        repo.forbid_writes()  # SQLite's query_only: a write would fail, not happen
         log = EventLog.for_repo(repo)
         try:
+            log.forbid_writes()
             argv = (sys.executable, "-m", "steve", "-C", str(root))
             SteveTui(repo, log, run=run_id, steve_argv=argv, poll=poll).run()
         finally:

@@ -3,6 +3,12 @@ tracker that folds events into node states and bounded logs."""
 
 from __future__ import annotations
 
+import contextlib
+from pathlib import Path
+
+import pytest
+
+from steve.errors import EventLogUnavailable, ReadOnlyStorage
 from steve.events import EventLog
 from steve.porcelain import runs
 from steve.porcelain.runs import Stage
@@ -16,6 +22,7 @@ from steve.tui.data import (
     stage_view,
 )
 from steve.tui.follow import RunTracker
+from tests.conftest import PASSPHRASE
 from tests.stages.helpers import T0
 
 
@@ -88,3 +95,30 @@ def test_tracker_folds_states_and_keeps_a_bounded_log(repo: Repo, planned: tuple
     assert tracker.log_since("gen", 4) == (["e", "tail"], False, 6)
     assert tracker.log_since("gen", 6) == ([], False, 6)
     assert tracker.take().states == {}
+
+
+def test_a_handle_that_forbids_writes_reads_but_never_writes(
+    repo: Repo, planned: tuple[str, str], repo_path: Path
+) -> None:
+    """What `steve tui` opens: the repository and events.db with writes refused."""
+    run_id, _ = planned
+    reader = Repo.open(repo_path, passphrase=PASSPHRASE)
+    log = EventLog.for_repo(reader)
+    try:
+        reader.forbid_writes()
+        log.forbid_writes()
+        assert stage_view(reader, None).run is not None
+        assert list(log.events(run_id=run_id)) == []  # reads work (nothing drained yet)
+        with pytest.raises(ReadOnlyStorage):
+            runs.goto(reader, run_id, Stage.BUILD, now=T0, actor="t")
+        with pytest.raises(EventLogUnavailable, match="STEVE-STOR-005"):
+            log.append("tui.test", {}, run_id=run_id)  # the writer thread was refused
+    finally:
+        with contextlib.suppress(EventLogUnavailable):  # close reports the refusal again
+            log.close()
+        reader.close()
+    assert runs.find_run(repo, run_id).stage is Stage.PLAN  # nothing changed
+    mem = Repo.memory()
+    mem.forbid_writes()
+    with pytest.raises(ReadOnlyStorage):
+        runs.new_run(mem, now=T0, actor="t")
