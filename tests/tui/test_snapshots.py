@@ -109,3 +109,41 @@ def test_screenshot_for_the_readme(
     rsvg = shutil.which("rsvg-convert")
     if rsvg is not None:  # optional: Debian's librsvg2-bin
         subprocess.run([rsvg, "-o", str(DOCS / "tui.png"), str(shot)], check=True, timeout=60)
+
+
+def failed(
+    app: SteveTui, repo: Repo, run_id: str, plan: str
+) -> Callable[[Pilot[None]], Awaitable[None]]:
+    """gen failed (its stderr shown), asm skipped, the build finished not ok."""
+
+    async def run_before(pilot: Pilot[None]) -> None:
+        other = writer(repo)
+        try:
+            other.emit("build.started", {"plan": plan, "nodes": 2, "jobs": 1}, run_id=run_id)
+            other.emit("step.started", {"node": "gen", "kind": "run"}, run_id=run_id)
+            err = {"step": "gen", "stream": "stderr", "data": b"sed: src/words.txt: No such file\n"}
+            other.emit("log.chunk", err, run_id=run_id)
+            fail = {"node": "gen", "kind": "run", "status": "failed", "failure": "exit_nonzero"}
+            other.emit("step.failed", fail, run_id=run_id, level="error")
+            other.emit("step.skipped", {"node": "asm", "kind": "run"}, run_id=run_id)
+            other.emit("build.finished", {"plan": plan, "ok": False}, run_id=run_id)
+            other.flush()
+        finally:
+            other.close()
+        await wait_for(pilot, lambda: app.tracker.states["asm"] is NodeState.SKIPPED, what="skip")
+        await wait_for(pilot, lambda: "sed: src/words.txt: No such file" in node_log(app))
+        await pilot.pause(3 * app.tick)
+
+    return run_before
+
+
+def test_snapshot_a_failed_build(
+    snap_compare: Snap, repo: Repo, events: EventLog, planned: tuple[str, str]
+) -> None:
+    app = SteveTui(repo, events)
+    assert snap_compare(app, terminal_size=SIZE, run_before=failed(app, repo, *planned))
+
+
+def test_snapshot_no_run_yet(snap_compare: Snap, repo: Repo, events: EventLog) -> None:
+    app = SteveTui(repo, events)
+    assert snap_compare(app, terminal_size=SIZE, press=["_"])
