@@ -117,7 +117,7 @@ class SteveTui(App[None]):
     CSS = """
     #stages { height: 3; padding: 0 1; border-bottom: solid $accent; }
     #status { height: 1; padding: 0 1; color: $text-muted; }
-    #left { width: 56; }
+    #left { width: 40%; min-width: 40; max-width: 64; }
     #dag { height: 1fr; border: round $primary; border-title-align: left; }
     #manifests { height: 12; border: round $primary; }
     #right { width: 1fr; }
