@@ -11,7 +11,7 @@ import pytest
 from steve.events import EventLog
 from steve.repo import Repo
 from tests.docker_fixtures import busybox_image, engine, labelled  # noqa: F401
-from tests.stages.helpers import T0, run_with_plan
+from tests.stages.helpers import T0
 from tests.stages.project import project_plan, source_tree
 
 IMAGE = "sha256:" + "ab" * 32
@@ -50,6 +50,3 @@ def events(repo: Repo) -> Iterator[EventLog]:
     finally:
         repo.events.sink = None
         log.close()
-
-
-__all__ = ["RUN_ID", "run_with_plan"]
