@@ -2086,3 +2086,10 @@ class GuideStepNotDone(SteveError):
             "a command of the guided run succeeded but its result is not there",
             f"after `{command}`: {missing}",
         )
+class NotATerminal(SteveError):
+    code = "STEVE-TUI-001"
+    exit_code = EXIT_USAGE
+    action = "Run `steve tui` in an interactive terminal; scripts use `steve events --follow`."
+
+    def __init__(self, stream: str) -> None:
+        super().__init__("steve tui needs a terminal", f"{stream} is not a terminal")

@@ -789,6 +789,12 @@ class Repo:
             )
         return report
 
+    def forbid_writes(self) -> None:
+        """Make this handle read-only: every later write through it raises
+        ReadOnlyStorage (the database itself refuses it).  For readers that must
+        not change anything, such as `steve tui`."""
+        self.backend.forbid_writes()
+
     def close(self) -> None:
         try:
             self.backend.close()

@@ -117,6 +117,7 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
     **dict.fromkeys(["approvals", "approve", "deny", "deploy", "kill-switch"], "steve.cli.gate"),
     "start": "steve.cli.start",
+    "tui": "steve.cli.tui",
 }  # fmt: skip
 
 
