@@ -117,6 +117,8 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(["daemon", "ping"], "steve.cli.daemon"),
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
     **dict.fromkeys(["approvals", "approve", "deny", "deploy", "kill-switch"], "steve.cli.gate"),
+    "start": "steve.cli.start",
+    "tui": "steve.cli.tui",
 }  # fmt: skip
 
 
@@ -503,7 +505,11 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
-@click.group(cls=SteveGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=SteveGroup,
+    invoke_without_command=True,  # bare `steve`: the guided run or the help (steve.cli.start)
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--repo",
     "-C",
@@ -533,6 +539,10 @@ def cli(ctx: click.Context, repo_dir: Path | None, quiet: bool) -> None:
     state = Context(repo_dir, quiet)
     ctx.obj = state
     ctx.call_on_close(state.close)
+    if ctx.invoked_subcommand is None:
+        from steve.cli.start import bare
+
+        bare(ctx)
 
 
 pass_state = click.make_pass_decorator(Context)

@@ -59,7 +59,14 @@ from steve.porcelain.gate import Action, ActionKind, Context, Reason, Verdict, d
 from steve.repo import Repo
 from steve.research.index import mark_pending
 from steve.research.policy import Budget, SourcePolicy, host_of, without_credentials
-from steve.research.records import SourceRecord, lookup, put_source, url_key
+from steve.research.records import (
+    MIRROR_PREFIX,
+    SourceRecord,
+    lookup,
+    put_source,
+    record_id,
+    url_key,
+)
 
 if TYPE_CHECKING:
     from steve.porcelain.hostaction import GateSettings
@@ -374,8 +381,8 @@ def store_fetched(
         if event is not None:
             tx.emit(event[0], {"from": event[1], "count": len(items)})
         for record, content in items:
-            ref = repo.refs.resolve("refs/research/mirror/" + url_key(record.url), tx)
-            previous = None if ref is None else ref.target
+            ref = repo.refs.resolve(MIRROR_PREFIX + url_key(record.url), tx)
+            previous = None if ref is None or ref.target is None else record_id(repo, ref.target)
             rec_id = put_source(repo, tx, record, content, now=now)
             if rec_id != previous:
                 mark_pending(tx, rec_id)

@@ -25,7 +25,7 @@ from steve.repo import Repo
 from steve.research.fetch import FetchOutcome, Usage, fetch_sources, usage_of
 from steve.research.index import pending_count
 from steve.research.policy import Budget, SourcePolicy
-from steve.research.records import lookup, mirrored
+from steve.research.records import lookup, mirrored, record_id
 from tests.research.server import ARTICLE, NOTES, ROBOTS, Page, Site, serve
 
 CAP = 64 * 1024
@@ -139,7 +139,8 @@ def test_fetch_answers_from_the_mirror_and_refresh_keeps_old_and_new(
     ].body = b"<html><body><article><p>changed text</p></article></body></html>"
     [fresh] = _fetch(repo, [site.url("/article")], refresh=True)
     assert fresh.previous == first.record and fresh.record not in (None, first.record)
-    history = [e.new for e in repo.reflog(f"refs/research/mirror/{_key(site, '/article')}")]
+    log = repo.reflog(f"refs/research/mirror/{_key(site, '/article')}")
+    history = [record_id(repo, e.new) for e in log if e.new is not None]
     assert history[:2] == [fresh.record, first.record]
     assert first.source is not None and repo.has_object(first.source.content)
 
