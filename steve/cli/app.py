@@ -116,6 +116,7 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(["daemon", "ping"], "steve.cli.daemon"),
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
     **dict.fromkeys(["approvals", "approve", "deny", "deploy", "kill-switch"], "steve.cli.gate"),
+    "inspect": "steve.cli.inspect",
 }  # fmt: skip
 
 
@@ -141,6 +142,14 @@ class SteveGroup(click.Group):
             raise click.exceptions.NoSuchCommand(
                 exc.command_name, possibilities=self.list_commands(ctx), ctx=ctx
             ) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except SteveError as err:
+            if isinstance(ctx.obj, Context):
+                count_error(ctx.obj, err)
+            raise
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
@@ -188,6 +197,49 @@ class SteveGroup(click.Group):
             report(InternalError("internal error", f"{type(exc).__name__}: {exc}"))
             sys.exit(EXIT_INTERNAL)
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+# Errors about the repository's database itself: nothing can be written to it then.
+UNCOUNTED_FAMILIES = ("STEVE-REPO-", "STEVE-KEY-", "STEVE-STOR-")
+COUNT_WAIT = 0.2
+"""Seconds an error count waits for the write lock before giving up."""
+
+
+def count_error(state: Context, err: SteveError) -> bool:
+    """Count ``err``'s code in the repository the failed command opened (F-ERR-006),
+    best effort: never raises, waits at most :data:`COUNT_WAIT` for the write lock,
+    skips errors about the database itself, a repository the command did not open,
+    and a direct command while steved serves the repository (writes go through the
+    daemon: a command it ran counts there).  Returns whether the count was written."""
+    repo = state._repo
+    if repo is None or err.code.startswith(UNCOUNTED_FAMILIES):
+        return False
+    try:
+        if LENT_REPO.get() is None and repo.root is not None and _daemon_serves(repo.root):
+            return False
+        from steve.porcelain.secrets import redactor_for
+
+        message = redactor_for(repo).text(err.message)
+        repo.count_error(err.code, message, now=int(time.time()), wait=COUNT_WAIT)
+    except Exception:  # noqa: BLE001 - counting must never mask the error being reported
+        return False
+    return True
+
+
+def _daemon_serves(root: Path) -> bool:
+    """Whether a live steved answers on the repository's socket."""
+    from steve.cli.forward import socket_path
+
+    sock = socket_path(root)
+    if not sock.exists():
+        return False
+    from steve.daemon.client import Client
+
+    try:
+        Client(sock, timeout=COUNT_WAIT).close()
+    except SteveError:
+        return False  # a stale socket: nobody serves it
+    return True
 
 
 class EventSink:

@@ -60,6 +60,11 @@ ROUTES: dict[str, Route | dict[str, Route]] = {
     "approvals": R, "approve": W, "deny": W, "deploy": W, "kill-switch": W,
     # backup and maintenance; rekey needs the repository to itself (stop steved first)
     "backup": W, "vacuum": W, "restore": L, "rekey": L,
+    # inspect mode (issue 18): reads only (`logs --follow` follows through steved)
+    "inspect": {
+        "": R, "state": R, "manifests": R, "resources": R, "logs": R, "dag": R,
+        "decisions": R, "errors": R,
+    },
 }  # fmt: skip
 """Every command's route; a group maps its subcommands ("" for the group alone)."""
 
@@ -172,6 +177,10 @@ def forward_if_served(argv: list[str]) -> int | None:
             from steve.cli.daemon import follow_through
 
             return follow_through(client, root, rest[1:])
+        if rest[:2] == ["inspect", "logs"] and ("--follow" in rest or "-f" in rest):
+            from steve.cli.inspect import follow_through as follow_logs
+
+            return follow_logs(client, root, rest[2:])
         try:
             return _run(client, root, argv)
         except DaemonShuttingDown:
