@@ -13,7 +13,9 @@ batch API (``EventStore.append``, 10,000 per transaction): 90 % step output
 Each subcommand (with ``--json``; ``resources`` also with and without the
 container engine) is run whole-process ``--runs`` times, alternating, with
 stdout on a pipe; reported: median wall and CPU seconds, beside the floor
-of ``python -c pass`` and ``steve --version`` in the same run.
+of ``python -c pass`` and ``steve --version`` and two peers that open the
+same repository (``steve status``; ``steve events`` printing the last event)
+in the same run.  On a shared machine the CPU column is the steadier one.
 
 Goal (issue 18): every subcommand answers in under 200 ms whole-process.
 """
@@ -97,6 +99,17 @@ def build_repo(root: Path, count: int, n_events: int) -> str:
         return run_id
 
 
+def _head(root: Path) -> int:
+    from bench.common import PASSPHRASE
+
+    with Repo.open(root, passphrase=PASSPHRASE) as repo:
+        log = EventLog.for_repo(repo)
+        try:
+            return log.head().seq
+        finally:
+            log.close()
+
+
 COMMANDS: list[tuple[str, list[str]]] = [
     ("state", ["inspect", "state", "--json"]),
     ("manifests", ["inspect", "manifests", "--json"]),
@@ -120,6 +133,7 @@ def measure(runs: int, count: int, n_events: int, keep: Path | None) -> Report:
         if not (root / ".steve").is_dir():
             build_repo(root, count, n_events)
         built = time.perf_counter() - started
+        head = _head(root)
         env = steve_env()
         env["STEVE_DIR"] = str(root)
         env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
@@ -127,6 +141,8 @@ def measure(runs: int, count: int, n_events: int, keep: Path | None) -> Report:
         floors = {
             "python -c pass": [sys.executable, "-c", "pass"],
             "steve --version": [*steve, "--version"],
+            "steve status (peer)": [*steve, "status"],
+            "steve events --from-seq HEAD (peer)": [*steve, "events", "--from-seq", str(head)],
         }
         walls: dict[str, list[float]] = {name: [] for name in [*floors, *dict(COMMANDS)]}
         cpus: dict[str, list[float]] = {name: [] for name in walls}

@@ -21,15 +21,17 @@ import enum
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from steve.errors import CorruptObject, MalformedObject, NoPlan
-from steve.events import EventLog
 from steve.objects import cbor
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
 from steve.porcelain.runs import Run, find_run, run_manifests
 from steve.repo import Repo
+
+if TYPE_CHECKING:
+    from steve.events import EventLog
 
 __all__ = [
     "Dag",

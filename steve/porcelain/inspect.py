@@ -21,14 +21,11 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from steve.errors import SteveError
-from steve.events import Event, EventLog
-from steve.llm.budget import Budgets
 from steve.objects.model import MANIFEST_TYPES, ObjectType
 from steve.objects.oid import ObjectId
-from steve.porcelain.approvals import Approval, State, list_approvals
 from steve.porcelain.history import read_entry
 from steve.porcelain.runs import (
     Run,
@@ -42,6 +39,14 @@ from steve.porcelain.runs import (
 )
 from steve.repo import Repo
 from steve.store.base import ErrorCount
+
+if TYPE_CHECKING:
+    from steve.events import Event, EventLog
+    from steve.porcelain.approvals import Approval
+
+# The event log (its signing needs the cryptography package), the approvals (the
+# policy gate) and the budgets (the LLM layer) are imported by the queries that
+# read them, so `steve inspect errors` or `manifests` starts without them.
 
 __all__ = [
     "Blocker",
@@ -180,6 +185,8 @@ def run_state(repo: Repo, run: str | None = None, *, now: int) -> RunState:
     found = find_run(repo, run) if run is not None else _current(repo)
     if found is None:
         return RunState(None, n_runs, (), ())
+    from steve.porcelain.approvals import State, list_approvals
+
     pending = [
         a
         for a in list_approvals(repo, now=now)
@@ -320,6 +327,8 @@ def _limit_of(scope: str, limits: dict[str, int]) -> int | None:
 
 def token_usage(repo: Repo, run_id: str | None) -> list[TokenUsage]:
     """Tokens spent against budgets: the project's, and the run's (its stages and nodes)."""
+    from steve.llm.budget import Budgets
+
     budgets = Budgets(repo)
     limits = budgets.limits()
     out = []
@@ -334,16 +343,12 @@ def token_usage(repo: Repo, run_id: str | None) -> list[TokenUsage]:
 def container_census(engine_url: str | None) -> ContainerCensus:
     """STEVE's containers and volumes on the engine at ``engine_url`` (None: the local
     socket); an engine that does not answer gives ``unavailable``, never an error."""
-    from steve.errors import EngineUnavailable
-    from steve.exec import connect
+    from steve.exec.census import list_leftovers
 
     try:
-        with connect(engine_url, timeout=3) as engine:
-            found = engine.janitor.scan()
-    except EngineUnavailable as exc:
-        return ContainerCensus((), f"engine unavailable: {exc.detail}")
+        found = list_leftovers(engine_url, timeout=3.0)
     except SteveError as exc:
-        return ContainerCensus((), f"engine unavailable: {exc.message}: {exc.detail}")
+        return ContainerCensus((), f"engine unavailable: {exc.detail or exc.message}")
     items = tuple(ContainerInfo(f.kind, f.id, f.run, f.step, f.status, f.orphan) for f in found)
     return ContainerCensus(items, None)
 
@@ -400,6 +405,8 @@ def decisions(
     triggers), the approvals asked for it and their answers, the policy gate's
     verdicts on its containers, and kill-switch changes (the newest
     :data:`MAX_DECISION_EVENTS` of each event type)."""
+    from steve.porcelain.approvals import list_approvals
+
     found = find_run(repo, run) if run is not None else _current(repo)
     out: list[Decision] = []
     if found is not None:

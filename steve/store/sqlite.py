@@ -165,6 +165,9 @@ CREATE TABLE IF NOT EXISTS secrets (
 # Schema version 7: RESEARCH's full-text index over mirrored sources (FTS5, so
 # the index is encrypted with the rest of the database; rebuildable from the
 # mirrored blobs) and per-code error counts (what `steve inspect errors` reads).
+# ``objects_by_type`` lets `steve inspect resources` count objects and bytes by
+# type on a small index instead of reading every object's pages (a repository
+# made at version 7 before it existed answers the same query by a scan).
 _V7 = """
 CREATE VIRTUAL TABLE IF NOT EXISTS research_fts USING fts5(
     uri UNINDEXED,
@@ -180,6 +183,7 @@ CREATE TABLE IF NOT EXISTS error_counts (
     last INTEGER NOT NULL,
     message TEXT NOT NULL DEFAULT ''
 ) STRICT;
+CREATE INDEX IF NOT EXISTS objects_by_type ON objects (type, size);
 """
 
 # v3 -> v4: copy the index in time order (a history's rows end up in order),
