@@ -110,6 +110,44 @@ def _head(root: Path) -> int:
             log.close()
 
 
+def in_process(root: Path, runs: int) -> list[list[str]]:
+    """Median milliseconds of each library call on the open repository."""
+    from bench.common import PASSPHRASE
+    from steve.porcelain import dag
+    from steve.porcelain import inspect as ins
+
+    with Repo.open(root, passphrase=PASSPHRASE) as repo:
+        log = EventLog.for_repo(repo)
+        run_id = ins.run_state(repo, now=0).run
+        calls = {
+            "run_state": lambda: ins.run_state(repo, now=0),
+            "manifests": lambda: ins.manifests(repo),
+            "object_stats (resources)": repo.object_stats,
+            "event head (resources)": lambda: log.head().seq,
+            "tail 50": lambda: ins.tail(log, ins.LogFilter(), limit=50),
+            "tail --type gate.decision": lambda: ins.tail(
+                log, ins.LogFilter(event_type="gate.decision"), limit=50
+            ),
+            "tail --node gen -n 20": lambda: ins.tail(log, ins.LogFilter(node="gen"), limit=20),
+            "plan_dag (with running nodes)": lambda: dag.plan_dag(repo, None, log),
+            "decisions": lambda: ins.decisions(repo, log, now=0),
+            "error_counts": lambda: ins.error_counts(repo),
+        }
+        rows = []
+        try:
+            for name, call in calls.items():
+                times = []
+                for _ in range(runs):
+                    start = time.perf_counter()
+                    call()
+                    times.append(time.perf_counter() - start)
+                rows.append([name, f"{statistics.median(times) * 1000:.1f} ms"])
+        finally:
+            log.close()
+        assert run_id is not None
+        return rows
+
+
 COMMANDS: list[tuple[str, list[str]]] = [
     ("state", ["inspect", "state", "--json"]),
     ("manifests", ["inspect", "manifests", "--json"]),
@@ -134,6 +172,7 @@ def measure(runs: int, count: int, n_events: int, keep: Path | None) -> Report:
             build_repo(root, count, n_events)
         built = time.perf_counter() - started
         head = _head(root)
+        library = in_process(root, runs)
         env = steve_env()
         env["STEVE_DIR"] = str(root)
         env["PYTHONPATH"] = str(Path(__file__).resolve().parent.parent)
@@ -163,6 +202,8 @@ def measure(runs: int, count: int, n_events: int, keep: Path | None) -> Report:
         f"{count:,} manifests + {n_events:,} events (built in {built:.0f} s), "
         f"median of {runs}, whole process, stdout on a pipe\n\n"
         + table(["command", "wall", "cpu", "wall - python floor"], rows)
+        + "\n\nIn process (the library call alone, repository open):\n\n"
+        + table(["call", "median"], library)
     )
     goals = [
         (f"inspect {name} < {GOAL * 1000:.0f} ms", fmt_s(med[name]), verdict(med[name] < GOAL))
