@@ -79,3 +79,27 @@ def test_errors_of_commands_steved_runs_are_counted_there(daemon: Daemon) -> Non
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert [(e["code"], e["count"]) for e in doc["errors"]] == [("STEVE-REV-001", 2)]
+
+
+def test_a_direct_command_does_not_write_while_steved_serves(daemon: Daemon) -> None:
+    """Writes go through steved: a command that runs directly (a read with a cached
+    key) leaves the count alone while the daemon serves the repository."""
+    from steve.cli.app import Context, count_error
+    from steve.errors import ObjectNotFound
+    from steve.repo import Repo
+    from tests.daemon.conftest import PASSPHRASE
+
+    state = Context(daemon.repo)
+    state._repo = Repo.open(daemon.repo, passphrase=PASSPHRASE)
+    try:
+        assert count_error(state, ObjectNotFound("deadbeef")) is False
+        assert state._repo.error_counts() == []
+    finally:
+        state._repo.close()
+    daemon.stop()
+    state._repo = Repo.open(daemon.repo, passphrase=PASSPHRASE)
+    try:  # steved stopped: nobody serves the repository, the count is written
+        assert count_error(state, ObjectNotFound("deadbeef")) is True
+        assert [e.code for e in state._repo.error_counts()] == ["STEVE-OBJ-001"]
+    finally:
+        state._repo.close()
