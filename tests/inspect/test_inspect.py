@@ -333,3 +333,27 @@ def test_error_counts_contract_on_both_backends(backend: Any) -> None:
         ("STEVE-X-002", 2, 11, 12, "two again"),
         ("STEVE-X-001", 1, 10, 10, "one"),
     ]
+
+
+def test_deploy_is_blocked_by_a_failing_certificate_then_ready(repo: Repo) -> None:
+    from steve.porcelain.runs import Stage, goto
+    from steve.porcelain.testing import run_tests
+
+    src = repo.write_blob(b"src")
+    run_id, _ = run_with_plan(repo, chain_plan(src))
+    build(repo, FakeRunner())
+    run_tests(repo, FakeRunner(junit_fail={"check"}))  # a failing test: back to BUILD
+    state = ins.run_state(repo, now=0)
+    assert state.run is not None and state.run.stage is Stage.BUILD
+    assert state.next[0].ready  # TEST again: the build passed
+    goto(repo, run_id, Stage.TEST, now=0, actor="t")  # by hand, with the failing certificate
+    state = ins.run_state(repo, now=0)
+    deploy = next(n for n in state.next if n.stage.value == "DEPLOY")
+    assert [b.kind for b in deploy.blockers] == [ins.BlockerKind.FAILING_CERTIFICATE]
+    back = next(n for n in state.next if n.stage.value == "BUILD")
+    assert back.ready
+    run_tests(repo, FakeRunner())
+    deploy = next(n for n in ins.run_state(repo, now=0).next if n.stage.value == "DEPLOY")
+    assert deploy.ready and deploy.command == "steve deploy TARGET"
+    kinds = [m.kind.value for m in ins.manifests(repo).manifests]
+    assert kinds == ["plan", "build_receipt", "test_certificate"]
