@@ -357,3 +357,33 @@ def test_deploy_is_blocked_by_a_failing_certificate_then_ready(repo: Repo) -> No
     assert deploy.ready and deploy.command == "steve deploy TARGET"
     kinds = [m.kind.value for m in ins.manifests(repo).manifests]
     assert kinds == ["plan", "build_receipt", "test_certificate"]
+
+
+def test_a_pending_approval_blocks_deploy_and_its_answer_is_a_decision(repo: Repo) -> None:
+    from steve.porcelain import approvals
+    from steve.porcelain.gate import Action, ActionKind
+    from steve.porcelain.runs import Stage
+    from steve.porcelain.testing import run_tests
+
+    src = repo.write_blob(b"src")
+    run_id, _ = run_with_plan(repo, chain_plan(src))
+    build(repo, FakeRunner())
+    run_tests(repo, FakeRunner())
+    assert ins.run_state(repo, now=0).run is not None
+    action = Action.of(ActionKind.DEPLOY, "/srv/site", {"files": 1})
+    req, _ = approvals.request(repo, action, now=100, actor="ci", ttl=3600, run_id=run_id)
+    state = ins.run_state(repo, now=200)
+    assert state.run is not None and state.run.stage is Stage.TEST  # a passing test
+    deploy = next(n for n in state.next if n.stage is Stage.DEPLOY)
+    assert [b.kind for b in deploy.blockers] == [ins.BlockerKind.PENDING_APPROVAL]
+    assert [a.id for a in state.pending_approvals] == [req.id]
+    approvals.answer(repo, req.id.hex, approve=False, now=300, actor="ana", reason="not today")
+    assert ins.run_state(repo, now=400).pending_approvals == ()
+    log = EventLog.for_repo(repo)
+    try:
+        _, items = ins.decisions(repo, log, now=400)
+    finally:
+        log.close()
+    answers = [d for d in items if d.kind is ins.DecisionKind.APPROVAL]
+    assert [(d.actor, d.reason) for d in answers] == [("ci", None), ("ana", "not today")]
+    assert answers[1].what == "denied deploy /srv/site" and answers[1].ref == req.id.hex
