@@ -387,3 +387,22 @@ def test_a_pending_approval_blocks_deploy_and_its_answer_is_a_decision(repo: Rep
     answers = [d for d in items if d.kind is ins.DecisionKind.APPROVAL]
     assert [(d.actor, d.reason) for d in answers] == [("ci", None), ("ana", "not today")]
     assert answers[1].what == "denied deploy /srv/site" and answers[1].ref == req.id.hex
+
+
+def test_text_outputs(built: tuple[Repo, str], steve_env: dict[str, str]) -> None:
+    built[0].close()
+    lines = steve(steve_env, "inspect", "logs", "--type", "log.chunk").stdout.splitlines()
+    assert [line.split(" ", 2)[2] for line in lines] == [
+        "gen/stdout | ran gen",
+        "asm/stdout | ran asm",
+    ]
+    one = steve(steve_env, "inspect", "logs", "--type", "log.chunk", "-n", "1").stdout
+    assert one.count("\n") == 1 and "asm/stdout" in one
+    state = steve(steve_env, "inspect", "state").stdout
+    assert "-> TEST" in state and "blocked: 1 failed step(s): node asm: exit 1" in state
+    drawing = steve(steve_env, "inspect", "dag").stdout
+    assert "✔ gen" in drawing and "✘ asm" in drawing and "◀ gen" in drawing
+    plain = steve({**steve_env, "PYTHONIOENCODING": "ascii"}, "inspect", "dag").stdout
+    assert plain.isascii() and "FAIL asm" in plain
+    decisions = steve(steve_env, "inspect", "decisions").stdout
+    assert "PLAN -> BUILD" in decisions and "(steve build)" in decisions
