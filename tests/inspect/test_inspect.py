@@ -406,3 +406,42 @@ def test_text_outputs(built: tuple[Repo, str], steve_env: dict[str, str]) -> Non
     assert plain.isascii() and "FAIL asm" in plain
     decisions = steve(steve_env, "inspect", "decisions").stdout
     assert "PLAN -> BUILD" in decisions and "(steve build)" in decisions
+
+
+def test_dag_shows_the_node_a_running_build_is_on(repo: Repo, repo_path: Path) -> None:
+    """A build runs on its own connection (as another process would); a second
+    repository handle reads the DAG while it runs."""
+    import threading
+    import time
+
+    from tests.conftest import PASSPHRASE
+
+    src = repo.write_blob(b"src")
+    run_with_plan(repo, chain_plan(src))
+    log = EventLog.for_repo(repo)
+    repo.events.sink = log
+    runner = FakeRunner(delay=1.0)
+    builder = threading.Thread(target=build, args=(repo, runner), kwargs={"events": log})
+    reader = Repo.open(repo_path, passphrase=PASSPHRASE)
+    events = EventLog.for_repo(reader)
+    seen: set[str] = set()
+    builder.start()
+    try:
+        deadline = time.monotonic() + 60
+        while builder.is_alive() and time.monotonic() < deadline:
+            d = dagmod.plan_dag(reader, None, events)
+            seen.update(n.id for n in d.nodes if n.state is dagmod.NodeState.RUNNING)
+            time.sleep(0.05)
+    finally:
+        builder.join(120)
+        repo.events.sink = None
+        log.close()
+    try:
+        final = dagmod.plan_dag(reader, None, events)
+    finally:
+        events.close()
+        reader.close()
+    assert {"gen", "asm"} <= seen  # each was seen running while the build ran it
+    assert {n.id: n.state.value for n in final.nodes} == {
+        "gen": "passed", "asm": "passed", "check": "not run"
+    }  # fmt: skip
