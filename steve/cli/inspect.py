@@ -320,11 +320,9 @@ def inspect_logs(
     emit = _emitter(out, as_json)
     nxt = 1 if from_seq is None else from_seq
     if from_seq is None:
-        for event in tail(log, flt, limit=lines):
+        nxt = log.head().seq + 1  # the tail ends here and a follow goes on from here
+        for event in tail(log, flt, limit=lines, before=nxt):
             emit(event)
-            nxt = event.seq + 1
-        if follow:
-            nxt = max(nxt, log.head().seq + 1)
     if from_seq is not None or follow:
         source = (
             follow_events(log, flt, from_seq=nxt)

@@ -527,11 +527,14 @@ def _query(flt: LogFilter) -> dict[str, Any]:
 TAIL_PAGE = 512
 
 
-def tail(events: EventLog, flt: LogFilter, *, limit: int) -> list[Event]:
-    """The newest ``limit`` events matching ``flt``, oldest first (read backwards in
-    pages: a node filter looks into payloads)."""
+def tail(
+    events: EventLog, flt: LogFilter, *, limit: int, before: int | None = None
+) -> list[Event]:
+    """The newest ``limit`` events matching ``flt`` with seq < ``before`` (None: all),
+    oldest first (read backwards in pages: a node filter looks into payloads).  To
+    follow on without a gap, read the head first, tail before ``head + 1``, then
+    :func:`follow` from ``head + 1``."""
     out: list[Event] = []
-    before: int | None = None
     page = limit if flt.node is None else max(TAIL_PAGE, limit)
     while len(out) < limit:
         batch = events.latest(limit=page, before=before, **_query(flt))
