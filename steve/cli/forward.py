@@ -63,7 +63,7 @@ ROUTES: dict[str, Route | dict[str, Route]] = {
     # inspect mode (issue 18): reads only (`logs --follow` follows through steved)
     "inspect": {
         "": R, "state": R, "manifests": R, "resources": R, "logs": R, "dag": R,
-        "decisions": R, "errors": R,
+        "decisions": R, "errors": R, "record-error": W,
     },
 }  # fmt: skip
 """Every command's route; a group maps its subcommands ("" for the group alone)."""

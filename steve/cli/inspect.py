@@ -512,3 +512,19 @@ def inspect_errors(state: Context, minimum: int, as_json: bool) -> None:
         click.echo(
             f"{e.code:<18} {e.count:>6}x  first {_when(e.first)}  last {_when(e.last)}  {e.message}"
         )
+
+
+@inspect.command("record-error", hidden=True)
+@click.argument("code")
+@click.option("--message", default="", help="The error's one-line message.")
+@pass_state
+def inspect_record_error(state: Context, code: str, message: str) -> None:
+    """Count one occurrence of CODE (how a command run beside steved counts its error
+    through the daemon; see docs/inspect.md)."""
+    import re
+
+    from steve.errors import InvalidInput
+
+    if re.fullmatch(r"STEVE-[A-Z]+-[0-9]{3}", code) is None:
+        raise InvalidInput("not an error code", f"{code!r} (expected STEVE-FAMILY-NNN)")
+    state.repo().count_error(code, message[:500], now=int(time.time()))

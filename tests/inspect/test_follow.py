@@ -9,7 +9,6 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from steve.cli.app import _daemon_serves
 from tests.daemon.conftest import Daemon, env_for, steve
 
 
@@ -71,7 +70,6 @@ def test_follow_through_steved(daemon: Daemon) -> None:
 
 
 def test_errors_of_commands_steved_runs_are_counted_there(daemon: Daemon) -> None:
-    assert _daemon_serves(daemon.repo)
     for _ in range(2):
         proc = steve(daemon.repo, "update-ref", "refs/heads/x", "deadbeefdead")
         assert proc.returncode == 5 and b"[STEVE-REV-001]" in proc.stderr
@@ -81,9 +79,9 @@ def test_errors_of_commands_steved_runs_are_counted_there(daemon: Daemon) -> Non
     assert [(e["code"], e["count"]) for e in doc["errors"]] == [("STEVE-REV-001", 2)]
 
 
-def test_a_direct_command_does_not_write_while_steved_serves(daemon: Daemon) -> None:
-    """Writes go through steved: a command that runs directly (a read with a cached
-    key) leaves the count alone while the daemon serves the repository."""
+def test_a_direct_command_counts_through_steved_while_it_serves(daemon: Daemon) -> None:
+    """Writes go through steved: a command that ran directly (a read with a cached
+    key) counts its error through the daemon, never beside it."""
     from steve.cli.app import Context, count_error
     from steve.errors import ObjectNotFound
     from steve.repo import Repo
@@ -92,14 +90,12 @@ def test_a_direct_command_does_not_write_while_steved_serves(daemon: Daemon) -> 
     state = Context(daemon.repo)
     state._repo = Repo.open(daemon.repo, passphrase=PASSPHRASE)
     try:
-        assert count_error(state, ObjectNotFound("deadbeef")) is False
-        assert state._repo.error_counts() == []
-    finally:
-        state._repo.close()
-    daemon.stop()
-    state._repo = Repo.open(daemon.repo, passphrase=PASSPHRASE)
-    try:  # steved stopped: nobody serves the repository, the count is written
         assert count_error(state, ObjectNotFound("deadbeef")) is True
-        assert [e.code for e in state._repo.error_counts()] == ["STEVE-OBJ-001"]
+        assert count_error(state, ObjectNotFound("deadbeef")) is True
+        assert [(e.code, e.count) for e in state._repo.error_counts()] == [("STEVE-OBJ-001", 2)]
+        with daemon.client() as c:
+            c.call("lock")  # a locked daemon cannot write: the count is skipped
+        assert count_error(state, ObjectNotFound("deadbeef")) is False
+        assert [e.count for e in state._repo.error_counts()] == [2]
     finally:
         state._repo.close()
