@@ -139,7 +139,8 @@ def _depths(graph: Sequence[tuple[str, str, list[str]]]) -> dict[str, int]:
     return depth
 
 
-def _receipt_states(repo: Repo, run_id: str) -> dict[str, tuple[NodeState, ObjectId]]:
+def receipt_states(repo: Repo, run_id: str) -> dict[str, tuple[NodeState, ObjectId]]:
+    """node -> (passed or failed, receipt) of every node's latest receipt in the run."""
     out: dict[str, tuple[NodeState, ObjectId]] = {}
     for ref in repo.list_refs(f"{RECEIPTS}{run_id}/"):
         if ref.target is None:
@@ -148,6 +149,16 @@ def _receipt_states(repo: Repo, run_id: str) -> dict[str, tuple[NodeState, Objec
         ok = body.get("exit_status") == 0 and not body.get("failure")
         out[str(body.get("node"))] = (NodeState.PASSED if ok else NodeState.FAILED, ref.target)
     return out
+
+
+def tested_nodes(dag: Dag) -> set[str]:
+    """The nodes TEST runs: ``test`` nodes and everything downstream of one (the rule
+    of :func:`steve.porcelain.build.split_nodes`; BUILD runs the others)."""
+    tested: set[str] = set()
+    for n in dag.nodes:  # by depth: every upstream node comes first
+        if n.kind == "test" or any(u in tested for u in n.upstream):
+            tested.add(n.id)
+    return tested
 
 
 def running_nodes(events: EventLog, run_id: str) -> set[str]:
@@ -182,7 +193,7 @@ def plan_dag(repo: Repo, run: str | None = None, events: EventLog | None = None)
     body = _body(repo, plan_id)
     graph = _graph(plan_id, body)
     depth = _depths(graph)
-    states = _receipt_states(repo, found.id)
+    states = receipt_states(repo, found.id)
     running = running_nodes(events, found.id) if events is not None else set()
     order = {nid: i for i, (nid, _, _) in enumerate(graph)}
     nodes = []

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from steve.errors import SteveError
 from steve.objects.model import MANIFEST_TYPES, ObjectType
 from steve.objects.oid import ObjectId
+from steve.porcelain.dag import NodeState, plan_dag, receipt_states, tested_nodes
 from steve.porcelain.history import read_entry
 from steve.porcelain.runs import (
     Run,
@@ -122,20 +123,6 @@ class RunState:
     pending_approvals: tuple[Approval, ...]
 
 
-def _receipt_heads(repo: Repo, run_id: str) -> list[tuple[ObjectId, str]]:
-    """(receipt, summary) of every node's latest receipt in the run."""
-    out = []
-    for ref in repo.list_refs(f"{RECEIPTS}{run_id}/"):
-        if ref.target is not None:
-            out.append((ref.target, read_entry(repo, ref.target).summary))
-    return out
-
-
-def _failed(summary: str) -> bool:
-    """Whether a receipt's summary (``node N: exit S``) says it failed."""
-    return not summary.endswith(": exit 0")
-
-
 def _blockers(
     repo: Repo, run: Run, target: Stage, latest: dict[ObjectType, ObjectId], pending: list[Approval]
 ) -> list[Blocker]:
@@ -146,14 +133,20 @@ def _blockers(
         out.append(Blocker(BlockerKind.NO_RESEARCH, "the run has no research manifest"))
     if target is Stage.BUILD and ObjectType.PLAN not in latest:
         out.append(Blocker(BlockerKind.NO_PLAN, "no frozen plan in the run"))
-    if target is Stage.TEST:
-        heads = _receipt_heads(repo, run.id)
-        if not heads:
+    if target is Stage.TEST and ObjectType.PLAN in latest:
+        graph = plan_dag(repo, run.id)
+        tested = tested_nodes(graph)
+        built = [n for n in graph.nodes if n.id not in tested]
+        states = receipt_states(repo, run.id)
+        if built and not any(n.id in states for n in built):
             out.append(Blocker(BlockerKind.NO_BUILD, "no build receipt: nothing was built"))
-        failed = [s for _, s in heads if _failed(s)]
+        failed = [n.id for n in built if states.get(n.id, (None,))[0] is NodeState.FAILED]
         if failed:
             out.append(
-                Blocker(BlockerKind.FAILED_BUILD, f"{len(failed)} failed step(s): {failed[0]}")
+                Blocker(
+                    BlockerKind.FAILED_BUILD,
+                    f"{len(failed)} failed step(s): {', '.join(failed[:5])}",
+                )
             )
     if target is Stage.DEPLOY:
         cert = latest.get(ObjectType.TEST_CERTIFICATE)
