@@ -8,10 +8,12 @@ documents and docs/schemas/inspect/*.json pins.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,9 +23,22 @@ from steve.cli.app import INT64_MAX, BlockWriter, Context, cli, is_regular_file,
 
 if TYPE_CHECKING:
     from steve.daemon.client import Client
-    from steve.events import Event
+    from steve.events import Event, EventLog
     from steve.porcelain.inspect import LogFilter
     from steve.porcelain.runs import Run
+
+
+@contextlib.contextmanager
+def _reading(state: Context) -> Iterator[EventLog]:
+    """The repository's event log, opened to read: without the command's signer and
+    redactor (an inspect command appends nothing), closed at the end."""
+    from steve.events import EventLog
+
+    log = EventLog.for_repo(state.repo())
+    try:
+        yield log
+    finally:
+        log.close()
 
 
 def _dump(value: object) -> None:
@@ -170,7 +185,8 @@ def inspect_resources(state: Context, run: str | None, no_containers: bool, as_j
         if no_containers
         else container_census(os.environ.get("DOCKER_HOST") or None)
     )
-    report = resources(state.repo(), state.event_log(), census=census, run=run)
+    with _reading(state) as log:
+        report = resources(state.repo(), log, census=census, run=run)
     c = report.containers
     if as_json:
         _dump(
@@ -307,14 +323,27 @@ def inspect_logs(
 ) -> None:
     """Step output and events, newest last: the newest N entries, then (--follow) each
     new one as it commits, also while another process builds.  Filters combine."""
-    from steve.porcelain.inspect import LogFilter, tail
-    from steve.porcelain.inspect import follow as follow_events
+    from steve.porcelain.inspect import LogFilter
     from steve.porcelain.runs import find_run
 
     repo = state.repo()
     run_id = find_run(repo, run).id if run is not None else None
     flt = LogFilter(run_id, node, correlation, event_type)
-    log = state.event_log()
+    with _reading(state) as log:
+        _print_logs(log, flt, lines, from_seq, follow, as_json)
+
+
+def _print_logs(
+    log: EventLog,
+    flt: LogFilter,
+    lines: int,
+    from_seq: int | None,
+    follow: bool,
+    as_json: bool,
+) -> None:
+    from steve.porcelain.inspect import follow as follow_events
+    from steve.porcelain.inspect import tail
+
     stream = sys.stdout.buffer
     out = BlockWriter(stream, flush_each=follow or not is_regular_file(stream))
     emit = _emitter(out, as_json)
@@ -399,7 +428,8 @@ def inspect_dag(state: Context, run: str | None, fmt: str, ascii_: bool, as_json
     (passed, failed, not run, running)."""
     from steve.porcelain.dag import draw, plan_dag, to_dot, to_mermaid
 
-    dag = plan_dag(state.repo(), run, state.event_log())
+    with _reading(state) as log:
+        dag = plan_dag(state.repo(), run, log)
     if as_json:
         _dump(
             {
@@ -448,7 +478,8 @@ def inspect_decisions(state: Context, run: str | None, as_json: bool) -> None:
     kill-switch changes, with who and why, oldest first."""
     from steve.porcelain.inspect import decisions
 
-    found, items = decisions(state.repo(), state.event_log(), run, now=int(time.time()))
+    with _reading(state) as log:
+        found, items = decisions(state.repo(), log, run, now=int(time.time()))
     if as_json:
         _dump(
             {
