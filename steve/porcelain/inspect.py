@@ -520,9 +520,7 @@ def _query(flt: LogFilter) -> dict[str, Any]:
 TAIL_PAGE = 512
 
 
-def tail(
-    events: EventLog, flt: LogFilter, *, limit: int, before: int | None = None
-) -> list[Event]:
+def tail(events: EventLog, flt: LogFilter, *, limit: int, before: int | None = None) -> list[Event]:
     """The newest ``limit`` events matching ``flt`` with seq < ``before`` (None: all),
     oldest first (read backwards in pages: a node filter looks into payloads).  To
     follow on without a gap, read the head first, tail before ``head + 1``, then
