@@ -43,7 +43,6 @@ ROUTES: dict[str, Route | dict[str, Route]] = {
     "status": R, "verify": R,
     "init": L, "unlock": L, "lock": L, "schema": L, "verify-git": L, "ping": L, "start": L,
     "tui": L,  # interactive: opens the repository itself and runs its commands as children
-    "init": L, "unlock": L, "lock": L, "schema": L, "verify-git": L, "ping": L,
     "daemon": {"": L, "start": L, "stop": L, "status": L},
     "identity": {"": L, "init": L, "show": L},
     "events": {"": R, "verify": R, "append": W, "seal": W, "pin-key": W},
