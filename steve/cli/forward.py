@@ -60,6 +60,8 @@ ROUTES: dict[str, Route | dict[str, Route]] = {
     "approvals": R, "approve": W, "deny": W, "deploy": W, "kill-switch": W,
     # backup and maintenance; rekey needs the repository to itself (stop steved first)
     "backup": W, "vacuum": W, "restore": L, "rekey": L,
+    # the human side (issue 18): help and completion need no key; config is the plain file
+    "help": L, "completion": L, "config": {"": L, "list": L, "get": L, "set": L},
 }  # fmt: skip
 """Every command's route; a group maps its subcommands ("" for the group alone)."""
 
