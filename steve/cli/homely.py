@@ -26,6 +26,7 @@ from steve.messages import messages, msg
 
 if TYPE_CHECKING:
     from steve.cli.app import Context
+    from steve.porcelain.stages import Recorded
 
 
 def interactive() -> bool:
@@ -36,20 +37,38 @@ def interactive() -> bool:
         return False
 
 
-def friendly_allowed(state: Context | None) -> bool:
-    """Whether friendly lines may be printed now: a terminal, and no ``--quiet``."""
+def friendly_allowed(state: Context | None = None) -> bool:
+    """Whether friendly lines may be printed now: a terminal, and no ``--quiet``
+    (``state``: the command's Context; None: the current click context's)."""
+    if state is None:
+        from steve.cli.app import Context
+
+        ctx = click.get_current_context(silent=True)
+        state = None if ctx is None else ctx.find_object(Context)
     if state is not None and state.quiet:
         return False
     return interactive()
 
 
-def say(state: Context | None, message_id: str, *, err: bool = False, **facts: object) -> None:
+def say(state: Context | None, message_id: str, /, *, err: bool = False, **facts: object) -> None:
     """Print ``message_id``'s factual line (standard output, or standard error with
     ``err``), preceded on a terminal without ``--quiet`` by its friendly line."""
     friendly = f"{message_id}.friendly"
     if friendly in messages() and friendly_allowed(state):
         click.echo(msg(friendly, **facts), err=True)
     click.echo(msg(f"{message_id}.fact", **facts), err=err)
+
+
+def report_recorded(state: Context | None, result: Recorded, kind: str) -> None:
+    """The status lines of a recorded manifest (standard error): the transition it
+    made, or the amendment, each after its friendly line on a terminal."""
+    if result.transition is not None:
+        t = result.transition
+        say(state, "run.moved", err=True, run=result.run.id, from_stage=t.from_stage,
+            to_stage=t.to_stage)  # fmt: skip
+    if result.amends is not None:
+        say(state, "run.amended", err=True, run=result.run.id, kind=kind,
+            old=result.amends.short(), stage=result.run.stage.value)  # fmt: skip
 
 
 def nudges(state: Context) -> list[str]:

@@ -30,6 +30,7 @@ from steve.cli.app import (
     is_terminal,
     pass_state,
 )
+from steve.cli.homely import report_recorded
 from steve.cli.llmopts import llm_options
 from steve.errors import EXIT_FALSE, InvalidInput
 
@@ -381,15 +382,7 @@ def _record(state: Context, kind: str, file: str, run: str | None, quiet: bool) 
     if quiet:
         return
     _line(result.oid.hex)
-    if result.transition is not None:
-        t = result.transition
-        click.echo(f"run {result.run.id}: {t.from_stage} -> {t.to_stage}", err=True)
-    if result.amends is not None:
-        click.echo(
-            f"run {result.run.id}: amended {kind} {result.amends.short()} "
-            f"(the run stays in {result.run.stage.value}; `steve build` builds the amendment)",
-            err=True,
-        )
+    report_recorded(state, result, kind)
 
 
 _RUN_OPT = click.option(

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import click
 
 from steve.cli.app import Context, frozen_time, identity, is_terminal
+from steve.cli.homely import report_recorded
 from steve.errors import (
     ApprovalDeclined,
     EditorFailed,
@@ -92,11 +93,7 @@ def _report(result: Recorded, kind: str, quiet: bool) -> None:
         return
     sys.stdout.write(result.oid.hex + "\n")
     sys.stdout.flush()
-    if result.transition is not None:
-        t = result.transition
-        click.echo(f"run {result.run.id}: {t.from_stage} -> {t.to_stage}", err=True)
-    if result.amends is not None:
-        click.echo(f"run {result.run.id}: amended {kind} {result.amends.short()}", err=True)
+    report_recorded(click.get_current_context().find_object(Context), result, kind)
 
 
 def design_intake(
