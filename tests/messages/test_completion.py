@@ -42,7 +42,7 @@ def complete(
     assert proc.returncode == 0, proc.stderr
     assert proc.stderr == ""  # a Tab key prints no error and no prompt
     lines = [line for line in proc.stdout.splitlines() if line]
-    if shell == "zsh":
+    if shell in ("zsh", "fish"):  # type, value, help (or _): three lines each
         return [lines[i + 1] for i in range(0, len(lines), 3) if lines[i] == "plain"]
     return [line.split(",", 1)[1] for line in lines]
 
