@@ -139,7 +139,7 @@ def complete_topics(
     ctx: click.Context, param: click.Parameter, incomplete: str
 ) -> list[CompletionItem]:
     from steve.cli.app import COMMAND_MODULES
-    from steve.cli.ux import error_classes
+    from steve.messages import error_classes
 
     if incomplete[:1].isupper() or incomplete.upper().startswith("STEVE-"):
         return _matching(sorted(error_classes()), incomplete.upper())

@@ -5,33 +5,16 @@ from __future__ import annotations
 
 import json
 import re
-from typing import TYPE_CHECKING
 
 import click
 
 from steve.cli.app import Context, cli, pass_state
 from steve.errors import UnknownHelpTopic
-from steve.messages import error_catalogue, fields, msg
-
-if TYPE_CHECKING:
-    from steve.errors import SteveError
+from steve.messages import error_catalogue, error_classes, fields, msg
 
 CODE = re.compile(r"^STEVE-[A-Z]+-\d{3}$")
 DOCS_ERRORS = "docs/errors.md#all-errors"
 SHELLS = ("bash", "zsh", "fish")
-
-
-def error_classes() -> dict[str, type[SteveError]]:
-    """Every SteveError subclass by code (the first class found for a code)."""
-    from steve.errors import SteveError
-
-    found: dict[str, type[SteveError]] = {}
-    todo: list[type[SteveError]] = [SteveError]
-    while todo:
-        cls = todo.pop(0)
-        found.setdefault(cls.code, cls)
-        todo.extend(cls.__subclasses__())
-    return found
 
 
 def _placeholders(template: str) -> str:

@@ -106,6 +106,19 @@ def friendly_twin(message_id: str) -> str:
 # --- errors -----------------------------------------------------------------------------
 
 
+def error_classes() -> dict[str, type[SteveError]]:
+    """Every SteveError class by code (the class nearest the root for a shared code)."""
+    from steve.errors import SteveError
+
+    found: dict[str, type[SteveError]] = {}
+    todo: list[type[SteveError]] = [SteveError]
+    while todo:
+        cls = todo.pop(0)
+        found.setdefault(cls.code, cls)
+        todo.extend(cls.__subclasses__())
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class ErrorEntry:
     """The catalogue's entry for one error code."""

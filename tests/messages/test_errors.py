@@ -19,9 +19,8 @@ from click.testing import CliRunner
 import steve.errors
 from steve.cli.app import report
 from steve.cli.main import cli
-from steve.cli.ux import error_classes
 from steve.errors import SteveError
-from steve.messages import error_catalogue, fields, render_error
+from steve.messages import error_catalogue, error_classes, fields, render_error
 
 CLASSES = error_classes()
 CATALOGUE = error_catalogue()
