@@ -355,8 +355,12 @@ class Context:
             return
         if self.failure is not None and not isinstance(self.failure, SteveError):
             return  # interrupted, or a bug: no nudge
+        from steve.cli.forward import socket_path
         from steve.cli.homely import interactive, nudges
 
+        root = self._repo.root
+        if root is not None and socket_path(Path(root).resolve()).exists():
+            return  # steved is the one writer while it runs: no bookkeeping from here
         if interactive():
             AFTERWORD.extend(nudges(self))
 
