@@ -30,7 +30,7 @@ import string
 import tomllib
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -48,7 +48,7 @@ def set_locale(locale: str) -> None:
 
 @cache
 def _load(locale: str, name: str) -> dict[str, Any]:
-    path = resources.files("steve.messages").joinpath(locale, f"{name}.toml")
+    path = Path(__file__).parent / locale / f"{name}.toml"  # package data, beside this file
     try:
         text = path.read_text(encoding="utf-8")
     except (FileNotFoundError, NotADirectoryError):
