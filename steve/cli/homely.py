@@ -59,6 +59,14 @@ def say(state: Context | None, message_id: str, /, *, err: bool = False, **facts
     click.echo(msg(f"{message_id}.fact", **facts), err=err)
 
 
+def friendly(state: Context | None, message_id: str, /, **facts: object) -> None:
+    """Only the friendly line of ``message_id`` (standard error, when allowed): for a
+    command whose factual line is its result (an id on standard output), printed
+    by the command itself right after."""
+    if friendly_allowed(state):
+        click.echo(msg(f"{message_id}.friendly", **facts), err=True)
+
+
 def report_recorded(state: Context | None, result: Recorded, kind: str) -> None:
     """The status lines of a recorded manifest (standard error): the transition it
     made, or the amendment, each after its friendly line on a terminal."""

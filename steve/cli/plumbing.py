@@ -25,7 +25,7 @@ from steve.cli.app import (
     pass_state,
     passphrase,
 )
-from steve.cli.homely import friendly_allowed, say
+from steve.cli.homely import friendly, say
 from steve.errors import (
     EXIT_CORRUPT,
     EXIT_FALSE,
@@ -81,8 +81,7 @@ def init(state: Context, directory: Path | None) -> None:
     repo = Repo.init(root, passphrase=passphrase(confirm=True), identity=identity())
     steve_dir = repo.steve_dir
     repo.close()
-    if friendly_allowed(state):
-        click.echo(msg("repo.initialized.friendly"), err=True)
+    friendly(state, "repo.initialized")
     write_line(msg("repo.initialized.fact", path=steve_dir))
     if steve_dir is not None:
         from steve.cli.identity import pin_identity

@@ -30,9 +30,10 @@ from steve.cli.app import (
     is_terminal,
     pass_state,
 )
-from steve.cli.homely import report_recorded
+from steve.cli.homely import friendly, report_recorded
 from steve.cli.llmopts import llm_options
 from steve.errors import EXIT_FALSE, InvalidInput
+from steve.messages import msg
 
 if TYPE_CHECKING:
     from steve.porcelain.runs import Run, Transition
@@ -587,7 +588,8 @@ def run_new(state: Context, name: str | None, as_json: bool, quiet: bool) -> Non
     if as_json:
         _json_line(_run_json(run, run.id))
     elif not quiet:
-        _line(run.id)
+        friendly(state, "run.created")
+        _line(msg("run.created.fact", id=run.id))
 
 
 @run_group.command("list")
@@ -703,7 +705,8 @@ def run_switch(state: Context, run: str, as_json: bool, quiet: bool) -> None:
     if as_json:
         _json_line(_run_json(found, found.id))
     elif not quiet:
-        _line(found.id)
+        friendly(state, "run.switched")
+        _line(msg("run.switched.fact", id=found.id))
 
 
 @cli.command()

@@ -53,6 +53,10 @@ def _ids_used_in_cli() -> set[str]:
                 continue
             if node.func.id == "msg" and node.args and isinstance(node.args[0], ast.Constant):
                 found.add(str(node.args[0].value))
+            if node.func.id == "friendly" and len(node.args) > 1:
+                arg = node.args[1]
+                if isinstance(arg, ast.Constant):
+                    found |= {f"{arg.value}.friendly", f"{arg.value}.fact"}
             if node.func.id == "say" and len(node.args) > 1:
                 arg = node.args[1]
                 if isinstance(arg, ast.Constant):
@@ -140,6 +144,7 @@ COMMANDS = [
     (["secret", "set", "TOKEN", "--command", "printf abcdefghij"], "secret.set"),
     (["secret", "rm", "TOKEN"], "secret.removed"),
     (["fsck"], "repo.fsck_ok"),
+    (["run", "new"], "run.created"),
 ]
 
 
@@ -151,8 +156,8 @@ def test_friendly_lines_on_a_terminal_only(env: dict[str, str], tmp_path: Path) 
         assert code == 0, out
         assert message_id + ".friendly" in friendly_lines_in(out), (args, out)
         friendly_at = out.index(static_part(FRIENDLY[message_id + ".friendly"]))
-        fact_at = out.index(static_part(messages()[message_id + ".fact"]))
-        assert friendly_at < fact_at, out  # the friendly line, then its fact
+        fact = static_part(messages()[message_id + ".fact"]) or "\n"  # a bare id: next line
+        assert friendly_at < out.index(fact, friendly_at), out  # the friendly line, then its fact
 
     quiet_env = {**env, "STEVE_QUIET": "1"}
     ways = {
