@@ -335,7 +335,7 @@ def build_cmd(
         for o in report.outcomes:
             _echo(_outcome_line(o))
         for s in report.stale:
-            click.echo(f"steve: ignored a stale cache entry {s.key_hex[:12]}: {s.reason}", err=True)
+            click.echo(msg("build.stale", key=s.key_hex[:12], reason=s.reason), err=True)
         counts = ", ".join(
             f"{report.count(st)} {st.value}" for st in _statuses() if report.count(st)
         )
@@ -470,9 +470,9 @@ def _print_test_report(state: Context, report: TestReport) -> None:
         if not o.ok and o.receipt is not None:
             _echo(f"{'':8} {'':12}  output: steve logs {o.receipt.short()}")
     for s in report.stale:
-        click.echo(f"steve: ignored a stale cache entry {s.key_hex[:12]}: {s.reason}", err=True)
-    same = " (unchanged: the run's certificate already says this)" if report.reused else ""
-    _echo(f"certificate {report.certificate.hex}{same}")
+        click.echo(msg("build.stale", key=s.key_hex[:12], reason=s.reason), err=True)
+    same = msg("test.unchanged") if report.reused else ""
+    _echo(msg("test.certificate", id=report.certificate.hex, unchanged=same))
     tests, failures, run, stage = (
         len(report.tests), len(report.failures), report.run.id, report.run.stage.value
     )  # fmt: skip

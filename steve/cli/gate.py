@@ -154,11 +154,11 @@ def _terminal_prompt(timeout: int, reason: str | None = None) -> Prompt:
 
     def ask(action: Action, preview: Preview) -> tuple[Answer, str | None]:
         click.echo(preview.text(), err=True, nl=False)
-        click.echo(f"Go ahead? [y/N] (no answer in {timeout}s: timed out) ", err=True, nl=False)
+        click.echo(msg("gate.prompt", timeout=timeout) + " ", err=True, nl=False)
         ready, _, _ = select.select([sys.stdin], [], [], timeout)
         if not ready:
             click.echo("", err=True)
-            return Answer.TIMED_OUT, f"no answer within {timeout}s"
+            return Answer.TIMED_OUT, msg("gate.timed_out", timeout=timeout)
         line = sys.stdin.readline().strip().lower()
         return (Answer.YES, reason) if line in ("y", "yes") else (Answer.NO, reason)
 

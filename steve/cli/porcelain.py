@@ -742,12 +742,12 @@ def status(state: Context, as_json: bool) -> None:
         where = head.symbolic or head.name
         _line(f"HEAD     {where} -> {head.target.hex if head.target else '(unborn)'}")
     if st.run is None:
-        _line(f"no current run ({st.runs} run(s)); start one with `steve run new`")
+        _line(msg("status.no_run", runs=st.runs))
         return
     _line(f"run      {st.run.id} ({st.run.name})")
     _line(f"stage    {st.run.stage.value}")
     _line(f"next     {' '.join(s.value for s in st.allowed) or '(none)'}")
     if not st.manifests:
-        _line("no manifests yet")
+        _line(msg("status.no_manifests"))
     for m in st.manifests:
         _line(f"{m.kind.value:<17}{m.oid.short()}  {m.summary}")

@@ -35,6 +35,7 @@ from steve.errors import (
     ManifestInvalid,
     ModelOutputNeedsApproval,
 )
+from steve.messages import msg
 
 if TYPE_CHECKING:
     from steve.objects.oid import ObjectId
@@ -219,8 +220,8 @@ def plan_decompose(
             except (ManifestInvalid, InvalidInput) as exc:
                 if not is_terminal(sys.stdin.buffer):
                     raise
-                click.echo(f"steve: the edited plan is not valid:\n{exc}", err=True)
-                if not click.confirm("Edit it again?", default=True, err=True):
+                click.echo(msg("plan.edited_invalid", error=exc), err=True)
+                if not click.confirm(msg("plan.edit_again"), default=True, err=True):
                     raise
                 text = edited.decode("utf-8", "replace")
     _show("plan draft" + (" (edited)" if proposal.edited else " (from the model)"),

@@ -243,9 +243,10 @@ def verify_tag(state: Context, name: str, key_files: tuple[Path, ...], as_json: 
         click.echo(json.dumps(doc, sort_keys=True))
         return
     for c in result.verdict.checks:
-        state_ = "good" if c.valid and c.trusted else "valid, untrusted" if c.valid else "BAD"
-        click.echo(f"{state_} signature by {c.key.hex()}" + (f" ({c.why})" if c.why else ""))
-    click.echo(f"tag {name} {result.tag.hex} -> {result.target.hex}")
+        verdict = "good" if c.valid and c.trusted else "untrusted" if c.valid else "bad"
+        why = f" ({c.why})" if c.why else ""
+        click.echo(msg(f"trust.signature.{verdict}", key=c.key.hex(), why=why))
+    click.echo(msg("trust.tag", name=name, tag=result.tag.hex, target=result.target.hex))
 
 
 # --- attestations -------------------------------------------------------------------
@@ -311,7 +312,8 @@ def verify_attestation(file: Path, key_files: tuple[Path, ...], as_json: bool) -
         click.echo(json.dumps(result.statement, sort_keys=True))
         return
     predicate = result.statement.get("predicateType", "")
-    click.echo(f"verified: {predicate} signed by {', '.join(k.hex() for k in result.keys)}")
+    keys = ", ".join(k.hex() for k in result.keys)
+    click.echo(msg("trust.attestation_verified", predicate=predicate, keys=keys))
     for subject in result.statement.get("subject", []):
         digest = subject.get("digest", {})
         click.echo(f"  {digest.get('sha256', '-')} {digest.get('blake3', '-')} {subject['name']}")
