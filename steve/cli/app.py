@@ -122,7 +122,7 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(["daemon", "ping"], "steve.cli.daemon"),
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
     **dict.fromkeys(["approvals", "approve", "deny", "deploy", "kill-switch"], "steve.cli.gate"),
-    **dict.fromkeys(["completion", "config", "help"], "steve.cli.ux"),
+    **dict.fromkeys(["completion", "config", "explain", "help"], "steve.cli.ux"),
 }  # fmt: skip
 
 

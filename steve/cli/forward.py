@@ -62,6 +62,7 @@ ROUTES: dict[str, Route | dict[str, Route]] = {
     "backup": W, "vacuum": W, "restore": L, "rekey": L,
     # the human side (issue 18): help and completion need no key; config is the plain file
     "help": L, "completion": L, "config": {"": L, "list": L, "get": L, "set": L},
+    "explain": W,  # records the model exchange, like `llm ask`
 }  # fmt: skip
 """Every command's route; a group maps its subcommands ("" for the group alone)."""
 

@@ -9,6 +9,7 @@ import re
 import click
 
 from steve.cli.app import Context, cli, pass_state
+from steve.cli.llmopts import llm_options
 from steve.errors import UnknownHelpTopic
 from steve.messages import error_catalogue, error_classes, fields, msg
 
@@ -68,6 +69,42 @@ def help_cmd(ctx: click.Context, topic: tuple[str, ...]) -> None:
         parent = click.Context(command, info_name=name, parent=parent)
         if i == len(topic) - 1:
             click.echo(command.get_help(parent))
+
+
+@cli.command("explain")
+@click.argument("code")
+@click.option(
+    "--context",
+    default="",
+    help="What you ran and what it printed, for the model ('-' reads standard input).",
+)
+@llm_options
+@pass_state
+def explain_cmd(
+    state: Context, code: str, context: str, llm_name: str | None, llm_model: str | None
+) -> None:
+    """Ask a model to explain error CODE in plain words (opt-in: `steve help CODE` needs
+    no model).  The request holds the catalogue's text and your --context, redacted,
+    budgeted and recorded like `steve llm ask`; the answer streams to stdout."""
+    import sys
+
+    from steve.cli.llmopts import open_llm
+    from steve.llm.types import Message
+
+    code = code.upper()
+    if not CODE.match(code) or code not in error_classes():
+        raise UnknownHelpTopic(code)
+    text = sys.stdin.read() if context == "-" else context
+    prompt = msg("explain.prompt", code=code, explanation=explain(code), context=text or "-")
+    model = open_llm(state, llm_name, llm_model)
+    request = model.request([Message.user(prompt)], system=msg("explain.system"), max_tokens=800)
+    ex = model.session.complete(request, on_text=model.echo)
+    if ex.response.text and not ex.response.text.endswith("\n"):
+        click.echo("")
+    click.echo(
+        msg("explain.recorded", request=ex.request_oid.hex, response=ex.response_oid.hex),
+        err=True,
+    )
 
 
 # --- config --------------------------------------------------------------------------------

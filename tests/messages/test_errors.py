@@ -165,3 +165,52 @@ def test_help_of_an_unknown_topic_is_an_error() -> None:
     assert proc.returncode == 5
     assert proc.stderr.splitlines()[-1] == "  [STEVE-UX-001]"
     assert "  try: steve --help" in proc.stderr
+
+
+def test_explain_asks_the_model_with_the_catalogue_text(
+    repo: object, steve_env: dict[str, str], tmp_path: Path
+) -> None:
+    """F-ERR-005, opt-in: the scripted provider answers a prompt that carries the
+    catalogue's explanation and the user's context; the exchange is recorded."""
+    fixture = tmp_path / "answers.yaml"
+    fixture.write_text(
+        "answers:\n"
+        '  - match: "Explain STEVE error STEVE-KEY-001"\n'
+        '    text: "The passphrase does not open it; try steve unlock."\n'
+    )
+    getattr(repo, "close")()
+    env = {**steve_env, "STEVE_LLM_FIXTURE": str(fixture), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "steve",
+            "explain",
+            "steve-key-001",
+            "--llm",
+            "scripted",
+            "--context",
+            "steve log said: wrong passphrase",
+        ],  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "The passphrase does not open it; try steve unlock.\n"
+    request = proc.stderr.splitlines()[0].removeprefix("request ")
+    shown = subprocess.run(
+        [sys.executable, "-m", "steve", "llm", "show", request],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    ).stdout
+    assert "STEVE-KEY-001" in shown and "wrong passphrase" in shown
+    assert "What to do" in shown  # the catalogue's explanation went with it
+
+
+def test_explain_refuses_an_unknown_code() -> None:
+    res = CliRunner().invoke(cli, ["explain", "STEVE-NOPE-001"])
+    assert res.exit_code == 5
