@@ -20,6 +20,7 @@ import steve.errors
 from steve.cli.app import report
 from steve.cli.main import cli
 from steve.errors import SteveError
+from steve.repo import Repo
 from steve.messages import error_catalogue, error_classes, fields, render_error
 
 CLASSES = error_classes()
@@ -168,7 +169,7 @@ def test_help_of_an_unknown_topic_is_an_error() -> None:
 
 
 def test_explain_asks_the_model_with_the_catalogue_text(
-    repo: object, steve_env: dict[str, str], tmp_path: Path
+    repo: Repo, steve_env: dict[str, str], tmp_path: Path
 ) -> None:
     """F-ERR-005, opt-in: the scripted provider answers a prompt that carries the
     catalogue's explanation and the user's context; the exchange is recorded."""
@@ -178,7 +179,7 @@ def test_explain_asks_the_model_with_the_catalogue_text(
         '  - match: "Explain STEVE error STEVE-KEY-001"\n'
         '    text: "The passphrase does not open it; try steve unlock."\n'
     )
-    getattr(repo, "close")()
+    repo.close()
     env = {**steve_env, "STEVE_LLM_FIXTURE": str(fixture), "PYTHONPATH": str(ROOT)}
     proc = subprocess.run(
         [
@@ -191,7 +192,7 @@ def test_explain_asks_the_model_with_the_catalogue_text(
             "scripted",
             "--context",
             "steve log said: wrong passphrase",
-        ],  # fmt: skip
+        ],
         capture_output=True,
         text=True,
         env=env,
