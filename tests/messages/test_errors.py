@@ -20,8 +20,8 @@ import steve.errors
 from steve.cli.app import report
 from steve.cli.main import cli
 from steve.errors import SteveError
-from steve.repo import Repo
 from steve.messages import error_catalogue, error_classes, fields, render_error
+from steve.repo import Repo
 
 CLASSES = error_classes()
 CATALOGUE = error_catalogue()
