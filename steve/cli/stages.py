@@ -79,7 +79,7 @@ def _approval(kind: str, yes: bool) -> str:
         return "yes-flag"
     if not (is_terminal(sys.stdin.buffer) and is_terminal(sys.stderr.buffer)):
         raise ModelOutputNeedsApproval(kind)
-    if not click.confirm(f"Freeze this {kind}?", default=False, err=True):
+    if not click.confirm(msg("plan.freeze_draft", kind=kind), default=False, err=True):
         raise ApprovalDeclined(kind)
     return "terminal"
 

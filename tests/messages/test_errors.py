@@ -215,3 +215,20 @@ def test_explain_asks_the_model_with_the_catalogue_text(
 def test_explain_refuses_an_unknown_code() -> None:
     res = CliRunner().invoke(cli, ["explain", "STEVE-NOPE-001"])
     assert res.exit_code == 5
+
+
+def test_help_alone_is_the_top_level_help() -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["help"]).output == runner.invoke(cli, ["--help"]).output
+
+
+def test_an_unknown_locale_falls_back_to_english() -> None:
+    from steve.messages import msg, set_locale
+
+    set_locale("zz")
+    try:
+        assert msg("secret.set.fact", name="T", version=2) == "T version 2"
+        err = steve.errors.RefNotFound("refs/heads/x")
+        assert render_error(err).try_ == "steve show-ref"
+    finally:
+        set_locale("en")
