@@ -74,6 +74,7 @@ FORWARDED_ENV = (
 """Besides ``STEVE_*`` (minus the passphrase variables: the daemon holds the key)."""
 NOT_FORWARDED = ("STEVE_PASSPHRASE", "STEVE_KEY_FILE")
 _GLOBAL_WITH_VALUE = ("--repo", "-C")
+_GLOBAL_FLAGS = ("--quiet", "-q")
 
 
 def route_of(args: list[str]) -> Route:
@@ -105,6 +106,8 @@ def split_globals(argv: list[str]) -> tuple[str | None, list[str]]:
             i += 1
         elif a.startswith("-C") and len(a) > 2:
             repo = a[2:]
+            i += 1
+        elif a in _GLOBAL_FLAGS:
             i += 1
         elif a.startswith("-"):
             return repo, []  # --help, --version, or a usage error: click answers
@@ -181,10 +184,19 @@ def forward_if_served(argv: list[str]) -> int | None:
             return None  # nothing ran; the daemon is going away
 
 
+def _on_terminal() -> bool:
+    try:
+        return os.isatty(sys.stdout.fileno()) and os.isatty(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _run(client: Client, root: Path, argv: list[str]) -> int:
     from steve.errors import DaemonLocked
 
     env = forwarded_env()
+    # whether a person reads this command's output (the homely layer's friendly lines)
+    env["STEVE_TERMINAL"] = "1" if _on_terminal() else "0"
     cwd = str(Path.cwd())
     outs = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
 

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from steve.cli.app import LENT_REPO
 from steve.messages import messages, msg
 
 if TYPE_CHECKING:
@@ -30,7 +31,10 @@ if TYPE_CHECKING:
 
 
 def interactive() -> bool:
-    """True when a person reads both output streams on a terminal."""
+    """True when a person reads both output streams on a terminal (inside steved:
+    when the forwarding client's were, as it tells in ``STEVE_TERMINAL``)."""
+    if LENT_REPO.get() is not None:
+        return os.environ.get("STEVE_TERMINAL") == "1"
     try:
         return os.isatty(sys.stdout.fileno()) and os.isatty(sys.stderr.fileno())
     except (OSError, ValueError, AttributeError):

@@ -270,3 +270,44 @@ def test_a_pause_starts_a_new_session(mem_repo: Repo) -> None:
 def test_nudges_off_records_nothing(mem_repo: Repo) -> None:
     assert check_nudges(mem_repo, HomelySettings(nudges="off"), now=5, hour=23, minute=0) == []
     assert mem_repo.get_meta(SESSION_KEY) is None
+
+
+@pytest.mark.slow
+def test_through_steved_friendly_lines_follow_the_clients_terminal(env: dict[str, str]) -> None:
+    """A command forwarded to steved shows friendly lines when the client's output is
+    a terminal, and none when it is a pipe (STEVE_TERMINAL, set by the client)."""
+    root = Path(env["STEVE_DIR"])
+    daemon = subprocess.Popen(
+        [sys.executable, "-m", "steve.cli.serve", "--repo", str(root)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        assert daemon.stdout is not None
+        assert daemon.stdout.readline().decode().startswith("ready ")
+        # no passphrase: only steved (which holds the key) can run these
+        client = {k: v for k, v in env.items() if k != "STEVE_PASSPHRASE"}
+        piped = {**client, "STEVE_TERMINAL": "1"}  # overwritten by the client: it is a pipe
+        code, out = run_in_pipe(["secret", "set", "A_TOKEN", "--command", "printf x"], piped)
+        assert code == 0 and "A_TOKEN version 1" in out and friendly_lines_in(out) == [], out
+        code, out = run_on_pty(["secret", "set", "A_TOKEN", "--command", "printf y"], client)
+        assert code == 0 and "A_TOKEN version 2" in out, out
+        assert friendly_lines_in(out) == ["secret.set.friendly"], out
+        code, out = run_on_pty(["-q", "secret", "rm", "A_TOKEN"], client)
+        assert code == 0 and friendly_lines_in(out) == [], out
+    finally:
+        daemon.terminate()
+        daemon.wait(timeout=60)
+        for stream in (daemon.stdout, daemon.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def test_the_global_quiet_flag_does_not_stop_forwarding() -> None:
+    from steve.cli.forward import split_globals
+
+    assert split_globals(["-q", "secret", "rm", "X"]) == (None, ["secret", "rm", "X"])
+    assert split_globals(["--quiet", "-C", "r", "build"]) == ("r", ["build"])
+    assert split_globals(["--version"]) == (None, [])
