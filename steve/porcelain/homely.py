@@ -33,6 +33,9 @@ QUIET_PERIOD = {"late": 8 * 3600, "session": 0, "failures": 0}
 one session length; ``failures``: the next multiple of the streak)."""
 LATE_UNTIL = 5
 """The late hours end at 05:00."""
+LATE_AFTER = 30 * 60
+"""A late-hour nudge waits until the session has lasted this long (seconds): it is for
+someone working late, not for someone who just sat down."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +90,10 @@ def check_nudges(
     nudged = {kind: _int(repo.get_meta(NUDGED_KEY + kind), -1) for kind in QUIET_PERIOD}
 
     due: list[Nudge] = []
-    if _is_late(hour, settings.late_hour) and (
-        nudged["late"] < 0 or now - nudged["late"] >= QUIET_PERIOD["late"]
+    if (
+        _is_late(hour, settings.late_hour)
+        and now - start >= LATE_AFTER
+        and (nudged["late"] < 0 or now - nudged["late"] >= QUIET_PERIOD["late"])
     ):
         due.append(Nudge("late", {"hour": hour, "minute": minute}))
     length = settings.session_hours * 3600

@@ -232,11 +232,14 @@ def test_nudges_off_means_none(env: dict[str, str]) -> None:
 def test_late_hour_nudge_once_in_eight_hours(mem_repo: Repo) -> None:
     s = HomelySettings()
     t = 1_000_000
+    assert check_nudges(mem_repo, s, now=t - 1800, hour=22, minute=35) == []
+    assert check_nudges(mem_repo, s, now=t - 60, hour=23, minute=4) == []  # 29 min in
     assert [n.kind for n in check_nudges(mem_repo, s, now=t, hour=23, minute=5)] == ["late"]
     assert check_nudges(mem_repo, s, now=t + 60, hour=23, minute=6) == []
     assert check_nudges(mem_repo, s, now=t + 3 * 3600, hour=2, minute=5) == []
     later = check_nudges(mem_repo, s, now=t + 8 * 3600 + 60, hour=7, minute=0)
-    assert later == []  # not late any more
+    assert later == []  # not late any more (and a new session: the pause was long)
+    check_nudges(mem_repo, s, now=t + 9 * 3600 - 1800, hour=3, minute=30)
     assert check_nudges(mem_repo, s, now=t + 9 * 3600, hour=4, minute=0)[0].facts == {
         "hour": 4,
         "minute": 0,
@@ -244,8 +247,13 @@ def test_late_hour_nudge_once_in_eight_hours(mem_repo: Repo) -> None:
 
 
 def test_daytime_is_not_late(mem_repo: Repo) -> None:
-    for hour in range(5, 23):
-        assert check_nudges(mem_repo, HomelySettings(), now=hour * 10, hour=hour, minute=0) == []
+    for hour in range(5, 23):  # commands every 20 minutes, all day
+        due = check_nudges(mem_repo, HomelySettings(), now=hour * 1200, hour=hour, minute=0)
+        assert "late" not in [n.kind for n in due]
+
+
+def test_a_late_hour_does_not_greet_someone_who_just_sat_down(mem_repo: Repo) -> None:
+    assert check_nudges(mem_repo, HomelySettings(), now=10_000, hour=2, minute=0) == []
 
 
 def test_a_failure_streak_earns_a_nudge_at_each_multiple(mem_repo: Repo) -> None:
