@@ -7,7 +7,6 @@ parameters plus the key check.  Nothing in it reveals repository content.
 
 from __future__ import annotations
 
-import json
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -271,6 +270,8 @@ def _gate_table(value: object) -> dict[str, Any] | None:
 
 
 def _gate_toml(gate: dict[str, Any]) -> str:
+    import json  # writing a config only (start-up time)
+
     lines = [
         "\n# The policy gate (docs/policy.md): rules here can only tighten the defaults.",
         "[gate]",

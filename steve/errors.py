@@ -2018,6 +2018,76 @@ class DaemonStopTimeout(SteveError):
         super().__init__("steved did not stop in time", f"pid {pid} still runs after {waited:g}s")
 
 
+# --- the guided first run (steve start) -----------------------------------------------
+
+
+class GuideNeedsTerminal(SteveError):
+    code = "STEVE-UX-020"
+    exit_code = EXIT_USAGE
+    action = (
+        "Run `steve start` on a terminal, type the commands above yourself, "
+        "or use `steve start --yes` for the example's defaults."
+    )
+
+    def __init__(self, commands: list[str]) -> None:
+        super().__init__(
+            "the guided first run asks questions and needs a terminal",
+            "standard input is not a terminal; the commands it would run:\n"
+            + "\n".join(f"  {c}" for c in commands),
+        )
+        self.commands = commands
+
+
+class GuideStepFailed(SteveError):
+    code = "STEVE-UX-021"
+    exit_code = EXIT_FAILED
+    action = "Fix what the command said above, then run `steve start` again: it carries on here."
+
+    def __init__(self, command: str, status: int) -> None:
+        super().__init__("the guided run stopped: a command failed", f"`{command}` exited {status}")
+        self.command = command
+        self.status = status
+
+
+class GuideNoBusybox(SteveError):
+    code = "STEVE-UX-022"
+    exit_code = EXIT_UNAVAILABLE
+    action = (
+        "Install Debian's busybox-static (`sudo apt-get install busybox-static`), "
+        "then run `steve start` again."
+    )
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            "the example needs a static busybox to build its container image offline",
+            f"{path} does not exist",
+        )
+
+
+class GuideDesignInvalid(SteveError):
+    code = "STEVE-UX-023"
+    exit_code = EXIT_INVALID
+    action = (
+        "Edit design.yaml (`steve schema design` lists the fields), then run `steve start` again."
+    )
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("design.yaml is not a valid design", "\n".join(problems))
+        self.problems = problems
+
+
+class GuideStepNotDone(SteveError):
+    code = "STEVE-UX-024"
+    exit_code = EXIT_FAILED
+    action = "Run `steve status` to see where the run stands, then `steve start` again."
+
+    def __init__(self, command: str, missing: str) -> None:
+        super().__init__(
+            "a command of the guided run succeeded but its result is not there",
+            f"after `{command}`: {missing}",
+        )
+
+
 # --- the human side: help, settings (issue 18) ------------------------------------------
 
 

@@ -123,6 +123,7 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
     **dict.fromkeys(["approvals", "approve", "deny", "deploy", "kill-switch"], "steve.cli.gate"),
     **dict.fromkeys(["completion", "config", "explain", "help"], "steve.cli.ux"),
+    "start": "steve.cli.start",
 }  # fmt: skip
 
 
@@ -552,7 +553,11 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
-@click.group(cls=SteveGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=SteveGroup,
+    invoke_without_command=True,  # bare `steve`: the guided run or the help (steve.cli.start)
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--repo",
     "-C",
@@ -583,6 +588,10 @@ def cli(ctx: click.Context, repo_dir: Path | None, quiet: bool) -> None:
     ctx.obj = state
     ctx.call_on_close(state.close)
     ctx.call_on_close(state.afterwards)  # runs first (last in, first out): repo still open
+    if ctx.invoked_subcommand is None:
+        from steve.cli.start import bare
+
+        bare(ctx)
 
 
 pass_state = click.make_pass_decorator(Context)

@@ -41,7 +41,7 @@ ROUTES: dict[str, Route | dict[str, Route]] = {
     "cat": R, "cat-file": R, "cat-manifest": R, "diff": R, "for-each-ref": R, "fsck": R,
     "log": R, "logs": R, "ls-tree": R, "reflog": R, "rev-parse": R, "show-ref": R,
     "status": R, "verify": R,
-    "init": L, "unlock": L, "lock": L, "schema": L, "verify-git": L, "ping": L,
+    "init": L, "unlock": L, "lock": L, "schema": L, "verify-git": L, "ping": L, "start": L,
     "daemon": {"": L, "start": L, "stop": L, "status": L},
     "identity": {"": L, "init": L, "show": L},
     "events": {"": R, "verify": R, "append": W, "seal": W, "pin-key": W},

@@ -40,12 +40,21 @@ DUMMIES: dict[str, Any] = {
 }
 
 
+def dummy(annotation: str) -> Any:
+    """A value of the annotated type (lists and sequences of text by default)."""
+    if annotation in DUMMIES:
+        return DUMMIES[annotation]
+    if annotation.startswith(("list[", "Sequence[", "tuple[")):
+        return ["a1", "b1"]
+    raise AssertionError(f"tests/messages/test_errors.py: add a dummy for {annotation!r}")
+
+
 def instance(cls: type[SteveError]) -> SteveError:
     """An instance of ``cls`` built with dummy arguments of the annotated types."""
     if "__init__" not in cls.__dict__ and cls.__init__ is SteveError.__init__:
         return cls("a message", "a detail")
     params = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    args = [DUMMIES[str(p.annotation)] for p in params if p.default is inspect.Parameter.empty]
+    args = [dummy(str(p.annotation)) for p in params if p.default is inspect.Parameter.empty]
     return cls(*args)
 
 
