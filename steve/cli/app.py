@@ -16,6 +16,8 @@ terminal.  Environment:
 ``STEVE_NEW_KEY_FILE``   file whose first line is that new passphrase
 ``STEVE_KILL_SWITCH``    1: the policy gate's kill switch is on for this command
 ``STEVE_QUIET``          1: as ``--quiet`` (no progress, no friendly lines)
+``STEVE_TERMINAL``       set by the client on a command it forwards to steved: 1 when a
+                         person reads its output (the homely layer's friendly lines)
 ``STEVE_SIGNING_PASSPHRASE_<NAME>`` the passphrase of the named identity NAME (co-signing)
 """
 
