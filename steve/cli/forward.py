@@ -61,6 +61,9 @@ ROUTES: dict[str, Route | dict[str, Route]] = {
     "approvals": R, "approve": W, "deny": W, "deploy": W, "kill-switch": W,
     # backup and maintenance; rekey needs the repository to itself (stop steved first)
     "backup": W, "vacuum": W, "restore": L, "rekey": L,
+    # the human side (issue 18): help and completion need no key; config is the plain file
+    "help": L, "completion": L, "config": {"": L, "list": L, "get": L, "set": L},
+    "explain": W,  # records the model exchange, like `llm ask`
 }  # fmt: skip
 """Every command's route; a group maps its subcommands ("" for the group alone)."""
 
@@ -72,6 +75,7 @@ FORWARDED_ENV = (
 """Besides ``STEVE_*`` (minus the passphrase variables: the daemon holds the key)."""
 NOT_FORWARDED = ("STEVE_PASSPHRASE", "STEVE_KEY_FILE")
 _GLOBAL_WITH_VALUE = ("--repo", "-C")
+_GLOBAL_FLAGS = ("--quiet", "-q")
 
 
 def route_of(args: list[str]) -> Route:
@@ -103,6 +107,8 @@ def split_globals(argv: list[str]) -> tuple[str | None, list[str]]:
             i += 1
         elif a.startswith("-C") and len(a) > 2:
             repo = a[2:]
+            i += 1
+        elif a in _GLOBAL_FLAGS:
             i += 1
         elif a.startswith("-"):
             return repo, []  # --help, --version, or a usage error: click answers
@@ -179,10 +185,19 @@ def forward_if_served(argv: list[str]) -> int | None:
             return None  # nothing ran; the daemon is going away
 
 
+def _on_terminal() -> bool:
+    try:
+        return os.isatty(sys.stdout.fileno()) and os.isatty(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _run(client: Client, root: Path, argv: list[str]) -> int:
     from steve.errors import DaemonLocked
 
     env = forwarded_env()
+    # whether a person reads this command's output (the homely layer's friendly lines)
+    env["STEVE_TERMINAL"] = "1" if _on_terminal() else "0"
     cwd = str(Path.cwd())
     outs = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
 
