@@ -2016,3 +2016,117 @@ class DaemonStopTimeout(SteveError):
 
     def __init__(self, pid: int, waited: float) -> None:
         super().__init__("steved did not stop in time", f"pid {pid} still runs after {waited:g}s")
+
+
+# --- the guided first run (steve start) -----------------------------------------------
+
+
+class GuideNeedsTerminal(SteveError):
+    code = "STEVE-UX-020"
+    exit_code = EXIT_USAGE
+    action = (
+        "Run `steve start` on a terminal, type the commands above yourself, "
+        "or use `steve start --yes` for the example's defaults."
+    )
+
+    def __init__(self, commands: list[str]) -> None:
+        super().__init__(
+            "the guided first run asks questions and needs a terminal",
+            "standard input is not a terminal; the commands it would run:\n"
+            + "\n".join(f"  {c}" for c in commands),
+        )
+        self.commands = commands
+
+
+class GuideStepFailed(SteveError):
+    code = "STEVE-UX-021"
+    exit_code = EXIT_FAILED
+    action = "Fix what the command said above, then run `steve start` again: it carries on here."
+
+    def __init__(self, command: str, status: int) -> None:
+        super().__init__("the guided run stopped: a command failed", f"`{command}` exited {status}")
+        self.command = command
+        self.status = status
+
+
+class GuideNoBusybox(SteveError):
+    code = "STEVE-UX-022"
+    exit_code = EXIT_UNAVAILABLE
+    action = (
+        "Install Debian's busybox-static (`sudo apt-get install busybox-static`), "
+        "then run `steve start` again."
+    )
+
+    def __init__(self, path: str) -> None:
+        super().__init__(
+            "the example needs a static busybox to build its container image offline",
+            f"{path} does not exist",
+        )
+
+
+class GuideDesignInvalid(SteveError):
+    code = "STEVE-UX-023"
+    exit_code = EXIT_INVALID
+    action = (
+        "Edit design.yaml (`steve schema design` lists the fields), then run `steve start` again."
+    )
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("design.yaml is not a valid design", "\n".join(problems))
+        self.problems = problems
+
+
+class GuideStepNotDone(SteveError):
+    code = "STEVE-UX-024"
+    exit_code = EXIT_FAILED
+    action = "Run `steve status` to see where the run stands, then `steve start` again."
+
+    def __init__(self, command: str, missing: str) -> None:
+        super().__init__(
+            "a command of the guided run succeeded but its result is not there",
+            f"after `{command}`: {missing}",
+        )
+class NotATerminal(SteveError):
+    code = "STEVE-TUI-001"
+    exit_code = EXIT_USAGE
+    action = "Run `steve tui` in an interactive terminal; scripts use `steve events --follow`."
+
+    def __init__(self, stream: str) -> None:
+        super().__init__("steve tui needs a terminal", f"{stream} is not a terminal")
+
+
+# --- the human side: help, settings (issue 18) ------------------------------------------
+
+
+class UnknownHelpTopic(SteveError):
+    code = "STEVE-UX-001"
+    exit_code = EXIT_NOT_FOUND
+    action = "Name a command (`steve --help` lists them) or an error code such as STEVE-KEY-001."
+
+    def __init__(self, topic: str) -> None:
+        super().__init__(
+            "no help on that topic", f"{topic!r} is neither a command nor an error code"
+        )
+        self.topic = topic
+
+
+class UnknownSetting(SteveError):
+    code = "STEVE-UX-002"
+    exit_code = EXIT_INVALID
+    action = "List the settings and their values with `steve config list`."
+
+    def __init__(self, key: str, known: Sequence[str]) -> None:
+        super().__init__("unknown setting", f"{key!r} (known: {', '.join(known)})")
+        self.key = key
+        self.known = list(known)
+
+
+class BadSettingValue(SteveError):
+    code = "STEVE-UX-003"
+    exit_code = EXIT_INVALID
+    action = "Give one of the values named above (`steve config list` shows the current ones)."
+
+    def __init__(self, key: str, value: str, allowed: str) -> None:
+        super().__init__("invalid value for a setting", f"{key} = {value!r}: {allowed}")
+        self.key = key
+        self.value = value

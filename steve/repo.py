@@ -40,7 +40,6 @@ from steve.errors import (
     WrongKey,
     WrongObjectType,
 )
-from steve.ignore import ALWAYS_SKIPPED, IgnoreRules
 from steve.objects import cbor
 from steve.objects.model import (
     CHUNK_SIZE,
@@ -64,7 +63,6 @@ from steve.objects.summary import HeadRow, ManifestHead
 from steve.refs.names import HEAD, check_branch_or_tag_name, check_ref_name
 from steve.refs.refs import Identity, Ref, RefStore, local_offset_minutes
 from steve.refs.revparse import Resolved, resolve
-from steve.store import rekey
 from steve.store.base import (
     ANY,
     Backend,
@@ -86,7 +84,9 @@ from steve.store.sqlcipher import secure_directory, secure_file
 from steve.store.sqlite import SqlCipherBackend
 
 if TYPE_CHECKING:
+    from steve.ignore import IgnoreRules
     from steve.store.maint import FsckProblem, FsckReport, GcReport
+    from steve.store.rekey import RekeyReport
 
 STEVE_DIR = ".steve"
 DB_NAME = "steve.db"
@@ -99,13 +99,19 @@ MAX_TREE_DEPTH = 256  # directory levels below the root write-tree accepts
 BATCH_BYTES = 8 << 20
 BATCH_OBJECTS = 4096
 
+REKEY_STAGING = "rekey"
+"""steve.store.rekey.STAGING, named here so that opening a repository does not import
+the rekey machinery (start-up time; tests/store/test_rekey.py checks they agree)."""
+
 
 def lock_repository(steve_dir: Path, timeout: float) -> DirLock:
     """The shared repository lock of ``steve_dir``, after finishing or undoing a rekey
     that a crash interrupted (:func:`steve.store.rekey.recover`)."""
     lock = DirLock.acquire(steve_dir, exclusive=False, timeout=timeout)
-    if not (steve_dir / rekey.STAGING).exists():
+    if not (steve_dir / REKEY_STAGING).exists():
         return lock
+    from steve.store import rekey  # rare: imported only when a rekey was interrupted
+
     lock.release()
     with DirLock.acquire(steve_dir, exclusive=True, timeout=timeout):
         try:
@@ -253,6 +259,8 @@ def _open_dir(path: Path, rel: str, rules: IgnoreRules) -> _Dir:
 def _snapshot(w: BatchWriter, root: Path) -> ObjectId:
     """Write the tree of ``root`` (see :meth:`Repo.write_tree`): children first, with
     an explicit stack of open directories, so any depth up to the limit works."""
+    from steve.ignore import ALWAYS_SKIPPED, IgnoreRules  # write-tree only (start-up time)
+
     stack = [_open_dir(root, "", IgnoreRules())]
     while True:
         top = stack[-1]
@@ -730,7 +738,7 @@ class Repo:
         iterations: int | None = None,
         parallelism: int | None = None,
         busy_timeout: float = 30.0,
-    ) -> rekey.RekeyReport:
+    ) -> RekeyReport:
         """Change the passphrase of the repository at ``path`` (and optionally its
         Argon2id parameters; the salt is always new), crash-safe: a kill at any
         instant leaves it opening with the old passphrase or the new one (see
@@ -738,6 +746,8 @@ class Repo:
         process to close the repository (RepositoryInUse otherwise).  Records a
         ``repo.rekeyed`` event (it waits in the outbox until a command with an
         event log drains it)."""
+        from steve.store import rekey
+
         root = Path(path)
         steve_dir = root / STEVE_DIR
         cls.read_config(root)
@@ -779,6 +789,12 @@ class Repo:
                 },
             )
         return report
+
+    def forbid_writes(self) -> None:
+        """Make this handle read-only: every later write through it raises
+        ReadOnlyStorage (the database itself refuses it).  For readers that must
+        not change anything, such as `steve tui`."""
+        self.backend.forbid_writes()
 
     def close(self) -> None:
         try:

@@ -11,7 +11,7 @@ from pathlib import Path
 import steve
 
 ROOT = Path(steve.__file__).parent
-LAYERS = ("porcelain", "cli", "gitbridge", "events", "llm", "research")
+LAYERS = ("porcelain", "cli", "gitbridge", "events", "llm", "research", "tui")
 ALLOWED: set[tuple[str, str]] = set()
 
 

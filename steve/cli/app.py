@@ -16,6 +16,8 @@ terminal.  Environment:
 ``STEVE_NEW_KEY_FILE``   file whose first line is that new passphrase
 ``STEVE_KILL_SWITCH``    1: the policy gate's kill switch is on for this command
 ``STEVE_QUIET``          1: as ``--quiet`` (no progress, no friendly lines)
+``STEVE_TERMINAL``       set by the client on a command it forwards to steved: 1 when a
+                         person reads its output (the homely layer's friendly lines)
 ``STEVE_SIGNING_PASSPHRASE_<NAME>`` the passphrase of the named identity NAME (co-signing)
 """
 
@@ -72,12 +74,18 @@ def redact_error_text(text: str) -> str:
 
 
 def report(err: SteveError) -> None:
-    """Print ``err`` as STEVE prints every error: message, fact, action, code (the
-    message and the fact redacted)."""
-    lines = [f"steve: error: {redact_error_text(err.message)}"]
+    """Print ``err`` as STEVE prints every error: the catalogue's human line with the
+    facts filled in, the fact, the action, one command to try, the code (all but the
+    code redacted; see docs/errors.md)."""
+    from steve.messages import render_error
+
+    rendered = render_error(err)
+    lines = [f"steve: error: {redact_error_text(rendered.say)}"]
     detail = redact_error_text(err.detail) if err.detail else ""
     lines.extend(f"  {line}" for line in detail.splitlines())  # one fact per line
     lines.append(f"  hint: {err.action}")
+    if rendered.try_ is not None:
+        lines.append(f"  try: {redact_error_text(rendered.try_)}")
     lines.append(f"  [{err.code}]")
     click.echo("\n".join(lines), err=True)
 
@@ -116,6 +124,9 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(["daemon", "ping"], "steve.cli.daemon"),
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
     **dict.fromkeys(["approvals", "approve", "deny", "deploy", "kill-switch"], "steve.cli.gate"),
+    **dict.fromkeys(["completion", "config", "explain", "help"], "steve.cli.ux"),
+    "start": "steve.cli.start",
+    "tui": "steve.cli.tui",
     "inspect": "steve.cli.inspect",
 }  # fmt: skip
 
@@ -130,7 +141,12 @@ class SteveGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
             importlib.import_module(COMMAND_MODULES[cmd_name])
-        return self.commands.get(cmd_name)
+        command = self.commands.get(cmd_name)
+        if command is not None and "_STEVE_COMPLETE" in os.environ:  # a Tab key: values too
+            from steve.cli.completion import attach
+
+            attach(command, cmd_name)
+        return command
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
@@ -146,9 +162,11 @@ class SteveGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except SteveError as err:
+        except BaseException as exc:
             if isinstance(ctx.obj, Context):
-                count_error(ctx.obj, err)
+                ctx.obj.failure = exc  # for what runs at close (the homely nudges)
+                if isinstance(exc, SteveError):
+                    count_error(ctx.obj, exc)  # F-ERR-006, best effort
             raise
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
@@ -165,6 +183,7 @@ class SteveGroup(click.Group):
             rv = super().main(*args, **kwargs)
         except SteveError as err:
             report(err)
+            print_afterword()
             sys.exit(err.exit_code)
         except click.exceptions.Abort:
             click.echo("steve: aborted", err=True)
@@ -196,7 +215,18 @@ class SteveGroup(click.Group):
         ) as exc:
             report(InternalError("internal error", f"{type(exc).__name__}: {exc}"))
             sys.exit(EXIT_INTERNAL)
+        print_afterword()
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+AFTERWORD: list[str] = []
+"""Lines printed after the command's result or error: the homely nudges."""
+
+
+def print_afterword() -> None:
+    if AFTERWORD:
+        click.echo("\n".join(AFTERWORD), err=True)
+        AFTERWORD.clear()
 
 
 # Errors about the repository's database itself: nothing can be written to it then.
@@ -341,6 +371,8 @@ class LentRepo:
 class Context:
     repo_dir: Path | None
     quiet: bool = False  # --quiet: no progress, no friendly lines; results and errors only
+    command: str | None = None  # the subcommand's name
+    failure: BaseException | None = None  # what the command raised, if anything
     _repo: Repo | None = None
     correlation_id: str = field(default_factory=lambda: os.urandom(16).hex())
     _events: EventSink | None = None
@@ -379,6 +411,22 @@ class Context:
         self.repo()
         assert self._events is not None
         return self._events.open()
+
+    def afterwards(self) -> None:
+        """At close, while the repository is still open: the homely nudges due after a
+        command a person ran on a terminal (steve.cli.homely), for :func:`print_afterword`."""
+        if self._repo is None or self.quiet or LENT_REPO.get() is not None:
+            return
+        if self.failure is not None and not isinstance(self.failure, SteveError):
+            return  # interrupted, or a bug: no nudge
+        from steve.cli.forward import socket_path
+        from steve.cli.homely import interactive, nudges
+
+        root = self._repo.root
+        if root is not None and socket_path(Path(root).resolve()).exists():
+            return  # steved is the one writer while it runs: no bookkeeping from here
+        if interactive():
+            AFTERWORD.extend(nudges(self))
 
     def close(self) -> None:
         try:
@@ -568,7 +616,11 @@ def fail(message: str, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
-@click.group(cls=SteveGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(
+    cls=SteveGroup,
+    invoke_without_command=True,  # bare `steve`: the guided run or the help (steve.cli.start)
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--repo",
     "-C",
@@ -595,9 +647,14 @@ def cli(ctx: click.Context, repo_dir: Path | None, quiet: bool) -> None:
     11 engine unavailable, 12 refused by policy, 13 a step or test failed,
     130 interrupted (Ctrl-C).
     """
-    state = Context(repo_dir, quiet)
+    state = Context(repo_dir, quiet, command=ctx.invoked_subcommand)
     ctx.obj = state
     ctx.call_on_close(state.close)
+    ctx.call_on_close(state.afterwards)  # runs first (last in, first out): repo still open
+    if ctx.invoked_subcommand is None:
+        from steve.cli.start import bare
+
+        bare(ctx)
 
 
 pass_state = click.make_pass_decorator(Context)

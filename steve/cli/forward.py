@@ -41,7 +41,8 @@ ROUTES: dict[str, Route | dict[str, Route]] = {
     "cat": R, "cat-file": R, "cat-manifest": R, "diff": R, "for-each-ref": R, "fsck": R,
     "log": R, "logs": R, "ls-tree": R, "reflog": R, "rev-parse": R, "show-ref": R,
     "status": R, "verify": R,
-    "init": L, "unlock": L, "lock": L, "schema": L, "verify-git": L, "ping": L,
+    "init": L, "unlock": L, "lock": L, "schema": L, "verify-git": L, "ping": L, "start": L,
+    "tui": L,  # interactive: opens the repository itself and runs its commands as children
     "daemon": {"": L, "start": L, "stop": L, "status": L},
     "identity": {"": L, "init": L, "show": L},
     "events": {"": R, "verify": R, "append": W, "seal": W, "pin-key": W},
@@ -60,6 +61,9 @@ ROUTES: dict[str, Route | dict[str, Route]] = {
     "approvals": R, "approve": W, "deny": W, "deploy": W, "kill-switch": W,
     # backup and maintenance; rekey needs the repository to itself (stop steved first)
     "backup": W, "vacuum": W, "restore": L, "rekey": L,
+    # the human side (issue 18): help and completion need no key; config is the plain file
+    "help": L, "completion": L, "config": {"": L, "list": L, "get": L, "set": L},
+    "explain": W,  # records the model exchange, like `llm ask`
     # inspect mode (issue 18): reads only (`logs --follow` follows through steved)
     "inspect": {
         "": R, "state": R, "manifests": R, "resources": R, "logs": R, "dag": R,
@@ -76,6 +80,7 @@ FORWARDED_ENV = (
 """Besides ``STEVE_*`` (minus the passphrase variables: the daemon holds the key)."""
 NOT_FORWARDED = ("STEVE_PASSPHRASE", "STEVE_KEY_FILE")
 _GLOBAL_WITH_VALUE = ("--repo", "-C")
+_GLOBAL_FLAGS = ("--quiet", "-q")
 
 
 def route_of(args: list[str]) -> Route:
@@ -107,6 +112,8 @@ def split_globals(argv: list[str]) -> tuple[str | None, list[str]]:
             i += 1
         elif a.startswith("-C") and len(a) > 2:
             repo = a[2:]
+            i += 1
+        elif a in _GLOBAL_FLAGS:
             i += 1
         elif a.startswith("-"):
             return repo, []  # --help, --version, or a usage error: click answers
@@ -187,10 +194,19 @@ def forward_if_served(argv: list[str]) -> int | None:
             return None  # nothing ran; the daemon is going away
 
 
+def _on_terminal() -> bool:
+    try:
+        return os.isatty(sys.stdout.fileno()) and os.isatty(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _run(client: Client, root: Path, argv: list[str]) -> int:
     from steve.errors import DaemonLocked
 
     env = forwarded_env()
+    # whether a person reads this command's output (the homely layer's friendly lines)
+    env["STEVE_TERMINAL"] = "1" if _on_terminal() else "0"
     cwd = str(Path.cwd())
     outs = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
 

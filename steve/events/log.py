@@ -332,6 +332,11 @@ class EventLog:
                     )
         return self._store
 
+    def forbid_writes(self) -> None:
+        """Open the store now and make it read-only: a later append or emit fails
+        with ReadOnlyStorage.  For followers that must not change anything."""
+        self.store().forbid_writes()
+
     @property
     def opened(self) -> bool:
         return self._store is not None

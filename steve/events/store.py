@@ -411,6 +411,11 @@ class EventStore:
                 "INSERT OR IGNORE INTO head VALUES (1, 0, ?, 1, 0, ?)", (GENESIS, now)
             )
 
+    def forbid_writes(self) -> None:
+        """Refuse every later write on this connection (ReadOnlyStorage)."""
+        with self.lock:
+            self._db.forbid_writes()
+
     def close(self) -> None:
         with self.lock:
             self._db.close()

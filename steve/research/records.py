@@ -5,9 +5,11 @@ fetched twice are one object) and a *source record*, a canonical-CBOR blob
 that says where the bytes came from (the URL asked for, the final URL after
 redirects, the status, the headers that matter, when, how long).  The ref
 ``refs/research/mirror/<key>`` (``key`` = BLAKE3 of the URL, see
-:func:`url_key`) names the latest record of each URL; its reflog is the
-URL's fetch history, so ``steve research refresh`` keeps the old record and
-the new one side by side.
+:func:`url_key`) names a tree of the latest fetch of each URL, with the
+entries ``content`` and ``record``: the ref reaches both objects, so ``gc``
+keeps a mirrored page (a record blob alone would not: gc does not read ids
+inside blobs).  The ref's reflog is the URL's fetch history, so ``steve
+research refresh`` keeps the old fetch and the new one side by side.
 
     >>> oid = put_source(repo, tx, record, content, now=t)   # one transaction
     >>> lookup(repo, "https://example.org/a")                 # (record id, record) or None
@@ -25,7 +27,15 @@ import blake3
 
 from steve.errors import CorruptObject, MalformedObject
 from steve.objects import cbor
-from steve.objects.model import Blob, ObjectType, hash_object, object_size
+from steve.objects.model import (
+    Blob,
+    Mode,
+    ObjectType,
+    Tree,
+    TreeEntry,
+    hash_object,
+    object_size,
+)
 from steve.objects.oid import ObjectId
 from steve.repo import Repo, RepoTransaction, write_blob_stream
 
@@ -37,6 +47,7 @@ __all__ = [
     "mirrored",
     "put_source",
     "read_source",
+    "record_id",
     "url_key",
 ]
 
@@ -141,16 +152,19 @@ def put_source(
     content_id = write_blob_stream(io.BytesIO(content), add)
     if content_id != record.content:
         raise ValueError(f"record names {record.content.hex}, content is {content_id.hex}")
-    blob = Blob(cbor.encode(record.to_record()))
-    rec_id, data = hash_object(blob)
-    rows.append((rec_id, ObjectType.BLOB, object_size(blob), data))
+    rec_id = add(Blob(cbor.encode(record.to_record())))
+    fetch_id = add(
+        Tree.from_entries(
+            [TreeEntry("content", Mode.FILE, content_id), TreeEntry("record", Mode.FILE, rec_id)]
+        )
+    )
     tx.put_many(rows)
     name = MIRROR_PREFIX + url_key(record.url)
     current = repo.refs.resolve(name, tx)
     old = None if current is None else current.target
-    if old != rec_id:
+    if old != fetch_id:
         target, previous = repo.refs.update(
-            name, rec_id, old, who=repo.identity, message=f"mirror {record.url}", now=now, tx=tx
+            name, fetch_id, old, who=repo.identity, message=f"mirror {record.url}", now=now, tx=tx
         )
         tx.emit(
             "ref.updated",
@@ -164,10 +178,21 @@ def put_source(
             "record": rec_id.hex,
             "content": record.content.hex,
             "size": record.size,
-            "previous": None if old is None else old.hex,
+            "previous": None if old is None else record_id(repo, old).hex,
         },
     )
     return rec_id
+
+
+def record_id(repo: Repo, fetch: ObjectId) -> ObjectId:
+    """The source record's id in the mirror tree ``fetch`` (what a mirror ref and its
+    reflog name)."""
+    tree = repo.read_typed(fetch, ObjectType.TREE)
+    assert isinstance(tree, Tree)
+    for entry in tree.entries:
+        if entry.name == "record":
+            return entry.oid
+    raise CorruptObject(fetch.hex, "a mirror tree without a record entry")
 
 
 def read_source(repo: Repo, oid: ObjectId) -> SourceRecord:
@@ -183,11 +208,13 @@ def lookup(repo: Repo, url: str) -> tuple[ObjectId, SourceRecord] | None:
     ref = repo.refs.resolve(MIRROR_PREFIX + url_key(url))
     if ref is None or ref.target is None:
         return None
-    return ref.target, read_source(repo, ref.target)
+    rec = record_id(repo, ref.target)
+    return rec, read_source(repo, rec)
 
 
 def mirrored(repo: Repo) -> Iterator[tuple[ObjectId, SourceRecord]]:
     """Every URL's latest record, in ref order."""
     for ref in repo.list_refs(MIRROR_PREFIX):
         if ref.target is not None:
-            yield ref.target, read_source(repo, ref.target)
+            rec = record_id(repo, ref.target)
+            yield rec, read_source(repo, rec)

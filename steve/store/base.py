@@ -422,6 +422,10 @@ class Backend(
 
     def transaction(self) -> AbstractContextManager[Transaction]: ...
 
+    def forbid_writes(self) -> None:
+        """Refuse every later write through this handle (ReadOnlyStorage)."""
+        ...
+
     def close(self) -> None: ...
 
 

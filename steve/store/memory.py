@@ -15,7 +15,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 
-from steve.errors import StorageError
+from steve.errors import ReadOnlyStorage, StorageError
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
 from steve.objects.summary import HeadRow, ManifestHead, read_head
@@ -159,6 +159,7 @@ class _MemoryTx:
 class MemoryBackend:
     def __init__(self) -> None:
         self.location = ":memory:"
+        self._query_only = False  # forbid_writes()
         self._lock = threading.RLock()
         self._objects: dict[ObjectId, ObjectInfo] = {}
         self._data: dict[ObjectId, bytes] = {}
@@ -318,8 +319,13 @@ class MemoryBackend:
         return len(self._outbox)
 
     # writes
+    def forbid_writes(self) -> None:
+        self._query_only = True
+
     @contextmanager
     def transaction(self) -> Iterator[_MemoryTx]:
+        if self._query_only:
+            raise ReadOnlyStorage(self.location, "this handle was opened for reading only")
         with self._lock:
             tx = _MemoryTx(self)
             yield tx

@@ -215,6 +215,12 @@ class KeyedConnection:
         with self.errors():
             self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
+    def forbid_writes(self) -> None:
+        """Refuse every later write on this connection (``PRAGMA query_only``): SQLite
+        then answers a write with SQLITE_READONLY, reported as ReadOnlyStorage."""
+        with self.errors():
+            self.conn.execute("PRAGMA query_only = ON")
+
     def close(self) -> None:
         with contextlib.suppress(sqlite.Error):
             self.conn.close()

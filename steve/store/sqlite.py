@@ -662,6 +662,10 @@ class SqlCipherBackend:
     def close(self) -> None:
         self._db.close()
 
+    def forbid_writes(self) -> None:
+        """This handle only reads from now on (see KeyedConnection.forbid_writes)."""
+        self._db.forbid_writes()
+
 
 class _SqlTx:
     def __init__(self, conn: Any, backend: SqlCipherBackend) -> None:

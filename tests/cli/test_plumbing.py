@@ -565,7 +565,7 @@ def test_mistyped_command_gets_a_suggestion(invoke: Invoke) -> None:
 
     # a fresh process: commands not yet loaded (lazily imported) are still suggested
     proc = subprocess.run(
-        [_sys.executable, "-m", "steve.cli.main", "stauts"],
+        [_sys.executable, "-m", "steve.cli.main", "ststus"],
         capture_output=True,
         text=True,
         check=False,

@@ -139,6 +139,15 @@ ALLOWED: dict[tuple[str, str], str] = {
         "`steve plan --decompose --edit`: the user asked for their $VISUAL/$EDITOR on a "
         "private temporary copy of the plan (the result is validated before anything freezes)"
     ),
+    ("steve/porcelain/guide.py", "write_new_file"): (
+        "`steve start`: the example project's files (and design.yaml) in the folder the "
+        "person runs the guide in, each listed on screen as it is written, never over an "
+        "existing file, through a temporary file renamed into place"
+    ),
+    ("steve/cli/start.py", "_run"): (
+        "`steve start`: runs the `steve` command it has just printed (`python -m steve ...`, "
+        "no shell), in the project folder, after the person pressed Enter (or --yes)"
+    ),
     ("steve/porcelain/secrets.py", "run_command"): (
         "an external secret (F-SEC-005): the command the user configured for exactly this "
         "with `steve secret set NAME --command`, run without a shell and with a timeout; its "

@@ -18,6 +18,7 @@ from steve.research.records import (
     mirrored,
     put_source,
     read_source,
+    record_id,
     url_key,
 )
 
@@ -59,7 +60,7 @@ def test_put_lookup_refresh_keeps_history(repo: Repo) -> None:
     assert lookup(repo, url) == (b, second)
     assert read_source(repo, a) == first  # the old record stays, side by side
     log = repo.reflog(MIRROR_PREFIX + url_key(url))
-    assert sorted(e.new for e in log if e.new) == sorted([a, b])
+    assert sorted(record_id(repo, e.new) for e in log if e.new) == sorted([a, b])
     assert [oid for oid, _ in mirrored(repo)] == [b]
 
 
@@ -108,3 +109,15 @@ def test_record_round_trips(
 def test_malformed_records_are_refused(bad: object) -> None:
     with pytest.raises(MalformedObject):
         SourceRecord.from_record(bad)
+
+
+def test_gc_keeps_what_the_mirror_holds(repo: Repo) -> None:
+    """The mirror ref reaches the content and the record (a tree), so gc prunes
+    neither, however old they are."""
+    content = b"<p>kept</p>"
+    rec = _record("http://a.test/kept", content)
+    with repo.transaction() as tx:
+        rec_id = put_source(repo, tx, rec, content, now=1)
+    repo.gc(prune_before=2**40)  # everything unreachable would go
+    assert repo.has_object(rec.content) and repo.has_object(rec_id)
+    assert lookup(repo, "http://a.test/kept") == (rec_id, rec)
