@@ -127,6 +127,7 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(["completion", "config", "explain", "help"], "steve.cli.ux"),
     "start": "steve.cli.start",
     "tui": "steve.cli.tui",
+    "inspect": "steve.cli.inspect",
 }  # fmt: skip
 
 
@@ -164,6 +165,8 @@ class SteveGroup(click.Group):
         except BaseException as exc:
             if isinstance(ctx.obj, Context):
                 ctx.obj.failure = exc  # for what runs at close (the homely nudges)
+                if isinstance(exc, SteveError):
+                    count_error(ctx.obj, exc)  # F-ERR-006, best effort
             raise
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
@@ -224,6 +227,63 @@ def print_afterword() -> None:
     if AFTERWORD:
         click.echo("\n".join(AFTERWORD), err=True)
         AFTERWORD.clear()
+
+
+# Errors about the repository's database itself: nothing can be written to it then.
+UNCOUNTED_FAMILIES = ("STEVE-REPO-", "STEVE-KEY-", "STEVE-STOR-")
+COUNT_WAIT = 0.2
+"""Seconds an error count waits for the write lock before giving up."""
+COUNT_CALL = 1.0
+"""Seconds an error count waits for steved's answer before giving up."""
+
+
+def count_error(state: Context, err: SteveError) -> bool:
+    """Count ``err``'s code in the repository the failed command opened (F-ERR-006),
+    best effort: never raises, waits at most :data:`COUNT_WAIT` for the write lock,
+    skips errors about the database itself and a repository the command did not
+    open; while steved serves the repository the count goes through it (writes go
+    through the daemon) or is skipped.  Returns whether the count was written."""
+    repo = state._repo
+    if repo is None or err.code.startswith(UNCOUNTED_FAMILIES):
+        return False
+    try:
+        from steve.porcelain.secrets import redactor_for
+
+        message = redactor_for(repo).text(err.message)
+        if LENT_REPO.get() is None and repo.root is not None:
+            served = _count_through_daemon(repo.root, err.code, message)
+            if served is not None:
+                return served
+        repo.count_error(err.code, message, now=int(time.time()), wait=COUNT_WAIT)
+    except Exception:  # noqa: BLE001 - counting must never mask the error being reported
+        return False
+    return True
+
+
+def _count_through_daemon(root: Path, code: str, message: str) -> bool | None:
+    """When a live steved serves the repository, count through it (`steve inspect
+    record-error`, run on its writer) and say whether that worked; None when no
+    daemon serves it (the caller writes directly)."""
+    from steve.cli.forward import forwarded_env, socket_path
+
+    sock = socket_path(root)
+    if not sock.exists():
+        return None
+    from steve.daemon.client import Client
+
+    try:
+        client = Client(sock, timeout=COUNT_CALL)
+    except SteveError:
+        return None  # a stale socket: nobody serves it
+    argv = ["inspect", "record-error", code, "--message", message]
+    try:
+        with client:
+            code_ = client.run(
+                argv, cwd=str(root), env=forwarded_env(), stdin=None, write=lambda fd, data: None
+            )
+    except (SteveError, OSError):
+        return False  # busy, locked or gone: skipped, never written beside it
+    return code_ == 0
 
 
 class EventSink:

@@ -64,6 +64,11 @@ ROUTES: dict[str, Route | dict[str, Route]] = {
     # the human side (issue 18): help and completion need no key; config is the plain file
     "help": L, "completion": L, "config": {"": L, "list": L, "get": L, "set": L},
     "explain": W,  # records the model exchange, like `llm ask`
+    # inspect mode (issue 18): reads only (`logs --follow` follows through steved)
+    "inspect": {
+        "": R, "state": R, "manifests": R, "resources": R, "logs": R, "dag": R,
+        "decisions": R, "errors": R, "record-error": W,
+    },
 }  # fmt: skip
 """Every command's route; a group maps its subcommands ("" for the group alone)."""
 
@@ -179,6 +184,10 @@ def forward_if_served(argv: list[str]) -> int | None:
             from steve.cli.daemon import follow_through
 
             return follow_through(client, root, rest[1:])
+        if rest[:2] == ["inspect", "logs"] and ("--follow" in rest or "-f" in rest):
+            from steve.cli.inspect import follow_through as follow_logs
+
+            return follow_logs(client, root, rest[2:])
         try:
             return _run(client, root, argv)
         except DaemonShuttingDown:

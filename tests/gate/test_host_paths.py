@@ -93,7 +93,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ),
     ("steve/cli/app.py", "SteveGroup.main"): "opens /dev/null for a reader that went away",
     ("steve/events/signing.py", "record_checkpoint"): IDENTITY,
-    ("steve/exec/janitor.py", "owner_alive"): PROBE,
+    ("steve/exec/owners.py", "owner_alive"): PROBE,
     ("steve/gitbridge/pack.py", "_alive"): PROBE,
     ("steve/gitbridge/export.py", "_check_writable"): EXPORT,
     ("steve/gitbridge/pack.py", "PackWriter._open"): EXPORT,
