@@ -148,6 +148,11 @@ ALLOWED: dict[tuple[str, str], str] = {
         "`steve start`: runs the `steve` command it has just printed (`python -m steve ...`, "
         "no shell), in the project folder, after the person pressed Enter (or --yes)"
     ),
+    ("steve/tui/app.py", "SteveTui.action_command"): (
+        "`steve tui`'s b/t keys: run `steve build` / `steve test` (`python -m steve`, no "
+        "shell) for the run shown, only when the stage machine allows it; those commands "
+        "go through the gate themselves"
+    ),
     ("steve/porcelain/secrets.py", "run_command"): (
         "an external secret (F-SEC-005): the command the user configured for exactly this "
         "with `steve secret set NAME --command`, run without a shell and with a timeout; its "
