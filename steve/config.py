@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from steve.errors import BadConfig, InvalidInput, UnsupportedFormat
+from steve.errors import BadConfig, BadSettingValue, InvalidInput, UnknownSetting, UnsupportedFormat
 from steve.store.files import write_private
 from steve.store.kdf import KdfParams
 
@@ -93,11 +93,88 @@ class ResearchSettings:
         return cls(offline, url)
 
 
+HOMELY_DEFAULTS: dict[str, str | int] = {
+    "nudges": "gentle",
+    "late_hour": 23,
+    "session_hours": 3,
+    "failure_streak": 3,
+}
+"""The ``[homely]`` keys and their defaults (docs/messages.md#nudges)."""
+NUDGE_MODES = ("off", "gentle")
+
+
+@dataclass(frozen=True, slots=True)
+class HomelySettings:
+    """The ``[homely]`` section: the wellbeing nudges (``steve config set homely.KEY``).
+
+    ``nudges`` (off, gentle), ``late_hour`` (0..23: from this hour until 05:00 a
+    late-hour nudge may be shown), ``session_hours`` (1..24: a session this long
+    earns a nudge), ``failure_streak`` (1..100: this many failed ``steve test`` runs
+    in a row earn one).
+    """
+
+    nudges: str = "gentle"
+    late_hour: int = 23
+    session_hours: int = 3
+    failure_streak: int = 3
+
+    @staticmethod
+    def check(key: str, value: str | int) -> str | int:
+        """``value`` for ``key`` as stored; UnknownSetting or BadSettingValue otherwise."""
+        if key not in HOMELY_DEFAULTS:
+            raise UnknownSetting(f"homely.{key}", [f"homely.{k}" for k in HOMELY_DEFAULTS])
+        if key == "nudges":
+            if value not in NUDGE_MODES:
+                raise BadSettingValue(f"homely.{key}", str(value), " or ".join(NUDGE_MODES))
+            return str(value)
+        low, high = {"late_hour": (0, 23), "session_hours": (1, 24), "failure_streak": (1, 100)}[
+            key
+        ]
+        text = str(value).strip()
+        if isinstance(value, bool) or not text.isascii() or not text.isdigit():
+            number = -1
+        else:
+            number = int(text)
+        if not low <= number <= high:
+            raise BadSettingValue(f"homely.{key}", str(value), f"an integer in {low}..{high}")
+        return number
+
+    def with_value(self, key: str, value: str | int) -> HomelySettings:
+        changes: dict[str, Any] = {key: self.check(key, value)}
+        return replace(self, **changes)
+
+    def to_toml(self) -> str:
+        changed = [k for k in HOMELY_DEFAULTS if getattr(self, k) != HOMELY_DEFAULTS[k]]
+        if not changed:
+            return ""
+        lines = [
+            f"{k} = {_quote(v) if isinstance(v, str) else v}"
+            for k in changed
+            if (v := getattr(self, k)) is not None
+        ]
+        return "\n# The homely layer's nudges (docs/messages.md#nudges).\n[homely]\n" + "".join(
+            line + "\n" for line in lines
+        )
+
+    @classmethod
+    def from_toml(cls, section: object, path: Path) -> HomelySettings | None:
+        if section is None:
+            return None
+        if not isinstance(section, dict):
+            raise BadConfig(str(path), "[homely] is not a table")
+        settings = cls()
+        for key, value in section.items():
+            try:
+                settings = settings.with_value(str(key), value)
+            except (UnknownSetting, BadSettingValue) as exc:
+                raise BadConfig(str(path), f"[homely] {exc.detail}") from None
+        return settings
+
+
 def _quote(value: str) -> str:
     """A TOML basic string (backslash, quote and control characters escaped)."""
     out = "".join(
-        f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F or c in '"\\' else c
-        for c in value
+        f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F or c in '"\\' else c for c in value
     )
     return f'"{out}"'
 
@@ -119,38 +196,48 @@ class RepoConfig:
     """The ``[llm]`` section (``steve llm use``), None when absent."""
     research: ResearchSettings | None = None
     """The ``[research]`` section (offline by default, the SearxNG URL), None when absent."""
+    homely: HomelySettings | None = None
+    """The ``[homely]`` section (``steve config set homely.KEY``), None when absent."""
 
     def to_toml(self) -> str:
         return (
-            "# STEVE repository config. Holds no secrets; do not edit the [kdf] section:\n"
-            "# without this salt the database cannot be opened.\n"
-            "[core]\n"
-            f"format = {self.format}\n"
-            f'repository_id = "{self.repository_id}"\n'
-            "\n[kdf]\n"
-            'algorithm = "argon2id"\n'
-            f'salt = "{self.kdf.salt.hex()}"\n'
-            f"memory_kib = {self.kdf.memory_kib}\n"
-            f"iterations = {self.kdf.iterations}\n"
-            f"parallelism = {self.kdf.parallelism}\n"
-            f'key_check = "{self.key_check.hex()}"\n'
-            "\n[cipher]\n"
-            'engine = "sqlcipher4"\n'
-            "page_size = 4096\n"
-        ) + (
-            ""
-            if self.events_public_key is None
-            else "\n# The event log's checkpoints are verified with this key (not a secret).\n"
-            f'[events]\npublic_key = "{self.events_public_key.hex()}"\n'
-        ) + ("" if self.gate is None else _gate_toml(self.gate)) + (
-            "" if self.llm is None else self.llm.to_toml()
-        ) + ("" if self.research is None else self.research.to_toml())
+            (
+                "# STEVE repository config. Holds no secrets; do not edit the [kdf] section:\n"
+                "# without this salt the database cannot be opened.\n"
+                "[core]\n"
+                f"format = {self.format}\n"
+                f'repository_id = "{self.repository_id}"\n'
+                "\n[kdf]\n"
+                'algorithm = "argon2id"\n'
+                f'salt = "{self.kdf.salt.hex()}"\n'
+                f"memory_kib = {self.kdf.memory_kib}\n"
+                f"iterations = {self.kdf.iterations}\n"
+                f"parallelism = {self.kdf.parallelism}\n"
+                f'key_check = "{self.key_check.hex()}"\n'
+                "\n[cipher]\n"
+                'engine = "sqlcipher4"\n'
+                "page_size = 4096\n"
+            )
+            + (
+                ""
+                if self.events_public_key is None
+                else "\n# The event log's checkpoints are verified with this key (not a secret).\n"
+                f'[events]\npublic_key = "{self.events_public_key.hex()}"\n'
+            )
+            + ("" if self.gate is None else _gate_toml(self.gate))
+            + ("" if self.llm is None else self.llm.to_toml())
+            + ("" if self.homely is None else self.homely.to_toml())
+            + ("" if self.research is None else self.research.to_toml())
+        )
 
     def with_events_key(self, public_key: bytes | None) -> RepoConfig:
         return replace(self, events_public_key=public_key)
 
     def with_llm(self, settings: LlmSettings | None) -> RepoConfig:
         return replace(self, llm=settings)
+
+    def with_homely(self, settings: HomelySettings | None) -> RepoConfig:
+        return replace(self, homely=settings)
 
     def write(self, path: Path) -> None:
         write_private(path, self.to_toml())
@@ -195,6 +282,7 @@ class RepoConfig:
                 gate=_gate_table(data.get("gate")),
                 llm=LlmSettings.from_toml(data.get("llm"), path),
                 research=ResearchSettings.from_toml(data.get("research"), path),
+                homely=HomelySettings.from_toml(data.get("homely"), path),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BadConfig(str(path), f"missing or invalid field: {exc}") from exc
@@ -210,8 +298,7 @@ def _gate_table(value: object) -> dict[str, Any] | None:
     for key, item in value.items():
         if key == "rule":
             if not isinstance(item, list) or not all(
-                isinstance(r, dict) and all(isinstance(v, str) for v in r.values())
-                for r in item
+                isinstance(r, dict) and all(isinstance(v, str) for v in r.values()) for r in item
             ):
                 raise ValueError("[[gate.rule]] entries must be tables of strings")
         elif not isinstance(item, int) or isinstance(item, bool):

@@ -2094,6 +2094,43 @@ class NotATerminal(SteveError):
     def __init__(self, stream: str) -> None:
         super().__init__("steve tui needs a terminal", f"{stream} is not a terminal")
 
+
+# --- the human side: help, settings (issue 18) ------------------------------------------
+
+
+class UnknownHelpTopic(SteveError):
+    code = "STEVE-UX-001"
+    exit_code = EXIT_NOT_FOUND
+    action = "Name a command (`steve --help` lists them) or an error code such as STEVE-KEY-001."
+
+    def __init__(self, topic: str) -> None:
+        super().__init__(
+            "no help on that topic", f"{topic!r} is neither a command nor an error code"
+        )
+        self.topic = topic
+
+
+class UnknownSetting(SteveError):
+    code = "STEVE-UX-002"
+    exit_code = EXIT_INVALID
+    action = "List the settings and their values with `steve config list`."
+
+    def __init__(self, key: str, known: Sequence[str]) -> None:
+        super().__init__("unknown setting", f"{key!r} (known: {', '.join(known)})")
+        self.key = key
+        self.known = list(known)
+
+
+class BadSettingValue(SteveError):
+    code = "STEVE-UX-003"
+    exit_code = EXIT_INVALID
+    action = "Give one of the values named above (`steve config list` shows the current ones)."
+
+    def __init__(self, key: str, value: str, allowed: str) -> None:
+        super().__init__("invalid value for a setting", f"{key} = {value!r}: {allowed}")
+        self.key = key
+        self.value = value
+
 # --- RESEARCH: scope, fetch, mirror, search (issue 17) ---------------------------------------
 
 

@@ -66,6 +66,7 @@ from steve.refs.revparse import Resolved, resolve
 from steve.store.base import (
     ANY,
     Backend,
+    ErrorCount,
     ObjectInfo,
     ObjectRow,
     OutboxEvent,
@@ -1163,6 +1164,22 @@ class Repo:
     def list_secrets(self) -> list[SecretRecord]:
         """Every vault row, tombstones included, by name."""
         return self.backend.list_secrets()
+
+    def object_stats(self) -> list[tuple[str, int, int]]:
+        """(type, objects, content bytes) per object type, by type name."""
+        return self.backend.object_stats()
+
+    # --- error occurrences (F-ERR-006) ------------------------------------------------
+
+    def count_error(self, code: str, message: str, *, now: int, wait: float = 0.2) -> None:
+        """Count one occurrence of the error ``code`` (``message``: its latest text), in
+        a transaction of its own that waits at most ``wait`` seconds for the write
+        lock (RepositoryBusy after that).  Bookkeeping only: no event is emitted."""
+        self.backend.count_error(code, message, now, wait)
+
+    def error_counts(self) -> list[ErrorCount]:
+        """Every counted error code, most frequent first."""
+        return self.backend.error_counts()
 
     # --- maintenance ------------------------------------------------------------------
 

@@ -16,6 +16,8 @@ terminal.  Environment:
 ``STEVE_NEW_KEY_FILE``   file whose first line is that new passphrase
 ``STEVE_KILL_SWITCH``    1: the policy gate's kill switch is on for this command
 ``STEVE_QUIET``          1: as ``--quiet`` (no progress, no friendly lines)
+``STEVE_TERMINAL``       set by the client on a command it forwards to steved: 1 when a
+                         person reads its output (the homely layer's friendly lines)
 ``STEVE_SIGNING_PASSPHRASE_<NAME>`` the passphrase of the named identity NAME (co-signing)
 """
 
@@ -72,12 +74,18 @@ def redact_error_text(text: str) -> str:
 
 
 def report(err: SteveError) -> None:
-    """Print ``err`` as STEVE prints every error: message, fact, action, code (the
-    message and the fact redacted)."""
-    lines = [f"steve: error: {redact_error_text(err.message)}"]
+    """Print ``err`` as STEVE prints every error: the catalogue's human line with the
+    facts filled in, the fact, the action, one command to try, the code (all but the
+    code redacted; see docs/errors.md)."""
+    from steve.messages import render_error
+
+    rendered = render_error(err)
+    lines = [f"steve: error: {redact_error_text(rendered.say)}"]
     detail = redact_error_text(err.detail) if err.detail else ""
     lines.extend(f"  {line}" for line in detail.splitlines())  # one fact per line
     lines.append(f"  hint: {err.action}")
+    if rendered.try_ is not None:
+        lines.append(f"  try: {redact_error_text(rendered.try_)}")
     lines.append(f"  [{err.code}]")
     click.echo("\n".join(lines), err=True)
 
@@ -117,8 +125,10 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(["daemon", "ping"], "steve.cli.daemon"),
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
     **dict.fromkeys(["approvals", "approve", "deny", "deploy", "kill-switch"], "steve.cli.gate"),
+    **dict.fromkeys(["completion", "config", "explain", "help"], "steve.cli.ux"),
     "start": "steve.cli.start",
     "tui": "steve.cli.tui",
+    "inspect": "steve.cli.inspect",
 }  # fmt: skip
 
 
@@ -132,7 +142,12 @@ class SteveGroup(click.Group):
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         if cmd_name not in self.commands and cmd_name in COMMAND_MODULES:
             importlib.import_module(COMMAND_MODULES[cmd_name])
-        return self.commands.get(cmd_name)
+        command = self.commands.get(cmd_name)
+        if command is not None and "_STEVE_COMPLETE" in os.environ:  # a Tab key: values too
+            from steve.cli.completion import attach
+
+            attach(command, cmd_name)
+        return command
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
@@ -144,6 +159,16 @@ class SteveGroup(click.Group):
             raise click.exceptions.NoSuchCommand(
                 exc.command_name, possibilities=self.list_commands(ctx), ctx=ctx
             ) from None
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BaseException as exc:
+            if isinstance(ctx.obj, Context):
+                ctx.obj.failure = exc  # for what runs at close (the homely nudges)
+                if isinstance(exc, SteveError):
+                    count_error(ctx.obj, exc)  # F-ERR-006, best effort
+            raise
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         kwargs["standalone_mode"] = False
@@ -159,6 +184,7 @@ class SteveGroup(click.Group):
             rv = super().main(*args, **kwargs)
         except SteveError as err:
             report(err)
+            print_afterword()
             sys.exit(err.exit_code)
         except click.exceptions.Abort:
             click.echo("steve: aborted", err=True)
@@ -190,7 +216,75 @@ class SteveGroup(click.Group):
         ) as exc:
             report(InternalError("internal error", f"{type(exc).__name__}: {exc}"))
             sys.exit(EXIT_INTERNAL)
+        print_afterword()
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+AFTERWORD: list[str] = []
+"""Lines printed after the command's result or error: the homely nudges."""
+
+
+def print_afterword() -> None:
+    if AFTERWORD:
+        click.echo("\n".join(AFTERWORD), err=True)
+        AFTERWORD.clear()
+
+
+# Errors about the repository's database itself: nothing can be written to it then.
+UNCOUNTED_FAMILIES = ("STEVE-REPO-", "STEVE-KEY-", "STEVE-STOR-")
+COUNT_WAIT = 0.2
+"""Seconds an error count waits for the write lock before giving up."""
+COUNT_CALL = 1.0
+"""Seconds an error count waits for steved's answer before giving up."""
+
+
+def count_error(state: Context, err: SteveError) -> bool:
+    """Count ``err``'s code in the repository the failed command opened (F-ERR-006),
+    best effort: never raises, waits at most :data:`COUNT_WAIT` for the write lock,
+    skips errors about the database itself and a repository the command did not
+    open; while steved serves the repository the count goes through it (writes go
+    through the daemon) or is skipped.  Returns whether the count was written."""
+    repo = state._repo
+    if repo is None or err.code.startswith(UNCOUNTED_FAMILIES):
+        return False
+    try:
+        from steve.porcelain.secrets import redactor_for
+
+        message = redactor_for(repo).text(err.message)
+        if LENT_REPO.get() is None and repo.root is not None:
+            served = _count_through_daemon(repo.root, err.code, message)
+            if served is not None:
+                return served
+        repo.count_error(err.code, message, now=int(time.time()), wait=COUNT_WAIT)
+    except Exception:  # noqa: BLE001 - counting must never mask the error being reported
+        return False
+    return True
+
+
+def _count_through_daemon(root: Path, code: str, message: str) -> bool | None:
+    """When a live steved serves the repository, count through it (`steve inspect
+    record-error`, run on its writer) and say whether that worked; None when no
+    daemon serves it (the caller writes directly)."""
+    from steve.cli.forward import forwarded_env, socket_path
+
+    sock = socket_path(root)
+    if not sock.exists():
+        return None
+    from steve.daemon.client import Client
+
+    try:
+        client = Client(sock, timeout=COUNT_CALL)
+    except SteveError:
+        return None  # a stale socket: nobody serves it
+    argv = ["inspect", "record-error", code, "--message", message]
+    try:
+        with client:
+            code_ = client.run(
+                argv, cwd=str(root), env=forwarded_env(), stdin=None, write=lambda fd, data: None
+            )
+    except (SteveError, OSError):
+        return False  # busy, locked or gone: skipped, never written beside it
+    return code_ == 0
 
 
 class EventSink:
@@ -278,6 +372,8 @@ class LentRepo:
 class Context:
     repo_dir: Path | None
     quiet: bool = False  # --quiet: no progress, no friendly lines; results and errors only
+    command: str | None = None  # the subcommand's name
+    failure: BaseException | None = None  # what the command raised, if anything
     _repo: Repo | None = None
     correlation_id: str = field(default_factory=lambda: os.urandom(16).hex())
     _events: EventSink | None = None
@@ -316,6 +412,22 @@ class Context:
         self.repo()
         assert self._events is not None
         return self._events.open()
+
+    def afterwards(self) -> None:
+        """At close, while the repository is still open: the homely nudges due after a
+        command a person ran on a terminal (steve.cli.homely), for :func:`print_afterword`."""
+        if self._repo is None or self.quiet or LENT_REPO.get() is not None:
+            return
+        if self.failure is not None and not isinstance(self.failure, SteveError):
+            return  # interrupted, or a bug: no nudge
+        from steve.cli.forward import socket_path
+        from steve.cli.homely import interactive, nudges
+
+        root = self._repo.root
+        if root is not None and socket_path(Path(root).resolve()).exists():
+            return  # steved is the one writer while it runs: no bookkeeping from here
+        if interactive():
+            AFTERWORD.extend(nudges(self))
 
     def close(self) -> None:
         try:
@@ -536,9 +648,10 @@ def cli(ctx: click.Context, repo_dir: Path | None, quiet: bool) -> None:
     11 engine unavailable, 12 refused by policy, 13 a step or test failed,
     130 interrupted (Ctrl-C).
     """
-    state = Context(repo_dir, quiet)
+    state = Context(repo_dir, quiet, command=ctx.invoked_subcommand)
     ctx.obj = state
     ctx.call_on_close(state.close)
+    ctx.call_on_close(state.afterwards)  # runs first (last in, first out): repo still open
     if ctx.invoked_subcommand is None:
         from steve.cli.start import bare
 

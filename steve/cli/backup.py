@@ -16,7 +16,9 @@ from pathlib import Path
 import click
 
 from steve.cli.app import Context, cli, pass_state, passphrase
+from steve.cli.homely import say
 from steve.errors import KeyCacheError
+from steve.messages import msg
 
 
 def _human(n: int) -> str:
@@ -63,10 +65,9 @@ def backup(state: Context, path: Path, as_json: bool) -> None:
         click.echo(m.to_json(), nl=False)
         return
     events = f", {m.events.events} events" if m.events else ""
-    click.echo(
-        f"backup {report.path}: {m.counts['objects']} objects, {m.counts['refs']} refs{events}, "
-        f"{_human(sum(m.files.values()))} in {report.seconds:.2f}s"
-    )
+    say(state, "backup.done", path=report.path, objects=m.counts["objects"],
+        refs=m.counts["refs"], events=events, size=_human(sum(m.files.values())),
+        seconds=f"{report.seconds:.2f}")  # fmt: skip
 
 
 @cli.command()
@@ -98,10 +99,8 @@ def restore(source: Path, directory: Path, as_json: bool) -> None:
         }
         click.echo(json.dumps(out, sort_keys=True))
         return
-    click.echo(
-        f"restored {source} into {report.root}: {report.objects} objects, "
-        f"{len(report.manifest.refs)} refs, {report.events} events; fsck ok"
-    )
+    say(None, "backup.restored", source=source, root=report.root, objects=report.objects,
+        refs=len(report.manifest.refs), events=report.events)  # fmt: skip
 
 
 def new_passphrase() -> str:
@@ -152,11 +151,9 @@ def rekey(
     with contextlib.suppress(KeyCacheError):  # no kernel keyring here: nothing was cached
         dropped = keycache.forget_key(config.repository_id)
     kdf = report.config.kdf
-    click.echo(
-        f"rekeyed {', '.join(report.databases)}: Argon2id {kdf.memory_kib} KiB, "
-        f"{kdf.iterations} passes, {kdf.parallelism} lanes, new salt"
-        + ("; the cached key was dropped (run `steve unlock` again)" if dropped else "")
-    )
+    say(None, "backup.rekeyed", databases=", ".join(report.databases),
+        memory_kib=kdf.memory_kib, iterations=kdf.iterations, parallelism=kdf.parallelism,
+        dropped=msg("backup.rekeyed_dropped") if dropped else "")  # fmt: skip
 
 
 @cli.command()
@@ -182,7 +179,5 @@ def vacuum(state: Context, full: bool, as_json: bool) -> None:
         }
         click.echo(json.dumps(out, sort_keys=True))
         return
-    click.echo(
-        f"steve.db: {_human(report.before)} -> {_human(report.after)} "
-        f"(reclaimed {_human(report.reclaimed)}; {report.free_pages} free pages before)"
-    )
+    say(state, "backup.vacuumed", before=_human(report.before), after=_human(report.after),
+        reclaimed=_human(report.reclaimed), free_pages=report.free_pages)  # fmt: skip

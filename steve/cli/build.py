@@ -34,8 +34,10 @@ import click
 
 from steve.cli.app import Context, cli, frozen_time, identity, is_terminal, pass_state
 from steve.cli.gate import gate_options
+from steve.cli.homely import say
 from steve.cli.llmopts import llm_options
 from steve.cli.stages import build_target
+from steve.messages import msg
 
 if TYPE_CHECKING:
     from steve.exec import DockerRunner
@@ -333,14 +335,13 @@ def build_cmd(
         for o in report.outcomes:
             _echo(_outcome_line(o))
         for s in report.stale:
-            click.echo(f"steve: ignored a stale cache entry {s.key_hex[:12]}: {s.reason}", err=True)
+            click.echo(msg("build.stale", key=s.key_hex[:12], reason=s.reason), err=True)
         counts = ", ".join(
             f"{report.count(st)} {st.value}" for st in _statuses() if report.count(st)
         )
-        _echo(
-            f"build {'ok' if report.ok else 'FAILED'}: {counts or 'nothing to do'} "
-            f"(run {report.run.id}, plan {report.plan.short()}, stage {report.run.stage.value})"
-        )
+        say(state, "build.ok" if report.ok else "build.failed",
+            counts=counts or msg("build.nothing"), run=report.run.id, plan=report.plan.short(),
+            stage=report.run.stage.value)  # fmt: skip
     _raise_if_interrupted(signals, report.outcomes)
     if not report.ok:
         raise BuildFailed(report.run.id, [o.node for o in report.failed])
@@ -445,14 +446,14 @@ def test_cmd(
     elif quiet:
         _echo(report.certificate.hex)
     else:
-        _print_test_report(report)
+        _print_test_report(state, report)
     _raise_if_interrupted(signals, report.tests)
     if not report.ok:
         failed = [str(f.node) for f in report.failures]
         raise TestsFailed(report.run.id, report.certificate.hex, failed)
 
 
-def _print_test_report(report: TestReport) -> None:
+def _print_test_report(state: Context, report: TestReport) -> None:
     for o in report.tests:
         _echo(_outcome_line(o))
         junit = report.junit.get(o.node)
@@ -469,13 +470,17 @@ def _print_test_report(report: TestReport) -> None:
         if not o.ok and o.receipt is not None:
             _echo(f"{'':8} {'':12}  output: steve logs {o.receipt.short()}")
     for s in report.stale:
-        click.echo(f"steve: ignored a stale cache entry {s.key_hex[:12]}: {s.reason}", err=True)
-    same = " (unchanged: the run's certificate already says this)" if report.reused else ""
-    _echo(f"certificate {report.certificate.hex}{same}")
-    _echo(
-        f"verdict {report.verdict}: {len(report.tests)} test node(s), "
-        f"{len(report.failures)} failure(s) (run {report.run.id}, stage {report.run.stage.value})"
-    )
+        click.echo(msg("build.stale", key=s.key_hex[:12], reason=s.reason), err=True)
+    same = msg("test.unchanged") if report.reused else ""
+    _echo(msg("test.certificate", id=report.certificate.hex, unchanged=same))
+    tests, failures, run, stage = (
+        len(report.tests), len(report.failures), report.run.id, report.run.stage.value
+    )  # fmt: skip
+    if report.verdict in ("pass", "fail"):
+        say(state, f"test.{report.verdict}", tests=tests, failures=failures, run=run, stage=stage)
+    else:
+        _echo(msg("test.verdict.fact", verdict=report.verdict, tests=tests, failures=failures,
+                  run=run, stage=stage))  # fmt: skip
 
 
 def _case_lines(case: JUnitCase) -> str:

@@ -9,7 +9,9 @@ import select
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -26,6 +28,9 @@ from steve.errors import (
     FollowerLagged,
     InvalidInput,
 )
+
+if TYPE_CHECKING:
+    from steve.events import Event
 
 START_TIMEOUT = 30.0
 STOP_TIMEOUT = 60.0
@@ -210,23 +215,43 @@ def ping(state: Context, count: int) -> None:
 
 
 def follow_through(client: Client, root: Path, args: list[str]) -> int:
-    """``steve events --follow`` through steved: print events as they commit, reconnect
-    and resume from the last seq printed (no gap, no duplicate) when the connection
-    drops, and report every range the daemon skipped for a lagging follower."""
+    """``steve events --follow`` through steved (see :func:`follow_daemon`)."""
     from steve.cli.events import events as events_command
     from steve.cli.events import format_event
-    from steve.daemon.events import event_from_wire
 
     if any(a in events_command.commands for a in args):
         raise InvalidInput("--follow lists events; it takes no subcommand")
     p = events_command.make_context("events", list(args)).params
-    nxt = int(p["from_seq"])
     filters = {
         "run_id": p["run_id"],
         "correlation_id": p["correlation"],
         "event_type": p["event_type"],
     }
     out = BlockWriter(sys.stdout.buffer, flush_each=True)
+    as_json = bool(p["as_json"])
+    return follow_daemon(
+        client,
+        root,
+        int(p["from_seq"]),
+        filters,
+        lambda event: out.line(format_event(event, as_json).encode()),
+    )
+
+
+def follow_daemon(
+    client: Client,
+    root: Path,
+    from_seq: int,
+    filters: dict[str, Any],
+    emit: Callable[[Event], None],
+) -> int:
+    """Follow the event log through steved: ``emit`` each event as it commits,
+    reconnect and resume from the last seq emitted (no gap, no duplicate) when the
+    connection drops, and report every range the daemon skipped for a lagging
+    follower."""
+    from steve.daemon.events import event_from_wire
+
+    nxt = from_seq
     current: Client | None = client
     lost_at: float | None = None
     while True:
@@ -244,7 +269,7 @@ def follow_through(client: Client, root: Path, args: list[str]) -> int:
                     nxt = err.last + 1
                     continue
                 event = event_from_wire(message["event"])
-                out.line(format_event(event, p["as_json"]).encode())
+                emit(event)
                 nxt = event.seq + 1
             return 0
         except DaemonLocked:

@@ -65,6 +65,14 @@ ROUTES: dict[str, Route | dict[str, Route]] = {
                  "search": W},
     # backup and maintenance; rekey needs the repository to itself (stop steved first)
     "backup": W, "vacuum": W, "restore": L, "rekey": L,
+    # the human side (issue 18): help and completion need no key; config is the plain file
+    "help": L, "completion": L, "config": {"": L, "list": L, "get": L, "set": L},
+    "explain": W,  # records the model exchange, like `llm ask`
+    # inspect mode (issue 18): reads only (`logs --follow` follows through steved)
+    "inspect": {
+        "": R, "state": R, "manifests": R, "resources": R, "logs": R, "dag": R,
+        "decisions": R, "errors": R, "record-error": W,
+    },
 }  # fmt: skip
 """Every command's route; a group maps its subcommands ("" for the group alone)."""
 
@@ -76,6 +84,7 @@ FORWARDED_ENV = (
 """Besides ``STEVE_*`` (minus the passphrase variables: the daemon holds the key)."""
 NOT_FORWARDED = ("STEVE_PASSPHRASE", "STEVE_KEY_FILE")
 _GLOBAL_WITH_VALUE = ("--repo", "-C")
+_GLOBAL_FLAGS = ("--quiet", "-q")
 
 
 def route_of(args: list[str]) -> Route:
@@ -107,6 +116,8 @@ def split_globals(argv: list[str]) -> tuple[str | None, list[str]]:
             i += 1
         elif a.startswith("-C") and len(a) > 2:
             repo = a[2:]
+            i += 1
+        elif a in _GLOBAL_FLAGS:
             i += 1
         elif a.startswith("-"):
             return repo, []  # --help, --version, or a usage error: click answers
@@ -177,16 +188,29 @@ def forward_if_served(argv: list[str]) -> int | None:
             from steve.cli.daemon import follow_through
 
             return follow_through(client, root, rest[1:])
+        if rest[:2] == ["inspect", "logs"] and ("--follow" in rest or "-f" in rest):
+            from steve.cli.inspect import follow_through as follow_logs
+
+            return follow_logs(client, root, rest[2:])
         try:
             return _run(client, root, argv)
         except DaemonShuttingDown:
             return None  # nothing ran; the daemon is going away
 
 
+def _on_terminal() -> bool:
+    try:
+        return os.isatty(sys.stdout.fileno()) and os.isatty(sys.stderr.fileno())
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
 def _run(client: Client, root: Path, argv: list[str]) -> int:
     from steve.errors import DaemonLocked
 
     env = forwarded_env()
+    # whether a person reads this command's output (the homely layer's friendly lines)
+    env["STEVE_TERMINAL"] = "1" if _on_terminal() else "0"
     cwd = str(Path.cwd())
     outs = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
 

@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from steve.cli.app import Context, cli, frozen_time, identity, pass_state
+from steve.cli.homely import say
+from steve.messages import msg
 
 if TYPE_CHECKING:
     from steve.porcelain.approvals import Approval
@@ -42,9 +44,8 @@ def _when(t: int | None) -> str:
 def _approval_line(a: Approval) -> str:
     r = a.request
     who = f" by {a.answer.actor}" if a.answer else ""
-    return (
-        f"{r.id.hex[:12]}  {a.state.value:<8}  expires {_when(r.expires_at)}{who}  {r.summary}"
-    )
+    return msg("approval.row", id=r.id.hex[:12], answer=a.state.value,
+               expires=_when(r.expires_at), who=who, summary=r.summary)  # fmt: skip
 
 
 @cli.command("approvals")
@@ -78,7 +79,10 @@ def _answer(state: Context, spec: str, approve: bool, reason: str | None) -> Non
         actor=str(identity()),
         reason=reason,
     )
-    click.echo(_approval_line(done))
+    r = done.request
+    say(state, "approval.approved" if approve else "approval.denied", id=r.id.hex[:12],
+        answer=done.state.value, expires=_when(r.expires_at), summary=r.summary,
+        who=f" by {done.answer.actor}" if done.answer else "")  # fmt: skip
 
 
 @cli.command("approve")
@@ -135,9 +139,12 @@ def kill_switch_cmd(state: Context, change: str, reason: str | None, as_json: bo
         }
         click.echo(json.dumps(value, sort_keys=True))
     else:
-        click.echo(f"kill switch {'on' if switch.on else 'off'} ({switch.source})")
+        if changed:
+            say(state, f"killswitch.{'on' if switch.on else 'off'}", source=switch.source)
+        else:
+            click.echo(msg(f"killswitch.{'on' if switch.on else 'off'}.fact", source=switch.source))
         for cid in stopped:
-            click.echo(f"stopped container {cid[:12]}")
+            click.echo(msg("killswitch.stopped.fact", id=cid[:12]))
     if warning:
         click.echo(f"steve: warning: {warning}", err=True)
 
@@ -147,11 +154,11 @@ def _terminal_prompt(timeout: int, reason: str | None = None) -> Prompt:
 
     def ask(action: Action, preview: Preview) -> tuple[Answer, str | None]:
         click.echo(preview.text(), err=True, nl=False)
-        click.echo(f"Go ahead? [y/N] (no answer in {timeout}s: timed out) ", err=True, nl=False)
+        click.echo(msg("gate.prompt", timeout=timeout) + " ", err=True, nl=False)
         ready, _, _ = select.select([sys.stdin], [], [], timeout)
         if not ready:
             click.echo("", err=True)
-            return Answer.TIMED_OUT, f"no answer within {timeout}s"
+            return Answer.TIMED_OUT, msg("gate.timed_out", timeout=timeout)
         line = sys.stdin.readline().strip().lower()
         return (Answer.YES, reason) if line in ("y", "yes") else (Answer.NO, reason)
 
@@ -264,10 +271,10 @@ def deploy_cmd(
         click.echo(json.dumps(value, sort_keys=True))
         return
     d = report.decision
-    click.echo(f"deployed {len(report.written)} files to {report.plan.target}")
+    say(state, "deploy.done", count=len(report.written), target=report.plan.target)
     why = f": {d.reason}" if d.reason else ""
-    click.echo(f"decision {d.decision} via {d.via} by {d.actor}{why}")
-    click.echo(f"receipt  {report.receipt.hex}")
+    click.echo(msg("deploy.decision.fact", decision=d.decision, via=d.via, actor=d.actor, why=why))
+    click.echo(msg("deploy.receipt.fact", receipt=report.receipt.hex))
 
 
 def _plan_json(plan: Any) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from steve.cli.app import (
     pass_state,
     passphrase,
 )
+from steve.cli.homely import friendly, say
 from steve.errors import (
     EXIT_CORRUPT,
     EXIT_FALSE,
@@ -35,6 +36,7 @@ from steve.errors import (
     ObjectNotFound,
     UnknownRevision,
 )
+from steve.messages import msg
 
 if TYPE_CHECKING:
     from steve.events.fsck import EventsVerified
@@ -79,7 +81,8 @@ def init(state: Context, directory: Path | None) -> None:
     repo = Repo.init(root, passphrase=passphrase(confirm=True), identity=identity())
     steve_dir = repo.steve_dir
     repo.close()
-    write_line(f"Initialized empty STEVE repository in {steve_dir}")
+    friendly(state, "repo.initialized")
+    write_line(msg("repo.initialized.fact", path=steve_dir))
     if steve_dir is not None:
         from steve.cli.identity import pin_identity
 
@@ -135,9 +138,7 @@ def unlock(state: Context, ttl: str) -> None:
     seconds = parse_duration(ttl, maximum=keycache.MAX_TTL)
     key = Repo.derive_key(root, passphrase())
     low, high = keycache.cache_key(Repo.read_config(root).repository_id, key, seconds)
-    click.echo(
-        f"unlocked for {seconds}s (the kernel keyring reports {low}s to {high}s left)", err=True
-    )
+    say(state, "repo.unlocked", err=True, seconds=seconds, low=low, high=high)
 
 
 @cli.command()
@@ -150,7 +151,7 @@ def lock(state: Context) -> None:
 
     root = state.root()
     dropped = keycache.forget_key(Repo.read_config(root).repository_id)
-    click.echo("locked" if dropped else "no cached key", err=True)
+    say(state, "repo.locked" if dropped else "repo.no_cached_key", err=True)
     from steve.cli.forward import socket_path
 
     if socket_path(root.resolve()).exists():  # a running steved drops its key too
@@ -162,8 +163,9 @@ def lock(state: Context) -> None:
                 reply = client.call("lock")
         except DaemonNotRunning:
             return
-        click.echo("steved dropped its key" if reply.get("dropped") else "steved held no key",
-                   err=True)
+        click.echo(
+            "steved dropped its key" if reply.get("dropped") else "steved held no key", err=True
+        )
 
 
 # --- hash-object ---------------------------------------------------------------------
@@ -887,8 +889,11 @@ def fsck(state: Context, as_json: bool, with_events: bool) -> None:
     if as_json:
         write_line(json.dumps(summary, sort_keys=True))
     else:
-        status = "ok" if not counts else "FAILED"
-        click.echo(f"checked {objects} objects, {refs} refs{events_text}: {status}", err=True)
+        facts = {"objects": objects, "refs": refs, "events": events_text}
+        if counts:
+            click.echo(msg("repo.fsck.fact", status="FAILED", **facts), err=True)
+        else:
+            say(state, "repo.fsck_ok", err=True, **facts)
     if counts:
         from steve.errors import FsckFailed
 

@@ -30,8 +30,10 @@ from steve.cli.app import (
     is_terminal,
     pass_state,
 )
+from steve.cli.homely import friendly, report_recorded
 from steve.cli.llmopts import llm_options
 from steve.errors import EXIT_FALSE, InvalidInput
+from steve.messages import msg
 
 if TYPE_CHECKING:
     from steve.porcelain.runs import Run, Transition
@@ -381,15 +383,7 @@ def _record(state: Context, kind: str, file: str, run: str | None, quiet: bool) 
     if quiet:
         return
     _line(result.oid.hex)
-    if result.transition is not None:
-        t = result.transition
-        click.echo(f"run {result.run.id}: {t.from_stage} -> {t.to_stage}", err=True)
-    if result.amends is not None:
-        click.echo(
-            f"run {result.run.id}: amended {kind} {result.amends.short()} "
-            f"(the run stays in {result.run.stage.value}; `steve build` builds the amendment)",
-            err=True,
-        )
+    report_recorded(state, result, kind)
 
 
 _RUN_OPT = click.option(
@@ -596,7 +590,8 @@ def run_new(state: Context, name: str | None, as_json: bool, quiet: bool) -> Non
     if as_json:
         _json_line(_run_json(run, run.id))
     elif not quiet:
-        _line(run.id)
+        friendly(state, "run.created")
+        _line(msg("run.created.fact", id=run.id))
 
 
 @run_group.command("list")
@@ -712,7 +707,8 @@ def run_switch(state: Context, run: str, as_json: bool, quiet: bool) -> None:
     if as_json:
         _json_line(_run_json(found, found.id))
     elif not quiet:
-        _line(found.id)
+        friendly(state, "run.switched")
+        _line(msg("run.switched.fact", id=found.id))
 
 
 @cli.command()
@@ -748,12 +744,12 @@ def status(state: Context, as_json: bool) -> None:
         where = head.symbolic or head.name
         _line(f"HEAD     {where} -> {head.target.hex if head.target else '(unborn)'}")
     if st.run is None:
-        _line(f"no current run ({st.runs} run(s)); start one with `steve run new`")
+        _line(msg("status.no_run", runs=st.runs))
         return
     _line(f"run      {st.run.id} ({st.run.name})")
     _line(f"stage    {st.run.stage.value}")
     _line(f"next     {' '.join(s.value for s in st.allowed) or '(none)'}")
     if not st.manifests:
-        _line("no manifests yet")
+        _line(msg("status.no_manifests"))
     for m in st.manifests:
         _line(f"{m.kind.value:<17}{m.oid.short()}  {m.summary}")

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 import click
 
 from steve.cli.app import Context, cli, pass_state
+from steve.cli.homely import say
 from steve.errors import NoSecretValue
 
 
@@ -60,7 +61,7 @@ def secret_set(state: Context, name: str, command: str | None) -> None:
         info = set_secret(repo, name, command=command)
     else:
         info = set_secret(repo, name, _read_value(name))
-    click.echo(f"{info.name} version {info.version}")
+    say(state, "secret.set", name=info.name, version=info.version)
 
 
 @secret.command("list")
@@ -86,4 +87,4 @@ def secret_rm(state: Context, name: str) -> None:
     from steve.porcelain.secrets import remove_secret
 
     info = remove_secret(state.repo(), name)
-    click.echo(f"removed {info.name} (was version {info.version})")
+    say(state, "secret.removed", name=info.name, version=info.version)

@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import click
 
 from steve.cli.app import Context, frozen_time, identity, is_terminal
+from steve.cli.homely import report_recorded
 from steve.errors import (
     ApprovalDeclined,
     EditorFailed,
@@ -34,6 +35,7 @@ from steve.errors import (
     ManifestInvalid,
     ModelOutputNeedsApproval,
 )
+from steve.messages import msg
 
 if TYPE_CHECKING:
     from steve.objects.oid import ObjectId
@@ -77,7 +79,7 @@ def _approval(kind: str, yes: bool) -> str:
         return "yes-flag"
     if not (is_terminal(sys.stdin.buffer) and is_terminal(sys.stderr.buffer)):
         raise ModelOutputNeedsApproval(kind)
-    if not click.confirm(f"Freeze this {kind}?", default=False, err=True):
+    if not click.confirm(msg("plan.freeze_draft", kind=kind), default=False, err=True):
         raise ApprovalDeclined(kind)
     return "terminal"
 
@@ -92,11 +94,7 @@ def _report(result: Recorded, kind: str, quiet: bool) -> None:
         return
     sys.stdout.write(result.oid.hex + "\n")
     sys.stdout.flush()
-    if result.transition is not None:
-        t = result.transition
-        click.echo(f"run {result.run.id}: {t.from_stage} -> {t.to_stage}", err=True)
-    if result.amends is not None:
-        click.echo(f"run {result.run.id}: amended {kind} {result.amends.short()}", err=True)
+    report_recorded(click.get_current_context().find_object(Context), result, kind)
 
 
 def design_intake(
@@ -222,8 +220,8 @@ def plan_decompose(
             except (ManifestInvalid, InvalidInput) as exc:
                 if not is_terminal(sys.stdin.buffer):
                     raise
-                click.echo(f"steve: the edited plan is not valid:\n{exc}", err=True)
-                if not click.confirm("Edit it again?", default=True, err=True):
+                click.echo(msg("plan.edited_invalid", error=exc), err=True)
+                if not click.confirm(msg("plan.edit_again"), default=True, err=True):
                     raise
                 text = edited.decode("utf-8", "replace")
     _show("plan draft" + (" (edited)" if proposal.edited else " (from the model)"),

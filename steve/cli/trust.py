@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import click
 
 from steve.cli.app import cli, frozen_time, pass_state
+from steve.cli.homely import say
 from steve.cli.identity import (
     identity_dir,
     load_signing_key,
@@ -25,6 +26,7 @@ from steve.cli.identity import (
     signing_passphrase,
 )
 from steve.errors import BadPublicKey, NotARepository, NoTrustRoot
+from steve.messages import msg
 
 if TYPE_CHECKING:
     from steve.cli.app import Context
@@ -126,7 +128,7 @@ def key_add(name: str) -> None:
         raise NoSigningPassphrase()
     info = create_identity(identity_dir(), secret, name=name)
     click.echo(info.public_key.hex())
-    click.echo(f"identity {name} in {info.path}", err=True)
+    say(None, "identity.created", err=True, name=name, path=info.path)
 
 
 @key_group.command("list")
@@ -169,7 +171,7 @@ def key_rotate(state: Context, name: str | None, reason: str) -> None:
     new = replace_identity(directory, old, secret, name=name, staged=staged)
     click.echo(new.public_key.hex())
     if repo is None:
-        click.echo("rotated; not in a repository: nothing pinned there changed", err=True)
+        click.echo(msg("key.rotated_outside.fact"), err=True)
         return
     from steve.porcelain.trust import record_rotation
 
@@ -180,7 +182,7 @@ def key_rotate(state: Context, name: str | None, reason: str) -> None:
         log = state.event_log()
         log.checkpoint(key=new)  # the new key covers the chain the old one signed
         record_newest_checkpoint(log, new.public_key, repo)
-        click.echo(f"re-pinned {new.public_key.hex()} in this repository", err=True)
+        click.echo(msg("key.repinned.fact", key=new.public_key.hex()), err=True)
 
 
 @key_group.command("record-rotations")
@@ -207,12 +209,12 @@ def key_record_rotations(state: Context, name: str | None) -> None:
         except (OSError, ValueError, MalformedObject) as exc:
             raise IdentityDamaged(str(path), f"not a rotation record: {exc}") from exc
         count += 1
-    click.echo(f"recorded {count} rotation(s)", err=True)
+    click.echo(msg("key.recorded.fact", count=count), err=True)
     pinned = None if repo.config is None else repo.config.events_public_key
     if pinned is not None and pinned != current and current in keyring(repo).trusted():
         assert repo.config is not None
         repo.config.with_events_key(current).write(state.root() / STEVE_DIR / CONFIG_NAME)
-        click.echo(f"re-pinned {current.hex()} (was {pinned.hex()})", err=True)
+        click.echo(msg("key.repinned_from.fact", key=current.hex(), old=pinned.hex()), err=True)
 
 
 # --- tags ---------------------------------------------------------------------------
@@ -241,9 +243,10 @@ def verify_tag(state: Context, name: str, key_files: tuple[Path, ...], as_json: 
         click.echo(json.dumps(doc, sort_keys=True))
         return
     for c in result.verdict.checks:
-        state_ = "good" if c.valid and c.trusted else "valid, untrusted" if c.valid else "BAD"
-        click.echo(f"{state_} signature by {c.key.hex()}" + (f" ({c.why})" if c.why else ""))
-    click.echo(f"tag {name} {result.tag.hex} -> {result.target.hex}")
+        verdict = "good" if c.valid and c.trusted else "untrusted" if c.valid else "bad"
+        why = f" ({c.why})" if c.why else ""
+        click.echo(msg(f"trust.signature.{verdict}", key=c.key.hex(), why=why))
+    click.echo(msg("trust.tag", name=name, tag=result.tag.hex, target=result.target.hex))
 
 
 # --- attestations -------------------------------------------------------------------
@@ -309,7 +312,8 @@ def verify_attestation(file: Path, key_files: tuple[Path, ...], as_json: bool) -
         click.echo(json.dumps(result.statement, sort_keys=True))
         return
     predicate = result.statement.get("predicateType", "")
-    click.echo(f"verified: {predicate} signed by {', '.join(k.hex() for k in result.keys)}")
+    keys = ", ".join(k.hex() for k in result.keys)
+    click.echo(msg("trust.attestation_verified", predicate=predicate, keys=keys))
     for subject in result.statement.get("subject", []):
         digest = subject.get("digest", {})
         click.echo(f"  {digest.get('sha256', '-')} {digest.get('blake3', '-')} {subject['name']}")

@@ -12,21 +12,12 @@ from typing import Any, BinaryIO
 from steve.daemon.paths import connect_unix
 from steve.daemon.protocol import CHUNK, Message, encode_frame, read_frame
 from steve.errors import DaemonConnectionLost, DaemonNotRunning, InternalError, SteveError
-
-
-def _error_classes() -> dict[str, type[SteveError]]:
-    found: dict[str, type[SteveError]] = {}
-    todo: list[type[SteveError]] = [SteveError]
-    while todo:
-        cls = todo.pop()
-        found.setdefault(cls.code, cls)
-        todo.extend(cls.__subclasses__())
-    return found
+from steve.messages import error_classes
 
 
 def rebuild_error(message: Message) -> SteveError:
     """The daemon's ``error`` frame as the SteveError subclass it names."""
-    cls = _error_classes().get(str(message.get("code")))
+    cls = error_classes().get(str(message.get("code")))
     if cls is None:
         return InternalError("steved sent an unknown error", repr(message.get("code")))
     err = cls.__new__(cls)

@@ -593,6 +593,25 @@ class EventLog:
         flt = EventFilter(run_id, correlation_id, event_type, from_seq, min_level)
         return self.store().iter_events(flt)
 
+    def latest(
+        self,
+        *,
+        limit: int,
+        run_id: str | None = None,
+        correlation_id: str | None = None,
+        event_type: str | None = None,
+        from_seq: int = 1,
+        before: int | None = None,
+    ) -> list[Event]:
+        """The newest ``limit`` matching events with seq < ``before``, newest first (a
+        tail without a scan)."""
+        flt = EventFilter(run_id, correlation_id, event_type, from_seq)
+        return self.store().latest(flt, limit=limit, before=before)
+
+    def count_types(self, types: Sequence[str]) -> int:
+        """How many events have one of ``types``."""
+        return self.store().count_types(types)
+
     def follow(
         self,
         *,

@@ -45,7 +45,13 @@ from steve.events.signing import (
 from steve.objects import cbor
 from steve.store.sqlcipher import connect
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+"""1: the first format; 2 adds ``events_by_type`` (what ``steve inspect`` and the
+``--type`` filters read: the newest events of a type without a scan).  A
+version-1 log is migrated in place when opened writable (one CREATE INDEX); a
+read-only one is read as it is, without the index."""
+
+_V1_TO_V2 = "CREATE INDEX IF NOT EXISTS events_by_type ON events (event_type, seq)"
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value ANY) STRICT;
@@ -65,6 +71,7 @@ CREATE TABLE IF NOT EXISTS events (
 CREATE INDEX IF NOT EXISTS events_by_run ON events (run_id, seq) WHERE run_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS events_by_correlation ON events (correlation_id, seq)
     WHERE correlation_id IS NOT NULL;
+CREATE INDEX IF NOT EXISTS events_by_type ON events (event_type, seq);
 CREATE TABLE IF NOT EXISTS head (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     seq INTEGER NOT NULL,
@@ -246,6 +253,33 @@ class EventFilter:
     min_level: Level | None = None
 
 
+def _where(flt: EventFilter) -> tuple[list[str], list[Any]]:
+    """The WHERE terms of ``flt`` (the first is ``seq >= ?``, bound by the caller) and
+    their parameters.  A ``TYPE.*`` family is a range on ``event_type``, so the index
+    by type serves it."""
+    where = ["seq >= ?"]
+    params: list[Any] = []
+    if flt.run_id is not None:
+        where.append("run_id = ?")
+        params.append(flt.run_id)
+    if flt.correlation_id is not None:
+        where.append("correlation_id = ?")
+        params.append(flt.correlation_id)
+    if flt.event_type is not None:
+        if flt.event_type.endswith(".*"):
+            prefix = flt.event_type[:-1]  # "container."
+            where.append("event_type >= ? AND event_type < ?")
+            params.extend([prefix, prefix[:-1] + chr(ord(prefix[-1]) + 1)])
+        else:
+            where.append("event_type = ?")
+            params.append(flt.event_type)
+    if flt.min_level is not None:
+        levels = [lv.value for lv in Level if lv.rank >= flt.min_level.rank]
+        where.append(f"level IN ({','.join('?' * len(levels))})")
+        params.extend(levels)
+    return where, params
+
+
 def _reason(rot: Rotation, sealed: Head) -> str:
     """The rotation limit that sealed ``sealed`` (its last event made the limit)."""
     events = sealed.seq - sealed.segment_first + 1
@@ -321,6 +355,7 @@ class EventStore:
             self._db.close()
             raise
         self.log_id = self.get_meta("log_id") or ""
+        self._has_type_index: bool | None = None
 
     # --- setup ---------------------------------------------------------------------
 
@@ -342,8 +377,22 @@ class EventStore:
             raise CorruptDatabase(str(self.path), "events.db has no schema version")
         if type(version[0]) is int and version[0] > SCHEMA_VERSION:
             raise UnsupportedFormat(version[0], SCHEMA_VERSION)
+        if version[0] == 1 and type(version[0]) is int:
+            if not self.read_only:
+                self._migrate_v1()
+            return
         if version[0] != SCHEMA_VERSION:
             raise CorruptDatabase(str(self.path), f"unexpected schema version {version[0]!r}")
+
+    def _migrate_v1(self) -> None:
+        """Version 1 -> 2: add the index by type (idempotent; a concurrent opener that
+        migrated first leaves nothing to do)."""
+        with self._db.transaction():
+            self._conn.execute(_V1_TO_V2)
+            self._conn.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version' AND value = 1",
+                (SCHEMA_VERSION,),
+            )
 
     def _create(self) -> None:
         """Create the tables, the triggers and the head row (idempotent)."""
@@ -581,26 +630,7 @@ class EventStore:
     def iter_events(self, flt: EventFilter | None = None, *, page: int = PAGE) -> Iterator[Event]:
         """Events matching ``flt`` in seq order, fetched in pages (bounded memory)."""
         flt = flt or EventFilter()
-        where = ["seq >= ?"]
-        params: list[Any] = []
-        if flt.run_id is not None:
-            where.append("run_id = ?")
-            params.append(flt.run_id)
-        if flt.correlation_id is not None:
-            where.append("correlation_id = ?")
-            params.append(flt.correlation_id)
-        if flt.event_type is not None:
-            if flt.event_type.endswith(".*"):
-                where.append("substr(event_type, 1, ?) = ?")
-                prefix = flt.event_type[:-1]
-                params.extend([len(prefix), prefix])
-            else:
-                where.append("event_type = ?")
-                params.append(flt.event_type)
-        if flt.min_level is not None:
-            levels = [lv.value for lv in Level if lv.rank >= flt.min_level.rank]
-            where.append(f"level IN ({','.join('?' * len(levels))})")
-            params.extend(levels)
+        where, params = _where(flt)
         sql = f"SELECT {_COLUMNS} FROM events WHERE {' AND '.join(where)} ORDER BY seq LIMIT ?"
         nxt = max(1, flt.from_seq)
         while True:
@@ -611,6 +641,48 @@ class EventStore:
             if len(rows) < page:
                 return
             nxt = int(rows[-1][0]) + 1
+
+    def latest(
+        self, flt: EventFilter | None = None, *, limit: int, before: int | None = None
+    ) -> list[Event]:
+        """The newest ``limit`` events matching ``flt`` (``flt.from_seq`` <= seq <
+        ``before``), newest first: one query walking the seq order (or an index)
+        backwards.  An exact ``event_type`` reads the index by type."""
+        flt = flt or EventFilter()
+        where, params = _where(flt)
+        where.append("seq < ?")
+        params.append(before if before is not None else 1 << 62)
+        hint = "INDEXED BY events_by_type " if self._typed(flt) else ""
+        sql = (
+            f"SELECT {_COLUMNS} FROM events {hint}WHERE {' AND '.join(where)} "
+            "ORDER BY seq DESC LIMIT ?"
+        )
+        with self.lock, self._db.errors():
+            rows = self._conn.execute(sql, (max(1, flt.from_seq), *params, limit)).fetchall()
+        return [row_to_event(row) for row in rows]
+
+    def _typed(self, flt: EventFilter) -> bool:
+        """Whether to read the index by type: an exact type and a log that has it."""
+        if flt.event_type is None or flt.event_type.endswith(".*"):
+            return False
+        if self._has_type_index is None:
+            with self.lock, self._db.errors():
+                row = self._conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'events_by_type'"
+                ).fetchone()
+            self._has_type_index = row is not None
+        return self._has_type_index
+
+    def count_types(self, types: Sequence[str]) -> int:
+        """How many events have one of ``types`` (counted on the index by type)."""
+        if not types:
+            return 0
+        marks = ",".join("?" * len(types))
+        with self.lock, self._db.errors():
+            row = self._conn.execute(
+                f"SELECT count(*) FROM events WHERE event_type IN ({marks})", tuple(types)
+            ).fetchone()
+        return int(row[0])
 
     def iter_raw_rows(self, *, page: int = PAGE * 4) -> Iterator[tuple[Any, ...]]:
         """Every row in seq order (for verification), in pages."""

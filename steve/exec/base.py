@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,14 +9,29 @@ import docker.errors
 import requests.exceptions
 
 from steve.errors import ContainerFailed, EngineUnavailable
+from steve.exec.owners import (
+    LABEL_OWNER_HOST,
+    LABEL_OWNER_PID,
+    LABEL_OWNER_START,
+    LABEL_REPO,
+    LABEL_RUN,
+    LABEL_STEP,
+    owner_labels,
+    process_start,
+)
 
-# Labels on every container and volume STEVE creates.
-LABEL_RUN = "steve.run"
-LABEL_STEP = "steve.step"
-LABEL_OWNER_PID = "steve.owner-pid"
-LABEL_OWNER_HOST = "steve.owner-host"
-LABEL_OWNER_START = "steve.owner-start"
-LABEL_REPO = "steve.repo"
+__all__ = [
+    "LABEL_OWNER_HOST",
+    "LABEL_OWNER_PID",
+    "LABEL_OWNER_START",
+    "LABEL_REPO",
+    "LABEL_RUN",
+    "LABEL_STEP",
+    "TRANSPORT_ERRORS",
+    "engine_call",
+    "owner_labels",
+    "process_start",
+]
 
 # Exceptions that mean "the engine did not answer as an engine".
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
@@ -40,25 +53,3 @@ def engine_call(where: str, operation: str) -> Iterator[None]:
         raise ContainerFailed(operation, why) from None
     except TRANSPORT_ERRORS as exc:
         raise EngineUnavailable(where, f"{operation}: {exc}") from None
-
-
-def owner_labels() -> dict[str, str]:
-    """Labels naming this process as the owner (the janitor's orphan test)."""
-    pid = os.getpid()
-    labels = {LABEL_OWNER_PID: str(pid), LABEL_OWNER_HOST: socket.gethostname()}
-    start = process_start(pid)
-    if start is not None:
-        labels[LABEL_OWNER_START] = start
-    return labels
-
-
-def process_start(pid: int) -> str | None:
-    """The start time of ``pid`` in clock ticks since boot (Linux), to tell pid reuse."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:  # noqa: PTH123
-            raw = fh.read()
-    except OSError:
-        return None
-    # the command name (field 2) may hold spaces and ')'; fields after the last ')'
-    fields = raw[raw.rfind(b")") + 2 :].split()
-    return fields[19].decode() if len(fields) > 19 else None

@@ -9,42 +9,18 @@ that started at another time).  Owners on other hosts are left alone unless
 
 from __future__ import annotations
 
-import os
-import socket
-from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import docker.errors
 
-from steve.exec.base import (
-    LABEL_OWNER_HOST,
-    LABEL_OWNER_PID,
-    LABEL_OWNER_START,
-    LABEL_REPO,
-    LABEL_RUN,
-    LABEL_STEP,
-    TRANSPORT_ERRORS,
-    engine_call,
-    process_start,
-)
+from steve.exec.base import LABEL_OWNER_PID, LABEL_REPO, TRANSPORT_ERRORS, engine_call
+from steve.exec.owners import Leftover, leftover, owner_alive
+
+__all__ = ["Janitor", "JanitorReport", "Leftover", "owner_alive"]
 
 if TYPE_CHECKING:
     from steve.exec.engine import Engine
-
-
-@dataclass(frozen=True, slots=True)
-class Leftover:
-    """A container or volume STEVE created."""
-
-    kind: str  # "container" or "volume"
-    id: str
-    run: str
-    step: str
-    owner_pid: int | None
-    owner_host: str
-    status: str  # container state, or "" for volumes
-    orphan: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,24 +28,6 @@ class JanitorReport:
     found: tuple[Leftover, ...]
     removed: tuple[Leftover, ...]
     dry_run: bool
-
-
-def owner_alive(labels: Mapping[str, str], host: str | None = None) -> bool:
-    """Whether the process named by ``labels`` still runs (unknown hosts count as alive)."""
-    if labels.get(LABEL_OWNER_HOST, "") != (host or socket.gethostname()):
-        return True
-    try:
-        pid = int(labels.get(LABEL_OWNER_PID, ""))
-    except ValueError:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    started = labels.get(LABEL_OWNER_START)
-    return started is None or process_start(pid) in (None, started)
 
 
 class Janitor:
@@ -89,12 +47,12 @@ class Janitor:
         out = []
         for c in containers:
             out.append(
-                _leftover(
+                leftover(
                     "container", str(c["Id"]), c.get("Labels") or {}, str(c.get("State", "")), all
                 )
             )
         for v in volumes:
-            out.append(_leftover("volume", str(v["Name"]), v.get("Labels") or {}, "", all))
+            out.append(leftover("volume", str(v["Name"]), v.get("Labels") or {}, "", all))
         return out
 
     def clean(self, *, all: bool = False, dry_run: bool = False) -> JanitorReport:
@@ -116,7 +74,6 @@ class Janitor:
                     continue  # someone else removed it first
             removed.append(item)
         return JanitorReport(tuple(found), tuple(removed), dry_run)
-
 
     def stop_running(self, repository_id: str) -> list[str]:
         """Kill every running STEVE container of the repository ``repository_id`` (the
@@ -142,20 +99,3 @@ class Janitor:
                     raise exc
             stopped.append(str(c["Id"]))
         return stopped
-
-
-def _leftover(kind: str, ident: str, labels: dict[str, str], status: str, all_: bool) -> Leftover:
-    try:
-        pid: int | None = int(labels.get(LABEL_OWNER_PID, ""))
-    except ValueError:
-        pid = None
-    return Leftover(
-        kind=kind,
-        id=ident,
-        run=labels.get(LABEL_RUN, ""),
-        step=labels.get(LABEL_STEP, ""),
-        owner_pid=pid,
-        owner_host=labels.get(LABEL_OWNER_HOST, ""),
-        status=status,
-        orphan=all_ or not owner_alive(labels),
-    )

@@ -89,6 +89,18 @@ class OutboxEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ErrorCount:
+    """How often one error code was raised against the repository (the v7
+    ``error_counts`` table): times in unix seconds, ``message`` the latest one."""
+
+    code: str
+    count: int
+    first: int
+    last: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
 class SecretRecord:
     """A vault entry (schema v6 ``secrets`` table): one row per name, its latest version.
 
@@ -406,6 +418,23 @@ class TextIndex(Protocol):
         ...
 
 
+class ObjectStats(Protocol):
+    def object_stats(self) -> list[tuple[str, int, int]]:
+        """(type, objects, bytes of content) per object type, by type name."""
+        ...
+
+
+class ErrorCounts(Protocol):
+    def count_error(self, code: str, message: str, now: int, wait: float) -> None:
+        """Add one occurrence of ``code`` in a transaction of its own, waiting at most
+        ``wait`` seconds for the write lock (RepositoryBusy after that)."""
+        ...
+
+    def error_counts(self) -> list[ErrorCount]:
+        """Every counted code, most frequent first (ties: the latest first)."""
+        ...
+
+
 class Maintenance(Protocol):
     def check_integrity(self) -> list[str]:
         """The storage's own consistency check (page HMACs, structure); empty when sound."""
@@ -429,6 +458,8 @@ class Backend(
     ManifestIndex,
     DerivedMaps,
     OutboxReads,
+    ErrorCounts,
+    ObjectStats,
     Maintenance,
     Protocol,
 ):

@@ -21,6 +21,7 @@ from steve.objects.oid import ObjectId
 from steve.objects.summary import HeadRow, ManifestHead, read_head
 from steve.store.base import (
     ANY,
+    ErrorCount,
     ObjectInfo,
     ObjectRow,
     OutboxEvent,
@@ -184,6 +185,7 @@ class MemoryBackend:
         self._outbox_seq = 0
         self._secrets: dict[str, SecretRecord] = {}
         self._texts: dict[int, tuple[str, ObjectId, str, str]] = {}
+        self._errors: dict[str, ErrorCount] = {}
 
     # reads
     def search_text(self, terms: Sequence[str], limit: int) -> list[TextHit]:
@@ -414,6 +416,30 @@ class MemoryBackend:
     def list_secrets(self) -> list[SecretRecord]:
         with self._lock:
             return [self._secrets[n] for n in sorted(self._secrets)]
+
+    def count_error(self, code: str, message: str, now: int, wait: float) -> None:
+        with self._lock:
+            old = self._errors.get(code)
+            if old is None:
+                self._errors[code] = ErrorCount(code, 1, now, now, message)
+            else:
+                self._errors[code] = ErrorCount(
+                    code, old.count + 1, old.first, max(old.last, now), message
+                )
+
+    def object_stats(self) -> list[tuple[str, int, int]]:
+        stats: dict[str, list[int]] = {}
+        with self._lock:
+            for info in self._objects.values():
+                row = stats.setdefault(info.type.value, [0, 0])
+                row[0] += 1
+                row[1] += info.size
+        return [(t, n, b) for t, (n, b) in sorted(stats.items())]
+
+    def error_counts(self) -> list[ErrorCount]:
+        with self._lock:
+            rows = list(self._errors.values())
+        return sorted(rows, key=lambda e: (-e.count, -e.last, e.code))
 
     def check_integrity(self) -> list[str]:
         return []  # nothing on disk to damage

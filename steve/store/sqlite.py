@@ -26,6 +26,7 @@ from steve.objects.oid import ObjectId
 from steve.objects.summary import HeadRow, ManifestHead, read_head
 from steve.store.base import (
     ANY,
+    ErrorCount,
     ObjectInfo,
     ObjectRow,
     OutboxEvent,
@@ -166,6 +167,9 @@ CREATE TABLE IF NOT EXISTS secrets (
 # Schema version 7: RESEARCH's full-text index over mirrored sources (FTS5, so
 # the index is encrypted with the rest of the database; rebuildable from the
 # mirrored blobs) and per-code error counts (what `steve inspect errors` reads).
+# ``objects_by_type`` lets `steve inspect resources` count objects and bytes by
+# type on a small index instead of reading every object's pages (a repository
+# made at version 7 before it existed answers the same query by a scan).
 _V7 = """
 CREATE VIRTUAL TABLE IF NOT EXISTS research_fts USING fts5(
     uri UNINDEXED,
@@ -178,8 +182,10 @@ CREATE TABLE IF NOT EXISTS error_counts (
     code TEXT PRIMARY KEY,
     count INTEGER NOT NULL,
     first INTEGER NOT NULL,
-    last INTEGER NOT NULL
+    last INTEGER NOT NULL,
+    message TEXT NOT NULL DEFAULT ''
 ) STRICT;
+CREATE INDEX IF NOT EXISTS objects_by_type ON objects (type, size);
 """
 
 # v3 -> v4: copy the index in time order (a history's rows end up in order),
@@ -239,6 +245,11 @@ _MIGRATIONS = {
 _MANIFEST_TYPES = tuple(t.value for t in ObjectType if t.is_manifest)
 
 
+_COUNT_ERROR = (
+    "INSERT INTO error_counts (code, count, first, last, message) VALUES (?, 1, ?, ?, ?) "
+    "ON CONFLICT (code) DO UPDATE SET count = count + 1, "
+    "last = max(last, excluded.last), message = excluded.message"
+)
 _GET_SECRET = "SELECT name, version, kind, data, created, who FROM secrets WHERE name = ?"
 _LIST_SECRETS = "SELECT name, version, kind, data, created, who FROM secrets ORDER BY name"
 
@@ -595,6 +606,31 @@ class SqlCipherBackend:
             rows = self._conn.execute(_LIST_SECRETS).fetchall()
         return [_secret(row) for row in rows]
 
+    def count_error(self, code: str, message: str, now: int, wait: float) -> None:
+        with self._errors():
+            self._conn.execute(f"PRAGMA busy_timeout = {max(0, int(wait * 1000))}")
+        try:
+            with self.transaction(), self._errors():
+                self._conn.execute(_COUNT_ERROR, (code, now, now, message))
+        finally:
+            with self._errors():
+                self._conn.execute(f"PRAGMA busy_timeout = {int(self._busy_timeout * 1000)}")
+
+    def object_stats(self) -> list[tuple[str, int, int]]:
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT type, count(*), total(size) FROM objects GROUP BY type ORDER BY type"
+            ).fetchall()
+        return [(str(t), int(n), int(b)) for t, n, b in rows]
+
+    def error_counts(self) -> list[ErrorCount]:
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT code, count, first, last, message FROM error_counts "
+                "ORDER BY count DESC, last DESC, code"
+            ).fetchall()
+        return [ErrorCount(str(c), int(n), int(f), int(la), str(m)) for c, n, f, la, m in rows]
+
     def outbox(self, limit: int, after: int = 0) -> list[OutboxEvent]:
         with self._errors():
             rows = self._conn.execute(
@@ -707,8 +743,14 @@ class _SqlTx:
             self._conn.execute(
                 "INSERT OR REPLACE INTO secrets (name, version, kind, data, created, who) "
                 "VALUES (?,?,?,?,?,?)",
-                (record.name, record.version, record.kind, bytes(record.data), record.created,
-                 record.who),
+                (
+                    record.name,
+                    record.version,
+                    record.kind,
+                    bytes(record.data),
+                    record.created,
+                    record.who,
+                ),
             )
 
     def put_derived(self, space: str, key: bytes, value: bytes) -> None:

@@ -93,7 +93,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ),
     ("steve/cli/app.py", "SteveGroup.main"): "opens /dev/null for a reader that went away",
     ("steve/events/signing.py", "record_checkpoint"): IDENTITY,
-    ("steve/exec/janitor.py", "owner_alive"): PROBE,
+    ("steve/exec/owners.py", "owner_alive"): PROBE,
     ("steve/gitbridge/pack.py", "_alive"): PROBE,
     ("steve/gitbridge/export.py", "_check_writable"): EXPORT,
     ("steve/gitbridge/pack.py", "PackWriter._open"): EXPORT,
@@ -147,6 +147,11 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("steve/cli/start.py", "_run"): (
         "`steve start`: runs the `steve` command it has just printed (`python -m steve ...`, "
         "no shell), in the project folder, after the person pressed Enter (or --yes)"
+    ),
+    ("steve/tui/app.py", "SteveTui.action_command"): (
+        "`steve tui`'s b/t keys: run `steve build` / `steve test` (`python -m steve`, no "
+        "shell) for the run shown, only when the stage machine allows it; those commands "
+        "go through the gate themselves"
     ),
     ("steve/porcelain/secrets.py", "run_command"): (
         "an external secret (F-SEC-005): the command the user configured for exactly this "
