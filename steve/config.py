@@ -60,6 +60,39 @@ class LlmSettings:
         return cls(**values)
 
 
+@dataclass(frozen=True, slots=True)
+class ResearchSettings:
+    """The ``[research]`` section: ``offline`` (true: fetches answer only from the
+    mirror unless ``--online`` is given; the rule for reproducible runs) and
+    ``searxng_url`` (the SearxNG-compatible search endpoint)."""
+
+    offline: bool = False
+    searxng_url: str | None = None
+
+    def to_toml(self) -> str:
+        lines = [f"offline = {'true' if self.offline else 'false'}"]
+        if self.searxng_url is not None:
+            lines.append(f"searxng_url = {_quote(self.searxng_url)}")
+        return "\n[research]\n" + "".join(line + "\n" for line in lines)
+
+    @classmethod
+    def from_toml(cls, section: object, path: Path) -> ResearchSettings | None:
+        if section is None:
+            return None
+        if not isinstance(section, dict):
+            raise BadConfig(str(path), "[research] is not a table")
+        unknown = sorted(set(section) - {"offline", "searxng_url"})
+        if unknown:
+            raise BadConfig(str(path), f"[research] unknown keys {unknown}")
+        offline = section.get("offline", False)
+        url = section.get("searxng_url")
+        if not isinstance(offline, bool):
+            raise BadConfig(str(path), "[research] offline must be true or false")
+        if url is not None and (not isinstance(url, str) or not url or "\n" in url):
+            raise BadConfig(str(path), "[research] searxng_url must be a one-line string")
+        return cls(offline, url)
+
+
 HOMELY_DEFAULTS: dict[str, str | int] = {
     "nudges": "gentle",
     "late_hour": 23,
@@ -161,6 +194,8 @@ class RepoConfig:
     rewritten."""
     llm: LlmSettings | None = None
     """The ``[llm]`` section (``steve llm use``), None when absent."""
+    research: ResearchSettings | None = None
+    """The ``[research]`` section (offline by default, the SearxNG URL), None when absent."""
     homely: HomelySettings | None = None
     """The ``[homely]`` section (``steve config set homely.KEY``), None when absent."""
 
@@ -192,6 +227,7 @@ class RepoConfig:
             + ("" if self.gate is None else _gate_toml(self.gate))
             + ("" if self.llm is None else self.llm.to_toml())
             + ("" if self.homely is None else self.homely.to_toml())
+            + ("" if self.research is None else self.research.to_toml())
         )
 
     def with_events_key(self, public_key: bytes | None) -> RepoConfig:
@@ -245,6 +281,7 @@ class RepoConfig:
                 events_public_key=events_key,
                 gate=_gate_table(data.get("gate")),
                 llm=LlmSettings.from_toml(data.get("llm"), path),
+                research=ResearchSettings.from_toml(data.get("research"), path),
                 homely=HomelySettings.from_toml(data.get("homely"), path),
             )
         except (KeyError, TypeError, ValueError) as exc:

@@ -2130,3 +2130,156 @@ class BadSettingValue(SteveError):
         super().__init__("invalid value for a setting", f"{key} = {value!r}: {allowed}")
         self.key = key
         self.value = value
+
+# --- RESEARCH: scope, fetch, mirror, search (issue 17) ---------------------------------------
+
+
+class SourcePolicyRefused(SteveError):
+    """A URL the scope's source policy does not allow (domain, scheme)."""
+
+    code = "STEVE-RES-001"
+    exit_code = EXIT_POLICY
+    action = (
+        "Fetch a URL the scope allows, or widen the policy (`steve research scope --allow "
+        "DOMAIN`; docs/research.md)."
+    )
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__("the source policy refuses this URL", f"{url}: {reason}")
+        self.url, self.reason = url, reason
+
+
+class RobotsDisallowed(SteveError):
+    code = "STEVE-RES-002"
+    exit_code = EXIT_POLICY
+    action = (
+        "The site asks robots not to fetch this path; leave it out, or record a scope "
+        "with `--ignore-robots` if you have the site's permission."
+    )
+
+    def __init__(self, url: str, robots: str) -> None:
+        super().__init__("robots.txt disallows this URL", f"{url} (rules from {robots})")
+        self.url = url
+
+
+class PageTooLarge(SteveError):
+    code = "STEVE-RES-003"
+    exit_code = EXIT_REJECTED
+    action = "Raise the scope's page size cap (`steve research scope --max-page-bytes N`)."
+
+    def __init__(self, url: str, cap: int) -> None:
+        super().__init__("the page is larger than the size cap", f"{url}: over {cap} bytes")
+        self.url, self.cap = url, cap
+
+
+class FetchTimedOut(SteveError):
+    code = "STEVE-RES-004"
+    exit_code = EXIT_UNAVAILABLE
+    action = "Try again later, or raise the scope's timeout (`steve research scope --timeout S`)."
+
+    def __init__(self, url: str, seconds: float) -> None:
+        super().__init__("the fetch took longer than the time cap", f"{url}: over {seconds:g}s")
+        self.url = url
+
+
+class TooManyRedirects(SteveError):
+    code = "STEVE-RES-005"
+    exit_code = EXIT_REJECTED
+    action = "Fetch the final URL directly, or raise `--max-redirects` in the scope."
+
+    def __init__(self, url: str, limit: int) -> None:
+        super().__init__("too many redirects", f"{url}: more than {limit}")
+        self.url = url
+
+
+class MediaTypeRefused(SteveError):
+    code = "STEVE-RES-006"
+    exit_code = EXIT_POLICY
+    action = "Allow the media type in the scope (`steve research scope --media-type TYPE`)."
+
+    def __init__(self, url: str, media_type: str) -> None:
+        super().__init__("the source policy refuses this media type", f"{url}: {media_type}")
+        self.url, self.media_type = url, media_type
+
+
+class FetchStatusError(SteveError):
+    code = "STEVE-RES-007"
+    exit_code = EXIT_FAILED
+    action = "Check the URL; only successful (2xx) responses are mirrored."
+
+    def __init__(self, url: str, status: int) -> None:
+        super().__init__("the server answered with an error status", f"{url}: HTTP {status}")
+        self.url, self.status = url, status
+
+
+class FetchFailed(SteveError):
+    code = "STEVE-RES-008"
+    exit_code = EXIT_UNAVAILABLE
+    action = "Check the address and the network (TLS certificates are always verified)."
+
+    def __init__(self, url: str, detail: str) -> None:
+        super().__init__("the fetch failed", f"{url}: {detail}")
+        self.url = url
+
+
+class NotMirrored(SteveError):
+    code = "STEVE-RES-009"
+    exit_code = EXIT_NOT_FOUND
+    action = (
+        "Offline fetches answer only from the mirror: fetch it once with `--online` (or "
+        "`steve research import DIR`), then run offline."
+    )
+
+    def __init__(self, url: str) -> None:
+        super().__init__("not in the mirror (offline)", url)
+        self.url = url
+
+
+class ResearchBudgetExceeded(SteveError):
+    code = "STEVE-RES-010"
+    exit_code = EXIT_POLICY
+    action = "Fetch fewer sources, or raise the question's budget in `steve research scope`."
+
+    def __init__(self, question: str, what: str, limit: int) -> None:
+        super().__init__("the research budget is spent", f"{question}: {what} limit {limit}")
+
+
+class ScopeInvalid(SteveError):
+    code = "STEVE-RES-011"
+    exit_code = EXIT_INVALID
+    action = "Fix the option or the scope record named above (docs/research.md lists fields)."
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("invalid research scope", detail)
+
+
+class SearchUnavailable(SteveError):
+    code = "STEVE-RES-012"
+    exit_code = EXIT_UNAVAILABLE
+    action = (
+        "Set `searxng_url` under [research] in .steve/config or pass `--searxng URL`, "
+        "or search the mirror with `--provider local`."
+    )
+
+    def __init__(self, provider: str, detail: str) -> None:
+        super().__init__("the search provider did not answer", f"{provider}: {detail}")
+
+
+class ImportIndexInvalid(SteveError):
+    code = "STEVE-RES-013"
+    exit_code = EXIT_INVALID
+    action = "Fix index.json (format in docs/research.md) and import again; nothing was stored."
+
+    def __init__(self, path: str, detail: str) -> None:
+        super().__init__("invalid mirror index", f"{path}: {detail}")
+
+
+class UnknownQuestion(SteveError):
+    code = "STEVE-RES-014"
+    exit_code = EXIT_NOT_FOUND
+    action = "Use a question id of the scope (`steve research scope --show` lists them)."
+
+    def __init__(self, question: str, known: list[str]) -> None:
+        super().__init__(
+            "no such research question", f"{question} (known: {', '.join(known) or 'none'})"
+        )

@@ -74,9 +74,11 @@ from steve.store.base import (
     RefRecord,
     RunRecord,
     SecretRecord,
+    TextHit,
     Transaction,
     TransitionRecord,
     Unset,
+    text_terms,
 )
 from steve.store.kdf import KdfParams, derive_key, key_check, key_matches
 from steve.store.lock import DirLock
@@ -458,6 +460,13 @@ class RepoTransaction:
 
     def put_manifest_head(self, oid: ObjectId, head: ManifestHead | None) -> None:
         self._tx.put_manifest_head(oid, head)
+
+    def put_text(self, uri: str, content: ObjectId, title: str, body: str) -> None:
+        """Index a research source's text (``research_fts``), replacing its old text."""
+        self._tx.put_text(uri, content, title, body)
+
+    def delete_text(self, uri: str) -> None:
+        self._tx.delete_text(uri)
 
     def append_outbox(self, event: OutboxEvent) -> None:
         self._tx.append_outbox(event)
@@ -1242,6 +1251,15 @@ class Repo:
         with self.backend.transaction() as tx:
             for key in keys:
                 tx.delete_derived(space, key)
+
+    def search_text(self, query: str, limit: int = 10) -> list[TextHit]:
+        """The research sources whose indexed text holds every word of ``query``
+        (encrypted FTS5 index), best first."""
+        return self.backend.search_text(text_terms(query), limit)
+
+    def text_count(self) -> int:
+        """How many research sources the full-text index holds."""
+        return self.backend.text_count()
 
     def manifest_head(self, oid: ObjectId) -> ManifestHead | None:
         """The manifest index row of ``oid`` (kind, time, parents, summary), or None."""

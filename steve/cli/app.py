@@ -105,8 +105,8 @@ COMMAND_MODULES: dict[str, str] = {
     ),
     **dict.fromkeys(
         [
-            "cat", "cat-manifest", "design", "diff", "freeze", "log", "plan", "research",
-            "run", "schema", "status",
+            "cat", "cat-manifest", "design", "diff", "freeze", "log", "plan", "run",
+            "schema", "status",
         ],
         "steve.cli.porcelain",
     ),
@@ -121,6 +121,7 @@ COMMAND_MODULES: dict[str, str] = {
     ),
     **dict.fromkeys(["budget", "llm"], "steve.cli.llm"),
     "secret": "steve.cli.secret",
+    "research": "steve.cli.research",
     **dict.fromkeys(["daemon", "ping"], "steve.cli.daemon"),
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
     **dict.fromkeys(["approvals", "approve", "deny", "deploy", "kill-switch"], "steve.cli.gate"),

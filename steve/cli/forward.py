@@ -36,7 +36,7 @@ W, R, L = Route.WRITE, Route.READ, Route.LOCAL
 
 ROUTES: dict[str, Route | dict[str, Route]] = {
     "build": W, "design": W, "export-git": W, "freeze": W, "gc": W, "hash-object": W,
-    "import-git": W, "plan": W, "replay": W, "research": W, "symbolic-ref": W, "tag": W,
+    "import-git": W, "plan": W, "replay": W, "symbolic-ref": W, "tag": W,
     "test": W, "update-ref": W, "write-tree": W, "janitor": W,
     "cat": R, "cat-file": R, "cat-manifest": R, "diff": R, "for-each-ref": R, "fsck": R,
     "log": R, "logs": R, "ls-tree": R, "reflog": R, "rev-parse": R, "show-ref": R,
@@ -59,6 +59,10 @@ ROUTES: dict[str, Route | dict[str, Route]] = {
     "verify-attestation": L,
     # the policy gate and deploy (deploy through steved cannot ask: it needs an approval)
     "approvals": R, "approve": W, "deny": W, "deploy": W, "kill-switch": W,
+    # RESEARCH (issue 17): `steve research FILE` freezes; fetches, imports and searches
+    # store records (a search records its query and results)
+    "research": {"": W, "freeze-file": W, "scope": W, "fetch": W, "refresh": W, "import": W,
+                 "search": W},
     # backup and maintenance; rekey needs the repository to itself (stop steved first)
     "backup": W, "vacuum": W, "restore": L, "rekey": L,
     # the human side (issue 18): help and completion need no key; config is the plain file

@@ -455,13 +455,15 @@ def design(
     _record(state, "design", file, run, quiet)
 
 
-@cli.command()
+@click.command("freeze-file")
 @click.argument("file")
 @_RUN_OPT
 @_QUIET
 @pass_state
-def research(state: Context, file: str, run: str | None, quiet: bool) -> None:
-    """Freeze FILE as the run's research manifest (moves the run to RESEARCH)."""
+def research_file(state: Context, file: str, run: str | None, quiet: bool) -> None:
+    """Freeze FILE (or - for stdin) as the run's research manifest (moves the run to
+    RESEARCH); `steve research FILE` is the same command.  Registered on the
+    `research` group by steve.cli.research."""
     _record(state, "research", file, run, quiet)
 
 

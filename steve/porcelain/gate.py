@@ -66,7 +66,8 @@ STRICTNESS: tuple[Verdict, ...] = (Verdict.DENY, Verdict.REQUIRE_APPROVAL, Verdi
 
 
 class ActionKind(enum.StrEnum):
-    """What an action does.  The ``host`` kinds touch the machine outside a container."""
+    """What an action does.  The ``host`` kinds touch the machine outside a container;
+    ``net.fetch`` only reads from the network (the kill switch still stops it)."""
 
     DEPLOY = "deploy"  # write certified artifacts to a folder on the host
     HOST_WRITE = "host.write"  # any other write outside .steve/
@@ -75,10 +76,11 @@ class ActionKind(enum.StrEnum):
     GIT_PROPOSE = "git.propose"  # offer commits for review (a proposal ref), never merge
     CONTAINER_RUN = "container.run"  # run a step in a default-deny container
     CONTAINER_GRANT = "container.grant"  # a plan grant widening a container's policy
+    NET_FETCH = "net.fetch"  # RESEARCH fetches a URL (subject: the host name)
 
     @property
     def on_host(self) -> bool:
-        return not self.value.startswith("container.")
+        return not self.value.startswith(("container.", "net."))
 
 
 class Reason(enum.StrEnum):
@@ -126,6 +128,7 @@ DEFAULT_RULES: tuple[Rule, ...] = (
     Rule("propose", "git.propose", Verdict.REQUIRE_APPROVAL),
     Rule("container", "container.run", Verdict.ALLOW),
     Rule("plan-grant", "container.grant", Verdict.ALLOW),
+    Rule("research-fetch", "net.fetch", Verdict.ALLOW),
     *(
         Rule(f"host-grant-{cap}", "container.grant", Verdict.REQUIRE_APPROVAL, cap)
         for cap in HOST_GRANTS
@@ -133,7 +136,9 @@ DEFAULT_RULES: tuple[Rule, ...] = (
 )
 """The secure defaults: every host action needs an approval, a push can only
 propose, a container runs under its default-deny policy, and a plan grant is
-allowed (the frozen plan is its review) unless it reaches the host."""
+allowed (the frozen plan is its review) unless it reaches the host; a RESEARCH fetch
+is allowed (the research scope's source policy is its filter; config rules tighten it
+per host, the kill switch stops it)."""
 
 DEFAULT_APPROVAL_TTL = 3600
 """Seconds an approval request stays answerable and a granted approval usable."""

@@ -9,6 +9,8 @@ Compare-and-swap on refs is checked inside that same transaction.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -130,6 +132,31 @@ type's name (an :class:`ObjectType` value), size, stored bytes: plain values, fo
 passes over millions of rows."""
 
 
+@dataclass(frozen=True, slots=True)
+class TextHit:
+    """One answer of the research full-text index (schema v7 ``research_fts``):
+    the source's URI, its content blob, title, a snippet with the matched terms
+    in ``[...]`` and the rank (lower is better, as SQLite's bm25)."""
+
+    uri: str
+    content: ObjectId
+    title: str
+    snippet: str
+    rank: float
+
+
+def text_terms(text: str) -> list[str]:
+    """The index's tokens of ``text``: lower-case runs of letters and digits (what
+    FTS5's ``unicode61`` tokenizer indexes, close enough for queries)."""
+    return re.findall(r"\w+", text.lower())
+
+
+def text_rowid(uri: str) -> int:
+    """The index row of ``uri``: 63 bits of its BLAKE2b digest, so a source is
+    replaced by rowid (FTS5 has no unique column to replace by)."""
+    return int.from_bytes(hashlib.blake2b(uri.encode("utf-8"), digest_size=8).digest()) >> 1
+
+
 class Unset:
     """Sentinel: no compare-and-swap expectation."""
 
@@ -235,7 +262,16 @@ class SecretWrites(Protocol):
         ...
 
 
+class TextIndexWrites(Protocol):
+    def put_text(self, uri: str, content: ObjectId, title: str, body: str) -> None:
+        """Index ``body`` and ``title`` of ``uri`` (replacing what ``uri`` had)."""
+        ...
+
+    def delete_text(self, uri: str) -> None: ...
+
+
 class Transaction(
+    TextIndexWrites,
     SecretWrites,
     ObjectWrites,
     RefWrites,
@@ -371,6 +407,17 @@ class SecretReads(Protocol):
         ...
 
 
+class TextIndex(Protocol):
+    def search_text(self, terms: Sequence[str], limit: int) -> list[TextHit]:
+        """The indexed sources holding every one of ``terms`` (tokens as
+        :func:`text_terms` makes them), best first, at most ``limit``."""
+        ...
+
+    def text_count(self) -> int:
+        """How many sources the full-text index holds."""
+        ...
+
+
 class ObjectStats(Protocol):
     def object_stats(self) -> list[tuple[str, int, int]]:
         """(type, objects, bytes of content) per object type, by type name."""
@@ -403,6 +450,7 @@ class Maintenance(Protocol):
 
 
 class Backend(
+    TextIndex,
     SecretReads,
     ObjectReads,
     RefReads,

@@ -29,10 +29,13 @@ from steve.store.base import (
     RefRecord,
     RunRecord,
     SecretRecord,
+    TextHit,
     TransitionRecord,
     Unset,
     check_expected,
     prefix_range,
+    text_rowid,
+    text_terms,
 )
 
 
@@ -52,6 +55,13 @@ class _MemoryTx:
         self.outbox: list[OutboxEvent] = []
         self.outbox_upto = 0
         self.secrets: dict[str, SecretRecord] = {}
+        self.texts: dict[int, tuple[str, ObjectId, str, str] | None] = {}
+
+    def put_text(self, uri: str, content: ObjectId, title: str, body: str) -> None:
+        self.texts[text_rowid(uri)] = (uri, content, title, body)
+
+    def delete_text(self, uri: str) -> None:
+        self.texts[text_rowid(uri)] = None
 
     def put(self, oid: ObjectId, type_: ObjectType, size: int, data: bytes) -> None:
         if oid not in self.objects and type_.is_manifest and oid not in self._b._objects:
@@ -174,9 +184,29 @@ class MemoryBackend:
         self._outbox: list[OutboxEvent] = []
         self._outbox_seq = 0
         self._secrets: dict[str, SecretRecord] = {}
+        self._texts: dict[int, tuple[str, ObjectId, str, str]] = {}
         self._errors: dict[str, ErrorCount] = {}
 
     # reads
+    def search_text(self, terms: Sequence[str], limit: int) -> list[TextHit]:
+        """A plain scan (the reference for the SQLite FTS5 index): every source holding
+        all ``terms``, ranked by how often they occur (more first), then by URI."""
+        hits: list[TextHit] = []
+        if not terms or limit <= 0:
+            return hits
+        with self._lock:
+            rows = list(self._texts.values())
+        for uri, content, title, body in rows:
+            tokens = text_terms(title + " " + body)
+            if all(t in tokens for t in terms):
+                score = -float(sum(tokens.count(t) for t in terms))
+                hits.append(TextHit(uri, content, title, body[:160], score))
+        hits.sort(key=lambda h: (h.rank, h.uri))
+        return hits[:limit]
+
+    def text_count(self) -> int:
+        return len(self._texts)
+
     def has(self, oid: ObjectId) -> bool:
         return oid in self._objects
 
@@ -369,6 +399,11 @@ class MemoryBackend:
                 else:
                     self._derived.setdefault(space, {})[dkey] = blob
             self._secrets.update(tx.secrets)
+            for rowid, text in tx.texts.items():
+                if text is None:
+                    self._texts.pop(rowid, None)
+                else:
+                    self._texts[rowid] = text
             if tx.outbox_upto:
                 self._outbox = [e for e in self._outbox if e.seq > tx.outbox_upto]
             for event in tx.outbox:

@@ -34,10 +34,12 @@ from steve.store.base import (
     RefRecord,
     RunRecord,
     SecretRecord,
+    TextHit,
     TransitionRecord,
     Unset,
     check_expected,
     prefix_range,
+    text_rowid,
 )
 from steve.store.sqlcipher import KeyedConnection, connect
 
@@ -575,6 +577,25 @@ class SqlCipherBackend:
         ):
             yield bytes(key), bytes(value)
 
+    def search_text(self, terms: Sequence[str], limit: int) -> list[TextHit]:
+        if not terms or limit <= 0:
+            return []
+        match = " ".join('"' + t.replace('"', '""') + '"' for t in terms)
+        with self._errors():
+            rows = self._conn.execute(
+                "SELECT uri, content, title, snippet(research_fts, 3, '[', ']', '...', 16), "
+                "rank FROM research_fts WHERE research_fts MATCH ? ORDER BY rank LIMIT ?",
+                (match, limit),
+            ).fetchall()
+        return [
+            TextHit(str(u), ObjectId.from_hex(str(c)), str(t or ""), str(sn or ""), float(r))
+            for u, c, t, sn, r in rows
+        ]
+
+    def text_count(self) -> int:
+        with self._errors():
+            return int(self._conn.execute("SELECT count(*) FROM research_fts").fetchone()[0])
+
     def get_secret(self, name: str) -> SecretRecord | None:
         with self._errors():
             row = self._conn.execute(_GET_SECRET, (name,)).fetchone()
@@ -738,6 +759,19 @@ class _SqlTx:
                 "INSERT OR REPLACE INTO derived (space, key, value) VALUES (?,?,?)",
                 (space, bytes(key), bytes(value)),
             )
+
+    def put_text(self, uri: str, content: ObjectId, title: str, body: str) -> None:
+        rowid = text_rowid(uri)
+        with self._b._errors():
+            self._conn.execute("DELETE FROM research_fts WHERE rowid = ?", (rowid,))
+            self._conn.execute(
+                "INSERT INTO research_fts (rowid, uri, content, title, body) VALUES (?,?,?,?,?)",
+                (rowid, uri, content.hex, title, body),
+            )
+
+    def delete_text(self, uri: str) -> None:
+        with self._b._errors():
+            self._conn.execute("DELETE FROM research_fts WHERE rowid = ?", (text_rowid(uri),))
 
     def delete_derived(self, space: str, key: bytes) -> None:
         with self._b._errors():

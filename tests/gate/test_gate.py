@@ -137,6 +137,7 @@ def test_the_secure_defaults() -> None:
     assert _verdict(ActionKind.GIT_PROPOSE, "x") == (Verdict.REQUIRE_APPROVAL, "propose")
     assert _verdict(ActionKind.CONTAINER_RUN, "gen") == (Verdict.ALLOW, "container")
     assert _verdict(ActionKind.CONTAINER_GRANT, "network") == (Verdict.ALLOW, "plan-grant")
+    assert _verdict(ActionKind.NET_FETCH, "example.org") == (Verdict.ALLOW, "research-fetch")
     for cap in HOST_GRANTS:
         assert _verdict(ActionKind.CONTAINER_GRANT, cap) == (
             Verdict.REQUIRE_APPROVAL,

@@ -529,3 +529,28 @@ def test_secret_rows_replace_by_name_and_roll_back(backend: Backend) -> None:
     assert backend.list_secrets() == [
         SecretRecord("A", 1, "removed", b"", 102, "c <c@x>"), two
     ]
+
+
+def test_text_index_replaces_by_uri_matches_every_term_and_rolls_back(backend: Backend) -> None:
+    a, b = ObjectId.of(b"a"), ObjectId.of(b"b")
+    assert backend.search_text(["wal"], 5) == [] and backend.text_count() == 0
+    with backend.transaction() as tx:
+        tx.put_text("https://x/a", a, "Write-ahead log", "readers never block the writer")
+        tx.put_text("https://x/b", b, "Blobs", "content addressed writer writer")
+    assert backend.text_count() == 2
+    assert [h.uri for h in backend.search_text(["writer", "readers"], 5)] == ["https://x/a"]
+    assert {h.uri for h in backend.search_text(["writer"], 5)} == {"https://x/a", "https://x/b"}
+    assert backend.search_text(["writer"], 1)[0].content in (a, b)
+    assert backend.search_text([], 5) == [] and backend.search_text(["writer"], 0) == []
+    hit = backend.search_text(["log"], 5)[0]
+    assert (hit.uri, hit.content, hit.title) == ("https://x/a", a, "Write-ahead log")
+    with pytest.raises(Boom), backend.transaction() as tx:
+        tx.delete_text("https://x/a")
+        raise Boom
+    assert backend.text_count() == 2  # rolled back
+    with backend.transaction() as tx:
+        tx.put_text("https://x/a", b, "Other", "nothing in common")
+        tx.delete_text("https://x/b")
+    assert backend.search_text(["writer"], 5) == [] and backend.text_count() == 1
+    assert [h.content for h in backend.search_text(["common"], 5)] == [b]
+    assert backend.search_text(['"quoted', "OR", "NEAR("], 5) == []  # never FTS5 syntax
