@@ -116,6 +116,10 @@ COMMAND_MODULES: dict[str, str] = {
     **dict.fromkeys(["daemon", "ping"], "steve.cli.daemon"),
     **dict.fromkeys(["export-git", "import-git", "verify-git"], "steve.cli.git"),
     **dict.fromkeys(["approvals", "approve", "deny", "deploy", "kill-switch"], "steve.cli.gate"),
+    **dict.fromkeys(
+        ["research-extract", "research-summarize", "research-freeze", "research-show"],
+        "steve.cli.research_cite",
+    ),
 }  # fmt: skip
 
 

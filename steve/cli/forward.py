@@ -60,6 +60,9 @@ ROUTES: dict[str, Route | dict[str, Route]] = {
     "approvals": R, "approve": W, "deny": W, "deploy": W, "kill-switch": W,
     # backup and maintenance; rekey needs the repository to itself (stop steved first)
     "backup": W, "vacuum": W, "restore": L, "rekey": L,
+    # research, the knowledge side (issue 17): excerpts, summaries and freeze write
+    "research-extract": W, "research-summarize": W, "research-freeze": W,
+    "research-show": R,
 }  # fmt: skip
 """Every command's route; a group maps its subcommands ("" for the group alone)."""
 

@@ -33,6 +33,7 @@ __all__ = [
     "MIRROR_PREFIX",
     "SOURCE_TYPE",
     "SourceRecord",
+    "as_source",
     "lookup",
     "mirrored",
     "put_source",
@@ -191,3 +192,21 @@ def mirrored(repo: Repo) -> Iterator[tuple[ObjectId, SourceRecord]]:
     for ref in repo.list_refs(MIRROR_PREFIX):
         if ref.target is not None:
             yield ref.target, read_source(repo, ref.target)
+
+
+SOURCE_PEEK = 64 * 1024
+"""A blob longer than this is never a source record (records are a few hundred bytes)."""
+
+
+def as_source(repo: Repo, oid: ObjectId, size: int) -> SourceRecord | None:
+    """The source record blob ``oid`` of ``size`` bytes holds, or None when it is not one
+    (what ``steve cat`` asks before printing a blob)."""
+    if size > SOURCE_PEEK:
+        return None
+    try:
+        value = cbor.decode(repo.read_blob(oid))
+    except (MalformedObject, ValueError):
+        return None
+    if not isinstance(value, dict) or value.get("type") != SOURCE_TYPE:
+        return None
+    return SourceRecord.from_record(value, f"source {oid.hex}")
