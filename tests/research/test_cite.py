@@ -160,13 +160,11 @@ def test_verify_catches_a_source_blob_altered_in_the_export(repo: Repo, tmp_path
     forged = text.replace(b"define", b"decree")
     blob = git(out, "hash-object", "-w", "--stdin", input=forged).stdout.decode().strip()
     env = {**git_env, "GIT_INDEX_FILE": str(tmp_path / "index")}
-    run = lambda *a: (
-        subprocess.run(  # noqa: E731
-            ["git", "-C", str(out), *a], env=env, check=True, capture_output=True
-        )
-        .stdout.decode()
-        .strip()
-    )
+
+    def run(*a: str) -> str:
+        proc = subprocess.run(["git", "-C", str(out), *a], env=env, check=True, capture_output=True)
+        return proc.stdout.decode().strip()
+
     run("read-tree", "research")
     run("update-index", "--cacheinfo", f"100644,{blob},sources/1/text")
     tree = run("write-tree")
