@@ -64,7 +64,8 @@ class LlmSettings:
 def _quote(value: str) -> str:
     """A TOML basic string (backslash, quote and control characters escaped)."""
     out = "".join(
-        f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F or c in '"\\' else c for c in value
+        f"\\u{ord(c):04x}" if ord(c) < 0x20 or ord(c) == 0x7F or c in '"\\' else c
+        for c in value
     )
     return f'"{out}"'
 
@@ -87,31 +88,28 @@ class RepoConfig:
 
     def to_toml(self) -> str:
         return (
-            (
-                "# STEVE repository config. Holds no secrets; do not edit the [kdf] section:\n"
-                "# without this salt the database cannot be opened.\n"
-                "[core]\n"
-                f"format = {self.format}\n"
-                f'repository_id = "{self.repository_id}"\n'
-                "\n[kdf]\n"
-                'algorithm = "argon2id"\n'
-                f'salt = "{self.kdf.salt.hex()}"\n'
-                f"memory_kib = {self.kdf.memory_kib}\n"
-                f"iterations = {self.kdf.iterations}\n"
-                f"parallelism = {self.kdf.parallelism}\n"
-                f'key_check = "{self.key_check.hex()}"\n'
-                "\n[cipher]\n"
-                'engine = "sqlcipher4"\n'
-                "page_size = 4096\n"
-            )
-            + (
-                ""
-                if self.events_public_key is None
-                else "\n# The event log's checkpoints are verified with this key (not a secret).\n"
-                f'[events]\npublic_key = "{self.events_public_key.hex()}"\n'
-            )
-            + ("" if self.gate is None else _gate_toml(self.gate))
-            + ("" if self.llm is None else self.llm.to_toml())
+            "# STEVE repository config. Holds no secrets; do not edit the [kdf] section:\n"
+            "# without this salt the database cannot be opened.\n"
+            "[core]\n"
+            f"format = {self.format}\n"
+            f'repository_id = "{self.repository_id}"\n'
+            "\n[kdf]\n"
+            'algorithm = "argon2id"\n'
+            f'salt = "{self.kdf.salt.hex()}"\n'
+            f"memory_kib = {self.kdf.memory_kib}\n"
+            f"iterations = {self.kdf.iterations}\n"
+            f"parallelism = {self.kdf.parallelism}\n"
+            f'key_check = "{self.key_check.hex()}"\n'
+            "\n[cipher]\n"
+            'engine = "sqlcipher4"\n'
+            "page_size = 4096\n"
+        ) + (
+            ""
+            if self.events_public_key is None
+            else "\n# The event log's checkpoints are verified with this key (not a secret).\n"
+            f'[events]\npublic_key = "{self.events_public_key.hex()}"\n'
+        ) + ("" if self.gate is None else _gate_toml(self.gate)) + (
+            "" if self.llm is None else self.llm.to_toml()
         )
 
     def with_events_key(self, public_key: bytes | None) -> RepoConfig:
@@ -177,7 +175,8 @@ def _gate_table(value: object) -> dict[str, Any] | None:
     for key, item in value.items():
         if key == "rule":
             if not isinstance(item, list) or not all(
-                isinstance(r, dict) and all(isinstance(v, str) for v in r.values()) for r in item
+                isinstance(r, dict) and all(isinstance(v, str) for v in r.values())
+                for r in item
             ):
                 raise ValueError("[[gate.rule]] entries must be tables of strings")
         elif not isinstance(item, int) or isinstance(item, bool):

@@ -1098,8 +1098,6 @@ class BackupFailed(SteveError):
 
     def __init__(self, what: str, why: str) -> None:
         super().__init__(f"{what} failed", why)
-
-
 # --- policy gate, approvals, kill switch, host actions, deploy (issue 15) -------------
 
 
@@ -1313,8 +1311,6 @@ class DeployVerifyFailed(SteveError):
             "a written file does not hash to its artifact id",
             f"{path}: expected {expected[:12]}, read back {actual[:12]}",
         )
-
-
 # --- signing (issue 16) -----------------------------------------------------------------
 
 
@@ -1402,9 +1398,8 @@ class NotAttestable(SteveError):
     action = "Name a build receipt or a test certificate (e.g. refs/runs/<run>/test_certificate)."
 
     def __init__(self, rev: str, kind: str) -> None:
-        super().__init__(
-            "only build receipts and test certificates are attested", f"{rev} is a {kind}"
-        )
+        super().__init__("only build receipts and test certificates are attested",
+                         f"{rev} is a {kind}")
         self.rev = rev
 
 
@@ -1428,9 +1423,8 @@ class ImageUnsigned(SteveError):
     )
 
     def __init__(self, image: str, node: str) -> None:
-        super().__init__(
-            "refused: the image is not signed", f"node {node}: no signature record for {image}"
-        )
+        super().__init__("refused: the image is not signed",
+                         f"node {node}: no signature record for {image}")
         self.image = image
         self.node = node
 
@@ -1444,13 +1438,10 @@ class ImageSignatureInvalid(SteveError):
     )
 
     def __init__(self, image: str, node: str, why: str) -> None:
-        super().__init__(
-            "refused: the image's signature does not verify", f"node {node}: {image}: {why}"
-        )
+        super().__init__("refused: the image's signature does not verify",
+                         f"node {node}: {image}: {why}")
         self.image = image
         self.node = node
-
-
 # --- llm (issue 14) ---------------------------------------------------------------
 
 
@@ -1864,7 +1855,6 @@ class GenerateNeedsModel(SteveError):
             "generate nodes need a model", f"run {run_id}: nodes {', '.join(nodes[:10])}"
         )
         self.nodes = list(nodes)
-
 
 # --- daemon (issue 15) ------------------------------------------------------------------
 

@@ -72,31 +72,18 @@ class Shape:
 SHAPES: tuple[Shape, ...] = (
     Shape("anthropic-key", r"sk-ant-[A-Za-z0-9_\-]{20,}", ("sk-",)),
     Shape("openai-key", r"sk-(?:proj-|svcacct-)?[A-Za-z0-9_\-]{20,}", ("sk-",)),
-    Shape(
-        "aws-access-key",
-        r"(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}",
-        ("AKIA", "ASIA", "AGPA", "AIDA", "AROA"),
-    ),
-    Shape(
-        "github-token",
-        r"(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",
-        (*(f"gh{c}_" for c in "pousr"), "github_pat_"),
-    ),
+    Shape("aws-access-key", r"(?:AKIA|ASIA|AGPA|AIDA|AROA)[0-9A-Z]{16}",
+          ("AKIA", "ASIA", "AGPA", "AIDA", "AROA")),
+    Shape("github-token", r"(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_[A-Za-z0-9_]{22,})",
+          (*(f"gh{c}_" for c in "pousr"), "github_pat_")),
     Shape("slack-token", r"xox[abposr]-[A-Za-z0-9\-]{10,}", tuple(f"xox{c}-" for c in "abposr")),
     Shape("google-api-key", r"AIza[0-9A-Za-z_\-]{35}", ("AIza",)),
-    Shape(
-        "pem-private-key",
-        r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----[A-Za-z0-9+/=\s]*"
-        r"(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----)?",
-        ("-----BEGIN ",),
-        footer="-----END ",
-    ),
-    Shape(
-        "bearer-token",
-        r"([Bb]earer[ \t]{1,16})[A-Za-z0-9\-._~+/]{8,}={0,2}",
-        tuple(f"{b}earer{w}" for b in "Bb" for w in " \t"),
-        keep=True,
-    ),
+    Shape("pem-private-key",
+          r"-----BEGIN [A-Z0-9 ]{0,40}PRIVATE KEY-----[A-Za-z0-9+/=\s]*"
+          r"(?:-----END [A-Z0-9 ]{0,40}PRIVATE KEY-----)?",
+          ("-----BEGIN ",), footer="-----END "),
+    Shape("bearer-token", r"([Bb]earer[ \t]{1,16})[A-Za-z0-9\-._~+/]{8,}={0,2}",
+          tuple(f"{b}earer{w}" for b in "Bb" for w in " \t"), keep=True),
 )
 _STARTS = sorted({start.encode() for s in SHAPES for start in s.starts})
 _START_RE = re.compile(b"|".join(re.escape(s) for s in _STARTS))
@@ -164,9 +151,8 @@ class Redactor:
     shapes on.  Construction compiles one automaton; use it for many calls.
     """
 
-    def __init__(
-        self, secrets: Mapping[str, bytes] = MappingProxyType({}), patterns: bool = True
-    ) -> None:
+    def __init__(self, secrets: Mapping[str, bytes] = MappingProxyType({}),
+                 patterns: bool = True) -> None:
         by_value: dict[bytes, str] = {}
         for name in sorted(secrets):
             check_name(name)
@@ -181,9 +167,8 @@ class Redactor:
             alts.append("(" + "|".join(_escape(v) for v in ordered) + ")")
         for shape in self._shapes:
             alts.append(f"({shape.pattern})")
-        self.window = max(
-            [len(v) for v in by_value] + ([SHAPE_WINDOW] if self._shapes else []) + [1]
-        )
+        self.window = max([len(v) for v in by_value] +
+                          ([SHAPE_WINDOW] if self._shapes else []) + [1])
         # what a stream's tail is compared with: values and literal shape starts
         self._secret_window = max([len(v) for v in by_value] + [1])
         self._values_sorted = sorted(by_value)
@@ -239,11 +224,8 @@ class Redactor:
         if isinstance(v, Mapping):
             return {self.value(k): self.value(x) for k, x in v.items()}
         if isinstance(v, list | tuple):
-            return (
-                type(v)(self.value(x) for x in v)
-                if isinstance(v, tuple)
-                else [self.value(x) for x in v]
-            )
+            return type(v)(self.value(x) for x in v) if isinstance(v, tuple) else [
+                self.value(x) for x in v]
         return v
 
     def stream(self) -> StreamRedactor:
@@ -282,7 +264,7 @@ class Redactor:
         if self._starts:
             lo = max(0, size - (self.window - 1))
             for m in _START_RE.finditer(buffer, lo, found):
-                if m.start() not in matched and b"\n" not in buffer[m.end() :]:
+                if m.start() not in matched and b"\n" not in buffer[m.end():]:
                     return int(m.start())
             for p in range(max(lo, size - _START_MAX + 1), found):
                 if buffer[p] in _START_FIRST:

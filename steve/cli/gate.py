@@ -42,7 +42,9 @@ def _when(t: int | None) -> str:
 def _approval_line(a: Approval) -> str:
     r = a.request
     who = f" by {a.answer.actor}" if a.answer else ""
-    return f"{r.id.hex[:12]}  {a.state.value:<8}  expires {_when(r.expires_at)}{who}  {r.summary}"
+    return (
+        f"{r.id.hex[:12]}  {a.state.value:<8}  expires {_when(r.expires_at)}{who}  {r.summary}"
+    )
 
 
 @cli.command("approvals")

@@ -54,7 +54,9 @@ def signing_passphrase(
         return os.fsencode(env)
     if interactive and sys.stdin.isatty() and sys.stderr.isatty():
         which = "STEVE signing passphrase" + (f" of identity {name}" if name else "")
-        value: str = click.prompt(which, hide_input=True, confirmation_prompt=confirm, err=True)
+        value: str = click.prompt(
+            which, hide_input=True, confirmation_prompt=confirm, err=True
+        )
         if value:
             return os.fsencode(value)
     return None

@@ -162,9 +162,8 @@ def lock(state: Context) -> None:
                 reply = client.call("lock")
         except DaemonNotRunning:
             return
-        click.echo(
-            "steved dropped its key" if reply.get("dropped") else "steved held no key", err=True
-        )
+        click.echo("steved dropped its key" if reply.get("dropped") else "steved held no key",
+                   err=True)
 
 
 # --- hash-object ---------------------------------------------------------------------

@@ -117,6 +117,7 @@ class Janitor:
             removed.append(item)
         return JanitorReport(tuple(found), tuple(removed), dry_run)
 
+
     def stop_running(self, repository_id: str) -> list[str]:
         """Kill every running STEVE container of the repository ``repository_id`` (the
         kill switch); returns their ids.  Their owners see the step killed and record it;

@@ -136,7 +136,9 @@ SIGNATURES_BEGIN = "-----BEGIN STEVE SIGNATURES-----"
 SIGNATURES_END = "-----END STEVE SIGNATURES-----"
 
 
-def tag_message(oid: ObjectId, message: str, signatures: Sequence[SignatureEntry] = ()) -> bytes:
+def tag_message(
+    oid: ObjectId, message: str, signatures: Sequence[SignatureEntry] = ()
+) -> bytes:
     """An annotated tag's message: the STEVE message, the signature block of a signed
     tag (one ``ed25519 <key hex> <signature hex>`` line per signature), the trailers."""
     if "\x00" in message:

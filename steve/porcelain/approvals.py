@@ -316,7 +316,9 @@ def answer(
     return find(repo, current.id.hex, now=now)
 
 
-def mark_used(repo: Repo, tx: RepoTransaction, approval_id: str, *, now: int, actor: str) -> None:
+def mark_used(
+    repo: Repo, tx: RepoTransaction, approval_id: str, *, now: int, actor: str
+) -> None:
     """Record, in ``tx``, the one use of the granted approval ``approval_id``
     (ApprovalUsed if another use committed first)."""
     oid = ObjectId.from_hex(approval_id)

@@ -392,7 +392,9 @@ class Executor:
                 name: (resolved[name].version if resolved else self._versions[name])
                 for name in node.secrets
             },
-            secret_values={name: resolved[name].value for name in node.secrets} if resolved else {},
+            secret_values={name: resolved[name].value for name in node.secrets}
+            if resolved
+            else {},
             redactor=redactor_for(self.repo, resolved) if resolved else self.redactor,
         )
 

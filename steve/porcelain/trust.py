@@ -157,7 +157,9 @@ def image_verdict(repo: Repo, image: str, ring: Keyring) -> Verdict | None:
     return record.judge(ring)
 
 
-def check_plan_images(repo: Repo, plan: PlanManifest, node_ids: Sequence[str]) -> dict[str, Grant]:
+def check_plan_images(
+    repo: Repo, plan: PlanManifest, node_ids: Sequence[str]
+) -> dict[str, Grant]:
     """Refuse (ImageUnsigned, ImageSignatureInvalid) a node whose image has no valid
     signature by a trusted key, unless the plan grants it ``unsigned_image`` with a
     reason; returns the nodes that run on that grant (their receipts record it).

@@ -682,14 +682,8 @@ class _SqlTx:
             self._conn.execute(
                 "INSERT OR REPLACE INTO secrets (name, version, kind, data, created, who) "
                 "VALUES (?,?,?,?,?,?)",
-                (
-                    record.name,
-                    record.version,
-                    record.kind,
-                    bytes(record.data),
-                    record.created,
-                    record.who,
-                ),
+                (record.name, record.version, record.kind, bytes(record.data), record.created,
+                 record.who),
             )
 
     def put_derived(self, space: str, key: bytes, value: bytes) -> None:

@@ -205,7 +205,8 @@ class BuildReceipt(_ReceiptFields):
     )
     secrets: dict[SecretName, Annotated[int, Field(ge=1)]] = OmitEmpty(
         dict,
-        "the vault secrets the step was given: name -> version (never a value); omitted when empty",
+        "the vault secrets the step was given: name -> version (never a value); "
+        "omitted when empty",
     )
 
     def log(self, stream: LogStream) -> LogRef | None:
