@@ -22,10 +22,11 @@ from steve.research.extract import extract_text
 
 ROOT = Path(__file__).resolve().parents[1]
 QUESTION = "How do existing tools define a word?"
-WORDS = (
+_WORDS = (
     "word tool define existing count text file space line byte locale read buffer "
     "mmap page cache kernel sequential random access user option total output"
-).split()
+)
+WORDS = _WORDS.split(" ")
 
 
 def synthetic(n: int, seed: int = 17) -> list[bytes]:
