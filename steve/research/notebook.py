@@ -1,9 +1,10 @@
 """The research of a run between its steps: extract, summarise, freeze, show.
 
 A run's research is worked on in a *draft*: a canonical-CBOR blob holding a
-research manifest draft (schema v2), named by ``refs/research/draft/<run>``
-(its reflog is the draft's history).  Each step reads the draft, changes it
-and moves the ref in one transaction with its ``ref.updated`` event:
+research manifest draft (schema v2), in a tree with the objects it cites,
+named by ``refs/research/draft/<run>`` (its reflog is the draft's history).
+Each step reads the draft, changes it and moves the ref in one transaction
+with its ``ref.updated`` event:
 
 * :func:`extract` proposes excerpts for each of the design's research
   questions from every mirrored source (or the URLs given): the source's
@@ -37,7 +38,7 @@ from steve.errors import (
     UnknownResearchQuestion,
 )
 from steve.objects import cbor
-from steve.objects.model import Blob, ObjectType, hash_object, object_size
+from steve.objects.model import Blob, Mode, ObjectType, Tree, TreeEntry, hash_object, object_size
 from steve.objects.oid import ObjectId
 from steve.objects.schemas import read_body, validate
 from steve.objects.schemas.design import DesignManifest
@@ -65,6 +66,7 @@ __all__ = [
 
 DRAFT_PREFIX = "refs/research/draft/"
 DRAFT_TYPE = "research.draft"
+DRAFT_ENTRY = "draft"
 
 
 def draft_ref(run_id: str) -> str:
@@ -84,7 +86,12 @@ def load_draft(repo: Repo, run_id: str) -> Draft | None:
     ref = repo.refs.resolve(draft_ref(run_id))
     if ref is None or ref.target is None:
         return None
-    value = cbor.decode(repo.read_blob(ref.target))
+    tree = repo.read_object(ref.target)
+    entries = tree.entries if isinstance(tree, Tree) else ()
+    entry = next((e for e in entries if e.name == DRAFT_ENTRY), None)
+    if entry is None:
+        return None
+    value = cbor.decode(repo.read_blob(entry.oid))
     if not isinstance(value, dict) or value.get("type") != DRAFT_TYPE:
         return None
     body = value.get("body")
@@ -101,10 +108,23 @@ def save_draft(
     message: str,
     now: int,
 ) -> ObjectId:
-    """Store ``body`` as the run's draft and move its ref (in ``tx``, with the event)."""
+    """Store ``body`` as the run's draft and move its ref (in ``tx``, with the event).
+
+    The ref names a tree: ``draft`` (the CBOR blob of the body) and, for each
+    source, ``S-nnn.record``, ``.content`` and ``.text``, so the objects the
+    draft cites are reachable (``steve gc`` keeps them) before it is frozen."""
     blob = Blob(cbor.encode({"type": DRAFT_TYPE, "run": run_id, "body": dict(body)}))
-    oid, data = hash_object(blob)
-    tx.put(oid, ObjectType.BLOB, object_size(blob), data)
+    blob_id, data = hash_object(blob)
+    tx.put(blob_id, ObjectType.BLOB, object_size(blob), data)
+    entries = [TreeEntry(DRAFT_ENTRY, Mode.FILE, blob_id)]
+    for source in body.get("sources", []):
+        for part in ("record", "content", "text"):
+            if isinstance(source, dict) and isinstance(source.get(part), str):
+                name = f"{source['id']}.{part}"
+                entries.append(TreeEntry(name, Mode.FILE, ObjectId.from_hex(source[part])))
+    tree = Tree.from_entries(entries)
+    oid, data = hash_object(tree)
+    tx.put(oid, ObjectType.TREE, object_size(tree), data)
     if oid != old:
         name, previous = repo.refs.update(
             draft_ref(run_id), oid, old, who=repo.identity, message=message, now=now, tx=tx

@@ -261,3 +261,22 @@ def test_clear_errors_without_questions_or_draft(repo: Repo) -> None:
         extract(repo, run_id=run_id, now=NOW)
     with pytest.raises(NoResearchDraft):
         freeze(repo, run_id=run_id, now=NOW, tz=0, actor="t")
+
+
+def test_gc_keeps_what_the_draft_cites(repo: Repo) -> None:
+    seed(repo)
+    run_id = run_with_design(repo)
+    extract(repo, run_id=run_id, now=NOW)
+    draft = load_draft(repo, run_id)
+    assert draft is not None
+    report = repo.gc(prune_before=2**40, dry_run=True)
+    cited = [
+        ObjectId.from_hex(s[p])
+        for s in draft.body["sources"]
+        for p in ("record", "content", "text")
+    ]
+    assert all(repo.has_object(oid) for oid in cited)
+    assert report.dry_run
+    repo.gc(prune_before=2**40)
+    assert all(repo.has_object(oid) for oid in cited)
+    assert load_draft(repo, run_id) == draft
