@@ -19,6 +19,7 @@ reports them in one :class:`~steve.errors.ManifestInvalid`-shaped list and
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from steve.errors import SteveError
@@ -31,7 +32,7 @@ from steve.research.excerpts import check_span
 from steve.research.extract import extract_text, extractor_id
 from steve.research.records import read_source
 
-__all__ = ["SourceTexts", "check_research", "manifest_citation_problems"]
+__all__ = ["SourceTexts", "check_locators", "check_research", "manifest_citation_problems"]
 
 
 @dataclass(slots=True)
@@ -89,16 +90,26 @@ def check_research(
     module docstring); empty when all do."""
     texts = texts or SourceTexts(repo)
     out: list[Problem] = []
-    sources = {s.id: s for s in body.sources}
     for i, s in enumerate(body.sources):
         texts.text(s)
         out += [(f"sources[{i}]", f"source: {s.id} {p}") for p in texts.problems[s.id]]
+    return out + check_locators(body, texts.text, strict=strict)
+
+
+def check_locators(
+    body: ResearchManifest, text_of: Callable[[Source], str | None], *, strict: bool = False
+) -> list[Problem]:
+    """The excerpt and citation checks of :func:`check_research`, given each source's
+    extracted text (``text_of``; None: not available), without a repository: what
+    ``steve verify-git`` runs on an export's ``sources/<i>/text`` attachments."""
+    out: list[Problem] = []
+    sources = {s.id: s for s in body.sources}
     located: set[str] = set()
     for i, e in enumerate(body.excerpts):
         source = sources.get(e.source)
         if e.locator is None or source is None:
             continue
-        text = texts.text(source)
+        text = text_of(source)
         if text is None:
             out.append((f"excerpts[{i}].locator", f"citation: {e.id}: no text of {e.source}"))
             continue

@@ -280,3 +280,28 @@ def test_gc_keeps_what_the_draft_cites(repo: Repo) -> None:
     repo.gc(prune_before=2**40)
     assert all(repo.has_object(oid) for oid in cited)
     assert load_draft(repo, run_id) == draft
+
+
+def test_verify_and_verify_git_recheck_locators_of_a_forged_manifest(
+    repo: Repo, tmp_path: Path
+) -> None:
+    _, oid = researched(repo)
+    good = repo.read_object(oid)
+    assert isinstance(good, Manifest)
+    body = json.loads(json.dumps(good.body))
+    loc = body["excerpts"][1]["locator"]
+    body["excerpts"][1]["locator"] = {"start": loc["start"] + 1, "end": loc["end"] + 1}
+    forged = repo.write(
+        Manifest(good.kind, good.version, good.parents, good.links, good.time, good.tz, body)
+    )
+    report = verify(repo, forged)
+    assert [p.kind for p in report.problems] == [VerifyKind.INVALID]
+    assert report.problems[0].detail.startswith("excerpts[1].locator: citation: E-002")
+    repo.update_ref("refs/heads/forged", forged)
+    out = tmp_path / "forged.git"
+    export_git(repo, out, ["forged"], bare=True)
+    found = [p.what for p in verify_git(out).problems]
+    assert found and all(w.startswith("citation: excerpts[1].locator") for w in found), found
+    repo.update_ref("refs/heads/good", oid)
+    export_git(repo, tmp_path / "good.git", ["good"], bare=True)
+    assert verify_git(tmp_path / "good.git").ok
