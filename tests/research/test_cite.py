@@ -214,6 +214,11 @@ def test_design_cites_research_and_plan_names_it(repo: Repo) -> None:
     planned = record(repo, "plan", plan, run_id=run_id, now=NOW + 3, tz=0, actor="t")
     p = repo.read_object(planned.oid)
     assert isinstance(p, Manifest) and again.oid in p.links and p.body["research"] == again.oid.hex
+    assert planned.run.stage is Stage.PLAN
+    third = freeze(repo, run_id=run_id, now=NOW + 4, tz=0, actor="t")  # PLAN -> RESEARCH
+    assert third.transition is not None and third.transition.from_stage is Stage.PLAN
+    t = repo.read_object(third.oid)
+    assert isinstance(t, Manifest) and {again.oid, planned.oid} <= set(t.parents)
     with pytest.raises(Exception, match="research"):
         record(
             repo,
