@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from steve.repo import Repo
 
 from .helpers import EXAMPLES, seed
@@ -18,6 +20,7 @@ def steve(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+@pytest.mark.slow
 def test_extract_summarize_freeze_show_cat(
     repo: Repo, repo_path: Path, steve_env: dict[str, str]
 ) -> None:
@@ -45,3 +48,10 @@ def test_extract_summarize_freeze_show_cat(
     assert steve(env, "verify", oid).returncode == 0
     again = steve(env, "research-freeze", "--run", "nope")
     assert again.returncode != 0 and "STEVE-" in again.stderr
+    # a new run answered only from the record: the same research manifest
+    assert steve(env, "run", "new", "--name", "replayed").returncode == 0
+    assert steve(env, "design", str(EXAMPLES / "design.yaml")).returncode == 0
+    assert steve(env, "research-extract").returncode == 0
+    replayed = steve({**env, "STEVE_LLM": "replay:scripted"}, "research-summarize")
+    assert replayed.returncode == 0, replayed.stderr
+    assert steve(env, "research-freeze").stdout.strip() == oid
