@@ -123,6 +123,8 @@ def summarize_cmd(
                 fixed = done.repairs.get(qid, 0)
                 note = f" (citations repaired in {fixed} more round)" if fixed else ""
                 click.echo(f"  {qid}: {status}{note}", err=True)
+            for r in done.rejected:
+                click.echo(f"  {r.qid}: rejected, left open ({r.code})", err=True)
     if done.rejected:
         raise done.rejected[0]
 
