@@ -7,9 +7,13 @@
 # the test certificate verified with only the public key, the event log
 # verified, and the history exported to git and audited there; then the same
 # stages driven by a model (examples/lifecycle-llm.sh: the
-# scripted provider answers offline from the fixture shipped with STEVE), a
-# backup restored and rekeyed, and a vault secret used by a build step yet
-# absent from an export (examples/secrets.sh).
+# scripted provider answers offline from the fixture shipped with STEVE),
+# inspect mode over that run (examples/inspect.sh), RESEARCH offline from a
+# mirror shipped with the example, with cited summaries checked against the
+# mirrored bytes (examples/research.sh), a backup restored and rekeyed, a
+# vault secret used by a build step yet absent from an export
+# (examples/secrets.sh), errors explained and completion (examples/ux.sh), and
+# the guided first run, unattended (examples/start.sh).
 # Needs no network and no API key.  Run from anywhere.  If /bin/busybox is
 # missing, examples/project/build-and-test.sh says so and installs Debian's
 # busybox-static (a system package) before going on; the image it builds is
@@ -77,6 +81,8 @@ say "sign SLSA provenance for the certificate and verify it offline (examples/at
 bash "$here/attest.sh"
 say "intake -> design -> plan -> build -> test with a model, offline (examples/lifecycle-llm.sh)"
 bash "$here/lifecycle-llm.sh"
+bash "$here/inspect.sh"    # inspect mode: state, manifests, the DAG, decisions, resources, logs, errors
+bash "$here/research.sh"   # RESEARCH offline from a shipped mirror: scope, import, search, cited summaries, freeze, verify
 run steve events --type run.transition
 run steve events verify
 run steve export-git "$work/mirror.git" --all --bare   # manifests -> git commits (dulwich)
@@ -85,6 +91,8 @@ run steve verify-git "$work/mirror.git"              # audit by hash: needs no k
 bash "$here/backup.sh"                                # a backup restored, then rekeyed
 bash "$here/secrets.sh"   # a vault secret used by a build step, absent from the export
 bash "$here/daemon.sh"   # steved: one writer, event stream with resume (examples/daemon.sh)
+bash "$here/ux.sh"       # errors a person can act on, the homely settings, completion
+bash "$here/start.sh"    # the guided first run, unattended (steve start --yes)
 run steve lock
 echo
 echo "Everything above lives in $STEVE_DIR/.steve/steve.db, encrypted with SQLCipher."

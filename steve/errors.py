@@ -2283,3 +2283,96 @@ class UnknownQuestion(SteveError):
         super().__init__(
             "no such research question", f"{question} (known: {', '.join(known) or 'none'})"
         )
+# --- RESEARCH: excerpts, cited summaries, freeze (issue 17) ---------------------------
+
+
+class NoResearchQuestions(SteveError):
+    code = "STEVE-RES-020"
+    exit_code = EXIT_NOT_FOUND
+    action = "Freeze a design with research_questions (RQ-nnn) in this run first."
+
+    def __init__(self, run_id: str, detail: str) -> None:
+        super().__init__("the run has no research questions to work on", f"run {run_id}: {detail}")
+        self.run_id = run_id
+
+
+class NothingToExcerpt(SteveError):
+    code = "STEVE-RES-021"
+    exit_code = EXIT_NOT_FOUND
+    action = "Mirror pages first (`steve research fetch URL` or `steve research import DIR`)."
+
+    def __init__(self, detail: str) -> None:
+        super().__init__("no mirrored source has text to excerpt", detail)
+
+
+class NoResearchDraft(SteveError):
+    code = "STEVE-RES-022"
+    exit_code = EXIT_NOT_FOUND
+    action = "Propose excerpts first: `steve research extract`."
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__("the run has no research draft yet", f"run {run_id}")
+        self.run_id = run_id
+
+
+class NoResearch(SteveError):
+    code = "STEVE-RES-023"
+    exit_code = EXIT_NOT_FOUND
+    action = "Run `steve research extract`, then `summarize` and `freeze`."
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__("the run has no research to show", f"run {run_id}")
+        self.run_id = run_id
+
+
+class SourceNotMirrored(SteveError):
+    code = "STEVE-RES-024"
+    exit_code = EXIT_NOT_FOUND
+    action = "Mirror it first (`steve research fetch URL`), or leave --url out to use every page."
+
+    def __init__(self, url: str) -> None:
+        super().__init__("this URL is not in the mirror", url)
+        self.url = url
+
+
+class UnknownResearchQuestion(SteveError):
+    code = "STEVE-RES-025"
+    exit_code = EXIT_NOT_FOUND
+    action = "Name a research question of the run's design (`steve cat` the design to list them)."
+
+    def __init__(self, qid: str, known: list[str]) -> None:
+        super().__init__(
+            "no such research question", f"{qid} (the design has: {', '.join(known) or 'none'})"
+        )
+        self.qid = qid
+
+
+class CitationsBroken(SteveError):
+    code = "STEVE-CITE-001"
+    exit_code = EXIT_INVALID
+    action = "Run `steve research extract` and `summarize` again; nothing was frozen."
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        lines = "\n".join(f"{path}: {rule}" for path, rule in problems[:20])
+        more = f"\n(and {len(problems) - 20} more)" if len(problems) > 20 else ""
+        super().__init__("citations do not check out against the mirrored sources", lines + more)
+        self.problems = problems
+
+
+class SummaryRejected(SteveError):
+    code = "STEVE-CITE-002"
+    exit_code = EXIT_REJECTED
+    action = (
+        "Ask again (`steve research summarize --question RQ-nnn`), or with another model; "
+        "the other questions' summaries were kept."
+    )
+
+    def __init__(self, qid: str, problems: list[tuple[str, str]], responses: list[str]) -> None:
+        lines = "\n".join(f"{path}: {rule}" for path, rule in problems[:20])
+        super().__init__(
+            f"the summary of {qid} was rejected: its citations still fail after a repair round",
+            f"{lines}\nresponses: {', '.join(r[:12] for r in responses)}",
+        )
+        self.qid = qid
+        self.problems = problems
+        self.responses = responses

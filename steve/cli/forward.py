@@ -62,7 +62,7 @@ ROUTES: dict[str, Route | dict[str, Route]] = {
     # RESEARCH (issue 17): `steve research FILE` freezes; fetches, imports and searches
     # store records (a search records its query and results)
     "research": {"": W, "freeze-file": W, "scope": W, "fetch": W, "refresh": W, "import": W,
-                 "search": W},
+                 "search": W, "extract": W, "summarize": W, "freeze": W, "show": R},
     # backup and maintenance; rekey needs the repository to itself (stop steved first)
     "backup": W, "vacuum": W, "restore": L, "rekey": L,
     # the human side (issue 18): help and completion need no key; config is the plain file

@@ -193,9 +193,36 @@ def cat(state: Context, rev: str) -> None:
         out.write(render_tree(obj).encode())
     elif isinstance(obj, Tag):
         out.write(render_tag(oid, obj).encode())
+    elif (text := _source_text(repo, oid, obj)) is not None:
+        out.write(text.encode())  # a mirrored page's source record: its extracted text
     else:
         for chunk in repo.iter_content(oid):
             out.write(chunk)
+
+
+def _source_text(repo: Any, oid: Any, obj: object) -> str | None:
+    """A source record's header and extracted text (None: ``obj`` is not a record)."""
+    from steve.objects.model import Blob
+
+    if not isinstance(obj, Blob) or b"research.source" not in obj.data:
+        return None
+    from steve.research.extract import extract_text
+    from steve.research.records import as_source
+
+    rec = as_source(repo, oid, len(obj.data))
+    if rec is None:
+        return None
+    ex = extract_text(repo.read_blob(rec.content), rec.media_type, rec.charset)
+    head = [
+        f"source {oid.hex}",
+        f"URL:       {rec.final_url}",
+        f"Content:   {rec.content.hex} ({rec.media_type}, {rec.size} bytes)",
+        f"Extractor: {'none (no text)' if ex is None else ex.extractor}",
+    ]
+    if ex is not None and ex.title:
+        head.append(f"Title:     {ex.title}")
+    body = "" if ex is None else ex.text.rstrip("\n") + "\n"
+    return "\n".join(head) + "\n\n" + body
 
 
 # --- log / diff ---------------------------------------------------------------------------

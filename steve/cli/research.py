@@ -69,6 +69,15 @@ def research() -> None:
 research.add_command(research_file)
 
 
+def _register_knowledge_side() -> None:
+    from steve.cli.research_cite import register
+
+    register(research)  # extract, summarize, freeze, show
+
+
+_register_knowledge_side()
+
+
 def _gate(repo: Repo) -> GateSettings:
     from steve.cli.gate import kill_env
     from steve.porcelain.hostaction import gate_settings

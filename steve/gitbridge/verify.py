@@ -267,7 +267,40 @@ class _Verifier:
             self.problem(sha, oid, "the tree holds entries the manifest does not explain")
         elif git_sha(COMMIT, build_commit(tree, parents, oid, manifest)) != sha:
             self.problem(sha, oid, "the commit differs from what the export writes")
+        elif manifest.kind is ObjectType.RESEARCH:
+            for why in self.citations(tree, manifest):
+                self.problem(sha, oid, why)
         return parents
+
+    def citations(self, tree: bytes, manifest: Manifest) -> list[str]:
+        """A research manifest's excerpts re-found at their locators in the exported
+        ``sources/<i>/text`` files, and its quotes in their excerpts (see
+        :func:`steve.research.cite.check_locators`)."""
+        from steve.errors import SteveError
+        from steve.objects.schemas import read_body
+        from steve.objects.schemas.research import ResearchManifest, Source
+        from steve.research.cite import check_locators
+
+        try:
+            body = read_body(manifest.kind, manifest.version, manifest.body)
+        except SteveError:
+            return []  # not a valid body: `steve verify` says so, with the key
+        if not isinstance(body, ResearchManifest):
+            return []
+        index = {s.id: i for i, s in enumerate(body.sources)}
+
+        def text_of(source: Source) -> str | None:
+            entry = self.lookup(tree, ("sources", str(index[source.id]), "text"))
+            if entry is None or entry[0] != FILE_MODE:
+                return None
+            type_num, data = self._read(entry[1])
+            try:
+                return data.decode("utf-8") if type_num == BLOB else None
+            except UnicodeDecodeError:
+                return None
+
+        problems = check_locators(body, text_of)
+        return [f"citation: {path}: {rule}" for path, rule in problems]
 
     def walk(self, starts: list[bytes]) -> None:
         stack = list(starts)

@@ -58,7 +58,7 @@ __all__ = [
 ]
 
 PLAN_TOOL = "submit_plan"
-OWNED = ("amends", "provenance")
+OWNED = ("amends", "provenance", "research")
 MAX_LISTED_PATHS = 200
 EDITED_NOTE = "edited by hand after decomposition"
 
@@ -85,6 +85,7 @@ class PlanProposal:
     target: ModelTarget
     exchanges: tuple[Any, ...]
     edited: bool = False
+    research: ObjectId | None = None  # the run's research the model was given
 
 
 def resolve_names(
@@ -220,7 +221,7 @@ def propose_plan(
         on_text=on_text,
     )
     _, resolved = got.value
-    return PlanProposal(run.id, resolved, target, got.exchanges)
+    return PlanProposal(run.id, resolved, target, got.exchanges, research=research)
 
 
 def revise_plan(
@@ -249,6 +250,8 @@ def approve_plan(repo: Repo, proposal: PlanProposal, *, now: int, tz: int, actor
         **proposal.draft,
         "provenance": provenance(proposal.target, proposal.exchanges).model_dump(),
     }
+    if proposal.research is not None:  # the plan names the research it used
+        draft["research"] = proposal.research.hex
     return record(repo, "plan", draft, run_id=proposal.run_id, now=now, tz=tz, actor=actor)
 
 

@@ -36,7 +36,7 @@ from steve.objects.model import (
     object_size,
 )
 from steve.objects.oid import ObjectId
-from steve.objects.schemas import ManifestBody, schema_for
+from steve.objects.schemas import OLDER_SCHEMAS, ManifestBody, schema_for
 from steve.objects.schemas.common import PROVENANCE_ID_FIELDS, Problem, validate_body
 from steve.objects.values import check_depth, load_json
 from steve.porcelain.show import FrozenManifest, read_manifest
@@ -52,9 +52,19 @@ EXPECTED_TYPES: dict[tuple[ObjectType, str], ObjectType] = {
     (ObjectType.DEPLOY_RECEIPT, "certificate"): ObjectType.TEST_CERTIFICATE,
     **{
         (kind, spec): ObjectType.BLOB
-        for kind in (ObjectType.DESIGN, ObjectType.PLAN, ObjectType.BUILD_RECEIPT)
+        for kind in (
+            ObjectType.DESIGN,
+            ObjectType.RESEARCH,
+            ObjectType.PLAN,
+            ObjectType.BUILD_RECEIPT,
+        )
         for spec in PROVENANCE_ID_FIELDS
     },
+    **{
+        (ObjectType.RESEARCH, spec): ObjectType.BLOB
+        for spec in ("sources.content", "sources.record", "sources.text")
+    },
+    (ObjectType.PLAN, "research"): ObjectType.RESEARCH,
     (ObjectType.BUILD_RECEIPT, "generated.base"): ObjectType.TREE,
     (ObjectType.BUILD_RECEIPT, "generated.diff"): ObjectType.BLOB,
     (ObjectType.BUILD_RECEIPT, "generated.patch"): ObjectType.TREE,
@@ -157,7 +167,12 @@ def build_manifest(
     problems: list[Problem] = []
     if "schema_version" in draft:
         version = draft.pop("schema_version")
-        if type(version) is not int or version != model.SCHEMA_VERSION:
+        older = OLDER_SCHEMAS.get((kind, version)) if type(version) is int else None
+        upgrade = None if older is None else getattr(older, "upgraded", None)
+        if older is not None and upgrade is not None:
+            # an older version's draft: validated as written, frozen as the current one
+            draft = body_value(upgrade(validate_body(older, draft)))
+        elif type(version) is not int or version != model.SCHEMA_VERSION:
             problems.append(
                 ("schema_version", f"version: this STEVE writes {kind} v{model.SCHEMA_VERSION}")
             )

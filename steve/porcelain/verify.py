@@ -12,7 +12,9 @@ once and checked:
 * **invalid**: a manifest whose schema version is unknown, whose body does
   not validate against its schema (steve.objects.schemas) or is not in the
   normalised form freeze writes, or whose links differ from the ids its body
-  references;
+  references; a research manifest with a citation that does not check out
+  against the mirrored bytes (steve.research.cite: each excerpt re-found at
+  its locator in the re-extracted source text);
 * **bad-signature**: a signed tag with a signature that does not verify (or,
   given a keyring with roots, none by a trusted key), or, for the root, a
   stored attestation (``refs/tags/trust/attestations/<root>``) that no trusted
@@ -253,6 +255,11 @@ def iter_verify(
             why = check_manifest(obj)
             if why is not None:
                 yield VerifyProblem(VerifyKind.INVALID, oid, why)
+            elif obj.kind is ObjectType.RESEARCH:  # every citation, from the mirrored bytes
+                from steve.research.cite import manifest_citation_problems
+
+                for detail in manifest_citation_problems(repo, obj):
+                    yield VerifyProblem(VerifyKind.INVALID, oid, detail)
         if isinstance(obj, Tag):
             why = check_tag_signatures(obj, ring)
             if why is not None:

@@ -43,6 +43,7 @@ __all__ = [
     "MIRROR_PREFIX",
     "SOURCE_TYPE",
     "SourceRecord",
+    "as_source",
     "lookup",
     "mirrored",
     "put_source",
@@ -218,3 +219,21 @@ def mirrored(repo: Repo) -> Iterator[tuple[ObjectId, SourceRecord]]:
         if ref.target is not None:
             rec = record_id(repo, ref.target)
             yield rec, read_source(repo, rec)
+
+
+SOURCE_PEEK = 64 * 1024
+"""A blob longer than this is never a source record (records are a few hundred bytes)."""
+
+
+def as_source(repo: Repo, oid: ObjectId, size: int) -> SourceRecord | None:
+    """The source record blob ``oid`` of ``size`` bytes holds, or None when it is not one
+    (what ``steve cat`` asks before printing a blob)."""
+    if size > SOURCE_PEEK:
+        return None
+    try:
+        value = cbor.decode(repo.read_blob(oid))
+    except (MalformedObject, ValueError):
+        return None
+    if not isinstance(value, dict) or value.get("type") != SOURCE_TYPE:
+        return None
+    return SourceRecord.from_record(value, f"source {oid.hex}")

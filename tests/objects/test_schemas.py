@@ -188,16 +188,35 @@ RESEARCH = {
             "media_type": "text/html",
         }
     ],
-    "excerpts": [{"source": "S-001", "text": "quote"}],
-    "summaries": [{"text": "s", "cites": ["S-001"]}],
+    "excerpts": [{"id": "E-001", "source": "S-001", "text": "a quote"}],
+    "summaries": [{"claims": [{"text": "s", "cites": [{"excerpt": "E-001", "quote": "quote"}]}]}],
 }
 
 
 @pytest.mark.parametrize(
     ("path", "value", "where", "rule"),
     [
-        (["summaries", 0, "cites"], ["S-002"], "summaries[0].cites[0]", "citation"),
-        (["summaries", 0, "cites"], [], "summaries[0].cites", "too_short"),
+        (
+            ["summaries", 0, "claims", 0, "cites"],
+            [{"excerpt": "E-002", "quote": "q"}],
+            "summaries[0].claims[0].cites[0]",
+            "citation",
+        ),
+        (
+            ["summaries", 0, "claims", 0, "cites"],
+            [{"excerpt": "E-001", "quote": "not there"}],
+            "summaries[0].claims[0].cites[0].quote",
+            "citation",
+        ),
+        (["summaries", 0, "claims", 0, "cites"], [], "summaries[0].claims[0].cites", "citation"),
+        (["summaries", 0, "claims"], [], "summaries[0].claims", "too_short"),
+        (
+            ["excerpts", 0, "locator"],
+            {"start": 0, "end": 3},
+            "excerpts[0].locator",
+            "locator",
+        ),
+        (["excerpts", 0, "id"], "X-1", "excerpts[0].id", "string_pattern_mismatch"),
         (["excerpts", 0, "source"], "S-009", "excerpts[0].source", "citation"),
         (["excerpts", 0, "text"], "x" * 2001, "excerpts[0].text", "string_too_long"),
         (["sources", 0, "content"], "ABC", "sources[0].content", "string_pattern_mismatch"),
@@ -303,8 +322,9 @@ def test_json_schema_is_json(kind: str) -> None:
     schema = json.loads(json_schema(kind))
     assert schema["type"] == "object"
     assert schema["additionalProperties"] is False
-    # build receipts label their logs (v2); deploy receipts record the host decision (v2)
-    version = 2 if kind in ("build_receipt", "deploy_receipt") else 1
+    # build receipts label their logs (v2); deploy receipts record the host decision (v2);
+    # research cites excerpts by id with locators (v2)
+    version = 2 if kind in ("build_receipt", "deploy_receipt", "research") else 1
     assert schema["$id"] == f"steve:{kind}/v{version}"
 
 

@@ -114,18 +114,22 @@ def research_drafts(draw: st.DrawFn) -> dict[str, Any]:
         "sources": sources,
     }
     if s_ids:
-        draft["excerpts"] = [
-            {"source": draw(st.sampled_from(s_ids)), "text": draw(name)}
-            for _ in range(draw(st.integers(0, 3)))
+        excerpts = [
+            {"id": f"E-{i + 1:03d}", "source": draw(st.sampled_from(s_ids)), "text": draw(name)}
+            for i in range(draw(st.integers(1, 3)))
         ]
-        draft["summaries"] = [
-            {
-                "text": draw(name),
-                "cites": draw(st.lists(st.sampled_from(s_ids), min_size=1, max_size=3)),
-                **({"question": draw(st.sampled_from(q_ids))} if q_ids else {}),
-            }
-            for _ in range(draw(st.integers(0, 2)))
-        ]
+        draft["excerpts"] = excerpts
+        asked = draw(st.lists(st.sampled_from(q_ids), unique=True)) if q_ids else []
+        summaries = [{"question": q} for q in asked] or [{} for _ in range(draw(st.integers(0, 2)))]
+        for summary in summaries:
+            cited = draw(st.lists(st.sampled_from(excerpts), min_size=1, max_size=3))
+            summary["claims"] = [
+                {
+                    "text": draw(name),
+                    "cites": [{"excerpt": e["id"], "quote": e["text"]} for e in cited],
+                }
+            ]
+        draft["summaries"] = summaries
     return draft
 
 

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from steve.errors import InvalidInput, ManifestInvalid, RefUpdateRejected
 from steve.objects.model import Manifest, ObjectType
 from steve.objects.oid import ObjectId
-from steve.objects.schemas import validate
+from steve.objects.schemas import schema_for, validate
 from steve.porcelain.freeze import body_value, freeze, freeze_many, load_draft
 from steve.porcelain.show import read_manifest
 from steve.repo import Repo
@@ -38,7 +38,7 @@ def test_freeze_round_trips_and_id_is_stable(kd: tuple[str, dict[str, Any]]) -> 
     got = read_manifest(a, oid).to_dict()
     assert got["id"] == oid.hex
     assert got["kind"] == kind
-    assert got["schema_version"] == 1
+    assert got["schema_version"] == schema_for(kind).SCHEMA_VERSION
     assert got["frozen_at"] == T0 and got["tz"] == 60
     assert got["body"] == body_value(validate(kind, draft))
     # freezing what cat-manifest printed gives the same object back
@@ -89,7 +89,7 @@ def test_time_changes_id_and_schema_version_is_checked() -> None:
         repo, "research", draft, now=T0, tz=0
     )
     with pytest.raises(ManifestInvalid) as info:
-        freeze(repo, "research", {**draft, "schema_version": 2}, now=T0, tz=0)
+        freeze(repo, "research", {**draft, "schema_version": 3}, now=T0, tz=0)
     assert info.value.problems[0][0] == "schema_version"
     with pytest.raises(InvalidInput):
         freeze(repo, "research", draft, now=T0, tz=24 * 60)

@@ -29,7 +29,7 @@ from steve.objects.schemas.receipts import (
     DeployReceiptV1,
     TestCertificate,
 )
-from steve.objects.schemas.research import ResearchManifest
+from steve.objects.schemas.research import ResearchManifest, ResearchManifestV1
 
 SCHEMAS: dict[ObjectType, type[ManifestBody]] = {
     ObjectType.DESIGN: DesignManifest,
@@ -45,6 +45,7 @@ SCHEMAS: dict[ObjectType, type[ManifestBody]] = {
 OLDER_SCHEMAS: dict[tuple[ObjectType, int], type[ManifestBody]] = {
     (ObjectType.BUILD_RECEIPT, 1): BuildReceiptV1,
     (ObjectType.DEPLOY_RECEIPT, 1): DeployReceiptV1,
+    (ObjectType.RESEARCH, 1): ResearchManifestV1,
 }
 
 
@@ -67,7 +68,7 @@ def read_body(kind: ObjectType | str, version: int, body: Mapping[str, Any]) -> 
             [("schema_version", f"version: v{version} unknown (knows v{current.SCHEMA_VERSION})")],
         )
     value = validate_body(model, body)
-    if isinstance(value, BuildReceiptV1 | DeployReceiptV1):
+    if isinstance(value, BuildReceiptV1 | DeployReceiptV1 | ResearchManifestV1):
         return value.upgraded()
     return value
 
@@ -103,6 +104,7 @@ __all__ = [
     "ManifestBody",
     "PlanManifest",
     "ResearchManifest",
+    "ResearchManifestV1",
     "TestCertificate",
     "json_schema",
     "read_body",

@@ -301,7 +301,11 @@ class NodeLimits:
 class PlanManifest(ManifestBody):
     KIND: ClassVar[str] = "plan"
     SCHEMA_VERSION: ClassVar[int] = 1
-    ID_FIELDS: ClassVar[tuple[str, ...]] = ("nodes.inputs.pinned", *PROVENANCE_ID_FIELDS)
+    ID_FIELDS: ClassVar[tuple[str, ...]] = (
+        "nodes.inputs.pinned",
+        "research",
+        *PROVENANCE_ID_FIELDS,
+    )
 
     title: Name
     nodes: list[Node] = Field(min_length=1)
@@ -315,6 +319,7 @@ class PlanManifest(ManifestBody):
     provenance: ModelProvenance | None = Absent(
         "the model exchanges the plan came from (absent: written by hand)"
     )
+    research: Oid | None = Absent("the research manifest the plan used (absent: none named)")
 
     def problems(self) -> list[Problem]:
         out: list[Problem] = []
