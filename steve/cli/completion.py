@@ -22,18 +22,12 @@ import click
 from click.shell_completion import CompletionItem
 
 from steve.errors import SteveError
+from steve.objects.model import MANIFEST_TYPES
 
 if TYPE_CHECKING:
     from steve.repo import Repo
 
-MANIFEST_KINDS = (
-    "design",
-    "research",
-    "plan",
-    "build_receipt",
-    "test_certificate",
-    "deploy_receipt",
-)
+MANIFEST_KINDS = tuple(t.value for t in MANIFEST_TYPES)
 
 Completer = Callable[[click.Context, click.Parameter, str], list[CompletionItem]]
 

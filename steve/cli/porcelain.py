@@ -34,18 +34,12 @@ from steve.cli.homely import friendly, report_recorded
 from steve.cli.llmopts import llm_options
 from steve.errors import EXIT_FALSE, InvalidInput
 from steve.messages import msg
+from steve.objects.model import MANIFEST_TYPES
 
 if TYPE_CHECKING:
     from steve.porcelain.runs import Run, Transition
 
-MANIFEST_KINDS = (
-    "design",
-    "research",
-    "plan",
-    "build_receipt",
-    "test_certificate",
-    "deploy_receipt",
-)
+MANIFEST_KINDS = tuple(t.value for t in MANIFEST_TYPES)
 STAGES = ("DESIGN", "RESEARCH", "PLAN", "BUILD", "TEST", "DEPLOY")
 
 
