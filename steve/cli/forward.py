@@ -71,6 +71,7 @@ FORWARDED_ENV = (
 """Besides ``STEVE_*`` (minus the passphrase variables: the daemon holds the key)."""
 NOT_FORWARDED = ("STEVE_PASSPHRASE", "STEVE_KEY_FILE")
 _GLOBAL_WITH_VALUE = ("--repo", "-C")
+_GLOBAL_FLAGS = ("-q", "--quiet")
 
 
 def route_of(args: list[str]) -> Route:
@@ -102,6 +103,8 @@ def split_globals(argv: list[str]) -> tuple[str | None, list[str]]:
             i += 1
         elif a.startswith("-C") and len(a) > 2:
             repo = a[2:]
+            i += 1
+        elif a in _GLOBAL_FLAGS:  # forwarded with the rest of argv
             i += 1
         elif a.startswith("-"):
             return repo, []  # --help, --version, or a usage error: click answers

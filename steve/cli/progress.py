@@ -1,0 +1,236 @@
+"""The progress display: library progress reports drawn on a terminal, or nothing.
+
+:func:`progress_display` yields a :class:`steve.progress.Progress` that draws
+with rich on standard error when standard error is a terminal and neither
+``--quiet`` nor ``STEVE_QUIET`` is given; otherwise it yields None and the
+library skips every report (no bytes written, no rich imported).  Standard
+output is never touched: ids, JSON and listings stay exactly as without a
+terminal.
+
+A command run through steved (``steve/cli/forward.py``) writes to the daemon's
+frame streams, which are not terminals: it shows no progress.  The display
+is for direct runs (no daemon, or a read served directly with the cached key).
+
+The display shows what (the task), how far (done/total and a bar, or the
+count when the total is not known), how fast (units per second), for how
+long, and what is being worked on (the running node, a path).  Reports are
+cheap: :meth:`TerminalProgress.advance` adds to a counter and hands rich the
+new figures at most every :data:`PUSH_INTERVAL` seconds; rich redraws
+:data:`REFRESH_PER_SECOND` times a second on its own thread.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from steve.cli.app import is_terminal
+
+if TYPE_CHECKING:
+    from steve.cli.app import Context
+    from steve.porcelain.steps import Progress as NodeProgress
+    from steve.porcelain.steps import ProgressCallback
+    from steve.progress import Progress
+
+PUSH_INTERVAL = 0.05
+"""Seconds between two updates handed to rich (the counter is exact at finish)."""
+REFRESH_PER_SECOND = 8
+DETAIL_MAX = 40
+"""Characters of the detail shown (a longer one keeps its end)."""
+
+
+def wanted(state: Context | None = None, *, quiet: bool = False) -> bool:
+    """Whether a command should draw progress: stderr is a terminal, not quiet."""
+    if quiet or (state is not None and state.quiet):
+        return False
+    return is_terminal(sys.stderr.buffer)
+
+
+class TerminalProgress:
+    """A :class:`steve.progress.Progress` drawn with rich on standard error."""
+
+    def __init__(self) -> None:
+        import rich.progress as rp
+        from rich.console import Console
+        from rich.text import Text
+
+        class _Count(rp.ProgressColumn):
+            def render(self, task: rp.Task) -> Text:
+                unit = task.fields.get("unit", "")
+                unit = f" {unit}" if unit else ""
+                done = int(task.completed)
+                if task.total is None:
+                    return Text(f"{done}{unit}")
+                return Text(f"{done}/{int(task.total)}{unit}")
+
+        class _Rate(rp.ProgressColumn):
+            def render(self, task: rp.Task) -> Text:
+                speed = task.finished_speed or task.speed
+                if speed is None and task.completed and task.elapsed:
+                    speed = task.completed / task.elapsed  # too few samples for rich's
+                if speed is None:
+                    return Text("")
+                return Text(f"{speed:,.0f}/s" if speed >= 10 else f"{speed:.1f}/s")
+
+        self._console = Console(file=sys.stderr, highlight=False)
+        self._bar = rp.Progress(
+            rp.SpinnerColumn(),
+            rp.TextColumn("[bold]{task.description}"),
+            rp.BarColumn(bar_width=24),
+            _Count(),
+            _Rate(),
+            rp.TimeElapsedColumn(),
+            rp.TextColumn("{task.fields[detail]}"),
+            console=self._console,
+            transient=True,
+            redirect_stdout=False,
+            redirect_stderr=False,
+            refresh_per_second=REFRESH_PER_SECOND,
+        )
+        self._task: Any = None
+        self._done = 0
+        self._total: int | None = None
+        self._detail = ""
+        self._next = 0.0
+        self._started = False
+
+    # --- steve.progress.Progress ---------------------------------------------------------
+
+    def start(self, task: str, total: int | None = None, *, unit: str = "") -> None:
+        self.finish()
+        if not self._started:
+            self._bar.start()
+            self._started = True
+        self._done, self._total, self._detail = 0, total, ""
+        self._task = self._bar.add_task(task, total=total, unit=unit, detail="")
+        self._next = 0.0
+        self._bar.refresh()  # the task shows at once, however short it is
+
+    def advance(self, n: int = 1, detail: str = "") -> None:
+        self._done += n
+        if detail:
+            self._detail = detail
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + PUSH_INTERVAL
+            self._push()
+
+    def finish(self) -> None:
+        if self._task is not None:
+            self._push()
+            self._bar.refresh()  # the final figures, drawn once
+            self._bar.remove_task(self._task)
+            self._task = None
+
+    # --- more -----------------------------------------------------------------------------
+
+    def update(self, done: int, total: int | None, detail: str) -> None:
+        """Set the figures at once (for reports that carry them, like the build's)."""
+        self._done, self._total, self._detail = done, total, detail
+        self._push()
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        """For a write to standard output while the display is up: when standard output
+        is a terminal too, the display's line is erased first and redrawn by the next
+        refresh, so the two do not mix on one line."""
+        if not self._started or not is_terminal(sys.stdout.buffer):
+            yield
+            return
+        # rich's Live draws under this lock (its refresh thread included)
+        with self._bar.live._lock:
+            self._console.file.write("\r\x1b[2K")
+            self._console.file.flush()
+            yield
+            sys.stdout.flush()
+
+    def close(self) -> None:
+        self.finish()
+        if self._started:
+            self._bar.stop()
+            self._started = False
+
+    def _push(self) -> None:
+        if self._task is None:
+            return
+        done = self._done if self._total is None else min(self._done, self._total)
+        detail = self._detail
+        if len(detail) > DETAIL_MAX:  # a path's end says most
+            detail = "\u2026" + detail[-(DETAIL_MAX - 1) :]
+        self._bar.update(self._task, completed=done, total=self._total, detail=detail)
+
+
+def terminal_progress(
+    state: Context | None = None, *, quiet: bool = False
+) -> TerminalProgress | None:
+    """A display if :func:`wanted`, else None; the caller closes it
+    (:meth:`TerminalProgress.close`)."""
+    return TerminalProgress() if wanted(state, quiet=quiet) else None
+
+
+@contextmanager
+def progress_display(
+    state: Context | None = None, *, quiet: bool = False
+) -> Iterator[Progress | None]:
+    """A :class:`steve.progress.Progress` for the block, or None (see the module
+    docstring); the display is removed when the block ends, however it ends."""
+    shown = terminal_progress(state, quiet=quiet)
+    try:
+        yield shown
+    finally:
+        if shown is not None:
+            shown.close()
+
+
+@contextmanager
+def node_display(
+    task: str, state: Context | None = None, *, quiet: bool = False
+) -> Iterator[ProgressCallback | None]:
+    """The build executor's node reports (:class:`steve.porcelain.steps.Progress`)
+    drawn as one task: nodes done of total, the running nodes as the detail."""
+    if not wanted(state, quiet=quiet):
+        yield None
+        return
+    shown = TerminalProgress()
+    running: list[str] = []
+    lock = threading.Lock()  # reports come from the executor's step threads
+    try:
+        shown.start(task, None, unit="nodes")
+
+        def report(p: NodeProgress) -> None:
+            with lock:
+                if p.status.value == "started":
+                    running.append(p.node)
+                elif p.node in running:
+                    running.remove(p.node)
+                more = f" +{len(running) - 3}" if len(running) > 3 else ""
+                detail = f"running {' '.join(running[:3])}{more}" if running else ""
+                shown.update(p.done, p.total, detail)
+
+        yield report
+    finally:
+        shown.close()
+
+
+@contextmanager
+def held(shown: Progress | None) -> Iterator[None]:
+    """:meth:`TerminalProgress.hold` of ``shown`` (nothing for None or another kind)."""
+    if isinstance(shown, TerminalProgress):
+        with shown.hold():
+            yield
+    else:
+        yield
+
+
+__all__ = [
+    "TerminalProgress",
+    "held",
+    "node_display",
+    "progress_display",
+    "terminal_progress",
+    "wanted",
+]
