@@ -48,6 +48,7 @@ def run_in_pty(
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
     env = {**env, "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
+    env.setdefault("STEVE_PROGRESS_DELAY", "0")  # draw at once, however short the command
     for var in ("NO_COLOR", "FORCE_COLOR", "TTY_COMPATIBLE"):
         env.pop(var, None)
     out_path = tmp / f"stdout-{os.getpid()}-{id(args)}"

@@ -59,7 +59,7 @@ def backup(state: Context, path: Path, as_json: bool) -> None:
     from steve.porcelain.backup import backup as run_backup
 
     repo = state.repo()
-    with progress_display(state) as shown:
+    with progress_display(state, at_once=True) as shown:
         report = run_backup(repo, path, progress=shown)
     m = report.manifest
     if as_json:
@@ -93,7 +93,7 @@ def restore(state: Context, source: Path, directory: Path, as_json: bool) -> Non
     )
     from steve.cli.progress import progress_display
 
-    with progress_display(state) as shown:
+    with progress_display(state, at_once=True) as shown:
         report = run_restore(source, directory, key, progress=shown)
     if as_json:
         out = {

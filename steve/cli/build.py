@@ -493,7 +493,7 @@ def replay_cmd(state: Context, receipt: str | None, all_run: str | None) -> None
     assert isinstance(runner, DockerRunner)
     from steve.cli.progress import progress_display
 
-    with _stop_on_signals(runner) as signals, progress_display(state) as shown:
+    with _stop_on_signals(runner) as signals, progress_display(state, at_once=True) as shown:
         reports = _replay(repo, runner, receipt, all_run, clock, tz, shown)
     if signals:
         from steve.errors import StepsInterrupted

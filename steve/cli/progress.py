@@ -21,6 +21,7 @@ new figures at most every :data:`PUSH_INTERVAL` seconds; rich redraws
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import time
@@ -41,6 +42,9 @@ PUSH_INTERVAL = 0.05
 REFRESH_PER_SECOND = 8
 DETAIL_MAX = 40
 """Characters of the detail shown (a longer one keeps its end)."""
+DELAY = 0.5
+"""Seconds a command runs before its display appears (``STEVE_PROGRESS_DELAY``); the
+displays of few, slow steps (build, test, replay, backup, restore) appear at once."""
 
 
 def wanted(state: Context | None = None, *, quiet: bool = False) -> bool:
@@ -51,64 +55,36 @@ def wanted(state: Context | None = None, *, quiet: bool = False) -> bool:
 
 
 class TerminalProgress:
-    """A :class:`steve.progress.Progress` drawn with rich on standard error."""
+    """A :class:`steve.progress.Progress` drawn with rich on standard error.
 
-    def __init__(self) -> None:
-        import rich.progress as rp
-        from rich.console import Console
-        from rich.text import Text
+    Nothing is drawn, and rich is not even imported, before ``delay`` seconds
+    have passed (git's delayed progress): a command that ends sooner costs only
+    the counting.  The figures are exact from the start of each phase whenever
+    the display appears."""
 
-        class _Count(rp.ProgressColumn):
-            def render(self, task: rp.Task) -> Text:
-                unit = task.fields.get("unit", "")
-                unit = f" {unit}" if unit else ""
-                done = int(task.completed)
-                if task.total is None:
-                    return Text(f"{done}{unit}")
-                return Text(f"{done}/{int(task.total)}{unit}")
-
-        class _Rate(rp.ProgressColumn):
-            def render(self, task: rp.Task) -> Text:
-                speed = task.finished_speed or task.speed
-                if speed is None and task.completed and task.elapsed:
-                    speed = task.completed / task.elapsed  # too few samples for rich's
-                if speed is None:
-                    return Text("")
-                return Text(f"{speed:,.0f}/s" if speed >= 10 else f"{speed:.1f}/s")
-
-        self._console = Console(file=sys.stderr, highlight=False)
-        self._bar = rp.Progress(
-            rp.SpinnerColumn(),
-            rp.TextColumn("[bold]{task.description}"),
-            rp.BarColumn(bar_width=24),
-            _Count(),
-            _Rate(),
-            rp.TimeElapsedColumn(),
-            rp.TextColumn("{task.fields[detail]}"),
-            console=self._console,
-            transient=True,
-            redirect_stdout=False,
-            redirect_stderr=False,
-            refresh_per_second=REFRESH_PER_SECOND,
-        )
-        self._task: Any = None
+    def __init__(self, delay: float = 0.0) -> None:
+        self._show_at = time.monotonic() + delay
+        self._bar: Any = None  # rich.progress.Progress, once shown
+        self._console: Any = None
+        self._task: Any = None  # the phase's rich task, once shown
+        self._phase: tuple[str, int | None, str] | None = None  # (task, total, unit)
+        self._began = 0.0
         self._done = 0
         self._total: int | None = None
         self._detail = ""
         self._next = 0.0
-        self._started = False
 
     # --- steve.progress.Progress ---------------------------------------------------------
 
     def start(self, task: str, total: int | None = None, *, unit: str = "") -> None:
         self.finish()
-        if not self._started:
-            self._bar.start()
-            self._started = True
+        self._phase = (task, total, unit)
+        self._began = time.monotonic()
         self._done, self._total, self._detail = 0, total, ""
-        self._task = self._bar.add_task(task, total=total, unit=unit, detail="")
         self._next = 0.0
-        self._bar.refresh()  # the task shows at once, however short it is
+        if self._bar is not None or self._began >= self._show_at:
+            self._show()
+            self._bar.refresh()  # the task shows at once, however short it is
 
     def advance(self, n: int = 1, detail: str = "") -> None:
         self._done += n
@@ -117,28 +93,29 @@ class TerminalProgress:
         now = time.monotonic()
         if now >= self._next:
             self._next = now + PUSH_INTERVAL
-            self._push()
+            self._push(now)
 
     def finish(self) -> None:
         if self._task is not None:
-            self._push()
+            self._push(time.monotonic())
             self._bar.refresh()  # the final figures, drawn once
             self._bar.remove_task(self._task)
             self._task = None
+        self._phase = None
 
     # --- more -----------------------------------------------------------------------------
 
     def update(self, done: int, total: int | None, detail: str) -> None:
         """Set the figures at once (for reports that carry them, like the build's)."""
         self._done, self._total, self._detail = done, total, detail
-        self._push()
+        self._push(time.monotonic())
 
     @contextmanager
     def hold(self) -> Iterator[None]:
         """For a write to standard output while the display is up: when standard output
         is a terminal too, the display's line is erased first and redrawn by the next
         refresh, so the two do not mix on one line."""
-        if not self._started or not is_terminal(sys.stdout.buffer):
+        if self._bar is None or not is_terminal(sys.stdout.buffer):
             yield
             return
         # rich's Live draws under this lock (its refresh thread included)
@@ -150,35 +127,111 @@ class TerminalProgress:
 
     def close(self) -> None:
         self.finish()
-        if self._started:
+        if self._bar is not None:
             self._bar.stop()
-            self._started = False
+            self._bar = None
 
-    def _push(self) -> None:
-        if self._task is None:
+    def _push(self, now: float) -> None:
+        if self._phase is None:
             return
+        if self._task is None:
+            if now < self._show_at:
+                return
+            self._show()
         done = self._done if self._total is None else min(self._done, self._total)
         detail = self._detail
         if len(detail) > DETAIL_MAX:  # a path's end says most
             detail = "\u2026" + detail[-(DETAIL_MAX - 1) :]
         self._bar.update(self._task, completed=done, total=self._total, detail=detail)
 
+    def _show(self) -> None:
+        """Start drawing (rich imported now) and add the current phase."""
+        if self._bar is None:
+            self._bar, self._console = _rich_display()
+            self._bar.start()
+        assert self._phase is not None
+        task, total, unit = self._phase
+        self._task = self._bar.add_task(task, total=total, unit=unit, detail="", began=self._began)
+
+
+def _rich_display() -> tuple[Any, Any]:
+    """(a rich Progress drawing one line on standard error, its Console)."""
+    import rich.progress as rp
+    from rich.console import Console
+    from rich.text import Text
+
+    class _Count(rp.ProgressColumn):
+        def render(self, task: rp.Task) -> Text:
+            unit = task.fields.get("unit", "")
+            unit = f" {unit}" if unit else ""
+            done = int(task.completed)
+            if task.total is None:
+                return Text(f"{done}{unit}")
+            return Text(f"{done}/{int(task.total)}{unit}")
+
+    class _Rate(rp.ProgressColumn):
+        """Units per second since the phase began (not since it was first drawn)."""
+
+        def render(self, task: rp.Task) -> Text:
+            took = time.monotonic() - task.fields["began"]
+            if not task.completed or took <= 0:
+                return Text("")
+            speed = task.completed / took
+            return Text(f"{speed:,.0f}/s" if speed >= 10 else f"{speed:.1f}/s")
+
+    class _Elapsed(rp.ProgressColumn):
+        def render(self, task: rp.Task) -> Text:
+            took = int(time.monotonic() - task.fields["began"])
+            return Text(f"{took // 3600}:{took // 60 % 60:02d}:{took % 60:02d}", style="yellow")
+
+    console = Console(file=sys.stderr, highlight=False)
+    bar = rp.Progress(
+        rp.SpinnerColumn(),
+        rp.TextColumn("[bold]{task.description}"),
+        rp.BarColumn(bar_width=24),
+        _Count(),
+        _Rate(),
+        _Elapsed(),
+        rp.TextColumn("{task.fields[detail]}"),
+        console=console,
+        transient=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
+        refresh_per_second=REFRESH_PER_SECOND,
+    )
+    return bar, console
+
+
+def delay() -> float:
+    """Seconds before a display appears: ``STEVE_PROGRESS_DELAY`` (tests set 0), else
+    :data:`DELAY`."""
+    text = os.environ.get("STEVE_PROGRESS_DELAY", "")
+    try:
+        value = float(text) if text else DELAY
+    except ValueError:
+        return DELAY
+    return value if 0 <= value < 3600 else DELAY
+
 
 def terminal_progress(
-    state: Context | None = None, *, quiet: bool = False
+    state: Context | None = None, *, quiet: bool = False, at_once: bool = False
 ) -> TerminalProgress | None:
-    """A display if :func:`wanted`, else None; the caller closes it
+    """A display if :func:`wanted` (shown after :func:`delay`, or ``at_once`` for
+    reports that come seconds apart), else None; the caller closes it
     (:meth:`TerminalProgress.close`)."""
-    return TerminalProgress() if wanted(state, quiet=quiet) else None
+    if not wanted(state, quiet=quiet):
+        return None
+    return TerminalProgress(0.0 if at_once else delay())
 
 
 @contextmanager
 def progress_display(
-    state: Context | None = None, *, quiet: bool = False
+    state: Context | None = None, *, quiet: bool = False, at_once: bool = False
 ) -> Iterator[Progress | None]:
     """A :class:`steve.progress.Progress` for the block, or None (see the module
-    docstring); the display is removed when the block ends, however it ends."""
-    shown = terminal_progress(state, quiet=quiet)
+    docstring and :func:`terminal_progress`); the display is removed when the block
+    ends, however it ends."""
+    shown = terminal_progress(state, quiet=quiet, at_once=at_once)
     try:
         yield shown
     finally:

@@ -10,12 +10,15 @@ progress is written.
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from steve.cli.forward import Route, route_of, split_globals
 from steve.gitbridge import export_git
 from steve.porcelain.backup import backup
 from steve.repo import Repo
@@ -131,3 +134,35 @@ def test_ids_written_to_the_same_terminal_are_not_drawn_over(
     lines = [ln.strip() for ln in re.split(r"[\r\n]+", shown.text)]
     # every id on a line of its own (the display's line is erased before each write)
     assert all(i in lines for i in ids), shown.text
+
+
+def test_off_a_terminal_rich_is_not_even_imported(filled: dict[str, str], tmp_path: Path) -> None:
+    code = (
+        "import sys\n"
+        "from steve.cli.main import cli\n"
+        "try:\n"
+        "    cli.main(['fsck'], prog_name='steve')\n"
+        "except SystemExit as exc:\n"
+        "    assert exc.code == 0, exc.code\n"
+        "print('rich' in sys.modules, 'steve.cli.progress' in sys.modules)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=filled, capture_output=True, text=True, check=True
+    ).stdout
+    assert out.split() == ["False", "True"]
+
+
+def test_the_global_quiet_flag_keeps_the_daemon_route() -> None:
+    assert split_globals(["-q", "build"]) == (None, ["build"])
+    assert split_globals(["--quiet", "-C", "/r", "gc"]) == ("/r", ["gc"])
+    assert route_of(split_globals(["-q", "hash-object", "-w"])[1]) is Route.WRITE
+
+
+def test_a_quick_command_draws_nothing_before_the_delay(
+    filled: dict[str, str], tmp_path: Path
+) -> None:
+    files = _files(tmp_path, 3)
+    env = {**filled, "STEVE_PROGRESS_DELAY": "30"}
+    quick = run_in_pty(["hash-object", *files], env, tmp_path)
+    assert quick.code == 0 and len(quick.stdout.split()) == 3
+    assert quick.terminal == b""  # not an escape sequence: rich was not even loaded
