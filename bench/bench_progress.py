@@ -7,12 +7,13 @@ Builds one repository (the test suite's cheap Argon2id) and ``--files`` small
 files, stores them once (``hash-object -w --stdin-paths``) so ``fsck`` has
 ``--files`` blobs to check, then times, per run and in alternating order:
 
-* ``hash-object --stdin-paths`` of the files (hashing, no write; stdout to a
-  file, stderr a pipe), with the tree at ``--before`` (default: the parent of
-  the commit that added ``steve/progress.py``, i.e. before the display) and
-  with this tree; then with this tree and a pseudo-terminal as stderr (the
-  display drawn, refreshed 8 times a second);
-* ``fsck`` of the repository, the same three ways.
+* ``hash-object --stdin-paths`` of the files (hashing, no write; stdout to
+  /dev/null, stderr a pipe), with the tree at ``--before`` (default: the
+  parent of the commit that added ``steve/progress.py``, i.e. before the
+  display) and with this tree; then with this tree and a pseudo-terminal as
+  stderr, the display drawn after the default delay (0.5 s) and at once
+  (``STEVE_PROGRESS_DELAY=0``: rich imported at start, the worst case);
+* ``fsck`` of the repository, the same four ways.
 
 Prints medians and the ratios after/before (no terminal: the goal is 1.00,
 within noise) and terminal/no terminal (the display's own cost).
@@ -62,8 +63,10 @@ def _export_tree(rev: str, dest: Path) -> Path:
     return dest
 
 
-def _time(tree: Path, args: list[str], env: dict[str, str], stdin: Path, tty: bool) -> float:
-    env = {**env, "PYTHONPATH": str(tree)}
+def _time(
+    tree: Path, args: list[str], env: dict[str, str], stdin: Path, tty: bool, delay: str = "0.5"
+) -> float:
+    env = {**env, "PYTHONPATH": str(tree), "STEVE_PROGRESS_DELAY": delay}
     with stdin.open("rb") as inp, open(os.devnull, "wb") as out:
         if not tty:
             t0 = time.perf_counter()
@@ -95,9 +98,52 @@ def _time(tree: Path, args: list[str], env: dict[str, str], stdin: Path, tty: bo
         code = proc.wait()
         elapsed = time.perf_counter() - t0
         os.close(master)
-        if code != 0 or drawn == 0:
+        if code != 0:
             raise SystemExit(f"{args}: exit {code}, {drawn} bytes drawn")
         return elapsed
+
+
+PER_REPORT = """
+import sys, time
+from steve.cli.progress import TerminalProgress
+n = int(sys.argv[1])
+shown = TerminalProgress(0.0)
+shown.start("bench", n, unit="units")
+t0 = time.perf_counter()
+for _ in range(n):
+    shown.advance(1)
+t1 = time.perf_counter()
+shown.close()
+progress = None
+t2 = time.perf_counter()
+for _ in range(n):
+    if progress is not None:
+        progress.advance(1)
+t3 = time.perf_counter()
+print((t1 - t0) / n * 1e9, (t3 - t2) / n * 1e9)
+"""
+
+
+def _per_report(n: int) -> tuple[float, float]:
+    """ns per report: drawn on a pty (rich refreshing), and the None test alone."""
+    master, slave = pty.openpty()
+    proc = subprocess.Popen(
+        [sys.executable, "-c", PER_REPORT, str(n)],
+        stdout=subprocess.PIPE,
+        stderr=slave,
+        env={**os.environ, "PYTHONPATH": str(HERE), "TERM": "xterm-256color"},
+    )
+    os.close(slave)
+    while True:
+        try:
+            if not os.read(master, 1 << 16):
+                break
+        except OSError:
+            break
+    out, _ = proc.communicate()
+    os.close(master)
+    drawn, bare = out.split()
+    return float(drawn), float(bare)
 
 
 def main() -> None:
@@ -135,17 +181,29 @@ def main() -> None:
         }
         print(f"before: {opts.before or _before_rev()}; runs: {opts.runs}; median seconds\n")
         print(
-            "| command | before, no tty | after, no tty | ratio | after, tty | ratio tty/no tty |"
+            "| command | before, no tty | after, no tty | ratio | after, tty "
+            "| ratio | after, tty, delay 0 | ratio |"
         )
-        print("|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|")
         for name, (args, stdin) in commands.items():
-            times: dict[str, list[float]] = {"before": [], "after": [], "tty": []}
+            times: dict[str, list[float]] = {"before": [], "after": [], "tty": [], "tty0": []}
             for _ in range(opts.runs):
                 times["before"].append(_time(before, args, env, stdin, tty=False))
                 times["after"].append(_time(after, args, env, stdin, tty=False))
                 times["tty"].append(_time(after, args, env, stdin, tty=True))
-            b, a, t = (statistics.median(times[k]) for k in ("before", "after", "tty"))
-            print(f"| `{name}` | {b:.3f} | {a:.3f} | {a / b:.2f} | {t:.3f} | {t / a:.2f} |")
+                times["tty0"].append(_time(after, args, env, stdin, tty=True, delay="0"))
+            b, a, t, z = (statistics.median(times[k]) for k in ("before", "after", "tty", "tty0"))
+            print(
+                f"| `{name}` | {b:.3f} | {a:.3f} | {a / b:.2f} | {t:.3f} | {t / a:.2f} "
+                f"| {z:.3f} | {z / a:.2f} |"
+            )
+        per = [_per_report(1_000_000) for _ in range(3)]
+        drawn = statistics.median(p[0] for p in per)
+        bare = statistics.median(p[1] for p in per)
+        print(
+            f"\nper report (1,000,000 advance calls, in-process): drawn on a pty "
+            f"{drawn:.0f} ns, progress=None {bare:.0f} ns"
+        )
 
 
 if __name__ == "__main__":

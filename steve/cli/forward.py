@@ -185,6 +185,12 @@ def _run(client: Client, root: Path, argv: list[str]) -> int:
     from steve.errors import DaemonLocked
 
     env = forwarded_env()
+    from steve.cli.progress import FORWARDED_TTY, client_terminal
+
+    terminal = client_terminal()  # steved draws the progress display for us
+    env.pop(FORWARDED_TTY, None)
+    if terminal is not None:
+        env[FORWARDED_TTY] = terminal
     cwd = str(Path.cwd())
     outs = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
 

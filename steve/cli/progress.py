@@ -8,8 +8,10 @@ output is never touched: ids, JSON and listings stay exactly as without a
 terminal.
 
 A command run through steved (``steve/cli/forward.py``) writes to the daemon's
-frame streams, which are not terminals: it shows no progress.  The display
-is for direct runs (no daemon, or a read served directly with the cached key).
+frame streams, which are not terminals.  A client whose standard error is a
+terminal says so in the environment it forwards (:data:`FORWARDED_TTY`, with
+its width); the command then draws inside steved as it would directly, and
+the display travels as ordinary standard-error frames (about 8 a second).
 
 The display shows what (the task), how far (done/total and a bar, or the
 count when the total is not known), how fast (units per second), for how
@@ -29,7 +31,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from steve.cli.app import is_terminal
+from steve.cli.app import LENT_REPO, is_terminal
 
 if TYPE_CHECKING:
     from steve.cli.app import Context
@@ -47,11 +49,41 @@ DELAY = 0.5
 displays of few, slow steps (build, test, replay, backup, restore) appear at once."""
 
 
+FORWARDED_TTY = "STEVE_PROGRESS_TTY"
+"""Set by a client whose standard error is a terminal in the environment it forwards
+to steved: ``COLUMNS`` of that terminal, then `` stdout`` when standard output is
+the same kind of terminal."""
+
+
+def forwarded_terminal() -> tuple[int, bool] | None:
+    """Inside steved, running a forwarded command: (columns, stdout is a terminal too)
+    of the client's terminal, or None (a client without one, or not in steved)."""
+    if LENT_REPO.get() is None:
+        return None
+    parts = os.environ.get(FORWARDED_TTY, "").split()
+    if not parts or not parts[0].isdigit() or not 20 <= int(parts[0]) <= 1000:
+        return None
+    return int(parts[0]), parts[1:] == ["stdout"]
+
+
+def client_terminal() -> str | None:
+    """The value of :data:`FORWARDED_TTY` a client forwarding a command sends (None:
+    its standard error is not a terminal)."""
+    if not os.isatty(2):
+        return None
+    try:
+        columns = os.get_terminal_size(2).columns
+    except OSError:
+        columns = 80
+    return f"{columns} stdout" if os.isatty(1) else str(columns)
+
+
 def wanted(state: Context | None = None, *, quiet: bool = False) -> bool:
-    """Whether a command should draw progress: stderr is a terminal, not quiet."""
+    """Whether a command should draw progress: stderr is a terminal (or, in steved,
+    the client's is), not quiet."""
     if quiet or (state is not None and state.quiet):
         return False
-    return is_terminal(sys.stderr.buffer)
+    return is_terminal(sys.stderr.buffer) or forwarded_terminal() is not None
 
 
 class TerminalProgress:
@@ -115,7 +147,9 @@ class TerminalProgress:
         """For a write to standard output while the display is up: when standard output
         is a terminal too, the display's line is erased first and redrawn by the next
         refresh, so the two do not mix on one line."""
-        if self._bar is None or not is_terminal(sys.stdout.buffer):
+        far = forwarded_terminal()
+        same = far[1] if far is not None else is_terminal(sys.stdout.buffer)
+        if self._bar is None or not same:
             yield
             return
         # rich's Live draws under this lock (its refresh thread included)
@@ -184,7 +218,11 @@ def _rich_display() -> tuple[Any, Any]:
             took = int(time.monotonic() - task.fields["began"])
             return Text(f"{took // 3600}:{took // 60 % 60:02d}:{took % 60:02d}", style="yellow")
 
-    console = Console(file=sys.stderr, highlight=False)
+    far = forwarded_terminal()  # in steved: frames to the client's terminal
+    if far is not None:
+        console = Console(file=sys.stderr, highlight=False, force_terminal=True, width=far[0])
+    else:
+        console = Console(file=sys.stderr, highlight=False)
     bar = rp.Progress(
         rp.SpinnerColumn(),
         rp.TextColumn("[bold]{task.description}"),
