@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 PUSH_INTERVAL = 0.05
 """Seconds between two updates handed to rich (the counter is exact at finish)."""
 REFRESH_PER_SECOND = 8
+STRIDE_MAX = 128
+"""Most reports between two readings of the clock."""
 DETAIL_MAX = 40
 """Characters of the detail shown (a longer one keeps its end)."""
 DELAY = 0.5
@@ -105,6 +107,8 @@ class TerminalProgress:
         self._total: int | None = None
         self._detail = ""
         self._next = 0.0
+        self._left = self._stride = 1  # reports until the clock is read again
+        self._tick_at = 0.0
 
     # --- steve.progress.Progress ---------------------------------------------------------
 
@@ -114,6 +118,8 @@ class TerminalProgress:
         self._began = time.monotonic()
         self._done, self._total, self._detail = 0, total, ""
         self._next = 0.0
+        self._left = self._stride = 1
+        self._tick_at = self._began
         if self._bar is not None or self._began >= self._show_at:
             self._show()
             self._bar.refresh()  # the task shows at once, however short it is
@@ -122,7 +128,22 @@ class TerminalProgress:
         self._done += n
         if detail:
             self._detail = detail
+        self._left -= 1
+        if self._left <= 0:
+            self._tick()
+
+    def _tick(self) -> None:
+        """Every ``_stride`` reports: read the clock, push when due, and pick the next
+        stride so that the clock is read about four times per push, however fast
+        (one report a minute, or millions a second) the reports come."""
         now = time.monotonic()
+        took = now - self._tick_at
+        self._tick_at = now
+        if took > 0:
+            self._stride = max(1, min(STRIDE_MAX, int(self._stride * PUSH_INTERVAL / 4 / took)))
+        else:
+            self._stride = min(STRIDE_MAX, self._stride * 2)
+        self._left = self._stride
         if now >= self._next:
             self._next = now + PUSH_INTERVAL
             self._push(now)
