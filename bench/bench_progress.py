@@ -15,7 +15,12 @@ files, stores them once (``hash-object -w --stdin-paths``) so ``fsck`` has
   (``STEVE_PROGRESS_DELAY=0``: rich imported at start, the worst case);
 * ``fsck`` of the repository, the same four ways.
 
-Prints medians and the ratios after/before (no terminal: the goal is 1.00,
+The four ways take turns going first (a fixed order showed a 10 % bias for
+whichever ran second on this machine).
+
+Prints medians of the CPU time (user + sys of the process and its threads, the
+figure least disturbed by other jobs on a shared machine) and of the wall time,
+and the ratios after/before (no terminal: the goal is 1.00,
 within noise) and terminal/no terminal (the display's own cost).
 """
 
@@ -65,42 +70,37 @@ def _export_tree(rev: str, dest: Path) -> Path:
 
 def _time(
     tree: Path, args: list[str], env: dict[str, str], stdin: Path, tty: bool, delay: str = "0.5"
-) -> float:
+) -> tuple[float, float]:
+    """(wall seconds, CPU seconds user+sys of the child and its threads) of one run."""
     env = {**env, "PYTHONPATH": str(tree), "STEVE_PROGRESS_DELAY": delay}
-    with stdin.open("rb") as inp, open(os.devnull, "wb") as out:
-        if not tty:
-            t0 = time.perf_counter()
-            subprocess.run(
-                [sys.executable, "-m", "steve", *args],
-                stdin=inp,
-                stdout=out,
-                stderr=subprocess.PIPE,
-                env=env,
-                check=True,
-            )
-            return time.perf_counter() - t0
+    master = slave = -1
+    if tty:
         master, slave = pty.openpty()
         env = {**env, "TERM": "xterm-256color", "COLUMNS": "120"}
+    with stdin.open("rb") as inp, open(os.devnull, "wb") as out:
         t0 = time.perf_counter()
         proc = subprocess.Popen(
-            [sys.executable, "-m", "steve", *args], stdin=inp, stdout=out, stderr=slave, env=env
+            [sys.executable, "-m", "steve", *args],
+            stdin=inp,
+            stdout=out,
+            stderr=slave if tty else subprocess.DEVNULL,
+            env=env,
         )
-        os.close(slave)
-        drawn = 0
-        while True:
-            try:
-                data = os.read(master, 1 << 16)
-            except OSError:
-                break
-            if not data:
-                break
-            drawn += len(data)
-        code = proc.wait()
-        elapsed = time.perf_counter() - t0
-        os.close(master)
-        if code != 0:
-            raise SystemExit(f"{args}: exit {code}, {drawn} bytes drawn")
-        return elapsed
+        if tty:
+            os.close(slave)
+            while True:
+                try:
+                    if not os.read(master, 1 << 16):
+                        break
+                except OSError:
+                    break
+            os.close(master)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        wall = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise SystemExit(f"{args}: exit {proc.returncode}")
+    return wall, usage.ru_utime + usage.ru_stime
 
 
 PER_REPORT = """
@@ -179,24 +179,31 @@ def main() -> None:
             ),
             f"fsck ({opts.files} blobs)": (["fsck"], empty),
         }
-        print(f"before: {opts.before or _before_rev()}; runs: {opts.runs}; median seconds\n")
+        print(f"before: {opts.before or _before_rev()}; runs: {opts.runs}; medians\n")
         print(
             "| command | before, no tty | after, no tty | ratio | after, tty "
             "| ratio | after, tty, delay 0 | ratio |"
         )
         print("|---|---|---|---|---|---|---|---|")
+        kinds = ("before", "after", "tty", "tty0")
         for name, (args, stdin) in commands.items():
-            times: dict[str, list[float]] = {"before": [], "after": [], "tty": [], "tty0": []}
-            for _ in range(opts.runs):
-                times["before"].append(_time(before, args, env, stdin, tty=False))
-                times["after"].append(_time(after, args, env, stdin, tty=False))
-                times["tty"].append(_time(after, args, env, stdin, tty=True))
-                times["tty0"].append(_time(after, args, env, stdin, tty=True, delay="0"))
-            b, a, t, z = (statistics.median(times[k]) for k in ("before", "after", "tty", "tty0"))
-            print(
-                f"| `{name}` | {b:.3f} | {a:.3f} | {a / b:.2f} | {t:.3f} | {t / a:.2f} "
-                f"| {z:.3f} | {z / a:.2f} |"
-            )
+            runs: dict[str, list[tuple[float, float]]] = {k: [] for k in kinds}
+            ways: dict[str, tuple[Path, bool, str]] = {
+                "before": (before, False, "0.5"),
+                "after": (after, False, "0.5"),
+                "tty": (after, True, "0.5"),
+                "tty0": (after, True, "0"),
+            }
+            for i in range(opts.runs):  # the order rotates: none always goes first
+                for k in kinds[i % 4 :] + kinds[: i % 4]:
+                    tree, tty, wait = ways[k]
+                    runs[k].append(_time(tree, args, env, stdin, tty=tty, delay=wait))
+            for what, at in (("CPU", 1), ("wall", 0)):
+                b, a, t, z = (statistics.median(r[at] for r in runs[k]) for k in kinds)
+                print(
+                    f"| `{name}`, {what} s | {b:.3f} | {a:.3f} | {a / b:.2f} | {t:.3f} "
+                    f"| {t / a:.2f} | {z:.3f} | {z / a:.2f} |"
+                )
         per = [_per_report(1_000_000) for _ in range(3)]
         drawn = statistics.median(p[0] for p in per)
         bare = statistics.median(p[1] for p in per)

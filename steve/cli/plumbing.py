@@ -231,16 +231,17 @@ def hash_object(
     flush_each = writer is not None or (stdin_paths and _flush_per_line())
 
     # the progress display: bulk hashing only (FILE... or --stdin-paths)
-    from steve.cli.progress import held, terminal_progress
+    from steve.cli.progress import terminal_progress
 
     shown = terminal_progress(state) if stdin_paths or len(files) > 1 else None
+    hashed = 0
     if shown is not None:
         shown.start("hash-object", len(files) if files else None, unit="files")
 
     def emit() -> None:
         if waiting and (writer is None or writer.pending == 0):
-            if shown is not None:
-                with held(shown):
+            if shown is not None and shown.shares_stdout:
+                with shown.hold():
                     stdout.write(b"".join(waiting))
                     stdout.flush()
             else:
@@ -279,8 +280,9 @@ def hash_object(
                     raise InvalidInput("cannot open file", f"{name}: {exc.strerror}") from exc
                 with fh:
                     one(fh)
-                if shown is not None:
-                    shown.advance(1, os.fsdecode(path))
+                if shown is not None:  # the detail: a recent file (decoded now and then)
+                    hashed += 1
+                    shown.advance(1, os.fsdecode(path) if hashed % 64 == 1 else "")
         except (InvalidInput, MalformedObject):
             commit()  # like git: the inputs before a bad one are stored and answered
             raise

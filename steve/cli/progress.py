@@ -98,6 +98,9 @@ class TerminalProgress:
 
     def __init__(self, delay: float = 0.0) -> None:
         self._show_at = time.monotonic() + delay
+        far = forwarded_terminal()
+        self.shares_stdout = far[1] if far is not None else is_terminal(sys.stdout.buffer)
+        """Whether standard output is a terminal too (results and display share it)."""
         self._bar: Any = None  # rich.progress.Progress, once shown
         self._console: Any = None
         self._task: Any = None  # the phase's rich task, once shown
@@ -168,9 +171,7 @@ class TerminalProgress:
         """For a write to standard output while the display is up: when standard output
         is a terminal too, the display's line is erased first and redrawn by the next
         refresh, so the two do not mix on one line."""
-        far = forwarded_terminal()
-        same = far[1] if far is not None else is_terminal(sys.stdout.buffer)
-        if self._bar is None or not same:
+        if self._bar is None or not self.shares_stdout:
             yield
             return
         # rich's Live draws under this lock (its refresh thread included)
@@ -331,7 +332,7 @@ def node_display(
 @contextmanager
 def held(shown: Progress | None) -> Iterator[None]:
     """:meth:`TerminalProgress.hold` of ``shown`` (nothing for None or another kind)."""
-    if isinstance(shown, TerminalProgress):
+    if isinstance(shown, TerminalProgress) and shown.shares_stdout:
         with shown.hold():
             yield
     else:
