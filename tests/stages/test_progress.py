@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 from steve.exec import Engine, ImageRecord
 from steve.repo import Repo
 from tests.ptyrun import run_in_pty, run_plain
@@ -15,6 +17,7 @@ from tests.stages.helpers import node, pinned, plan_draft, run_with_plan
 BAR = "\u2501"
 
 
+@pytest.mark.slow
 def test_build_at_a_terminal_names_the_running_node(
     repo: Repo,
     steve_env: dict[str, str],
