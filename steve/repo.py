@@ -87,6 +87,7 @@ from steve.store.sqlite import SqlCipherBackend
 
 if TYPE_CHECKING:
     from steve.ignore import IgnoreRules
+    from steve.progress import Progress
     from steve.store.maint import FsckProblem, FsckReport, GcReport
     from steve.store.rekey import RekeyReport
 
@@ -1204,11 +1205,14 @@ class Repo:
             yield from batch
             after = batch[-1].seq
 
-    def gc(self, *, prune_before: int | None, dry_run: bool = False) -> GcReport:
-        """Delete objects unreachable from refs and reflogs and older than ``prune_before``."""
+    def gc(
+        self, *, prune_before: int | None, dry_run: bool = False, progress: Progress | None = None
+    ) -> GcReport:
+        """Delete objects unreachable from refs and reflogs and older than ``prune_before``
+        (``progress``: see :func:`steve.store.maint.gc`)."""
         from steve.store import maint
 
-        return maint.gc(self.backend, prune_before=prune_before, dry_run=dry_run)
+        return maint.gc(self.backend, prune_before=prune_before, dry_run=dry_run, progress=progress)
 
     def vacuum(self, *, full: bool = False) -> VacuumReport:
         """Give the space of deleted objects back to the file system (``steve vacuum``).

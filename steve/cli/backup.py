@@ -57,9 +57,12 @@ def backup(state: Context, path: Path, as_json: bool) -> None:
     holds (counts, ref heads, event head; no content).  Written to a temporary
     directory and renamed: a failed backup leaves nothing at PATH.
     """
+    from steve.cli.progress import progress_display
     from steve.porcelain.backup import backup as run_backup
 
-    report = run_backup(state.repo(), path)
+    repo = state.repo()
+    with progress_display(state, at_once=True) as shown:
+        report = run_backup(repo, path, progress=shown)
     m = report.manifest
     if as_json:
         click.echo(m.to_json(), nl=False)
@@ -74,7 +77,8 @@ def backup(state: Context, path: Path, as_json: bool) -> None:
 @click.argument("source", metavar="BACKUP", type=click.Path(path_type=Path))
 @click.argument("directory", metavar="DIR", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print what was restored as JSON.")
-def restore(source: Path, directory: Path, as_json: bool) -> None:
+@pass_state
+def restore(state: Context, source: Path, directory: Path, as_json: bool) -> None:
     """Restore the backup BACKUP into DIR/.steve (DIR must be new or empty).
 
     The passphrase is the one the repository had when the backup was taken.
@@ -88,7 +92,10 @@ def restore(source: Path, directory: Path, as_json: bool) -> None:
     key = _cached_or_passphrase(
         config.repository_id, config.key_check, lambda p: backup_key(source, p)
     )
-    report = run_restore(source, directory, key)
+    from steve.cli.progress import progress_display
+
+    with progress_display(state, at_once=True) as shown:
+        report = run_restore(source, directory, key, progress=shown)
     if as_json:
         out = {
             "directory": str(report.root),

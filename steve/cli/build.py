@@ -2,10 +2,11 @@
 
 Each command opens the engine (``DOCKER_HOST`` when set, see
 :func:`steve.cli.containers.engine`), makes one porcelain call and prints
-one line per node.  Progress: on a terminal a live progress display (rich)
-on standard error; otherwise a plain ``started NODE`` line as each step
-starts.  ``-v``/``--verbose`` (build, test) also shows the steps' output on
-standard error as it arrives, line by line (``NODE| line`` for stdout,
+one line per node.  Progress: when standard error is a terminal (and no
+``--quiet``), a live progress display there (:mod:`steve.cli.progress`);
+otherwise nothing.  ``-v``/``--verbose`` (build, test) prints a plain
+``started NODE`` line as each step starts instead, and shows the steps'
+output on standard error as it arrives, line by line (``NODE| line`` for stdout,
 ``NODE! line`` for stderr); it always goes into the log objects and events.
 A failed step or test, or a replay mismatch, exits 13 after the summary.
 ``SOURCE_DATE_EPOCH`` fixes the time of the stage transitions and the
@@ -32,7 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from steve.cli.app import Context, cli, frozen_time, identity, is_terminal, pass_state
+from steve.cli.app import Context, cli, frozen_time, identity, pass_state
 from steve.cli.gate import gate_options
 from steve.cli.homely import say
 from steve.cli.llmopts import llm_options
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from steve.porcelain.replay import ReplayReport
     from steve.porcelain.steps import NodeOutcome, NodeStatus, Progress, ProgressCallback
     from steve.porcelain.testing import TestReport
+    from steve.progress import Progress as ProgressReports
     from steve.repo import Repo
 
 
@@ -115,14 +117,12 @@ def _live_log(verbose: bool) -> Iterator[_LiveLog | None]:
 
 @contextmanager
 def _progress_display(
-    title: str, *, quiet: bool = False, plain_only: bool = False
+    state: Context, title: str, *, quiet: bool = False, plain_only: bool = False
 ) -> Iterator[ProgressCallback | None]:
-    """A progress callback: a live display on a terminal, plain lines otherwise (always
-    with ``plain_only``, so live step output is not drawn over), none when ``quiet``."""
-    if quiet:
-        yield None
-        return
-    if plain_only or not is_terminal(sys.stderr.buffer) or not is_terminal(sys.stdout.buffer):
+    """A progress callback: with ``plain_only`` (``-v``) a ``started NODE`` line per step
+    (so live step output is not drawn over), else the live display on a terminal
+    (:func:`steve.cli.progress.node_display`); none when ``quiet`` or not a terminal."""
+    if plain_only and not (quiet or state.quiet):
 
         def plain(p: Progress) -> None:
             if p.status.value == "started":
@@ -130,30 +130,10 @@ def _progress_display(
 
         yield plain
         return
-    import rich.progress as rp
-    from rich.console import Console
+    from steve.cli.progress import node_display
 
-    console = Console(stderr=True)
-    with rp.Progress(
-        rp.TextColumn("[bold]{task.description}"),
-        rp.BarColumn(),
-        rp.MofNCompleteColumn(),
-        rp.TimeElapsedColumn(),
-        rp.TextColumn("{task.fields[running]}"),
-        console=console,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(title, total=None, running="")
-        running: list[str] = []
-
-        def live(p: Progress) -> None:
-            if p.status.value == "started":
-                running.append(p.node)
-            elif p.node in running:
-                running.remove(p.node)
-            bar.update(task, total=p.total, completed=p.done, running=" ".join(running[:4]))
-
-        yield live
+    with node_display(title, state, quiet=quiet) as shown:
+        yield shown
 
 
 @contextmanager
@@ -300,7 +280,7 @@ def build_cmd(
     assert isinstance(runner, DockerRunner)
     with (
         _live_log(verbose) as live,
-        _progress_display("build", quiet=quiet or as_json, plain_only=verbose) as progress,
+        _progress_display(state, "build", quiet=quiet or as_json, plain_only=verbose) as progress,
         _stop_on_signals(runner) as signals,
     ):
         report = build(
@@ -408,7 +388,7 @@ def test_cmd(
     assert isinstance(runner, DockerRunner)
     with (
         _live_log(verbose) as live,
-        _progress_display("test", quiet=quiet or as_json, plain_only=verbose) as progress,
+        _progress_display(state, "test", quiet=quiet or as_json, plain_only=verbose) as progress,
         _stop_on_signals(runner) as signals,
     ):
         report = run_tests(
@@ -516,8 +496,10 @@ def replay_cmd(state: Context, receipt: str | None, all_run: str | None) -> None
     repo = state.repo()
     runner, clock, tz = _runner_and_clock()
     assert isinstance(runner, DockerRunner)
-    with _stop_on_signals(runner) as signals:
-        reports = _replay(repo, runner, receipt, all_run, clock, tz)
+    from steve.cli.progress import progress_display
+
+    with _stop_on_signals(runner) as signals, progress_display(state, at_once=True) as shown:
+        reports = _replay(repo, runner, receipt, all_run, clock, tz, shown)
     if signals:
         from steve.errors import StepsInterrupted
 
@@ -541,20 +523,28 @@ def _replay(
     all_run: str | None,
     clock: Callable[[], int],
     tz: int,
+    shown: ProgressReports | None,
 ) -> list[ReplayReport]:
+    from steve.cli.progress import held
     from steve.porcelain.replay import replay, replay_all
 
+    def say(r: ReplayReport) -> None:
+        with held(shown):
+            _echo(_replay_line(r))
+
     if receipt is not None:
-        reports = [replay(repo, runner, repo.rev_parse(receipt), clock=clock, tz=tz)]
-        _echo(_replay_line(reports[0]))
+        oid = repo.rev_parse(receipt)
+        if shown is not None:
+            shown.start("replay", 1, unit="steps")
+            shown.advance(0, f"receipt {oid.short()}")
+        reports = [replay(repo, runner, oid, clock=clock, tz=tz)]
+        if shown is not None:
+            shown.advance(1, reports[0].node)
+            shown.finish()
+        say(reports[0])
     else:
         reports = replay_all(
-            repo,
-            runner,
-            all_run,
-            clock=clock,
-            tz=tz,
-            on_replayed=lambda r: _echo(_replay_line(r)),
+            repo, runner, all_run, clock=clock, tz=tz, on_replayed=say, progress=shown
         )
     return reports
 

@@ -352,12 +352,14 @@ def verify(state: Context, rev: str, as_json: bool) -> None:
 
     Exit 9 if anything is wrong.
     """
+    from steve.cli.progress import progress_display
     from steve.porcelain.trust import keyring
     from steve.porcelain.verify import VerifyKind
     from steve.porcelain.verify import verify as verify_closure
 
     repo = state.repo()
-    report = verify_closure(repo, rev, keyring(repo))
+    with progress_display(state) as shown:
+        report = verify_closure(repo, rev, keyring(repo), progress=shown)
     for problem in report.problems:
         if as_json:
             click.echo(

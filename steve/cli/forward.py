@@ -117,7 +117,7 @@ def split_globals(argv: list[str]) -> tuple[str | None, list[str]]:
         elif a.startswith("-C") and len(a) > 2:
             repo = a[2:]
             i += 1
-        elif a in _GLOBAL_FLAGS:
+        elif a in _GLOBAL_FLAGS:  # forwarded with the rest of argv
             i += 1
         elif a.startswith("-"):
             return repo, []  # --help, --version, or a usage error: click answers
@@ -211,6 +211,12 @@ def _run(client: Client, root: Path, argv: list[str]) -> int:
     env = forwarded_env()
     # whether a person reads this command's output (the homely layer's friendly lines)
     env["STEVE_TERMINAL"] = "1" if _on_terminal() else "0"
+    from steve.cli.progress import FORWARDED_TTY, client_terminal
+
+    terminal = client_terminal()  # steved draws the progress display for us
+    env.pop(FORWARDED_TTY, None)
+    if terminal is not None:
+        env[FORWARDED_TTY] = terminal
     cwd = str(Path.cwd())
     outs = {1: sys.stdout.buffer, 2: sys.stderr.buffer}
 

@@ -48,21 +48,24 @@ def export_git(
     REF... default to every branch and the current run's refs.  Prints
     `<git id> <git ref> <status>` per ref.
     """
+    from steve.cli.progress import progress_display
     from steve.gitbridge import RefStatus
     from steve.gitbridge import export_git as export_lib
     from steve.porcelain.runs import current_run
 
     repo = state.repo()
     run = current_run(repo) if not refs and not all_refs else None
-    report = export_lib(
-        repo,
-        path,
-        refs,
-        all_refs=all_refs,
-        force=force,
-        bare=bare,
-        run=run.id if run is not None else None,
-    )
+    with progress_display(state) as shown:
+        report = export_lib(
+            repo,
+            path,
+            refs,
+            all_refs=all_refs,
+            force=force,
+            bare=bare,
+            run=run.id if run is not None else None,
+            progress=shown,
+        )
     for r in report.refs:
         _line(f"{r.new} {r.git_ref} {r.status.value}")
         if r.status is RefStatus.FORCED:
@@ -112,9 +115,12 @@ def verify_git(path: Path, rev: str | None) -> None:
 @pass_state
 def import_git(state: Context, path: Path, rev: str, ref: str | None) -> None:
     """Store the tree of git revision REV (commit, tag or tree) of PATH; print the tree id."""
+    from steve.cli.progress import progress_display
     from steve.gitbridge import import_git as import_lib
 
-    result = import_lib(state.repo(), path, rev, ref=ref)
+    repo = state.repo()
+    with progress_display(state) as shown:
+        result = import_lib(repo, path, rev, ref=ref, progress=shown)
     _line(result.tree.hex)
     source = f"commit {result.commit}" if result.commit else f"tree {result.git_tree}"
     _note(f"imported {source}" + (f"; {result.ref} -> {result.tree.short()}" if result.ref else ""))

@@ -231,9 +231,22 @@ def hash_object(
     waiting: list[bytes] = []
     flush_each = writer is not None or (stdin_paths and _flush_per_line())
 
+    # the progress display: bulk hashing only (FILE... or --stdin-paths)
+    from steve.cli.progress import terminal_progress
+
+    shown = terminal_progress(state) if stdin_paths or len(files) > 1 else None
+    hashed = 0
+    if shown is not None:
+        shown.start("hash-object", len(files) if files else None, unit="files")
+
     def emit() -> None:
         if waiting and (writer is None or writer.pending == 0):
-            stdout.write(b"".join(waiting))
+            if shown is not None and shown.shares_stdout:
+                with shown.hold():
+                    stdout.write(b"".join(waiting))
+                    stdout.flush()
+            else:
+                stdout.write(b"".join(waiting))
             waiting.clear()
             if flush_each:
                 stdout.flush()
@@ -257,20 +270,27 @@ def hash_object(
             yield from files
 
     try:
-        if use_stdin:
-            one(sys.stdin.buffer)
-        for path in paths():
-            try:
-                fh = open(path, "rb")  # noqa: PTH123, SIM115 (bytes path; closed below)
-            except OSError as exc:
-                shown = os.fsdecode(path)
-                raise InvalidInput("cannot open file", f"{shown}: {exc.strerror}") from exc
-            with fh:
-                one(fh)
-    except (InvalidInput, MalformedObject):
-        commit()  # like git: the inputs before a bad one are stored and answered
-        raise
-    commit()
+        try:
+            if use_stdin:
+                one(sys.stdin.buffer)
+            for path in paths():
+                try:
+                    fh = open(path, "rb")  # noqa: PTH123, SIM115 (bytes path; closed below)
+                except OSError as exc:
+                    name = os.fsdecode(path)
+                    raise InvalidInput("cannot open file", f"{name}: {exc.strerror}") from exc
+                with fh:
+                    one(fh)
+                if shown is not None:  # the detail: a recent file (decoded now and then)
+                    hashed += 1
+                    shown.advance(1, os.fsdecode(path) if hashed % 64 == 1 else "")
+        except (InvalidInput, MalformedObject):
+            commit()  # like git: the inputs before a bad one are stored and answered
+            raise
+        commit()
+    finally:
+        if shown is not None:
+            shown.close()
 
 
 def _stdin_lines(before_wait: Callable[[], None]) -> Iterator[bytes]:
@@ -861,26 +881,43 @@ def fsck(state: Context, as_json: bool, with_events: bool) -> None:
         from steve.events.fsck import iter_fsck
 
         items = iter_fsck(repo, log, public_key=key, witnessed=kept)
-    for item in items:
-        if isinstance(item, FsckProblem):
-            counts[item.kind.value] = counts.get(item.kind.value, 0) + 1
-            if as_json:
-                record: dict[str, object] = {
-                    "problem": item.kind.value,
-                    "id": item.oid.hex if item.oid else None,
-                    "detail": item.detail,
-                }
-                if item.seq is not None:
-                    record["seq"] = item.seq
-                write_line(json.dumps(record))
+    from steve.cli.progress import held, terminal_progress
+
+    shown = terminal_progress(state)
+    if shown is not None:
+        shown.start("fsck", repo.count_estimate(), unit="objects")
+    try:
+        for item in items:
+            if isinstance(item, FsckProblem):
+                counts[item.kind.value] = counts.get(item.kind.value, 0) + 1
+                if as_json:
+                    record: dict[str, object] = {
+                        "problem": item.kind.value,
+                        "id": item.oid.hex if item.oid else None,
+                        "detail": item.detail,
+                    }
+                    if item.seq is not None:
+                        record["seq"] = item.seq
+                    line = json.dumps(record)
+                else:
+                    line = str(item)
+                with held(shown):
+                    write_line(line)
+            elif isinstance(item, ObjectId):
+                objects += 1
+                if shown is not None:
+                    shown.advance(1)
+            elif isinstance(item, str):
+                refs += 1
+                if shown is not None:
+                    if refs == 1:
+                        shown.start("fsck: refs", None, unit="refs")
+                    shown.advance(1, item)
             else:
-                write_line(str(item))
-        elif isinstance(item, ObjectId):
-            objects += 1
-        elif isinstance(item, str):
-            refs += 1
-        else:
-            events = cast("EventsVerified", item).events
+                events = cast("EventsVerified", item).events
+    finally:
+        if shown is not None:
+            shown.close()
     summary: dict[str, object] = {"objects": objects, "refs": refs, "problems": counts}
     events_text = ""
     if events is not None:
@@ -924,7 +961,10 @@ def gc(state: Context, prune: str, dry_run: bool) -> None:
         before = int(time.time()) + 1
     else:
         before = int(time.time()) - parse_duration(prune)
-    report = repo.gc(prune_before=before, dry_run=dry_run)
+    from steve.cli.progress import progress_display
+
+    with progress_display(state) as shown:
+        report = repo.gc(prune_before=before, dry_run=dry_run, progress=shown)
     verb = "would prune" if dry_run else "pruned"
     write_line(
         f"{report.objects} objects, {report.reachable} reachable, "

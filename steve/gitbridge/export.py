@@ -58,6 +58,7 @@ from steve.gitbridge.target import (
 from steve.gitbridge.witness import CHECKPOINTS_REF
 from steve.objects.model import Manifest, ObjectType, Tag
 from steve.objects.oid import ObjectId
+from steve.progress import Progress
 from steve.refs.names import HEAD, length_problem
 from steve.repo import DEFAULT_BRANCH, Repo
 
@@ -321,6 +322,7 @@ def export_git(
     force: bool = False,
     bare: bool = False,
     run: str | None = None,
+    progress: Progress | None = None,
 ) -> ExportReport:
     """Export the history of ``refs`` (default: the branches and ``run``'s refs;
     ``all_refs``: every ref) into the git repository at ``path``, created
@@ -336,13 +338,25 @@ def export_git(
     commits and ``force`` is not set; NotRepresentable for a named ref git
     cannot hold (a branch pointing at a tree); NothingToExport;
     NotAGitRepository, GitFailure.
+
+    ``progress`` hears one phase "export-git" counting the git objects written
+    (not known in advance), the detail the ref being exported.
     """
     selected = _select(repo, refs, all_refs, run)
     head = repo.head()
     branch = head.symbolic if head is not None and head.symbolic else DEFAULT_BRANCH
     target, created = open_or_create(path, bare=bare, branch=branch)
     try:
-        return _run(repo, target, path, created, selected, force=force, strict=bool(refs))
+        return _run(
+            repo,
+            target,
+            path,
+            created,
+            selected,
+            force=force,
+            strict=bool(refs),
+            progress=progress,
+        )
     finally:
         target.close()
 
@@ -356,6 +370,7 @@ def _run(
     *,
     force: bool,
     strict: bool,
+    progress: Progress | None = None,
 ) -> ExportReport:
     pack_dir = Path(target.controldir()) / "objects" / "pack"
     remove_stale_packs(pack_dir)
@@ -368,7 +383,12 @@ def _run(
     with PackWriter(pack_dir, present) as pack:
         ex = _Export(repo, target, pack, empty=present.empty)
         planned: list[tuple[str, str, bytes, int, ObjectId]] = []
+        if progress is not None:
+            progress.start("export-git", None, unit="objects")
+            pack.progress = progress
         for steve_ref, git_ref, oid in chosen:
+            if progress is not None:
+                progress.advance(0, steve_ref)
             try:
                 sha, type_num = ex.object_for(oid)
             except NotRepresentable as exc:  # e.g. a build output nested too deep
@@ -399,6 +419,8 @@ def _run(
             results.append(RefResult(steve_ref, git_ref, new, old, status, oid.hex))
         objects = pack.count
         name = pack.finish()
+        if progress is not None:
+            progress.finish()
     if ex.new_map:
         repo.put_derived(GIT_MAP, ex.new_map)
     for r in results:

@@ -21,10 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from steve.errors import InvalidInput, NotRepresentable
-from steve.gitbridge.convert import ToSteve
+from steve.gitbridge.convert import Sink, ToSteve
 from steve.gitbridge.pack import BLOB, COMMIT, TAG, TREE
 from steve.gitbridge.target import object_info, open_git, open_object, read_raw, resolve_rev
+from steve.objects.model import StoredObject
 from steve.objects.oid import ObjectId
+from steve.progress import Progress
 from steve.refs.names import check_ref_name
 from steve.repo import Repo
 
@@ -54,9 +56,18 @@ def import_ref_name(ref: str) -> str:
     return name
 
 
-def import_git(repo: Repo, path: Path, rev: str, *, ref: str | None = None) -> ImportResult:
+def import_git(
+    repo: Repo,
+    path: Path,
+    rev: str,
+    *,
+    ref: str | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
     """Store the tree of git revision ``rev`` (a commit, a tag of one, or a tree) of the
-    repository at ``path`` as STEVE objects; optionally move ``ref`` to it."""
+    repository at ``path`` as STEVE objects; optionally move ``ref`` to it.
+    ``progress`` hears one phase "import-git" counting the objects converted (blobs,
+    their chunks and trees; not known in advance)."""
     refname = import_ref_name(ref) if ref is not None else None
     git = open_git(path)
     try:
@@ -76,11 +87,28 @@ def import_git(repo: Repo, path: Path, rev: str, *, ref: str | None = None) -> I
         if type_num != TREE:
             raise NotRepresentable(rev, f"names a {_TYPE_NAMES.get(type_num, '?')}, not a tree")
         with repo.writer() as writer:
-            reader = ToSteve(lambda s: read_raw(git, s), writer.add, lambda s: open_object(git, s))
+            sink: Sink = writer.add
+            if progress is not None:
+                progress.start("import-git", None, unit="objects")
+                sink = _counted(writer.add, progress)
+            reader = ToSteve(lambda s: read_raw(git, s), sink, lambda s: open_object(git, s))
             tree = reader.tree(sha)
         written = writer.written
+        if progress is not None:
+            progress.finish()
     finally:
         git.close()
     if refname is not None:
         repo.update_ref(refname, tree, message=f"import-git {rev}")
     return ImportResult(tree, sha.hex(), commit, written, refname)
+
+
+def _counted(add: Sink, progress: Progress) -> Sink:
+    """``add``, reporting one unit to ``progress`` per call."""
+
+    def counted(obj: StoredObject) -> ObjectId:
+        oid = add(obj)
+        progress.advance(1)
+        return oid
+
+    return counted

@@ -23,11 +23,14 @@ import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import TracebackType
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from dulwich.pack import write_pack_index
 
 from steve.errors import GitFailure
+
+if TYPE_CHECKING:
+    from steve.progress import Progress
 
 COMMIT, TREE, BLOB, TAG = 1, 2, 3, 4
 TYPE_NAMES = {COMMIT: b"commit", TREE: b"tree", BLOB: b"blob", TAG: b"tag"}
@@ -111,6 +114,7 @@ class PackWriter:
         self._seen: set[bytes] = set()
         self._offset = 0
         self.name: str | None = None
+        self.progress: Progress | None = None  # one unit per object written
 
     @property
     def count(self) -> int:
@@ -152,6 +156,8 @@ class PackWriter:
         except OSError as exc:
             raise GitFailure("write pack", str(exc)) from exc
         self._entries.append((sha, self._offset, zlib.crc32(entry)))
+        if self.progress is not None:
+            self.progress.advance(1)
         self._seen.add(sha)
         self._offset += len(entry)
         return sha
@@ -179,6 +185,8 @@ class PackWriter:
             self._truncate(start)
             return sha
         self._entries.append((sha, start, crc))
+        if self.progress is not None:
+            self.progress.advance(1)
         self._seen.add(sha)
         return sha
 

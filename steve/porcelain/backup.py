@@ -30,6 +30,7 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -44,6 +45,7 @@ from steve.errors import (
 )
 from steve.events.log import EventLog
 from steve.events.store import EventStore
+from steve.progress import Progress
 from steve.repo import CONFIG_NAME, STEVE_DIR, Repo
 from steve.store.kdf import derive_key, key_matches
 from steve.store.snapshot import (
@@ -193,9 +195,16 @@ class BackupReport:
     seconds: float
 
 
-def backup(repo: Repo, path: Path | str, *, busy_timeout: float = 30.0) -> BackupReport:
+BACKUP_STEPS = ("copying the databases", "counting objects and refs", "writing the manifest")
+RESTORE_STEPS = ("copying the files", "checking them against the manifest", "fsck")
+
+
+def backup(
+    repo: Repo, path: Path | str, *, busy_timeout: float = 30.0, progress: Progress | None = None
+) -> BackupReport:
     """Write a backup of ``repo`` to the new directory ``path`` (module docstring) and
-    record it as a ``repo.backup`` event."""
+    record it as a ``repo.backup`` event.  ``progress`` hears one phase "backup"
+    counting the :data:`BACKUP_STEPS` done, the detail the step under way."""
     target = Path(path)
     if repo.steve_dir is None or repo.key is None or repo.config is None:
         raise BackupFailed("backup", "a repository held in memory has nothing to copy")
@@ -210,15 +219,20 @@ def backup(repo: Repo, path: Path | str, *, busy_timeout: float = 30.0) -> Backu
     try:
         staging.chmod(DIR_MODE)
         created = time.time_ns() // 1_000_000
+        step = _stepper(progress, "backup", BACKUP_STEPS)
+        step()
         snapshot_databases(repo.steve_dir, staging, repo.key, busy_timeout=busy_timeout)
         repo.config.write(staging / CONFIG_NAME)
+        step()
         manifest = describe(staging, repo.key, repo.config, created)
+        step()
         _write_plain(staging / MANIFEST_NAME, manifest.to_json())
         fsync_path(staging, directory=True)
         if os.path.lexists(target):
             raise BackupExists(str(target))
         staging.rename(target)
         fsync_path(parent, directory=True)
+        step()
     except OSError as exc:
         shutil.rmtree(staging, ignore_errors=True)
         raise BackupFailed("backup", f"{target}: {exc}") from exc
@@ -302,7 +316,12 @@ class RestoreReport:
 
 
 def restore(
-    source: Path | str, target: Path | str, key: bytes, *, busy_timeout: float = 30.0
+    source: Path | str,
+    target: Path | str,
+    key: bytes,
+    *,
+    busy_timeout: float = 30.0,
+    progress: Progress | None = None,
 ) -> RestoreReport:
     """Restore the backup ``source`` into ``target/.steve`` (``target`` new or empty).
 
@@ -310,7 +329,8 @@ def restore(
     against the manifest (counts, refs, schema, event head), opened, their
     waiting outbox events delivered, and fsck'd with the event log; only then
     is the staging directory renamed to ``.steve``.  On any failure ``target``
-    is left as it was."""
+    is left as it was.  ``progress`` hears one phase "restore" counting the
+    :data:`RESTORE_STEPS` done, the detail the step under way."""
     src, root = Path(source), Path(target)
     manifest, config = read_backup(src)
     if not key_matches(key, config.key_check):
@@ -326,14 +346,18 @@ def restore(
     try:
         steve_dir = staging / STEVE_DIR
         steve_dir.mkdir(mode=DIR_MODE)
+        step = _stepper(progress, "restore", RESTORE_STEPS)
+        step()
         for name in (CONFIG_NAME, *manifest.files):
             if not (src / name).is_file():
                 raise BackupMismatch(str(src), [f"{name} is missing"])
             copy_private(src / name, steve_dir / name)
+        step()
         have = describe(steve_dir, key, config, manifest.created)
         problems = compare(manifest, have)
         if problems:
             raise BackupMismatch(str(src), problems)
+        step()
         from steve.events.fsck import fsck as full_fsck  # restore only: fsck's imports
 
         with Repo.open(staging, key=key, busy_timeout=busy_timeout) as repo:
@@ -350,6 +374,7 @@ def restore(
         steve_dir.rename(root / STEVE_DIR)
         staging.rmdir()
         fsync_path(root, directory=True)
+        step()
     except OSError as exc:
         _undo(staging, root, created_root)
         raise BackupFailed("restore", f"{root}: {exc}") from exc
@@ -357,6 +382,28 @@ def restore(
         _undo(staging, root, created_root)
         raise
     return RestoreReport(root, manifest, report.objects, report.events or 0)
+
+
+def _stepper(progress: Progress | None, task: str, steps: tuple[str, ...]) -> Callable[[], None]:
+    """A function to call before each of ``steps`` and once after the last: it reports
+    the step done and names the next (the phase starts with the first call)."""
+    done = -1
+
+    def step() -> None:
+        nonlocal done
+        if progress is None:
+            return
+        if done < 0:
+            progress.start(task, len(steps), unit="steps")
+        else:
+            progress.advance(1)
+        done += 1
+        if done < len(steps):
+            progress.advance(0, steps[done])
+        else:
+            progress.finish()
+
+    return step
 
 
 def _undo(staging: Path, root: Path, created_root: bool) -> None:

@@ -56,6 +56,7 @@ from steve.porcelain.records import (
 )
 from steve.porcelain.runs import find_run
 from steve.porcelain.secrets import redactor_for, resolve
+from steve.progress import Progress
 from steve.repo import Repo
 
 __all__ = ["ReplayReport", "compare_outputs", "replay", "replay_all", "replay_ref"]
@@ -314,8 +315,10 @@ def replay_all(
     tz: int = 0,
     on_log: NodeLogCallback | None = None,
     on_replayed: Callable[[ReplayReport], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[ReplayReport]:
-    """Replay every node receipt of ``run`` (default: the current run)."""
+    """Replay every node receipt of ``run`` (default: the current run); ``progress``
+    hears one phase "replay" counting receipts, the detail the receipt being replayed."""
     target = find_run(repo, run)
     receipts = run_receipts(repo, target.id)
     if not receipts:
@@ -325,9 +328,17 @@ def replay_all(
             action="Run `steve build` first (or `steve test`), then replay its receipts.",
         )
     out = []
+    if progress is not None:
+        progress.start("replay", len(receipts), unit="steps")
     for receipt in receipts:
+        if progress is not None:
+            progress.advance(0, f"receipt {receipt.short()}")
         report = replay(repo, runner, receipt, clock=clock, tz=tz, on_log=on_log)
+        if progress is not None:
+            progress.advance(1, f"{report.node}: {report.verdict}")
         if on_replayed is not None:
             on_replayed(report)
         out.append(report)
+    if progress is not None:
+        progress.finish()
     return out

@@ -51,6 +51,7 @@ from steve.store.base import ObjectRow
 from steve.store.maint import INLINE_MAX, SCAN_PAGE, TYPES, check_object, expected_types
 
 if TYPE_CHECKING:  # the trust code (cryptography) loads only when a signature is met
+    from steve.progress import Progress
     from steve.trust.records import Keyring
 
 
@@ -322,18 +323,32 @@ def iter_verify(
             yield from lookup(refs)
 
 
-def verify(repo: Repo, rev: str | ObjectId, ring: Keyring | None = None) -> VerifyReport:
+def verify(
+    repo: Repo,
+    rev: str | ObjectId,
+    ring: Keyring | None = None,
+    *,
+    progress: Progress | None = None,
+) -> VerifyReport:
     """Verify the closure of ``rev`` (see the module docstring), signatures judged by
     ``ring`` (None: only whether they verify); never raises for damage, the report
-    lists it (use :meth:`VerifyReport.raise_for_problems`)."""
+    lists it (use :meth:`VerifyReport.raise_for_problems`).  ``progress`` hears one
+    phase "verify" counting the objects checked (the closure's size is not known
+    in advance)."""
     root = rev if isinstance(rev, ObjectId) else repo.rev_parse(rev)
     report = VerifyReport(root)
+    if progress is not None:
+        progress.start("verify", None, unit="objects")
     for item in iter_verify(repo, root, ring):
         if isinstance(item, VerifyProblem):
             report.problems.append(item)
         else:
             report.objects += 1
             report.bytes += item[1]
+            if progress is not None:
+                progress.advance(1)
+    if progress is not None:
+        progress.finish()
     return report
 
 

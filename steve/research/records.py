@@ -140,9 +140,9 @@ def _int(value: object) -> int:
 def put_source(
     repo: Repo, tx: RepoTransaction, record: SourceRecord, content: bytes, *, now: int
 ) -> ObjectId:
-    """Store ``content`` and ``record`` in ``tx`` and move the URL's mirror ref to the
-    record (with its ``ref.updated`` and ``research.mirrored`` events); returns the
-    record's id.  ``record.content`` must be the id of ``content``."""
+    """Store ``content`` and ``record`` in ``tx`` and move the URL's mirror ref to a
+    tree of the two (with its ``ref.updated`` and ``research.mirrored`` events);
+    returns the record's id.  ``record.content`` must be the id of ``content``."""
     rows: list[tuple[ObjectId, ObjectType, int, bytes]] = []
 
     def add(obj: Any) -> ObjectId:
@@ -169,7 +169,7 @@ def put_source(
         )
         tx.emit(
             "ref.updated",
-            {"ref": target, "old": None if previous is None else previous.hex, "new": rec_id.hex},
+            {"ref": target, "old": None if previous is None else previous.hex, "new": fetch_id.hex},
         )
     tx.emit(
         "research.mirrored",

@@ -12,6 +12,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from steve.errors import MalformedObject, SteveError
 from steve.objects.model import (
@@ -33,6 +34,9 @@ from steve.objects.model import (
 from steve.objects.oid import ObjectId, digest
 from steve.objects.summary import ManifestHead, read_head
 from steve.store.base import Backend, ObjectInfo
+
+if TYPE_CHECKING:
+    from steve.progress import Progress
 
 
 class ProblemKind(enum.StrEnum):
@@ -389,9 +393,13 @@ def references(backend: Backend, info: ObjectInfo) -> tuple[ObjectId, ...]:
 
 
 def reachable(
-    backend: Backend, start: set[ObjectId], seen: set[ObjectId] | None = None
+    backend: Backend,
+    start: set[ObjectId],
+    seen: set[ObjectId] | None = None,
+    progress: Progress | None = None,
 ) -> set[ObjectId]:
-    """``seen`` plus every object reachable from ``start``."""
+    """``seen`` plus every object reachable from ``start`` (``progress``: one unit per
+    object found, in the phase the caller started)."""
     seen = set() if seen is None else seen
     stack = list(start)
     while stack:
@@ -402,6 +410,8 @@ def reachable(
         if info is None:
             continue  # missing: fsck reports it; gc has nothing to keep
         seen.add(oid)
+        if progress is not None:
+            progress.advance(1)
         stack.extend(o for o in references(backend, info) if o not in seen)
     return seen
 
@@ -439,7 +449,13 @@ def deletion_order(backend: Backend, doomed: set[ObjectId]) -> list[ObjectId]:
     return order
 
 
-def gc(backend: Backend, *, prune_before: int | None, dry_run: bool = False) -> GcReport:
+def gc(
+    backend: Backend,
+    *,
+    prune_before: int | None,
+    dry_run: bool = False,
+    progress: Progress | None = None,
+) -> GcReport:
     """Prune objects unreachable from refs and reflogs created before ``prune_before``.
 
     ``prune_before=None`` prunes nothing (like ``--prune=never``) but still
@@ -447,14 +463,25 @@ def gc(backend: Backend, *, prune_before: int | None, dry_run: bool = False) -> 
     cutoff is kept together with everything it refers to.  Deletion runs
     referrers first (:func:`deletion_order`), in bounded transactions, so a
     gc killed at any instant leaves no object with a missing part.
+
+    ``progress`` hears the phases "gc: marking" (reachable objects found),
+    "gc: scanning" (every stored object) and, when objects are deleted,
+    "gc: pruning" (objects deleted).
     """
-    live = reachable(backend, roots(backend))
+    estimate = backend.count_estimate() if progress is not None else None
+    if progress is not None:
+        progress.start("gc: marking", None, unit="objects")
+    live = reachable(backend, roots(backend), progress=progress)
     total = 0
     unreachable: list[ObjectInfo] = []
+    if progress is not None:
+        progress.start("gc: scanning", estimate, unit="objects")
     for info in backend.iter_info():
         total += 1
         if info.oid not in live:
             unreachable.append(info)
+        if progress is not None:
+            progress.advance(1)
     recent = {i.oid for i in unreachable if prune_before is None or i.created >= prune_before}
     keep = reachable(backend, recent, set(live)) if recent else live
     doomed = {i.oid for i in unreachable if i.oid not in keep}
@@ -462,11 +489,18 @@ def gc(backend: Backend, *, prune_before: int | None, dry_run: bool = False) -> 
     pruned = 0
     if not dry_run and doomed:
         order = deletion_order(backend, doomed)
+        if progress is not None:
+            progress.start("gc: pruning", len(order), unit="objects")
         for i in range(0, len(order), 1000):
             with backend.transaction() as tx:
-                pruned += tx.delete_objects(order[i : i + 1000])
+                deleted = tx.delete_objects(order[i : i + 1000])
+            pruned += deleted
+            if progress is not None:
+                progress.advance(len(order[i : i + 1000]))
         backend.vacuum()
     elif dry_run:
         pruned = len(doomed)
     repaired = 0 if dry_run else repair_index(backend)
+    if progress is not None:
+        progress.finish()
     return GcReport(total, len(live), len(unreachable), pruned, kept, dry_run, repaired)

@@ -121,3 +121,22 @@ def test_gc_keeps_what_the_mirror_holds(repo: Repo) -> None:
     repo.gc(prune_before=2**40)  # everything unreachable would go
     assert repo.has_object(rec.content) and repo.has_object(rec_id)
     assert lookup(repo, "http://a.test/kept") == (rec_id, rec)
+
+
+def test_the_ref_event_names_what_the_ref_holds(repo: Repo) -> None:
+    """fsck --events reconciles each ref with its last ref.updated event: the event
+    must name the mirror tree the ref holds (the tour's backup caught it naming the
+    record)."""
+    content = b"<p>evented</p>"
+    rec = _record("http://a.test/ev", content)
+    with repo.transaction() as tx:
+        put_source(repo, tx, rec, content, now=1)
+    name = MIRROR_PREFIX + url_key(rec.url)
+    target = repo.refs.resolve(name)
+    assert target is not None and target.target is not None
+    updates = [
+        cbor.decode(e.payload)
+        for e in repo.pending_events()
+        if e.type == "ref.updated" and cbor.decode(e.payload)["ref"] == name
+    ]
+    assert updates and updates[-1]["new"] == target.target.hex
