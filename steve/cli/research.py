@@ -216,30 +216,44 @@ def _fetch(
         scope.question(question)  # an unknown id fails before anything is fetched
     is_offline = offline_default(repo) if offline is None else offline
 
-    def progress(o: FetchOutcome) -> None:
-        if o.error is not None or (state.quiet and not as_json):
-            return
-        if as_json:
-            _emit(o.to_json())
-        elif refresh:
-            old = o.previous.hex if o.previous is not None else "-"
-            click.echo(f"{old} -> {o.record.hex if o.record else '-'} {o.url}")
-        else:
-            click.echo(f"{o.record.hex if o.record else '-'} {o.url}")
+    from steve.cli.progress import held, terminal_progress
 
-    outcomes = fetch_sources(
-        repo,
-        list(urls),
-        policy=scope.policy_for(question),
-        gate=_gate(repo),
-        budget=scope.budget_for(question),
-        account=None if scope.run_id is None else f"{scope.run_id}/{question or '*'}",
-        offline=is_offline and not refresh,
-        refresh=refresh,
-        jobs=jobs,
-        progress=progress,
-        clock=wall_clock,
-    )
+    # the display (a terminal, not --quiet): how many URLs are done, the last one
+    shown = terminal_progress(state, at_once=True)
+    if shown is not None:
+        shown.start("refresh" if refresh else "fetch", len(urls), unit="pages")
+
+    def progress(o: FetchOutcome) -> None:
+        if shown is not None:
+            shown.advance(1, o.url)
+        if o.error is not None:
+            return
+        with held(shown):
+            if as_json:
+                _emit(o.to_json())
+            elif refresh:
+                old = o.previous.hex if o.previous is not None else "-"
+                click.echo(f"{old} -> {o.record.hex if o.record else '-'} {o.url}")
+            else:
+                click.echo(f"{o.record.hex if o.record else '-'} {o.url}")
+
+    try:
+        outcomes = fetch_sources(
+            repo,
+            list(urls),
+            policy=scope.policy_for(question),
+            gate=_gate(repo),
+            budget=scope.budget_for(question),
+            account=None if scope.run_id is None else f"{scope.run_id}/{question or '*'}",
+            offline=is_offline and not refresh,
+            refresh=refresh,
+            jobs=jobs,
+            progress=progress,
+            clock=wall_clock,
+        )
+    finally:
+        if shown is not None:
+            shown.close()
     failed = [o for o in outcomes if o.error is not None]
     for o in failed:
         assert o.error is not None

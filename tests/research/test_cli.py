@@ -181,3 +181,23 @@ def test_a_bad_research_section_is_refused(section: str) -> None:
         ResearchSettings.from_toml(table, Path("config"))
     with pytest.raises(BadConfig):
         ResearchSettings.from_toml("not a table", Path("config"))
+
+
+def test_fetch_shows_progress_on_a_terminal_only(
+    env: dict[str, str], site: Site, tmp_path: Path
+) -> None:
+    """`steve research fetch` draws its progress on a terminal (pages done of all,
+    the rate), prints the same ids either way, and draws nothing with -q."""
+    from tests.ptyrun import run_in_pty
+
+    paths = site.add_pages(12)
+    shown = run_in_pty(["research", "fetch", *[site.url(p) for p in paths]], env, tmp_path)
+    assert shown.code == 0, shown.text
+    assert "fetch" in shown.text and "12/12 pages" in shown.text and "/s" in shown.text
+    assert len(shown.stdout.decode().splitlines()) == 12
+    again = steve(env, "research", "fetch", *[site.url(p) for p in paths])  # no terminal
+    assert again.returncode == 0 and "\x1b" not in again.stderr and again.stderr == ""
+    assert sorted(again.stdout.splitlines()) == sorted(shown.stdout.decode().splitlines())
+    quiet = run_in_pty(["-q", "research", "fetch", site.url(paths[0])], env, tmp_path)
+    assert quiet.code == 0 and b"\x1b" not in quiet.terminal, quiet.text
+    assert len(quiet.stdout.decode().splitlines()) == 1  # the result is not a friendly line
