@@ -48,6 +48,7 @@ def _kill_after(
     delay: float,
     *,
     wait: bool = False,
+    after_output: bool = False,
 ) -> int:
     with stdin.open("rb") as fin, stdout.open("wb") as fout:
         proc = subprocess.Popen(
@@ -60,6 +61,9 @@ def _kill_after(
         )
         if wait:
             return proc.wait(timeout=300)
+        if after_output:  # the delay counts from the first byte of output
+            while proc.poll() is None and stdout.stat().st_size == 0:
+                time.sleep(0.002)
         time.sleep(delay)
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -72,18 +76,28 @@ class _Window:
     The first (calibration) run pays cold caches and whatever else the shared
     machine is doing, so it can be much longer than later runs; a round that
     finishes before its kill is itself a whole run, and shrinks the window.
+    Every third round is killed instead a random moment after its first line of
+    output (within a tenth of the whole run), so some kills land while ids are
+    being printed however the timing of a loaded machine shifts (ids come only
+    after the first batch commits, late in a short run).
     """
 
     def __init__(self, rng: random.Random, floor: float) -> None:
         self.rng, self.floor, self.whole = rng, floor, float("inf")
+        self.round = 0
 
     def run(self, args: list[str], stdin: Path, stdout: Path, env: dict[str, str]) -> int:
         if self.whole == float("inf"):
             self.whole = _timed(args, stdin, stdout, env)
             return 0
-        delay = self.rng.uniform(self.floor, max(self.floor, 0.85 * self.whole))
+        self.round += 1
+        after_output = self.round % 3 == 0
+        if after_output:
+            delay = self.rng.uniform(0.0, 0.1 * self.whole)
+        else:
+            delay = self.rng.uniform(self.floor, max(self.floor, 0.85 * self.whole))
         start = time.monotonic()
-        rc = _kill_after(args, stdin, stdout, env, delay)
+        rc = _kill_after(args, stdin, stdout, env, delay, after_output=after_output)
         if rc == 0:
             self.whole = min(self.whole, time.monotonic() - start)
         return rc
