@@ -420,6 +420,11 @@ class Context:
             return
         if self.failure is not None and not isinstance(self.failure, SteveError):
             return  # interrupted, or a bug: no nudge
+        try:  # the common case, output to a pipe or file, decided before any import
+            if not (os.isatty(sys.stdout.fileno()) and os.isatty(sys.stderr.fileno())):
+                return
+        except (OSError, ValueError, AttributeError):
+            return
         from steve.cli.forward import socket_path
         from steve.cli.homely import interactive, nudges
 

@@ -25,7 +25,6 @@ from steve.cli.app import (
     pass_state,
     passphrase,
 )
-from steve.cli.homely import friendly, say
 from steve.errors import (
     EXIT_CORRUPT,
     EXIT_FALSE,
@@ -36,7 +35,6 @@ from steve.errors import (
     ObjectNotFound,
     UnknownRevision,
 )
-from steve.messages import msg
 
 if TYPE_CHECKING:
     from steve.events.fsck import EventsVerified
@@ -75,6 +73,8 @@ def parse_oid_or_rev(repo: Repo, text: str) -> ObjectId:
 @click.pass_obj
 def init(state: Context, directory: Path | None) -> None:
     """Create an encrypted repository (.steve/) in DIRECTORY (default: current dir)."""
+    from steve.cli.homely import friendly  # lazily: start-up time
+    from steve.messages import msg
     from steve.repo import Repo
 
     root = directory or state.repo_dir or Path.cwd()
@@ -131,6 +131,7 @@ def unlock(state: Context, ttl: str) -> None:
     The key is held by the kernel (never in a file) for the given time, for
     processes of the same user; `steve lock` drops it early.
     """
+    from steve.cli.homely import say  # lazily: start-up time
     from steve.repo import Repo
     from steve.store import keycache
 
@@ -146,6 +147,7 @@ def unlock(state: Context, ttl: str) -> None:
 def lock(state: Context) -> None:
     """Drop the cached key of this repository (see `steve unlock`), and tell a running
     steved to drop the key it holds."""
+    from steve.cli.homely import say  # lazily: start-up time
     from steve.repo import Repo
     from steve.store import keycache
 
@@ -861,6 +863,8 @@ def fsck(state: Context, as_json: bool, with_events: bool) -> None:
     also 'events', 'state' (a run or ref its events disagree with) and
     'undelivered'.  Exit 9 on any problem.
     """
+    from steve.cli.homely import say  # lazily: start-up time
+    from steve.messages import msg
     from steve.objects.oid import ObjectId
     from steve.store.maint import FsckProblem
 

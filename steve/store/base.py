@@ -9,7 +9,6 @@ Compare-and-swap on refs is checked inside that same transaction.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -152,9 +151,11 @@ def text_terms(text: str) -> list[str]:
 
 
 def text_rowid(uri: str) -> int:
-    """The index row of ``uri``: 63 bits of its BLAKE2b digest, so a source is
+    """The index row of ``uri``: 63 bits of its BLAKE3 digest, so a source is
     replaced by rowid (FTS5 has no unique column to replace by)."""
-    return int.from_bytes(hashlib.blake2b(uri.encode("utf-8"), digest_size=8).digest()) >> 1
+    import blake3
+
+    return int.from_bytes(blake3.blake3(uri.encode("utf-8")).digest(length=8)) >> 1
 
 
 class Unset:

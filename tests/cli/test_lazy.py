@@ -78,7 +78,8 @@ def test_cat_file_opens_a_repository_without_the_rare_machinery(
     ).stdout
     assert out.splitlines()[0] == "blob"
     loaded = set(json.loads(out.splitlines()[-1]))
-    rare = {"steve.store.rekey", "steve.store.snapshot", "steve.ignore"}
+    rare = {"steve.store.rekey", "steve.store.snapshot", "steve.ignore", "hashlib"}
+    rare |= {"steve.messages", "steve.cli.homely", "steve.cli.progress"}
     rare |= {"docker", "dulwich", "pydantic", "rich", "textual", "httpx", "trafilatura"}
     rare |= {"steve.events", "steve.exec", "steve.llm", "steve.research", "steve.gitbridge"}
     assert loaded & rare == set()
