@@ -8,14 +8,19 @@ Bytes are cut into ``log.chunk`` events of at most ``chunk_size`` bytes
 (payload ``{"step", "stream", "index", "offset", "data"}``); at most one
 chunk is buffered, and :meth:`EventLog.emit` blocks when the writer is
 behind, so a chatty container slows down instead of filling memory.  After
-``max_bytes`` the rest is counted but not stored.  :meth:`LogSpooler.close`
+``max_bytes`` the rest is counted but not stored.  A partial chunk is also
+emitted when a write arrives ``flush_interval`` seconds (default 0.25) or
+more after the last chunk, so a follower (``steve inspect logs -f``, ``steve
+tui``) sees a slow step's lines as they come instead of at its end; a chatty
+step still fills whole chunks.  :meth:`LogSpooler.close`
 emits a ``log.end`` event with the totals and the BLAKE3 of every byte
 written (stored or not), so a reader can check a reassembled stream.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import BinaryIO
 
@@ -29,6 +34,8 @@ CHUNK_SIZE = 64 << 10
 """Default largest chunk (64 KiB)."""
 MAX_BYTES = 256 << 20
 """Default cap on stored bytes per stream (256 MiB); the rest is counted only."""
+FLUSH_INTERVAL = 0.25
+"""Default seconds after which a write emits the partial chunk (None: only full chunks)."""
 
 
 class LogSpooler:
@@ -45,6 +52,8 @@ class LogSpooler:
         causation_id: str | None = None,
         chunk_size: int = CHUNK_SIZE,
         max_bytes: int = MAX_BYTES,
+        flush_interval: float | None = FLUSH_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if not 1 <= chunk_size <= 512 << 10:
             raise InvalidEvent("invalid chunk size", f"{chunk_size} (1..524288 bytes)")
@@ -64,6 +73,9 @@ class LogSpooler:
         self.stored = 0  # bytes stored in chunks
         self.total = 0  # bytes written, stored or not
         self.closed = False
+        self._interval = flush_interval
+        self._clock = clock
+        self._last = clock()  # when the last chunk was emitted (or the spooler made)
 
     def write(self, data: bytes | bytearray | memoryview) -> int:
         """Accept ``data``; emits full chunks (blocking if the log is behind)."""
@@ -83,6 +95,9 @@ class LogSpooler:
             view = view[take:]
             if len(self._buf) >= self._chunk:
                 self._emit_chunk()
+        slow = self._interval is not None and self._clock() - self._last >= self._interval
+        if self._buf and slow:
+            self._emit_chunk()  # a slow step: its lines go out as they come
         return n
 
     def _emit_chunk(self) -> None:
@@ -105,6 +120,7 @@ class LogSpooler:
         )
         self.index += 1
         self.stored += len(data)
+        self._last = self._clock()
 
     def flush(self) -> None:
         """Emit the buffered partial chunk now."""

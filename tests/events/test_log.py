@@ -263,7 +263,9 @@ def test_signed_checkpoints_verify_with_a_pinned_key(log: EventLog) -> None:
 
 def test_spooler_chunks_bounded_and_reassembles(log: EventLog) -> None:
     data = bytes(range(256)) * 1000  # 256,000 bytes
-    with LogSpooler(log, step="build", stream="stdout", run_id="r9", chunk_size=10_000) as sp:
+    with LogSpooler(
+        log, step="build", stream="stdout", run_id="r9", chunk_size=10_000, flush_interval=None
+    ) as sp:
         for i in range(0, len(data), 777):
             sp.write(data[i : i + 777])
         assert len(sp._buf) < 10_000
@@ -277,6 +279,28 @@ def test_spooler_chunks_bounded_and_reassembles(log: EventLog) -> None:
     assert end.payload["total_bytes"] == len(data)
     assert end.payload["blake3"] == blake3.blake3(data).hexdigest()
     assert end.payload["truncated"] is False
+
+
+def test_a_slow_step_s_lines_go_out_as_they_come(log: EventLog) -> None:
+    """A write that comes flush_interval or more after the last chunk emits the
+    partial chunk (a follower sees a slow step live); quick writes still batch."""
+    now = [0.0]
+    with LogSpooler(log, step="slow", flush_interval=0.25, clock=lambda: now[0]) as sp:
+        sp.write(b"first line\n")  # 0.0 s after the start: kept
+        assert sp.index == 0
+        now[0] = 0.1
+        sp.write(b"second\n")
+        assert sp.index == 0
+        now[0] = 0.3  # 0.3 s since the start, nothing emitted yet: both lines go
+        sp.write(b"third\n")
+        assert sp.index == 1 and sp.stored == len(b"first line\nsecond\nthird\n")
+        now[0] = 0.4  # 0.1 s after that chunk: kept again
+        sp.write(b"fourth\n")
+        assert sp.index == 1
+    log.flush()
+    chunks = [e.payload["data"] for e in log.events(event_type="log.chunk")]
+    assert chunks == [b"first line\nsecond\nthird\n", b"fourth\n"]
+    assert reassemble(log, step="slow", stream="stdout") == b"".join(chunks)
 
 
 def test_spool_log_caps_stored_bytes_but_counts_and_hashes_everything(log: EventLog) -> None:
