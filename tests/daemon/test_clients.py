@@ -7,6 +7,7 @@ import json
 import os
 import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from pathlib import Path
@@ -312,7 +313,14 @@ def test_a_full_writer_queue_answers_busy(served_repo: Path) -> None:
         assert first.receive()["t"] == "want-stdin"  # in flight: the writer waits for stdin
         second = Client(server.paths.socket)
         second.send({"t": "run", "id": 1, **run})  # queued (the queue holds one)
+        # the server reads each connection on its own: wait until the second request is
+        # really queued, or the third could take its place (and then wait, unanswered)
+        deadline = time.monotonic() + 30
+        while server.queue_depth() < 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.queue_depth() == 1
         with Client(server.paths.socket) as third, pytest.raises(DaemonBusy):
+            third.sock.settimeout(30)  # a wrong answer fails the test, never hangs it
             third.call("run", **run)
         assert server.queue_depth() == 1
         first.send({"t": "stdin", "id": 1, "data": b"one\n"})
