@@ -24,19 +24,22 @@ terminal.  Environment:
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib
-import io
 import os
-import stat
 import sys
 import time
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, BinaryIO, NoReturn, TextIO
+from typing import TYPE_CHECKING, Any, NoReturn, TextIO, cast
 
 import click
 
+from steve.cli.common import BlockWriter as BlockWriter
+from steve.cli.common import identity as identity
+from steve.cli.common import is_regular_file as is_regular_file
+from steve.cli.common import is_terminal as is_terminal
 from steve.errors import (
     EXIT_INTERNAL,
     EXIT_USAGE,
@@ -52,7 +55,6 @@ if TYPE_CHECKING:
 
     from steve.cli.identity import CliSigner
     from steve.events import EventLog
-    from steve.refs.refs import Identity
     from steve.repo import Repo
     from steve.store.base import OutboxEvent
 
@@ -182,11 +184,7 @@ class SteveGroup(click.Group):
                 if forwarded is not None:
                     sys.exit(forwarded)
             rv = super().main(*args, **kwargs)
-        except SteveError as err:
-            report(err)
-            print_afterword()
-            sys.exit(err.exit_code)
-        except click.exceptions.Abort:
+        except click.exceptions.Abort:  # a RuntimeError: before exit_for's internal errors
             click.echo("steve: aborted", err=True)
             sys.exit(130)
         except click.exceptions.Exit as exc:
@@ -194,30 +192,73 @@ class SteveGroup(click.Group):
         except click.ClickException as exc:
             exc.show()
             sys.exit(exc.exit_code if exc.exit_code else EXIT_USAGE)
-        except BrokenPipeError:
-            # the reader went away (e.g. `| head`): not an error
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, sys.stdout.fileno())
-            sys.exit(0)
-        except KeyboardInterrupt:
-            click.echo("steve: interrupted", err=True)
-            sys.exit(130)
-        except (
-            OSError,
-            MemoryError,
-            RecursionError,
-            ValueError,
-            TypeError,
-            AssertionError,
-            KeyError,
-            AttributeError,
-            IndexError,
-            RuntimeError,
-        ) as exc:
-            report(InternalError("internal error", f"{type(exc).__name__}: {exc}"))
-            sys.exit(EXIT_INTERNAL)
+        except REPORTED_ERRORS as exc:
+            exit_for(exc)
         print_afterword()
         sys.exit(rv if isinstance(rv, int) else 0)
+
+
+INTERNAL_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    MemoryError,
+    RecursionError,
+    ValueError,
+    TypeError,
+    AssertionError,
+    KeyError,
+    AttributeError,
+    IndexError,
+    RuntimeError,
+)
+"""What a command may raise that :func:`exit_for` reports as an internal error."""
+REPORTED_ERRORS: tuple[type[BaseException], ...] = (
+    SteveError,
+    BrokenPipeError,
+    KeyboardInterrupt,
+    *INTERNAL_ERRORS,
+)
+"""What :func:`exit_for` reports."""
+
+
+def exit_for(exc: BaseException) -> NoReturn:
+    """Report ``exc``, raised by a command (its repository already closed), and exit
+    as every command does: a STEVE error in its format and code, a closed pipe
+    quietly, Ctrl-C as interrupted, a bug as an internal error.  Anything else is
+    raised again."""
+    if isinstance(exc, SteveError):
+        report(exc)
+        print_afterword()
+        sys.exit(exc.exit_code)
+    if isinstance(exc, BrokenPipeError):
+        # the reader went away (e.g. `| head`): not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        sys.exit(0)
+    if isinstance(exc, KeyboardInterrupt):
+        click.echo("steve: interrupted", err=True)
+        sys.exit(130)
+    if isinstance(exc, INTERNAL_ERRORS):
+        report(InternalError("internal error", f"{type(exc).__name__}: {exc}"))
+        sys.exit(EXIT_INTERNAL)
+    raise exc
+
+
+def exit_after_command(exc: BaseException) -> NoReturn:
+    """Exit as the group does when a command raised ``exc`` (its repository already
+    closed): click's ``Command.main`` first (Ctrl-C or end of input become Abort, a
+    closed pipe exits 1 with the streams pacified), then :meth:`SteveGroup.main`.
+    For a command run outside click (steve.cli.fast)."""
+    if isinstance(exc, (EOFError, KeyboardInterrupt)):
+        click.echo(file=sys.stderr)
+        click.echo("steve: aborted", err=True)
+        sys.exit(130)
+    if isinstance(exc, OSError) and exc.errno == errno.EPIPE:
+        from click.utils import PacifyFlushWrapper
+
+        sys.stdout = cast(TextIO, PacifyFlushWrapper(sys.stdout))
+        sys.stderr = cast(TextIO, PacifyFlushWrapper(sys.stderr))
+        sys.exit(1)
+    exit_for(exc)
 
 
 AFTERWORD: list[str] = []
@@ -398,14 +439,21 @@ class Context:
                 repo.identity = identity()
                 self.correlation_id = lent.correlation_id  # the daemon's log lines carry it
             else:
-                repo = self._repo = open_repo(self.root())
-            self._events = EventSink(repo, self.correlation_id)
-            repo.events.sink = self._events
-            repo.events.correlation_id = self.correlation_id
-            repo.events.actor = str(repo.identity)
-            if repo.undelivered():  # events a killed or failed drain left behind
-                repo.drain()
+                repo = open_repo(self.root())
+            self.attach(repo)
+        assert self._repo is not None
         return self._repo
+
+    def attach(self, repo: Repo) -> None:
+        """Make ``repo`` (just opened) this command's repository: its events go to the
+        event log of this invocation, and events left in the outbox are delivered."""
+        self._repo = repo
+        self._events = EventSink(repo, self.correlation_id)
+        repo.events.sink = self._events
+        repo.events.correlation_id = self.correlation_id
+        repo.events.actor = str(repo.identity)
+        if repo.undelivered():  # events a killed or failed drain left behind
+            repo.drain()
 
     def event_log(self) -> EventLog:
         """The repository's event log (one correlation id per CLI invocation)."""
@@ -466,14 +514,6 @@ def warn_undelivered(err: SteveError) -> None:
     )
 
 
-def identity() -> Identity:
-    from steve.refs.refs import Identity
-
-    name = os.environ.get("STEVE_AUTHOR_NAME") or _user()
-    email = os.environ.get("STEVE_AUTHOR_EMAIL") or f"{_user()}@{os.uname().nodename}"
-    return Identity(name, email)
-
-
 INT64_MAX = 2**63 - 1
 """The largest integer an option may take (what SQLite's INTEGER holds)."""
 
@@ -497,17 +537,6 @@ def frozen_time() -> tuple[int, int]:
 
     now = int(time.time())
     return now, local_offset_minutes(now)
-
-
-def _user() -> str:
-    """The login name, as ``getpass.getuser`` finds it (without importing getpass,
-    which every command would pay for at start-up)."""
-    for var in ("LOGNAME", "USER", "LNAME", "USERNAME"):
-        if value := os.environ.get(var):
-            return value
-    import pwd
-
-    return pwd.getpwuid(os.getuid()).pw_name
 
 
 def passphrase(
@@ -559,62 +588,6 @@ def open_repo(root: Path) -> Repo:
     if key is not None and key_matches(key, config.key_check):
         return Repo.open(root, key=key, identity=identity())
     return Repo.open(root, passphrase=passphrase(), identity=identity())
-
-
-def is_terminal(stream: BinaryIO) -> bool:
-    try:
-        return os.isatty(stream.fileno())
-    except (OSError, ValueError, AttributeError):
-        return False
-
-
-def is_regular_file(stream: BinaryIO) -> bool:
-    try:
-        return stat.S_ISREG(os.fstat(stream.fileno()).st_mode)
-    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
-        return False
-
-
-class BlockWriter:
-    """Collects output into blocks written with one call each.
-
-    Python's stdout may be unbuffered (``PYTHONUNBUFFERED``), which costs a
-    system call per line on long listings.  Output is written in blocks of
-    ``block`` bytes; with ``flush_each`` every record (:meth:`end`) is
-    flushed at once, for a terminal or a process driving us through a pipe.
-    """
-
-    def __init__(self, stream: BinaryIO, *, flush_each: bool, block: int = 1 << 16) -> None:
-        self._stream = stream
-        self._flush_each = flush_each
-        self._block = block
-        self._parts: list[bytes] = []
-        self._size = 0
-
-    def write(self, data: bytes) -> None:
-        self._parts.append(data)
-        self._size += len(data)
-        if self._size >= self._block:
-            self.flush()
-
-    def end(self) -> None:
-        """A record is complete: flush it now if records are flushed one by one."""
-        if self._flush_each:
-            self.flush()
-
-    def line(self, data: bytes) -> None:
-        self.write(data + b"\n")
-        self.end()
-
-    def flush(self) -> None:
-        if self._parts:
-            view = memoryview(b"".join(self._parts))
-            self._parts.clear()
-            self._size = 0
-            while view:  # a raw (unbuffered) stdout may take less per call
-                n = self._stream.write(view)
-                view = view[n or 0 :]
-        self._stream.flush()
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

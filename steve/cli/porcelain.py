@@ -30,6 +30,7 @@ from steve.cli.app import (
     is_terminal,
     pass_state,
 )
+from steve.cli.common import write_log
 from steve.cli.homely import friendly, report_recorded
 from steve.cli.llmopts import llm_options
 from steve.errors import EXIT_FALSE, InvalidInput
@@ -267,7 +268,7 @@ def log(
     """Walk manifest history newest first (default start: the current run's latest manifests,
     else HEAD).  Output streams as the walk proceeds."""
     from steve.objects.model import ObjectType
-    from steve.porcelain.history import entry_of, row_formatter, walk_rows
+    from steve.porcelain.history import row_formatter, walk_rows
     from steve.porcelain.log import Graph, log_starts
 
     if as_json and (graph or oneline or fmt):
@@ -285,34 +286,7 @@ def log(
     out = BlockWriter(stdout, flush_each=each)
     kind_filter = [ObjectType(k) for k in kinds] or None
     starts = log_starts(repo, revs, runs=runs, all_refs=all_refs)
-    rows = walk_rows(repo, starts, kinds=kind_filter, limit=limit)
-    lines: list[str] = []
-
-    def write_lines() -> None:
-        if lines:
-            lines.append("")
-            out.write("\n".join(lines).encode("utf-8", "surrogateescape"))
-            lines.clear()
-
-    first = True
-    for row in rows:
-        text = render(row)
-        if drawer is not None:
-            drawn = drawer.rows(entry_of(row))
-            first_line, *more = text.split("\n")
-            text = "\n".join(
-                [drawn.mark + first_line, *(drawn.pad + m for m in more), *drawn.after]
-            )
-        lines.append(text)
-        # the first line goes out before the walk ends; then blocks of lines
-        if each or first or len(lines) >= _LOG_BLOCK:
-            write_lines()
-            if first:
-                out.flush()
-                first = False
-            out.end()
-    write_lines()
-    out.flush()
+    write_log(walk_rows(repo, starts, kinds=kind_filter, limit=limit), render, out, each, drawer)
 
 
 def _tz(minutes: int) -> str:
@@ -333,10 +307,6 @@ def _log_json(row: tuple[bytes, str, int, int, bytes, str]) -> str:
         "summary": summary,
     }
     return json.dumps(value, sort_keys=True, ensure_ascii=False)
-
-
-_LOG_BLOCK = 1024
-"""Lines joined into one write by ``steve log`` when stdout is not a terminal."""
 
 
 @cli.command()
