@@ -7,21 +7,22 @@ parameters plus the key check.  Nothing in it reveals repository content.
 
 from __future__ import annotations
 
-import tomllib
-from dataclasses import dataclass, field, replace
+import re
 from pathlib import Path
 from typing import Any
 
 from steve.errors import BadConfig, BadSettingValue, InvalidInput, UnknownSetting, UnsupportedFormat
+from steve.record import Record
 from steve.store.files import write_private
 from steve.store.kdf import KdfParams
+
+_set = object.__setattr__  # a frozen record's fields are set once, in __init__
 
 FORMAT = 1
 LLM_KEYS = ("provider", "model", "base_url", "fixture")
 
 
-@dataclass(frozen=True, slots=True)
-class LlmSettings:
+class LlmSettings(Record):
     """The ``[llm]`` section: which model provider STEVE uses by default.
 
     ``provider`` (anthropic, openai, scripted, replay), ``model``, ``base_url``
@@ -30,10 +31,24 @@ class LlmSettings:
     is refused (keys come from the environment only).
     """
 
-    provider: str | None = None
-    model: str | None = None
-    base_url: str | None = None
-    fixture: str | None = None
+    __match_args__ = ("provider", "model", "base_url", "fixture")
+    __slots__ = __match_args__
+    provider: str | None
+    model: str | None
+    base_url: str | None
+    fixture: str | None
+
+    def __init__(
+        self,
+        provider: str | None = None,
+        model: str | None = None,
+        base_url: str | None = None,
+        fixture: str | None = None,
+    ) -> None:
+        _set(self, "provider", provider)
+        _set(self, "model", model)
+        _set(self, "base_url", base_url)
+        _set(self, "fixture", fixture)
 
     def to_toml(self) -> str:
         lines = [f"{k} = {_quote(v)}" for k in LLM_KEYS if (v := getattr(self, k)) is not None]
@@ -60,14 +75,19 @@ class LlmSettings:
         return cls(**values)
 
 
-@dataclass(frozen=True, slots=True)
-class ResearchSettings:
+class ResearchSettings(Record):
     """The ``[research]`` section: ``offline`` (true: fetches answer only from the
     mirror unless ``--online`` is given; the rule for reproducible runs) and
     ``searxng_url`` (the SearxNG-compatible search endpoint)."""
 
-    offline: bool = False
-    searxng_url: str | None = None
+    __match_args__ = ("offline", "searxng_url")
+    __slots__ = __match_args__
+    offline: bool
+    searxng_url: str | None
+
+    def __init__(self, offline: bool = False, searxng_url: str | None = None) -> None:
+        _set(self, "offline", offline)
+        _set(self, "searxng_url", searxng_url)
 
     def to_toml(self) -> str:
         lines = [f"offline = {'true' if self.offline else 'false'}"]
@@ -103,8 +123,7 @@ HOMELY_DEFAULTS: dict[str, str | int] = {
 NUDGE_MODES = ("off", "gentle")
 
 
-@dataclass(frozen=True, slots=True)
-class HomelySettings:
+class HomelySettings(Record):
     """The ``[homely]`` section: the wellbeing nudges (``steve config set homely.KEY``).
 
     ``nudges`` (off, gentle), ``late_hour`` (0..23: from this hour until 05:00 a
@@ -113,10 +132,24 @@ class HomelySettings:
     in a row earn one).
     """
 
-    nudges: str = "gentle"
-    late_hour: int = 23
-    session_hours: int = 3
-    failure_streak: int = 3
+    __match_args__ = ("nudges", "late_hour", "session_hours", "failure_streak")
+    __slots__ = __match_args__
+    nudges: str
+    late_hour: int
+    session_hours: int
+    failure_streak: int
+
+    def __init__(
+        self,
+        nudges: str = "gentle",
+        late_hour: int = 23,
+        session_hours: int = 3,
+        failure_streak: int = 3,
+    ) -> None:
+        _set(self, "nudges", nudges)
+        _set(self, "late_hour", late_hour)
+        _set(self, "session_hours", session_hours)
+        _set(self, "failure_streak", failure_streak)
 
     @staticmethod
     def check(key: str, value: str | int) -> str | int:
@@ -141,7 +174,7 @@ class HomelySettings:
 
     def with_value(self, key: str, value: str | int) -> HomelySettings:
         changes: dict[str, Any] = {key: self.check(key, value)}
-        return replace(self, **changes)
+        return self.replace(**changes)
 
     def to_toml(self) -> str:
         changed = [k for k in HOMELY_DEFAULTS if getattr(self, k) != HOMELY_DEFAULTS[k]]
@@ -179,25 +212,59 @@ def _quote(value: str) -> str:
     return f'"{out}"'
 
 
-@dataclass(frozen=True, slots=True)
-class RepoConfig:
+class RepoConfig(Record):
+    __match_args__ = (
+        "repository_id",
+        "kdf",
+        "key_check",
+        "format",
+        "events_public_key",
+        "gate",
+        "llm",
+        "research",
+        "homely",
+    )
+    __slots__ = __match_args__
+    _compared = tuple(n for n in __match_args__ if n != "gate")  # gate: field(compare=False)
     repository_id: str
     kdf: KdfParams
     key_check: bytes
-    format: int = FORMAT
-    events_public_key: bytes | None = None
+    format: int
+    events_public_key: bytes | None
     """The Ed25519 public key event-log checkpoints must be signed with (pinned by
     ``steve init`` or ``steve events pin-key``; the private key is never here)."""
-    gate: dict[str, Any] | None = field(default=None, compare=False)
+    gate: dict[str, Any] | None
     """The ``[gate]`` table: the policy gate's extra rules and approval TTL, as read
     (:func:`steve.porcelain.gate.parse_rules` validates it).  Kept when the config is
     rewritten."""
-    llm: LlmSettings | None = None
+    llm: LlmSettings | None
     """The ``[llm]`` section (``steve llm use``), None when absent."""
-    research: ResearchSettings | None = None
+    research: ResearchSettings | None
     """The ``[research]`` section (offline by default, the SearxNG URL), None when absent."""
-    homely: HomelySettings | None = None
+    homely: HomelySettings | None
     """The ``[homely]`` section (``steve config set homely.KEY``), None when absent."""
+
+    def __init__(
+        self,
+        repository_id: str,
+        kdf: KdfParams,
+        key_check: bytes,
+        format: int = FORMAT,
+        events_public_key: bytes | None = None,
+        gate: dict[str, Any] | None = None,
+        llm: LlmSettings | None = None,
+        research: ResearchSettings | None = None,
+        homely: HomelySettings | None = None,
+    ) -> None:
+        _set(self, "repository_id", repository_id)
+        _set(self, "kdf", kdf)
+        _set(self, "key_check", key_check)
+        _set(self, "format", format)
+        _set(self, "events_public_key", events_public_key)
+        _set(self, "gate", gate)
+        _set(self, "llm", llm)
+        _set(self, "research", research)
+        _set(self, "homely", homely)
 
     def to_toml(self) -> str:
         return (
@@ -231,13 +298,13 @@ class RepoConfig:
         )
 
     def with_events_key(self, public_key: bytes | None) -> RepoConfig:
-        return replace(self, events_public_key=public_key)
+        return self.replace(events_public_key=public_key)
 
     def with_llm(self, settings: LlmSettings | None) -> RepoConfig:
-        return replace(self, llm=settings)
+        return self.replace(llm=settings)
 
     def with_homely(self, settings: HomelySettings | None) -> RepoConfig:
-        return replace(self, homely=settings)
+        return self.replace(homely=settings)
 
     def write(self, path: Path) -> None:
         write_private(path, self.to_toml())
@@ -246,11 +313,19 @@ class RepoConfig:
     def read(cls, path: Path) -> RepoConfig:
         try:
             with path.open("rb") as fh:
-                data = tomllib.load(fh)
+                raw = fh.read()
         except FileNotFoundError:
             raise BadConfig(str(path), "missing") from None
-        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        except OSError as exc:
             raise BadConfig(str(path), str(exc)) from exc
+        data = parse_simple_toml(raw)
+        if data is None:  # not the plain shape STEVE writes: the full TOML parser
+            import tomllib
+
+            try:
+                data = tomllib.loads(raw.decode())
+            except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+                raise BadConfig(str(path), str(exc)) from exc
         try:
             core, kdf = data["core"], data["kdf"]
             fmt = int(core["format"])
@@ -286,6 +361,50 @@ class RepoConfig:
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise BadConfig(str(path), f"missing or invalid field: {exc}") from exc
+
+
+_TABLE = re.compile(r"\[([a-z][a-z_]*)\]")
+_KEY_VALUE = re.compile(
+    r'([a-z][a-z_]*) = (?:"([^"\\]*)"|(0|[1-9][0-9]{0,17})|(true|false))'
+)
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")  # tabs, CR, ... : tomllib decides
+
+
+def parse_simple_toml(raw: bytes) -> dict[str, Any] | None:
+    """``raw`` as :func:`tomllib.loads` reads it, when it has the plain shape STEVE
+    writes (comment lines, ``[table]`` headers, ``key = value`` with a string without
+    escapes, a decimal integer or a boolean; each table and key once); None for
+    anything else, which the caller gives to tomllib (start-up time: tomllib and
+    what it imports cost more than reading the config).  ``tests/store/
+    test_config_toml.py`` checks that it never reads a text otherwise than tomllib."""
+    try:
+        text = raw.decode("ascii")
+    except UnicodeDecodeError:
+        return None
+    if _CONTROL.search(text):
+        return None
+    data: dict[str, Any] = {}
+    table = data
+    for line in text.split("\n"):
+        if not line or line[0] == "#":
+            continue
+        if line[0] == "[":
+            header = _TABLE.fullmatch(line)
+            if header is None or header[1] in data:
+                return None
+            table = data[header[1]] = {}
+            continue
+        pair = _KEY_VALUE.fullmatch(line)
+        if pair is None or pair[1] in table:
+            return None
+        key, string, number, boolean = pair.groups()
+        if string is not None:
+            table[key] = string
+        elif number is not None:
+            table[key] = int(number)
+        else:
+            table[key] = boolean == "true"
+    return data
 
 
 def _gate_table(value: object) -> dict[str, Any] | None:

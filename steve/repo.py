@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
@@ -60,6 +59,7 @@ from steve.objects.model import (
 from steve.objects.oid import ObjectId
 from steve.objects.signatures import Signer, sign_bytes
 from steve.objects.summary import HeadRow, ManifestHead
+from steve.record import MutableRecord, Record
 from steve.refs.names import HEAD, check_branch_or_tag_name, check_ref_name
 from steve.refs.refs import Identity, Ref, RefStore, local_offset_minutes
 from steve.refs.revparse import Resolved, resolve
@@ -101,6 +101,8 @@ MAX_TREE_DEPTH = 256  # directory levels below the root write-tree accepts
 # A batch is committed when it holds this many bytes or objects.
 BATCH_BYTES = 8 << 20
 BATCH_OBJECTS = 4096
+
+_set = object.__setattr__  # a frozen record's fields are set once, in __init__
 
 REKEY_STAGING = "rekey"
 """steve.store.rekey.STAGING, named here so that opening a repository does not import
@@ -238,16 +240,32 @@ def write_blob_stream(stream: BinaryIO, sink: Callable[[StoredObject], ObjectId]
     return sink(ChunkedBlob(size, tuple(chunks)))
 
 
-@dataclass
-class _Dir:
+class _Dir(MutableRecord):
     """A directory being snapshotted: its sorted children and the entries so far."""
 
+    __match_args__ = ("path", "rel", "rules", "children", "entries", "next")
     path: Path
     rel: str  # from the snapshot's root: "" or "a/b/"
     rules: IgnoreRules
     children: list[os.DirEntry[str]]
     entries: list[TreeEntry]
-    next: int = 0
+    next: int
+
+    def __init__(
+        self,
+        path: Path,
+        rel: str,
+        rules: IgnoreRules,
+        children: list[os.DirEntry[str]],
+        entries: list[TreeEntry],
+        next: int = 0,
+    ) -> None:
+        self.path = path
+        self.rel = rel
+        self.rules = rules
+        self.children = children
+        self.entries = entries
+        self.next = next
 
 
 def _open_dir(path: Path, rel: str, rules: IgnoreRules) -> _Dir:
@@ -331,22 +349,36 @@ def _ref_change(ref: str, old: ObjectId | None, new: ObjectId | None) -> dict[st
     return {"ref": ref, "old": old.hex if old else None, "new": new.hex if new else None}
 
 
-@dataclass(frozen=True, slots=True)
-class LsTreeEntry:
+class LsTreeEntry(Record):
+    __match_args__ = ("path", "mode", "type", "oid")
+    __slots__ = __match_args__
     path: str
     mode: Mode
     type: ObjectType
     oid: ObjectId
 
+    def __init__(self, path: str, mode: Mode, type: ObjectType, oid: ObjectId) -> None:
+        _set(self, "path", path)
+        _set(self, "mode", mode)
+        _set(self, "type", type)
+        _set(self, "oid", oid)
 
-@dataclass(frozen=True, slots=True)
-class VacuumReport:
+
+class VacuumReport(Record):
+    __match_args__ = ("before", "after", "free_pages", "full")
+    __slots__ = __match_args__
     before: int
     """Bytes of ``steve.db`` and its WAL before the vacuum."""
     after: int
     free_pages: int
     """Free pages the database held before (4 KiB each)."""
     full: bool
+
+    def __init__(self, before: int, after: int, free_pages: int, full: bool) -> None:
+        _set(self, "before", before)
+        _set(self, "after", after)
+        _set(self, "free_pages", free_pages)
+        _set(self, "full", full)
 
     @property
     def reclaimed(self) -> int:
@@ -367,8 +399,7 @@ class EventSink(Protocol):
         ...
 
 
-@dataclass(slots=True)
-class EventRouting:
+class EventRouting(MutableRecord):
     """How a repository's events leave its outbox.
 
     ``sink`` receives drained events (None: they wait in the outbox);
@@ -378,11 +409,28 @@ class EventRouting:
     outbox, and the next drain retries them.
     """
 
-    sink: EventSink | None = None
-    correlation_id: str | None = None
-    actor: str | None = None
-    error: SteveError | None = None
-    lock: threading.RLock = field(default_factory=threading.RLock)
+    __match_args__ = ("sink", "correlation_id", "actor", "error", "lock")
+    __slots__ = __match_args__
+    _factories = {"lock": threading.RLock}  # noqa: RUF012 - read only
+    sink: EventSink | None
+    correlation_id: str | None
+    actor: str | None
+    error: SteveError | None
+    lock: threading.RLock
+
+    def __init__(
+        self,
+        sink: EventSink | None = None,
+        correlation_id: str | None = None,
+        actor: str | None = None,
+        error: SteveError | None = None,
+        lock: threading.RLock | None = None,
+    ) -> None:
+        self.sink = sink
+        self.correlation_id = correlation_id
+        self.actor = actor
+        self.error = error
+        self.lock = threading.RLock() if lock is None else lock
 
 
 class RepoTransaction:
@@ -778,7 +826,7 @@ class Repo:
                 old.parallelism if parallelism is None else parallelism,
             )
             new_key = derive_key(new_passphrase, params)
-            new_config = replace(config, kdf=params, key_check=key_check(new_key))
+            new_config = config.replace(kdf=params, key_check=key_check(new_key))
             try:
                 report = rekey.rekey_files(
                     steve_dir, old_key, new_key, new_config, busy_timeout=busy_timeout
@@ -1129,7 +1177,7 @@ class Repo:
                 message=message,
             )
             if signers:
-                tag = replace(tag, signatures=sign_bytes(tag.signed_bytes(), signers))
+                tag = tag.replace(signatures=sign_bytes(tag.signed_bytes(), signers))
             target = self.write(tag)
         old: ObjectId | Unset | None = ANY if force else None
         with self.transaction() as tx:

@@ -32,7 +32,6 @@ from __future__ import annotations
 import enum
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from typing import Any, TypeAlias
 
 from steve.errors import MalformedObject
@@ -44,6 +43,9 @@ from steve.objects.signatures import (
     signatures_value,
     signing_input,
 )
+from steve.record import Record
+
+_set = object.__setattr__  # a frozen record's fields are set once, in __init__
 
 CHUNK_SIZE = 1 << 20  # 1 MiB
 
@@ -122,9 +124,13 @@ def check_entry_name(name: str) -> None:
 # --- typed objects ----------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Blob:
+class Blob(Record):
+    __match_args__ = ("data",)
+    __slots__ = __match_args__
     data: bytes
+
+    def __init__(self, data: bytes) -> None:
+        _set(self, "data", data)
 
     type = ObjectType.BLOB
 
@@ -141,10 +147,15 @@ class Blob:
         return []
 
 
-@dataclass(frozen=True, slots=True)
-class ChunkedBlob:
+class ChunkedBlob(Record):
+    __match_args__ = ("size", "chunks")
+    __slots__ = __match_args__
     size: int
     chunks: tuple[tuple[ObjectId, int], ...]
+
+    def __init__(self, size: int, chunks: tuple[tuple[ObjectId, int], ...]) -> None:
+        _set(self, "size", size)
+        _set(self, "chunks", chunks)
 
     type = ObjectType.BLOB
 
@@ -172,16 +183,26 @@ def _check_chunks(size: int, chunks: Sequence[tuple[ObjectId, int]]) -> None:
             raise MalformedObject(f"chunk {i} has length {n}; chunks are {CHUNK_SIZE} bytes")
 
 
-@dataclass(frozen=True, slots=True)
-class TreeEntry:
+class TreeEntry(Record):
+    __match_args__ = ("name", "mode", "oid")
+    __slots__ = __match_args__
     name: str
     mode: Mode
     oid: ObjectId
 
+    def __init__(self, name: str, mode: Mode, oid: ObjectId) -> None:
+        _set(self, "name", name)
+        _set(self, "mode", mode)
+        _set(self, "oid", oid)
 
-@dataclass(frozen=True, slots=True)
-class Tree:
+
+class Tree(Record):
+    __match_args__ = ("entries",)
+    __slots__ = __match_args__
     entries: tuple[TreeEntry, ...]
+
+    def __init__(self, entries: tuple[TreeEntry, ...]) -> None:
+        _set(self, "entries", entries)
 
     type = ObjectType.TREE
 
@@ -216,10 +237,15 @@ class Tree:
         return iter(self.entries)
 
 
-@dataclass(frozen=True, slots=True)
-class Person:
+class Person(Record):
+    __match_args__ = ("name", "email")
+    __slots__ = __match_args__
     name: str
     email: str
+
+    def __init__(self, name: str, email: str) -> None:
+        _set(self, "name", name)
+        _set(self, "email", email)
 
     def to_value(self) -> dict[str, Any]:
         return {"name": self.name, "email": self.email}
@@ -228,8 +254,18 @@ class Person:
         return f"{self.name} <{self.email}>"
 
 
-@dataclass(frozen=True, slots=True)
-class Tag:
+class Tag(Record):
+    __match_args__ = (
+        "object",
+        "object_type",
+        "name",
+        "tagger",
+        "time",
+        "tz",
+        "message",
+        "signatures",
+    )
+    __slots__ = __match_args__
     object: ObjectId
     object_type: ObjectType
     name: str
@@ -237,7 +273,27 @@ class Tag:
     time: int
     tz: int  # offset from UTC in minutes
     message: str
-    signatures: tuple[SignatureEntry, ...] = ()  # a signed tag (v2) when not empty
+    signatures: tuple[SignatureEntry, ...]  # a signed tag (v2) when not empty
+
+    def __init__(
+        self,
+        object: ObjectId,
+        object_type: ObjectType,
+        name: str,
+        tagger: Person,
+        time: int,
+        tz: int,
+        message: str,
+        signatures: tuple[SignatureEntry, ...] = (),
+    ) -> None:
+        _set(self, "object", object)
+        _set(self, "object_type", object_type)
+        _set(self, "name", name)
+        _set(self, "tagger", tagger)
+        _set(self, "time", time)
+        _set(self, "tz", tz)
+        _set(self, "message", message)
+        _set(self, "signatures", signatures)
 
     type = ObjectType.TAG
 
@@ -270,17 +326,37 @@ class Tag:
         return [self.object]
 
 
-@dataclass(frozen=True, slots=True)
-class Manifest:
+class Manifest(Record):
     """The envelope every manifest kind uses; ``body`` is schema-specific."""
 
+    __match_args__ = ("kind", "version", "parents", "links", "time", "tz", "body")
+    __slots__ = __match_args__
+    _hashed = __match_args__[:-1]  # body: field(hash=False)
     kind: ObjectType
     version: int
     parents: tuple[ObjectId, ...]
     links: tuple[ObjectId, ...]
     time: int
     tz: int
-    body: dict[str, Any] = field(hash=False)
+    body: dict[str, Any]
+
+    def __init__(
+        self,
+        kind: ObjectType,
+        version: int,
+        parents: tuple[ObjectId, ...],
+        links: tuple[ObjectId, ...],
+        time: int,
+        tz: int,
+        body: dict[str, Any],
+    ) -> None:
+        _set(self, "kind", kind)
+        _set(self, "version", version)
+        _set(self, "parents", parents)
+        _set(self, "links", links)
+        _set(self, "time", time)
+        _set(self, "tz", tz)
+        _set(self, "body", body)
 
     @property
     def type(self) -> ObjectType:

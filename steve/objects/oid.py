@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
 import blake3
 
 from steve.errors import InvalidInput
+from steve.record import Record
 
 OID_BYTES = 32
 OID_HEX = 2 * OID_BYTES
@@ -16,15 +16,52 @@ MIN_PREFIX = 4
 _HEX = re.compile(r"[0-9a-f]+")
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class ObjectId:
-    """A 32-byte BLAKE3 digest; prints as lowercase hex."""
+class ObjectId(Record):
+    """A 32-byte BLAKE3 digest; prints as lowercase hex.
 
+    Frozen and ordered by its bytes, as ``@dataclass(frozen=True, slots=True,
+    order=True)`` made it (see :mod:`steve.record`; equality, hash and order
+    written out: ids are compared and hashed on every hot path)."""
+
+    __match_args__ = ("raw",)
+    __slots__ = __match_args__
     raw: bytes
+
+    def __init__(self, raw: bytes) -> None:
+        object.__setattr__(self, "raw", raw)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         if not isinstance(self.raw, bytes) or len(self.raw) != OID_BYTES:
             raise InvalidInput("invalid object id", f"expected {OID_BYTES} bytes")
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self.raw == other.raw
+        return NotImplemented
+
+    def __lt__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self.raw < other.raw
+        return NotImplemented
+
+    def __le__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self.raw <= other.raw
+        return NotImplemented
+
+    def __gt__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self.raw > other.raw
+        return NotImplemented
+
+    def __ge__(self, other: object) -> bool:
+        if other.__class__ is self.__class__:
+            return self.raw >= other.raw
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.raw,))
 
     @classmethod
     def from_hex(cls, text: str) -> ObjectId:

@@ -9,19 +9,26 @@ canonical CBOR of the value without its ``signatures`` field.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from steve.errors import MalformedObject
 from steve.objects import cbor
+from steve.record import Record
+
+_set = object.__setattr__  # a frozen record's fields are set once, in __init__
 
 SIGNED_PREFIX = b"STEVE-SIGNED-v1\x00"
 
 
-@dataclass(frozen=True, slots=True)
-class SignatureEntry:
+class SignatureEntry(Record):
+    __match_args__ = ("key", "sig")
+    __slots__ = __match_args__
     key: bytes
     sig: bytes
+
+    def __init__(self, key: bytes, sig: bytes) -> None:
+        _set(self, "key", key)
+        _set(self, "sig", sig)
 
     def to_value(self) -> dict[str, bytes]:
         return {"key": self.key, "sig": self.sig}

@@ -9,13 +9,15 @@ compares it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from steve.errors import CorruptObject, MalformedObject
 from steve.objects import cbor
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
+from steve.record import Record
+
+_set = object.__setattr__  # a frozen record's fields are set once, in __init__
 
 SUMMARY_MAX = 100
 
@@ -73,15 +75,30 @@ def summarize(kind: ObjectType, body: Any) -> str:
     return _first_line(text)
 
 
-@dataclass(frozen=True, slots=True)
-class ManifestHead:
+class ManifestHead(Record):
     """Envelope fields of one manifest, as kept in the manifest index."""
 
+    __match_args__ = ("kind", "time", "tz", "parents", "summary")
+    __slots__ = __match_args__
     kind: ObjectType
     time: int
     tz: int
     parents: tuple[ObjectId, ...]
     summary: str
+
+    def __init__(
+        self,
+        kind: ObjectType,
+        time: int,
+        tz: int,
+        parents: tuple[ObjectId, ...],
+        summary: str,
+    ) -> None:
+        _set(self, "kind", kind)
+        _set(self, "time", time)
+        _set(self, "tz", tz)
+        _set(self, "parents", parents)
+        _set(self, "summary", summary)
 
     def parents_blob(self) -> bytes:
         return b"".join(p.raw for p in self.parents)

@@ -18,7 +18,6 @@ import heapq
 import operator
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
 
 from steve.errors import ObjectNotFound, WrongObjectType
 from steve.objects import cbor
@@ -26,19 +25,39 @@ from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
 from steve.objects.summary import HeadRow, ManifestHead, read_head, split_parents, summarize
 from steve.porcelain.escape import escape_text
+from steve.record import Record
 from steve.repo import Repo
+
+_set = object.__setattr__  # a frozen record's fields are set once, in __init__
 
 __all__ = ["LogEntry", "entry_of", "read_entry", "summarize", "walk", "walk_rows"]
 
 
-@dataclass(frozen=True, slots=True)
-class LogEntry:
+class LogEntry(Record):
+    __match_args__ = ("oid", "kind", "time", "tz", "parents", "summary")
+    __slots__ = __match_args__
     oid: ObjectId
     kind: ObjectType
     time: int
     tz: int
     parents: tuple[ObjectId, ...]
     summary: str
+
+    def __init__(
+        self,
+        oid: ObjectId,
+        kind: ObjectType,
+        time: int,
+        tz: int,
+        parents: tuple[ObjectId, ...],
+        summary: str,
+    ) -> None:
+        _set(self, "oid", oid)
+        _set(self, "kind", kind)
+        _set(self, "time", time)
+        _set(self, "tz", tz)
+        _set(self, "parents", parents)
+        _set(self, "summary", summary)
 
 
 def read_entry(repo: Repo, oid: ObjectId) -> LogEntry:

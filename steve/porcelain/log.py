@@ -10,13 +10,15 @@ where lanes fork, merge or shift; it returns text, the CLI prints it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from steve.errors import UnknownRevision, WrongObjectType
 from steve.objects.oid import ObjectId
 from steve.porcelain.history import LogEntry, peel_to_manifest
 from steve.porcelain.runs import current_run, find_run, run_heads
+from steve.record import Record
 from steve.repo import Repo
+
+_set = object.__setattr__  # a frozen record's fields are set once, in __init__
 
 
 def log_starts(
@@ -60,14 +62,20 @@ def log_starts(
     return [head.target]
 
 
-@dataclass(frozen=True, slots=True)
-class GraphRows:
+class GraphRows(Record):
     """The graph around one entry: ``mark`` goes before its first text line,
     ``pad`` before its other lines, then the ``after`` rows on their own."""
 
+    __match_args__ = ("mark", "pad", "after")
+    __slots__ = __match_args__
     mark: str
     pad: str
     after: tuple[str, ...]
+
+    def __init__(self, mark: str, pad: str, after: tuple[str, ...]) -> None:
+        _set(self, "mark", mark)
+        _set(self, "pad", pad)
+        _set(self, "after", after)
 
 
 class Graph:

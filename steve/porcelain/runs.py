@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import enum
 import os
-from dataclasses import dataclass
 
 from steve.errors import (
     InvalidInput,
@@ -31,9 +30,12 @@ from steve.errors import (
 )
 from steve.objects.model import MANIFEST_TYPES, ObjectType
 from steve.objects.oid import ObjectId
+from steve.record import Record
 from steve.refs.runspec import match_run
 from steve.repo import Repo
 from steve.store.base import RunRecord, Transaction, TransitionRecord
+
+_set = object.__setattr__  # a frozen record's fields are set once, in __init__
 
 CURRENT_RUN = "current_run"
 RUN_REF_PREFIX = "refs/runs/"
@@ -116,21 +118,30 @@ def check_transition(run_id: str, current: Stage, target: Stage) -> None:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class Run:
+class Run(Record):
+    __match_args__ = ("id", "name", "stage", "created", "updated")
+    __slots__ = __match_args__
     id: str
     name: str
     stage: Stage
     created: int
     updated: int
 
+    def __init__(self, id: str, name: str, stage: Stage, created: int, updated: int) -> None:
+        _set(self, "id", id)
+        _set(self, "name", name)
+        _set(self, "stage", stage)
+        _set(self, "created", created)
+        _set(self, "updated", updated)
+
     @classmethod
     def from_record(cls, rec: RunRecord) -> Run:
         return cls(rec.id, rec.name, Stage(rec.stage), rec.created, rec.updated)
 
 
-@dataclass(frozen=True, slots=True)
-class Transition:
+class Transition(Record):
+    __match_args__ = ("run_id", "seq", "from_stage", "to_stage", "trigger", "time", "actor")
+    __slots__ = __match_args__
     run_id: str
     seq: int
     from_stage: Stage | None
@@ -138,6 +149,24 @@ class Transition:
     trigger: str
     time: int
     actor: str
+
+    def __init__(
+        self,
+        run_id: str,
+        seq: int,
+        from_stage: Stage | None,
+        to_stage: Stage,
+        trigger: str,
+        time: int,
+        actor: str,
+    ) -> None:
+        _set(self, "run_id", run_id)
+        _set(self, "seq", seq)
+        _set(self, "from_stage", from_stage)
+        _set(self, "to_stage", to_stage)
+        _set(self, "trigger", trigger)
+        _set(self, "time", time)
+        _set(self, "actor", actor)
 
     @classmethod
     def from_record(cls, rec: TransitionRecord) -> Transition:

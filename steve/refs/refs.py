@@ -9,27 +9,40 @@ the expected old value, writes the new one and appends the reflog entries
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from steve.errors import BadRefName, RefNameConflict, RefNameTooLong, RefNotFound
 from steve.objects.oid import ObjectId
+from steve.record import Record
 from steve.refs.names import HEAD, candidates, check_ref_name, length_problem
 from steve.store.base import ANY, Backend, ReflogEntry, RefRecord, RunRecord, Transaction, Unset
+
+_set = object.__setattr__  # a frozen record's fields are set once, in __init__
 
 MAX_SYMREF_DEPTH = 5
 
 
-@dataclass(frozen=True, slots=True)
-class Ref:
+class Ref(Record):
+    __match_args__ = ("name", "target", "symbolic")
+    __slots__ = __match_args__
     name: str
     target: ObjectId | None  # resolved object id (None: unborn symbolic ref)
-    symbolic: str | None = None  # what the ref points at, if symbolic
+    symbolic: str | None  # what the ref points at, if symbolic
+
+    def __init__(self, name: str, target: ObjectId | None, symbolic: str | None = None) -> None:
+        _set(self, "name", name)
+        _set(self, "target", target)
+        _set(self, "symbolic", symbolic)
 
 
-@dataclass(frozen=True, slots=True)
-class Identity:
+class Identity(Record):
+    __match_args__ = ("name", "email")
+    __slots__ = __match_args__
     name: str
     email: str
+
+    def __init__(self, name: str, email: str) -> None:
+        _set(self, "name", name)
+        _set(self, "email", email)
 
     def __str__(self) -> str:
         return f"{self.name} <{self.email}>"

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Protocol
 
 from steve.errors import (
@@ -35,10 +34,13 @@ from steve.errors import (
 )
 from steve.objects.model import Manifest, ObjectType, StoredObject, Tag
 from steve.objects.oid import OID_HEX, ObjectId, is_hex_prefix
+from steve.record import Record
 from steve.refs.names import HEAD, candidates, format_problem
 from steve.refs.refs import RefStore
 from steve.refs.runspec import PREFIX as RUN_PREFIX
 from steve.refs.runspec import resolve_run
+
+_set = object.__setattr__  # a frozen record's fields are set once, in __init__
 
 _SUFFIX = re.compile(r"\^\{([a-z_]*)\}|\^(\d*)|~(\d*)")
 _REFLOG = re.compile(r"^(.*)@\{(-?\d+)\}$")
@@ -55,10 +57,15 @@ class ObjectReader(Protocol):
     def has_object(self, oid: ObjectId) -> bool: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Resolved:
+class Resolved(Record):
+    __match_args__ = ("oid", "ref")
+    __slots__ = __match_args__
     oid: ObjectId
     ref: str | None  # the full ref name the base resolved through, if any
+
+    def __init__(self, oid: ObjectId, ref: str | None) -> None:
+        _set(self, "oid", oid)
+        _set(self, "ref", ref)
 
 
 def split_rev(rev: str) -> tuple[str, list[tuple[str, str]]]:

@@ -12,29 +12,39 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
 from typing import Protocol, TypeAlias
 
 from steve.errors import RefUpdateRejected
 from steve.objects.model import ObjectType
 from steve.objects.oid import ObjectId
 from steve.objects.summary import HeadRow, ManifestHead
+from steve.record import Record
+
+_set = object.__setattr__  # a frozen record's fields are set once, in __init__
 
 
-@dataclass(frozen=True, slots=True)
-class RefRecord:
+class RefRecord(Record):
     """What a ref holds: an object id, or the name of another ref (symbolic)."""
 
-    target: ObjectId | None = None
-    symbolic: str | None = None
+    __match_args__ = ("target", "symbolic")
+
+    __slots__ = __match_args__
+    target: ObjectId | None
+    symbolic: str | None
+
+    def __init__(self, target: ObjectId | None = None, symbolic: str | None = None) -> None:
+        _set(self, "target", target)
+        _set(self, "symbolic", symbolic)
+        self.__post_init__()
 
     def __post_init__(self) -> None:
         if (self.target is None) == (self.symbolic is None):
             raise ValueError("a ref holds exactly one of target or symbolic")
 
 
-@dataclass(frozen=True, slots=True)
-class ReflogEntry:
+class ReflogEntry(Record):
+    __match_args__ = ("ref", "old", "new", "who", "time", "tz", "message")
+    __slots__ = __match_args__
     ref: str
     old: ObjectId | None
     new: ObjectId | None
@@ -43,22 +53,51 @@ class ReflogEntry:
     tz: int
     message: str
 
+    def __init__(
+        self,
+        ref: str,
+        old: ObjectId | None,
+        new: ObjectId | None,
+        who: str,
+        time: int,
+        tz: int,
+        message: str,
+    ) -> None:
+        _set(self, "ref", ref)
+        _set(self, "old", old)
+        _set(self, "new", new)
+        _set(self, "who", who)
+        _set(self, "time", time)
+        _set(self, "tz", tz)
+        _set(self, "message", message)
 
-@dataclass(frozen=True, slots=True)
-class RunRecord:
+
+class RunRecord(Record):
     """A run of the stage machine (``stage`` is a Stage value; the store keeps text)."""
 
+    __match_args__ = ("id", "name", "stage", "created", "updated")
+
+    __slots__ = __match_args__
     id: str
     name: str
     stage: str
     created: int
     updated: int
 
+    def __init__(self, id: str, name: str, stage: str, created: int, updated: int) -> None:
+        _set(self, "id", id)
+        _set(self, "name", name)
+        _set(self, "stage", stage)
+        _set(self, "created", created)
+        _set(self, "updated", updated)
 
-@dataclass(frozen=True, slots=True)
-class TransitionRecord:
+
+class TransitionRecord(Record):
     """One recorded stage change; ``from_stage`` is None for the run's creation."""
 
+    __match_args__ = ("run_id", "seq", "from_stage", "to_stage", "trigger", "time", "actor")
+
+    __slots__ = __match_args__
     run_id: str
     seq: int
     from_stage: str | None
@@ -67,9 +106,26 @@ class TransitionRecord:
     time: int
     actor: str
 
+    def __init__(
+        self,
+        run_id: str,
+        seq: int,
+        from_stage: str | None,
+        to_stage: str,
+        trigger: str,
+        time: int,
+        actor: str,
+    ) -> None:
+        _set(self, "run_id", run_id)
+        _set(self, "seq", seq)
+        _set(self, "from_stage", from_stage)
+        _set(self, "to_stage", to_stage)
+        _set(self, "trigger", trigger)
+        _set(self, "time", time)
+        _set(self, "actor", actor)
 
-@dataclass(frozen=True, slots=True)
-class OutboxEvent:
+
+class OutboxEvent(Record):
     """An event waiting in ``steve.db``'s outbox until it is appended to ``events.db``.
 
     Written in the same transaction as the change it records (see
@@ -78,6 +134,9 @@ class OutboxEvent:
     rows the event log already holds.  ``payload`` is canonical CBOR.
     """
 
+    __match_args__ = ("seq", "time_ms", "type", "run_id", "correlation_id", "actor", "payload")
+
+    __slots__ = __match_args__
     seq: int
     time_ms: int
     type: str
@@ -86,21 +145,47 @@ class OutboxEvent:
     actor: str | None
     payload: bytes
 
+    def __init__(
+        self,
+        seq: int,
+        time_ms: int,
+        type: str,
+        run_id: str | None,
+        correlation_id: str | None,
+        actor: str | None,
+        payload: bytes,
+    ) -> None:
+        _set(self, "seq", seq)
+        _set(self, "time_ms", time_ms)
+        _set(self, "type", type)
+        _set(self, "run_id", run_id)
+        _set(self, "correlation_id", correlation_id)
+        _set(self, "actor", actor)
+        _set(self, "payload", payload)
 
-@dataclass(frozen=True, slots=True)
-class ErrorCount:
+
+class ErrorCount(Record):
     """How often one error code was raised against the repository (the v7
     ``error_counts`` table): times in unix seconds, ``message`` the latest one."""
 
+    __match_args__ = ("code", "count", "first", "last", "message")
+
+    __slots__ = __match_args__
     code: str
     count: int
     first: int
     last: int
     message: str
 
+    def __init__(self, code: str, count: int, first: int, last: int, message: str) -> None:
+        _set(self, "code", code)
+        _set(self, "count", count)
+        _set(self, "first", first)
+        _set(self, "last", last)
+        _set(self, "message", message)
 
-@dataclass(frozen=True, slots=True)
-class SecretRecord:
+
+class SecretRecord(Record):
     """A vault entry (schema v6 ``secrets`` table): one row per name, its latest version.
 
     ``kind`` is ``value`` (``data`` is the value), ``command`` (``data`` is the
@@ -109,6 +194,9 @@ class SecretRecord:
     version and never reuses an action-cache key).
     """
 
+    __match_args__ = ("name", "version", "kind", "data", "created", "who")
+
+    __slots__ = __match_args__
     name: str
     version: int
     kind: str
@@ -116,13 +204,36 @@ class SecretRecord:
     created: int
     who: str
 
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        kind: str,
+        data: bytes,
+        created: int,
+        who: str,
+    ) -> None:
+        _set(self, "name", name)
+        _set(self, "version", version)
+        _set(self, "kind", kind)
+        _set(self, "data", data)
+        _set(self, "created", created)
+        _set(self, "who", who)
 
-@dataclass(frozen=True, slots=True)
-class ObjectInfo:
+
+class ObjectInfo(Record):
+    __match_args__ = ("oid", "type", "size", "created")
+    __slots__ = __match_args__
     oid: ObjectId
     type: ObjectType
     size: int
     created: int
+
+    def __init__(self, oid: ObjectId, type: ObjectType, size: int, created: int) -> None:
+        _set(self, "oid", oid)
+        _set(self, "type", type)
+        _set(self, "size", size)
+        _set(self, "created", created)
 
 
 ObjectRow: TypeAlias = tuple[bytes, str, int, bytes | None]
@@ -131,17 +242,26 @@ type's name (an :class:`ObjectType` value), size, stored bytes: plain values, fo
 passes over millions of rows."""
 
 
-@dataclass(frozen=True, slots=True)
-class TextHit:
+class TextHit(Record):
     """One answer of the research full-text index (schema v7 ``research_fts``):
     the source's URI, its content blob, title, a snippet with the matched terms
     in ``[...]`` and the rank (lower is better, as SQLite's bm25)."""
 
+    __match_args__ = ("uri", "content", "title", "snippet", "rank")
+
+    __slots__ = __match_args__
     uri: str
     content: ObjectId
     title: str
     snippet: str
     rank: float
+
+    def __init__(self, uri: str, content: ObjectId, title: str, snippet: str, rank: float) -> None:
+        _set(self, "uri", uri)
+        _set(self, "content", content)
+        _set(self, "title", title)
+        _set(self, "snippet", snippet)
+        _set(self, "rank", rank)
 
 
 def text_terms(text: str) -> list[str]:

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import os
 from _operator import _compare_digest  # hmac.compare_digest, without loading OpenSSL
-from dataclasses import dataclass
 
 import blake3
 
 from steve.errors import BadPassphrase, InvalidInput
+from steve.record import Record
+
+_set = object.__setattr__  # a frozen record's fields are set once, in __init__
 
 MEMORY_KIB = 65536
 ITERATIONS = 4
@@ -41,12 +43,25 @@ WORK_MAX = 16 * MEMORY_KIB * ITERATIONS  # KiB x passes
 SALT_BYTES_MIN, SALT_BYTES_MAX = 8, 64
 
 
-@dataclass(frozen=True, slots=True)
-class KdfParams:
+class KdfParams(Record):
+    __match_args__ = ("salt", "memory_kib", "iterations", "parallelism")
+    __slots__ = __match_args__
     salt: bytes
-    memory_kib: int = MEMORY_KIB
-    iterations: int = ITERATIONS
-    parallelism: int = PARALLELISM
+    memory_kib: int
+    iterations: int
+    parallelism: int
+
+    def __init__(
+        self,
+        salt: bytes,
+        memory_kib: int = MEMORY_KIB,
+        iterations: int = ITERATIONS,
+        parallelism: int = PARALLELISM,
+    ) -> None:
+        _set(self, "salt", salt)
+        _set(self, "memory_kib", memory_kib)
+        _set(self, "iterations", iterations)
+        _set(self, "parallelism", parallelism)
 
     @classmethod
     def fresh(cls) -> KdfParams:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import platform
 import sys
 
 from steve.errors import KeyCacheError
@@ -51,9 +50,10 @@ _EKEYREVOKED = 128
 def _syscalls() -> tuple[ctypes.CDLL, int, int]:
     if sys.platform != "linux":
         raise KeyCacheError(f"the kernel keyring needs Linux, this is {sys.platform}")
-    numbers = _SYSCALLS.get(platform.machine().lower())
+    machine = os.uname().machine  # platform.machine(), without importing platform
+    numbers = _SYSCALLS.get(machine.lower())
     if numbers is None:
-        raise KeyCacheError(f"no keyctl syscall numbers known for {platform.machine()}")
+        raise KeyCacheError(f"no keyctl syscall numbers known for {machine}")
     libc = ctypes.CDLL(None, use_errno=True)
     libc.syscall.restype = ctypes.c_long
     return libc, numbers[0], numbers[1]

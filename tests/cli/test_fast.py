@@ -191,3 +191,5 @@ def test_a_short_command_on_the_fast_path_imports_neither_click_nor_the_commands
         loaded = set(__import__("json").loads(out.splitlines()[-1]))
         assert "click" not in loaded, argv
         assert not loaded & {"steve.cli.app", "steve.cli.plumbing", "steve.cli.porcelain"}, argv
+        # what start-up no longer pays for (steve.record, steve.config's plain reader)
+        assert not loaded & {"dataclasses", "inspect", "tomllib", "platform"}, argv
