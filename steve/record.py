@@ -79,7 +79,9 @@ class _Fields:
     _hashed: ClassVar[tuple[str, ...]] = ()
     _factories: ClassVar[dict[str, Any]] = {}  # field(default_factory=...): made when None
     _compare_key: ClassVar[Any]
+    _compare_one: ClassVar[bool]
     _hash_key: ClassVar[Any]
+    _hash_one: ClassVar[bool]
     __dataclass_fields__: ClassVar[Any] = _DataclassFields()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -91,12 +93,19 @@ class _Fields:
         hashed = cls.__dict__.get("_hashed", compared)
         cls._compared = compared
         cls._hashed = hashed
-        cls._compare_key = staticmethod(_tuple_getter(compared))
-        cls._hash_key = staticmethod(_tuple_getter(hashed))
+        # operator.attrgetter: called through the instance without binding, in C;
+        # one field gives the value itself, wrapped in a 1-tuple as the dataclass did
+        cls._compare_key = attrgetter(*compared) if compared else _no_fields
+        cls._compare_one = len(compared) == 1
+        cls._hash_key = attrgetter(*hashed) if hashed else _no_fields
+        cls._hash_one = len(hashed) == 1
 
     def __eq__(self, other: object) -> bool:
         if other.__class__ is self.__class__:
-            return bool(self._compare_key(self) == self._compare_key(other))
+            key = self._compare_key
+            if self._compare_one:
+                return bool((key(self),) == (key(other),))
+            return bool(key(self) == key(other))
         return NotImplemented
 
     def __repr__(self) -> str:
@@ -123,6 +132,8 @@ class Record(_Fields):
     __slots__ = ()
 
     def __hash__(self) -> int:
+        if self._hash_one:
+            return hash((self._hash_key(self),))
         return hash(self._hash_key(self))
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -141,12 +152,13 @@ class MutableRecord(_Fields):
     __hash__ = None  # type: ignore[assignment]
 
 
-def _tuple_getter(names: tuple[str, ...]) -> Any:
-    """A function of a record returning the tuple of ``names`` (what the dataclass
-    compared and hashed: ``(self.a, self.b)``, a 1-tuple for one field)."""
-    if len(names) == 1:
-        get = attrgetter(names[0])
-        return lambda obj: (get(obj),)
-    if not names:
-        return lambda obj: ()
-    return attrgetter(*names)
+class _NoFields:
+    """The key of a record without fields (as ``attrgetter`` of none would be)."""
+
+    __slots__ = ()
+
+    def __call__(self, obj: object) -> tuple[()]:
+        return ()
+
+
+_no_fields = _NoFields()  # an instance, not a function: not bound as a method
