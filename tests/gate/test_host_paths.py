@@ -91,7 +91,7 @@ ALLOWED: dict[tuple[str, str], str] = {
     ("steve/cli/app.py", "EventSink.open"): (
         "STEVE_LOG_FILE: the user named the log file to append to"
     ),
-    ("steve/cli/app.py", "SteveGroup.main"): "opens /dev/null for a reader that went away",
+    ("steve/cli/app.py", "exit_for"): "opens /dev/null for a reader that went away",
     ("steve/events/signing.py", "record_checkpoint"): IDENTITY,
     ("steve/exec/owners.py", "owner_alive"): PROBE,
     ("steve/gitbridge/pack.py", "_alive"): PROBE,
