@@ -188,16 +188,16 @@ def check_attestation(repo: Repo, root: ObjectId, ring: Keyring | None) -> str |
     return None
 
 
-def _entry_label(repo: Repo, child: bytes, tree: bytes) -> str:
-    """The label of a reference from a tree checked on the fast path, which keeps only
-    the tree's id: the tree is read again (problems are rare) for the entry's name."""
-    owner = ObjectId.trusted(tree)
-    found = repo.read_with_info(owner)
+def _entry_names(repo: Repo, tree: bytes) -> dict[bytes, str]:
+    """The name of the first entry of the (already verified) tree ``tree`` for each id
+    it holds; empty if it cannot be read now."""
+    found = repo.read_with_info(ObjectId.trusted(tree))
     entries = tree_entries(found[2]) if found is not None else None
-    for name, _, raw in entries or ():
-        if raw == child:
-            return _label((name, owner))
-    return f"an entry of tree {owner.short()}"
+    return {raw: name for name, _, raw in reversed(entries or ())}
+
+
+_NAMED_TREES = 16
+"""Trees whose entry names verify keeps at hand for wording problems."""
 
 
 def iter_verify(
@@ -229,11 +229,22 @@ def iter_verify(
     only_blob, only_tree = (ObjectType.BLOB,), (ObjectType.TREE,)
     trusted = ObjectId.trusted
 
+    names: dict[bytes, dict[bytes, str]] = {}  # see _entry_names
+
     def label(ref: _Ref) -> str:
         text = ref[2]
-        if isinstance(text, bytes):
-            return _entry_label(repo, ref[0].raw, text)
-        return _label(text)
+        if not isinstance(text, bytes):
+            return _label(text)
+        # an entry of a tree checked on the fast path: its name from the tree, read
+        # again (problems are rare; a few trees' names are kept for the next ones)
+        by_id = names.get(text)
+        if by_id is None:
+            if len(names) >= _NAMED_TREES:
+                names.clear()
+            by_id = names[text] = _entry_names(repo, text)
+        owner = trusted(text)
+        name = by_id.get(ref[0].raw)
+        return f"an entry of tree {owner.short()}" if name is None else _label((name, owner))
 
     def push_entries(oid: ObjectId, entries: Iterable[tuple[str, Mode, bytes]]) -> None:
         for name, mode, raw in entries:

@@ -355,6 +355,20 @@ def test_verify_words_problems_alike_with_or_without_the_fast_tree_check(
     assert f"bad-type {ids['tree']}: entry 'not-a-blob' of tree {top.short()} is a tree" in problems
 
 
+def test_verify_names_every_missing_entry_of_a_fast_checked_tree(repo: Repo) -> None:
+    absent = [ObjectId(bytes([i % 256, i // 256]) + bytes(30)) for i in range(300)]
+    with repo.writer() as w:
+        top = w.add(
+            Tree.from_entries([TreeEntry(f"e{i:03d}", Mode.FILE, o) for i, o in enumerate(absent)])
+        )
+    assert verify_module.tree_children(repo.read_raw(top)) is not None
+    report = verify(repo, top)
+    assert sorted(str(p) for p in report.problems) == sorted(
+        f"missing {o.hex}: entry 'e{i:03d}' of tree {top.short()} is not in the store"
+        for i, o in enumerate(absent)
+    )
+
+
 def test_verify_takes_the_ordered_way_for_an_id_both_subtree_and_file(repo: Repo) -> None:
     with repo.writer() as w:
         blob = w.add(Blob(b"x"))
