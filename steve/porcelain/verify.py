@@ -172,10 +172,12 @@ def check_tag_signatures(tag: Tag, ring: Keyring | None) -> str | None:
 def check_attestation(repo: Repo, root: ObjectId, ring: Keyring | None) -> str | None:
     """Why the stored attestation of ``root`` does not verify with the keyring's trusted
     keys (None: it does, there is none, or there is no trust root)."""
+    if ring is None or not ring.roots:
+        return None
     from steve.porcelain.trust import ATTESTATIONS_PREFIX
 
     ref = repo.refs.resolve(ATTESTATIONS_PREFIX + root.hex)
-    if ref is None or ref.target is None or ring is None or not ring.roots:
+    if ref is None or ref.target is None:
         return None
     from steve.trust.dsse import parse_envelope
 
