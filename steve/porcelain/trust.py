@@ -25,6 +25,7 @@ from __future__ import annotations
 import time as _time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from steve.errors import (
     CorruptObject,
@@ -39,7 +40,6 @@ from steve.errors import (
 )
 from steve.objects.model import Tag
 from steve.objects.oid import ObjectId
-from steve.objects.schemas.plan import Grant, PlanManifest
 from steve.repo import Repo
 from steve.trust.keys import SigningKey
 from steve.trust.records import (
@@ -55,6 +55,9 @@ from steve.trust.records import (
     supersession_of,
     supersession_record,
 )
+
+if TYPE_CHECKING:  # the schemas load pydantic (~0.2 s): steve verify needs a keyring only
+    from steve.objects.schemas.plan import Grant, PlanManifest
 
 ATTESTATIONS_PREFIX = "refs/tags/trust/attestations/"
 IMAGES_PREFIX = "refs/tags/trust/images/"

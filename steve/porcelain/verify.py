@@ -33,7 +33,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import blake3
+
 from steve.errors import ManifestInvalid, VerifyFailed
+from steve.objects.fastcheck import BLOB_TAIL, blob_frame, tree_children
 from steve.objects.model import (
     Blob,
     ChunkedBlob,
@@ -42,10 +45,9 @@ from steve.objects.model import (
     ObjectType,
     Tag,
     Tree,
-    inline_blob_length,
     tree_entries,
 )
-from steve.objects.oid import ObjectId, digest
+from steve.objects.oid import PARALLEL_HASH_MIN, ObjectId, digest
 from steve.repo import Repo
 from steve.store.base import ObjectRow
 from steve.store.maint import INLINE_MAX, SCAN_PAGE, TYPES, check_object, expected_types
@@ -100,8 +102,13 @@ class VerifyReport:
 
 
 # A pending reference: (id, allowed types or None for any, label, expected chunk length);
-# a tree entry's label is (entry name, tree id), worded only if a problem needs it
-_Ref = tuple[ObjectId, tuple[ObjectType, ...] | None, str | tuple[str, ObjectId], int | None]
+# a tree entry's label is (entry name, tree id) or, from a tree checked on the fast
+# path, that tree's raw id alone, worded only if a problem needs it
+_Ref = tuple[
+    ObjectId, tuple[ObjectType, ...] | None, str | tuple[str, ObjectId] | bytes, int | None
+]
+_NO_FRAME = (b"", -1)  # no inline blob has this size
+assert INLINE_MAX < PARALLEL_HASH_MIN  # the scan hashes rows with blake3 directly
 
 
 def _label(label: str | tuple[str, ObjectId]) -> str:
@@ -165,10 +172,12 @@ def check_tag_signatures(tag: Tag, ring: Keyring | None) -> str | None:
 def check_attestation(repo: Repo, root: ObjectId, ring: Keyring | None) -> str | None:
     """Why the stored attestation of ``root`` does not verify with the keyring's trusted
     keys (None: it does, there is none, or there is no trust root)."""
+    if ring is None or not ring.roots:
+        return None
     from steve.porcelain.trust import ATTESTATIONS_PREFIX
 
     ref = repo.refs.resolve(ATTESTATIONS_PREFIX + root.hex)
-    if ref is None or ref.target is None or ring is None or not ring.roots:
+    if ref is None or ref.target is None:
         return None
     from steve.trust.dsse import parse_envelope
 
@@ -181,27 +190,65 @@ def check_attestation(repo: Repo, root: ObjectId, ring: Keyring | None) -> str |
     return None
 
 
+def _entry_names(repo: Repo, tree: bytes) -> dict[bytes, str]:
+    """The name of the first entry of the (already verified) tree ``tree`` for each id
+    it holds; empty if it cannot be read now."""
+    found = repo.read_with_info(ObjectId.trusted(tree))
+    entries = tree_entries(found[2]) if found is not None else None
+    return {raw: name for name, _, raw in reversed(entries or ())}
+
+
+_NAMED_TREES = 16
+"""Trees whose entry names verify keeps at hand for wording problems."""
+
+
 def iter_verify(
     repo: Repo, root: ObjectId, ring: Keyring | None = None
-) -> Iterator[VerifyProblem | tuple[ObjectId, int]]:
-    """Yield each problem as found and ``(id, stored size)`` for each object checked.
+) -> Iterator[VerifyProblem | tuple[int, int]]:
+    """Yield each problem as found and, between them, ``(objects, bytes)``: how many
+    objects (and how many stored bytes) were checked since the last such count.
 
     References to trees, tags and manifests are followed in batches of
     :data:`BATCH` lookups; references that can only be blobs (tree files,
     chunks) are set aside and checked together at the end of each round,
     by one sequential scan when they are a large part of the store.  Every
     reference is checked exactly once, and one never found is missing.  Signed tags
-    and the root's stored attestation are judged by ``ring`` (see :func:`verify`)."""
+    and the root's stored attestation are judged by ``ring`` (see :func:`verify`).
+
+    The common objects take strict fast paths that work on raw ids: a sound tree
+    (:func:`steve.objects.fastcheck.tree_children`) sets its entries aside by id
+    with only the tree's id as their label, worded (the tree read again for the
+    entry's name) if a problem needs it; a sound inline blob met by the scan is
+    counted without building any object."""
     why_attest = check_attestation(repo, root, ring)
     if why_attest is not None:
         yield VerifyProblem(VerifyKind.SIGNATURE, root, why_attest)
     seen: set[bytes] = {root.raw}
     stack: list[_Ref] = [(root, None, "the root", None)]
-    blobs: dict[bytes, _Ref] = {}  # set aside: blob-only references
+    # set aside, blob-only references: a full reference, or for an entry of a tree
+    # checked on the fast path only that tree's raw id
+    blobs: dict[bytes, _Ref | bytes] = {}
     only_blob, only_tree = (ObjectType.BLOB,), (ObjectType.TREE,)
+    trusted = ObjectId.trusted
+
+    names: dict[bytes, dict[bytes, str]] = {}  # see _entry_names
+
+    def label(ref: _Ref) -> str:
+        text = ref[2]
+        if not isinstance(text, bytes):
+            return _label(text)
+        # an entry of a tree checked on the fast path: its name from the tree, read
+        # again (problems are rare; a few trees' names are kept for the next ones)
+        by_id = names.get(text)
+        if by_id is None:
+            if len(names) >= _NAMED_TREES:
+                names.clear()
+            by_id = names[text] = _entry_names(repo, text)
+        owner = trusted(text)
+        name = by_id.get(ref[0].raw)
+        return f"an entry of tree {owner.short()}" if name is None else _label((name, owner))
 
     def push_entries(oid: ObjectId, entries: Iterable[tuple[str, Mode, bytes]]) -> None:
-        trusted = ObjectId.trusted
         for name, mode, raw in entries:
             if raw in seen:
                 continue
@@ -211,8 +258,26 @@ def iter_verify(
             else:
                 blobs[raw] = (trusted(raw), only_blob, (name, oid), None)
 
-    def check(ref: _Ref, row: ObjectRow) -> Iterator[VerifyProblem | tuple[ObjectId, int]]:
-        oid, allowed, lazy_label, chunk_len = ref
+    def push_children(oid: ObjectId, subtrees: tuple[bytes, ...], files: tuple[bytes, ...]) -> bool:
+        """Set aside the entries of a tree checked on the fast path (False: they need
+        the ordered, entry by entry way: one id is both a subtree and a file)."""
+        new = dict.fromkeys(files, oid.raw)
+        if subtrees:
+            if not new.keys().isdisjoint(subtrees):
+                return False
+            for raw in subtrees:
+                if raw not in seen:
+                    seen.add(raw)
+                    stack.append((trusted(raw), only_tree, oid.raw, None))
+        if not seen.isdisjoint(new):
+            for raw in seen.intersection(new):
+                del new[raw]
+        seen.update(new)
+        blobs.update(new)
+        return True
+
+    def check(ref: _Ref, row: ObjectRow) -> Iterator[VerifyProblem | tuple[int, int]]:
+        oid, allowed, _, chunk_len = ref
         _, type_name, size, data = row
         stored_type = TYPES.get(type_name)
         if stored_type is None:
@@ -221,8 +286,7 @@ def iter_verify(
         if data is None:
             found = repo.read_with_info(oid)
             if found is None:  # deleted under us
-                label = _label(lazy_label)
-                yield VerifyProblem(VerifyKind.MISSING, oid, f"{label} is not in the store")
+                yield VerifyProblem(VerifyKind.MISSING, oid, f"{label(ref)} is not in the store")
                 return
             stored_type, size, data = found
         if (  # a sound tree: exactly what the general path accepts without a word
@@ -232,23 +296,27 @@ def iter_verify(
             and size == len(data)
             and digest(data) == oid.raw
         ):
+            children = tree_children(data)
+            if children is not None and push_children(oid, *children):
+                yield 1, len(data)
+                return
             entries = tree_entries(data)
             if entries is not None:
-                yield oid, len(data)
+                yield 1, len(data)
                 push_entries(oid, entries)
                 return
-        label = _label(lazy_label)
+        ref_label = label(ref)
         if allowed is not None and stored_type not in allowed:
-            yield VerifyProblem(VerifyKind.BAD_TYPE, oid, f"{label} is a {stored_type}")
+            yield VerifyProblem(VerifyKind.BAD_TYPE, oid, f"{ref_label} is a {stored_type}")
         obj, problems = check_object(oid, data, stored_type, size)
         for p in problems:
             yield VerifyProblem(VerifyKind.CORRUPT, oid, p.detail)
-        yield oid, len(data)
+        yield 1, len(data)
         if obj is None:
             return
         if chunk_len is not None and (not isinstance(obj, Blob) or len(obj.data) != chunk_len):
             yield VerifyProblem(
-                VerifyKind.CORRUPT, oid, f"{label} is not an inline blob of {chunk_len} bytes"
+                VerifyKind.CORRUPT, oid, f"{ref_label} is not an inline blob of {chunk_len} bytes"
             )
         if isinstance(obj, Blob):
             return
@@ -270,26 +338,66 @@ def iter_verify(
             return
         lengths = dict(obj.chunks) if isinstance(obj, ChunkedBlob) else None
         owner = f" of {obj.type} {oid.short()}"
-        for child, types, ref_label in expected_types(obj):
+        for child, types, child_label in expected_types(obj):
             if child.raw in seen:
                 continue
             seen.add(child.raw)
-            pending = (child, types, ref_label + owner, lengths[child] if lengths else None)
+            pending = (child, types, child_label + owner, lengths[child] if lengths else None)
             if types == only_blob:
                 blobs[child.raw] = pending
             else:
                 stack.append(pending)
 
-    def lookup(refs: list[_Ref]) -> Iterator[VerifyProblem | tuple[ObjectId, int]]:
+    def lookup(refs: list[_Ref]) -> Iterator[VerifyProblem | tuple[int, int]]:
         rows = {row[0]: row for row in repo.lookup_objects([r[0] for r in refs], INLINE_MAX)}
         for ref in refs:
             row = rows.get(ref[0].raw)
             if row is None:
-                yield VerifyProblem(
-                    VerifyKind.MISSING, ref[0], f"{_label(ref[2])} is not in the store"
-                )
+                yield VerifyProblem(VerifyKind.MISSING, ref[0], f"{label(ref)} is not in the store")
             else:
                 yield from check(ref, row)
+
+    def full_ref(raw: bytes, pending: _Ref | bytes) -> _Ref:
+        if isinstance(pending, bytes):  # an entry of a tree checked on the fast path
+            return trusted(raw), only_blob, pending, None
+        return pending
+
+    def scan() -> Iterator[VerifyProblem | tuple[int, int]]:
+        """Check the set-aside blob references against one pass over the store."""
+        pop, b3 = blobs.pop, blake3.blake3
+        frames: dict[int, tuple[bytes, int]] = {}
+        after = 0
+        while blobs:
+            after_next, rows = repo.scan_objects(after, SCAN_PAGE, INLINE_MAX)
+            if after_next == after:
+                break
+            after = after_next
+            objects = stored = 0
+            for row in rows:
+                raw, type_name, size, data = row
+                pending = pop(raw, None)
+                if pending is None:
+                    continue
+                if (  # a sound inline blob: exactly what check() accepts without a word
+                    type_name == "blob"
+                    and data is not None
+                    and (type(pending) is bytes or pending[3] is None)
+                ):
+                    frame = frames.get(size)
+                    if frame is None:
+                        frame = frames[size] = blob_frame(size) or _NO_FRAME
+                    if (
+                        len(data) == frame[1]
+                        and data.startswith(frame[0])
+                        and data.endswith(BLOB_TAIL)
+                        and b3(data).digest() == raw  # = digest(): data <= INLINE_MAX
+                    ):
+                        objects += 1
+                        stored += frame[1]
+                        continue
+                yield from check(full_ref(raw, pending), row)
+            if objects:
+                yield objects, stored
 
     while stack or blobs:
         while stack:
@@ -297,30 +405,10 @@ def iter_verify(
             del stack[-BATCH:]
             yield from lookup(batch[::-1])
         if len(blobs) * SCAN_FRACTION >= repo.count_estimate():
-            after = 0
-            while blobs:
-                after_next, rows = repo.scan_objects(after, SCAN_PAGE, INLINE_MAX)
-                if after_next == after:
-                    break
-                after = after_next
-                for row in rows:
-                    raw, type_name, size, data = row
-                    ref = blobs.pop(raw, None)
-                    if ref is None:
-                        continue
-                    if (  # the common case, exactly what check() accepts without a word
-                        data is not None
-                        and type_name == "blob"
-                        and ref[3] is None
-                        and inline_blob_length(data) == size
-                        and digest(data) == raw
-                    ):
-                        yield ref[0], len(data)
-                    else:
-                        yield from check(ref, row)
+            yield from scan()
         while blobs:  # what the scan did not meet (or all of them, for a few)
-            refs = [blobs.pop(k) for k in list(itertools.islice(blobs, BATCH))]
-            yield from lookup(refs)
+            keys = list(itertools.islice(blobs, BATCH))
+            yield from lookup([full_ref(k, blobs.pop(k)) for k in keys])
 
 
 def verify(
@@ -343,10 +431,10 @@ def verify(
         if isinstance(item, VerifyProblem):
             report.problems.append(item)
         else:
-            report.objects += 1
+            report.objects += item[0]
             report.bytes += item[1]
             if progress is not None:
-                progress.advance(1)
+                progress.advance(item[0])
     if progress is not None:
         progress.finish()
     return report

@@ -14,7 +14,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+import blake3
+
 from steve.errors import MalformedObject, SteveError
+from steve.objects.fastcheck import BLOB_TAIL, blob_frame, tree_children
 from steve.objects.model import (
     CHUNK_SIZE,
     Blob,
@@ -28,7 +31,6 @@ from steve.objects.model import (
     decode_inline_blob,
     decode_object,
     decode_object_trusted,
-    inline_blob_length,
     tree_entries,
 )
 from steve.objects.oid import ObjectId, digest
@@ -176,6 +178,40 @@ def _check_refs(backend: Backend, pending: list[_PendingRef]) -> Iterator[FsckPr
             )
 
 
+_NO_FRAME = (b"", -1)  # no inline blob has this size
+
+
+@dataclass(frozen=True, slots=True)
+class _Window:
+    """The type and size of objects fsck scanned lately, by type (one generation)."""
+
+    blobs: dict[bytes, int]
+    trees: dict[bytes, int]
+    others: dict[bytes, tuple[str, int]]
+
+    def get(self, raw: bytes) -> tuple[str, int] | None:
+        size = self.blobs.get(raw)
+        if size is not None:
+            return "blob", size
+        size = self.trees.get(raw)
+        if size is not None:
+            return "tree", size
+        return self.others.get(raw)
+
+
+def _all_in(raws: tuple[bytes, ...], recent: dict[bytes, int], older: dict[bytes, int]) -> bool:
+    """Whether every id of ``raws`` is a key of ``recent`` or ``older`` (set operations:
+    ``keys() & set`` looks each id up, no Python loop)."""
+    if not raws:
+        return True
+    wanted = set(raws)
+    found = recent.keys() & wanted
+    if len(found) == len(wanted):
+        return True
+    rest = wanted - found
+    return len(older.keys() & rest) == len(rest)
+
+
 def iter_fsck(backend: Backend) -> Iterator[FsckProblem | ObjectId | str]:
     """Yield problems as they are found, plus each checked object id / ref name.
 
@@ -189,37 +225,66 @@ def iter_fsck(backend: Backend) -> Iterator[FsckProblem | ObjectId | str]:
         return
     try:
         pending: list[_PendingRef] = []
-        # the (type, size) of the objects scanned last: most references point at
-        # objects stored shortly before the referrer, and need no lookup then
-        recent: dict[bytes, tuple[str, int]] = {}
-        older: dict[bytes, tuple[str, int]] = {}
-        trusted = ObjectId.trusted
+        # the (type, size) of the objects scanned last, by type: most references point
+        # at objects stored shortly before the referrer, and need no lookup then
+        blobs: dict[bytes, int] = {}
+        trees: dict[bytes, int] = {}
+        others: dict[bytes, tuple[str, int]] = {}
+        window = _Window(blobs, trees, others)
+        older = _Window({}, {}, {})
+        trusted, b3 = ObjectId.trusted, blake3.blake3
+        frames: dict[int, tuple[bytes, int]] = {}
         after = 0
         while True:
             after_next, rows = backend.scan_objects(after, SCAN_PAGE, INLINE_MAX)
             if after_next == after:
                 break
             after = after_next
-            if len(recent) >= RECENT:
-                older, recent = recent, {}
+            if len(blobs) + len(trees) + len(others) >= RECENT:
+                older = window
+                blobs, trees, others = {}, {}, {}
+                window = _Window(blobs, trees, others)
             for raw, type_name, size, data in rows:
-                recent[raw] = (type_name, size)
+                if type_name == "blob":
+                    blobs[raw] = size
+                elif type_name == "tree":
+                    trees[raw] = size
+                else:
+                    others[raw] = (type_name, size)
                 oid = trusted(raw)
                 if data is None:
                     data = backend.read(oid)
                     if data is None:  # deleted while we walked
                         continue
+                    hash_ok = digest(data) == raw
+                else:  # at most INLINE_MAX bytes: digest() without its size test
+                    hash_ok = b3(data).digest() == raw
                 # the common cases, exactly what check_object accepts without a word
-                if type_name == "blob":
-                    if inline_blob_length(data) == size and digest(data) == raw:
+                if type_name == "blob" and hash_ok:
+                    frame = frames.get(size)
+                    if frame is None:
+                        frame = frames[size] = blob_frame(size) or _NO_FRAME
+                    if (
+                        len(data) == frame[1]
+                        and data.startswith(frame[0])
+                        and data.endswith(BLOB_TAIL)
+                    ):
                         yield oid
                         continue
-                elif type_name == "tree" and size == len(data) and digest(data) == raw:
+                elif type_name == "tree" and size == len(data) and hash_ok:
+                    children = tree_children(data)
+                    if (
+                        children is not None
+                        and _all_in(children[0], trees, older.trees)
+                        and _all_in(children[1], blobs, older.blobs)
+                    ):  # every entry's object scanned lately, with the type it needs
+                        yield oid
+                        continue
                     entries = tree_entries(data)
                     if entries is not None:
                         for name, mode, ref in entries:
                             want = "tree" if mode is Mode.TREE else "blob"
-                            known = recent.get(ref) or older.get(ref)
+                            known = window.get(ref) or older.get(ref)
                             if known is None or known[0] != want:
                                 pending.append(
                                     (
@@ -248,7 +313,7 @@ def iter_fsck(backend: Backend) -> Iterator[FsckProblem | ObjectId | str]:
                     lengths = dict(obj.chunks) if isinstance(obj, ChunkedBlob) else None
                     for ref_oid, allowed, label in expected_types(obj):
                         chunk_len = lengths[ref_oid] if lengths else None
-                        known = recent.get(ref_oid.raw) or older.get(ref_oid.raw)
+                        known = window.get(ref_oid.raw) or older.get(ref_oid.raw)
                         if (
                             known is None
                             or known[0] not in allowed

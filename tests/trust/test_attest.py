@@ -208,12 +208,15 @@ def test_attest_and_verify_attestation_on_the_command_line(
 
 
 def test_steve_verify_flags_an_attestation_no_trusted_key_signed(
-    pinned_repo: Repo, signer: Signer
+    pinned_repo: Repo, signer: Signer, steve: Steve
 ) -> None:
     receipt, _ = built(pinned_repo, signer.key)
     attest(pinned_repo, receipt, [signer.co])  # the co-signer only: not the pinned key
     report = verify(pinned_repo, receipt, keyring(pinned_repo))
     assert [p.kind for p in report.problems] == [VerifyKind.SIGNATURE]
+    pinned_repo.close()
+    cli = steve("verify", receipt.hex)  # the command builds the keyring of the pinned key
+    assert cli.exit_code == 9 and "bad-signature" in cli.stdout, cli.stdout + cli.stderr
     with pytest.raises(AttestationMalformed):
         verify_attestation(b"{}", [signer.key.public_key])
 
