@@ -156,13 +156,17 @@ def _encode_flat(value: dict[Any, Any]) -> bytes | None:
         t = type(v)
         add(key)
         if t is str:
-            raw = v.encode("utf-8")
+            raw = v.encode()  # UTF-8; a lone surrogate raises UnicodeEncodeError
             n = len(raw)
             add(_TEXT_HEADS[n] if n < 24 else _head(3, n))
             add(raw)
         elif t is int:
             if 0 <= v < 256:
                 add(_SMALL_UINTS[v])
+            elif 0 <= v < 0x10000:
+                add(_PACK_16(0x19, v))
+            elif 0 <= v <= 0xFFFFFFFF:
+                add(_PACK_32(0x1A, v))
             elif cbor.INT_MIN <= v <= cbor.INT_MAX:
                 add(_head(0, v) if v >= 0 else _head(1, -1 - v))
             else:

@@ -519,10 +519,14 @@ class EventStore:
         seals: list[Head] = []
         hasher = blake3()
         update, digest_of, reset = hasher.update, hasher.digest, hasher.reset
+        last_t, time_bytes = None, b""
         for t, payload, shape, _ in batch:
             lv, etype, run, corr, cause, actor, before_seq, before_time, after_time = shape
             seq += 1
             n = len(payload)
+            if t != last_t:  # events of one batch mostly share their millisecond
+                last_t = t
+                time_bytes = _PACK_64(0x1B, t) if _U32_MAX < t <= _U64_MAX else encode_int(t)
             update(
                 b"".join(
                     (
@@ -530,7 +534,7 @@ class EventStore:
                         before_seq,
                         _PACK_32(0x1A, seq) if 0xFFFF < seq <= _U32_MAX else encode_int(seq),
                         before_time,
-                        _PACK_64(0x1B, t) if _U32_MAX < t <= _U64_MAX else encode_int(t),
+                        time_bytes,
                         after_time,
                         _BYTES_HEADS[n] if n < 24 else byte_string_head(n),
                         payload,
