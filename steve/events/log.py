@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from time import time_ns
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -565,7 +566,7 @@ class EventLog:
             shape = self._shape(event_type, run_id, correlation_id, causation_id, actor, level)
         if self.redactor is not None:
             payload = self._redacted(payload)
-        item = (time.time_ns() // 1_000_000, encode_payload(payload), shape, None)
+        item = (time_ns() // 1_000_000, encode_payload(payload), shape, None)
         if self._thread is None:
             self._writer()
         q = self._queue
