@@ -55,6 +55,7 @@ def int_arg(name: str, default: int) -> int:
 
 def steve_append(path: Path, key: bytes, n: int, sync: str, producers: int = 1) -> float:
     log = EventLog(path, key, synchronous=sync, correlation_id="bench", actor="bench")
+    log.store()  # open and create events.db before the clock starts, as raw_insert does
     per = n // producers
 
     def produce(w: int) -> None:

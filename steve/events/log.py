@@ -28,6 +28,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from time import time_ns
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -35,10 +36,11 @@ from steve.errors import EventLogUnavailable, InvalidEvent, MalformedObject, Ste
 from steve.events.model import (
     Event,
     Level,
+    Shape,
     check_event_type,
     check_text,
     encode_payload,
-    event_parts,
+    event_shape,
 )
 from steve.events.signing import SignerSource, SigningKey
 from steve.events.store import (
@@ -46,7 +48,6 @@ from steve.events.store import (
     EventFilter,
     EventStore,
     Head,
-    Pending,
     Rotation,
     Row,
     Segment,
@@ -67,17 +68,31 @@ QUEUE_SIZE = 8192
 BATCH_SIZE = 4096
 """Most events appended in one transaction."""
 
-# (pending row, its event_parts, slot for append(): a one-element list the writer
-# fills with the Event)
-_Item = tuple[Pending, tuple[bytes, bytes], list[Event] | None]
+# A queued event: (time in ms, canonical payload, shape, slot for append(): a
+# one-element list the writer fills with the Event, or None)
+_Item = tuple[int, bytes, Shape, list[Event] | None]
 
 
 LINGER = 0.002
-"""Seconds the writer waits for a batch to fill once producers go quiet (see _Queue.take)."""
+"""Seconds the writer waits for a batch to fill once producers go quiet (see _Queue)."""
+
+SHAPES_MAX = 4096
+"""Most event shapes (type, ids, actor, level) a log remembers as already checked."""
 
 
 class _Queue:
-    """A bounded FIFO with a blocking put and a take-many for whoever writes next.
+    """A bounded FIFO that producers append to without a lock, and a take-many for
+    whoever writes next.
+
+    A producer appends to :attr:`items` (``deque.append`` is atomic) after
+    checking there is room; only when the queue is full (or it waits for its
+    own event, :meth:`EventLog.append`) does it take the lock (:meth:`put`).
+    The writer thread sleeps on an empty queue with :attr:`idle` set, and the
+    producer that finds it set wakes it; nobody notifies per event.  Tickets
+    are positions in queue order: :meth:`ticket` (taken + still queued, read
+    under the lock, so no take interleaves) is at least the position of
+    every event queued before the call, and :attr:`committed` counts
+    committed events in that order.
 
     Batches are written by whoever holds the log's write lock: a producer
     that finds ``batch`` events queued writes them itself (group commit, no
@@ -86,35 +101,54 @@ class _Queue:
     ``flush``, ``append``), when producers have been quiet for
     :data:`LINGER`, when a full batch is left (its producer found the lock
     taken), or at close.  Under a flood every transaction is a full batch; a
-    lone event is committed within a couple of milliseconds, or at once if
-    its producer waits for it.
+    lone event is committed within a few milliseconds, or at once if its
+    producer waits for it.
+
+    A lock-free append can race with :meth:`close`: the producer then checks
+    :attr:`closed` after appending and calls :meth:`recall`, which raises if
+    the writer has already drained the queue for the last time
+    (:attr:`finished`); otherwise the writer still writes the event.
     """
 
     def __init__(self, maxsize: int, batch: int) -> None:
-        self._items: collections.deque[_Item] = collections.deque()
-        self._max = maxsize
+        self.items: collections.deque[_Item] = collections.deque()
+        self.max = maxsize
         self.batch = batch
         self._lock = threading.Lock()
-        self.last_put = 0.0
-        self.taken = 0  # tickets handed to a writer so far
+        self.taken = 0  # events handed to a writer so far
         self.wanted = 0  # highest ticket someone waits to see committed
+        self.idle = False  # the writer thread sleeps on an empty queue
+        self.slots = 0  # queued events with a slot (append() waits for them)
         self.not_empty = threading.Condition(self._lock)
         self.not_full = threading.Condition(self._lock)
         self.done = threading.Condition(self._lock)
         self.closed = False
+        self.finished = False  # closed, and nothing will take from the queue any more
         self.error: SteveError | None = None
-        self.submitted = 0
         self.committed = 0
         self.dropped = 0
         self.dropped_unreported = 0
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.items)
+
+    def ticket(self) -> int:
+        """How many events were queued so far (the ticket of the last one)."""
+        with self._lock:
+            return self.taken + len(self.items)
+
+    def wake(self) -> None:
+        """Wake the writer thread if it sleeps on an empty queue."""
+        with self._lock:
+            if self.idle:
+                self.idle = False
+                self.not_empty.notify()
 
     def put(self, item: _Item, *, block: bool) -> int | None:
-        """Queue ``item``; returns its ticket, or None when full and not blocking."""
+        """Queue ``item`` under the lock (the queue is full, or ``item`` has a slot);
+        returns its ticket, or None when full and not blocking."""
         with self._lock:
-            while len(self._items) >= self._max and not self.closed:
+            while len(self.items) >= self.max and not self.closed:
                 if not block:
                     self.dropped += 1
                     self.dropped_unreported += 1
@@ -122,12 +156,21 @@ class _Queue:
                 self.not_full.wait()
             if self.closed:
                 raise self.unavailable()
-            self._items.append(item)
-            self.submitted += 1
-            self.last_put = time.monotonic()
-            if len(self._items) == 1:
-                self.not_empty.notify()  # the writer thread starts its linger clock
-            return self.submitted
+            self.items.append(item)
+            if item[3] is not None:
+                self.slots += 1
+            if self.idle:
+                self.idle = False
+                self.not_empty.notify()
+            return self.taken + len(self.items)
+
+    def recall(self) -> None:
+        """Called by a producer that found the queue closed after its lock-free append:
+        raises if nothing will write what it appended (which is then discarded)."""
+        with self._lock:
+            if self.finished:
+                self.items.clear()
+                raise self.unavailable()
 
     def unavailable(self) -> SteveError:
         if self.error is not None:
@@ -138,39 +181,55 @@ class _Queue:
         """Block the writer thread until it has a batch to write, or the queue closed."""
         with self._lock:
             while not self.closed:
-                queued = len(self._items)
+                self.idle = True  # before looking: a producer appending now wakes us
+                queued = len(self.items)
                 if queued >= self.batch or (queued and self.wanted > self.taken):
+                    self.idle = False
                     return
                 if not queued:
                     self.not_empty.wait()
                     continue
-                quiet = time.monotonic() - self.last_put
-                if quiet >= LINGER:
-                    return
-                self.not_empty.wait(LINGER - quiet)
+                self.idle = False
+                seen = self.taken + queued
+                self.not_empty.wait(LINGER)
+                if self.taken + len(self.items) == seen:
+                    return  # producers were quiet for LINGER
+            self.idle = False
 
     def take(self) -> tuple[list[_Item], int]:
         """Up to ``batch`` items now and the dropped count to report (the caller holds
         the log's write lock, so batches are written in queue order)."""
         with self._lock:
-            n = min(self.batch, len(self._items))
+            items = self.items
+            n = min(self.batch, len(items))
             self.taken += n
-            batch = [self._items.popleft() for _ in range(n)]
+            batch = [items.popleft() for _ in range(n)]
             if batch:
                 self.not_full.notify(n)  # one blocked producer per freed slot, no stampede
             dropped, self.dropped_unreported = self.dropped_unreported, 0
             return batch, dropped
 
-    def mark_committed(self, n: int) -> None:
+    def finish(self) -> bool:
+        """The writer thread's last look at a closed queue: True (and nothing will take
+        from it any more) if it is empty."""
+        with self._lock:
+            if self.items and self.error is None:
+                return False
+            self.finished = True
+            return True
+
+    def mark_committed(self, n: int, slots: int) -> None:
         with self._lock:
             self.committed += n
+            self.slots -= slots
             self.done.notify_all()
 
     def fail(self, error: SteveError) -> None:
         with self._lock:
             self.error = error
             self.closed = True
-            self._items.clear()
+            self.finished = True
+            self.items.clear()
             self.not_full.notify_all()
             self.not_empty.notify_all()
             self.done.notify_all()
@@ -230,8 +289,10 @@ class EventLog:
             raise ValueError("queue_size and batch_size must be positive")
         self.path = path
         self._key = key
-        self.correlation_id = check_text("correlation id", correlation_id)
-        self.actor = check_text("actor", actor)
+        # the checked shapes of events emitted so far: see emit (bounded: SHAPES_MAX)
+        self._shapes: dict[tuple[object, ...], Shape] = {}
+        self._correlation_id = check_text("correlation id", correlation_id)
+        self._actor = check_text("actor", actor)
         self.drop_debug = drop_debug
         self.logger = logger
         self._batch = batch_size
@@ -249,6 +310,26 @@ class EventLog:
         self._closed = False
         # every payload is redacted before it is encoded (docs/secrets.md); settable
         self.redactor = redactor
+
+    @property
+    def correlation_id(self) -> str | None:
+        """The correlation id of events emitted without one."""
+        return self._correlation_id
+
+    @correlation_id.setter
+    def correlation_id(self, value: str | None) -> None:
+        self._correlation_id = check_text("correlation id", value)
+        self._shapes = {}
+
+    @property
+    def actor(self) -> str | None:
+        """The actor of events emitted without one."""
+        return self._actor
+
+    @actor.setter
+    def actor(self, value: str | None) -> None:
+        self._actor = check_text("actor", value)
+        self._shapes = {}
 
     # --- construction ------------------------------------------------------------------
 
@@ -294,9 +375,9 @@ class EventLog:
                     Level.INFO.value,
                     check_event_type(e.type),
                     e.run_id,
-                    e.correlation_id or self.correlation_id,
+                    e.correlation_id or self._correlation_id,
                     None,
-                    e.actor or self.actor,
+                    e.actor or self._actor,
                     encode_payload(self._redacted(decode_outbox_payload(e))),
                 ),
             )
@@ -362,7 +443,7 @@ class EventLog:
         while True:
             q.wait_ready()
             with self._write_lock:
-                if not self._write_next() and q.closed:
+                if not self._write_next() and q.closed and q.finish():
                     return
 
     def _write_next(self) -> bool:
@@ -372,34 +453,33 @@ class EventLog:
         q = self._queue
         store = self._store
         assert store is not None
-        if q.error is not None:
-            return False
+        if q.error is not None or q.finished:
+            return False  # failed, or closed and drained (the store may be closed)
         batch, dropped = q.take()
         if not batch and not dropped:
             return False
-        rows = [item[0] for item in batch]
-        parts = [item[1] for item in batch]
+        n = len(batch)
         if dropped:
-            note = _pending(
-                "events.dropped",
-                encode_payload({"count": dropped, "total": q.dropped}),
-                None,
-                self.correlation_id,
-                None,
-                self.actor,
-                Level.WARNING,
+            batch.append(
+                (
+                    time.time_ns() // 1_000_000,
+                    encode_payload({"count": dropped, "total": q.dropped}),
+                    self._shape("events.dropped", None, None, None, None, Level.WARNING.value),
+                    None,
+                )
             )
-            rows.append(note)
-            parts.append(event_parts(*note))
         try:
-            written = store.append(rows, parts=parts)
+            written = store.append_shaped(batch)
         except SteveError as exc:
             q.fail(exc)
             return False
-        for (_, _, slot), stored in zip(batch, written, strict=False):
-            if slot is not None:
-                slot.append(row_to_event(stored))
-        q.mark_committed(len(batch))
+        slots = 0
+        if q.slots:
+            for item, stored in zip(batch, written, strict=False):
+                if item[3] is not None:
+                    item[3].append(row_to_event(stored))
+                    slots += 1
+        q.mark_committed(n, slots)
         if self.logger is not None:
             self._log(written)
         return True
@@ -427,44 +507,30 @@ class EventLog:
         assert isinstance(out, dict)
         return out
 
-    def _submit(
+    def _shape(
         self,
         event_type: str,
-        payload: Mapping[str, object],
         run_id: str | None,
         correlation_id: str | None,
         causation_id: str | None,
         actor: str | None,
         level: str,
-        slot: list[Event] | None,
-    ) -> int | None:
-        if self._closed:
-            raise EventLogUnavailable("the event log is closed")
-        lv = Level.parse(level)
-        row = _pending(
+    ) -> Shape:
+        """The checked shape of an event with these fields (InvalidEvent if one is
+        bad), remembered for the next emit with the same fields."""
+        shape = event_shape(
+            Level.parse(level).value,
             check_event_type(event_type),
-            encode_payload(self._redacted(payload)),
             check_text("run id", run_id),
-            check_text("correlation id", correlation_id) or self.correlation_id,
+            check_text("correlation id", correlation_id) or self._correlation_id,
             check_text("causation id", causation_id),
-            check_text("actor", actor) or self.actor,
-            lv,
+            check_text("actor", actor) or self._actor,
         )
-        parts = event_parts(*row)
-        self._writer()
-        block = not (self.drop_debug and lv is Level.DEBUG) or slot is not None
-        q = self._queue
-        ticket = q.put((row, parts, slot), block=block)
-        if len(q) >= q.batch and self._write_lock.acquire(blocking=False):
-            # group commit: this producer writes the full batch itself, with no
-            # hand-over to the writer thread (which two threads sharing the GIL
-            # and this machine's CPUs make slow)
-            try:
-                if not self._write_next() and q.error is not None:
-                    raise q.unavailable()
-            finally:
-                self._write_lock.release()
-        return ticket
+        if len(self._shapes) < SHAPES_MAX:
+            key = (event_type, run_id, correlation_id, causation_id, actor, level)
+            if all(type(v) is str or v is None for v in key):
+                self._shapes[key] = shape
+        return shape
 
     def emit(
         self,
@@ -482,8 +548,46 @@ class EventLog:
         ``correlation_id`` and ``actor`` default to the log's.  Raises
         InvalidEvent for a bad type, level or payload (nothing queued) and
         EventLogUnavailable once the writer has failed or the log is closed.
+
+        The hot path of every producer: the fields are checked and encoded
+        once per distinct combination (:meth:`_shape`, cached), the payload is
+        redacted and encoded here, and the event is appended to the queue
+        without a lock (see :class:`_Queue`).
         """
-        self._submit(event_type, payload, run_id, correlation_id, causation_id, actor, level, None)
+        if self._closed:
+            raise EventLogUnavailable("the event log is closed")
+        try:
+            shape = self._shapes.get(
+                (event_type, run_id, correlation_id, causation_id, actor, level)
+            )
+        except TypeError:  # an unhashable field: _shape says what is wrong with it
+            shape = None
+        if shape is None:
+            shape = self._shape(event_type, run_id, correlation_id, causation_id, actor, level)
+        if self.redactor is not None:
+            payload = self._redacted(payload)
+        item = (time_ns() // 1_000_000, encode_payload(payload), shape, None)
+        if self._thread is None:
+            self._writer()
+        q = self._queue
+        items = q.items
+        if len(items) < q.max:
+            items.append(item)
+            if q.idle:
+                q.wake()
+            if q.closed:
+                q.recall()
+        else:
+            q.put(item, block=not (self.drop_debug and shape[0] == "debug"))
+        if len(items) >= q.batch and self._write_lock.acquire(blocking=False):
+            # group commit: this producer writes the full batch itself, with no
+            # hand-over to the writer thread (which two threads sharing the GIL
+            # and this machine's CPUs make slow)
+            try:
+                if not self._write_next() and q.error is not None:
+                    raise q.unavailable()
+            finally:
+                self._write_lock.release()
 
     def append(
         self,
@@ -498,10 +602,15 @@ class EventLog:
         timeout: float | None = None,
     ) -> Event:
         """:meth:`emit` and wait until the event is committed; returns it (with seq and hash)."""
+        if self._closed:
+            raise EventLogUnavailable("the event log is closed")
+        shape = self._shape(event_type, run_id, correlation_id, causation_id, actor, level)
+        if self.redactor is not None:
+            payload = self._redacted(payload)
         slot: list[Event] = []
-        ticket = self._submit(
-            event_type, payload, run_id, correlation_id, causation_id, actor, level, slot
-        )
+        item = (time.time_ns() // 1_000_000, encode_payload(payload), shape, slot)
+        self._writer()
+        ticket = self._queue.put(item, block=True)
         assert ticket is not None
         self._queue.wait_committed(ticket, timeout)
         return slot[0]
@@ -510,7 +619,7 @@ class EventLog:
         """Wait until every event emitted before this call is committed; returns how many
         events this log has committed in total."""
         q = self._queue
-        ticket = q.submitted
+        ticket = q.ticket()
         if ticket:
             q.wait_committed(ticket, timeout)
         elif q.error is not None:
@@ -661,27 +770,6 @@ class EventLog:
     def signed_checkpoints(self, public_key: bytes) -> list[tuple[Checkpoint, bytes]]:
         """Every checkpoint ``public_key`` signed, with the bytes it signed."""
         return signed_checkpoints(self.store(), public_key)
-
-
-def _pending(
-    event_type: str,
-    payload: bytes,
-    run_id: str | None,
-    correlation_id: str | None,
-    causation_id: str | None,
-    actor: str | None,
-    level: Level,
-) -> Pending:
-    return (
-        time.time_ns() // 1_000_000,
-        level.value,
-        event_type,
-        run_id,
-        correlation_id,
-        causation_id,
-        actor,
-        payload,
-    )
 
 
 def decode_outbox_payload(event: OutboxEvent) -> dict[str, object]:

@@ -137,8 +137,9 @@ def _encode_flat(value: dict[Any, Any]) -> bytes | None:
 
     Keys are ordered as canonical CBOR orders them (by encoded length, then
     bytewise); the order of each key set is computed once and cached, since
-    producers emit the same shapes over and over.  A property test checks the
-    result against ``cbor.encode``.
+    producers emit the same shapes over and over.  Heads of short texts and
+    small integers come from tables.  A property test checks the result
+    against ``cbor.encode``.
     """
     keys = tuple(value)
     plan = _PLANS.get(keys)
@@ -149,26 +150,36 @@ def _encode_flat(value: dict[Any, Any]) -> bytes | None:
         plan = (_head(5, len(keys)), tuple((k, enc) for _, enc, k in ordered))
         _remember(_PLANS, keys, plan)
     parts = [plan[0]]
+    add = parts.append
     for k, key in plan[1]:
         v = value[k]
         t = type(v)
+        add(key)
         if t is str:
-            raw = v.encode("utf-8")
-            enc = _head(3, len(raw)) + raw
+            raw = v.encode()  # UTF-8; a lone surrogate raises UnicodeEncodeError
+            n = len(raw)
+            add(_TEXT_HEADS[n] if n < 24 else _head(3, n))
+            add(raw)
         elif t is int:
-            if not cbor.INT_MIN <= v <= cbor.INT_MAX:
+            if 0 <= v < 256:
+                add(_SMALL_UINTS[v])
+            elif 0 <= v < 0x10000:
+                add(_PACK_16(0x19, v))
+            elif 0 <= v <= 0xFFFFFFFF:
+                add(_PACK_32(0x1A, v))
+            elif cbor.INT_MIN <= v <= cbor.INT_MAX:
+                add(_head(0, v) if v >= 0 else _head(1, -1 - v))
+            else:
                 return None
-            enc = encode_int(v)
         elif t is bool:
-            enc = b"\xf5" if v else b"\xf4"
+            add(b"\xf5" if v else b"\xf4")
         elif v is None:
-            enc = b"\xf6"
+            add(b"\xf6")
         elif t is bytes:
-            enc = _head(2, len(v)) + v
+            add(_head(2, len(v)))
+            add(v)
         else:
             return None
-        parts.append(key)
-        parts.append(enc)
     return b"".join(parts)
 
 
@@ -203,25 +214,30 @@ def canonical_bytes(
     return head + encode_int(seq) + tail
 
 
-def event_parts(
-    time_ms: int,
+Shape = tuple[str, str, str | None, str | None, str | None, str | None, bytes, bytes, bytes]
+"""An event's fields other than its seq, time and payload, with their canonical
+encodings: ``(level, event_type, run_id, correlation_id, causation_id, actor, head,
+before_time, after_time)``.  The event's canonical bytes are ``head + seq +
+before_time + time + after_time + payload head + payload`` (see
+:func:`event_shape`); producers emit few distinct shapes, so they are cached."""
+
+
+def event_shape(
     level: str,
     event_type: str,
     run_id: str | None,
     correlation_id: str | None,
     causation_id: str | None,
     actor: str | None,
-    payload: bytes,
-) -> tuple[bytes, bytes]:
-    """An event's canonical bytes around its seq: ``head + encode_int(seq) + tail``.
+) -> Shape:
+    """The :data:`Shape` of an event with these fields (no validation here: see
+    :func:`check_event_type` and :func:`check_text`).
 
-    Producers build these before an event has a seq, so the writer (the log's
-    bottleneck) only splices the seq in and hashes.  Built by hand: the map's
-    keys are fixed and already in canonical order (shorter first, then
-    bytewise), their encodings are constants, text values (run ids, types,
-    actors repeat) come from a bounded cache, and integer and byte-string
-    heads are packed directly in their shortest form.  A property test
-    checks the result against :func:`steve.objects.cbor.encode` of the map.
+    Built by hand: the map's keys are fixed and already in canonical order
+    (shorter first, then bytewise), their encodings are constants and text
+    values (run ids, types, actors repeat) come from bounded caches.  A
+    property test checks the result against :func:`steve.objects.cbor.encode`
+    of the map.
     """
     try:
         head = _HEADS.get(run_id)
@@ -249,12 +265,39 @@ def event_parts(
                 )
             )
             _remember(_AFTER_TIME, key, after_time)
-        tail = b"".join(
-            (before_time, encode_int(time_ms), after_time, _head(2, len(payload)), payload)
-        )
-    except (cbor2.CBOREncodeError, ValueError, TypeError, OverflowError, struct.error) as exc:
+    except (cbor2.CBOREncodeError, ValueError, TypeError) as exc:
         raise MalformedObject(f"cannot encode event: {exc}") from exc
-    return head, tail
+    return (
+        level,
+        event_type,
+        run_id,
+        correlation_id,
+        causation_id,
+        actor,
+        head,
+        before_time,
+        after_time,
+    )
+
+
+def event_parts(
+    time_ms: int,
+    level: str,
+    event_type: str,
+    run_id: str | None,
+    correlation_id: str | None,
+    causation_id: str | None,
+    actor: str | None,
+    payload: bytes,
+) -> tuple[bytes, bytes]:
+    """An event's canonical bytes around its seq: ``head + encode_int(seq) + tail``
+    (from its :func:`event_shape`)."""
+    shape = event_shape(level, event_type, run_id, correlation_id, causation_id, actor)
+    try:
+        tail = b"".join((shape[7], encode_int(time_ms), shape[8], _head(2, len(payload)), payload))
+    except (ValueError, TypeError, OverflowError, struct.error) as exc:
+        raise MalformedObject(f"cannot encode event: {exc}") from exc
+    return shape[6], tail
 
 
 _MAP_V1_RUN = b"\xaa" + cbor2.dumps("v") + cbor2.dumps(EVENT_VERSION) + cbor2.dumps("run")
@@ -265,6 +308,12 @@ _PACK_8 = struct.Struct(">BB").pack
 _PACK_16 = struct.Struct(">BH").pack
 _PACK_32 = struct.Struct(">BI").pack
 _PACK_64 = struct.Struct(">BQ").pack
+_TEXT_HEADS = tuple(bytes((0x60 | n,)) for n in range(24))
+"""The heads of texts of 0..23 bytes."""
+_BYTES_HEADS = tuple(bytes((0x40 | n,)) for n in range(24))
+"""The heads of byte strings of 0..23 bytes."""
+_SMALL_UINTS = tuple(bytes((n,)) if n < 24 else bytes((0x18, n)) for n in range(256))
+"""The encodings of the integers 0..255."""
 _TEXTS: dict[str, bytes] = {}
 """Encoded text values already seen (bounded, like the caches below: see _remember)."""
 _HEADS: dict[str | None, bytes] = {}
@@ -291,6 +340,11 @@ def _head(major: int, n: int) -> bytes:
     if n < 0x100000000:
         return _PACK_32(m | 26, n)
     return _PACK_64(m | 27, n)
+
+
+def byte_string_head(n: int) -> bytes:
+    """The CBOR head of a byte string of ``n`` bytes."""
+    return _head(2, n)
 
 
 def encode_int(n: int) -> bytes:

@@ -20,6 +20,7 @@ are :mod:`steve.store.sqlcipher`'s, shared with ``steve.db``.
 
 from __future__ import annotations
 
+import struct
 import threading
 import time
 import uuid
@@ -30,13 +31,23 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
+from blake3 import blake3
+
 from steve.errors import (
     CorruptDatabase,
     NoSigningIdentity,
     RepositoryBusy,
     UnsupportedFormat,
 )
-from steve.events.model import GENESIS, Event, Level, chain_hash, encode_int, event_parts
+from steve.events.model import (
+    GENESIS,
+    Event,
+    Level,
+    Shape,
+    byte_string_head,
+    encode_int,
+    event_shape,
+)
 from steve.events.signing import (
     SignerSource,
     SigningKey,
@@ -309,6 +320,21 @@ Row = tuple[int, int, str, str, str | None, str | None, str | None, str | None, 
 # (time_ms, level, event_type, run_id, correlation_id, causation_id, actor, payload)
 Pending = tuple[int, str, str, str | None, str | None, str | None, str | None, bytes]
 
+# One pending event as the log's writer hands it over: (time_ms, payload, its
+# event_shape, anything: the caller's, ignored)
+Shaped = tuple[int, bytes, Shape, object]
+
+_PACK_32 = struct.Struct(">BI").pack
+_PACK_64 = struct.Struct(">BQ").pack
+_BYTES_HEADS = tuple(bytes((0x40 | n,)) for n in range(24))
+_U32_MAX = 0xFFFFFFFF
+_U64_MAX = (1 << 64) - 1
+
+
+def shaped(batch: Sequence[Pending]) -> list[Shaped]:
+    """``batch`` as :data:`Shaped` events."""
+    return [(p[0], p[7], event_shape(p[1], p[2], p[3], p[4], p[5], p[6]), None) for p in batch]
+
 
 class EventStore:
     """One keyed connection to an ``events.db`` (or ``:memory:``), shared under a lock."""
@@ -427,26 +453,20 @@ class EventStore:
 
     # --- appending -------------------------------------------------------------------
 
-    def append(
-        self,
-        batch: Sequence[Pending],
-        *,
-        now_ms: int | None = None,
-        parts: Sequence[tuple[bytes, bytes]] | None = None,
-    ) -> list[Row]:
+    def append(self, batch: Sequence[Pending], *, now_ms: int | None = None) -> list[Row]:
         """Append ``batch`` in one transaction, continuing the chain; returns the rows
         written (:func:`row_to_event` makes an :class:`Event` of one).
 
-        ``parts``, if given, holds each event's :func:`event_parts` (built by
-        the producers, so the writer only adds seqs and hashes).  The open
-        segment is sealed, in the same transaction, at each event where a
-        :class:`Rotation` limit is reached, and a checkpoint is signed there
-        when the signer gives a key.
+        The open segment is sealed, in the same transaction, at each event
+        where a :class:`Rotation` limit is reached, and a checkpoint is signed
+        there when the signer gives a key.
         """
-        if parts is None:
-            parts = [event_parts(*p) for p in batch]
+        return self.append_shaped(shaped(batch), now_ms=now_ms)
+
+    def append_shaped(self, batch: Sequence[Shaped], *, now_ms: int | None = None) -> list[Row]:
+        """:meth:`append` of events whose shapes the caller has (the log's writer)."""
         with self.lock, self._db.transaction(), self._db.errors():
-            return self._append(batch, parts, now_ms)
+            return self._append(batch, now_ms)
 
     def delivered(self, source: str) -> int:
         """The highest outbox seq of ``source`` (a repository id) this log holds."""
@@ -475,15 +495,19 @@ class EventStore:
                 )
             if not fresh:
                 return []
-            return self._append(fresh, [event_parts(*p) for p in fresh], None)
+            return self._append(shaped(fresh), None)
 
-    def _append(
-        self,
-        batch: Sequence[Pending],
-        parts: Sequence[tuple[bytes, bytes]],
-        now_ms: int | None,
-    ) -> list[Row]:
-        """The body of :meth:`append`: the caller holds the lock and the transaction."""
+    def _append(self, batch: Sequence[Shaped], now_ms: int | None) -> list[Row]:
+        """The body of :meth:`append`: the caller holds the lock and the transaction.
+
+        Each event's canonical bytes (:func:`steve.events.model.canonical_bytes`)
+        are its shape's parts around the seq, time and payload; the usual
+        seq (65,536 .. 2**32-1) and time (after 1970-02-19, in ms) take the
+        fixed 5- and 9-byte forms, anything else :func:`encode_int`.  Hashed
+        with the previous hash in front, as :func:`chain_hash` does, by one
+        hasher reset after each event (a new hasher per event costs more than
+        the hashing).
+        """
         rot = self.rotation
         max_events, max_bytes, max_age = rot.max_events, rot.max_bytes, rot.max_age_s * 1000
         conn = self._conn
@@ -491,17 +515,39 @@ class EventStore:
         seq, prev = head.seq, head.hash
         first, size, opened = head.segment_first, head.segment_bytes, head.segment_opened
         rows: list[Row] = []
+        add = rows.append
         seals: list[Head] = []
-        for (t, lv, etype, run, corr, cause, actor, payload), (before, after) in zip(
-            batch, parts, strict=True
-        ):
+        hasher = blake3()
+        update, digest_of, reset = hasher.update, hasher.digest, hasher.reset
+        last_t, time_bytes = None, b""
+        for t, payload, shape, _ in batch:
+            lv, etype, run, corr, cause, actor, before_seq, before_time, after_time = shape
             seq += 1
-            digest = chain_hash(prev, before + encode_int(seq) + after)
-            rows.append((seq, t, lv, etype, run, corr, cause, actor, payload, prev, digest))
+            n = len(payload)
+            if t != last_t:  # events of one batch mostly share their millisecond
+                last_t = t
+                time_bytes = _PACK_64(0x1B, t) if _U32_MAX < t <= _U64_MAX else encode_int(t)
+            update(
+                b"".join(
+                    (
+                        prev,
+                        before_seq,
+                        _PACK_32(0x1A, seq) if 0xFFFF < seq <= _U32_MAX else encode_int(seq),
+                        before_time,
+                        time_bytes,
+                        after_time,
+                        _BYTES_HEADS[n] if n < 24 else byte_string_head(n),
+                        payload,
+                    )
+                )
+            )
+            digest: bytes = digest_of()
+            reset()
+            add((seq, t, lv, etype, run, corr, cause, actor, payload, prev, digest))
             prev = digest
             if seq == first:
                 opened = t  # a segment's age counts from its first event's time
-            size += len(payload)
+            size += n
             if seq - first + 1 >= max_events or size >= max_bytes or t - opened >= max_age:
                 seals.append(Head(seq, digest, first, size, opened))
                 first, size = seq + 1, 0

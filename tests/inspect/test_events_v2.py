@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from steve.events.model import event_parts
 from steve.events.store import SCHEMA_VERSION, EventFilter, EventStore
 from steve.objects import cbor
 
@@ -17,7 +16,7 @@ def _fill(store: EventStore, n: int) -> None:
          None, cbor.encode({"i": i}))
         for i in range(n)
     ]  # fmt: skip
-    store.append(batch, parts=[event_parts(*p) for p in batch])
+    store.append(batch)
 
 
 def test_a_version_1_log_is_migrated_in_place(tmp_path: Path) -> None:
