@@ -145,8 +145,8 @@ def write_index(f: BinaryIO, entries: list[tuple[bytes, int, int]], pack_checksu
     for piece in (
         b"\377tOc\0\0\0\2" + fanout.tobytes(),
         *ids,
-        crcs,
-        offsets,
+        crcs.tobytes(),
+        offsets.tobytes(),
         b"".join([struct.pack(">Q", off) for off in large]),
         pack_checksum,
     ):
