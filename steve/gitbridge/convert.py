@@ -181,6 +181,7 @@ def build_tag(target: bytes, target_type: int, oid: ObjectId, tag: Tag) -> bytes
 PREFETCH_OBJECTS = 4096  # objects read ahead at most per batch of manifests
 PREFETCH_BYTES = 8 << 20  # and their stored bytes at most
 PREFETCH_INLINE = 64 << 10  # larger objects are not read ahead
+PREFETCH_QUERY = 128  # ids per query (so one query adds at most 8 MiB past the budget)
 
 
 def _decode(kind: ObjectType, data: bytes) -> StoredObject:
@@ -228,34 +229,37 @@ class ToGit:
         want = list(manifests)
         count = total = 0
         top = True
-        while want and count < PREFETCH_OBJECTS and total < PREFETCH_BYTES:
-            rows = self.repo.lookup_objects(want[: PREFETCH_OBJECTS - count], PREFETCH_INLINE)
+        while want:
             nxt: list[ObjectId] = []
-            for raw_id, type_text, _, data in rows:
-                raw_id = bytes(raw_id)
-                kind = ObjectType(type_text)
-                if not top and kind is not ObjectType.TREE and kind is not ObjectType.BLOB:
-                    kinds[raw_id] = kind  # a linked manifest or tag: only its type is used
-                    continue
-                if data is None:
-                    continue
-                data = bytes(data)
-                try:
-                    obj = _decode(kind, data)
-                except MalformedObject:
-                    continue  # read again when needed, and reported then
-                ahead[raw_id] = (kind, data, obj)
-                count += 1
-                total += len(data)
-                if isinstance(obj, Manifest):
-                    children: Iterable[ObjectId] = obj.links
-                elif isinstance(obj, Tree):
-                    children = (e.oid for e in obj.entries)
-                else:
-                    continue
-                for child in children:
-                    if child.raw not in self._files and child.raw not in ahead:
-                        nxt.append(child)
+            for start in range(0, len(want), PREFETCH_QUERY):
+                if count >= PREFETCH_OBJECTS or total >= PREFETCH_BYTES:
+                    return
+                part = want[start : start + min(PREFETCH_QUERY, PREFETCH_OBJECTS - count)]
+                for raw_id, type_text, _, data in self.repo.lookup_objects(part, PREFETCH_INLINE):
+                    raw_id = bytes(raw_id)
+                    kind = ObjectType(type_text)
+                    if not top and kind is not ObjectType.TREE and kind is not ObjectType.BLOB:
+                        kinds[raw_id] = kind  # a linked manifest or tag: only its type is used
+                        continue
+                    if data is None:
+                        continue
+                    data = bytes(data)
+                    try:
+                        obj = _decode(kind, data)
+                    except MalformedObject:
+                        continue  # read again when needed, and reported then
+                    ahead[raw_id] = (kind, data, obj)
+                    count += 1
+                    total += len(data)
+                    if isinstance(obj, Manifest):
+                        children: Iterable[ObjectId] = obj.links
+                    elif isinstance(obj, Tree):
+                        children = (e.oid for e in obj.entries)
+                    else:
+                        continue
+                    for child in children:
+                        if child.raw not in self._files and child.raw not in ahead:
+                            nxt.append(child)
             want = nxt
             top = False
 

@@ -11,7 +11,10 @@ The steps:
    already has: the ``git-map`` (STEVE id -> git commit id, kept in the
    encrypted database) names the commit, and the target must contain it
    (the target may be another repository than last time).  Everything
-   new goes into one pack (:class:`~steve.gitbridge.pack.PackWriter`).
+   new goes into one pack (:class:`~steve.gitbridge.pack.PackWriter`):
+   the missing manifests are ordered parents first, then written
+   :data:`COMMIT_BATCH` at a time, each batch's manifests and attachments
+   read ahead in a few queries (:meth:`~steve.gitbridge.convert.ToGit.prefetch`).
 3. Check every ref update before changing any: a ref may be created,
    left alone, or fast-forwarded; anything else (a branch whose commits the
    export does not contain, a moved tag) is refused with

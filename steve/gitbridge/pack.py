@@ -2,10 +2,12 @@
 
 Objects are appended to a temporary ``objects/pack/tmp-steve-PID-*.pack`` as the
 export produces them (large blobs streamed chunk by chunk through zlib),
-each only if neither the target nor this pack has it yet.  :meth:`finish`
-writes the real object count into the header, appends the pack checksum,
-writes the version 2 index with dulwich's :func:`~dulwich.pack.write_pack_index`
-and renames both into place (``.pack`` first: git ignores a pack without
+each only if neither the target nor this pack has it yet: deflated at zlib
+level 1, or, under :data:`STORED` bytes, stored in one uncompressed deflate
+block (:func:`stored`); no deltas.  :meth:`finish` writes the real object
+count into the header, appends the pack checksum, writes the version 2 index
+(:func:`write_index`, the bytes of dulwich's ``write_pack_index``) and
+renames both into place (``.pack`` first: git ignores a pack without
 its index).  :meth:`abort` removes the temporary file, so a refused or
 failed export leaves nothing behind; the temporary pack of a killed export
 (its process gone) is removed by the next export (:func:`remove_stale_packs`).

@@ -312,3 +312,40 @@ def test_a_damaged_attachment_fails_the_export_as_before(
                 export_git(steve_repo, tmp_path / f"out-{read_ahead}.git", ["main"], bare=True)
             outcomes.append((type(caught.value), str(caught.value)))
     assert outcomes[0] == outcomes[1]
+
+
+def test_read_ahead_stays_within_its_byte_budget(
+    steve_repo: Repo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Manifests with many large attachments: what one batch reads ahead is bounded
+    by the byte budget plus one query's worth, whatever the batch holds."""
+    budget, query = 200_000, 4
+    monkeypatch.setattr(convert, "PREFETCH_BYTES", budget)
+    monkeypatch.setattr(convert, "PREFETCH_QUERY", query)
+    parents: list[ObjectId] = []
+    for i in range(6):
+        blobs = [steve_repo.write_blob(bytes([i, j]) * 20_000) for j in range(8)]
+        parents = [
+            write_manifest(
+                steve_repo,
+                ObjectType.BUILD_RECEIPT,
+                f"n{i}",
+                parents,
+                time=1_700_000_000 + i,
+                body={"node": f"n{i}", "exit_status": 0, "logs": [b.hex for b in blobs]},
+                links=blobs,
+            )
+        ]
+    steve_repo.update_ref("refs/heads/main", parents[0])
+    held: list[int] = []
+    prefetch = ToGit.prefetch
+
+    def spy(self: ToGit, manifests: list[ObjectId]) -> None:
+        prefetch(self, manifests)
+        held.append(sum(len(data) for _, data, _ in self._ahead.values()))
+
+    monkeypatch.setattr(ToGit, "prefetch", spy)
+    report = export_git(steve_repo, tmp_path / "out.git", ["main"], bare=True)
+    assert report.commits == 6 and held
+    assert max(held) <= budget + query * convert.PREFETCH_INLINE
+    assert max(held) >= budget  # the budget, not the batch, stopped it
