@@ -1,15 +1,26 @@
 """``steve export-git`` of a 10,000-manifest history vs ``git fast-import`` of the same commits.
 
-    python bench/bench_export.py [--runs 5] [--count 10000]
+    python bench/bench_export.py [--runs 5] [--count 10000] [--baseline DIR]
 
 The STEVE history is built through the library (BatchWriter, fast KDF):
-design-like manifests of about 600 bytes, each the child of the previous one,
-every 50th also merging the one 25 steps back; ``refs/heads/main`` at the tip.
+build receipts of about 700 bytes, each the child of the previous one, every
+50th also merging the one 25 steps back; ``refs/heads/main`` at the tip.  Each
+carries attachments as a real step's receipt does: its stdout log (a blob of
+~1 KiB, ``logs[0].blob``) and one output (``outputs.dist``, a tree holding a
+~2 KiB ``report.txt``), both linked from the envelope and different in every
+receipt.  An exported commit's tree is then ``manifest.json``,
+``manifest.cbor``, ``logs/0/blob`` and ``outputs/dist/report.txt``: 10 git
+objects per manifest (4 blobs, 5 trees, a commit).
+
 From it a ``git fast-import`` stream with the same content is generated (not
-timed): per manifest a blob of ``manifest.json``, a blob of the stored
-``manifest.cbor``, and a commit with the same author, committer, dates,
-message and parents.  The first run checks that both tips are the same git
-commit id, so the two sides really build the same objects.
+timed): per manifest the four blobs and a commit with the same author,
+committer, dates, message, parents and paths (fast-import builds the same
+trees).  The first run checks that both tips are the same git commit id, so
+the two sides really build the same objects.
+
+``--baseline DIR`` also times the first export of the ``steve`` package in
+DIR (another checkout, e.g. a worktree of main: ``PYTHONPATH=DIR``),
+interleaved with the others, for before/after figures from one run.
 
 Per run, alternating, in the same run of the script:
 
@@ -26,6 +37,7 @@ MiB (GNU time ``%M`` of the steve process; issue 4).
 
 from __future__ import annotations
 
+import compileall
 import shutil
 import subprocess
 import sys
@@ -51,8 +63,14 @@ from bench.common import (
     verdict,
     workdir,
 )
-from steve.gitbridge.layout import EXPORT_IDENTITY, GIT_MAP, commit_message, manifest_json
-from steve.objects.model import Manifest, ObjectType, hash_object
+from steve.gitbridge.layout import (
+    EXPORT_IDENTITY,
+    GIT_MAP,
+    attachments,
+    commit_message,
+    manifest_json,
+)
+from steve.objects.model import Blob, Manifest, Mode, ObjectType, Tree, TreeEntry, hash_object
 from steve.objects.oid import ObjectId
 from steve.repo import Repo
 
@@ -86,15 +104,63 @@ def body(i: int) -> dict[str, object]:
     }
 
 
-def build_history(root: Path, count: int) -> list[ObjectId]:
-    """``count`` manifests in order; returns their ids (parents before children)."""
+def log_text(i: int) -> bytes:
+    """A step's stdout, ~1 KiB, different in every receipt."""
+    lines = [
+        f"[{i}:{j:02d}] compiling module_{(i * 7 + j) % 97:02d}.py ... ok\n" for j in range(24)
+    ]
+    return "".join(lines).encode()
+
+
+def report_text(i: int) -> bytes:
+    """The step's output file, ~2 KiB, different in every receipt."""
+    rows = [
+        f"case_{j:03d},{(i * 31 + j * 17) % 1000},{'pass' if (i + j) % 9 else 'fail'}\n"
+        for j in range(110)
+    ]
+    return (f"# report of step {i}\ncase,duration_ms,result\n" + "".join(rows)).encode()
+
+
+def receipt(i: int, log: ObjectId, output: ObjectId) -> dict[str, object]:
+    """A build receipt (schema 2) of a step with one log and one output tree."""
+    return {
+        "node": f"step-{i % 40:02d}",
+        "action_key": f"{i:064x}",
+        "image": "sha256:" + "ab" * 32,
+        "command": ["python", "-m", "pytest", "-q", f"tests/unit_{i % 40:02d}"],
+        "env": {"LANG": "C.UTF-8", "PYTHONHASHSEED": "0"},
+        "toolchain": {"python": "3.12.3"},
+        "declared_outputs": ["dist"],
+        "outputs": {"dist": output.hex},
+        "logs": [{"stream": "stdout", "blob": log.hex}],
+        "exit_status": 0,
+        "started_at": T0 + 60 * i,
+        "finished_at": T0 + 60 * i + 42,
+        "duration_ms": 42_000 + i % 1000,
+        "nondeterminism": [f"timestamps in report {i}"],
+    }
+
+
+def build_history(root: Path, count: int, *, attachments: bool = False) -> list[ObjectId]:
+    """``count`` manifests in order; returns their ids (parents before children).
+
+    Design manifests without attachments, or (``attachments``) build receipts
+    with a log blob and an output tree each."""
     ids: list[ObjectId] = []
     with Repo.init(root, passphrase=PASSPHRASE, kdf=fast_kdf()) as repo, repo.writer() as w:
         for i in range(count):
             parents: list[ObjectId] = [ids[-1]] if ids else []
             if i % 50 == 49 and i >= 25:
                 parents.append(ids[i - 25])
-            manifest = Manifest(ObjectType.DESIGN, 1, tuple(parents), (), T0 + 60 * i, 0, body(i))
+            if attachments:
+                log = w.add(Blob(log_text(i)))
+                report = w.add(Blob(report_text(i)))
+                output = w.add(Tree.from_entries([TreeEntry("report.txt", Mode.FILE, report)]))
+                links = tuple(sorted({log, output}))
+                kind, version, content = ObjectType.BUILD_RECEIPT, 2, receipt(i, log, output)
+            else:
+                links, kind, version, content = (), ObjectType.DESIGN, 1, body(i)
+            manifest = Manifest(kind, version, tuple(parents), links, T0 + 60 * i, 0, content)
             ids.append(w.add(manifest))
     with Repo.open(root, passphrase=PASSPHRASE) as repo:
         repo.update_ref("refs/heads/main", ids[-1])
@@ -102,30 +168,52 @@ def build_history(root: Path, count: int) -> list[ObjectId]:
 
 
 def fast_import_stream(root: Path, ids: list[ObjectId], out: Path) -> None:
-    """The same commits as a fast-import stream (marks: 3 per manifest)."""
+    """The same commits as a fast-import stream: per manifest a mark for each file
+    (manifest.json, manifest.cbor, the attached blobs at their exported paths)
+    and one for the commit."""
     who = EXPORT_IDENTITY.decode()
     with Repo.open(root, passphrase=PASSPHRASE) as repo, out.open("wb") as fh:
         mark_of: dict[ObjectId, int] = {}
+        mark = 0
         for n, oid in enumerate(ids):
             stored = repo.read_raw(oid)
             manifest = repo.read_object(oid)
             assert isinstance(manifest, Manifest) and hash_object(manifest)[0] == oid
-            json_blob = manifest_json(oid, manifest)
-            message = commit_message(oid, manifest)
-            base = 3 * n + 1
-            for mark, data in ((base, json_blob), (base + 1, stored)):
+            files = [("manifest.json", manifest_json(oid, manifest)), ("manifest.cbor", stored)]
+            for path, target in attachments(manifest):
+                files.extend(attached_files("/".join(path), repo, target))
+            marks = []
+            for path, data in files:
+                mark += 1
+                marks.append((mark, path))
                 fh.write(b"blob\nmark :%d\ndata %d\n" % (mark, len(data)) + data + b"\n")
+            message = commit_message(oid, manifest)
             stamp = f"{who} {manifest.time} +0000\n".encode()
-            fh.write(b"commit refs/heads/main\nmark :%d\n" % (base + 2))
+            mark += 1
+            fh.write(b"commit refs/heads/main\nmark :%d\n" % mark)
             fh.write(b"author " + stamp + b"committer " + stamp)
             fh.write(b"data %d\n" % len(message) + message)
             for i, p in enumerate(manifest.parents):
                 fh.write(b"%s :%d\n" % (b"from" if i == 0 else b"merge", mark_of[p]))
-            if not manifest.parents and n:
+            if n:
                 fh.write(b"deleteall\n")
-            fh.write(b"M 100644 :%d manifest.json\n" % base)
-            fh.write(b"M 100644 :%d manifest.cbor\n\n" % (base + 1))
-            mark_of[oid] = base + 2
+            for m, path in marks:
+                fh.write(b"M 100644 :%d %s\n" % (m, path.encode()))
+            fh.write(b"\n")
+            mark_of[oid] = mark
+
+
+def attached_files(path: str, repo: Repo, oid: ObjectId) -> list[tuple[str, bytes]]:
+    """(git path, content) of every file of an attachment (a blob, or a tree of blobs)."""
+    obj = repo.read_object(oid)
+    if isinstance(obj, Blob):
+        return [(path, obj.data)]
+    assert isinstance(obj, Tree)
+    out = []
+    for e in obj.entries:
+        assert e.mode is Mode.FILE or e.mode is Mode.TREE
+        out.extend(attached_files(f"{path}/{e.name}", repo, e.oid))
+    return out
 
 
 def rev_parse(repo: Path, rev: str, home: Path) -> str:
@@ -138,18 +226,27 @@ def rev_parse(repo: Path, rev: str, home: Path) -> str:
     ).stdout.strip()
 
 
-def measure(runs: int = 5, count: int = 10_000) -> Report:
+def baseline_arg() -> Path | None:
+    if "--baseline" in sys.argv:
+        return Path(sys.argv[sys.argv.index("--baseline") + 1]).resolve()
+    return None
+
+
+def measure(runs: int = 5, count: int = 10_000, baseline: Path | None = None) -> Report:
     ensure_bytecode()
-    names = (
+    names = [
         "steve export-git (first export)",
         "steve export-git (nothing new)",
         "git fast-import",
         "steve cat-file -t TIP (start-up: open the repository, one lookup)",
-    )
+    ]
+    if baseline is not None:
+        compileall.compile_dir(baseline / "steve", quiet=1)
+        names.append(f"baseline {baseline}: steve export-git (first export)")
     series = {n: Series(n) for n in names}
     with workdir("steve-bench-export-") as tmp:
         root = tmp / "steve"
-        ids = build_history(root, count)
+        ids = build_history(root, count, attachments=True)
         stream = tmp / "stream.fi"
         fast_import_stream(root, ids, stream)
         home = tmp / "home"
@@ -178,24 +275,49 @@ def measure(runs: int = 5, count: int = 10_000) -> Report:
                 mine, theirs = rev_parse(out, "main", home), rev_parse(g, "main", home)
                 if mine != theirs:
                     raise SystemExit(f"export and fast-import differ: {mine} != {theirs}")
+            if baseline is not None:
+                with Repo.open(root, passphrase=PASSPHRASE) as repo:
+                    repo.delete_derived(GIT_MAP, [k for k, _ in repo.iter_derived(GIT_MAP)])
+                old = tmp / f"base{i}.git"
+                base_env = dict(env, PYTHONPATH=str(baseline))
+                base_cmd = [steve, "-C", str(root), "export-git", str(old), "--bare"]
+                series[names[4]].add(run(base_cmd, env=base_env))
+                if i == 0 and rev_parse(old, "main", home) != rev_parse(out, "main", home):
+                    raise SystemExit("the baseline's export differs from this one's")
+                shutil.rmtree(old)
             shutil.rmtree(out)
             shutil.rmtree(g)
-    first, again, fi, startup = (series[n] for n in names)
+    first, again, fi, startup = (series[n] for n in names[:4])
     beyond = again.median - startup.median
     ratio = first.median / fi.median
+    cpu_ratio = first.cpu_median / fi.cpu_median
     rows = [
-        [s.name, fmt_s(s.median), fmt_s(s.minimum), f"{s.max_rss_mib:.0f}"] for s in series.values()
+        [
+            s.name,
+            fmt_s(s.median),
+            fmt_s(s.minimum),
+            fmt_s(s.cpu_median),
+            f"{s.max_rss_mib:.0f}",
+        ]
+        for s in series.values()
     ]
     detail = (
-        f"{count:,} manifests (a chain with a merge every 50), {count * 4:,} git objects; "
+        f"{count:,} build receipts (a chain with a merge every 50), each with a log blob "
+        f"and an output tree attached: {count * 10:,} git objects; "
         f"median of {runs} runs, alternating; both tips are the same commit id "
         f"(`{ids[-1].short()}` -> checked).\n\n"
-        + table(["command", "median", "min", "peak RSS MiB"], rows)
+        + table(["command", "median wall", "min wall", "median CPU", "peak RSS MiB"], rows)
     )
+    if baseline is not None:
+        base = series[names[4]]
+        detail += (
+            f"\n\nfirst export, this tree vs the baseline: {first.median / base.median:.2f}x "
+            f"wall, {first.cpu_median / base.cpu_median:.2f}x CPU"
+        )
     goals = [
         (
             f"2. export-git of {count:,} manifests within {GOAL_RATIO:g}x of git fast-import",
-            f"{ratio:.2f}x ({fmt_s(first.median)} vs {fmt_s(fi.median)})",
+            f"{ratio:.2f}x ({fmt_s(first.median)} vs {fmt_s(fi.median)}; CPU {cpu_ratio:.2f}x)",
             verdict(ratio <= GOAL_RATIO),
         ),
         (
@@ -213,7 +335,7 @@ def measure(runs: int = 5, count: int = 10_000) -> Report:
 
 
 def main() -> None:
-    report = measure(runs_arg(5), count_arg(10_000))
+    report = measure(runs_arg(5), count_arg(10_000), baseline_arg())
     print(report.markdown())
     for goal in report.goals:
         print(f"- {goal[0]}: {goal[1]} {goal[2]}")

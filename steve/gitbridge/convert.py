@@ -13,7 +13,7 @@ round-trip byte for byte.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, BinaryIO, TypeVar
 
 from dulwich.errors import ObjectFormatException
@@ -54,7 +54,9 @@ from steve.objects.model import (
     Tree,
     TreeEntry,
     check_entry_name,
+    decode_inline_blob,
     decode_object_trusted,
+    tree_entries,
 )
 from steve.objects.oid import ObjectId
 from steve.repo import MAX_TREE_DEPTH, Repo, write_blob_stream
@@ -176,6 +178,28 @@ def build_tag(target: bytes, target_type: int, oid: ObjectId, tag: Tag) -> bytes
     return t.as_raw_string()
 
 
+PREFETCH_OBJECTS = 4096  # objects read ahead at most per batch of manifests
+PREFETCH_BYTES = 8 << 20  # and their stored bytes at most
+PREFETCH_INLINE = 64 << 10  # larger objects are not read ahead
+PREFETCH_QUERY = 128  # ids per query (so one query adds at most 8 MiB past the budget)
+
+
+def _decode(kind: ObjectType, data: bytes) -> StoredObject:
+    """Decode stored bytes read back from the authenticated store: the strict fast
+    paths for inline blobs and trees (they accept only canonical encodings), else
+    :func:`decode_object_trusted`."""
+    if kind is ObjectType.BLOB:
+        blob = decode_inline_blob(data)
+        if blob is not None:
+            return blob
+    elif kind is ObjectType.TREE:
+        entries = tree_entries(data)
+        if entries is not None:
+            trusted = ObjectId.trusted
+            return Tree(tuple(TreeEntry(n, m, trusted(raw)) for n, m, raw in entries))
+    return decode_object_trusted(data)
+
+
 class ToGit:
     """Converts STEVE objects into git objects in one pack (memoised per export)."""
 
@@ -187,16 +211,78 @@ class ToGit:
         self.tags_written = 0
         # parents of the commits this export wrote (for the fast-forward check)
         self.new_parents: dict[bytes, tuple[bytes, ...]] = {}
+        # read ahead (:meth:`prefetch`): raw id -> (type, stored bytes, decoded)
+        self._ahead: dict[bytes, tuple[ObjectType, bytes, StoredObject]] = {}
+        self._kinds: dict[bytes, ObjectType] = {}  # types of linked manifests and tags
+
+    def prefetch(self, manifests: Sequence[ObjectId]) -> None:
+        """Read ahead what writing the commits of ``manifests`` will read: the
+        manifests, then level by level their links and the entries of linked
+        trees not converted yet, each level in ``oid IN (...)`` batches instead of
+        one query per object.  Bounded (:data:`PREFETCH_OBJECTS`,
+        :data:`PREFETCH_BYTES`; objects over :data:`PREFETCH_INLINE` bytes are
+        left out); anything not read ahead is read when needed, and what was
+        read ahead but not used is dropped at the next call."""
+        self._ahead.clear()
+        self._kinds.clear()
+        ahead, kinds = self._ahead, self._kinds
+        want = list(manifests)
+        count = total = 0
+        top = True
+        while want:
+            nxt: list[ObjectId] = []
+            for start in range(0, len(want), PREFETCH_QUERY):
+                if count >= PREFETCH_OBJECTS or total >= PREFETCH_BYTES:
+                    return
+                part = want[start : start + min(PREFETCH_QUERY, PREFETCH_OBJECTS - count)]
+                for raw_id, type_text, _, data in self.repo.lookup_objects(part, PREFETCH_INLINE):
+                    raw_id = bytes(raw_id)
+                    kind = ObjectType(type_text)
+                    if not top and kind is not ObjectType.TREE and kind is not ObjectType.BLOB:
+                        kinds[raw_id] = kind  # a linked manifest or tag: only its type is used
+                        continue
+                    if data is None:
+                        continue
+                    data = bytes(data)
+                    try:
+                        obj = _decode(kind, data)
+                    except MalformedObject:
+                        continue  # read again when needed, and reported then
+                    ahead[raw_id] = (kind, data, obj)
+                    count += 1
+                    total += len(data)
+                    if isinstance(obj, Manifest):
+                        children: Iterable[ObjectId] = obj.links
+                    elif isinstance(obj, Tree):
+                        children = (e.oid for e in obj.entries)
+                    else:
+                        continue
+                    for child in children:
+                        if child.raw not in self._files and child.raw not in ahead:
+                            nxt.append(child)
+            want = nxt
+            top = False
 
     def _read(self, oid: ObjectId) -> tuple[ObjectType, StoredObject, bytes]:
+        ahead = self._ahead.pop(oid.raw, None)
+        if ahead is not None:
+            kind, data, obj = ahead
+            return kind, obj, data
         found = self.repo.read_with_info(oid)
         if found is None:
             raise ObjectNotFound(oid.hex)
         kind, _, data = found
         try:
-            return kind, decode_object_trusted(data), data
+            return kind, _decode(kind, data), data
         except MalformedObject as exc:
             raise CorruptObject(oid.hex, exc.detail) from exc
+
+    def _type(self, oid: ObjectId) -> ObjectType:
+        ahead = self._ahead.get(oid.raw)
+        if ahead is not None:
+            return ahead[0]
+        kind = self._kinds.get(oid.raw)
+        return kind if kind is not None else self.repo.object_info(oid).type
 
     def blob(self, oid: ObjectId) -> bytes:
         known = self._files.get(oid.raw)
@@ -238,10 +324,10 @@ class ToGit:
             self.pack.add(BLOB, manifest_json(oid, manifest)), self.pack.add(BLOB, data)
         )
         for path, target in attachments(manifest):
-            info = self.repo.object_info(target)
-            if info.type is ObjectType.TREE:
+            kind = self._type(target)
+            if kind is ObjectType.TREE:
                 leaf = (DIR_MODE, self.tree(target))
-            elif info.type is ObjectType.BLOB:
+            elif kind is ObjectType.BLOB:
                 leaf = (FILE_MODE, self.blob(target))
             else:  # a manifest or tag: a commit or tag of its own; a symlink names it
                 leaf = (LINK_MODE, self.pack.add(BLOB, target.hex.encode()))

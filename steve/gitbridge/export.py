@@ -11,7 +11,10 @@ The steps:
    already has: the ``git-map`` (STEVE id -> git commit id, kept in the
    encrypted database) names the commit, and the target must contain it
    (the target may be another repository than last time).  Everything
-   new goes into one pack (:class:`~steve.gitbridge.pack.PackWriter`).
+   new goes into one pack (:class:`~steve.gitbridge.pack.PackWriter`):
+   the missing manifests are ordered parents first, then written
+   :data:`COMMIT_BATCH` at a time, each batch's manifests and attachments
+   read ahead in a few queries (:meth:`~steve.gitbridge.convert.ToGit.prefetch`).
 3. Check every ref update before changing any: a ref may be created,
    left alone, or fast-forwarded; anything else (a branch whose commits the
    export does not contain, a moved tag) is refused with
@@ -66,6 +69,7 @@ __all__ = ["ExportReport", "RefResult", "RefStatus", "SkippedRef", "export_git"]
 
 REFLOG_MESSAGE = b"steve export-git"
 CHAIN_PREFETCH = 256  # manifest index rows read per query while walking
+COMMIT_BATCH = 256  # manifests (and their attachments) read ahead at a time
 
 
 class RefStatus(enum.StrEnum):
@@ -247,21 +251,22 @@ class _Export:
         known = self._known(root)
         if known is not None:
             return known
-        # (manifest, its parents once expanded: then all of them are done first)
+        # First the order: every missing manifest after its parents.
+        order: list[tuple[ObjectId, tuple[ObjectId, ...]]] = []
+        planned: set[bytes] = set()
+        # (manifest, its parents once expanded: then all of them are planned first)
         stack: list[tuple[ObjectId, tuple[ObjectId, ...] | None]] = [(root, None)]
         expanded: set[bytes] = set()
         while stack:
             oid, parents = stack.pop()
-            if oid.raw in self.done:
+            if oid.raw in self.done or oid.raw in planned:
                 continue
             if parents is not None:
-                shas = []
                 for p in parents:
-                    sha = self.done.get(p.raw)
-                    if sha is None:
+                    if p.raw not in self.done and p.raw not in planned:
                         raise CorruptObject(oid.hex, "manifest parents form a cycle")
-                    shas.append(sha)
-                self._record(oid, self.to_git.commit(oid, shas))
+                planned.add(oid.raw)
+                order.append((oid, parents))
                 continue
             if oid.raw in expanded or self._known(oid) is not None:
                 continue
@@ -269,8 +274,15 @@ class _Export:
             parents = self._parents(oid)
             stack.append((oid, parents))
             for p in reversed(parents):
-                if p.raw not in self.done:
+                if p.raw not in self.done and p.raw not in planned:
                     stack.append((p, None))
+        # Then the commits, in that order, reading ahead a batch at a time.
+        for start in range(0, len(order), COMMIT_BATCH):
+            batch = order[start : start + COMMIT_BATCH]
+            self.to_git.prefetch([oid for oid, _ in batch])
+            for oid, parents in batch:
+                shas = [self.done[p.raw] for p in parents]
+                self._record(oid, self.to_git.commit(oid, shas))
         return self.done[root.raw]
 
     def object_for(self, oid: ObjectId) -> tuple[bytes, int]:
@@ -380,7 +392,7 @@ def _run(
     # the checkpoints ref too: the CLI exports it right after the refs
     writes = [git_ref for _, git_ref, _ in chosen] + [CHECKPOINTS_REF.decode()]
     _check_writable(Path(target.controldir()), writes)
-    with PackWriter(pack_dir, present) as pack:
+    with PackWriter(pack_dir, None if present.empty else present) as pack:
         ex = _Export(repo, target, pack, empty=present.empty)
         planned: list[tuple[str, str, bytes, int, ObjectId]] = []
         if progress is not None:

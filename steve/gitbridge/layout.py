@@ -78,11 +78,12 @@ def dumps_indented(value: Any) -> str:
     return "".join(parts)
 
 
+_CONSTANTS: dict[Any, str] = {True: "true", False: "false", None: "null"}
+
+
 def _encode(o: Any, indent: str, out: Callable[[str], None]) -> None:
     t = type(o)
-    if t is str:
-        out(_quote(o))
-    elif t is dict:
+    if t is dict:
         if not o:
             out("{}")
             return
@@ -91,8 +92,20 @@ def _encode(o: Any, indent: str, out: Callable[[str], None]) -> None:
         for key in sorted(o):
             if type(key) is not str:
                 raise _Unusual
-            out(sep + _quote(key) + ": ")
-            _encode(o[key], inner, out)
+            value = o[key]
+            tv = type(value)
+            # leaves inline: no call per value
+            if tv is str:
+                out(sep + _quote(key) + ": " + _quote(value))
+            elif tv is int:
+                out(sep + _quote(key) + ": " + int.__repr__(value))
+            elif tv is dict or tv is list:
+                out(sep + _quote(key) + ": ")
+                _encode(value, inner, out)
+            elif value is True or value is False or value is None:
+                out(sep + _quote(key) + ": " + _CONSTANTS[value])
+            else:
+                raise _Unusual
             sep = ",\n" + inner
         out("\n" + indent + "}")
     elif t is list:
@@ -106,14 +119,12 @@ def _encode(o: Any, indent: str, out: Callable[[str], None]) -> None:
             _encode(item, inner, out)
             sep = ",\n" + inner
         out("\n" + indent + "]")
-    elif o is True:
-        out("true")
-    elif o is False:
-        out("false")
-    elif o is None:
-        out("null")
+    elif t is str:
+        out(_quote(o))
     elif t is int:
         out(int.__repr__(o))
+    elif o is True or o is False or o is None:
+        out(_CONSTANTS[o])
     else:
         raise _Unusual
 
@@ -191,9 +202,14 @@ def parse_trailers(message: bytes) -> Trailers | None:
 # --- attachments -----------------------------------------------------------------------
 
 
+_QUOTED = re.compile("[%/\x00-\x1f\x7f]")
+
+
 def quote_component(name: str, top: bool = False) -> str:
     """``name`` as one git path component: ``%``, ``/``, NUL and control characters
     percent-encoded, and a leading ``.`` (``.git``, ``..``) too; injective."""
+    if name and name[0] != "." and _QUOTED.search(name) is None:  # the common case
+        return name.replace(".", "%2E") if top and name in RESERVED else name
     out: list[str] = []
     for i, ch in enumerate(name):
         if ch == "%" or ch == "/" or ord(ch) < 0x20 or ch == "\x7f" or (i == 0 and ch == "."):
@@ -254,21 +270,42 @@ def attachments(manifest: Manifest) -> Iterator[tuple[tuple[str, ...], ObjectId]
     if not manifest.links:
         return
     links = frozenset(link.hex for link in manifest.links)
-    yield from _walk(manifest.body, (), links)
+    found: list[tuple[list[str | int], str]] = []
+    _walk(manifest.body, [], links, found)
+    for raw, value in found:
+        # quoted only here: a body has many keys and few attachments
+        path = tuple(
+            quote_component(part, i == 0) if type(part) is str else str(part)
+            for i, part in enumerate(raw)
+        )
+        yield path, ObjectId.from_hex(value)
 
 
 def _walk(
-    value: Any, path: tuple[str, ...], links: frozenset[str]
-) -> Iterator[tuple[tuple[str, ...], ObjectId]]:
+    value: Any,
+    path: list[str | int],
+    links: frozenset[str],
+    out: list[tuple[list[str | int], str]],
+) -> None:
+    """Append (raw path: dict keys as str, list indices as int; the id) to ``out``."""
     if isinstance(value, dict):
         for key in sorted(value):
             if isinstance(key, str):
-                yield from _walk(value[key], (*path, quote_component(key, not path)), links)
+                item = value[key]
+                if isinstance(item, (dict, list)):
+                    path.append(key)
+                    _walk(item, path, links, out)
+                    path.pop()
+                elif isinstance(item, str) and item in links and _HEX_ID.fullmatch(item):
+                    out.append(([*path, key], item))
     elif isinstance(value, list):
         for i, item in enumerate(value):
-            yield from _walk(item, (*path, str(i)), links)
-    elif isinstance(value, str) and value in links and _HEX_ID.fullmatch(value) and path:
-        yield path, ObjectId.from_hex(value)
+            if isinstance(item, (dict, list)):
+                path.append(i)
+                _walk(item, path, links, out)
+                path.pop()
+            elif isinstance(item, str) and item in links and _HEX_ID.fullmatch(item):
+                out.append(([*path, i], item))
 
 
 # --- refs ----------------------------------------------------------------------------------

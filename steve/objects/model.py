@@ -402,7 +402,7 @@ def hash_object(obj: StoredObject) -> tuple[ObjectId, bytes]:
 def _oid(value: Any, where: str) -> ObjectId:
     if type(value) is not bytes or len(value) != OID_BYTES:
         raise MalformedObject(f"{where}: expected a {OID_BYTES}-byte object id")
-    return ObjectId(value)
+    return ObjectId.trusted(value)  # the constructor's checks, just made
 
 
 def _int(value: Any, where: str) -> int:
