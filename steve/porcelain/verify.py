@@ -223,7 +223,14 @@ def iter_verify(
     why_attest = check_attestation(repo, root, ring)
     if why_attest is not None:
         yield VerifyProblem(VerifyKind.SIGNATURE, root, why_attest)
-    seen: set[bytes] = {root.raw}
+    # What is already pushed, per expectation.  A reference is checked unless an
+    # earlier one to the same id expected a subset of its types (that check covers
+    # it); one that expects other types is checked again (a tree named as a file is
+    # reported) and marked in ``again``, so the object is counted once.
+    seen: set[bytes] = set()  # expected to be a blob (tree files, chunks)
+    seen_tree: set[bytes] = set()  # expected to be a tree (subtrees)
+    seen_other: dict[bytes, list[frozenset[ObjectType]]] = {root.raw: [frozenset(ObjectType)]}
+    again: set[tuple[bytes, tuple[ObjectType, ...] | None]] = set()
     stack: list[_Ref] = [(root, None, "the root", None)]
     # set aside, blob-only references: a full reference, or for an entry of a tree
     # checked on the fast path only that tree's raw id
@@ -250,13 +257,38 @@ def iter_verify(
 
     def push_entries(oid: ObjectId, entries: Iterable[tuple[str, Mode, bytes]]) -> None:
         for name, mode, raw in entries:
-            if raw in seen:
-                continue
-            seen.add(raw)
             if mode is Mode.TREE:
-                stack.append((trusted(raw), only_tree, (name, oid), None))
-            else:
+                if raw not in seen_tree:
+                    met(raw, only_tree, seen, seen_tree)
+                    stack.append((trusted(raw), only_tree, (name, oid), None))
+            elif raw not in seen:
+                met(raw, only_blob, seen_tree, seen)
                 blobs[raw] = (trusted(raw), only_blob, (name, oid), None)
+
+    def met(
+        raw: bytes, types: tuple[ObjectType, ...], other: set[bytes], mine: set[bytes]
+    ) -> None:
+        """Mark ``raw`` pushed as a blob or a tree (``mine``); a check again if the
+        other one, or another expectation, pushed it before."""
+        if raw in other or raw in seen_other:
+            again.add((raw, types))
+        mine.add(raw)
+
+    def covered(raw: bytes, types: tuple[ObjectType, ...]) -> bool:
+        """Push ``raw`` under ``types`` (parents, links, tag targets): False when an
+        earlier reference expected a subset of them."""
+        wanted = frozenset(types)
+        earlier = seen_other.get(raw)
+        if earlier is not None and any(e <= wanted for e in earlier):
+            return False
+        if (raw in seen and ObjectType.BLOB in wanted) or (
+            raw in seen_tree and ObjectType.TREE in wanted
+        ):
+            return False
+        if earlier is not None or raw in seen or raw in seen_tree:
+            again.add((raw, types))
+        seen_other.setdefault(raw, []).append(wanted)
+        return True
 
     def push_children(oid: ObjectId, subtrees: tuple[bytes, ...], files: tuple[bytes, ...]) -> bool:
         """Set aside the entries of a tree checked on the fast path (False: they need
@@ -266,15 +298,24 @@ def iter_verify(
             if not new.keys().isdisjoint(subtrees):
                 return False
             for raw in subtrees:
-                if raw not in seen:
-                    seen.add(raw)
+                if raw not in seen_tree:
+                    met(raw, only_tree, seen, seen_tree)
                     stack.append((trusted(raw), only_tree, oid.raw, None))
         if not seen.isdisjoint(new):
             for raw in seen.intersection(new):
                 del new[raw]
+        for other in (seen_tree, seen_other.keys()):
+            if not other.isdisjoint(new):
+                again.update((raw, only_blob) for raw in other & new.keys())
         seen.update(new)
         blobs.update(new)
         return True
+
+    def counted(ref: _Ref, size: int) -> tuple[int, int]:
+        """One object checked, or none if another reference counted it."""
+        if again and (ref[0].raw, ref[1]) in again:
+            return 0, 0
+        return 1, size
 
     def check(ref: _Ref, row: ObjectRow) -> Iterator[VerifyProblem | tuple[int, int]]:
         oid, allowed, _, chunk_len = ref
@@ -298,11 +339,11 @@ def iter_verify(
         ):
             children = tree_children(data)
             if children is not None and push_children(oid, *children):
-                yield 1, len(data)
+                yield counted(ref, len(data))
                 return
             entries = tree_entries(data)
             if entries is not None:
-                yield 1, len(data)
+                yield counted(ref, len(data))
                 push_entries(oid, entries)
                 return
         ref_label = label(ref)
@@ -311,7 +352,7 @@ def iter_verify(
         obj, problems = check_object(oid, data, stored_type, size)
         for p in problems:
             yield VerifyProblem(VerifyKind.CORRUPT, oid, p.detail)
-        yield 1, len(data)
+        yield counted(ref, len(data))
         if obj is None:
             return
         if chunk_len is not None and (not isinstance(obj, Blob) or len(obj.data) != chunk_len):
@@ -339,12 +380,20 @@ def iter_verify(
         lengths = dict(obj.chunks) if isinstance(obj, ChunkedBlob) else None
         owner = f" of {obj.type} {oid.short()}"
         for child, types, child_label in expected_types(obj):
-            if child.raw in seen:
+            raw = child.raw
+            if types == only_blob:
+                if raw in seen:
+                    continue
+                met(raw, types, seen_tree, seen)
+            elif types == only_tree:
+                if raw in seen_tree:
+                    continue
+                met(raw, types, seen, seen_tree)
+            elif not covered(raw, types):
                 continue
-            seen.add(child.raw)
             pending = (child, types, child_label + owner, lengths[child] if lengths else None)
             if types == only_blob:
-                blobs[child.raw] = pending
+                blobs[raw] = pending
             else:
                 stack.append(pending)
 
@@ -392,8 +441,9 @@ def iter_verify(
                         and data.endswith(BLOB_TAIL)
                         and b3(data).digest() == raw  # = digest(): data <= INLINE_MAX
                     ):
-                        objects += 1
-                        stored += frame[1]
+                        if not again or (raw, only_blob) not in again:
+                            objects += 1
+                            stored += frame[1]
                         continue
                 yield from check(full_ref(raw, pending), row)
             if objects:

@@ -385,8 +385,33 @@ def test_verify_takes_the_ordered_way_for_an_id_both_subtree_and_file(repo: Repo
         )
     assert verify_module.tree_children(repo.read_raw(top)) is not None
     report = verify(repo, top)
-    assert report.ok, report.problems
-    assert report.objects == 4  # top, sub, long_name, blob
+    # each reference is checked against what it expects: "b" expects a blob
+    assert [str(p) for p in report.problems] == [
+        f"bad-type {sub.hex}: entry 'b' of tree {top.short()} is a tree"
+    ]
+
+
+@pytest.mark.parametrize("tree_first", [True, False])
+def test_verify_checks_an_id_against_every_kind_of_reference_to_it(
+    repo: Repo, tree_first: bool
+) -> None:
+    """One tree names an id as a subtree, another as a file: whichever verify meets
+    first, the reference that expects the wrong type is reported (as fsck does)."""
+    with repo.writer() as w:
+        blob = w.add(Blob(b"x"))
+        sub = w.add(Tree.from_entries([TreeEntry("x", Mode.FILE, blob)]))
+        as_tree = w.add(Tree.from_entries([TreeEntry("t", Mode.TREE, sub)]))
+        as_file = w.add(Tree.from_entries([TreeEntry("f", Mode.FILE, sub)]))
+        first, second = (as_tree, as_file) if tree_first else (as_file, as_tree)
+        top = w.add(
+            Tree.from_entries([TreeEntry("a", Mode.TREE, first), TreeEntry("b", Mode.TREE, second)])
+        )
+    report = verify(repo, top)
+    assert [str(p) for p in report.problems] == [
+        f"bad-type {sub.hex}: entry 'f' of tree {as_file.short()} is a tree"
+    ]
+    assert report.objects == 5  # each object counted once: blob, sub, as_tree, as_file, top
+    assert not maint.fsck(repo.backend).ok
 
 
 def test_verify_paths_agree_on_a_sound_closure(repo: Repo, monkeypatch: pytest.MonkeyPatch) -> None:
