@@ -219,7 +219,7 @@ def hash_object(
     files: tuple[Path, ...],
 ) -> None:
     """Compute object ids (and with -w store the objects); one id per line."""
-    from steve.objects.model import Blob, ObjectType
+    from steve.objects.model import CHUNK_SIZE, Blob, ObjectType
     from steve.repo import hash_only
 
     kind = ObjectType.parse(type_)
@@ -301,19 +301,27 @@ def hash_object(
                 one(sys.stdin.buffer)
             small_blobs = kind is ObjectType.BLOB
             for path in paths():
+                fh: BinaryIO | None = None
                 try:
-                    fh = open(path, "rb", buffering=0)  # noqa: PTH123, SIM115 (closed below)
+                    fd = os.open(path, os.O_RDONLY)
                 except OSError as exc:
-                    name = os.fsdecode(path)
-                    raise InvalidInput("cannot open file", f"{name}: {exc.strerror}") from exc
-                with fh:
-                    content = _small_file(fh) if small_blobs else None
-                    if content is None:
-                        one(cast(BinaryIO, fh))
+                    raise _cannot_open(path, exc) from exc
+                try:
+                    try:
+                        content = _small_file(fd, CHUNK_SIZE) if small_blobs else None
+                        if content is None:  # large, or not a regular file: streamed
+                            fh = open(fd, "rb", closefd=False)  # noqa: SIM115 (closed below)
+                    except OSError as exc:  # a directory, or unreadable
+                        raise _cannot_open(path, exc) from exc
+                    if fh is not None:
+                        with fh:
+                            one(fh)
                     elif writer is not None:
-                        answer(writer.add_blob(content))
+                        answer(writer.add_blob(cast(bytes, content)))
                     else:
-                        answer(hash_only(Blob(content)))
+                        answer(hash_only(Blob(cast(bytes, content))))
+                finally:
+                    os.close(fd)
                 if shown is not None:  # the detail: a recent file (decoded now and then)
                     hashed += 1
                     shown.advance(1, os.fsdecode(path) if hashed % 64 == 1 else "")
@@ -328,21 +336,24 @@ def hash_object(
             shown.close()
 
 
-def _small_file(fh: BinaryIO) -> bytes | None:
-    """The whole content of ``fh`` when it is a regular file of less than CHUNK_SIZE
-    bytes (one read, no buffer), else None: the caller then streams it from the start."""
-    from steve.objects.model import CHUNK_SIZE
+def _cannot_open(path: Path | bytes, exc: OSError) -> InvalidInput:
+    return InvalidInput("cannot open file", f"{os.fsdecode(path)}: {exc.strerror}")
 
-    st = os.fstat(fh.fileno())
-    if not stat.S_ISREG(st.st_mode) or st.st_size >= CHUNK_SIZE:
+
+def _small_file(fd: int, chunk: int) -> bytes | None:
+    """The whole content of the file open at ``fd`` when it is a regular file of less
+    than ``chunk`` bytes (one read, no file object), else None: the caller then
+    streams it from the start."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size >= chunk:
         return None
-    data = fh.read(st.st_size + 1)
+    data = os.read(fd, st.st_size + 1)
     if len(data) == st.st_size:  # all of it (a short read of a regular file is its end)
         return data
-    while piece := fh.read(CHUNK_SIZE - len(data)):  # shrank or grew since the fstat
+    while piece := os.read(fd, chunk - len(data)):  # shrank or grew since the fstat
         data += piece
-        if len(data) >= CHUNK_SIZE:
-            fh.seek(0)
+        if len(data) >= chunk:
+            os.lseek(fd, 0, os.SEEK_SET)
             return None
     return data
 

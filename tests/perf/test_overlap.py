@@ -170,12 +170,27 @@ def test_small_file_reads_to_the_end_whatever_fstat_said(
         return os.stat_result((st.st_mode, *st[1:6], size, *st[7:]))
 
     monkeypatch.setattr(plumbing.os, "fstat", fstat)
-    with path.open("rb", buffering=0) as fh:
-        got = plumbing._small_file(fh)  # type: ignore[arg-type]
-        if faked == "grew past a chunk":
-            assert got is None and fh.tell() == 0  # streamed from the start instead
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        got = plumbing._small_file(fd, CHUNK_SIZE)
+        if faked == "grew past a chunk":  # streamed from the start instead
+            assert got is None and os.lseek(fd, 0, os.SEEK_CUR) == 0
         else:
             assert got == content
+    finally:
+        os.close(fd)
+
+
+def test_hash_object_paths_that_are_not_files_are_refused_as_before(
+    repo: Repo, steve_env: dict[str, str], tmp_path: Path
+) -> None:
+    listing = tmp_path / "list"
+    for bad, why in ((tmp_path, b"Is a directory"), (tmp_path / "nope", b"No such file")):
+        listing.write_bytes(bytes(bad) + b"\n")
+        for write in ([], ["-w"]):
+            proc = _steve(["hash-object", *write, "--stdin-paths"], steve_env, listing)
+            assert proc.returncode == 6 and b"cannot open file" in proc.stderr
+            assert why in proc.stderr and proc.stdout == b""
 
 
 # --- the CLI, as the benchmarks run it (stdin and stdout regular files) -------------------
