@@ -136,7 +136,7 @@ def find_repository(start: Path) -> Path:
     raise NotARepository(str(start))
 
 
-FIRST_BATCH_BYTES = 4 << 20
+FIRST_BATCH_BYTES = 3 << 20
 """While the repository is still opening (its key being derived: Argon2id holds 64 MiB
 then), the first batch is committed at this many bytes rather than BATCH_BYTES, so
 what waits in memory for the key stays small."""
