@@ -159,14 +159,17 @@ class BatchWriter:
     all of it) runs on a background thread while the caller prepares the next
     batch; batches still commit one at a time, in order.  Each add is
     numbered (:attr:`added`); :meth:`durable` says how many of them are
-    committed, so a caller can report an object only once it is.
+    committed, so a caller can report an object only once it is.  Finish
+    with :meth:`flush` or :meth:`discard` (or use the writer as a context
+    manager) before closing the repository: both wait for a running commit.
     """
 
     def __init__(self, repo: Repo | Callable[[], Repo], *, overlap: bool = False) -> None:
         self._repo: Repo | None = repo if isinstance(repo, Repo) else None
         self._opener: Callable[[], Repo] | None = None if isinstance(repo, Repo) else repo
         self._overlap = overlap
-        self._pending: dict[ObjectId, tuple[ObjectType, int, bytes]] = {}
+        # keyed by the id's bytes (a bytes hash is cached; an ObjectId's is not)
+        self._pending: dict[bytes, tuple[ObjectId, ObjectType, int, bytes]] = {}
         self._events: list[tuple[str, Mapping[str, object], str | None]] = []
         self._bytes = 0
         self._commit: _BackgroundCommit | None = None
@@ -198,9 +201,10 @@ class BatchWriter:
 
     def add_encoded(self, oid: ObjectId, type_: ObjectType, size: int, data: bytes) -> None:
         self.added += 1
-        if oid in self._pending:
+        key = oid.raw
+        if key in self._pending:
             return
-        self._pending[oid] = (type_, size, data)
+        self._pending[key] = (oid, type_, size, data)
         self._bytes += len(data)
         limit = BATCH_BYTES if self._repo is not None else min(BATCH_BYTES, FIRST_BATCH_BYTES)
         if self._bytes >= limit or len(self._pending) >= BATCH_OBJECTS:
@@ -231,7 +235,7 @@ class BatchWriter:
         return write_blob_stream(stream, self.add)
 
     def _rows(self) -> list[tuple[ObjectId, ObjectType, int, bytes]]:
-        return [(oid, t, s, d) for oid, (t, s, d) in self._pending.items()]
+        return list(self._pending.values())
 
     def _seal(self) -> None:
         """A full batch: commit it, in the background when overlapping."""
@@ -312,6 +316,7 @@ class _BackgroundCommit:
         self.rows = rows
         self.upto = upto
         self._error: BaseException | None = None
+        self._ended = False  # set last by the thread: cheaper to poll than is_alive()
         self._thread = threading.Thread(
             target=self._run, args=(stack,), name="steve-commit", daemon=False
         )
@@ -322,9 +327,11 @@ class _BackgroundCommit:
             stack.close()
         except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
             self._error = exc
+        finally:
+            self._ended = True
 
     def running(self) -> bool:
-        return self._thread.is_alive()
+        return not self._ended
 
     def wait(self) -> None:
         self._thread.join()
