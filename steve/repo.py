@@ -19,7 +19,7 @@ import stat
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, BinaryIO, Protocol, cast
@@ -53,10 +53,11 @@ from steve.objects.model import (
     Tree,
     TreeEntry,
     decode_object_trusted,
+    encode_blob,
     hash_object,
     object_size,
 )
-from steve.objects.oid import ObjectId
+from steve.objects.oid import ObjectId, digest
 from steve.objects.signatures import Signer, sign_bytes
 from steve.objects.summary import HeadRow, ManifestHead
 from steve.record import MutableRecord, Record
@@ -137,33 +138,79 @@ def find_repository(start: Path) -> Path:
     raise NotARepository(str(start))
 
 
+FIRST_BATCH_BYTES = 3 << 20
+"""While the repository is still opening (its key being derived: Argon2id holds 64 MiB
+then), the first batch is committed at this many bytes rather than BATCH_BYTES, so
+what waits in memory for the key stays small."""
+
+
 class BatchWriter:
     """Buffers object writes and commits them in bounded batches.
 
     Objects are written children first (chunks before their chunked blob,
     entries before their tree), so a crash between two batches leaves at most
     unreachable objects, never a dangling reference.
+
+    ``repo`` may be a callable returning the repository (a repository still
+    opening on a background thread, :meth:`Repo.open_background`): it is
+    called at the first commit, so the objects of the first batch are read,
+    hashed and encoded while the key is derived.
+
+    With ``overlap`` a full batch is inserted on the calling thread and its
+    ``COMMIT`` (page encryption, WAL write, fsync: SQLite releases the GIL for
+    all of it) runs on a background thread while the caller prepares the next
+    batch; batches still commit one at a time, in order.  Each add is
+    numbered (:attr:`added`); :meth:`durable` says how many of them are
+    committed, so a caller can report an object only once it is.  Finish
+    with :meth:`flush` or :meth:`discard` (or use the writer as a context
+    manager) before closing the repository: both wait for a running commit.
     """
 
-    def __init__(self, repo: Repo) -> None:
-        self._repo = repo
-        self._pending: dict[ObjectId, tuple[ObjectType, int, bytes]] = {}
+    def __init__(self, repo: Repo | Callable[[], Repo], *, overlap: bool = False) -> None:
+        self._repo: Repo | None = repo if isinstance(repo, Repo) else None
+        self._opener: Callable[[], Repo] | None = None if isinstance(repo, Repo) else repo
+        self._overlap = overlap
+        # keyed by the id's bytes (a bytes hash is cached; an ObjectId's is not)
+        self._pending: dict[bytes, tuple[ObjectId, ObjectType, int, bytes]] = {}
         self._events: list[tuple[str, Mapping[str, object], str | None]] = []
         self._bytes = 0
+        self._commit: _BackgroundCommit | None = None
+        self._durable = 0
+        self.added = 0
         self.written = 0
 
+    @property
+    def repo(self) -> Repo:
+        """The repository (waits for it when it is still opening)."""
+        if self._repo is None:
+            assert self._opener is not None
+            self._repo = self._opener()
+        return self._repo
+
     def add(self, obj: StoredObject) -> ObjectId:
+        if type(obj) is Blob and type(obj.data) is bytes:  # the commonest object, fast
+            return self.add_blob(obj.data)
         oid, data = hash_object(obj)
         self.add_encoded(oid, obj.type, object_size(obj), data)
         return oid
 
+    def add_blob(self, content: bytes) -> ObjectId:
+        """Add the inline blob of ``content`` (at most CHUNK_SIZE bytes)."""
+        data = encode_blob(content)
+        oid = ObjectId.trusted(digest(data))
+        self.add_encoded(oid, ObjectType.BLOB, len(content), data)
+        return oid
+
     def add_encoded(self, oid: ObjectId, type_: ObjectType, size: int, data: bytes) -> None:
-        if oid in self._pending:
+        self.added += 1
+        key = oid.raw
+        if key in self._pending:
             return
-        self._pending[oid] = (type_, size, data)
+        self._pending[key] = (oid, type_, size, data)
         self._bytes += len(data)
-        if self._bytes >= BATCH_BYTES or len(self._pending) >= BATCH_OBJECTS:
-            self.flush()
+        limit = BATCH_BYTES if self._repo is not None else min(BATCH_BYTES, FIRST_BATCH_BYTES)
+        if self._bytes >= limit or len(self._pending) >= BATCH_OBJECTS:
+            self._seal()
 
     def emit(self, type: str, payload: Mapping[str, object], run_id: str | None = None) -> None:
         """Record an event in the transaction that commits the objects added so far
@@ -173,24 +220,78 @@ class BatchWriter:
     @property
     def pending(self) -> int:
         """Objects added but not yet committed (0: everything added so far is durable)."""
-        return len(self._pending)
+        if self._commit is not None and not self._commit.running():
+            self._finish()
+        return len(self._pending) + (self._commit.rows if self._commit is not None else 0)
+
+    def durable(self) -> int:
+        """How many adds (counted by :attr:`added`, in order) are committed: the objects
+        of the first ``durable()`` adds are in the database.  Collects a background
+        commit that has ended (and raises its error)."""
+        if self._commit is not None and not self._commit.running():
+            self._finish()
+        return self._durable
 
     def add_stream(self, stream: BinaryIO) -> ObjectId:
         """Store a blob read from ``stream`` in bounded memory (chunked if large)."""
         return write_blob_stream(stream, self.add)
 
-    def flush(self) -> None:
-        if not self._pending and not self._events:
+    def _rows(self) -> list[tuple[ObjectId, ObjectType, int, bytes]]:
+        return list(self._pending.values())
+
+    def _seal(self) -> None:
+        """A full batch: commit it, in the background when overlapping."""
+        self._finish()
+        repo = self.repo
+        if not (self._overlap and not self._events and isinstance(repo.backend, SqlCipherBackend)):
+            self.flush()
             return
-        rows = [(oid, t, s, d) for oid, (t, s, d) in self._pending.items()]
-        with self._repo.transaction() as tx:
+        rows = self._rows()
+        upto = self.added
+        with ExitStack() as stack:
+            tx = stack.enter_context(repo.transaction())
+            tx.put_many(rows)
+            held = stack.pop_all()  # BEGIN and the inserts done; COMMIT goes to the thread
+        self._pending.clear()
+        self._bytes = 0
+        self._commit = _BackgroundCommit(held, len(rows), upto)
+
+    def _finish(self) -> None:
+        """Wait for the background commit, if any; raise its error."""
+        commit, self._commit = self._commit, None
+        if commit is None:
+            return
+        commit.wait()
+        self.written += commit.rows
+        self._durable = commit.upto
+
+    def flush(self) -> None:
+        """Commit everything added so far (waits for a background commit first)."""
+        self._finish()
+        if not self._pending and not self._events:
+            self._durable = self.added
+            return
+        rows = self._rows()
+        with self.repo.transaction() as tx:
             tx.put_many(rows)
             for type_, payload, run_id in self._events:
                 tx.emit(type_, payload, run_id)
         self.written += len(rows)
+        self._durable = self.added
         self._pending.clear()
         self._events.clear()
         self._bytes = 0
+
+    def discard(self) -> None:
+        """Drop what is not committed yet; a background commit already running is
+        waited for (it completes or fails on its own; its error is not raised)."""
+        self._pending.clear()
+        self._events.clear()
+        self._bytes = 0
+        commit, self._commit = self._commit, None
+        if commit is not None:
+            with suppress(BaseException):
+                commit.wait()
 
     def __enter__(self) -> BatchWriter:
         return self
@@ -204,8 +305,40 @@ class BatchWriter:
         if exc_type is None:
             self.flush()
         else:
-            self._pending.clear()
-            self._events.clear()
+            self.discard()
+
+
+class _BackgroundCommit:
+    """The ``COMMIT`` of one batch (``stack`` holds its open transaction) on a thread.
+
+    Not a daemon thread: a commit that has begun is always allowed to end, even
+    when the interpreter is exiting."""
+
+    def __init__(self, stack: ExitStack, rows: int, upto: int) -> None:
+        self.rows = rows
+        self.upto = upto
+        self._error: BaseException | None = None
+        self._ended = False  # set last by the thread: cheaper to poll than is_alive()
+        self._thread = threading.Thread(
+            target=self._run, args=(stack,), name="steve-commit", daemon=False
+        )
+        self._thread.start()
+
+    def _run(self, stack: ExitStack) -> None:
+        try:
+            stack.close()
+        except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+            self._error = exc
+        finally:
+            self._ended = True
+
+    def running(self) -> bool:
+        return not self._ended
+
+    def wait(self) -> None:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
 
 
 def _read_full(stream: BinaryIO, n: int) -> bytes:
@@ -342,6 +475,8 @@ def _check_hash(oid: ObjectId, data: bytes) -> None:
 
 
 def hash_only(obj: StoredObject) -> ObjectId:
+    if type(obj) is Blob and type(obj.data) is bytes:
+        return ObjectId.trusted(digest(encode_blob(obj.data)))
     return hash_object(obj)[0]
 
 
@@ -558,6 +693,47 @@ class _SerialBackend:
                 return result
 
         return call
+
+
+class OpeningRepo:
+    """A repository being opened on a background thread (:meth:`Repo.open_background`).
+
+    Argon2id's C code releases the GIL, so the thread that asked can read and
+    prepare its input meanwhile.  :meth:`result` waits and returns the
+    repository, or raises exactly what :meth:`Repo.open` raised."""
+
+    def __init__(self, open_: Callable[[], Repo]) -> None:
+        self._repo: Repo | None = None
+        self._error: BaseException | None = None
+        # a daemon: an open still waiting (for a rekey's lock) never holds up exit
+        self._thread = threading.Thread(
+            target=self._run, args=(open_,), name="steve-open", daemon=True
+        )
+        self._thread.start()
+
+    def _run(self, open_: Callable[[], Repo]) -> None:
+        try:
+            self._repo = open_()
+        except BaseException as exc:  # noqa: BLE001 - raised again by result()
+            self._error = exc
+
+    def done(self) -> bool:
+        """Whether :meth:`result` would return (or raise) without waiting."""
+        return not self._thread.is_alive()
+
+    def result(self) -> Repo:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        assert self._repo is not None
+        return self._repo
+
+    def close(self) -> None:
+        """Not needed after all: wait for the open to end and close what it opened."""
+        self._thread.join()
+        repo, self._repo = self._repo, None
+        if repo is not None:
+            repo.close()
 
 
 class Repo:
@@ -785,6 +961,25 @@ class Repo:
         return repo
 
     @classmethod
+    def open_background(
+        cls,
+        path: Path | str,
+        *,
+        passphrase: str | bytes | None = None,
+        key: bytes | None = None,
+        identity: Identity = DEFAULT_IDENTITY,
+        busy_timeout: float = 30.0,
+    ) -> OpeningRepo:
+        """:meth:`open` on a background thread: the key derivation (the bulk of
+        opening by passphrase) overlaps whatever the caller does next, until it
+        calls :meth:`OpeningRepo.result`."""
+        return OpeningRepo(
+            lambda: cls.open(
+                path, passphrase=passphrase, key=key, identity=identity, busy_timeout=busy_timeout
+            )
+        )
+
+    @classmethod
     def rekey(
         cls,
         path: Path | str,
@@ -875,9 +1070,10 @@ class Repo:
 
     # --- objects: writing -----------------------------------------------------------
 
-    def writer(self) -> BatchWriter:
-        """A batch writer: ``with repo.writer() as w: w.add(obj)``."""
-        return BatchWriter(self)
+    def writer(self, *, overlap: bool = False) -> BatchWriter:
+        """A batch writer: ``with repo.writer() as w: w.add(obj)`` (``overlap``: commit
+        each full batch in the background, see :class:`BatchWriter`)."""
+        return BatchWriter(self, overlap=overlap)
 
     def write(self, obj: StoredObject) -> ObjectId:
         with self.writer() as w:

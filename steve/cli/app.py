@@ -55,7 +55,7 @@ if TYPE_CHECKING:
 
     from steve.cli.identity import CliSigner
     from steve.events import EventLog
-    from steve.repo import Repo
+    from steve.repo import OpeningRepo, Repo
     from steve.store.base import OutboxEvent
 
 
@@ -416,6 +416,7 @@ class Context:
     command: str | None = None  # the subcommand's name
     failure: BaseException | None = None  # what the command raised, if anything
     _repo: Repo | None = None
+    _opening: OpeningRepo | None = None  # open_early(): the repository opening meanwhile
     correlation_id: str = field(default_factory=lambda: os.urandom(16).hex())
     _events: EventSink | None = None
 
@@ -425,6 +426,18 @@ class Context:
         if self.repo_dir is not None:
             return self.repo_dir
         return find_repository(Path.cwd())
+
+    def open_early(self) -> None:
+        """Start opening the repository on a background thread: the key derivation
+        then overlaps the command's own preparation (reading and parsing its input);
+        :meth:`repo` finishes the opening.  Errors found before the derivation starts
+        (not a repository, no passphrase) are raised here."""
+        if self._repo is None and self._opening is None and LENT_REPO.get() is None:
+            self._opening = begin_open_repo(self.root())
+
+    def repo_ready(self) -> bool:
+        """Whether :meth:`repo` would return without waiting for a background open."""
+        return self._opening is None or self._opening.done()
 
     def repo(self) -> Repo:
         if self._repo is None:
@@ -438,6 +451,9 @@ class Context:
                 repo = self._repo = lent.repo
                 repo.identity = identity()
                 self.correlation_id = lent.correlation_id  # the daemon's log lines carry it
+            elif self._opening is not None:
+                opening, self._opening = self._opening, None
+                repo = self._repo = opening.result()
             else:
                 repo = open_repo(self.root())
             self.attach(repo)
@@ -483,6 +499,10 @@ class Context:
             AFTERWORD.extend(nudges(self))
 
     def close(self) -> None:
+        if self._opening is not None:  # opened early, never used
+            opening, self._opening = self._opening, None
+            with contextlib.suppress(BaseException):
+                opening.close()
         try:
             if self._events is not None:
                 self._events.close()
@@ -580,14 +600,35 @@ def passphrase(
 def open_repo(root: Path) -> Repo:
     """Open with the cached key when `steve unlock` left one, else derive it."""
     from steve.repo import Repo
+
+    key = _cached_key(root)
+    if key is not None:
+        return Repo.open(root, key=key, identity=identity())
+    return Repo.open(root, passphrase=passphrase(), identity=identity())
+
+
+def begin_open_repo(root: Path) -> OpeningRepo:
+    """:func:`open_repo` on a background thread (the passphrase, when needed, is read
+    or prompted for here, first)."""
+    from steve.repo import Repo
+
+    key = _cached_key(root)
+    if key is not None:
+        return Repo.open_background(root, key=key, identity=identity())
+    return Repo.open_background(root, passphrase=passphrase(), identity=identity())
+
+
+def _cached_key(root: Path) -> bytes | None:
+    """The key `steve unlock` cached for the repository at ``root``, if it matches."""
+    from steve.repo import Repo
     from steve.store import keycache
     from steve.store.kdf import key_matches
 
     config = Repo.read_config(root)
     key = keycache.cached_key(config.repository_id)
     if key is not None and key_matches(key, config.key_check):
-        return Repo.open(root, key=key, identity=identity())
-    return Repo.open(root, passphrase=passphrase(), identity=identity())
+        return key
+    return None
 
 
 def fail(message: str, code: int = 1) -> NoReturn:

@@ -6,8 +6,10 @@ import json
 import os
 import re
 import select
+import stat
 import sys
 import time
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, cast
@@ -41,7 +43,7 @@ if TYPE_CHECKING:
     from steve.events.store import Checkpoint
     from steve.objects.model import ObjectType, StoredObject
     from steve.objects.oid import ObjectId
-    from steve.repo import Repo
+    from steve.repo import BatchWriter, Repo
     from steve.store.base import Unset
 
 ZERO_ID = "0" * 64
@@ -174,7 +176,7 @@ def lock(state: Context) -> None:
 
 
 def _hash_stream(
-    repo: Repo | None, stream: BinaryIO, kind: ObjectType, write: bool, writer: object | None
+    stream: BinaryIO, kind: ObjectType, write: bool, writer: BatchWriter | None
 ) -> ObjectId:
     from steve.objects.model import ObjectType, decode_object, hash_object
     from steve.repo import BatchWriter, Repo
@@ -217,20 +219,31 @@ def hash_object(
     files: tuple[Path, ...],
 ) -> None:
     """Compute object ids (and with -w store the objects); one id per line."""
-    from steve.objects.model import ObjectType
+    from steve.objects.model import CHUNK_SIZE, Blob, ObjectType
+    from steve.repo import hash_only
 
     kind = ObjectType.parse(type_)
     if use_stdin and stdin_paths:
         raise click.UsageError("--stdin and --stdin-paths are mutually exclusive")
     if stdin_paths and files:
         raise click.UsageError("--stdin-paths takes no file arguments")
-    repo = state.repo() if write else None
-    writer = repo.writer() if repo is not None else None
+    writer: BatchWriter | None = None
+    if write and stdin_paths:
+        # bulk: the repository opens (Argon2id) while the first files are read and
+        # hashed, and each full batch commits while the next one is prepared
+        from steve.repo import BatchWriter
+
+        state.open_early()
+        writer = BatchWriter(state.repo, overlap=True)
+    elif write:
+        writer = state.repo().writer()
     stdout = out()
     # An id is printed only once its object is durable: with -w the ids wait
-    # here until the batch holding their objects has committed, then go out
-    # (and are flushed) together; without -w each id is printed when computed.
+    # here (with the writer's count of adds that covers their objects) until
+    # the batch holding their objects has committed, then go out (and are
+    # flushed) together; without -w each id is printed when computed.
     waiting: list[bytes] = []
+    tickets: list[int] = []
     flush_each = writer is not None or (stdin_paths and _flush_per_line())
 
     # the progress display: bulk hashing only (FILE... or --stdin-paths)
@@ -242,25 +255,36 @@ def hash_object(
         shown.start("hash-object", len(files) if files else None, unit="files")
 
     def emit() -> None:
-        if waiting and (writer is None or writer.pending == 0):
-            if shown is not None and shown.shares_stdout:
-                with shown.hold():
-                    stdout.write(b"".join(waiting))
-                    stdout.flush()
-            else:
-                stdout.write(b"".join(waiting))
-            waiting.clear()
-            if flush_each:
+        if not waiting:
+            return
+        ready = len(waiting) if writer is None else bisect_right(tickets, writer.durable())
+        if not ready:
+            return
+        lines = b"".join(waiting[:ready])
+        if shown is not None and shown.shares_stdout:
+            with shown.hold():
+                stdout.write(lines)
                 stdout.flush()
+        else:
+            stdout.write(lines)
+        del waiting[:ready]
+        del tickets[:ready]
+        if flush_each:
+            stdout.flush()
 
     def commit() -> None:
         if writer is not None:
             writer.flush()
         emit()
 
-    def one(stream: BinaryIO) -> None:
-        waiting.append(_hash_stream(repo, stream, kind, write, writer).hex.encode() + b"\n")
+    def answer(oid: ObjectId) -> None:
+        waiting.append(oid.hex.encode() + b"\n")
+        if writer is not None:
+            tickets.append(writer.added)
         emit()
+
+    def one(stream: BinaryIO) -> None:
+        answer(_hash_stream(stream, kind, write, writer))
 
     def paths() -> Iterable[Path | bytes]:
         if stdin_paths:
@@ -275,14 +299,29 @@ def hash_object(
         try:
             if use_stdin:
                 one(sys.stdin.buffer)
+            small_blobs = kind is ObjectType.BLOB
             for path in paths():
+                fh: BinaryIO | None = None
                 try:
-                    fh = open(path, "rb")  # noqa: PTH123, SIM115 (bytes path; closed below)
+                    fd = os.open(path, os.O_RDONLY)
                 except OSError as exc:
-                    name = os.fsdecode(path)
-                    raise InvalidInput("cannot open file", f"{name}: {exc.strerror}") from exc
-                with fh:
-                    one(fh)
+                    raise _cannot_open(path, exc) from exc
+                try:
+                    try:
+                        content = _small_file(fd, CHUNK_SIZE) if small_blobs else None
+                        if content is None:  # large, or not a regular file: streamed
+                            fh = open(fd, "rb", closefd=False)  # noqa: SIM115 (closed below)
+                    except OSError as exc:  # a directory, or unreadable
+                        raise _cannot_open(path, exc) from exc
+                    if fh is not None:
+                        with fh:
+                            one(fh)
+                    elif writer is not None:
+                        answer(writer.add_blob(cast(bytes, content)))
+                    else:
+                        answer(hash_only(Blob(cast(bytes, content))))
+                finally:
+                    os.close(fd)
                 if shown is not None:  # the detail: a recent file (decoded now and then)
                     hashed += 1
                     shown.advance(1, os.fsdecode(path) if hashed % 64 == 1 else "")
@@ -291,8 +330,32 @@ def hash_object(
             raise
         commit()
     finally:
+        if writer is not None:
+            writer.discard()  # after an error: a commit still running ends first
         if shown is not None:
             shown.close()
+
+
+def _cannot_open(path: Path | bytes, exc: OSError) -> InvalidInput:
+    return InvalidInput("cannot open file", f"{os.fsdecode(path)}: {exc.strerror}")
+
+
+def _small_file(fd: int, chunk: int) -> bytes | None:
+    """The whole content of the file open at ``fd`` when it is a regular file of less
+    than ``chunk`` bytes (one read, no file object), else None: the caller then
+    streams it from the start."""
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode) or st.st_size >= chunk:
+        return None
+    data = os.read(fd, st.st_size + 1)
+    if len(data) == st.st_size:  # all of it (a short read of a regular file is its end)
+        return data
+    while piece := os.read(fd, chunk - len(data)):  # shrank or grew since the fstat
+        data += piece
+        if len(data) >= chunk:
+            os.lseek(fd, 0, os.SEEK_SET)
+            return None
+    return data
 
 
 def _stdin_lines(before_wait: Callable[[], None]) -> Iterator[bytes]:
@@ -390,7 +453,7 @@ def cat_file(
     if batch or batch_check:
         if modes != 1 or rev is not None:
             raise click.UsageError("--batch/--batch-check take no other mode and no REV")
-        _cat_batch(state.repo(), content=batch, all_objects=batch_all_objects)
+        _cat_batch(state, content=batch, all_objects=batch_all_objects)
         return
     if batch_all_objects:
         raise click.UsageError("--batch-all-objects needs --batch or --batch-check")
@@ -417,14 +480,45 @@ def cat_file(
 
 _LOOKAHEAD = 1 << 16
 """Bytes of ids ``cat-file --batch`` reads ahead when stdin is a regular file."""
+_OPENING_LOOKAHEAD = 4 << 20
+"""Bytes of ids read and parsed ahead while the repository opens (Argon2id)."""
 _INLINE_MAX = 1 << 16  # rows up to this size come with the batched lookup
+_FULL_HEX = re.compile(rb"[0-9a-f]{64}")
+
+_Parsed = tuple[list[bytes], list["ObjectId | None"]]
+"""Non-empty request lines (bytes, line end removed) and, for each that is a full
+lowercase hex id, that id."""
 
 
-def _cat_batch(repo: Repo, *, content: bool, all_objects: bool) -> None:
-    import stat
+def _parse_requests(chunk: list[bytes]) -> _Parsed:
+    from steve.objects.oid import ObjectId
 
+    trusted, full = ObjectId.trusted, _FULL_HEX.fullmatch
+    lines = [r.rstrip(b"\r\n") for r in chunk]
+    lines = [line for line in lines if line]
+    oids = [trusted(bytes.fromhex(line.decode())) if full(line) else None for line in lines]
+    return lines, oids
+
+
+def _cat_batch(state: Context, *, content: bool, all_objects: bool) -> None:
     from steve.objects.model import inline_blob_length
-    from steve.objects.oid import OID_HEX, ObjectId, digest
+    from steve.objects.oid import digest
+
+    stdin = sys.stdin.buffer
+    try:
+        regular = not all_objects and stat.S_ISREG(os.fstat(stdin.fileno()).st_mode)
+    except (OSError, ValueError):  # no file descriptor (an in-memory stream)
+        regular = False
+    ahead: list[_Parsed] = []
+    if regular:
+        # a regular file cannot block: while the repository opens (the key is
+        # derived on another thread), read and parse the first ids
+        state.open_early()
+        budget = _OPENING_LOOKAHEAD
+        while budget > 0 and not state.repo_ready() and (chunk := stdin.readlines(_LOOKAHEAD)):
+            ahead.append(_parse_requests(chunk))
+            budget -= sum(map(len, chunk))
+    repo = state.repo()
 
     # One write per 64 KiB at most, even when PYTHONUNBUFFERED makes stdout
     # raw; each record flushed at once when stdout is not a regular file.
@@ -439,77 +533,83 @@ def _cat_batch(repo: Repo, *, content: bool, all_objects: bool) -> None:
                 return
             row = (got[0].value, got[1], got[2])
         type_name, size, data = row
-        put(f"{oid.hex} {type_name} {size}\n".encode())
         if not content:
+            put(f"{oid.hex} {type_name} {size}\n".encode())
             return
         if (
             data is not None
             and type_name == "blob"
             and inline_blob_length(data) == size
             and digest(data) == oid.raw
-        ):
-            put(data[len(data) - 10 - size : len(data) - 10])  # inline blob, verified
-        else:  # checks the hash itself and raises CorruptObject
-            got = repo.read_with_info(oid)
-            if got is None:  # deleted since the lookup
-                raise ObjectNotFound(oid.hex)
-            for piece in repo.iter_content(oid, got):
-                put(piece)
+        ):  # inline blob, verified: header, content and newline in one piece
+            put(b"%s blob %d\n%s\n" % (oid.raw.hex().encode(), size, data[-10 - size : -10]))
+            return
+        put(f"{oid.hex} {type_name} {size}\n".encode())
+        # checks the hash itself and raises CorruptObject
+        got = repo.read_with_info(oid)
+        if got is None:  # deleted since the lookup
+            raise ObjectNotFound(oid.hex)
+        for piece in repo.iter_content(oid, got):
+            put(piece)
         put(b"\n")
 
-    def answer(line: str, found: dict[bytes, tuple[str, int, bytes | None]] | None) -> None:
-        if len(line) == OID_HEX and _FULL_HEX.fullmatch(line):
-            oid = ObjectId.from_hex(line)
-            if found is None:
-                emit(oid)
-            elif oid.raw in found:
-                emit(oid, found[oid.raw])
-            else:
-                put(f"{oid.hex} missing\n".encode())
-        else:
-            try:
-                emit(repo.rev_parse(line))
-            except AmbiguousPrefix:
-                put(f"{line} ambiguous\n".encode())
-            except (UnknownRevision, ObjectNotFound, BadRevision):
-                put(f"{line} missing\n".encode())
-        writer.end()
+    def answer_rev(line: str) -> None:
+        try:
+            emit(repo.rev_parse(line))
+        except AmbiguousPrefix:
+            put(f"{line} ambiguous\n".encode())
+        except (UnknownRevision, ObjectNotFound, BadRevision):
+            put(f"{line} missing\n".encode())
 
     if all_objects:
         for info in repo.iter_objects():
             emit(info.oid)
         writer.flush()
         return
-    stdin = sys.stdin.buffer
-    try:
-        regular = stat.S_ISREG(os.fstat(stdin.fileno()).st_mode)
-    except (OSError, ValueError):  # no file descriptor (an in-memory stream)
-        regular = False
     if not regular:
         # a pipe or terminal: answer each line before reading the next (a
         # driver may wait for the answer before it asks again)
         for raw_line in stdin:
-            line = raw_line.rstrip(b"\r\n").decode("utf-8", "surrogateescape")
-            if line:
-                answer(line, None)
+            lines, oids = _parse_requests([raw_line])
+            if lines:
+                oid = oids[0]
+                if oid is not None:
+                    emit(oid)
+                else:
+                    answer_rev(lines[0].decode("utf-8", "surrogateescape"))
+                writer.end()
         writer.flush()
         return
+
+    def answer_all(parsed: _Parsed) -> None:
+        lines, oids = parsed
+        found = {
+            r[0]: r[1:]
+            for r in repo.lookup_objects([o for o in oids if o is not None], _INLINE_MAX)
+        }
+        for line, oid in zip(lines, oids, strict=True):
+            if oid is None:
+                answer_rev(line.decode("utf-8", "surrogateescape"))
+            elif (row := found.get(oid.raw)) is None:
+                put(b"%s missing\n" % line)
+            elif (
+                content
+                and (data := row[2]) is not None
+                and row[0] == "blob"
+                and inline_blob_length(data) == (size := row[1])
+                and digest(data) == oid.raw
+            ):  # the commonest answer, as emit() gives it (``line`` is the id's hex)
+                put(b"%s blob %d\n%s\n" % (line, size, data[-10 - size : -10]))
+            else:
+                emit(oid, row)
+            writer.end()
+
     # a regular file cannot block: read ahead and look the full ids up in batches
+    for parsed in ahead:
+        answer_all(parsed)
     while chunk := stdin.readlines(_LOOKAHEAD):
-        lines = [r.rstrip(b"\r\n").decode("utf-8", "surrogateescape") for r in chunk]
-        lines = [line for line in lines if line]
-        wanted = [
-            ObjectId.from_hex(line)
-            for line in lines
-            if len(line) == OID_HEX and _FULL_HEX.fullmatch(line)
-        ]
-        found = {r[0]: r[1:] for r in repo.lookup_objects(wanted, _INLINE_MAX)}
-        for line in lines:
-            answer(line, found)
+        answer_all(_parse_requests(chunk))
     writer.flush()
-
-
-_FULL_HEX = re.compile(r"[0-9a-f]+")
 
 
 # --- trees ---------------------------------------------------------------------------

@@ -701,8 +701,13 @@ class _SqlTx:
         now = self._now
         manifests: list[tuple[ObjectId, bytes]] = []
 
+        blob = ObjectType.BLOB
+
         def object_rows() -> Iterator[tuple[bytes, str, int, int, bytes]]:
             for oid, t, s, d in rows:
+                if t is blob:  # the commonest row: no enum property lookups
+                    yield oid.raw, "blob", s, now, d
+                    continue
                 if t.is_manifest:
                     manifests.append((oid, d))
                 yield oid.raw, t.value, s, now, d
