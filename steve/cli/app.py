@@ -604,18 +604,38 @@ def open_repo(root: Path) -> Repo:
     key = _cached_key(root)
     if key is not None:
         return Repo.open(root, key=key, identity=identity())
-    return Repo.open(root, passphrase=passphrase(), identity=identity())
+    from steve.cli.fast import early_key
+
+    secret = passphrase()
+    return _open_derived(root, secret, early_key(root, secret))
 
 
 def begin_open_repo(root: Path) -> OpeningRepo:
     """:func:`open_repo` on a background thread (the passphrase, when needed, is read
     or prompted for here, first)."""
-    from steve.repo import Repo
+    from steve.repo import OpeningRepo, Repo
 
     key = _cached_key(root)
     if key is not None:
         return Repo.open_background(root, key=key, identity=identity())
-    return Repo.open_background(root, passphrase=passphrase(), identity=identity())
+    from steve.cli.fast import early_key
+
+    secret = passphrase()
+    return OpeningRepo(lambda: _open_derived(root, secret, early_key(root, secret)))
+
+
+def _open_derived(root: Path, secret: str, key: bytes | None) -> Repo:
+    """Open with the key derived early from ``secret`` (steve.cli.fast.derive_early),
+    else (none, or a rekey changed it meanwhile) by deriving it now, as always."""
+    from steve.errors import WrongKey
+    from steve.repo import Repo
+
+    if key is not None:
+        try:
+            return Repo.open(root, key=key, identity=identity())
+        except WrongKey:
+            pass  # a rekey ended in between: derive with what is stored now
+    return Repo.open(root, passphrase=secret, identity=identity())
 
 
 def _cached_key(root: Path) -> bytes | None:

@@ -52,11 +52,9 @@ class Line:
         self.command = command
 
 
-def parse(argv: list[str], environ: dict[str, str] | os._Environ[str]) -> Line | None:
-    """The command line as click would read it, or None when it is not one the fast
-    path answers (click then reads it, and answers usage questions)."""
-    if "_STEVE_COMPLETE" in environ:
-        return None
+def _split(argv: list[str]) -> tuple[str | None, bool, list[str]]:
+    """The global options click reads before the command: ``-C``/``--repo``, ``-q``;
+    and the rest of the command line."""
     repo: str | None = None
     quiet = False
     i = 0
@@ -73,7 +71,15 @@ def parse(argv: list[str], environ: dict[str, str] | os._Environ[str]) -> Line |
             i += 1
         else:
             break
-    rest = argv[i:]
+    return repo, quiet, argv[i:]
+
+
+def parse(argv: list[str], environ: dict[str, str] | os._Environ[str]) -> Line | None:
+    """The command line as click would read it, or None when it is not one the fast
+    path answers (click then reads it, and answers usage questions)."""
+    if "_STEVE_COMPLETE" in environ:
+        return None
+    repo, quiet, rest = _split(argv)
     if len(rest) == 3 and rest[0] == "cat-file":
         mode, rev = (rest[1], rest[2]) if rest[1] in CAT_MODES else (rest[2], rest[1])
         if mode not in CAT_MODES or not rev or rev.startswith("-"):
@@ -234,3 +240,110 @@ def _fail(line: Line, repo: Repo | None, exc: BaseException) -> NoReturn:
         finally:
             state.close()
     exit_after_command(exc)
+
+
+class EarlyKey:
+    """A key being derived from the passphrase on a thread, started before click and
+    the command modules are imported (:func:`derive_early`)."""
+
+    __slots__ = ("_key", "_thread", "passphrase", "root")
+
+    def __init__(self, root: Path, passphrase: str, derive: Callable[[], bytes]) -> None:
+        import threading
+
+        self.root = root
+        self.passphrase = passphrase
+        self._key: bytes | None = None
+        # a daemon: a command that never asks for the key does not wait for it
+        self._thread = threading.Thread(target=self._run, args=(derive,), daemon=True)
+        self._thread.start()
+
+    def _run(self, derive: Callable[[], bytes]) -> None:
+        try:
+            self._key = derive()
+        except BaseException:  # noqa: BLE001 - the command derives again and reports
+            self._key = None
+
+    def key(self) -> bytes | None:
+        """The derived key (waits for it), or None if the derivation failed."""
+        self._thread.join()
+        return self._key
+
+
+_early: EarlyKey | None = None
+
+
+def derive_early(argv: list[str], environ: dict[str, str] | os._Environ[str]) -> None:
+    """Start deriving the repository's key now for the bulk commands that open their
+    repository while reading their input (``hash-object -w --stdin-paths``,
+    ``cat-file --batch`` from a regular file), when the passphrase comes from the
+    environment and no key is cached: Argon2id (which releases the GIL) then
+    overlaps the imports that come before the command.  Anything unusual starts
+    nothing; :func:`early_key` hands the key over only for the same repository and
+    passphrase, and the command derives as always otherwise."""
+    global _early
+    repo, _, rest = _split(argv)
+    if not rest or "_STEVE_COMPLETE" in environ:
+        return
+    if rest[0] == "hash-object":
+        if "-w" not in rest or "--stdin-paths" not in rest:
+            return
+    elif rest[0] == "cat-file":
+        if not any(a.startswith("--batch") for a in rest[1:]) or not _stdin_is_file():
+            return
+    else:
+        return
+    if environ.get("STEVE_KEY_FILE"):
+        return  # read (and reported) by the command itself
+    passphrase = environ.get("STEVE_PASSPHRASE")
+    if not passphrase:
+        return
+    try:
+        from steve.repo import Repo, find_repository
+        from steve.store import keycache
+        from steve.store.kdf import derive_key, key_matches
+
+        if repo is None:
+            repo = environ.get("STEVE_DIR") or None
+        root = Path(repo) if repo is not None else find_repository(Path.cwd())
+        if (root / ".steve" / "steved.sock").exists():
+            return  # steved serves it: the command goes there (steve.cli.forward)
+        config = Repo.read_config(root)  # refuses tampered KDF parameters before Argon2
+        cached = keycache.cached_key(config.repository_id)
+        if cached is not None and key_matches(cached, config.key_check):
+            return
+        passphrase.encode("utf-8")  # undecodable: the command reports it
+        params = config.kdf
+        _early = EarlyKey(root.resolve(), passphrase, lambda: derive_key(passphrase, params))
+    except Exception:  # noqa: BLE001 - the command opens the repository as always
+        return
+
+
+def early_key(root: Path, passphrase: str) -> bytes | None:
+    """The key :func:`derive_early` derived for ``root`` and ``passphrase`` (waits for
+    it), checked against the repository's key check as it is now; None otherwise."""
+    global _early
+    early, _early = _early, None
+    if early is None or early.passphrase != passphrase:
+        return None
+    try:
+        if early.root != root.resolve():
+            return None
+        key = early.key()
+        if key is None:
+            return None
+        from steve.repo import Repo
+        from steve.store.kdf import key_matches
+
+        return key if key_matches(key, Repo.read_config(root).key_check) else None
+    except Exception:  # noqa: BLE001 - the command derives again and reports
+        return None
+
+
+def _stdin_is_file() -> bool:
+    import stat
+
+    try:
+        return stat.S_ISREG(os.fstat(0).st_mode)
+    except OSError:
+        return False

@@ -9,6 +9,7 @@ The hottest read-only command lines are answered without click first
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,9 @@ def main() -> None:
     code = run(sys.argv[1:])
     if code is not None:
         sys.exit(code)
+    from steve.cli.fast import derive_early
+
+    derive_early(sys.argv[1:], os.environ)
     from steve.cli.app import cli
 
     cli.main(prog_name="steve")

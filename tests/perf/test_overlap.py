@@ -11,6 +11,7 @@ WrongKey error with nothing written.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -196,9 +197,7 @@ def test_hash_object_paths_that_are_not_files_are_refused_as_before(
 # --- the CLI, as the benchmarks run it (stdin and stdout regular files) -------------------
 
 
-def _steve(
-    args: list[str], env: dict[str, str], stdin: Path
-) -> subprocess.CompletedProcess[bytes]:
+def _steve(args: list[str], env: dict[str, str], stdin: Path) -> subprocess.CompletedProcess[bytes]:
     with stdin.open("rb") as fh:
         return subprocess.run(
             [sys.executable, "-m", "steve", *args],
@@ -285,3 +284,82 @@ def test_cat_file_batch_with_a_wrong_passphrase_fails_cleanly(
     assert b"Traceback" not in proc.stderr
     good = _steve(["cat-file", "--batch"], steve_env, ids)
     assert good.returncode == 0 and good.stdout.count(b" blob 10\n") == 100
+
+
+# --- the key derived before click is imported (steve.cli.fast.derive_early) -----------
+
+BULK = ["hash-object", "-w", "--stdin-paths"]
+
+
+def _early(argv: list[str], env: dict[str, str]) -> Any:
+    from steve.cli import fast
+
+    fast._early = None
+    fast.derive_early(argv, env)
+    return fast._early
+
+
+def test_the_early_key_is_derived_for_the_bulk_commands_and_handed_over_once(
+    repo_path: Path, fast_kdf: KdfParams
+) -> None:
+    from steve.cli import fast
+
+    Repo.init(repo_path, passphrase=PASSPHRASE, kdf=fast_kdf).close()
+    env = {"STEVE_PASSPHRASE": PASSPHRASE}
+    early = _early(["-C", str(repo_path), *BULK], env)
+    assert early is not None and early.root == repo_path.resolve()
+    assert fast.early_key(repo_path, PASSPHRASE) == Repo.derive_key(repo_path, PASSPHRASE)
+    assert fast.early_key(repo_path, PASSPHRASE) is None  # handed over once
+    # only for the same passphrase and the same repository
+    _early(["-C", str(repo_path), *BULK], env)
+    assert fast.early_key(repo_path, "another") is None
+    other = repo_path.parent / "other"
+    other.mkdir()
+    Repo.init(other, passphrase=PASSPHRASE, kdf=fast_kdf).close()
+    _early(["--repo", str(repo_path), *BULK], env)
+    assert fast.early_key(other, PASSPHRASE) is None
+    # a wrong passphrase derives a key that does not open it: None (the command
+    # derives again and reports WrongKey as always)
+    _early(["-C", str(repo_path), *BULK], {"STEVE_PASSPHRASE": "wrong"})
+    assert fast.early_key(repo_path, "wrong") is None
+
+
+def test_no_early_key_for_other_commands_or_other_sources_of_the_key(
+    repo_path: Path, fast_kdf: KdfParams, tmp_path: Path
+) -> None:
+    Repo.init(repo_path, passphrase=PASSPHRASE, kdf=fast_kdf).close()
+    env = {"STEVE_PASSPHRASE": PASSPHRASE}
+    c = ["-C", str(repo_path)]
+    assert _early([*c, "hash-object", "--stdin-paths"], env) is None  # no -w: no key needed
+    assert _early([*c, "show-ref"], env) is None
+    assert _early([*c, *BULK], {}) is None  # a prompt, or no passphrase: the command asks
+    key_file = tmp_path / "key"
+    key_file.write_text(PASSPHRASE)
+    assert _early([*c, *BULK], {**env, "STEVE_KEY_FILE": str(key_file)}) is None
+    assert _early(["-C", str(tmp_path / "nowhere"), *BULK], env) is None  # not a repository
+    config = repo_path / ".steve" / "config"
+    config.write_text(re.sub(r"(?m)^memory_kib = .*$", "memory_kib = 4194305", config.read_text()))
+    assert _early([*c, *BULK], env) is None  # tampered KDF parameters: never run
+
+
+def test_an_early_key_made_stale_by_a_rekey_is_not_used(
+    repo_path: Path, fast_kdf: KdfParams
+) -> None:
+    from steve.cli import fast
+    from steve.cli.app import open_repo
+
+    Repo.init(repo_path, passphrase=PASSPHRASE, kdf=fast_kdf).close()
+    _early(["-C", str(repo_path), *BULK], {"STEVE_PASSPHRASE": PASSPHRASE})
+    Repo.rekey(
+        repo_path,
+        old_passphrase=PASSPHRASE,
+        new_passphrase=PASSPHRASE,
+        memory_kib=fast_kdf.memory_kib,
+        iterations=fast_kdf.iterations + 1,
+    )
+    assert fast.early_key(repo_path, PASSPHRASE) is None  # the key check changed
+    _early(["-C", str(repo_path), *BULK], {"STEVE_PASSPHRASE": PASSPHRASE})
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("STEVE_PASSPHRASE", PASSPHRASE)
+        with open_repo(repo_path) as repo:  # derived again, with the new parameters
+            assert repo.has_object is not None
