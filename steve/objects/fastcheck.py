@@ -119,3 +119,17 @@ def blob_frame(size: int) -> tuple[bytes, int] | None:
         header = b"\x5a" + size.to_bytes(4, "big")
     prefix = _BLOB_HEAD + header
     return prefix, len(prefix) + size + len(_BLOB_TAIL)
+
+
+_NO_FRAME = (b"", -1)  # no inline blob has this size: no data has this length
+
+
+class BlobFrames(dict[int, tuple[bytes, int]]):
+    """:func:`blob_frame` per size, made on first use (a size no inline blob has
+    gets a frame nothing matches).  For passes over many blobs: ``frame =
+    frames[size]``, then ``len(data) == frame[1] and data.startswith(frame[0])
+    and data.endswith(BLOB_TAIL)``."""
+
+    def __missing__(self, size: int) -> tuple[bytes, int]:
+        frame = self[size] = blob_frame(size) or _NO_FRAME
+        return frame

@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING
 import blake3
 
 from steve.errors import ManifestInvalid, VerifyFailed
-from steve.objects.fastcheck import BLOB_TAIL, blob_frame, tree_children
+from steve.objects.fastcheck import BLOB_TAIL, BlobFrames, tree_children
 from steve.objects.model import (
     Blob,
     ChunkedBlob,
@@ -107,7 +107,6 @@ class VerifyReport:
 _Ref = tuple[
     ObjectId, tuple[ObjectType, ...] | None, str | tuple[str, ObjectId] | bytes, int | None
 ]
-_NO_FRAME = (b"", -1)  # no inline blob has this size
 assert INLINE_MAX < PARALLEL_HASH_MIN  # the scan hashes rows with blake3 directly
 
 
@@ -414,7 +413,7 @@ def iter_verify(
     def scan() -> Iterator[VerifyProblem | tuple[int, int]]:
         """Check the set-aside blob references against one pass over the store."""
         pop, b3 = blobs.pop, blake3.blake3
-        frames: dict[int, tuple[bytes, int]] = {}
+        frames = BlobFrames()
         after = 0
         while blobs:
             after_next, rows = repo.scan_objects(after, SCAN_PAGE, INLINE_MAX)
@@ -432,9 +431,7 @@ def iter_verify(
                     and data is not None
                     and (type(pending) is bytes or pending[3] is None)
                 ):
-                    frame = frames.get(size)
-                    if frame is None:
-                        frame = frames[size] = blob_frame(size) or _NO_FRAME
+                    frame = frames[size]
                     if (
                         len(data) == frame[1]
                         and data.startswith(frame[0])

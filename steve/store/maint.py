@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import blake3
 
 from steve.errors import MalformedObject, SteveError
-from steve.objects.fastcheck import BLOB_TAIL, blob_frame, tree_children
+from steve.objects.fastcheck import BLOB_TAIL, BlobFrames, tree_children
 from steve.objects.model import (
     CHUNK_SIZE,
     Blob,
@@ -178,7 +178,6 @@ def _check_refs(backend: Backend, pending: list[_PendingRef]) -> Iterator[FsckPr
             )
 
 
-_NO_FRAME = (b"", -1)  # no inline blob has this size
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,7 +232,7 @@ def iter_fsck(backend: Backend) -> Iterator[FsckProblem | ObjectId | str]:
         window = _Window(blobs, trees, others)
         older = _Window({}, {}, {})
         trusted, b3 = ObjectId.trusted, blake3.blake3
-        frames: dict[int, tuple[bytes, int]] = {}
+        frames = BlobFrames()
         after = 0
         while True:
             after_next, rows = backend.scan_objects(after, SCAN_PAGE, INLINE_MAX)
@@ -261,9 +260,7 @@ def iter_fsck(backend: Backend) -> Iterator[FsckProblem | ObjectId | str]:
                     hash_ok = b3(data).digest() == raw
                 # the common cases, exactly what check_object accepts without a word
                 if type_name == "blob" and hash_ok:
-                    frame = frames.get(size)
-                    if frame is None:
-                        frame = frames[size] = blob_frame(size) or _NO_FRAME
+                    frame = frames[size]
                     if (
                         len(data) == frame[1]
                         and data.startswith(frame[0])
