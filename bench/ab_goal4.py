@@ -22,6 +22,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.bench_catfile import make_stores
 from bench.common import (
     Run,
     git_env,
@@ -57,25 +58,7 @@ def main() -> None:
         home.mkdir()
         reference: bytes | None = None
         if what == "catfile":
-            g = tmp / "git"
-            git_init(g, home)
-            gids = tmp / "git.ids"
-            run(
-                [git_exe(), "hash-object", "-w", "--stdin-paths"],
-                cwd=g,
-                env=git_env(home),
-                stdin=listing,
-                stdout=gids,
-            )
-            s = tmp / "steve"
-            init_steve(s, default_kdf=True).close()
-            sids = tmp / "steve.ids"
-            run(
-                [steve, "-C", str(s), "hash-object", "-w", "--stdin-paths"],
-                env=env("before", True),
-                stdin=listing,
-                stdout=sids,
-            )
+            g, gids, s, sids = make_stores(tmp, listing, home, steve, env("before", True))
         for _ in range(runs):
             if what == "ingest":
                 g = tmp / "git"

@@ -63,6 +63,33 @@ def check_batch_output(out: Path, ids: Path, listing: Path) -> None:
         raise SystemExit(f"{out}: trailing bytes")
 
 
+def make_stores(
+    tmp: Path, listing: Path, home: Path, steve: str, env: dict[str, str]
+) -> tuple[Path, Path, Path, Path]:
+    """A git repository and a STEVE one (default KDF) holding the files of ``listing``,
+    and each one's ids file: ``(git, git ids, steve, steve ids)``."""
+    g = tmp / "git"
+    git_init(g, home)
+    gids = tmp / "git.ids"
+    run(
+        [git_exe(), "hash-object", "-w", "--stdin-paths"],
+        cwd=g,
+        env=git_env(home),
+        stdin=listing,
+        stdout=gids,
+    )
+    s = tmp / "steve"
+    init_steve(s, default_kdf=True).close()
+    sids = tmp / "steve.ids"
+    run(
+        [steve, "-C", str(s), "hash-object", "-w", "--stdin-paths"],
+        env=env,
+        stdin=listing,
+        stdout=sids,
+    )
+    return g, gids, s, sids
+
+
 def measure(runs: int = 5) -> Report:
     ensure_bytecode()
     steve = steve_exe()
@@ -72,25 +99,7 @@ def measure(runs: int = 5) -> Report:
         listing = make_small_files(tmp / "files", COUNT, SIZE)
         home = tmp / "home"
         home.mkdir()
-        g = tmp / "git"
-        git_init(g, home)
-        gids = tmp / "git.ids"
-        run(
-            [git_exe(), "hash-object", "-w", "--stdin-paths"],
-            cwd=g,
-            env=git_env(home),
-            stdin=listing,
-            stdout=gids,
-        )
-        s = tmp / "steve"
-        init_steve(s, default_kdf=True).close()
-        sids = tmp / "steve.ids"
-        run(
-            [steve, "-C", str(s), "hash-object", "-w", "--stdin-paths"],
-            env=steve_env(),
-            stdin=listing,
-            stdout=sids,
-        )
+        g, gids, s, sids = make_stores(tmp, listing, home, steve, steve_env())
         try:
             commands = {
                 "git": ([git_exe(), "cat-file", "--batch"], g, git_env(home), gids),
